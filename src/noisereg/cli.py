@@ -1,0 +1,218 @@
+"""Command line: ``noisereg demo | train | evaluate | predict | methods``.
+
+One parser and one small function per subcommand, each calling one library function. User
+errors print one line (``noisereg: error: ...``) and exit with code 2, without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from .errors import TrainingDiverged, UserError
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    """Flags that override TrainConfig fields (None = keep the YAML/default value)."""
+    from .config import TrainConfig
+    d = TrainConfig()
+    p.add_argument("--config", help="YAML file of TrainConfig fields (flags override it)")
+    p.add_argument("--method", help=f"method id (default {d.method}; see `noisereg methods`)")
+    p.add_argument("--scheme", choices=["frozen", "end-to-end"], help=f"training scheme (default {d.scheme})")
+    p.add_argument("--backbone", help=f"backbone name (default {d.backbone}): small-cnn, efficientnet-lite0, "
+                   "a torchvision name such as resnet50, or timm/NAME")
+    p.add_argument("--weights", help="local backbone weight file (.safetensors or tensor-only .pth)")
+    p.add_argument("--no-pretrained", dest="pretrained", action="store_const", const=False,
+                   help="do not load ImageNet weights")
+    p.add_argument("--image-size", type=int, help="input side in pixels (default: the backbone's)")
+    p.add_argument("--activation", choices=["sigmoid", "tanh", "relu"], help=f"head activation (default {d.activation})")
+    p.add_argument("--hidden", type=int, help=f"hidden width of the heads (default {d.hidden})")
+    p.add_argument("--alpha", type=float, help=f"weight of L_clean (default {d.alpha})")
+    p.add_argument("--clean-ratio", type=float, help=f"clean share of each batch (default {d.clean_ratio} = 1:9)")
+    p.add_argument("--steps", type=int, help=f"training steps (default {d.steps})")
+    p.add_argument("--epochs", type=float, help="passes over the noisy set (overrides --steps)")
+    p.add_argument("--backbone-steps", type=int, help=f"frozen scheme: Backbone (Noisy) steps (default {d.backbone_steps})")
+    p.add_argument("--batch-size", type=int, help=f"batch size (default {d.batch_size})")
+    p.add_argument("--optimizer", choices=["adam", "rmsprop"], help=f"optimizer (default {d.optimizer})")
+    p.add_argument("--lr", type=float, help=f"learning rate (default {d.lr})")
+    p.add_argument("--backbone-lr", type=float, help="backbone learning rate (default: --lr)")
+    p.add_argument("--lr-decay", type=float, help="multiply the learning rate by this every --decay-every steps")
+    p.add_argument("--decay-every", type=int, help="steps between learning-rate decays (0 = never)")
+    p.add_argument("--weight-decay", type=float, help="L2 penalty")
+    p.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="device (default auto)")
+    p.add_argument("--eval-every", type=int, help="evaluate on the val split every N steps (0 = at the end only)")
+    p.add_argument("--save-every", type=int, help="checkpoint every N steps (0 = at the end only)")
+    p.add_argument("--num-workers", type=int, help="DataLoader workers for images")
+
+
+CONFIG_FLAGS = ("method", "scheme", "backbone", "weights", "pretrained", "image_size", "activation", "hidden",
+                "alpha", "clean_ratio", "steps", "epochs", "backbone_steps", "batch_size", "optimizer", "lr",
+                "backbone_lr", "lr_decay", "decay_every", "weight_decay", "seed", "device", "eval_every",
+                "save_every", "num_workers")
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--manifest", required=True, help="CSV with columns path,noisy,clean,split")
+    p.add_argument("--image-root", help="folder the manifest's paths are relative to (default: its folder)")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+    from .report import results_table
+    results = run_demo(args.out, steps=args.steps, seed=args.seed, quiet=args.quiet)
+    print(results_table(results))
+    print(f"\nwrote {Path(args.out) / 'results.json'}, {Path(args.out) / 'report.md'} "
+          f"({results['seconds']:.0f} s on {results['device']})")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .data.manifest import manifest_splits, read_manifest
+    from .trainer import evaluate, fit
+    cfg = load_config(args.config, quiet=args.quiet or None, **{k: getattr(args, k) for k in CONFIG_FLAGS})
+    train = read_manifest(args.manifest, split="train", image_root=args.image_root)
+    val = None
+    if "val" in manifest_splits(args.manifest):
+        val = read_manifest(args.manifest, split="val", image_root=args.image_root, classes=train.classes)
+        val = val if val.has_clean.any() else None
+    result = fit(train, cfg, eval_set=val, out=args.out, resume=args.resume)
+    print(f"trained '{cfg.method}' ({cfg.scheme}) on {int(train.has_clean.sum())} clean + "
+          f"{int(train.has_noisy.sum())} noisy images; checkpoint in {args.out}")
+    if val is not None:
+        from .trainer import resolve_device
+        scores = evaluate(result.model, val, result.preprocess, device=resolve_device(cfg.device))
+        print("val: " + _format_scores(scores))
+    return 0
+
+
+def _format_scores(scores: dict) -> str:
+    return "  ".join(f"{k} {100 * scores[k]:.2f}" for k in ("mAP", "AP_all", "top1"))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data.manifest import read_manifest
+    from .models.backbones import Preprocess
+    from .trainer import evaluate, load_classifier, resolve_device
+    model, meta = load_classifier(args.checkpoint)
+    data = read_manifest(args.manifest, split=args.split, image_root=args.image_root, classes=meta["classes"])
+    data.require(clean=True, noisy=False, where=f"{args.manifest} split '{args.split}' (evaluation needs clean labels)")
+    pre, device = Preprocess.from_dict(meta["preprocess"]), resolve_device(args.device)
+    scores = evaluate(model.to(device), data, pre, device=device)
+    out = {k: scores[k] for k in ("mAP", "AP_all", "top1")}
+    out.update(classes_skipped=scores["classes_skipped"], images=int(data.has_clean.sum()))
+    if args.show_h:
+        out["h"] = {k: v for k, v in evaluate(model, data, pre, device=device, which="h_logits").items()
+                    if k in ("mAP", "AP_all", "top1")}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"{args.split} ({out['images']} images): " + _format_scores(out) +
+              (f"  [{out['classes_skipped']} classes without positives left out of mAP]" if out["classes_skipped"] else ""))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import torch
+    from .data.images import image_to_tensor, load_image
+    from .models.backbones import Preprocess
+    from .trainer import load_classifier
+    model, meta = load_classifier(args.checkpoint)
+    pre, classes = Preprocess.from_dict(meta["preprocess"]), meta["classes"]
+    k = min(args.top_k, len(classes))
+    if k < 1:
+        raise UserError(f"--top-k must be >= 1, got {args.top_k}")
+    x = torch.stack([image_to_tensor(load_image(p, pre.channels), pre) for p in args.images])
+    with torch.inference_mode():
+        out = model(x)
+    rows = []
+    for i, path in enumerate(args.images):
+        row = {"image": path, "g": _top(out["logits"][i], classes, k)}
+        if args.show_h and "h_logits" in out:
+            row["h"] = _top(out["h_logits"][i], classes, k)
+        rows.append(row)
+    if args.json:
+        print(json.dumps(rows))
+    for row in rows if not args.json else []:
+        print(row["image"])
+        for head in ("g", "h"):
+            if head in row:
+                print(f"  {head}: " + ", ".join(f"{c} {p:.3f}" for c, p in row[head]))
+    return 0
+
+
+def _top(logits, classes: Sequence[str], k: int) -> list[tuple[str, float]]:
+    import torch
+    probs = torch.sigmoid(logits.float())
+    top = torch.topk(probs, k)
+    return [(classes[j], round(float(p), 4)) for p, j in zip(top.values, top.indices)]
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from .methods import METHODS
+    for name, spec in METHODS.items():
+        print(f"{name:10s} {spec.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="noisereg", description="Weakly supervised image classification "
+                                     "through noise regularization (Hu et al., CVPR 2019).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", help="run the built-in demo on scikit-learn's digits (no download)")
+    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    p.add_argument("--steps", type=int, default=500, help="training steps per method and stage (default 500)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train on a CSV manifest (train split; val split for monitoring)")
+    _add_data_options(p)
+    p.add_argument("--out", required=True, help="checkpoint folder")
+    p.add_argument("--resume", action="store_true", help="continue the run whose checkpoint is in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_train_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="mAP, AP_all and top-1 of a checkpoint on a manifest split")
+    p.add_argument("--checkpoint", required=True, help="folder written by `noisereg train`")
+    _add_data_options(p)
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--json", action="store_true", help="print JSON with keys mAP, AP_all, top1")
+    p.add_argument("--show-h", action="store_true", help="also score the noisy-label classifier h")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="top-k classes of images by g (and h with --show-h)")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--show-h", action="store_true", help="also show h = sigmoid(r + c), the noisy-label view")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("methods", help="list the registered methods")
+    p.set_defaults(func=cmd_methods)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``noisereg`` console script."""
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except (UserError, TrainingDiverged) as e:
+        lines = [s for s in str(e).strip().splitlines() if s.strip()]
+        print(f"noisereg: error: {lines[-1] if lines else type(e).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("noisereg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

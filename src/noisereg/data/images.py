@@ -1,0 +1,79 @@
+"""Reading image files into backbone-ready tensors, with errors that name the file."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import UserError
+from ..models.backbones import Preprocess
+
+
+def load_image(path: str | Path, channels: int = 3) -> Image.Image:
+    """Open and fully decode an image as RGB (or L for one channel)."""
+    try:
+        with Image.open(path) as im:
+            return im.convert("L" if channels == 1 else "RGB")
+    except FileNotFoundError:
+        raise UserError(f"image not found: {path}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise UserError(f"cannot read image {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+
+
+def image_to_tensor(image: Image.Image, pre: Preprocess) -> torch.Tensor:
+    """PIL image -> normalised float tensor (C, S, S): resize the short side, centre crop."""
+    s = pre.image_size
+    w, h = image.size
+    scale = s / min(w, h)
+    image = image.resize((max(s, round(w * scale)), max(s, round(h * scale))), Image.BILINEAR)
+    w, h = image.size
+    left, top = (w - s) // 2, (h - s) // 2
+    image = image.crop((left, top, left + s, top + s))
+    arr = np.asarray(image, dtype=np.float32) / 255.0
+    t = torch.from_numpy(arr).reshape(s, s, -1).permute(2, 0, 1)
+    return normalise(t, pre)
+
+
+def normalise(t: torch.Tensor, pre: Preprocess) -> torch.Tensor:
+    """Scale [0, 1] pixels (C, H, W) or (N, C, H, W) to the backbone's range; repeats grey to RGB."""
+    channel_dim = t.dim() - 3
+    if t.shape[channel_dim] == 1 and pre.channels == 3:
+        t = t.repeat_interleave(3, dim=channel_dim)
+    shape = [1] * t.dim()
+    shape[channel_dim] = -1
+    mean = torch.tensor(pre.mean, dtype=t.dtype).view(shape)
+    std = torch.tensor(pre.std, dtype=t.dtype).view(shape)
+    return (t - mean) / std
+
+
+def resize_batch(x: torch.Tensor, image_size: int) -> torch.Tensor:
+    """Bilinear resize of an (N, C, H, W) batch to ``image_size`` (no-op when it already fits)."""
+    if x.shape[-1] == image_size and x.shape[-2] == image_size:
+        return x
+    return F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
+
+
+class ImageFiles(torch.utils.data.Dataset):
+    """Files -> preprocessed tensors, for a DataLoader; errors name the failing file."""
+
+    def __init__(self, paths: Sequence[str], pre: Preprocess) -> None:
+        self.paths = list(paths)
+        self.pre = pre
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return image_to_tensor(load_image(self.paths[i], self.pre.channels), self.pre)
+
+
+def check_images(paths: Sequence[str], *, what: str = "manifest", limit: int = 5) -> None:
+    """Fail early, in one line, when image files are missing (the count and the first few names)."""
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing:
+        shown = ", ".join(missing[:limit]) + (" ..." if len(missing) > limit else "")
+        raise UserError(f"{what}: {len(missing)} image file(s) not found: {shown}")

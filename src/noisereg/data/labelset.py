@@ -1,0 +1,130 @@
+"""The data model: images with unpaired clean and noisy multi-hot labels (paper sec. 3.1).
+
+D = D_n ∪ D_c. A sample may carry a noisy label, a clean label, or both; clean images need
+no noisy label and noisy images no clean label. Single-label data is the one-hot case.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+
+Images = Union[torch.Tensor, Sequence[str]]
+
+
+def multi_hot(label_lists: Sequence[Sequence[int]], num_classes: int, *, what: str = "labels") -> np.ndarray:
+    """Turn per-sample lists of class indices into an (N, K) float32 multi-hot matrix.
+
+    Raises:
+        UserError: an index outside ``[0, num_classes)``, naming the sample.
+    """
+    out = np.zeros((len(label_lists), num_classes), dtype=np.float32)
+    for row, labels in enumerate(label_lists):
+        for k in labels:
+            if not 0 <= int(k) < num_classes:
+                raise UserError(f"{what}: sample {row} has class index {k}, expected 0..{num_classes - 1}")
+            out[row, int(k)] = 1.0
+    return out
+
+
+def one_hot(labels: Sequence[int], num_classes: int, *, what: str = "labels") -> np.ndarray:
+    """(N,) class indices -> (N, K) one-hot float32 matrix (single-label is the one-hot case)."""
+    return multi_hot([[int(k)] for k in labels], num_classes, what=what)
+
+
+@dataclass
+class LabelledSet:
+    """Images plus clean and noisy multi-hot labels over named classes.
+
+    Attributes:
+        images: a float tensor (N, C, H, W) of [0, 1] pixels, or N image file paths.
+        classes: the K class names, in label-column order.
+        noisy: (N, K) float32 multi-hot noisy labels y; rows where ``has_noisy`` is False are ignored.
+        clean: (N, K) float32 multi-hot clean labels v; rows where ``has_clean`` is False are ignored.
+        has_noisy: (N,) bool, membership of D_n.
+        has_clean: (N,) bool, membership of D_c.
+        clean_mask: optional (N, K) bool: which classes of a clean label are actually known
+            (OpenImages verifies only some classes per image). Unknown entries add nothing to L_clean.
+        ids: optional N sample ids (paths by default) for reports and error messages.
+    """
+
+    images: Images
+    classes: list[str]
+    noisy: np.ndarray
+    clean: np.ndarray
+    has_noisy: np.ndarray
+    has_clean: np.ndarray
+    clean_mask: Optional[np.ndarray] = None
+    ids: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        n, k = len(self.images), len(self.classes)
+        self.noisy = np.asarray(self.noisy, dtype=np.float32)
+        self.clean = np.asarray(self.clean, dtype=np.float32)
+        self.has_noisy = np.asarray(self.has_noisy, dtype=bool)
+        self.has_clean = np.asarray(self.has_clean, dtype=bool)
+        for name, arr, shape in [("noisy", self.noisy, (n, k)), ("clean", self.clean, (n, k)),
+                                 ("has_noisy", self.has_noisy, (n,)), ("has_clean", self.has_clean, (n,))]:
+            if arr.shape != shape:
+                raise UserError(f"LabelledSet.{name} has shape {arr.shape}, expected {shape}")
+        for name, arr in [("noisy", self.noisy), ("clean", self.clean)]:
+            if not np.isin(arr, (0.0, 1.0)).all():
+                raise UserError(f"LabelledSet.{name} must be multi-hot (0/1 only)")
+        if self.clean_mask is not None:
+            self.clean_mask = np.asarray(self.clean_mask, dtype=bool)
+            if self.clean_mask.shape != (n, k):
+                raise UserError(f"LabelledSet.clean_mask has shape {self.clean_mask.shape}, expected {(n, k)}")
+        if not self.ids:
+            self.ids = [str(p) for p in self.images] if not isinstance(self.images, torch.Tensor) \
+                else [str(i) for i in range(n)]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def clean_indices(self) -> np.ndarray:
+        """Indices of D_c."""
+        return np.flatnonzero(self.has_clean)
+
+    @property
+    def noisy_indices(self) -> np.ndarray:
+        """Indices of D_n."""
+        return np.flatnonzero(self.has_noisy)
+
+    @property
+    def is_single_label(self) -> bool:
+        """True when every present label row has exactly one positive class."""
+        rows = np.concatenate([self.noisy[self.has_noisy], self.clean[self.has_clean]])
+        return bool(len(rows)) and bool((rows.sum(1) == 1).all())
+
+    def known_mask(self) -> np.ndarray:
+        """(N, K) bool: the clean-label entries that count in L_clean (all, when no mask was given)."""
+        if self.clean_mask is None:
+            return np.ones(self.clean.shape, dtype=bool)
+        return self.clean_mask
+
+    def subset(self, index: Sequence[int]) -> "LabelledSet":
+        """The samples at ``index`` (a new set; label arrays are copied)."""
+        index = np.asarray(index, dtype=np.int64)
+        images = self.images[torch.as_tensor(index)] if isinstance(self.images, torch.Tensor) \
+            else [self.images[i] for i in index]
+        return LabelledSet(images=images, classes=list(self.classes), noisy=self.noisy[index],
+                           clean=self.clean[index], has_noisy=self.has_noisy[index],
+                           has_clean=self.has_clean[index],
+                           clean_mask=None if self.clean_mask is None else self.clean_mask[index],
+                           ids=[self.ids[i] for i in index])
+
+    def require(self, *, clean: bool, noisy: bool, where: str) -> None:
+        """Fail with one clear line when D_c or D_n is empty but needed."""
+        if clean and not self.has_clean.any():
+            raise UserError(f"{where}: the clean set D_c is empty (no sample has a clean label)")
+        if noisy and not self.has_noisy.any():
+            raise UserError(f"{where}: the noisy set D_n is empty (no sample has a noisy label)")

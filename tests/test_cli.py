@@ -1,0 +1,111 @@
+"""End to end through the command line on a tiny folder of real image files, and its error cases."""
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from noisereg.cli import main
+from tests.conftest import write_manifest
+
+TRAIN = ["--steps", "30", "--backbone-steps", "30", "--image-size", "16", "--hidden", "16",
+         "--batch-size", "10", "--quiet"]
+
+
+@pytest.mark.parametrize("scheme", ["frozen", "end-to-end"])
+def test_train_evaluate_predict(digit_folder, tmp_path, capsys, scheme):
+    out = tmp_path / "run"
+    assert main(["train", "--manifest", str(digit_folder), "--out", str(out), "--scheme", scheme,
+                 "--lr", "3e-3", *TRAIN]) == 0
+    assert "checkpoint in" in capsys.readouterr().out
+    assert (out / "model.safetensors").is_file() and (out / "checkpoint.json").is_file()
+
+    assert main(["evaluate", "--checkpoint", str(out), "--manifest", str(digit_folder), "--json", "--show-h"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert {"mAP", "AP_all", "top1"} <= set(scores) and scores["images"] == 12
+    assert all(0 <= scores[k] <= 1 for k in ("mAP", "AP_all", "top1"))
+    assert scores["top1"] > 1 / 3  # learned something on 3 classes
+
+    img = digit_folder.parent / "img" / "7_0.png"
+    assert main(["predict", "--checkpoint", str(out), str(img), "--top-k", "2", "--show-h", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows[0]["g"]) == 2 and len(rows[0]["h"]) == 2
+    assert {c for c, _ in rows[0]["g"]} <= {"0", "1", "7"}
+
+
+def test_resume_from_the_cli(digit_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--manifest", str(digit_folder), "--out", str(out), "--scheme", "end-to-end", *TRAIN]
+    assert main(args[:-len(TRAIN)] + ["--steps", "5", *TRAIN[4:]]) == 0
+    assert main(args + ["--resume"]) == 0
+    meta = json.loads((out / "checkpoint.json").read_text())
+    assert meta["step"] == 30 and [r["step"] for r in meta["history"]] == list(range(1, 31))
+
+
+def test_console_script_module_runs():
+    r = subprocess.run([sys.executable, "-m", "noisereg", "methods"], capture_output=True, text=True)
+    assert r.returncode == 0 and "proposed" in r.stdout
+
+
+def _fails(capsys, argv, pattern):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("noisereg: error:") and pattern in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def _train(manifest, out):
+    return ["train", "--manifest", str(manifest), "--out", str(out), *TRAIN]
+
+
+def test_missing_image(digit_folder, tmp_path, capsys):
+    (digit_folder.parent / "img" / "1_3.png").unlink()
+    _fails(capsys, _train(digit_folder, tmp_path / "o"), "img/1_3.png")
+
+
+def test_corrupt_image(digit_folder, tmp_path, capsys):
+    (digit_folder.parent / "img" / "1_2.png").write_bytes(b"this is not a png")
+    _fails(capsys, _train(digit_folder, tmp_path / "o"), "cannot read image")
+
+
+def test_unknown_class_at_evaluation(digit_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(_train(digit_folder, out)) == 0
+    rows = digit_folder.read_text().replace(",7,test", ",giraffe,test")
+    bad = digit_folder.parent / "bad.csv"
+    bad.write_text(rows)
+    _fails(capsys, ["evaluate", "--checkpoint", str(out), "--manifest", str(bad)], "unknown class 'giraffe'")
+
+
+def test_empty_clean_set(tmp_path, capsys, digit_folder):
+    rows = [{"path": f"img/0_{i}.png", "noisy": "0", "clean": "", "split": "train"} for i in range(6)]
+    write_manifest(digit_folder.parent / "noclean.csv", rows)
+    _fails(capsys, _train(digit_folder.parent / "noclean.csv", tmp_path / "o"), "clean set D_c is empty")
+
+
+def test_empty_noisy_set(tmp_path, capsys, digit_folder):
+    rows = [{"path": f"img/0_{i}.png", "noisy": "", "clean": "0", "split": "train"} for i in range(6)]
+    write_manifest(digit_folder.parent / "nonoisy.csv", rows)
+    _fails(capsys, _train(digit_folder.parent / "nonoisy.csv", tmp_path / "o"), "noisy set D_n is empty")
+
+
+@pytest.mark.parametrize("flag,value,pattern", [("--alpha", "-1", "alpha must be >= 0"),
+                                                ("--clean-ratio", "2", "clean_ratio must be in [0, 1]"),
+                                                ("--method", "magic", "unknown method 'magic'"),
+                                                ("--backbone", "nonet", "unknown backbone 'nonet'"),
+                                                ("--lr", "0", "learning rate must be > 0")])
+def test_bad_option_values(digit_folder, tmp_path, capsys, flag, value, pattern):
+    _fails(capsys, _train(digit_folder, tmp_path / "o") + [flag, value], pattern)
+
+
+def test_missing_manifest_checkpoint_and_bad_split(tmp_path, capsys, digit_folder):
+    _fails(capsys, _train(tmp_path / "none.csv", tmp_path / "o"), "manifest not found")
+    _fails(capsys, ["evaluate", "--checkpoint", str(tmp_path), "--manifest", str(digit_folder)], "no checkpoint")
+    rows = digit_folder.read_text().replace(",test\n", ",tset\n", 1)
+    (digit_folder.parent / "split.csv").write_text(rows)
+    _fails(capsys, _train(digit_folder.parent / "split.csv", tmp_path / "o"), "split 'tset'")
+
+
+def test_resume_without_checkpoint(digit_folder, tmp_path, capsys):
+    _fails(capsys, _train(digit_folder, tmp_path / "empty") + ["--resume"], "no checkpoint to resume")
