@@ -206,7 +206,7 @@ def train_loop(model: Classifier, batches: Iterable[Batch], optimizer: torch.opt
         if on_step is not None:
             on_step(step + 1, record)
             model.train()
-        bar.set_postfix(loss=f"{record['loss']:.4f}")
+        bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
     return history
 
 
