@@ -35,13 +35,16 @@ def plot_convergence(histories: dict[str, dict[str, list[dict]]], path: str | Pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(histories), figsize=(5.5 * len(histories), 4), squeeze=False)
+    names = list(dict.fromkeys(m for by_method in histories.values() for m in by_method))
+    color = {m: f"C{i % 10}" for i, m in enumerate(names)}  # one colour per method in every panel
     for ax, (task, by_method) in zip(axes[0], histories.items()):
         key = f"eval_{metric_of[task]}"
         for method, records in by_method.items():
-            pts = [(i + 1, r[key]) for i, r in enumerate(records) if key in r]
+            pts = [(r.get("x", i + 1), r[key]) for i, r in enumerate(records) if key in r]
             if pts:
-                ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], label=method)
-        ax.set(title=f"{task}: test {METRIC_NAMES[metric_of[task]]} of g", xlabel="training step (all stages)",
+                ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], label=method, color=color[method])
+        ax.set(title=f"{task}: test {METRIC_NAMES[metric_of[task]]} of the final classifier",
+               xlabel="training step (frozen scheme: heads start after Backbone (Noisy))",
                ylabel=f"{METRIC_NAMES[metric_of[task]]} (%)")
         ax.grid(alpha=0.3)
         ax.legend()
