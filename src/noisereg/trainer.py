@@ -298,6 +298,8 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
     """
     run = _Run(train, cfg, eval_set, Path(out) if out is not None else None)
     state = _resume_state(out, cfg) if resume else None
+    if out is not None:
+        write_config(cfg, Path(out) / "config.yaml")
     if state is not None:
         run.history = state["meta"]["history"]
     if cfg.scheme == "end-to-end":
@@ -344,6 +346,13 @@ def _fit_frozen(run: _Run, state: Optional[dict], stage_one: Optional[Classifier
 
 
 # ---------------------------------------------------------------- checkpoints
+def write_config(cfg: TrainConfig, path: Path) -> None:
+    """The resolved config as YAML next to the checkpoint, reusable with ``--config``."""
+    import yaml
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
 def load_classifier(ckpt_dir: str | Path) -> tuple[Classifier, dict[str, Any]]:
     """Rebuild a trained classifier from a checkpoint folder (safetensors + JSON, no pickle)."""
     meta = read_meta(ckpt_dir)

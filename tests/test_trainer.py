@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+import torch
+
+from noisereg.config import TrainConfig, load_config
+from noisereg.data.labelset import LabelledSet, one_hot
+from noisereg.errors import UserError
+from noisereg.trainer import _set_lr, fit, make_optimizer, Classifier
+from noisereg.methods import NoiseRegularization
+
+
+def _data(n: int = 64) -> LabelledSet:
+    y = np.arange(n) % 2
+    images = torch.rand(n, 1, 8, 8) * 0.2
+    images[y == 1, 0, :4] += 0.8
+    is_clean = np.arange(n) % 8 == 0
+    return LabelledSet(images=images, classes=["top", "none"], noisy=one_hot(y, 2),
+                       clean=one_hot(y, 2), has_noisy=~is_clean, has_clean=is_clean)
+
+
+def test_epochs_set_the_number_of_steps_from_the_noisy_set():
+    data = _data()
+    r = fit(data, TrainConfig(scheme="end-to-end", epochs=2, batch_size=10, image_size=8, hidden=4, quiet=True))
+    # 56 noisy samples, 9 noisy per batch of 10 (1:9) -> 7 steps an epoch
+    assert r.history[-1]["step"] == 14
+
+
+def test_rmsprop_and_step_decay():
+    cfg = TrainConfig(optimizer="rmsprop", lr=1e-2, lr_decay=0.5, decay_every=10)
+    model = Classifier(torch.nn.Identity(), NoiseRegularization(4, 2, hidden=3))
+    opt = make_optimizer(model, cfg)
+    assert isinstance(opt, torch.optim.RMSprop)
+    _set_lr(opt, cfg, 25)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-2 * 0.25)
+
+
+def test_training_learns_a_simple_task_in_both_schemes():
+    data = _data()
+    for scheme in ("end-to-end", "frozen"):
+        r = fit(data, TrainConfig(scheme=scheme, steps=60, backbone_steps=30, batch_size=16, image_size=8,
+                                  hidden=8, lr=3e-3, quiet=True))
+        for stage in {h["stage"] for h in r.history}:
+            losses = [h["loss"] for h in r.history if h["stage"] == stage]
+            assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5]), (scheme, stage, losses)
+
+
+def test_config_yaml_round_trip_and_unknown_keys(tmp_path):
+    data = _data()
+    fit(data, TrainConfig(scheme="end-to-end", steps=2, image_size=8, hidden=4, quiet=True, alpha=0.1),
+        out=tmp_path)
+    cfg = load_config(tmp_path / "config.yaml", steps=5)
+    assert cfg.alpha == 0.1 and cfg.steps == 5
+    (tmp_path / "bad.yaml").write_text("alpah: 0.3\n")
+    with pytest.raises(UserError, match=r"unknown config key\(s\) \['alpah'\]"):
+        load_config(tmp_path / "bad.yaml")
