@@ -45,6 +45,8 @@ class TrainConfig:
         eval_every: evaluate on the evaluation set every N steps for the convergence curve (0 = off).
         save_every: write a checkpoint every N steps (0 = only at the end).
         num_workers: DataLoader workers for images read from disk.
+        cache_dir: folder of the frozen scheme's feature cache (float16 memmaps reused across runs whose
+            backbone weights, preprocessing and images match); None keeps features in memory.
         quiet: no progress bars.
     """
 
@@ -74,6 +76,7 @@ class TrainConfig:
     eval_every: int = 0
     save_every: int = 0
     num_workers: int = 0
+    cache_dir: Optional[str] = None
     quiet: bool = False
 
     def __post_init__(self) -> None:

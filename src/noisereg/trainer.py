@@ -8,6 +8,7 @@ Two schemes (paper sec. 3.3):
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from tqdm.auto import tqdm
 from .checkpoint import load_optimizer_state, load_weights, read_meta, save_checkpoint
 from .config import TrainConfig
 from .data.images import ImageFiles, normalise, resize_batch
+from .data.features import cache_key, open_cache, weights_hash, write_cache
 from .data.labelset import LabelledSet
 from .data.sampler import MixedBatchSampler
 from .errors import TrainingDiverged, UserError
@@ -88,8 +90,10 @@ class _Batches:
 def iter_inputs(images: Any, pre: Preprocess, index_batches: list[np.ndarray], *,
                 num_workers: int = 0, pin: bool = False) -> Iterator[torch.Tensor]:
     """Backbone inputs for each index batch: from a pixel tensor, a feature matrix, or image files."""
-    if isinstance(images, torch.Tensor) and images.dim() == 2:       # cached features (N, D)
+    if isinstance(images, torch.Tensor) and images.dim() == 2:       # features in memory (N, D)
         yield from (images[torch.as_tensor(b)] for b in index_batches)
+    elif isinstance(images, np.ndarray):                              # feature cache memmap (N, D) fp16
+        yield from (torch.from_numpy(images[b].astype(np.float32)) for b in index_batches)
     elif isinstance(images, torch.Tensor):                            # [0, 1] pixels (N, C, H, W)
         for b in index_batches:
             yield normalise(resize_batch(images[torch.as_tensor(b)], pre.image_size), pre)
@@ -130,17 +134,63 @@ def predict_logits(model: Classifier, images: Any, pre: Preprocess, *, device: t
     return {k: torch.cat(v) for k, v in outs.items()}
 
 
-@torch.inference_mode()
-def extract_features(backbone: nn.Module, images: Any, pre: Preprocess, *, device: torch.device,
-                     batch_size: int = 256, num_workers: int = 0, quiet: bool = True) -> torch.Tensor:
-    """f(x) of every image, computed once (N, D) float32 on the CPU, for the frozen scheme."""
+def _extract(backbone: nn.Module, images: Any, pre: Preprocess, *, device: torch.device, batch_size: int,
+             num_workers: int, quiet: bool) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+    """(row indices, features) batch by batch: inference mode, channels_last, autocast on GPU."""
     backbone.eval().to(device)
+    cuda = device.type == "cuda"
+    if cuda:
+        backbone.to(memory_format=torch.channels_last)
     n = len(images)
     batches = [np.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
-    feats = [backbone(x.to(device)).float().cpu()
-             for x in tqdm(iter_inputs(images, pre, batches, num_workers=num_workers), total=len(batches),
-                           desc="features", disable=quiet, leave=False)]
-    return torch.cat(feats)
+    inputs = iter_inputs(images, pre, batches, num_workers=num_workers, pin=cuda)
+    bar = tqdm(total=n, desc="features", unit="img", disable=quiet, leave=False)
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+        for rows, x in zip(batches, inputs):
+            x = x.to(device, non_blocking=cuda)
+            if cuda and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield rows, backbone(x).float().cpu()
+            bar.update(len(rows))
+    bar.close()
+
+
+def extract_features(backbone: nn.Module, images: Any, pre: Preprocess, *, device: torch.device,
+                     batch_size: int = 256, num_workers: int = 0, quiet: bool = True) -> torch.Tensor:
+    """f(x) of every image, computed once, as an (N, D) float32 tensor in memory."""
+    parts = [f for _, f in _extract(backbone, images, pre, device=device, batch_size=batch_size,
+                                    num_workers=num_workers, quiet=quiet)]
+    return torch.cat(parts)
+
+
+def features_key(backbone: Backbone, data: LabelledSet) -> dict[str, Any]:
+    """The feature-cache key: backbone name and weights, preprocessing, image ids (and pixels for tensors)."""
+    content = ""
+    if isinstance(data.images, torch.Tensor):  # in-memory images: their pixels are part of the key
+        content = hashlib.sha256(data.images.contiguous().numpy().tobytes()).hexdigest()
+    return cache_key(backbone=backbone.name, weights=weights_hash(backbone),
+                     preprocess=backbone.preprocess.to_dict(), ids=data.ids, content=content)
+
+
+def cached_features(backbone: Backbone, data: LabelledSet, *, device: torch.device, cache_dir: Optional[str],
+                    batch_size: int = 256, num_workers: int = 0, quiet: bool = True) -> Any:
+    """Features of ``data``: from the cache in ``cache_dir`` when its key matches, else extracted once
+    (and stored there). Without a cache folder they stay in memory as float32."""
+    pre = backbone.preprocess
+    if cache_dir is None:
+        return extract_features(backbone, data.images, pre, device=device, batch_size=batch_size,
+                                num_workers=num_workers, quiet=quiet)
+    key = features_key(backbone, data)
+    hit = open_cache(cache_dir, key)
+    if hit is not None:
+        return hit
+
+    def fill(out: np.ndarray) -> None:
+        for rows, f in _extract(backbone, data.images, pre, device=device, batch_size=batch_size,
+                                num_workers=num_workers, quiet=quiet):
+            out[rows[0]:rows[-1] + 1] = f.numpy().astype(np.float16)
+
+    return write_cache(cache_dir, key, backbone.feature_dim, fill)
 
 
 def evaluate(model: Classifier, data: LabelledSet, pre: Preprocess, *, device: torch.device,
@@ -335,10 +385,9 @@ def _fit_frozen(run: _Run, state: Optional[dict], stage_one: Optional[Classifier
         model = _with_method(backbone, cfg, k)
     _freeze(backbone)
     pre = backbone.preprocess
-    feats = extract_features(backbone, run.train.images, pre, device=run.device, quiet=cfg.quiet,
-                             num_workers=cfg.num_workers)
-    eval_feats = None if run.eval_set is None else extract_features(
-        backbone, run.eval_set.images, pre, device=run.device, quiet=cfg.quiet, num_workers=cfg.num_workers)
+    opts = dict(device=run.device, cache_dir=cfg.cache_dir, quiet=cfg.quiet, num_workers=cfg.num_workers)
+    feats = cached_features(backbone, run.train, **opts)
+    eval_feats = None if run.eval_set is None else cached_features(backbone, run.eval_set, **opts)
     heads = Classifier(nn.Identity(), model.method)
     start, opt = (state["step"], state["optimizer"]) if state and state["stage"] == "heads" else (0, None)
     run.stage(model, heads, feats, eval_feats, pre, "heads", cfg.steps, start, opt)

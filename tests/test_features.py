@@ -1,0 +1,81 @@
+"""The frozen scheme's feature cache: reuse on a matching key, rebuild otherwise, never half-written."""
+import numpy as np
+import pytest
+import torch
+
+from noisereg.config import TrainConfig
+from noisereg.data.features import cache_key, open_cache, write_cache
+from noisereg.data.labelset import LabelledSet, one_hot
+from noisereg.models.backbones import create_backbone
+from noisereg.trainer import cached_features, extract_features, fit
+
+CPU = torch.device("cpu")
+
+
+def _data(n: int = 40, seed: int = 0) -> LabelledSet:
+    g = torch.Generator().manual_seed(seed)
+    y = np.arange(n) % 2
+    is_clean = np.arange(n) % 5 == 0
+    return LabelledSet(images=torch.rand(n, 1, 8, 8, generator=g), classes=["a", "b"], noisy=one_hot(y, 2),
+                       clean=one_hot(y, 2), has_noisy=~is_clean, has_clean=is_clean)
+
+
+def _counting(backbone):
+    calls = []
+    backbone.register_forward_pre_hook(lambda m, x: calls.append(len(x[0])))
+    return calls
+
+
+def test_cache_is_reused_when_the_key_matches(tmp_path):
+    data, b = _data(), create_backbone("small-cnn", in_chans=1, image_size=8)
+    calls = _counting(b)
+    first = cached_features(b, data, device=CPU, cache_dir=tmp_path, batch_size=16)
+    assert sum(calls) == 40 and isinstance(first, np.memmap) and first.dtype == np.float16
+    again = cached_features(b, data, device=CPU, cache_dir=tmp_path, batch_size=16)
+    assert sum(calls) == 40  # nothing recomputed
+    np.testing.assert_array_equal(first, again)
+    exact = extract_features(b, data.images, b.preprocess, device=CPU)
+    np.testing.assert_allclose(first.astype(np.float32), exact.numpy(), rtol=1e-2, atol=1e-3)
+
+
+def test_cache_is_rebuilt_when_weights_transform_or_images_change(tmp_path):
+    data, b = _data(), create_backbone("small-cnn", in_chans=1, image_size=8)
+    cached_features(b, data, device=CPU, cache_dir=tmp_path)
+    calls = _counting(b)
+    with torch.no_grad():
+        next(b.parameters()).add_(0.1)                       # retrained backbone
+    cached_features(b, data, device=CPU, cache_dir=tmp_path)
+    cached_features(b, _data(seed=1), device=CPU, cache_dir=tmp_path)   # other pixels, same ids
+    b16 = create_backbone("small-cnn", in_chans=1, image_size=16)
+    b16.load_state_dict(b.state_dict())
+    cached_features(b16, data, device=CPU, cache_dir=tmp_path)         # other transform
+    assert sum(calls) == 80 and len(list(tmp_path.glob("*.json"))) == 4
+
+
+def test_half_written_or_foreign_caches_are_never_used(tmp_path):
+    key = cache_key(backbone="x", weights="w", preprocess={}, ids=["a", "b", "c"])
+
+    def boom(out):
+        out[0] = 1
+        raise RuntimeError("killed mid-write")
+
+    with pytest.raises(RuntimeError):
+        write_cache(tmp_path, key, 4, boom)
+    assert list(tmp_path.iterdir()) == [] and open_cache(tmp_path, key) is None
+    arr = write_cache(tmp_path, key, 4, lambda out: out.__setitem__(slice(None), 2.0))
+    assert arr.shape == (3, 4) and float(arr.sum()) == 24.0
+    next(tmp_path.glob("*.json")).write_text("{not json")
+    assert open_cache(tmp_path, key) is None
+    other = cache_key(backbone="x", weights="w", preprocess={}, ids=["a", "b", "d"])
+    assert open_cache(tmp_path, other) is None
+
+
+def test_heads_train_from_the_memmap_like_from_memory(tmp_path):
+    data = _data()
+    cfg = TrainConfig(scheme="frozen", backbone_steps=0, steps=20, batch_size=10, image_size=8, hidden=8,
+                      quiet=True)
+    mem = fit(data, cfg)
+    disk = fit(data, cfg.replace(cache_dir=str(tmp_path)))
+    a = [h["loss"] for h in mem.history]
+    b = [h["loss"] for h in disk.history]
+    np.testing.assert_allclose(a, b, rtol=2e-2)
