@@ -72,21 +72,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .data.manifest import manifest_splits, read_manifest
-    from .trainer import evaluate, fit
+    from .distributed import init_from_env, shutdown
     cfg = load_config(args.config, quiet=args.quiet or None, **{k: getattr(args, k) for k in CONFIG_FLAGS})
+    ctx = init_from_env(cfg.device)  # joins the torchrun job, if any
+    try:
+        return _train(args, cfg, ctx.is_main)
+    finally:
+        shutdown()
+
+
+def _train(args: argparse.Namespace, cfg, is_main: bool) -> int:
+    from .data.manifest import manifest_splits, read_manifest
+    from .trainer import evaluate, fit, resolve_device
     train = read_manifest(args.manifest, split="train", image_root=args.image_root)
     val = None
     if "val" in manifest_splits(args.manifest):
         val = read_manifest(args.manifest, split="val", image_root=args.image_root, classes=train.classes)
         val = val if val.has_clean.any() else None
     result = fit(train, cfg, eval_set=val, out=args.out, resume=args.resume)
-    print(f"trained '{cfg.method}' ({cfg.scheme}) on {int(train.has_clean.sum())} clean + "
-          f"{int(train.has_noisy.sum())} noisy images; checkpoint in {args.out}")
-    if val is not None:
-        from .trainer import resolve_device
-        scores = evaluate(result.model, val, result.preprocess, device=resolve_device(cfg.device))
-        print("val: " + _format_scores(scores))
+    scores = None
+    if val is not None:  # every rank takes part: the ranks score blocks of the val split
+        device = resolve_device(cfg.device)
+        scores = evaluate(result.model.to(device), val, result.preprocess, device=device)
+    if is_main:
+        print(f"trained '{cfg.method}' ({cfg.scheme}) on {int(train.has_clean.sum())} clean + "
+              f"{int(train.has_noisy.sum())} noisy images; checkpoint in {args.out}")
+        if scores is not None:
+            print("val: " + _format_scores(scores))
     return 0
 
 

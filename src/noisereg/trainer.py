@@ -25,6 +25,7 @@ from .data.images import ImageFiles, normalise, resize_batch
 from .data.features import cache_key, open_cache, weights_hash, write_cache
 from .data.labelset import LabelledSet
 from .data.sampler import MixedBatchSampler
+from .distributed import DistContext, barrier, current, gather_rows, shard
 from .errors import TrainingDiverged, UserError
 from .methods import Batch, LinearClassifier, Method, create_method, get_method_spec
 from .metrics import evaluate_scores
@@ -55,11 +56,11 @@ class FitResult:
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("device 'cuda' requested but no CUDA GPU is available")
-    return torch.device(name)
+    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda", current().local_rank)  # one GPU per rank under torchrun
+    return torch.device("cpu")
 
 
 def in_chans_of(data: LabelledSet) -> int:
@@ -125,13 +126,16 @@ def predict_logits(model: Classifier, images: Any, pre: Preprocess, *, device: t
                    batch_size: int = 256, num_workers: int = 0) -> dict[str, torch.Tensor]:
     """Logits of every output (``logits`` = the final classifier g's; ``h_logits`` when the method has h)."""
     model.eval()
-    n = len(images)
-    batches = [np.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+    ctx = current()
+    rows = shard(len(images), ctx)  # each rank scores its block, then the blocks are gathered
+    batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
     outs: dict[str, list[torch.Tensor]] = {}
     for x in iter_inputs(images, pre, batches, num_workers=num_workers):
         for key, value in model(x.to(device)).items():
             outs.setdefault(key, []).append(value.float().cpu())
-    return {k: torch.cat(v) for k, v in outs.items()}
+    if not outs:
+        raise UserError(f"{len(images)} images cannot be scored by {ctx.world_size} processes")
+    return {key: gather_rows(torch.cat(v), ctx) for key, v in outs.items()}
 
 
 def _extract(backbone: nn.Module, images: Any, pre: Preprocess, *, device: torch.device, batch_size: int,
@@ -141,10 +145,10 @@ def _extract(backbone: nn.Module, images: Any, pre: Preprocess, *, device: torch
     cuda = device.type == "cuda"
     if cuda:
         backbone.to(memory_format=torch.channels_last)
-    n = len(images)
-    batches = [np.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+    rows_all = shard(len(images), current())  # under torchrun each rank extracts its own block
+    batches = [rows_all[i:i + batch_size] for i in range(0, len(rows_all), batch_size)]
     inputs = iter_inputs(images, pre, batches, num_workers=num_workers, pin=cuda)
-    bar = tqdm(total=n, desc="features", unit="img", disable=quiet, leave=False)
+    bar = tqdm(total=len(rows_all), desc="features", unit="img", disable=quiet, leave=False)
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
         for rows, x in zip(batches, inputs):
             x = x.to(device, non_blocking=cuda)
@@ -157,10 +161,11 @@ def _extract(backbone: nn.Module, images: Any, pre: Preprocess, *, device: torch
 
 def extract_features(backbone: nn.Module, images: Any, pre: Preprocess, *, device: torch.device,
                      batch_size: int = 256, num_workers: int = 0, quiet: bool = True) -> torch.Tensor:
-    """f(x) of every image, computed once, as an (N, D) float32 tensor in memory."""
+    """f(x) of every image, computed once, as an (N, D) float32 tensor in memory (gathered over ranks)."""
     parts = [f for _, f in _extract(backbone, images, pre, device=device, batch_size=batch_size,
                                     num_workers=num_workers, quiet=quiet)]
-    return torch.cat(parts)
+    dim = getattr(backbone, "feature_dim", 0)
+    return gather_rows(torch.cat(parts) if parts else torch.empty(0, dim), current())
 
 
 def features_key(backbone: Backbone, data: LabelledSet) -> dict[str, Any]:
@@ -184,6 +189,15 @@ def cached_features(backbone: Backbone, data: LabelledSet, *, device: torch.devi
     hit = open_cache(cache_dir, key)
     if hit is not None:
         return hit
+    ctx = current()
+    if ctx.enabled:  # ranks extract their blocks, rank 0 writes the gathered rows, the others open them
+        feats = extract_features(backbone, data.images, pre, device=device, batch_size=batch_size,
+                                 num_workers=num_workers, quiet=quiet)
+        if ctx.is_main:
+            write_cache(cache_dir, key, backbone.feature_dim, lambda out: out.__setitem__(
+                slice(None), feats.numpy().astype(np.float16)))
+        barrier(ctx)
+        return open_cache(cache_dir, key)
 
     def fill(out: np.ndarray) -> None:
         for rows, f in _extract(backbone, data.images, pre, device=device, batch_size=batch_size,
@@ -276,6 +290,9 @@ class _Run:
                  out: Optional[Path]) -> None:
         self.train, self.cfg, self.eval_set, self.out = train, cfg, eval_set, out
         self.device = resolve_device(cfg.device)
+        self.ctx: DistContext = current()
+        if not self.ctx.is_main:
+            self.cfg = cfg = cfg.replace(quiet=True)  # one progress bar, on rank 0
         self.history: list[dict[str, float]] = []
 
     def meta(self, model: Classifier, pre: Preprocess, stage: str, step: int) -> dict[str, Any]:
@@ -285,8 +302,9 @@ class _Run:
 
     def save(self, model: Classifier, pre: Preprocess, stage: str, step: int,
              optimizer: Optional[torch.optim.Optimizer]) -> None:
-        if self.out is not None:
+        if self.out is not None and self.ctx.is_main:  # only rank 0 writes
             save_checkpoint(self.out, model, self.meta(model, pre, stage, step), optimizer)
+        barrier(self.ctx)
 
     def stage(self, model: Classifier, train_model: Classifier, images: Any, eval_images: Any, pre: Preprocess,
               stage: str, total: int, start: int = 0, opt_state: Optional[dict] = None) -> None:
@@ -294,10 +312,12 @@ class _Run:
         cfg, method = self.cfg, train_model.method
         _check_sets(self.train, method, f"method '{cfg.method}' ({stage} stage)")
         sampler = MixedBatchSampler(self.train.clean_indices, self.train.noisy_indices,
-                                    batch_size=cfg.batch_size, clean_ratio=method.clean_ratio, seed=cfg.seed)
+                                    batch_size=cfg.batch_size, clean_ratio=method.clean_ratio, seed=cfg.seed,
+                                    rank=self.ctx.rank, world_size=self.ctx.world_size)
         total = _num_steps(cfg, sampler, total)
         train_model.to(self.device)
         optimizer = make_optimizer(train_model, cfg)
+        stepper = _data_parallel(train_model, self.device, self.ctx)
         if opt_state is not None:
             optimizer.load_state_dict(opt_state)
         steps = range(start, total)
@@ -311,9 +331,23 @@ class _Run:
             if cfg.save_every and step % cfg.save_every == 0 and step < total:
                 self.save(model, pre, stage, step, optimizer)
 
-        train_loop(train_model, batches, optimizer, cfg, steps, device=self.device, desc=f"{cfg.method}:{stage}",
+        train_loop(stepper, batches, optimizer, cfg, steps, device=self.device, desc=f"{cfg.method}:{stage}",
                    history=self.history, tag={"stage": stage}, on_step=on_step)
         self.save(model, pre, stage, total, optimizer)
+
+
+def _data_parallel(model: Classifier, device: torch.device, ctx: DistContext) -> nn.Module:
+    """The module the loop steps: ``model`` itself, or under torchrun a DDP wrapper of its trainable
+    parts (a frozen backbone is never wrapped: the heads stage wraps ``Identity`` + heads).
+
+    BatchNorm layers become SyncBatchNorm on GPU, so statistics cover the global batch there; on
+    CPU (gloo) each rank normalises with its own share.
+    """
+    if not ctx.enabled:
+        return model
+    if device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def _stage_one_model(backbone: Backbone, num_classes: int) -> Classifier:
@@ -348,7 +382,7 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
     """
     run = _Run(train, cfg, eval_set, Path(out) if out is not None else None)
     state = _resume_state(out, cfg) if resume else None
-    if out is not None:
+    if out is not None and run.ctx.is_main:
         write_config(cfg, Path(out) / "config.yaml")
     if state is not None:
         run.history = state["meta"]["history"]

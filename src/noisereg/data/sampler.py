@@ -50,14 +50,20 @@ class MixedBatchSampler:
         batch_size: samples per batch (default 32 as in the paper).
         clean_ratio: share of clean samples per batch; 0.1 is the paper's 1:9.
         seed: seeds everything; batch ``t`` depends only on (seed, t).
+        rank, world_size: data-parallel training: ``batch_size`` is the global batch; each rank gets
+            ``batch_size / world_size`` samples in the same clean:noisy ratio, and the ranks' shares
+            together are the global batch a single process would draw.
     """
 
     def __init__(self, clean_indices: np.ndarray, noisy_indices: np.ndarray, *, batch_size: int = 32,
-                 clean_ratio: float = 0.1, seed: int = 0) -> None:
+                 clean_ratio: float = 0.1, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        if world_size < 1 or not 0 <= rank < world_size or batch_size % world_size:
+            raise UserError(f"batch size {batch_size} must split evenly over {world_size} processes")
         self.clean_indices = np.asarray(clean_indices, dtype=np.int64)
         self.noisy_indices = np.asarray(noisy_indices, dtype=np.int64)
-        self.n_clean = clean_count(batch_size, clean_ratio)
-        self.n_noisy = batch_size - self.n_clean
+        self.n_clean = clean_count(batch_size // world_size, clean_ratio)  # per rank
+        self.n_noisy = batch_size // world_size - self.n_clean
+        self.rank, self.world_size = rank, world_size
         self.seed = seed
         self._order: tuple[int, np.ndarray] = (-1, np.empty(0, dtype=np.int64))
         if self.n_clean and not len(self.clean_indices):
@@ -72,12 +78,14 @@ class MixedBatchSampler:
         return self._order[1]
 
     def batch(self, step: int) -> MixedBatch:
-        """The batch at ``step`` (0-based)."""
+        """This rank's share of the global batch at ``step`` (0-based)."""
+        w, r = self.world_size, self.rank
         rng = np.random.default_rng([self.seed, 0, step])
-        clean = self.clean_indices[rng.integers(0, len(self.clean_indices), self.n_clean)] \
+        clean = self.clean_indices[rng.integers(0, len(self.clean_indices), self.n_clean * w)] \
             if self.n_clean else np.empty(0, dtype=np.int64)
-        noisy = self._noisy_slice(step * self.n_noisy, self.n_noisy)
-        return MixedBatch(clean=clean, noisy=noisy)
+        noisy = self._noisy_slice(step * self.n_noisy * w, self.n_noisy * w)
+        return MixedBatch(clean=clean[r * self.n_clean:(r + 1) * self.n_clean],
+                          noisy=noisy[r * self.n_noisy:(r + 1) * self.n_noisy])
 
     def _noisy_slice(self, start: int, count: int) -> np.ndarray:
         if not count:
@@ -94,5 +102,5 @@ class MixedBatchSampler:
     def steps_per_epoch(self) -> int:
         """Steps for one pass over D_n (or over D_c when batches are all clean)."""
         if self.n_noisy:
-            return max(1, -(-len(self.noisy_indices) // self.n_noisy))
-        return max(1, -(-len(self.clean_indices) // self.n_clean))
+            return max(1, -(-len(self.noisy_indices) // (self.n_noisy * self.world_size)))
+        return max(1, -(-len(self.clean_indices) // (self.n_clean * self.world_size)))

@@ -1,0 +1,23 @@
+"""Run by tests/test_distributed.py under ``torchrun``: fit on the digits demo data, rank 0 saves."""
+import sys
+
+import torch
+
+from noisereg.config import TrainConfig
+from noisereg.data.digits import digits_single_label
+from noisereg.distributed import init_from_env, shutdown
+
+
+def config() -> TrainConfig:
+    """Heads on frozen features (no BatchNorm in the trained part, so ranks must match exactly)."""
+    return TrainConfig(scheme="frozen", backbone_steps=0, steps=40, batch_size=20, image_size=8, hidden=32,
+                       lr=3e-3, seed=0, quiet=True, device="cpu", eval_every=20)
+
+
+if __name__ == "__main__":
+    from noisereg.trainer import fit
+    torch.set_num_threads(1)
+    ctx = init_from_env("cpu")
+    task = digits_single_label(seed=0)
+    fit(task.train, config(), eval_set=task.test, out=sys.argv[1])
+    shutdown()

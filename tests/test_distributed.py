@@ -1,0 +1,60 @@
+"""torchrun with 2 CPU processes (gloo) gives the single-process result of the same global batch."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from noisereg.data.digits import digits_single_label
+from noisereg.data.sampler import MixedBatchSampler
+from noisereg.trainer import fit, load_classifier
+
+HERE = Path(__file__).resolve().parent
+
+
+def _torchrun(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parent)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_ranks_share_the_global_batch_in_the_same_ratio():
+    clean, noisy = np.arange(10), np.arange(10, 300)
+    single = MixedBatchSampler(clean, noisy, batch_size=20, clean_ratio=0.1, seed=5)
+    ranks = [MixedBatchSampler(clean, noisy, batch_size=20, clean_ratio=0.1, seed=5, rank=r, world_size=2)
+             for r in range(2)]
+    for t in range(5):
+        parts = [s.batch(t) for s in ranks]
+        assert all((len(p.clean), len(p.noisy)) == (1, 9) for p in parts)
+        np.testing.assert_array_equal(np.concatenate([p.clean for p in parts]), single.batch(t).clean)
+        np.testing.assert_array_equal(np.concatenate([p.noisy for p in parts]), single.batch(t).noisy)
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_match_one_process(tmp_path):
+    from tests.ddp_fit import config
+    r = _torchrun(str(HERE / "ddp_fit.py"), str(tmp_path / "ddp"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    task = digits_single_label(seed=0)
+    single = fit(task.train, config(), eval_set=task.test)
+    ddp, meta = load_classifier(tmp_path / "ddp")
+    for k, v in single.model.state_dict().items():
+        torch.testing.assert_close(ddp.state_dict()[k], v, rtol=1e-4, atol=1e-5, msg=k)
+    evals = [h["eval_top1"] for h in meta["history"] if "eval_top1" in h]
+    assert evals and evals[-1] == pytest.approx(single.history[-1]["eval_top1"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_torchrun_cli_end_to_end_writes_one_checkpoint(digit_folder, tmp_path):
+    out = tmp_path / "run"
+    r = _torchrun("-m", "noisereg", "train", "--manifest", str(digit_folder), "--out", str(out),
+                  "--scheme", "end-to-end", "--steps", "12", "--batch-size", "10", "--image-size", "16",
+                  "--hidden", "8", "--device", "cpu", "--quiet")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("checkpoint in") == 1  # only rank 0 reports and writes
+    meta = json.loads((out / "checkpoint.json").read_text())
+    assert meta["step"] == 12 and len(meta["history"]) == 12
