@@ -1,6 +1,7 @@
 """torchrun with 2 CPU processes (gloo) gives the single-process result of the same global batch."""
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +17,17 @@ from noisereg.trainer import fit, load_classifier
 HERE = Path(__file__).resolve().parent
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _torchrun(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
+    """2 local processes on loopback, on a port that is free now."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parent)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *args]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
+           "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -55,6 +64,6 @@ def test_torchrun_cli_end_to_end_writes_one_checkpoint(digit_folder, tmp_path):
                   "--scheme", "end-to-end", "--steps", "12", "--batch-size", "10", "--image-size", "16",
                   "--hidden", "8", "--device", "cpu", "--quiet")
     assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.count("checkpoint in") == 1  # only rank 0 reports and writes
+    assert r.stdout.count("checkpoint in") == 1, r.stdout + r.stderr[-2000:]  # only rank 0 reports and writes
     meta = json.loads((out / "checkpoint.json").read_text())
     assert meta["step"] == 12 and len(meta["history"]) == 12

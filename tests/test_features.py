@@ -79,3 +79,20 @@ def test_heads_train_from_the_memmap_like_from_memory(tmp_path):
     a = [h["loss"] for h in mem.history]
     b = [h["loss"] for h in disk.history]
     np.testing.assert_allclose(a, b, rtol=2e-2)
+
+
+def test_precomputed_features_train_the_heads_directly(tmp_path):
+    rng = np.random.default_rng(0)
+    y = np.arange(200) % 4
+    feats = (rng.normal(size=(200, 16)) + 3 * np.eye(4, 16)[y]).astype(np.float16)
+    np.save(tmp_path / "f.npy", feats)
+    is_clean = np.arange(200) % 10 == 0
+    data = LabelledSet(images=np.load(tmp_path / "f.npy", mmap_mode="r"), classes=list("abcd"),
+                       noisy=one_hot(y, 4), clean=one_hot(y, 4), has_noisy=~is_clean, has_clean=is_clean)
+    assert data.holds_features and data.ids[:2] == ["0", "1"]
+    for method in ("proposed", "noisy"):
+        r = fit(data, TrainConfig(method=method, steps=150, hidden=16, lr=3e-3, quiet=True), out=tmp_path / method)
+        from noisereg.trainer import evaluate, load_classifier
+        assert evaluate(r.model, data, r.preprocess, device=CPU)["top1"] > 0.6  # chance: 0.25
+        loaded, meta = load_classifier(tmp_path / method)
+        assert meta["backbone"] == "features" and loaded.backbone.feature_dim == 16

@@ -46,13 +46,16 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-every", type=int, help="evaluate on the val split every N steps (0 = at the end only)")
     p.add_argument("--save-every", type=int, help="checkpoint every N steps (0 = at the end only)")
     p.add_argument("--num-workers", type=int, help="DataLoader workers for images")
+    p.add_argument("--no-amp", dest="amp", action="store_const", const=False, help="no mixed precision on CUDA")
+    p.add_argument("--amp-dtype", choices=["bfloat16", "float16"], help="autocast dtype on CUDA (default bfloat16)")
+    p.add_argument("--compile", action="store_const", const=True, help="torch.compile the trained module")
     p.add_argument("--cache-dir", help="frozen scheme: folder of the reusable float16 feature cache")
 
 
 CONFIG_FLAGS = ("method", "scheme", "backbone", "weights", "pretrained", "image_size", "activation", "hidden",
                 "alpha", "clean_ratio", "steps", "epochs", "backbone_steps", "batch_size", "optimizer", "lr",
                 "backbone_lr", "lr_decay", "decay_every", "weight_decay", "seed", "device", "eval_every",
-                "save_every", "num_workers", "cache_dir")
+                "save_every", "num_workers", "cache_dir", "amp", "amp_dtype", "compile")
 
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:

@@ -41,7 +41,9 @@ class TrainConfig:
         weight_decay: L2 penalty.
         seed: seeds initialisation and batches.
         device: ``auto`` | ``cpu`` | ``cuda``.
-        amp: mixed precision (bf16) on CUDA for the backbone.
+        amp: mixed precision on CUDA (autocast); ``amp_dtype`` ``bfloat16`` (default) or ``float16``
+            (with gradient scaling). Ignored on CPU.
+        compile: wrap the trained module in ``torch.compile`` (worth it for long GPU runs).
         eval_every: evaluate on the evaluation set every N steps for the convergence curve (0 = off).
         save_every: write a checkpoint every N steps (0 = only at the end).
         num_workers: DataLoader workers for images read from disk.
@@ -73,6 +75,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True
+    amp_dtype: str = "bfloat16"
+    compile: bool = False
     eval_every: int = 0
     save_every: int = 0
     num_workers: int = 0
@@ -91,6 +95,7 @@ class TrainConfig:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("device", self.device, DEVICES)
         _choice("activation", self.activation, tuple(ACTIVATIONS))
+        _choice("amp_dtype", self.amp_dtype, ("bfloat16", "float16"))
         for name in ("hidden", "batch_size"):
             _at_least(name, getattr(self, name), 1)
         for name in ("steps", "backbone_steps", "image_size", "eval_every", "save_every", "num_workers",

@@ -64,13 +64,15 @@ def resolve_device(name: str) -> torch.device:
 
 
 def in_chans_of(data: LabelledSet) -> int:
-    """Channels of the set's images: the tensor's, or 3 for image files."""
-    return int(data.images.shape[1]) if isinstance(data.images, torch.Tensor) else 3
+    """Channels of the set's images (the tensor's, 3 for image files), or D for precomputed features."""
+    return int(data.images.shape[1]) if data.holds_arrays else 3
 
 
 def build_backbone(cfg: TrainConfig, data: LabelledSet) -> Backbone:
+    """The configured backbone; precomputed features always get the identity backbone ``features``."""
     torch.manual_seed(cfg.seed)
-    return create_backbone(cfg.backbone, pretrained=cfg.pretrained, weights=cfg.weights,
+    name = "features" if data.holds_features else cfg.backbone
+    return create_backbone(name, pretrained=cfg.pretrained, weights=cfg.weights,
                            in_chans=in_chans_of(data), image_size=cfg.image_size)
 
 
@@ -182,6 +184,8 @@ def cached_features(backbone: Backbone, data: LabelledSet, *, device: torch.devi
     """Features of ``data``: from the cache in ``cache_dir`` when its key matches, else extracted once
     (and stored there). Without a cache folder they stay in memory as float32."""
     pre = backbone.preprocess
+    if data.holds_features:  # precomputed embeddings are their own cache
+        return data.images
     if cache_dir is None:
         return extract_features(backbone, data.images, pre, device=device, batch_size=batch_size,
                                 num_workers=num_workers, quiet=quiet)
@@ -250,20 +254,23 @@ def train_loop(model: Classifier, batches: Iterable[Batch], optimizer: torch.opt
     """
     model.train()
     amp = cfg.amp and device.type == "cuda"
+    dtype = torch.float16 if cfg.amp_dtype == "float16" else torch.bfloat16
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and dtype == torch.float16)
     history = [] if history is None else history
     bar = tqdm(zip(steps, batches), total=len(steps), desc=desc, disable=cfg.quiet, leave=False, unit="step")
     for step, batch in bar:
         _set_lr(optimizer, cfg, step)
         batch = batch.to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        with torch.autocast(device.type, dtype=dtype, enabled=amp):
             out = model(batch.x, batch)
         loss = out["loss"].float()
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"{desc}: the loss became {loss.item()} at step {step + 1}; "
                                    "try a lower learning rate (the last good checkpoint is kept)")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         record = {"step": step + 1, **(tag or {}),
                   **{k: float(v.detach()) for k, v in out.items() if k.startswith(("loss", "l_"))}}
         history.append(record)
@@ -297,7 +304,7 @@ class _Run:
 
     def meta(self, model: Classifier, pre: Preprocess, stage: str, step: int) -> dict[str, Any]:
         return {"config": self.cfg.to_dict(), "classes": self.train.classes, "preprocess": pre.to_dict(),
-                "in_chans": in_chans_of(self.train), "feature_dim": int(model.backbone.feature_dim), "stage": stage,
+                "in_chans": in_chans_of(self.train), "backbone": model.backbone.name, "feature_dim": int(model.backbone.feature_dim), "stage": stage,
                 "step": step, "history": self.history}
 
     def save(self, model: Classifier, pre: Preprocess, stage: str, step: int,
@@ -318,6 +325,8 @@ class _Run:
         train_model.to(self.device)
         optimizer = make_optimizer(train_model, cfg)
         stepper = _data_parallel(train_model, self.device, self.ctx)
+        if cfg.compile:
+            stepper = torch.compile(stepper)
         if opt_state is not None:
             optimizer.load_state_dict(opt_state)
         steps = range(start, total)
@@ -409,12 +418,12 @@ def _fit_frozen(run: _Run, state: Optional[dict], stage_one: Optional[Classifier
     else:
         if stage_one is None:
             stage_one = state["model"] if state else _stage_one_model(build_backbone(cfg, run.train), k)
-            if cfg.backbone_steps:
+            if cfg.backbone_steps and not run.train.holds_features:
                 start, opt = (state["step"], state["optimizer"]) if state else (0, None)
                 run.stage(stage_one, stage_one, run.train.images, None, stage_one.backbone.preprocess,
                           "backbone", cfg.backbone_steps, start, opt)
         backbone = stage_one.backbone
-        if get_method_spec(cfg.method).is_backbone_noisy and cfg.backbone_steps:
+        if get_method_spec(cfg.method).is_backbone_noisy and cfg.backbone_steps and not run.train.holds_features:
             return FitResult(stage_one.cpu(), backbone.preprocess, run.history, stage_one)
         model = _with_method(backbone, cfg, k)
     _freeze(backbone)
@@ -441,7 +450,7 @@ def load_classifier(ckpt_dir: str | Path) -> tuple[Classifier, dict[str, Any]]:
     meta = read_meta(ckpt_dir)
     cfg = TrainConfig.from_dict(meta["config"])
     pre = Preprocess.from_dict(meta["preprocess"])
-    backbone = create_backbone(cfg.backbone, pretrained=False, in_chans=int(meta["in_chans"]),
+    backbone = create_backbone(meta.get("backbone", cfg.backbone), pretrained=False, in_chans=int(meta["in_chans"]),
                                image_size=pre.image_size)
     k = len(meta["classes"])
     model = _stage_one_model(backbone, k) if meta["stage"] == "backbone" else _with_method(backbone, cfg, k)

@@ -13,7 +13,7 @@ import torch
 
 from ..errors import UserError
 
-Images = Union[torch.Tensor, Sequence[str]]
+Images = Union[torch.Tensor, np.ndarray, Sequence[str]]
 
 
 def multi_hot(label_lists: Sequence[Sequence[int]], num_classes: int, *, what: str = "labels") -> np.ndarray:
@@ -41,7 +41,8 @@ class LabelledSet:
     """Images plus clean and noisy multi-hot labels over named classes.
 
     Attributes:
-        images: a float tensor (N, C, H, W) of [0, 1] pixels, or N image file paths.
+        images: a float tensor (N, C, H, W) of [0, 1] pixels, N image file paths, or precomputed
+            features (N, D) as a numpy array / memmap or tensor (the heads then train on them directly).
         classes: the K class names, in label-column order.
         noisy: (N, K) float32 multi-hot noisy labels y; rows where ``has_noisy`` is False are ignored.
         clean: (N, K) float32 multi-hot clean labels v; rows where ``has_clean`` is False are ignored.
@@ -79,11 +80,20 @@ class LabelledSet:
             if self.clean_mask.shape != (n, k):
                 raise UserError(f"LabelledSet.clean_mask has shape {self.clean_mask.shape}, expected {(n, k)}")
         if not self.ids:
-            self.ids = [str(p) for p in self.images] if not isinstance(self.images, torch.Tensor) \
-                else [str(i) for i in range(n)]
+            self.ids = [str(i) for i in range(n)] if self.holds_arrays else [str(p) for p in self.images]
 
     def __len__(self) -> int:
         return len(self.images)
+
+    @property
+    def holds_arrays(self) -> bool:
+        """True for in-memory pixels or features, False for image file paths."""
+        return isinstance(self.images, (torch.Tensor, np.ndarray))
+
+    @property
+    def holds_features(self) -> bool:
+        """True when ``images`` are precomputed features (N, D)."""
+        return self.holds_arrays and self.images.ndim == 2
 
     @property
     def num_classes(self) -> int:
@@ -114,8 +124,12 @@ class LabelledSet:
     def subset(self, index: Sequence[int]) -> "LabelledSet":
         """The samples at ``index`` (a new set; label arrays are copied)."""
         index = np.asarray(index, dtype=np.int64)
-        images = self.images[torch.as_tensor(index)] if isinstance(self.images, torch.Tensor) \
-            else [self.images[i] for i in index]
+        if isinstance(self.images, torch.Tensor):
+            images: Images = self.images[torch.as_tensor(index)]
+        elif isinstance(self.images, np.ndarray):
+            images = np.asarray(self.images[index])
+        else:
+            images = [self.images[i] for i in index]
         return LabelledSet(images=images, classes=list(self.classes), noisy=self.noisy[index],
                            clean=self.clean[index], has_noisy=self.has_noisy[index],
                            has_clean=self.has_clean[index],

@@ -141,7 +141,7 @@ def _timm_body(name: str, pretrained: bool, weights: Optional[str]) -> tuple[nn.
 
 def list_backbones() -> list[str]:
     """Built-in names; any torchvision model name or ``timm/NAME`` also works."""
-    return ["small-cnn", "efficientnet-lite0"]
+    return ["small-cnn", "efficientnet-lite0", "features"]
 
 
 def create_backbone(name: str, *, pretrained: bool = True, weights: Optional[str] = None,
@@ -150,12 +150,15 @@ def create_backbone(name: str, *, pretrained: bool = True, weights: Optional[str
 
     Args:
         name: ``small-cnn`` (random init, any channel count), ``efficientnet-lite0`` (ImageNet
-            weights from a local file), a torchvision model name (e.g. ``resnet50``), or ``timm/NAME``.
+            weights from a local file), a torchvision model name (e.g. ``resnet50``), ``timm/NAME``,
+            or ``features`` for precomputed embeddings (identity; ``in_chans`` is their size D).
         pretrained: load ImageNet weights where the backbone has them (torchvision/timm download them).
         weights: a local weight file (.safetensors or tensor-only .pth) to load instead.
         in_chans: channels of the input images; ImageNet backbones take 3 (grayscale is repeated).
         image_size: input side in pixels; 0 picks the backbone's default.
     """
+    if name == "features":  # precomputed embeddings: f(x) is the input row itself, D = in_chans
+        return Backbone(nn.Identity(), in_chans, Preprocess(0, in_chans, (0.0,), (1.0,)), name)
     if name == "small-cnn":
         body, dim = small_cnn(in_chans)
         if weights:
