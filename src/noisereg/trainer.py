@@ -28,6 +28,7 @@ from .data.sampler import MixedBatchSampler
 from .distributed import DistContext, barrier, current, gather_rows, shard
 from .errors import TrainingDiverged, UserError
 from .methods import Batch, LinearClassifier, Method, create_method, get_method_spec
+from .methods.base import PhaseContext
 from .metrics import evaluate_scores
 from .models.backbones import Backbone, Preprocess, create_backbone
 
@@ -107,10 +108,13 @@ def iter_inputs(images: Any, pre: Preprocess, index_batches: list[np.ndarray], *
 
 
 def _targets(data: LabelledSet, clean: np.ndarray, noisy: np.ndarray) -> tuple[torch.Tensor, ...]:
+    """targets, mask, is_clean, and every row's noisy label with its presence flag."""
     targets = np.concatenate([data.clean[clean], data.noisy[noisy]])
     mask = np.concatenate([data.known_mask()[clean], np.ones_like(data.noisy[noisy], dtype=bool)])
     is_clean = np.r_[np.ones(len(clean), bool), np.zeros(len(noisy), bool)]
-    return torch.from_numpy(targets), torch.from_numpy(mask.astype(np.float32)), torch.from_numpy(is_clean)
+    rows = np.concatenate([clean, noisy])
+    return (torch.from_numpy(targets), torch.from_numpy(mask.astype(np.float32)), torch.from_numpy(is_clean),
+            torch.from_numpy(data.noisy[rows]), torch.from_numpy(data.has_noisy[rows]))
 
 
 def iter_training_batches(data: LabelledSet, images: Any, pre: Preprocess, sampler: MixedBatchSampler,
@@ -282,10 +286,6 @@ def train_loop(model: Classifier, batches: Iterable[Batch], optimizer: torch.opt
 
 
 # ---------------------------------------------------------------- fitting
-def _check_sets(data: LabelledSet, method: Method, what: str) -> None:
-    data.require(clean=method.needs_clean, noisy=method.needs_noisy, where=what)
-
-
 def _num_steps(cfg: TrainConfig, sampler: MixedBatchSampler, steps: int) -> int:
     return math.ceil(cfg.epochs * sampler.steps_per_epoch()) if cfg.epochs else steps
 
@@ -314,21 +314,37 @@ class _Run:
         barrier(self.ctx)
 
     def stage(self, model: Classifier, train_model: Classifier, images: Any, eval_images: Any, pre: Preprocess,
-              stage: str, total: int, start: int = 0, opt_state: Optional[dict] = None) -> None:
-        """Train ``train_model`` (sharing weights with ``model``) from ``start`` to ``total`` steps."""
-        cfg, method = self.cfg, train_model.method
-        _check_sets(self.train, method, f"method '{cfg.method}' ({stage} stage)")
+              stage: str, total: int, resume: Optional[dict] = None) -> None:
+        """Train ``train_model`` (sharing weights with ``model``) through its method's phases, each for
+        ``total`` steps; ``resume`` (stage label, step, optimizer state) continues inside a phase."""
+        method = train_model.method
+        method.check_data(self.train, f"method '{self.cfg.method}' ({stage} stage)")
+        phases = method.phases()
+        labels = [stage if len(phases) == 1 else f"{stage}:{p.name}" for p in phases]
+        first = labels.index(resume["stage"]) if resume else 0
+        train_model.to(self.device)
+        for i in range(first, len(phases)):
+            start, opt_state = (resume["step"], resume["optimizer"]) if resume and i == first else (0, None)
+            if start == 0:
+                method.start_phase(phases[i].name, PhaseContext(self.train, lambda rows: _logits_of(
+                    train_model, images, pre, rows, self.device)))
+            method.phase = phases[i].name
+            self._phase(model, train_model, images, eval_images, pre, labels[i], phases[i].clean_ratio, total,
+                        start, opt_state)
+
+    def _phase(self, model: Classifier, train_model: Classifier, images: Any, eval_images: Any, pre: Preprocess,
+               label: str, clean_ratio: float, total: int, start: int, opt_state: Optional[dict]) -> None:
+        cfg = self.cfg
         sampler = MixedBatchSampler(self.train.clean_indices, self.train.noisy_indices,
-                                    batch_size=cfg.batch_size, clean_ratio=method.clean_ratio, seed=cfg.seed,
+                                    batch_size=cfg.batch_size, clean_ratio=clean_ratio, seed=cfg.seed,
                                     rank=self.ctx.rank, world_size=self.ctx.world_size)
         total = _num_steps(cfg, sampler, total)
-        train_model.to(self.device)
         optimizer = make_optimizer(train_model, cfg)
+        if opt_state is not None:
+            optimizer.load_state_dict(opt_state)
         stepper = _data_parallel(train_model, self.device, self.ctx)
         if cfg.compile:
             stepper = torch.compile(stepper)
-        if opt_state is not None:
-            optimizer.load_state_dict(opt_state)
         steps = range(start, total)
         batches = iter_training_batches(self.train, images, pre, sampler, steps, cfg.num_workers,
                                         pin=self.device.type == "cuda")
@@ -338,11 +354,23 @@ class _Run:
                 scores = evaluate(train_model, self.eval_set, pre, device=self.device, images=eval_images)
                 record.update({f"eval_{k}": v for k, v in scores.items() if k != "classes_skipped"})
             if cfg.save_every and step % cfg.save_every == 0 and step < total:
-                self.save(model, pre, stage, step, optimizer)
+                self.save(model, pre, label, step, optimizer)
 
-        train_loop(stepper, batches, optimizer, cfg, steps, device=self.device, desc=f"{cfg.method}:{stage}",
-                   history=self.history, tag={"stage": stage}, on_step=on_step)
-        self.save(model, pre, stage, total, optimizer)
+        train_loop(stepper, batches, optimizer, cfg, steps, device=self.device, desc=f"{cfg.method}:{label}",
+                   history=self.history, tag={"stage": label}, on_step=on_step)
+        self.save(model, pre, label, total, optimizer)
+
+
+def _logits_of(model: Classifier, images: Any, pre: Preprocess, rows: np.ndarray,
+               device: torch.device) -> torch.Tensor:
+    """The model's final logits for some training rows (for a phase's set-up), in eval mode."""
+    if isinstance(images, (torch.Tensor, np.ndarray)):
+        subset = images[torch.as_tensor(rows)] if isinstance(images, torch.Tensor) else np.asarray(images[rows])
+    else:
+        subset = [images[i] for i in rows]
+    out = predict_logits(model, subset, pre, device=device)["logits"]
+    model.train()
+    return out
 
 
 def _data_parallel(model: Classifier, device: torch.device, ctx: DistContext) -> nn.Module:
@@ -404,24 +432,23 @@ def _fit_end_to_end(run: _Run, state: Optional[dict]) -> FitResult:
     cfg = run.cfg
     model = state["model"] if state else _with_method(build_backbone(cfg, run.train), cfg, run.train.num_classes)
     pre = model.backbone.preprocess
-    start, opt = (state["step"], state["optimizer"]) if state else (0, None)
     run.stage(model, model, run.train.images, None if run.eval_set is None else run.eval_set.images, pre,
-              "end-to-end", cfg.steps, start, opt)
+              "end-to-end", cfg.steps, state)
     return FitResult(model.cpu(), pre, run.history)
 
 
 def _fit_frozen(run: _Run, state: Optional[dict], stage_one: Optional[Classifier]) -> FitResult:
     cfg, k = run.cfg, run.train.num_classes
-    if state and state["stage"] == "heads":
+    in_heads = bool(state) and state["stage"].startswith("heads")
+    if in_heads:
         model = state["model"]
         backbone = model.backbone
     else:
         if stage_one is None:
             stage_one = state["model"] if state else _stage_one_model(build_backbone(cfg, run.train), k)
             if cfg.backbone_steps and not run.train.holds_features:
-                start, opt = (state["step"], state["optimizer"]) if state else (0, None)
                 run.stage(stage_one, stage_one, run.train.images, None, stage_one.backbone.preprocess,
-                          "backbone", cfg.backbone_steps, start, opt)
+                          "backbone", cfg.backbone_steps, state)
         backbone = stage_one.backbone
         if get_method_spec(cfg.method).is_backbone_noisy and cfg.backbone_steps and not run.train.holds_features:
             return FitResult(stage_one.cpu(), backbone.preprocess, run.history, stage_one)
@@ -432,8 +459,7 @@ def _fit_frozen(run: _Run, state: Optional[dict], stage_one: Optional[Classifier
     feats = cached_features(backbone, run.train, **opts)
     eval_feats = None if run.eval_set is None else cached_features(backbone, run.eval_set, **opts)
     heads = Classifier(nn.Identity(), model.method)
-    start, opt = (state["step"], state["optimizer"]) if state and state["stage"] == "heads" else (0, None)
-    run.stage(model, heads, feats, eval_feats, pre, "heads", cfg.steps, start, opt)
+    run.stage(model, heads, feats, eval_feats, pre, "heads", cfg.steps, state if in_heads else None)
     return FitResult(model.cpu(), pre, run.history, stage_one)
 
 

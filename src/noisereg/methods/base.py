@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Callable, Optional
+
+import numpy as np
 
 import torch
 import torch.nn.functional as F
@@ -18,16 +20,22 @@ class Batch:
         targets: (N, K) float multi-hot labels.
         mask: (N, K) float, 1 where the label entry is known (clean rows may be partial).
         is_clean: (N,) bool, True for rows drawn from D_c.
+        noisy: optional (N, K) noisy labels of every row (zeros where absent), for methods that use
+            clean and noisy labels of the same image (label cleaning).
+        has_noisy: optional (N,) bool, which rows have a noisy label.
     """
 
     x: torch.Tensor
     targets: torch.Tensor
     mask: torch.Tensor
     is_clean: torch.Tensor
+    noisy: Optional[torch.Tensor] = None
+    has_noisy: Optional[torch.Tensor] = None
 
     def to(self, device: torch.device) -> "Batch":
         nb = device.type == "cuda"
-        return Batch(*(t.to(device, non_blocking=nb) for t in (self.x, self.targets, self.mask, self.is_clean)))
+        return Batch(*(None if t is None else t.to(device, non_blocking=nb) for t in
+                       (self.x, self.targets, self.mask, self.is_clean, self.noisy, self.has_noisy)))
 
 
 def masked_bce(logits: torch.Tensor, targets: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -43,17 +51,50 @@ def masked_bce(logits: torch.Tensor, targets: torch.Tensor, mask: Optional[torch
     return (loss * mask).sum() / known.clamp_min(1.0)
 
 
+@dataclass(frozen=True)
+class Phase:
+    """One training phase of a method: its name and the clean share of its batches.
+
+    Most methods have one phase; two-step baselines (fine-tuning, loss correction) have several,
+    run one after the other by the trainer, each for ``steps`` steps, with ``Method.start_phase``
+    called before each.
+    """
+
+    name: str
+    clean_ratio: float
+
+
+@dataclass
+class PhaseContext:
+    """What ``Method.start_phase`` may look at: the training set and the current model's logits
+    (the method's ``forward(...)["logits"]``) for any rows of it, e.g. to estimate a transition matrix."""
+
+    data: Any
+    logits: Callable[[np.ndarray], torch.Tensor]
+
+
 class Method(nn.Module):
     """A trainable part on top of features f(x).
 
     ``forward(features, batch)`` returns ``{"logits": final classifier logits (N, K)}`` and, when a
-    batch with targets is given, ``"loss"`` plus named parts of it for logging. Class attributes say
-    how the sampler mixes each batch and which sets the method needs.
+    batch with targets is given, ``"loss"`` plus named parts of it for logging. ``phases()`` says how
+    the sampler mixes each batch; ``check_data`` refuses data the method cannot use.
     """
 
     clean_ratio: float = 0.1
-    needs_clean: bool = True
-    needs_noisy: bool = True
+    phase: str = "train"
+
+    def phases(self) -> list[Phase]:
+        return [Phase("train", self.clean_ratio)]
+
+    def start_phase(self, name: str, ctx: PhaseContext) -> None:
+        """Called before phase ``name`` starts (not when a run resumes inside it)."""
+        self.phase = name
+
+    def check_data(self, data: Any, where: str) -> None:
+        """Raise ``UserError`` when ``data`` lacks what the phases need (clean set, noisy set, ...)."""
+        ratios = [p.clean_ratio for p in self.phases()]
+        data.require(clean=any(r > 0 for r in ratios), noisy=any(r < 1 for r in ratios), where=where)
 
     def forward(self, features: torch.Tensor, batch: Optional[Batch] = None) -> dict[str, torch.Tensor]:
         raise NotImplementedError

@@ -19,8 +19,6 @@ class LinearClassifier(Method):
         super().__init__()
         self.fc = nn.Linear(feature_dim, num_classes)
         self.clean_ratio = clean_ratio
-        self.needs_clean = clean_ratio > 0
-        self.needs_noisy = clean_ratio < 1
 
     def forward(self, features: torch.Tensor, batch: Optional[Batch] = None) -> dict[str, torch.Tensor]:
         logits = self.fc(features)

@@ -33,8 +33,6 @@ class NoiseRegularization(Method):
         self.residual_net = ResidualNet(feature_dim, hidden, num_classes, activation)
         self.alpha = alpha
         self.clean_ratio = clean_ratio
-        self.needs_clean = clean_ratio > 0
-        self.needs_noisy = clean_ratio < 1
 
     def forward(self, features: torch.Tensor, batch: Optional[Batch] = None) -> dict[str, torch.Tensor]:
         c = self.clean_net(features)          # eq. (1)
