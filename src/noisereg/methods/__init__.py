@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import UserError
-from .base import Batch, Method, masked_bce
+from .base import Batch, Method, Phase, masked_bce
+from .finetune import BackboneGT, FineTune
+from .forward_correction import TransitionCorrected
+from .label_cleaning import LabelCleaning
 from .linear import LinearClassifier
 from .noise_regularization import NoiseRegularization
 
@@ -39,6 +42,26 @@ METHODS: dict[str, MethodSpec] = {
     "noisy": MethodSpec(lambda d, k, c: LinearClassifier(d, k, clean_ratio=0.0),
                         "Backbone (Noisy): a linear classifier trained on all noisy labels",
                         is_backbone_noisy=True),
+    "gt": MethodSpec(lambda d, k, c: BackboneGT(d, k),
+                     "Backbone (GT): a linear classifier on every training image's clean label (upper bound)"),
+    "ft-l": MethodSpec(lambda d, k, c: FineTune(d, k, ft_ratio=1.0, scheme=c.scheme, name="ft-l"),
+                       "Noisy-FT-L: last layer trained on noisy labels, then fine-tuned on the clean set"),
+    "ft-m": MethodSpec(lambda d, k, c: FineTune(d, k, ft_ratio=c.clean_ratio, scheme=c.scheme, name="ft-m"),
+                       "Noisy-FT-M: last layer fine-tuned with mixed clean:noisy labels (1:9)"),
+    "ft-w": MethodSpec(lambda d, k, c: FineTune(d, k, ft_ratio=1.0, scheme=c.scheme, name="ft-w"),
+                       "Noisy-FT-W: whole network trained on noisy labels, then fine-tuned on the clean set"),
+    "veit-wp": MethodSpec(lambda d, k, c: LabelCleaning(d, k, hidden=c.hidden, pretrain=True,
+                                                        clean_ratio=c.clean_ratio),
+                          "Veit et al. 2017 label cleaning network, cleaner pre-trained then joint (needs pairs)"),
+    "veit-tj": MethodSpec(lambda d, k, c: LabelCleaning(d, k, hidden=c.hidden, pretrain=False,
+                                                        clean_ratio=c.clean_ratio),
+                          "Veit et al. 2017 label cleaning network, trained jointly (needs pairs)"),
+    "forward": MethodSpec(lambda d, k, c: TransitionCorrected(d, k, estimator="anchor"),
+                          "Patrini et al. 2017 forward correction, T from anchor points (single-label)"),
+    "forward-ft": MethodSpec(lambda d, k, c: TransitionCorrected(d, k, estimator="anchor", finetune=True),
+                             "forward correction, then fine-tuned on the clean set (single-label)"),
+    "glc": MethodSpec(lambda d, k, c: TransitionCorrected(d, k, estimator="gold", clean_ratio=c.clean_ratio),
+                      "Gold Loss Correction (Hendrycks et al. 2018), T from the clean set (single-label)"),
 }
 
 
@@ -65,5 +88,5 @@ def create_method(name: str, feature_dim: int, num_classes: int, cfg: Any) -> Me
     return get_method_spec(name).factory(feature_dim, num_classes, cfg)
 
 
-__all__ = ["Batch", "Method", "MethodSpec", "METHODS", "masked_bce", "create_method", "list_methods",
+__all__ = ["Batch", "Method", "Phase", "MethodSpec", "METHODS", "masked_bce", "create_method", "list_methods",
            "register_method", "get_method_spec", "LinearClassifier", "NoiseRegularization"]

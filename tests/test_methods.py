@@ -1,0 +1,93 @@
+"""Every registered method trains on tiny seeded data and beats chance; baselines refuse data they cannot use."""
+import numpy as np
+import pytest
+import torch
+
+from noisereg.config import TrainConfig
+from noisereg.data.labelset import LabelledSet, one_hot
+from noisereg.errors import UserError
+from noisereg.methods import list_methods
+from noisereg.methods.forward_correction import anchor_transition_matrix, gold_transition_matrix
+from noisereg.trainer import evaluate, fit
+
+K = 4
+T_TRUE = np.array([[0.6, 0.4, 0.0, 0.0], [0.0, 0.8, 0.2, 0.0], [0.0, 0.0, 0.7, 0.3], [0.1, 0.0, 0.0, 0.9]])
+
+
+def _features_task(n: int = 400, *, all_clean: bool = False, seed: int = 0) -> tuple[LabelledSet, LabelledSet]:
+    """Gaussian clusters (features), noisy labels drawn from T_TRUE, 20% clean images that keep their
+    noisy labels too (paired), and a clean test set."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, K, n + 200)
+    x = (rng.normal(size=(n + 200, 8)) + 2.5 * np.eye(K, 8)[y]).astype(np.float32)
+    y_noisy = np.array([rng.choice(K, p=T_TRUE[c]) for c in y])
+    is_clean = (np.arange(n) % 5 == 0) | all_clean
+    train = LabelledSet(images=x[:n], classes=list("abcd"), noisy=one_hot(y_noisy[:n], K), clean=one_hot(y[:n], K),
+                        has_noisy=np.ones(n, bool), has_clean=is_clean)
+    test = LabelledSet(images=x[n:], classes=list("abcd"), noisy=np.zeros((200, K)), clean=one_hot(y[n:], K),
+                       has_noisy=np.zeros(200, bool), has_clean=np.ones(200, bool))
+    return train, test
+
+
+@pytest.mark.parametrize("method", list_methods())
+def test_every_method_trains_and_beats_chance(method):
+    train, test = _features_task(all_clean=method == "gt")
+    scheme = "end-to-end" if method == "ft-w" else "frozen"
+    cfg = TrainConfig(method=method, scheme=scheme, steps=120, batch_size=32, hidden=16, lr=5e-3, quiet=True)
+    result = fit(train, cfg)
+    top1 = evaluate(result.model, test, result.preprocess, device=torch.device("cpu"))["top1"]
+    assert top1 > 0.5, (method, top1)  # chance is 0.25
+    assert all(np.isfinite(h["loss"]) for h in result.history)
+
+
+def test_phases_are_recorded_in_order():
+    train, _ = _features_task()
+    r = fit(train, TrainConfig(method="forward-ft", steps=5, quiet=True))
+    stages = list(dict.fromkeys(h["stage"] for h in r.history))
+    assert stages == ["heads:noisy", "heads:corrected", "heads:fine-tune"]
+
+
+def test_transition_matrix_estimators_recover_a_known_matrix():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, K, 4000)
+    # a perfect noisy-label model: p(noisy | x) = T[true class of x], lightly perturbed
+    probs = T_TRUE[y] + rng.uniform(0, 0.01, (4000, K))
+    probs /= probs.sum(1, keepdims=True)
+    np.testing.assert_allclose(gold_transition_matrix(probs, y, K), T_TRUE, atol=0.02)
+    np.testing.assert_allclose(anchor_transition_matrix(probs, quantile=0.97), T_TRUE, atol=0.02)
+
+
+def test_transition_matrix_is_estimated_from_data_during_training():
+    train, _ = _features_task(n=800)
+    r = fit(train, TrainConfig(method="glc", steps=300, lr=5e-3, quiet=True))
+    assert np.abs(r.model.method.transition.numpy() - T_TRUE).max() < 0.2
+
+
+def _multi_label() -> LabelledSet:
+    train, _ = _features_task()
+    train.noisy[:, 0] = 1.0  # a second positive on every row
+    train.clean[:, 1] = 1.0
+    return train
+
+
+@pytest.mark.parametrize("method", ["forward", "forward-ft", "glc"])
+def test_single_label_methods_refuse_multi_label_data(method):
+    with pytest.raises(UserError, match="multi-label"):
+        fit(_multi_label(), TrainConfig(method=method, steps=2, quiet=True))
+
+
+def test_label_cleaning_refuses_unpaired_data_and_gt_partial_clean_labels():
+    train, _ = _features_task()
+    train.has_noisy[train.has_clean] = False  # clean images lose their noisy labels: unpaired
+    with pytest.raises(UserError, match="paired"):
+        fit(train, TrainConfig(method="veit-wp", steps=2, quiet=True))
+    with pytest.raises(UserError, match="gt needs a clean label for every training image; 320 have none"):
+        fit(_features_task()[0], TrainConfig(method="gt", steps=2, quiet=True))
+
+
+def test_fine_tuning_baselines_name_their_scheme():
+    train, _ = _features_task()
+    with pytest.raises(UserError, match="ft-l fine-tunes the last layer; use --scheme frozen"):
+        fit(train, TrainConfig(method="ft-l", scheme="end-to-end", steps=2, quiet=True))
+    with pytest.raises(UserError, match="use --scheme end-to-end"):
+        fit(train, TrainConfig(method="ft-w", scheme="frozen", steps=2, quiet=True))
