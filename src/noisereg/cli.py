@@ -167,6 +167,19 @@ def _top(logits, classes: Sequence[str], k: int) -> list[tuple[str, float]]:
     return [(classes[j], round(float(p), 4)) for p, j in zip(top.values, top.indices)]
 
 
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from .experiment import load_experiment, run_experiment
+    split = lambda v, kind: None if v is None else [kind(x) for x in v.split(",") if x]  # noqa: E731
+    train = {k: v for k, v in (("steps", args.steps), ("scheme", args.scheme)) if v is not None}
+    exp = load_experiment(args.config, data=args.data, noise=args.noise, methods=split(args.methods, str),
+                          clean_fractions=split(args.clean_fractions, float), activations=split(args.activations, str),
+                          seeds=args.seeds, out=args.out, data_root=args.data_root, labels=args.labels)
+    exp.train = {**exp.train, **train}
+    run_experiment(exp, quiet=args.quiet)
+    print((Path(exp.out) / "table.md").read_text())
+    return 0
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     from .methods import METHODS
     for name, spec in METHODS.items():
@@ -209,6 +222,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-h", action="store_true", help="also show h = sigmoid(r + c), the noisy-label view")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("experiment", help="a grid of methods x clean fractions x activations x seeds")
+    p.add_argument("--config", help="YAML file of ExperimentConfig fields (flags override it)")
+    p.add_argument("--data", choices=["digits", "digits-multi", "cifar10n", "cifar10n-multi"])
+    p.add_argument("--noise", help="CIFAR-N label set: worse, random1, random2, random3, aggre")
+    p.add_argument("--data-root", help="CIFAR-10 image folder with train/ and test/")
+    p.add_argument("--labels", help="CIFAR-10_human.pt (default: beside the image folder, in cifar10n/)")
+    p.add_argument("--methods", help="comma-separated method ids, or all")
+    p.add_argument("--clean-fractions", help="comma-separated, e.g. 0.05,0.1,0.2")
+    p.add_argument("--activations", help="comma-separated, e.g. sigmoid,tanh,relu")
+    p.add_argument("--seeds", type=int, help="runs per setting")
+    p.add_argument("--steps", type=int, help="training steps per run (and per phase)")
+    p.add_argument("--scheme", choices=["frozen", "end-to-end"])
+    p.add_argument("--out", help="output folder (default runs/experiment)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("methods", help="list the registered methods")
     p.set_defaults(func=cmd_methods)

@@ -1,0 +1,93 @@
+"""CIFAR-10 with CIFAR-10N human labels as experiment tasks, on frozen ImageNet features.
+
+- single-label: the 50,000 training images; a seeded clean fraction keeps its clean label and leaves
+  the noisy set; the rest carry the chosen human label set; test on the 10,000 test images.
+- multi-label: seeded 2x2 mosaics of CIFAR-10 images (1-4 distinct classes each); clean labels are
+  the union of the tiles' true classes, noisy labels the union of their human (noisy) labels.
+Features of a frozen backbone are extracted once into the feature cache and shared by every run.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from ..models.backbones import create_backbone
+from .digits import DemoTask, mosaics
+from .images import load_image
+from .labelset import LabelledSet, one_hot
+from .noise import noise_rates
+from .sources.cifar_n import (CIFAR10_CLASSES, load_cifar_n_labels, noisy_labels, test_images,
+                              train_image_paths)
+
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "data"
+
+
+def clean_subset(n: int, fraction: float, seed: int) -> np.ndarray:
+    """(N,) bool: a seeded ``fraction`` of the training images form the clean set D_c."""
+    is_clean = np.zeros(n, dtype=bool)
+    is_clean[np.random.default_rng([seed, 11]).permutation(n)[:max(1, round(n * fraction))]] = True
+    return is_clean
+
+
+def union_labels(labels: np.ndarray, tiles: np.ndarray, num_classes: int) -> np.ndarray:
+    """(n, K) multi-hot: for each mosaic the union of its tiles' class indices."""
+    out = np.zeros((len(tiles), num_classes), np.float32)
+    np.put_along_axis(out, labels[tiles], 1.0, axis=1)
+    return out
+
+
+def _labelled(images, clean: np.ndarray, noisy: Optional[np.ndarray], is_clean: np.ndarray) -> LabelledSet:
+    n = len(clean)
+    return LabelledSet(images=images, classes=list(CIFAR10_CLASSES), clean=clean,
+                       noisy=noisy if noisy is not None else np.zeros_like(clean),
+                       has_noisy=~is_clean if noisy is not None else np.zeros(n, bool), has_clean=is_clean)
+
+
+def _pixels(paths: list[str]) -> np.ndarray:
+    """(N, 32, 32, 3) float32 [0, 1] pixels of the JPEGs."""
+    return np.stack([np.asarray(load_image(p), dtype=np.float32) / 255.0 for p in paths])
+
+
+def cifar10n_builder(root: Optional[str], labels_path: Optional[str], *, noise: str, multi_label: bool,
+                     backbone: str, image_size: int, mosaics: int, cache_dir: str,
+                     device: torch.device) -> Callable[[float, int], DemoTask]:
+    """Extract (or reuse) the features once; return (clean fraction, seed) -> task."""
+    from ..trainer import cached_features
+    root_path = Path(root) if root else SHARED / "cifar10"
+    labels_file = Path(labels_path) if labels_path else root_path.parent / "cifar10n" / "CIFAR-10_human.pt"
+    if not (root_path / "train").is_dir():
+        raise UserError(f"CIFAR-10 image folder not found: {root_path} (expected train/ and test/)")
+    table = load_cifar_n_labels(labels_file)
+    clean, noisy = table["clean_label"], noisy_labels(table, noise)
+    train_paths = train_image_paths(root_path, clean)
+    test_paths, test_y = test_images(root_path)
+    net = create_backbone(backbone, image_size=image_size).eval()
+
+    def feats(images) -> np.ndarray:
+        n = len(images)
+        return cached_features(net, _labelled(images, np.zeros((n, 10), np.float32), None, np.zeros(n, bool)),
+                               device=device, cache_dir=cache_dir, batch_size=128, quiet=False)
+
+    if multi_label:
+        train_px, test_px = _pixels(train_paths), _pixels(test_paths)
+        m_train, tiles, y_clean = mosaics(train_px, clean, mosaics, seed=0)
+        m_test, _, y_test = mosaics(test_px, test_y, max(1, mosaics // 5), seed=1)
+        y_noisy = union_labels(noisy, tiles, 10)
+        f_train = feats(torch.from_numpy(m_train).permute(0, 3, 1, 2).contiguous())
+        f_test = feats(torch.from_numpy(m_test).permute(0, 3, 1, 2).contiguous())
+    else:
+        y_clean, y_noisy, y_test = one_hot(clean, 10), one_hot(noisy, 10), one_hot(test_y, 10)
+        f_train, f_test = feats(train_paths), feats(test_paths)
+
+    def build(fraction: float, seed: int) -> DemoTask:
+        is_clean = clean_subset(len(y_clean), fraction, seed)
+        train = _labelled(f_train, y_clean, y_noisy, is_clean)
+        test = _labelled(f_test, y_test, None, np.ones(len(y_test), bool))
+        return DemoTask(f"cifar10n-{'multi' if multi_label else 'single'}", train, test,
+                        noise_rates(y_noisy[~is_clean], y_clean[~is_clean]), single_label=not multi_label)
+
+    return build

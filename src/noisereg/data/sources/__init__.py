@@ -1,0 +1,1 @@
+"""Readers of datasets in their official layouts."""

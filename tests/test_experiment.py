@@ -1,0 +1,90 @@
+"""The experiment runner on a tiny grid, and the CIFAR-10N readers on ../shared/data (skipped without it)."""
+import csv
+
+import numpy as np
+import pytest
+
+from noisereg.cli import main
+from noisereg.errors import UserError
+from noisereg.experiment import ExperimentConfig, load_experiment, run_experiment, summary_table
+from tests.conftest import SHARED_DATA
+
+
+def test_tiny_grid_writes_csv_table_and_plots(tmp_path):
+    exp = ExperimentConfig(data="digits", methods=["proposed", "noisy", "forward"], clean_fractions=[0.1, 0.2],
+                           activations=["sigmoid", "relu"], seeds=2, train={"steps": 6, "hidden": 8},
+                           out=str(tmp_path))
+    rows = run_experiment(exp, quiet=True)
+    # proposed x 2 activations + noisy + forward, x 2 fractions x 2 seeds
+    assert len(rows) == 4 * 2 * 2
+    with open(tmp_path / "results.csv") as f:
+        read = list(csv.DictReader(f))
+    assert len(read) == 16 and set(read[0]) >= {"method", "clean_fraction", "activation", "alpha", "seed",
+                                                   "top1", "mAP", "AP_all", "seconds"}
+    table = (tmp_path / "table.md").read_text()
+    assert "| proposed | relu |" in table and "| noisy | - |" in table and "top1 @ 0.2" in table
+    assert (tmp_path / "convergence_sigmoid.png").is_file() and (tmp_path / "convergence_relu.png").is_file()
+
+
+def test_summary_table_is_mean_and_std_over_seeds():
+    rows = [{"method": "m", "activation": "-", "clean_fraction": 0.1, "top1": v} for v in (0.5, 0.7)]
+    assert "| m | - | 60.00 ± 10.00 |" in summary_table(rows, [0.1], ["top1"])
+
+
+def test_methods_that_refuse_the_data_are_listed_not_fatal(tmp_path):
+    exp = ExperimentConfig(data="digits-multi", methods=["glc", "proposed"], clean_fractions=[0.1],
+                           train={"steps": 3, "backbone_steps": 3, "hidden": 8}, out=str(tmp_path))
+    rows = run_experiment(exp, quiet=True)
+    assert [r["method"] for r in rows] == ["proposed"]
+    assert "glc: " in (tmp_path / "table.md").read_text()
+
+
+def test_bad_experiment_values():
+    with pytest.raises(UserError, match="unknown method"):
+        ExperimentConfig(methods=["nope"])
+    with pytest.raises(UserError, match="clean fractions"):
+        ExperimentConfig(clean_fractions=[1.5])
+    with pytest.raises(UserError, match="unknown experiment key"):
+        load_experiment(None, colour="red")
+
+
+def test_experiment_cli(tmp_path, capsys):
+    assert main(["experiment", "--data", "digits", "--methods", "proposed,g-alone", "--clean-fractions", "0.1",
+                 "--seeds", "1", "--steps", "4", "--out", str(tmp_path), "--quiet"]) == 0
+    assert "| g-alone | sigmoid |" in capsys.readouterr().out
+
+
+needs_cifar = pytest.mark.skipif(not (SHARED_DATA / "cifar10n" / "CIFAR-10_human.pt").is_file(),
+                                 reason="../shared/data/cifar10n is absent")
+
+
+@needs_cifar
+def test_cifar10n_labels_load_safely_with_the_published_noise_rates():
+    from noisereg.data.sources.cifar_n import load_cifar_n_labels, noisy_labels, train_image_paths
+    labels = load_cifar_n_labels(SHARED_DATA / "cifar10n" / "CIFAR-10_human.pt")
+    clean = labels["clean_label"]
+    rates = {n: float((noisy_labels(labels, n) != clean).mean()) for n in ("aggre", "random1", "worse")}
+    assert rates == {"aggre": pytest.approx(0.0901), "random1": pytest.approx(0.17234),
+                     "worse": pytest.approx(0.40208)}
+    paths = train_image_paths(SHARED_DATA / "cifar10", clean)
+    assert paths[:3] == [str(SHARED_DATA / "cifar10" / "train" / c) for c in
+                         ("frog/0000.jpg", "truck/0000.jpg", "truck/0001.jpg")]
+
+
+@needs_cifar
+def test_cifar_mosaic_labels_are_unions_of_tile_labels():
+    from noisereg.data.cifar_tasks import union_labels
+    labels = np.array([0, 3, 3, 9])
+    tiles = np.array([[0, 1, 2, 3], [1, 1, 2, 2]])
+    assert union_labels(labels, tiles, 10)[0].nonzero()[0].tolist() == [0, 3, 9]
+    assert union_labels(labels, tiles, 10)[1].nonzero()[0].tolist() == [3]
+
+
+def test_cifar_label_file_errors(tmp_path):
+    from noisereg.data.sources.cifar_n import load_cifar_n_labels
+    with pytest.raises(UserError, match="CIFAR-N label file not found"):
+        load_cifar_n_labels(tmp_path / "none.pt")
+    import pickle, os  # noqa: E401 - writes a malicious-style pickle to prove it is refused
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"clean_label": os.getcwd}))
+    with pytest.raises(UserError, match="without unsafe unpickling"):
+        load_cifar_n_labels(tmp_path / "evil.pt")
