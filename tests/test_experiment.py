@@ -88,3 +88,17 @@ def test_cifar_label_file_errors(tmp_path):
     (tmp_path / "evil.pt").write_bytes(pickle.dumps({"clean_label": os.getcwd}))
     with pytest.raises(UserError, match="without unsafe unpickling"):
         load_cifar_n_labels(tmp_path / "evil.pt")
+
+
+@needs_cifar
+def test_cifar_multi_label_task_on_real_images_and_human_labels():
+    import torch
+    from noisereg.data.cifar_tasks import cifar10n_builder
+    build = cifar10n_builder(None, None, noise="worse", multi_label=True, backbone="small-cnn", image_size=32,
+                             mosaics=40, cache_dir="unused", device=torch.device("cpu"), features=False)
+    task = build(0.2, 0)
+    train = task.train
+    assert train.images.shape == (40, 3, 64, 64) and len(task.test) == 8
+    assert train.has_clean.sum() == 8 and not (train.has_clean & train.has_noisy).any()
+    assert (train.clean.sum(1) >= 1).all() and (train.clean.sum(1) <= 4).all() and not task.single_label
+    assert 0 < task.noise["missing"] < 1 and task.noise["spurious"] > 0  # real human noise in the tiles

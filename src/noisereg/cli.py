@@ -173,7 +173,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     train = {k: v for k, v in (("steps", args.steps), ("scheme", args.scheme)) if v is not None}
     exp = load_experiment(args.config, data=args.data, noise=args.noise, methods=split(args.methods, str),
                           clean_fractions=split(args.clean_fractions, float), activations=split(args.activations, str),
-                          seeds=args.seeds, out=args.out, data_root=args.data_root, labels=args.labels)
+                          seeds=args.seeds, out=args.out, data_root=args.data_root, labels=args.labels,
+                          cache_dir=args.cache_dir)
     exp.train = {**exp.train, **train}
     run_experiment(exp, quiet=args.quiet)
     print((Path(exp.out) / "table.md").read_text())
@@ -236,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="training steps per run (and per phase)")
     p.add_argument("--scheme", choices=["frozen", "end-to-end"])
     p.add_argument("--out", help="output folder (default runs/experiment)")
+    p.add_argument("--cache-dir", help="feature cache folder (default OUT/cache); share it between experiments")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_experiment)
 

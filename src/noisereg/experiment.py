@@ -46,6 +46,8 @@ class ExperimentConfig:
         seeds: runs per setting (seed s also draws the clean subset).
         train: TrainConfig fields for every run (steps, lr, scheme, ...).
         feature_backbone / feature_image_size: frozen ImageNet backbone of the cifar datasets.
+        features: cifar datasets on those frozen features (True) or on the images themselves (False,
+            for a backbone trained end to end, e.g. ``train: {scheme: end-to-end, backbone: small-cnn}``).
         mosaics: number of training mosaics for the multi-label datasets (test: a fifth of it).
         cache_dir: feature cache folder (default: OUT/cache).
         out: output folder.
@@ -62,6 +64,7 @@ class ExperimentConfig:
     train: dict[str, Any] = field(default_factory=dict)
     feature_backbone: str = "efficientnet-lite0"
     feature_image_size: int = 96
+    features: bool = True
     mosaics: int = 10000
     cache_dir: Optional[str] = None
     out: str = "runs/experiment"
@@ -104,6 +107,8 @@ def _default_train(exp: ExperimentConfig) -> dict[str, Any]:
         return dict(scheme="end-to-end", image_size=8, hidden=128, steps=500)
     if exp.data == "digits-multi":
         return dict(scheme="frozen", image_size=16, hidden=128, steps=500, backbone_steps=500)
+    if not exp.features:
+        return dict(scheme="end-to-end", backbone="small-cnn", image_size=32, hidden=256, steps=2000, lr=1e-3)
     return dict(scheme="frozen", backbone_steps=0, hidden=256, steps=2000, lr=1e-3)
 
 
@@ -117,7 +122,7 @@ def task_builder(exp: ExperimentConfig, device: torch.device) -> Callable[[float
     cache = exp.cache_dir or str(Path(exp.out) / "cache")
     return cifar10n_builder(exp.data_root, exp.labels, noise=exp.noise, multi_label=exp.data == "cifar10n-multi",
                             backbone=exp.feature_backbone, image_size=exp.feature_image_size,
-                            mosaics=exp.mosaics, cache_dir=cache, device=device)
+                            mosaics=exp.mosaics, cache_dir=cache, device=device, features=exp.features)
 
 
 def _variant(train: LabelledSet, method: str) -> LabelledSet:

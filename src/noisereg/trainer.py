@@ -304,8 +304,9 @@ class _Run:
 
     def meta(self, model: Classifier, pre: Preprocess, stage: str, step: int) -> dict[str, Any]:
         return {"config": self.cfg.to_dict(), "classes": self.train.classes, "preprocess": pre.to_dict(),
-                "in_chans": in_chans_of(self.train), "backbone": model.backbone.name, "feature_dim": int(model.backbone.feature_dim), "stage": stage,
-                "step": step, "history": self.history}
+                "in_chans": in_chans_of(self.train), "backbone": model.backbone.name,
+                "feature_dim": int(model.backbone.feature_dim), "stage": stage, "step": step,
+                "history": self.history}
 
     def save(self, model: Classifier, pre: Preprocess, stage: str, step: int,
              optimizer: Optional[torch.optim.Optimizer]) -> None:

@@ -2,7 +2,8 @@
 
 - single-label: the 50,000 training images; a seeded clean fraction keeps its clean label and leaves
   the noisy set; the rest carry the chosen human label set; test on the 10,000 test images.
-- multi-label: seeded 2x2 mosaics of CIFAR-10 images (1-4 distinct classes each); clean labels are
+- multi-label: seeded 2x2 mosaics of CIFAR-10 images (1-4 distinct classes each; tiles drawn from a
+  seeded pool of 4 images per mosaic, test mosaics from test images); clean labels are
   the union of the tiles' true classes, noisy labels the union of their human (noisy) labels.
 Features of a frozen backbone are extracted once into the feature cache and shared by every run.
 """
@@ -16,7 +17,8 @@ import torch
 
 from ..errors import UserError
 from ..models.backbones import create_backbone
-from .digits import DemoTask, mosaics
+from .digits import DemoTask
+from .digits import mosaics as make_mosaics
 from .images import load_image
 from .labelset import LabelledSet, one_hot
 from .noise import noise_rates
@@ -54,8 +56,12 @@ def _pixels(paths: list[str]) -> np.ndarray:
 
 def cifar10n_builder(root: Optional[str], labels_path: Optional[str], *, noise: str, multi_label: bool,
                      backbone: str, image_size: int, mosaics: int, cache_dir: str,
-                     device: torch.device) -> Callable[[float, int], DemoTask]:
-    """Extract (or reuse) the features once; return (clean fraction, seed) -> task."""
+                     device: torch.device, features: bool = True) -> Callable[[float, int], DemoTask]:
+    """Extract (or reuse) the features once; return (clean fraction, seed) -> task.
+
+    With ``features=False`` the tasks hold the images themselves (file paths, or mosaic pixels) for
+    training a backbone end to end.
+    """
     from ..trainer import cached_features
     root_path = Path(root) if root else SHARED / "cifar10"
     labels_file = Path(labels_path) if labels_path else root_path.parent / "cifar10n" / "CIFAR-10_human.pt"
@@ -65,18 +71,23 @@ def cifar10n_builder(root: Optional[str], labels_path: Optional[str], *, noise: 
     clean, noisy = table["clean_label"], noisy_labels(table, noise)
     train_paths = train_image_paths(root_path, clean)
     test_paths, test_y = test_images(root_path)
-    net = create_backbone(backbone, image_size=image_size).eval()
+    net = create_backbone(backbone, image_size=image_size).eval() if features else None
 
-    def feats(images) -> np.ndarray:
+    def feats(images):
+        if not features:
+            return images
         n = len(images)
         return cached_features(net, _labelled(images, np.zeros((n, 10), np.float32), None, np.zeros(n, bool)),
                                device=device, cache_dir=cache_dir, batch_size=128, quiet=False)
 
-    if multi_label:
-        train_px, test_px = _pixels(train_paths), _pixels(test_paths)
-        m_train, tiles, y_clean = mosaics(train_px, clean, mosaics, seed=0)
-        m_test, _, y_test = mosaics(test_px, test_y, max(1, mosaics // 5), seed=1)
-        y_noisy = union_labels(noisy, tiles, 10)
+    if multi_label:  # tiles come from a seeded pool of 4 images per mosaic (each image used about once)
+        n_test = max(1, mosaics // 5)
+        pool = np.random.default_rng(0).permutation(len(train_paths))[:4 * mosaics]
+        test_pool = np.random.default_rng(1).permutation(len(test_paths))[:4 * n_test]
+        train_px, test_px = _pixels([train_paths[i] for i in pool]), _pixels([test_paths[i] for i in test_pool])
+        m_train, tiles, y_clean = make_mosaics(train_px, clean[pool], mosaics, seed=0)
+        m_test, _, y_test = make_mosaics(test_px, test_y[test_pool], n_test, seed=1)
+        y_noisy = union_labels(noisy[pool], tiles, 10)
         f_train = feats(torch.from_numpy(m_train).permute(0, 3, 1, 2).contiguous())
         f_test = feats(torch.from_numpy(m_test).permute(0, 3, 1, 2).contiguous())
     else:
