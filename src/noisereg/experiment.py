@@ -207,6 +207,10 @@ def _write(out: Path, exp: ExperimentConfig, rows: list[dict], skipped: dict[str
         w.writerows(rows)
     metrics = ["top1"] if single_label else ["mAP", "AP_all", "top1"]
     metric = metrics[0]
+    shared = curves.pop("-", {})  # methods without the heads' activation appear in every plot
+    for activation in curves or {"all": None}:
+        for fraction, by_method in shared.items():
+            curves.setdefault(activation, {}).setdefault(fraction, {}).update(by_method)
     for activation, by_fraction in curves.items():
         plot_convergence({f"clean {k}": v for k, v in by_fraction.items()}, out / f"convergence_{activation}.png",
                          {f"clean {k}": metric for k in by_fraction})
