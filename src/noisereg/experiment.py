@@ -28,6 +28,7 @@ from .trainer import Classifier, evaluate, fit, resolve_device
 
 DATASETS = ("digits", "digits-multi", "cifar10n", "cifar10n-multi")
 ACTIVATION_METHODS = ("proposed", "h-alone", "g-alone")  # the methods built on the clean/residual heads
+OWN_TRAIN_SET = ("gt", "veit-wp", "veit-tj")  # see _variant: they cannot share Backbone (Noisy)
 CSV_COLUMNS = ["dataset", "noise", "method", "clean_fraction", "activation", "alpha", "seed", "top1", "mAP",
                "AP_all", "seconds"]
 
@@ -159,13 +160,13 @@ def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[s
                                      "activation": activation if activation != "-" else "sigmoid"})
                 start = time.perf_counter()
                 try:
-                    share = stage_one if method not in ("gt", "veit-wp", "veit-tj") else None
+                    share = stage_one if method not in OWN_TRAIN_SET else None
                     result = fit(_variant(task.train, method), cfg, eval_set=task.test, stage_one=share)
                 except UserError as e:
                     skipped[method] = str(e)
                     continue
                 if cfg.scheme == "frozen" and stage_one is None and result.stage_one is not None \
-                        and method not in ("gt", "veit-wp", "veit-tj"):
+                        and method not in OWN_TRAIN_SET:
                     stage_one = result.stage_one
                 scores = evaluate(result.model, task.test, result.preprocess, device=device)
                 rows.append({"dataset": exp.data, "noise": exp.noise if exp.data.startswith("cifar") else "-",

@@ -20,19 +20,12 @@ from ..models.backbones import create_backbone
 from .digits import DemoTask
 from .digits import mosaics as make_mosaics
 from .images import load_image
-from .labelset import LabelledSet, one_hot
+from .labelset import LabelledSet, clean_subset, one_hot
 from .noise import noise_rates
 from .sources.cifar_n import (CIFAR10_CLASSES, load_cifar_n_labels, noisy_labels, test_images,
                               train_image_paths)
 
 SHARED = Path(__file__).resolve().parents[4] / "shared" / "data"
-
-
-def clean_subset(n: int, fraction: float, seed: int) -> np.ndarray:
-    """(N,) bool: a seeded ``fraction`` of the training images form the clean set D_c."""
-    is_clean = np.zeros(n, dtype=bool)
-    is_clean[np.random.default_rng([seed, 11]).permutation(n)[:max(1, round(n * fraction))]] = True
-    return is_clean
 
 
 def union_labels(labels: np.ndarray, tiles: np.ndarray, num_classes: int) -> np.ndarray:
@@ -95,7 +88,7 @@ def cifar10n_builder(root: Optional[str], labels_path: Optional[str], *, noise: 
         f_train, f_test = feats(train_paths), feats(test_paths)
 
     def build(fraction: float, seed: int) -> DemoTask:
-        is_clean = clean_subset(len(y_clean), fraction, seed)
+        is_clean = clean_subset(len(y_clean), fraction, seed, stream=11)
         train = _labelled(f_train, y_clean, y_noisy, is_clean)
         test = _labelled(f_test, y_test, None, np.ones(len(y_test), bool))
         return DemoTask(f"cifar10n-{'multi' if multi_label else 'single'}", train, test,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .labelset import LabelledSet, one_hot
+from .labelset import LabelledSet, clean_subset, one_hot
 from .noise import class_flip_rates, flip_to_confusable, most_confusable_classes, noise_rates, top_k_labels
 
 DIGIT_CLASSES = [str(d) for d in range(10)]
@@ -40,17 +40,10 @@ def _digits(seed: int, test_fraction: float = 1 / 3) -> tuple[np.ndarray, np.nda
     return images[tr], labels[tr], images[te], labels[te]
 
 
-def _clean_split(n: int, clean_fraction: float, seed: int) -> np.ndarray:
-    """(N,) bool: a seeded ``clean_fraction`` of the samples form D_c (at least one)."""
-    is_clean = np.zeros(n, dtype=bool)
-    is_clean[np.random.default_rng([seed, 7]).permutation(n)[:max(1, round(n * clean_fraction))]] = True
-    return is_clean
-
-
 def _train_set(images: np.ndarray, clean: np.ndarray, noisy: np.ndarray, clean_fraction: float,
                seed: int) -> LabelledSet:
     """D_c = a seeded clean fraction (clean labels only); D_n = the rest (noisy labels only)."""
-    is_clean = _clean_split(len(images), clean_fraction, seed)
+    is_clean = clean_subset(len(images), clean_fraction, seed, stream=7)
     return LabelledSet(images=torch.from_numpy(images).unsqueeze(1), classes=DIGIT_CLASSES, noisy=noisy,
                        clean=clean, has_noisy=~is_clean, has_clean=is_clean)
 

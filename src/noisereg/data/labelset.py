@@ -36,6 +36,16 @@ def one_hot(labels: Sequence[int], num_classes: int, *, what: str = "labels") ->
     return multi_hot([[int(k)] for k in labels], num_classes, what=what)
 
 
+def clean_subset(n: int, fraction: float, seed: int, *, stream: int = 0) -> np.ndarray:
+    """(N,) bool: a seeded ``fraction`` of N samples (at least one) forms the clean set D_c.
+
+    ``stream`` separates the random streams of different datasets built from the same seed.
+    """
+    is_clean = np.zeros(n, dtype=bool)
+    is_clean[np.random.default_rng([seed, stream]).permutation(n)[:max(1, round(n * fraction))]] = True
+    return is_clean
+
+
 @dataclass
 class LabelledSet:
     """Images plus clean and noisy multi-hot labels over named classes.
