@@ -1,4 +1,4 @@
-"""Command line: ``noisereg demo | train | evaluate | predict | methods``.
+"""Command line: ``noisereg demo | train | evaluate | predict | experiment | methods | data | protocol``.
 
 One parser and one small function per subcommand, each calling one library function. User
 errors print one line (``noisereg: error: ...``) and exit with code 2, without a traceback.
@@ -59,8 +59,18 @@ CONFIG_FLAGS = ("method", "scheme", "backbone", "weights", "pretrained", "image_
 
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--manifest", required=True, help="CSV with columns path,noisy,clean,split")
+    p.add_argument("--manifest", required=True, help="CSV (or .jsonl) with columns path,noisy,clean,split[,verified]")
     p.add_argument("--image-root", help="folder the manifest's paths are relative to (default: its folder)")
+    p.add_argument("--features", help="precomputed features (.npy or .safetensors, one row per manifest row): "
+                   "the heads train on them directly and --manifest only gives labels")
+
+
+def _read_split(args: argparse.Namespace, split: str, classes=None):
+    """One split of the manifest (over precomputed features when --features is given)."""
+    from .data.manifest import read_features, read_manifest
+    if getattr(args, "features", None):
+        return read_features(args.features, args.manifest, split=split, classes=classes)
+    return read_manifest(args.manifest, split=split, image_root=args.image_root, classes=classes)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -85,12 +95,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, cfg, is_main: bool) -> int:
-    from .data.manifest import manifest_splits, read_manifest
+    from .data.manifest import manifest_splits
     from .trainer import evaluate, fit, resolve_device
-    train = read_manifest(args.manifest, split="train", image_root=args.image_root)
+    train = _read_split(args, "train")
     val = None
     if "val" in manifest_splits(args.manifest):
-        val = read_manifest(args.manifest, split="val", image_root=args.image_root, classes=train.classes)
+        val = _read_split(args, "val", classes=train.classes)
         val = val if val.has_clean.any() else None
     result = fit(train, cfg, eval_set=val, out=args.out, resume=args.resume)
     scores = None
@@ -110,11 +120,10 @@ def _format_scores(scores: dict) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .data.manifest import read_manifest
     from .models.backbones import Preprocess
     from .trainer import evaluate, load_classifier, resolve_device
     model, meta = load_classifier(args.checkpoint)
-    data = read_manifest(args.manifest, split=args.split, image_root=args.image_root, classes=meta["classes"])
+    data = _read_split(args, args.split, classes=meta["classes"])
     data.require(clean=True, noisy=False, where=f"{args.manifest} split '{args.split}' (evaluation needs clean labels)")
     pre, device = Preprocess.from_dict(meta["preprocess"]), resolve_device(args.device)
     scores = evaluate(model.to(device), data, pre, device=device)
@@ -181,6 +190,75 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _source_options(args: argparse.Namespace):
+    from .data.sources import SourceOptions
+    return SourceOptions(format=args.format, root=args.root, manifest=args.manifest, labels=args.labels,
+                         noise=args.noise, features=args.features, images=args.images, names=args.names,
+                         subsets=args.subsets.split(",") if args.subsets else None, download=args.download,
+                         check_images=args.image_check, seed=args.seed, quiet=args.quiet or args.json)
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from .data.check import format_summary, summarize
+    from .data.sources import open_table
+    summary = summarize(open_table(_source_options(args)))
+    print(json.dumps(summary, indent=1) if args.json else format_summary(summary))
+    return 0
+
+
+def cmd_data_manifest(args: argparse.Namespace) -> int:
+    from .data.check import format_summary, summarize
+    from .data.manifest import write_manifest
+    from .data.sources import open_table
+    table = open_table(_source_options(args))
+    if args.clean_fraction is not None:
+        table = table.with_clean_fraction(args.clean_fraction, args.seed)
+    path = write_manifest(table, args.out)
+    if not args.json:
+        print(format_summary(summarize(table), max_classes=0))
+    print(f"wrote {path} ({len(table):,} rows)")
+    return 0
+
+
+def cmd_protocol_coco(args: argparse.Namespace) -> int:
+    from .protocol import CocoProtocolConfig, compile_coco
+    sizes = tuple(float(v) for v in args.split_sizes.split(","))
+    cfg = CocoProtocolConfig(root=args.root, out=args.out, annotator=args.annotator, weights=args.weights,
+                             image_size=args.image_size, top_k=args.top_k, clean_fraction=args.clean_fraction,
+                             split_sizes=sizes, seed=args.seed,
+                             subsets=args.subsets.split(",") if args.subsets else None, class_map=args.class_map,
+                             batch_size=args.batch_size, num_workers=args.num_workers, device=args.device,
+                             quiet=args.quiet)
+    result = compile_coco(cfg)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print((Path(args.out) / "noise.md").read_text())
+        print(f"wrote {result['manifest']}, {Path(args.out) / 'protocol.json'} ({result['seconds']:.0f} s)")
+    return 0
+
+
+def _add_source_options(p: argparse.ArgumentParser) -> None:
+    from .data.sources import FORMATS
+    p.add_argument("--format", required=True, choices=FORMATS, help="dataset layout")
+    p.add_argument("--root", help="dataset folder (cifar-n: the image folder with train/ and test/, or the "
+                   "python-pickle folder; csv: the image root)")
+    p.add_argument("--manifest", help="csv / features: the manifest or label CSV (.csv or .jsonl)")
+    p.add_argument("--labels", help="cifar-n: CIFAR-10_human.pt or CIFAR-100_human.pt")
+    p.add_argument("--noise", default="worse", help="cifar-n label set: worse, aggre, random1-3 (CIFAR-100N: noisy)")
+    p.add_argument("--features", help="features: .npy or .safetensors array, one row per label-CSV row")
+    p.add_argument("--images", help="openimages: folder with train/ and validation/ images (default ROOT/images)")
+    p.add_argument("--names", help="yolo: data YAML with the class names (default: the YAML in ROOT)")
+    p.add_argument("--subsets", help="coco: comma-separated subsets, e.g. train2014,val2014 (default: all found)")
+    p.add_argument("--download", action="store_true",
+                   help="cifar-n: download CIFAR (torchvision) and the CIFAR-N file when absent (needs internet)")
+    p.add_argument("--no-image-check", dest="image_check", action="store_false",
+                   help="do not check that every image file exists")
+    p.add_argument("--seed", type=int, default=0, help="seed of random partitions (openimages' clean quarter)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     from .methods import METHODS
     for name, spec in METHODS.items():
@@ -243,6 +321,42 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("methods", help="list the registered methods")
     p.set_defaults(func=cmd_methods)
+
+    data = sub.add_parser("data", help="read datasets in their official layouts").add_subparsers(
+        dest="data_command", required=True)
+    p = data.add_parser("check", help="images per split, classes, label cardinality, clean/noisy counts, "
+                        "measured noise rates")
+    _add_source_options(p)
+    p.set_defaults(func=cmd_data_check)
+    p = data.add_parser("manifest", help="write a dataset as a training manifest (CSV, or JSONL for .jsonl)")
+    _add_source_options(p)
+    p.add_argument("--out", required=True, help="manifest file to write")
+    p.add_argument("--clean-fraction", type=float, help="keep clean labels on this seeded fraction of train only")
+    p.set_defaults(func=cmd_data_manifest)
+
+    from .protocol import PAPER_SPLIT
+    proto = sub.add_parser("protocol", help="rebuild a paper protocol").add_subparsers(
+        dest="protocol_command", required=True)
+    p = proto.add_parser("coco", help="the paper's 56-class MS COCO with machine-annotated noisy labels")
+    p.add_argument("--root", required=True, help="COCO folder with annotations/instances_<subset>.json and images")
+    p.add_argument("--out", required=True, help="output folder (manifest.csv, protocol.json, noise.md)")
+    p.add_argument("--annotator", default="efficientnet-lite0", help="ImageNet classifier: efficientnet-lite0 "
+                   "(offline), inception_v3 (the paper's) or any torchvision name, or timm/NAME")
+    p.add_argument("--weights", help="local weight file for the annotator")
+    p.add_argument("--image-size", type=int, default=0, help="annotator input side (default: its own)")
+    p.add_argument("--top-k", type=int, default=8, help="predictions kept per image (default 8)")
+    p.add_argument("--clean-fraction", type=float, default=0.05, help="share of train with clean labels (default 0.05)")
+    p.add_argument("--split-sizes", default=",".join(map(str, PAPER_SPLIT)),
+                   help="train,val,test proportions (default: the paper's 68213,16714,16763)")
+    p.add_argument("--subsets", help="comma-separated subsets (default: train2014,val2014, or all found)")
+    p.add_argument("--class-map", help="CSV imagenet_index,imagenet_name,coco_id,coco_name (default: the shipped map)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_protocol_coco)
     return parser
 
 

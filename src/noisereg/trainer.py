@@ -144,7 +144,7 @@ def predict_logits(model: Classifier, images: Any, pre: Preprocess, *, device: t
     return {key: gather_rows(torch.cat(v), ctx) for key, v in outs.items()}
 
 
-def _extract(backbone: nn.Module, images: Any, pre: Preprocess, *, device: torch.device, batch_size: int,
+def iter_features(backbone: nn.Module, images: Any, pre: Preprocess, *, device: torch.device, batch_size: int,
              num_workers: int, quiet: bool) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
     """(row indices, features) batch by batch: inference mode, channels_last, autocast on GPU."""
     backbone.eval().to(device)
@@ -168,7 +168,7 @@ def _extract(backbone: nn.Module, images: Any, pre: Preprocess, *, device: torch
 def extract_features(backbone: nn.Module, images: Any, pre: Preprocess, *, device: torch.device,
                      batch_size: int = 256, num_workers: int = 0, quiet: bool = True) -> torch.Tensor:
     """f(x) of every image, computed once, as an (N, D) float32 tensor in memory (gathered over ranks)."""
-    parts = [f for _, f in _extract(backbone, images, pre, device=device, batch_size=batch_size,
+    parts = [f for _, f in iter_features(backbone, images, pre, device=device, batch_size=batch_size,
                                     num_workers=num_workers, quiet=quiet)]
     dim = getattr(backbone, "feature_dim", 0)
     return gather_rows(torch.cat(parts) if parts else torch.empty(0, dim), current())
@@ -208,7 +208,7 @@ def cached_features(backbone: Backbone, data: LabelledSet, *, device: torch.devi
         return open_cache(cache_dir, key)
 
     def fill(out: np.ndarray) -> None:
-        for rows, f in _extract(backbone, data.images, pre, device=device, batch_size=batch_size,
+        for rows, f in iter_features(backbone, data.images, pre, device=device, batch_size=batch_size,
                                 num_workers=num_workers, quiet=quiet):
             out[rows[0]:rows[-1] + 1] = f.numpy().astype(np.float16)
 

@@ -1,6 +1,7 @@
 """Reading image files into backbone-ready tensors, with errors that name the file."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -71,9 +72,23 @@ class ImageFiles(torch.utils.data.Dataset):
         return image_to_tensor(load_image(self.paths[i], self.pre.channels), self.pre)
 
 
+def missing_files(paths: Sequence[str]) -> list[str]:
+    """The paths that do not exist, found with one directory listing per folder (fast for 1M files)."""
+    listed: dict[str, set[str]] = {}
+    missing = []
+    for p in paths:
+        folder, name = os.path.split(str(p))
+        if folder not in listed:
+            d = Path(folder or ".")
+            listed[folder] = {f.name for f in d.iterdir()} if d.is_dir() else set()
+        if name not in listed[folder]:
+            missing.append(str(p))
+    return missing
+
+
 def check_images(paths: Sequence[str], *, what: str = "manifest", limit: int = 5) -> None:
     """Fail early, in one line, when image files are missing (the count and the first few names)."""
-    missing = [p for p in paths if not Path(p).is_file()]
+    missing = missing_files(paths)
     if missing:
         shown = ", ".join(missing[:limit]) + (" ..." if len(missing) > limit else "")
         raise UserError(f"{what}: {len(missing)} image file(s) not found: {shown}")

@@ -1,23 +1,37 @@
-"""CIFAR-10 images (ImageFolder copy) with the CIFAR-10N human noisy labels (Wei et al., ICLR 2022).
+"""CIFAR-10/100 images with the CIFAR-N human noisy labels (Wei et al., ICLR 2022).
 
-The official ``CIFAR-10_human.pt`` is a pickle of numpy arrays; it is read with
-``torch.load(weights_only=True)`` allowing only numpy's array reconstruction, never with
-``weights_only=False``. Its arrays follow the original training order; training image i lives at
-``train/{class of i}/{k:04d}.jpg`` where k counts the earlier images of that class.
+Images come from an ImageFolder copy (``root/{train,test}/{class}/NNNN.jpg``, like
+../shared/data/cifar10) or from torchvision's python pickles (``cifar-10-batches-py`` /
+``cifar-100-python``). Neither kind of file is unpickled freely: the pickles go through an
+unpickler that admits numpy's array reconstruction only, and the official ``CIFAR-10_human.pt`` /
+``CIFAR-100_human.pt`` through ``torch.load(weights_only=True)`` with the same numpy globals.
+The label arrays follow the original training order; in an ImageFolder copy training image i
+lives at ``train/{class of i}/{k:04d}.jpg`` where k counts the earlier images of that class.
 """
 from __future__ import annotations
 
+import io
+import pickle
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from ...errors import UserError
+from ..images import check_images
+from ..table import LabelTable, csr_from_parts
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 NOISE_LABELS = {"clean": "clean_label", "aggre": "aggre_label", "random1": "random_label1",
-                "random2": "random_label2", "random3": "random_label3", "worse": "worse_label"}
+                "random2": "random_label2", "random3": "random_label3", "worse": "worse_label",
+                "noisy": "noisy_label", "noisy-coarse": "noisy_coarse_label"}
 CIFAR10N_URL = "https://github.com/UCSC-REAL/cifar-10-100n/raw/main/data/CIFAR-10_human.pt"
+CIFAR100N_URL = "https://github.com/UCSC-REAL/cifar-10-100n/raw/main/data/CIFAR-100_human.pt"
+PICKLE_DIRS = {"cifar-10-batches-py": ("cifar10", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"],
+                                       "batches.meta", "labels", "label_names"),
+               "cifar-100-python": ("cifar100", ["train"], ["test"], "meta", "fine_labels", "fine_label_names")}
 
 
 def _numpy_globals() -> list:
@@ -28,13 +42,45 @@ def _numpy_globals() -> list:
             np.ndarray, np.dtype, type(np.dtype("int64"))]
 
 
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, strings, numbers and numpy arrays; refuses every other global.
+
+    ``_codecs.encode`` is how protocol-2 pickles written by Python 3 spell bytes (pure, no side effects).
+    """
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed")
+        import codecs
+        core = getattr(np, "_core", None) or np.core
+        return {"_reconstruct": core.multiarray._reconstruct, "ndarray": np.ndarray, "dtype": np.dtype,
+                "encode": codecs.encode}[name]
+
+
+def safe_unpickle(path: Path) -> dict:
+    """A CIFAR python pickle (a dict of arrays and lists), read without running any code in it."""
+    try:
+        data = _NumpyOnlyUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
+    except FileNotFoundError:
+        raise UserError(f"CIFAR batch file not found: {path}") from None
+    except Exception as e:
+        raise UserError(f"{path} is not a CIFAR pickle readable without unsafe unpickling: {e}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a dict, found {type(data).__name__}")
+    return data
+
+
 def load_cifar_n_labels(path: str | Path) -> dict[str, np.ndarray]:
     """All label arrays of a CIFAR-N file (``clean_label``, ``worse_label``, ...), safely unpickled."""
     try:
         with torch.serialization.safe_globals(_numpy_globals()):
             data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise UserError(f"CIFAR-N label file not found: {path} (official file: {CIFAR10N_URL})") from None
+        raise UserError(f"CIFAR-N label file not found: {path} (official files: {CIFAR10N_URL}, "
+                        f"{CIFAR100N_URL}; or pass --download)") from None
     except Exception as e:
         raise UserError(f"{path} is not a CIFAR-N label file readable without unsafe unpickling: "
                         f"{str(e).splitlines()[-1][:200]}") from None
@@ -44,10 +90,12 @@ def load_cifar_n_labels(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def noisy_labels(labels: dict[str, np.ndarray], noise: str) -> np.ndarray:
-    """The label set named ``noise`` (aggre, random1-3, worse, or clean)."""
-    if noise not in NOISE_LABELS or NOISE_LABELS[noise] not in labels:
-        raise UserError(f"unknown CIFAR-N label set '{noise}': expected one of {list(NOISE_LABELS)}")
-    return labels[NOISE_LABELS[noise]]
+    """The label set named ``noise`` (CIFAR-10N: aggre, random1-3, worse; CIFAR-100N: noisy; or a key)."""
+    key = NOISE_LABELS.get(noise, noise)
+    if key not in labels:
+        names = [n for n, k in NOISE_LABELS.items() if k in labels] + [k for k in labels if k not in NOISE_LABELS.values()]
+        raise UserError(f"unknown CIFAR-N label set '{noise}': this file has {names}")
+    return labels[key]
 
 
 def train_image_paths(root: str | Path, clean: np.ndarray, classes: list[str] = CIFAR10_CLASSES) -> list[str]:
@@ -70,3 +118,101 @@ def test_images(root: str | Path, classes: list[str] = CIFAR10_CLASSES) -> tuple
         paths += [str(f) for f in files]
         labels += [k] * len(files)
     return paths, np.asarray(labels)
+
+
+def read_pickles(folder: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """torchvision's python release: (classes, train pixels, train labels, test pixels, test labels).
+
+    Pixels are (N, 32, 32, 3) uint8 in the original order.
+    """
+    _, train_files, test_files, meta_file, label_key, names_key = PICKLE_DIRS[folder.name]
+    classes = [str(c) for c in safe_unpickle(folder / meta_file).get(names_key, [])]
+
+    def load(files: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        xs, ys = [], []
+        for name in files:
+            batch = safe_unpickle(folder / name)
+            if "data" not in batch or label_key not in batch:
+                raise UserError(f"{folder / name}: expected keys 'data' and '{label_key}'")
+            xs.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            ys.append(np.asarray(batch[label_key], dtype=np.int64))
+        return np.concatenate(xs), np.concatenate(ys)
+
+    x_train, y_train = load(train_files)
+    x_test, y_test = load(test_files)
+    return classes, x_train, y_train, x_test, y_test
+
+
+def _one_label_csr(labels: np.ndarray, k: int, what: str) -> sp.csr_matrix:
+    bad = np.flatnonzero((labels < 0) | (labels >= k))
+    if len(bad):
+        raise UserError(f"{what}: label {labels[bad[0]]} of image {bad[0]} is outside 0..{k - 1} "
+                        f"({len(bad)} such labels)")
+    return csr_from_parts(np.arange(len(labels) + 1, dtype=np.int64), labels.astype(np.int32), k)
+
+
+def download(root: Path, labels: Path, dataset: str) -> None:
+    """The real download paths: torchvision's CIFAR archive into ``root`` and the CIFAR-N file."""
+    import torchvision
+    cls = torchvision.datasets.CIFAR100 if dataset == "cifar100" else torchvision.datasets.CIFAR10
+    for train in (True, False):
+        cls(str(root), train=train, download=True)
+    if not labels.is_file():
+        labels.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(CIFAR100N_URL if dataset == "cifar100" else CIFAR10N_URL, str(labels))
+
+
+def read_cifar_n(root: str | Path, labels: str | Path, *, noise: str = "worse", download_missing: bool = False,
+                 dataset: Optional[str] = None) -> LabelTable:
+    """CIFAR-10/100 with one CIFAR-N label set as a ``LabelTable``.
+
+    Train rows carry both the original (clean) label and the human (noisy) label, so the noise
+    rate can be measured and a clean fraction chosen later; test rows carry the clean label.
+
+    Args:
+        root: an ImageFolder copy holding ``train/`` and ``test/``, a ``cifar-10-batches-py`` /
+            ``cifar-100-python`` folder, or a folder containing one of them.
+        labels: ``CIFAR-10_human.pt`` or ``CIFAR-100_human.pt``.
+        noise: label set name (worse, aggre, random1-3; ``noisy`` for CIFAR-100N) or raw key.
+        download_missing: fetch torchvision's CIFAR archive and the CIFAR-N file when absent.
+        dataset: ``cifar10`` | ``cifar100`` for the download (default: from the label file name).
+    """
+    root, labels = Path(root), Path(labels)
+    if download_missing:
+        download(root, labels, dataset or ("cifar100" if "100" in labels.name else "cifar10"))
+    table = load_cifar_n_labels(labels)
+    clean, noisy = table["clean_label"], noisy_labels(table, noise)
+    pickles = next((d for d in [root, *(root / n for n in PICKLE_DIRS)] if d.name in PICKLE_DIRS and d.is_dir()), None)
+    if pickles is not None:
+        classes, x_train, y_train, x_test, y_test = read_pickles(pickles)
+        if len(y_train) != len(clean) or not np.array_equal(y_train, clean):
+            raise UserError(f"{labels}: clean_label does not match the training labels in {pickles} "
+                            f"({len(clean)} vs {len(y_train)} images): wrong label file for these images?")
+        train_paths = test_paths = None
+    elif (root / "train").is_dir():
+        classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
+        _one_label_csr(clean, len(classes), f"{labels} clean_label")  # fails before the paths would
+        train_paths = train_image_paths(root, clean, classes)
+        test_paths, y_test = test_images(root, classes)
+        x_train = x_test = None
+    else:
+        raise UserError(f"no CIFAR images in {root}: expected train/ and test/ class folders or "
+                        f"{' / '.join(PICKLE_DIRS)} (or pass --download)")
+    k, n = len(classes), len(clean)
+    if noise == "noisy-coarse":
+        raise UserError("the coarse CIFAR-100N labels use 20 super-classes: not supported with fine images")
+    train_clean = _one_label_csr(clean, k, f"{labels} clean_label")
+    train_noisy = _one_label_csr(noisy, k, f"{labels} {NOISE_LABELS.get(noise, noise)}")
+    test_clean = _one_label_csr(y_test, k, f"{root} test labels")
+    m = len(y_test)
+    ids = np.asarray([f"train/{i}" for i in range(n)] + [f"test/{i}" for i in range(m)], dtype=object)
+    paths = None if train_paths is None else np.asarray(train_paths + test_paths, dtype=object)
+    if paths is not None:
+        check_images(paths, what=str(root))
+    return LabelTable(
+        classes=classes, ids=ids, split=np.repeat(np.asarray([0, 2], np.uint8), [n, m]),
+        noisy=sp.vstack([train_noisy, sp.csr_matrix((m, k), dtype=bool)]).tocsr(),
+        clean=sp.vstack([train_clean, test_clean]).tocsr(),
+        has_noisy=np.arange(n + m) < n, has_clean=np.ones(n + m, bool), paths=paths, root=None,
+        multi_label=False, pixels=None if x_train is None else np.concatenate([x_train, x_test]),
+        source=f"cifar-n {root} + {labels.name} ({noise})")

@@ -1,0 +1,41 @@
+"""ImageNet classifiers used as machine annotators (the paper's noisy-label source for MS COCO).
+
+The paper uses an ImageNet Inception V3; any torchvision classifier name (``inception_v3``,
+``resnet50``, ...), ``timm/NAME`` or the offline ``efficientnet-lite0`` works, with ImageNet
+weights downloaded by torchvision/timm or read from a local file (``weights``).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from torch import nn
+
+from ..errors import UserError
+from .backbones import TF_MEAN, TF_STD, Preprocess, efficientnet_lite0, load_state_dict_file
+
+
+def create_imagenet_classifier(name: str, *, weights: Optional[str] = None,
+                               image_size: int = 0) -> tuple[nn.Module, Preprocess]:
+    """(model mapping images to 1000 ImageNet logits, its preprocessing)."""
+    if name == "efficientnet-lite0":
+        return efficientnet_lite0(weights=weights, with_head=True).eval(), Preprocess(image_size or 224, 3, TF_MEAN, TF_STD)
+    if name.startswith("timm/"):
+        try:
+            import timm
+        except ImportError:
+            raise UserError(f"annotator '{name}' needs timm: pip install 'noisereg[timm]'") from None
+        model = timm.create_model(name[5:], pretrained=True,
+                                  pretrained_cfg_overlay={"file": weights} if weights else None)
+        cfg = model.pretrained_cfg
+        size = image_size or int(cfg.get("input_size", (3, 224, 224))[-1])
+        return model.eval(), Preprocess(size, 3, tuple(cfg.get("mean")), tuple(cfg.get("std")))
+    import torchvision
+    if name.lower() not in torchvision.models.list_models():
+        raise UserError(f"unknown annotator '{name}': expected efficientnet-lite0, a torchvision classifier "
+                        "name (e.g. inception_v3) or timm/NAME")
+    model = torchvision.models.get_model(name.lower(), weights=None if weights else "DEFAULT")
+    if weights:
+        model.load_state_dict(load_state_dict_file(weights))
+    if getattr(model, "fc", None) is not None and getattr(model.fc, "out_features", 1000) != 1000:
+        raise UserError(f"annotator '{name}' does not output the 1000 ImageNet classes")
+    return model.eval(), Preprocess(image_size or (299 if name.lower() == "inception_v3" else 224))
