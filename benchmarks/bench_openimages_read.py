@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import append_results, command, machine  # noqa: E402
+from _common import append_results  # noqa: E402
 
 CHILD_NOISEREG = """
 import json, resource, sys, time

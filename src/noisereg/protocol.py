@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Optional
@@ -57,7 +57,6 @@ class CocoProtocolConfig:
     num_workers: int = 0
     device: str = "auto"
     quiet: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 def read_class_map(path: Optional[str] = None) -> dict[int, str]:
@@ -175,7 +174,7 @@ def compile_coco(cfg: CocoProtocolConfig) -> dict:
     out = Path(cfg.out)
     manifest = write_manifest(table, out / "manifest.csv")
     result = {
-        "config": {k: v for k, v in asdict(cfg).items() if k != "extra"},
+        "config": asdict(cfg),
         "classes": kept,
         "images": {"coco": len(coco), "without_mapped_label_removed": int((~labelled).sum()),
                    "kept": int(len(rows)), "train": n_train, "val": n_val, "test": n_test,

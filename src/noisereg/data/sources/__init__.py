@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 from ...errors import UserError
@@ -73,7 +72,3 @@ def open_table(o: SourceOptions) -> LabelTable:
         return features_table(_need(o.features, "--features FILE", fmt), _need(o.manifest, "--manifest FILE", fmt))
     raise UserError(f"unknown format '{fmt}': expected one of {list(FORMATS)}")
 
-
-def default_path(root: Optional[str], *parts: str) -> Optional[str]:
-    """``root/parts`` when root is given (for defaults such as the CIFAR-N file beside the images)."""
-    return str(Path(root).joinpath(*parts)) if root else None

@@ -114,7 +114,3 @@ def read_coco(root: str | Path, *, subsets: Optional[Sequence[str]] = None, chec
         check_images(table.image_paths(), what=f"coco {root}")
     return table
 
-
-def category_ids(root: Path, subset: str) -> dict[str, int]:
-    """COCO category name -> id, from one instances file."""
-    return {str(c["name"]): int(c["id"]) for c in _load(annotation_file(root, subset))["categories"]}
