@@ -232,6 +232,21 @@ def test_cifar_python_pickles_with_cifar_n_labels(tmp_path):
     assert read_cifar_n(folder, tmp_path / "CIFAR-10_human.pt", noise="aggre").noisy.nnz == 20
 
 
+def test_cifar_pickles_become_png_files_in_a_manifest(tmp_path, capsys):
+    from noisereg.data.manifest import read_manifest
+    _, clean = write_cifar_pickles(tmp_path)
+    write_cifar_n(tmp_path / "n.pt", clean)
+    code, _, err = run_cli(capsys, "data", "manifest", "--format", "cifar-n", "--root", tmp_path, "--labels",
+                           tmp_path / "n.pt", "--out", tmp_path / "out" / "cifar.csv", "--clean-fraction", "0.25")
+    assert code == 0, err
+    train = read_manifest(tmp_path / "out" / "cifar.csv", split="train")
+    assert len(train) == 20 and train.has_clean.sum() == 5 and train.has_noisy.all()
+    from PIL import Image
+    first = np.asarray(Image.open(train.images[0]))
+    from noisereg.data.sources.cifar_n import read_cifar_n
+    assert (first == read_cifar_n(tmp_path, tmp_path / "n.pt").pixels[0]).all()  # lossless PNG
+
+
 def test_cifar_pickle_with_code_is_refused(tmp_path):
     import os
     from noisereg.data.sources.cifar_n import read_cifar_n
@@ -254,6 +269,19 @@ def test_cifar_n_mismatched_or_missing_files(tmp_path, capsys):
     write_cifar_n(tmp_path / "n.pt", clean)
     with pytest.raises(UserError, match="unknown CIFAR-N label set 'worst'"):
         read_cifar_n(tmp_path, tmp_path / "n.pt", noise="worst")
+
+
+def test_download_fetches_only_the_missing_cifar_n_file(tmp_path, monkeypatch, capsys):
+    """--download goes through the real downloader; here the official URL is swapped for a local file:// URL."""
+    from noisereg.data.sources import cifar_n
+    _, clean = write_cifar_pickles(tmp_path)
+    write_cifar_n(tmp_path / "served" / "CIFAR-10_human.pt", clean)
+    monkeypatch.setattr(cifar_n, "CIFAR10N_URL", (tmp_path / "served" / "CIFAR-10_human.pt").as_uri())
+    target = tmp_path / "labels" / "CIFAR-10_human.pt"
+    code, out, err = run_cli(capsys, "data", "check", "--format", "cifar-n", "--root", tmp_path, "--labels", target,
+                             "--download", "--json")
+    assert code == 0, err
+    assert target.is_file() and json.loads(out)["noise_rate"]["overall"] == pytest.approx(0.25)
 
 
 @needs_cifar

@@ -247,11 +247,15 @@ def load_feature_array(path: str | Path) -> np.ndarray:
 def write_manifest(table: LabelTable, path: str | Path) -> Path:
     """Write a table as a manifest (CSV, or JSONL for ``.jsonl``) with absolute image paths.
 
+    Images held in memory (CIFAR's python pickles) are first saved as PNG files in
+    ``<manifest stem>_images/<split>/``; a features table writes its row ids as paths.
     Written to a temporary name and renamed, so an interrupted write never leaves half a manifest.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
+    if table.paths is None and table.pixels is not None:
+        table = export_pixels(table, path.parent / f"{path.stem}_images")
     paths = [os.path.abspath(p) for p in table.image_paths()] if table.paths is not None else \
         [str(i) for i in table.ids]
     fields = list(COLUMNS) + (["verified"] if table.verified is not None else [])
@@ -271,6 +275,19 @@ def write_manifest(table: LabelTable, path: str | Path) -> Path:
                 f.write(json.dumps({k: v for k, v in row.items() if v is not None}) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def export_pixels(table: LabelTable, folder: Path) -> LabelTable:
+    """Save in-memory uint8 images as ``folder/<split>/<row>.png``; the table with those paths."""
+    from dataclasses import replace
+    from PIL import Image
+    rel = []
+    for i, pixels in enumerate(table.pixels):
+        name = f"{SPLITS[table.split[i]]}/{i:06d}.png"
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(folder / name)
+        rel.append(name)
+    return replace(table, paths=np.asarray(rel, dtype=object), root=folder, pixels=None)
 
 
 def _cell(value: object) -> str:

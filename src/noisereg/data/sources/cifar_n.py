@@ -151,15 +151,26 @@ def _one_label_csr(labels: np.ndarray, k: int, what: str) -> sp.csr_matrix:
     return csr_from_parts(np.arange(len(labels) + 1, dtype=np.int64), labels.astype(np.int32), k)
 
 
-def download(root: Path, labels: Path, dataset: str) -> None:
-    """The real download paths: torchvision's CIFAR archive into ``root`` and the CIFAR-N file."""
-    import torchvision
-    cls = torchvision.datasets.CIFAR100 if dataset == "cifar100" else torchvision.datasets.CIFAR10
-    for train in (True, False):
-        cls(str(root), train=train, download=True)
+def _find_images(root: Path) -> Optional[Path]:
+    """The pickle folder or ImageFolder copy under ``root`` (None when neither is there)."""
+    pickles = next((d for d in [root, *(root / n for n in PICKLE_DIRS)] if d.name in PICKLE_DIRS and d.is_dir()), None)
+    return pickles or (root if (root / "train").is_dir() else None)
+
+
+def download(root: Path, labels: Path, dataset: str, *, labels_url: Optional[str] = None) -> None:
+    """The real download paths, for what is absent: torchvision's CIFAR archive into ``root``
+    (unpacked to its python pickles) and the official CIFAR-N label file."""
+    if _find_images(root) is None:
+        import torchvision
+        cls = torchvision.datasets.CIFAR100 if dataset == "cifar100" else torchvision.datasets.CIFAR10
+        cls(str(root), train=True, download=True)
     if not labels.is_file():
         labels.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(CIFAR100N_URL if dataset == "cifar100" else CIFAR10N_URL, str(labels))
+        url = labels_url or (CIFAR100N_URL if dataset == "cifar100" else CIFAR10N_URL)
+        try:
+            torch.hub.download_url_to_file(url, str(labels), progress=False)
+        except OSError as e:
+            raise UserError(f"cannot download {url}: {e}") from None
 
 
 def read_cifar_n(root: str | Path, labels: str | Path, *, noise: str = "worse", download_missing: bool = False,
@@ -182,7 +193,8 @@ def read_cifar_n(root: str | Path, labels: str | Path, *, noise: str = "worse", 
         download(root, labels, dataset or ("cifar100" if "100" in labels.name else "cifar10"))
     table = load_cifar_n_labels(labels)
     clean, noisy = table["clean_label"], noisy_labels(table, noise)
-    pickles = next((d for d in [root, *(root / n for n in PICKLE_DIRS)] if d.name in PICKLE_DIRS and d.is_dir()), None)
+    found = _find_images(root)
+    pickles = found if found is not None and found.name in PICKLE_DIRS else None
     if pickles is not None:
         classes, x_train, y_train, x_test, y_test = read_pickles(pickles)
         if len(y_train) != len(clean) or not np.array_equal(y_train, clean):
