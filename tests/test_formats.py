@@ -151,8 +151,11 @@ def test_openimages_v1_veit_partition_verified_mask_and_noise(tmp_path):
     assert s["per_class"]["dog"]["spurious"] == pytest.approx(2 / 8)
     assert s["per_class"]["cat"]["clean_labels"] == 0 and s["missing"] == 0.0
     train = t.to_labelled_set("train")
-    assert train.clean_mask is not None and train.clean_mask[~train.has_clean].all()
+    assert train.clean_mask is not None
     assert not train.clean_mask[train.has_clean][:, 1].any()  # cat never verified: unknown, not negative
+    sparse = t.to_labelled_set("train", dense_limit=0)
+    assert (sparse.known_rows(sparse.clean_indices) == train.known_rows(train.clean_indices)).all()
+    assert (sparse.noisy.toarray() == train.noisy).all()
 
 
 def test_openimages_reads_in_chunks_the_same(tmp_path, monkeypatch):
@@ -362,10 +365,10 @@ def test_manifest_row_errors(tmp_path, capsys, rows, message):
     assert code == 2 and message in err
 
 
-def test_features_npy_and_safetensors_train_directly(tmp_path, capsys):
+def write_features(tmp_path, n: int = 120, k: int = 3):
+    """A (n, 16) float32 feature array (.npy and .safetensors) with a label CSV: 90 train rows, 30 test."""
     from safetensors.numpy import save_file
     rng = np.random.default_rng(0)
-    n, k = 120, 3
     y = rng.integers(0, k, n)
     x = (np.eye(k)[y] * 3 + rng.normal(0, 1, (n, k))).astype(np.float32) @ rng.normal(0, 1, (k, 16)).astype(np.float32)
     np.save(tmp_path / "f.npy", x)
@@ -378,6 +381,11 @@ def test_features_npy_and_safetensors_train_directly(tmp_path, capsys):
         noisy = names[(y[i] + (i % 7 == 0)) % k] if split == "train" and i % 5 else ""
         rows.append(f"row{i},{noisy},{clean},{split}")
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+
+
+def test_features_npy_and_safetensors_train_directly(tmp_path, capsys):
+    n = 120
+    write_features(tmp_path, n)
     code, out, _ = run_cli(capsys, "data", "check", "--format", "features", "--features", tmp_path / "f.safetensors",
                            "--manifest", tmp_path / "labels.csv", "--json")
     assert code == 0 and json.loads(out)["images"]["total"] == n
@@ -387,6 +395,26 @@ def test_features_npy_and_safetensors_train_directly(tmp_path, capsys):
     code, out, _ = run_cli(capsys, "evaluate", "--checkpoint", tmp_path / "ckpt", "--manifest", tmp_path / "labels.csv",
                            "--features", tmp_path / "f.npy", "--json")
     assert code == 0 and json.loads(out)["top1"] > 0.8
+
+
+def test_sparse_labels_train_exactly_like_dense(tmp_path):
+    """Label spaces too large to hold densely stay CSR; training on them gives the same weights."""
+    import scipy.sparse as sp
+    from noisereg.config import TrainConfig
+    from noisereg.data.manifest import features_table
+    from noisereg.trainer import fit
+    write_features(tmp_path)
+    table = features_table(tmp_path / "f.npy", tmp_path / "labels.csv")
+    dense, sparse = table.to_labelled_set("train"), table.to_labelled_set("train", dense_limit=0)
+    assert sp.issparse(sparse.noisy) and not sp.issparse(dense.noisy)
+    cfg = TrainConfig(scheme="frozen", steps=30, backbone_steps=0, quiet=True, device="cpu")
+    a, b = fit(dense, cfg).model.state_dict(), fit(sparse, cfg).model.state_dict()
+    assert all(torch_equal(a[k], b[k]) for k in a)
+
+
+def torch_equal(x, y) -> bool:
+    import torch
+    return bool(torch.equal(x, y))
 
 
 def test_features_errors(tmp_path, capsys):

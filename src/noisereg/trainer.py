@@ -109,12 +109,13 @@ def iter_inputs(images: Any, pre: Preprocess, index_batches: list[np.ndarray], *
 
 def _targets(data: LabelledSet, clean: np.ndarray, noisy: np.ndarray) -> tuple[torch.Tensor, ...]:
     """targets, mask, is_clean, and every row's noisy label with its presence flag."""
-    targets = np.concatenate([data.clean[clean], data.noisy[noisy]])
-    mask = np.concatenate([data.known_mask()[clean], np.ones_like(data.noisy[noisy], dtype=bool)])
-    is_clean = np.r_[np.ones(len(clean), bool), np.zeros(len(noisy), bool)]
     rows = np.concatenate([clean, noisy])
+    noisy_labels = data.noisy_rows(rows)
+    targets = np.concatenate([data.clean_rows(clean), noisy_labels[len(clean):]])
+    mask = np.concatenate([data.known_rows(clean), np.ones((len(noisy), data.num_classes), dtype=bool)])
+    is_clean = np.r_[np.ones(len(clean), bool), np.zeros(len(noisy), bool)]
     return (torch.from_numpy(targets), torch.from_numpy(mask.astype(np.float32)), torch.from_numpy(is_clean),
-            torch.from_numpy(data.noisy[rows]), torch.from_numpy(data.has_noisy[rows]))
+            torch.from_numpy(noisy_labels), torch.from_numpy(data.has_noisy[rows]))
 
 
 def iter_training_batches(data: LabelledSet, images: Any, pre: Preprocess, sampler: MixedBatchSampler,
@@ -223,7 +224,7 @@ def evaluate(model: Classifier, data: LabelledSet, pre: Preprocess, *, device: t
     logits = predict_logits(model, data.images if images is None else images, pre, device=device)
     if which not in logits:
         raise UserError(f"this model has no output '{which}'")
-    return evaluate_scores(torch.sigmoid(logits[which][rows]).numpy(), data.clean[rows])
+    return evaluate_scores(torch.sigmoid(logits[which][rows]).numpy(), data.clean_rows(rows))
 
 
 # ---------------------------------------------------------------- the loop

@@ -9,11 +9,23 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from ..errors import UserError
 
 Images = Union[torch.Tensor, np.ndarray, Sequence[str]]
+Labels = Union[np.ndarray, sp.csr_matrix]
+
+
+def _as_labels(m: object, dtype: type) -> Labels:
+    """Dense labels as a numpy array of ``dtype``; sparse ones stay CSR (rows are densified on use)."""
+    return m.tocsr().astype(dtype) if sp.issparse(m) else np.asarray(m, dtype=dtype)
+
+
+def dense_rows(m: Labels, rows: np.ndarray) -> np.ndarray:
+    """Rows of a dense or CSR label matrix as a dense array."""
+    return m[rows].toarray() if sp.issparse(m) else m[rows]
 
 
 def multi_hot(label_lists: Sequence[Sequence[int]], num_classes: int, *, what: str = "labels") -> np.ndarray:
@@ -55,7 +67,10 @@ class LabelledSet:
             features (N, D) as a numpy array / memmap or tensor (the heads then train on them directly).
         classes: the K class names, in label-column order.
         noisy: (N, K) float32 multi-hot noisy labels y; rows where ``has_noisy`` is False are ignored.
-        clean: (N, K) float32 multi-hot clean labels v; rows where ``has_clean`` is False are ignored.
+            Dense, or a scipy CSR matrix for label spaces too large to hold densely (OpenImages:
+            9M x 6,012); batches densify only their own rows.
+        clean: (N, K) float32 multi-hot clean labels v, dense or CSR; rows where ``has_clean`` is
+            False are ignored.
         has_noisy: (N,) bool, membership of D_n.
         has_clean: (N,) bool, membership of D_c.
         clean_mask: optional (N, K) bool: which classes of a clean label are actually known
@@ -65,17 +80,17 @@ class LabelledSet:
 
     images: Images
     classes: list[str]
-    noisy: np.ndarray
-    clean: np.ndarray
+    noisy: Labels
+    clean: Labels
     has_noisy: np.ndarray
     has_clean: np.ndarray
-    clean_mask: Optional[np.ndarray] = None
+    clean_mask: Optional[Labels] = None
     ids: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n, k = len(self.images), len(self.classes)
-        self.noisy = np.asarray(self.noisy, dtype=np.float32)
-        self.clean = np.asarray(self.clean, dtype=np.float32)
+        self.noisy = _as_labels(self.noisy, np.float32)
+        self.clean = _as_labels(self.clean, np.float32)
         self.has_noisy = np.asarray(self.has_noisy, dtype=bool)
         self.has_clean = np.asarray(self.has_clean, dtype=bool)
         for name, arr, shape in [("noisy", self.noisy, (n, k)), ("clean", self.clean, (n, k)),
@@ -83,10 +98,10 @@ class LabelledSet:
             if arr.shape != shape:
                 raise UserError(f"LabelledSet.{name} has shape {arr.shape}, expected {shape}")
         for name, arr in [("noisy", self.noisy), ("clean", self.clean)]:
-            if not np.isin(arr, (0.0, 1.0)).all():
+            if not np.isin(arr.data if sp.issparse(arr) else arr, (0.0, 1.0)).all():
                 raise UserError(f"LabelledSet.{name} must be multi-hot (0/1 only)")
         if self.clean_mask is not None:
-            self.clean_mask = np.asarray(self.clean_mask, dtype=bool)
+            self.clean_mask = _as_labels(self.clean_mask, bool)
             if self.clean_mask.shape != (n, k):
                 raise UserError(f"LabelledSet.clean_mask has shape {self.clean_mask.shape}, expected {(n, k)}")
         if not self.ids:
@@ -122,14 +137,28 @@ class LabelledSet:
     @property
     def is_single_label(self) -> bool:
         """True when every present label row has exactly one positive class."""
-        rows = np.concatenate([self.noisy[self.has_noisy], self.clean[self.has_clean]])
-        return bool(len(rows)) and bool((rows.sum(1) == 1).all())
+        counts = [np.asarray(m.sum(1)).ravel()[has] for m, has in ((self.noisy, self.has_noisy),
+                                                                   (self.clean, self.has_clean))]
+        rows = np.concatenate(counts)
+        return bool(len(rows)) and bool((rows == 1).all())
+
+    def clean_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Dense clean labels of ``rows`` (float32)."""
+        return dense_rows(self.clean, rows)
+
+    def noisy_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Dense noisy labels of ``rows`` (float32)."""
+        return dense_rows(self.noisy, rows)
+
+    def known_rows(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), K) bool: the clean-label entries of ``rows`` that count in L_clean."""
+        if self.clean_mask is None:
+            return np.ones((len(rows), self.num_classes), dtype=bool)
+        return dense_rows(self.clean_mask, rows)
 
     def known_mask(self) -> np.ndarray:
         """(N, K) bool: the clean-label entries that count in L_clean (all, when no mask was given)."""
-        if self.clean_mask is None:
-            return np.ones(self.clean.shape, dtype=bool)
-        return self.clean_mask
+        return self.known_rows(np.arange(len(self)))
 
     def subset(self, index: Sequence[int]) -> "LabelledSet":
         """The samples at ``index`` (a new set; label arrays are copied)."""

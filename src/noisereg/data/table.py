@@ -17,6 +17,7 @@ from ..errors import UserError
 from .labelset import LabelledSet
 
 SPLITS = ("train", "val", "test")
+DENSE_LIMIT = 1 << 26  # label entries (N x K) up to which a split's labels are held densely (256 MiB float32)
 
 
 def csr_from_lists(label_lists: Sequence[Iterable[int]], num_classes: int) -> sp.csr_matrix:
@@ -168,26 +169,31 @@ class LabelTable:
         """Class names of one row of a label matrix."""
         return [self.classes[k] for k in matrix.indices[matrix.indptr[row]:matrix.indptr[row + 1]]]
 
-    def to_labelled_set(self, split: str, *, classes: Optional[Sequence[str]] = None) -> LabelledSet:
-        """One split as a dense ``LabelledSet`` for training or evaluation.
+    def to_labelled_set(self, split: str, *, classes: Optional[Sequence[str]] = None,
+                        dense_limit: int = DENSE_LIMIT) -> LabelledSet:
+        """One split as a ``LabelledSet`` for training or evaluation.
 
         Args:
             split: train | val | test.
             classes: a class list to map onto (a checkpoint's); a class of this table outside it is
                 an error, classes of it absent here get all-zero columns.
+            dense_limit: label matrices with more entries (N x K) stay sparse CSR; batches then
+                densify only their own rows (OpenImages' 9M x 6,012 would need 216 GB dense).
         """
         rows = np.flatnonzero(self.split_mask(split))
         if not len(rows):
             raise UserError(f"{self.source}: no images in split '{split}'")
         part = self.select(rows)
-        noisy, clean = part.noisy.toarray(), part.clean.toarray()
-        mask = None if part.verified is None else part.verified.toarray()
+        noisy, clean, mask = part.noisy, part.clean, part.verified
         if classes is not None and list(classes) != self.classes:
             order = _column_map(self.classes, list(classes), what=self.source)
-            noisy, clean = _remap(noisy, order, len(classes)), _remap(clean, order, len(classes))
-            mask = None if mask is None else _remap(mask, order, len(classes))
-        if mask is not None:
-            mask = mask | ~part.has_clean[:, None]  # rows without a clean label never reach L_clean
+            move = sp.csr_matrix((np.ones(len(order), bool), (np.arange(len(order)), order)),
+                                 shape=(len(order), len(classes)))
+            noisy, clean = (noisy @ move).astype(bool), (clean @ move).astype(bool)
+            mask = None if mask is None else (mask @ move).astype(bool)
+        if noisy.shape[0] * noisy.shape[1] <= dense_limit:
+            noisy, clean = noisy.toarray(), clean.toarray()
+            mask = None if mask is None else mask.toarray()
         if part.features is not None:
             images = np.asarray(part.features)
         elif part.pixels is not None:
@@ -207,9 +213,3 @@ def _column_map(have: list[str], want: list[str], *, what: str) -> np.ndarray:
     if unknown:
         raise UserError(f"{what}: class '{unknown[0]}' is not one of the checkpoint's {len(want)} classes")
     return np.asarray([index[c] for c in have], dtype=np.int64)
-
-
-def _remap(matrix: np.ndarray, order: np.ndarray, k: int) -> np.ndarray:
-    out = np.zeros((len(matrix), k), dtype=matrix.dtype)
-    out[:, order] = matrix
-    return out

@@ -94,7 +94,7 @@ class TransitionCorrected(Method):
             t = anchor_transition_matrix(probs)
         else:
             rows = data.clean_indices
-            t = gold_transition_matrix(ctx.logits(rows).exp().numpy(), data.clean[rows].argmax(1),
+            t = gold_transition_matrix(ctx.logits(rows).exp().numpy(), data.clean_rows(rows).argmax(1),
                                        data.num_classes)
         self.transition.copy_(torch.as_tensor(t, dtype=self.transition.dtype))
         self.fc.reset_parameters()  # a fresh classifier learns through the correction
