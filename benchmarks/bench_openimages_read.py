@@ -7,7 +7,7 @@ validation, 6,012 trainable classes), then measures, each in a fresh process sid
 - ``pandas``   : ``pd.read_csv`` of the train labels file alone with default dtypes (what a
   straightforward script does before any label matrix exists).
 Peak resident memory comes from getrusage of each child. Usage:
-    python benchmarks/bench_openimages_read.py [--train 9011219] [--labels-per-image 1]
+    python benchmarks/bench_openimages_read.py [--train 9011219] [--labels-per-image 9]
 """
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--train", type=int, default=9_011_219)
     ap.add_argument("--val", type=int, default=167_057)
-    ap.add_argument("--labels-per-image", type=int, default=1)
+    ap.add_argument("--labels-per-image", type=int, default=9)
     ap.add_argument("--classes", type=int, default=6012)
     ap.add_argument("--no-record", action="store_true")
     args = ap.parse_args()

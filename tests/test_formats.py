@@ -350,7 +350,7 @@ def test_manifest_verified_column_becomes_the_clean_mask(tmp_path):
         '{"path": "b.png", "noisy": "cat;car", "split": "train"}\n')
     d = read_manifest(tmp_path / "m.jsonl", split="train", check_files=False)
     assert d.classes == ["car", "cat", "dog"]
-    assert d.clean_mask[0].tolist() == [False, True, True] and d.clean_mask[1].all()
+    assert d.clean_mask[0].tolist() == [False, True, True] and not d.has_clean[1]  # row 1 never reaches L_clean
 
 
 @pytest.mark.parametrize("rows, message", [
@@ -438,3 +438,34 @@ def test_data_manifest_with_clean_fraction(tmp_path, capsys):
     t = read_table(tmp_path / "m.csv")
     assert (t.has_clean & t.split_mask("train")).sum() == round(0.2 * 14)
     assert t.has_clean[t.split_mask("test")].all()
+
+
+def test_openimages_pair_accumulator_equals_a_plain_sparse_build():
+    import scipy.sparse as sp
+    from noisereg.data.sources.openimages import _PairAccumulator
+    rng = np.random.default_rng(0)
+    n, k = 500, 40
+    acc, rows, cols = _PairAccumulator(n, k), [], []
+    for size in (0, 700, 1, 2000):  # an empty chunk and a one-pair chunk included
+        r, c = rng.integers(0, n, size), rng.integers(0, k, size)
+        acc.add(r, c)
+        rows.append(r)
+        cols.append(c)
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    expected = sp.csr_matrix((np.ones(len(r), bool), (r, c)), shape=(n, k)).astype(bool)
+    got = acc.to_csr()
+    assert (got != expected).nnz == 0 and got.has_sorted_indices
+
+
+def test_openimages_manifest_keeps_the_verified_mask(tmp_path, capsys):
+    from noisereg.data.manifest import read_table
+    from noisereg.data.sources.openimages import read_openimages
+    write_openimages(tmp_path / "oi")
+    code, _, err = run_cli(capsys, "data", "manifest", "--format", "openimages", "--root", tmp_path / "oi",
+                           "--out", tmp_path / "oi.csv", "--quiet")
+    assert code == 0, err
+    direct, back = read_openimages(tmp_path / "oi", quiet=True), read_table(tmp_path / "oi.csv")
+    assert back.classes == direct.classes  # oi.classes.txt keeps 'cat', which no kept label uses
+    for a, b in ((direct.verified, back.verified), (direct.clean, back.clean), (direct.noisy, back.noisy)):
+        assert (a != b).nnz == 0
+    assert (back.has_clean == direct.has_clean).all() and list(back.split) == list(direct.split)

@@ -74,7 +74,8 @@ class LabelledSet:
         has_noisy: (N,) bool, membership of D_n.
         has_clean: (N,) bool, membership of D_c.
         clean_mask: optional (N, K) bool: which classes of a clean label are actually known
-            (OpenImages verifies only some classes per image). Unknown entries add nothing to L_clean.
+            (OpenImages verifies only some classes per image). Unknown entries add nothing to L_clean;
+            rows without a clean label are never read. Dense or CSR.
         ids: optional N sample ids (paths by default) for reports and error messages.
     """
 

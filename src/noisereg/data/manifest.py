@@ -112,7 +112,9 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
     Args:
         path: ``.csv`` (or ``.jsonl`` / ``.ndjson``) manifest.
         image_root: folder the paths are relative to (default: the manifest's folder).
-        classes: a fixed class list; a name outside it is an error. Default: every name used, sorted.
+        classes: a fixed class list; a name outside it is an error. Default: the list in
+            ``<manifest stem>.classes.txt`` when present (``write_manifest`` writes it), else every
+            name used, sorted.
         need_paths: False for label files of precomputed features (rows follow the feature rows;
             ``path`` then is optional and only names the row).
 
@@ -121,6 +123,8 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
     """
     path = Path(path)
     records = _jsonl_records(path, need_paths) if _is_jsonl(path) else _csv_records(path, need_paths)
+    if classes is None and classes_file(path).is_file():
+        classes = [c for c in classes_file(path).read_text(encoding="utf-8").splitlines() if c.strip()]
     fixed = list(classes) if classes is not None else None
     index: dict[str, int] = {c: k for k, c in enumerate(fixed)} if fixed else {}
     cols = {f: _LabelColumn() for f in LABEL_FIELDS}
@@ -274,7 +278,14 @@ def write_manifest(table: LabelTable, path: str | Path) -> Path:
             else:
                 f.write(json.dumps({k: v for k, v in row.items() if v is not None}) + "\n")
     os.replace(tmp, path)
+    classes_file(path).write_text("".join(f"{c}\n" for c in table.classes), encoding="utf-8")
     return path
+
+
+def classes_file(manifest: str | Path) -> Path:
+    """The optional class list beside a manifest (``data.csv`` -> ``data.classes.txt``): it fixes the
+    class order and keeps classes that no row happens to use."""
+    return Path(manifest).with_suffix(".classes.txt")
 
 
 def export_pixels(table: LabelTable, folder: Path) -> LabelTable:

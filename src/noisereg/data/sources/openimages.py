@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...errors import UserError
-from ..table import LabelTable, csr_from_pairs
+from ..table import LabelTable
 
 CHUNK_ROWS = 1_000_000
 SUBSETS = ("train", "validation")
@@ -150,6 +150,7 @@ def read_openimages(root: str | Path, *, images: Optional[str | Path] = None, mi
         seed: seed of that draw.
         check_files: fail when image files are missing (counted, the first few named).
     """
+    import pandas as pd
     from tqdm import tqdm
     root = Path(root)
     images = Path(images) if images else root / "images"
@@ -174,9 +175,8 @@ def read_openimages(root: str | Path, *, images: Optional[str | Path] = None, mi
     n, k = len(ids), len(mids)
     skipped = {"untrainable": 0}
 
-    def labels(path: Path, *, human: bool) -> tuple[sp.csr_matrix, Optional[sp.csr_matrix]]:
-        """(positive labels, verified classes or None) of one labels.csv as CSR over all images."""
-        rows_all, cols_all, keep_all = [], [], []
+    def read_labels(path: Path, keep_from: float, *targets: "_PairAccumulator") -> None:
+        """Stream one labels.csv into ``targets[0]`` (Confidence >= keep_from) and ``targets[1]`` (all)."""
         for line, c in _chunks(path, ["ImageID", "LabelName", "Confidence"], bar):
             chunk_ids = _ids_of(c["ImageID"].to_numpy(), path, line)
             pos = np.minimum(np.searchsorted(sorted_ids, chunk_ids), n - 1)
@@ -184,40 +184,36 @@ def read_openimages(root: str | Path, *, images: Optional[str | Path] = None, mi
             if len(unknown):
                 raise UserError(f"{path}:{line + unknown[0]}: ImageID {c['ImageID'].iat[unknown[0]]} is not in "
                                 f"images.csv ({len(unknown)} such rows in this chunk)")
-            label = c["LabelName"].to_numpy()
             col = c["LabelName"].map(class_index).fillna(-1).to_numpy(dtype=np.int32)
             outside = np.flatnonzero(col < 0)
             if len(outside):
-                bad = [m for m in label[outside] if m not in names]
+                label = c["LabelName"].to_numpy()
+                bad = [i for i in outside if label[i] not in names]
                 if bad:
-                    first = outside[[m not in names for m in label[outside]].index(True)]
-                    raise UserError(f"{path}:{line + first}: unknown class id '{bad[0]}' (not in the class "
+                    raise UserError(f"{path}:{line + bad[0]}: unknown class id '{label[bad[0]]}' (not in the class "
                                     f"descriptions; {len(bad)} such rows in this chunk)")
                 skipped["untrainable"] += len(outside)
-            conf = np.asarray(c["Confidence"].to_numpy(), dtype=object)
-            try:
-                conf = conf.astype(np.float32)
-            except ValueError:
-                bad_row = next(i for i, v in enumerate(conf) if not _is_float(v))
-                raise UserError(f"{path}:{line + bad_row}: malformed Confidence '{conf[bad_row]}'") from None
+            conf = pd.to_numeric(c["Confidence"], errors="coerce").to_numpy(dtype=np.float32)
+            if np.isnan(conf).any():
+                bad_row = int(np.flatnonzero(np.isnan(conf))[0])
+                raise UserError(f"{path}:{line + bad_row}: malformed Confidence '{c['Confidence'].iat[bad_row]}'")
             ok = col >= 0
-            rows_all.append(order[pos[ok]].astype(np.int32))
-            cols_all.append(col[ok].astype(np.int16 if k < 32767 else np.int32))
-            keep_all.append(conf[ok] >= (0.5 if human else min_confidence))
-        rows = np.concatenate(rows_all) if rows_all else np.zeros(0, np.int32)
-        cols = np.concatenate(cols_all) if cols_all else np.zeros(0, np.int16)
-        keep = np.concatenate(keep_all) if keep_all else np.zeros(0, bool)
-        del rows_all, cols_all, keep_all
-        positive = csr_from_pairs(rows[keep], cols[keep].astype(np.int32), n, k)
-        return positive, csr_from_pairs(rows, cols.astype(np.int32), n, k) if human else None
+            rows, cols, conf = order[pos[ok]].astype(np.int32), col[ok], conf[ok]
+            keep = conf >= keep_from
+            targets[0].add(rows[keep], cols[keep])
+            if len(targets) > 1:
+                targets[1].add(rows, cols)
 
-    noisy = None
+    machine = _PairAccumulator(n, k)
     for subset in SUBSETS:
-        part, _ = labels(_find(root, f"machine_ann_2016_08/{subset}/labels.csv", f"{subset}/machine-labels.csv",
-                               f"{subset}/labels.csv"), human=False)
-        noisy = part if noisy is None else (noisy + part).astype(bool).tocsr()
-    clean, verified = labels(_find(root, "human_ann_2016_08/validation/labels.csv",
-                                   "validation/human-labels.csv"), human=True)
+        read_labels(_find(root, f"machine_ann_2016_08/{subset}/labels.csv", f"{subset}/machine-labels.csv",
+                          f"{subset}/labels.csv"), min_confidence, machine)
+    noisy = machine.to_csr()
+    del machine
+    human, checked = _PairAccumulator(n, k), _PairAccumulator(n, k)
+    read_labels(_find(root, "human_ann_2016_08/validation/labels.csv", "validation/human-labels.csv"), 0.5,
+                human, checked)
+    clean, verified = human.to_csr(), checked.to_csr()
     bar.close()
     # 2. the Veit et al. partition of validation: a seeded quarter trains (clean), the rest tests
     n_val = n - n_train
@@ -240,12 +236,42 @@ def read_openimages(root: str | Path, *, images: Optional[str | Path] = None, mi
     return table
 
 
-def _is_float(v: object) -> bool:
-    try:
-        float(v)  # type: ignore[arg-type]
-        return True
-    except (TypeError, ValueError):
-        return False
+class _PairAccumulator:
+    """(row, class) pairs gathered chunk by chunk and turned into CSR by a counting sort.
+
+    Holds 6 bytes per pair (int32 row, int16 class) until ``to_csr``, which places each chunk
+    straight into the final index array and frees it: no global sort, no concatenated copy.
+    """
+
+    def __init__(self, n: int, k: int) -> None:
+        self.n, self.k = n, k
+        self.rows: list[np.ndarray] = []
+        self.cols: list[np.ndarray] = []
+        self.counts = np.zeros(n, dtype=np.int64)
+
+    def add(self, rows: np.ndarray, cols: np.ndarray) -> None:
+        self.rows.append(rows.astype(np.int32))
+        self.cols.append(cols.astype(np.int16 if self.k < 32767 else np.int32))
+        self.counts += np.bincount(rows, minlength=self.n)
+
+    def to_csr(self) -> sp.csr_matrix:
+        indptr = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum(self.counts, out=indptr[1:])
+        indices = np.empty(int(indptr[-1]), dtype=np.int32)
+        cursor = indptr[:-1].copy()
+        while self.rows:
+            rows, cols = self.rows.pop(0), self.cols.pop(0)
+            if not len(rows):
+                continue
+            order = np.argsort(rows, kind="stable")
+            rows, cols = rows[order], cols[order]
+            starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+            rank = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
+            indices[cursor[rows] + rank] = cols
+            cursor[rows[starts]] += np.diff(np.r_[starts, len(rows)])
+        m = sp.csr_matrix((np.ones(len(indices), dtype=bool), indices, indptr), shape=(self.n, self.k))
+        m.sum_duplicates()  # a label listed twice for one image counts once
+        return m
 
 
 def _check_openimages_files(table: LabelTable, quiet: bool, limit: int = 3) -> None:
