@@ -4,16 +4,26 @@ A clean net and a residual net share a backbone: g = sigmoid(c) learns the clean
 clean set, h = sigmoid(r + c) the noisy labels of a massive noisy set, and the residual net absorbs
 the noise so that g can use the reliable part of the noisy data.
 """
-from .config import TrainConfig, load_config
-from .data import LabelledSet, MixedBatchSampler, read_manifest
-from .errors import TrainingDiverged, UserError
-from .methods import create_method, list_methods, register_method
-from .metrics import ap_all, mean_average_precision, top1_accuracy
-from .models import create_backbone, list_backbones
-from .trainer import evaluate, fit, load_classifier
+from importlib import import_module
+from typing import Any
+
+# Public names -> the module that defines them. Imported on first use (PEP 562), so reading a
+# dataset (`noisereg data check`) does not pay for importing torch.
+_EXPORTS = {
+    "TrainConfig": "config", "load_config": "config",
+    "LabelledSet": "data.labelset", "MixedBatchSampler": "data.sampler", "read_manifest": "data.manifest",
+    "UserError": "errors", "TrainingDiverged": "errors",
+    "create_method": "methods", "list_methods": "methods", "register_method": "methods",
+    "ap_all": "metrics", "mean_average_precision": "metrics", "top1_accuracy": "metrics",
+    "create_backbone": "models.backbones", "list_backbones": "models.backbones",
+    "evaluate": "trainer", "fit": "trainer", "load_classifier": "trainer",
+}
 
 __version__ = "0.1.0"
-__all__ = ["TrainConfig", "load_config", "LabelledSet", "MixedBatchSampler", "read_manifest", "UserError",
-           "TrainingDiverged", "create_method", "list_methods", "register_method", "ap_all",
-           "mean_average_precision", "top1_accuracy", "create_backbone", "list_backbones", "evaluate", "fit",
-           "load_classifier", "__version__"]
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'noisereg' has no attribute '{name}'")

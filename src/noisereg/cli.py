@@ -16,8 +16,11 @@ from .errors import TrainingDiverged, UserError
 
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     """Flags that override TrainConfig fields (None = keep the YAML/default value)."""
+    import dataclasses
+    from types import SimpleNamespace
     from .config import TrainConfig
-    d = TrainConfig()
+    # the defaults, read without building (and validating) a config, which would import torch
+    d = SimpleNamespace(**{f.name: f.default for f in dataclasses.fields(TrainConfig)})
     p.add_argument("--config", help="YAML file of TrainConfig fields (flags override it)")
     p.add_argument("--method", help=f"method id (default {d.method}; see `noisereg methods`)")
     p.add_argument("--scheme", choices=["frozen", "end-to-end"], help=f"training scheme (default {d.scheme})")

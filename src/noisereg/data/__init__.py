@@ -1,6 +1,16 @@
-"""Data model, manifest reader, noise generators, the mixed sampler and the demo tasks."""
-from .labelset import LabelledSet, multi_hot, one_hot
-from .manifest import read_manifest
-from .sampler import MixedBatch, MixedBatchSampler
+"""Data model, dataset readers, manifests, noise generators, the mixed sampler and the demo tasks.
 
-__all__ = ["LabelledSet", "multi_hot", "one_hot", "read_manifest", "MixedBatch", "MixedBatchSampler"]
+Submodules are imported on first use (PEP 562): the readers and ``data check`` do not need torch.
+"""
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {"LabelledSet": "labelset", "multi_hot": "labelset", "one_hot": "labelset",
+            "read_manifest": "manifest", "MixedBatch": "sampler", "MixedBatchSampler": "sampler"}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'noisereg.data' has no attribute '{name}'")

@@ -1,7 +1,6 @@
 """Reading image files into backbone-ready tensors, with errors that name the file."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -12,6 +11,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import UserError
 from ..models.backbones import Preprocess
+from .files import check_images, missing_files  # noqa: F401 - re-exported
 
 
 def load_image(path: str | Path, channels: int = 3) -> Image.Image:
@@ -70,25 +70,3 @@ class ImageFiles(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> torch.Tensor:
         return image_to_tensor(load_image(self.paths[i], self.pre.channels), self.pre)
-
-
-def missing_files(paths: Sequence[str]) -> list[str]:
-    """The paths that do not exist, found with one directory listing per folder (fast for 1M files)."""
-    listed: dict[str, set[str]] = {}
-    missing = []
-    for p in paths:
-        folder, name = os.path.split(str(p))
-        if folder not in listed:
-            d = Path(folder or ".")
-            listed[folder] = {f.name for f in d.iterdir()} if d.is_dir() else set()
-        if name not in listed[folder]:
-            missing.append(str(p))
-    return missing
-
-
-def check_images(paths: Sequence[str], *, what: str = "manifest", limit: int = 5) -> None:
-    """Fail early, in one line, when image files are missing (the count and the first few names)."""
-    missing = missing_files(paths)
-    if missing:
-        shown = ", ".join(missing[:limit]) + (" ..." if len(missing) > limit else "")
-        raise UserError(f"{what}: {len(missing)} image file(s) not found: {shown}")

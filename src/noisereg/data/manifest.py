@@ -14,14 +14,16 @@ import json
 import os
 from array import array
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Iterator, Optional, Sequence
 
 import numpy as np
 
 from ..errors import UserError
-from .images import check_images
-from .labelset import LabelledSet
+from .files import check_images
 from .table import SPLITS, LabelTable, csr_from_parts
+
+if TYPE_CHECKING:
+    from .labelset import LabelledSet
 
 COLUMNS = ("path", "noisy", "clean", "split")
 LABEL_FIELDS = ("noisy", "clean", "verified")

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
 from ..errors import UserError
-from .labelset import LabelledSet
+
+if TYPE_CHECKING:
+    from .labelset import LabelledSet
 
 SPLITS = ("train", "val", "test")
 DENSE_LIMIT = 1 << 26  # label entries (N x K) up to which a split's labels are held densely (256 MiB float32)
@@ -180,6 +182,7 @@ class LabelTable:
             dense_limit: label matrices with more entries (N x K) stay sparse CSR; batches then
                 densify only their own rows (OpenImages' 9M x 6,012 would need 216 GB dense).
         """
+        from .labelset import LabelledSet  # torch: only when a split is trained on
         rows = np.flatnonzero(self.split_mask(split))
         if not len(rows):
             raise UserError(f"{self.source}: no images in split '{split}'")

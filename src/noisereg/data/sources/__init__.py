@@ -61,7 +61,7 @@ def open_table(o: SourceOptions) -> LabelTable:
         from .yolo import read_yolo
         return read_yolo(_need(o.root, "--root", fmt), names=o.names)
     if fmt == "csv":
-        from ..images import check_images
+        from ..files import check_images
         from ..manifest import read_table
         table = read_table(_need(o.manifest, "--manifest FILE", fmt), image_root=o.root)
         if o.check_images:

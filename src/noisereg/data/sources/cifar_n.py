@@ -17,10 +17,9 @@ from typing import Optional
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
 from ...errors import UserError
-from ..images import check_images
+from ..files import check_images
 from ..table import LabelTable, csr_from_parts
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -75,6 +74,7 @@ def safe_unpickle(path: Path) -> dict:
 
 def load_cifar_n_labels(path: str | Path) -> dict[str, np.ndarray]:
     """All label arrays of a CIFAR-N file (``clean_label``, ``worse_label``, ...), safely unpickled."""
+    import torch
     try:
         with torch.serialization.safe_globals(_numpy_globals()):
             data = torch.load(path, map_location="cpu", weights_only=True)
@@ -165,6 +165,7 @@ def download(root: Path, labels: Path, dataset: str, *, labels_url: Optional[str
         cls = torchvision.datasets.CIFAR100 if dataset == "cifar100" else torchvision.datasets.CIFAR10
         cls(str(root), train=True, download=True)
     if not labels.is_file():
+        import torch
         labels.parent.mkdir(parents=True, exist_ok=True)
         url = labels_url or (CIFAR100N_URL if dataset == "cifar100" else CIFAR10N_URL)
         try:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import UserError
-from ..images import check_images
+from ..files import check_images
 from ..table import LabelTable, csr_from_lists
 
 FILES = {"noisy_kv": "noisy_label_kv.txt", "clean_kv": "clean_label_kv.txt",

@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ...errors import UserError
-from ..images import check_images
+from ..files import check_images
 from ..table import LabelTable, csr_from_lists, split_codes
 from .yolo import split_name
 
