@@ -1,6 +1,5 @@
 """End to end through the command line on a tiny folder of real image files, and its error cases."""
 import json
-import shutil
 import subprocess
 import sys
 

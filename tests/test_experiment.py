@@ -102,3 +102,23 @@ def test_cifar_multi_label_task_on_real_images_and_human_labels():
     assert train.has_clean.sum() == 8 and not (train.has_clean & train.has_noisy).any()
     assert (train.clean.sum(1) >= 1).all() and (train.clean.sum(1) <= 4).all() and not task.single_label
     assert 0 < task.noise["missing"] < 1 and task.noise["spurious"] > 0  # real human noise in the tiles
+
+
+def test_experiment_grid_on_a_manifest(tmp_path, digit_folder):
+    """Any manifest (a compiled protocol, a converted dataset) runs the grid: fractions of its clean train labels."""
+    import csv as _csv
+    from noisereg.experiment import load_experiment, run_experiment
+    exp = load_experiment(None, data="manifest", manifest=str(digit_folder), methods=["proposed", "noisy", "gt"],
+                          clean_fractions=[0.1, 0.3], out=str(tmp_path / "exp"), feature_image_size=32,
+                          train={"steps": 40})
+    rows = run_experiment(exp, quiet=True)
+    assert [(r["method"], r["clean_fraction"]) for r in rows] == [
+        ("proposed", 0.1), ("noisy", 0.1), ("gt", 0.1), ("proposed", 0.3), ("noisy", 0.3), ("gt", 0.3)]
+    assert rows[0]["dataset"] == "manifest" and all(0 <= r["top1"] <= 1 for r in rows)
+    assert rows[2]["top1"] == rows[5]["top1"]  # gt trains on every clean label there is, whatever the fraction
+    assert len(list(_csv.DictReader(open(tmp_path / "exp" / "results.csv")))) == 6
+    assert any((tmp_path / "exp" / "cache").iterdir())  # ImageNet features extracted once, cached
+    with pytest.raises(UserError, match="only .* have a clean label"):
+        run_experiment(load_experiment(None, data="manifest", manifest=str(digit_folder), methods=["proposed"],
+                                       clean_fractions=[0.9], out=str(tmp_path / "exp2"), feature_image_size=32,
+                                       train={"steps": 5}), quiet=True)

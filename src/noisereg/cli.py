@@ -186,6 +186,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     exp = load_experiment(args.config, data=args.data, noise=args.noise, methods=split(args.methods, str),
                           clean_fractions=split(args.clean_fractions, float), activations=split(args.activations, str),
                           seeds=args.seeds, out=args.out, data_root=args.data_root, labels=args.labels,
+                          manifest=args.manifest,
                           cache_dir=args.cache_dir)
     exp.train = {**exp.train, **train}
     run_experiment(exp, quiet=args.quiet)
@@ -307,9 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("experiment", help="a grid of methods x clean fractions x activations x seeds")
     p.add_argument("--config", help="YAML file of ExperimentConfig fields (flags override it)")
-    p.add_argument("--data", choices=["digits", "digits-multi", "cifar10n", "cifar10n-multi"])
+    p.add_argument("--data", choices=["digits", "digits-multi", "cifar10n", "cifar10n-multi", "manifest"])
+    p.add_argument("--manifest", help="--data manifest: a manifest whose train images carry clean labels "
+                   "(e.g. from `noisereg protocol coco --clean-fraction 1`)")
     p.add_argument("--noise", help="CIFAR-N label set: worse, random1, random2, random3, aggre")
-    p.add_argument("--data-root", help="CIFAR-10 image folder with train/ and test/")
+    p.add_argument("--data-root", help="CIFAR-10 image folder with train/ and test/ (--data manifest: image root)")
     p.add_argument("--labels", help="CIFAR-10_human.pt (default: beside the image folder, in cifar10n/)")
     p.add_argument("--methods", help="comma-separated method ids, or all")
     p.add_argument("--clean-fractions", help="comma-separated, e.g. 0.05,0.1,0.2")

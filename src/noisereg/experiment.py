@@ -26,7 +26,7 @@ from .methods import METHODS, list_methods
 from .report import plot_convergence
 from .trainer import Classifier, evaluate, fit, resolve_device
 
-DATASETS = ("digits", "digits-multi", "cifar10n", "cifar10n-multi")
+DATASETS = ("digits", "digits-multi", "cifar10n", "cifar10n-multi", "manifest")
 ACTIVATION_METHODS = ("proposed", "h-alone", "g-alone")  # the methods built on the clean/residual heads
 OWN_TRAIN_SET = ("gt", "veit-wp", "veit-tj")  # see _variant: they cannot share Backbone (Noisy)
 CSV_COLUMNS = ["dataset", "noise", "method", "clean_fraction", "activation", "alpha", "seed", "top1", "mAP",
@@ -38,7 +38,10 @@ class ExperimentConfig:
     """A grid on one dataset.
 
     Attributes:
-        data: ``digits`` | ``digits-multi`` | ``cifar10n`` | ``cifar10n-multi``.
+        data: ``digits`` | ``digits-multi`` | ``cifar10n`` | ``cifar10n-multi`` | ``manifest``.
+        manifest: for ``data: manifest``, a manifest whose train images carry clean labels (e.g. from
+            ``noisereg protocol coco --clean-fraction 1`` or ``noisereg data manifest``); each clean
+            fraction keeps a seeded share of them; evaluation on its test split (val when absent).
         noise: CIFAR-N label set for the cifar datasets (``worse``, ``random1``, ``aggre``, ...).
         data_root: CIFAR-10 ImageFolder root (``train/`` and ``test/``); labels: ``CIFAR-10_human.pt``.
         methods: method ids, or ``["all"]`` for every registered method the data allows.
@@ -58,6 +61,7 @@ class ExperimentConfig:
     noise: str = "worse"
     data_root: Optional[str] = None
     labels: Optional[str] = None
+    manifest: Optional[str] = None
     methods: list[str] = field(default_factory=lambda: ["proposed", "noisy", "g-alone", "h-alone"])
     clean_fractions: list[float] = field(default_factory=lambda: [0.1])
     activations: list[str] = field(default_factory=lambda: ["sigmoid"])
@@ -75,6 +79,8 @@ class ExperimentConfig:
             raise UserError(f"data '{self.data}' is not one of {list(DATASETS)}")
         if self.seeds < 1:
             raise UserError(f"seeds must be >= 1, got {self.seeds}")
+        if self.data == "manifest" and not self.manifest:
+            raise UserError("data 'manifest' needs manifest: FILE.csv")
         bad = [f for f in self.clean_fractions if not 0 < f < 1]
         if bad:
             raise UserError(f"clean fractions must be in (0, 1), got {bad}")
@@ -108,6 +114,10 @@ def _default_train(exp: ExperimentConfig) -> dict[str, Any]:
         return dict(scheme="end-to-end", image_size=8, hidden=128, steps=500)
     if exp.data == "digits-multi":
         return dict(scheme="frozen", image_size=16, hidden=128, steps=500, backbone_steps=500)
+    if exp.data == "manifest":  # frozen ImageNet features of the images, cached and shared by every run
+        return dict(scheme="frozen", backbone=exp.feature_backbone, image_size=exp.feature_image_size,
+                    backbone_steps=0, hidden=256, steps=2000, lr=1e-3,
+                    cache_dir=exp.cache_dir or str(Path(exp.out) / "cache"))
     if not exp.features:
         return dict(scheme="end-to-end", backbone="small-cnn", image_size=32, hidden=256, steps=2000, lr=1e-3)
     return dict(scheme="frozen", backbone_steps=0, hidden=256, steps=2000, lr=1e-3)
@@ -119,6 +129,8 @@ def task_builder(exp: ExperimentConfig, device: torch.device) -> Callable[[float
         return lambda f, s: digits_single_label(clean_fraction=f, seed=s)
     if exp.data == "digits-multi":
         return lambda f, s: digits_multi_label(clean_fraction=f, seed=s)
+    if exp.data == "manifest":
+        return manifest_builder(exp.manifest, exp.data_root)
     from .data.cifar_tasks import cifar10n_builder
     cache = exp.cache_dir or str(Path(exp.out) / "cache")
     return cifar10n_builder(exp.data_root, exp.labels, noise=exp.noise, multi_label=exp.data == "cifar10n-multi",
@@ -126,11 +138,38 @@ def task_builder(exp: ExperimentConfig, device: torch.device) -> Callable[[float
                             mosaics=exp.mosaics, cache_dir=cache, device=device, features=exp.features)
 
 
-def _variant(train: LabelledSet, method: str) -> LabelledSet:
-    """The training set as a method sees it: ``gt`` gets every clean label (an upper bound);
+def manifest_builder(path: str, image_root: Optional[str] = None) -> Callable[[float, int], DemoTask]:
+    """Tasks from a manifest: a seeded clean fraction of train keeps its clean labels (clean images keep
+    their noisy labels too); the test split, or val when there is none, is the evaluation set."""
+    from .data.check import summarize
+    from .data.files import check_images
+    from .data.manifest import read_table
+    table = read_table(path, image_root=image_root)
+    check_images(table.image_paths(), what=path)
+    split = "test" if "test" in table.splits() else "val"
+    test = table.to_labelled_set(split)
+    test.require(clean=True, noisy=False, where=f"{path} split '{split}'")
+    noise = summarize(table.select(table.split_mask("train")))["noise_rate"] or {}
+    measured = {k: noise[k] for k in ("overall", "missing", "spurious") if noise.get(k) is not None}
+
+    full = table.to_labelled_set("train")  # every clean label stays: gt (the upper bound) reads them all
+    in_train = table.split_mask("train")
+
+    def build(fraction: float, seed: int) -> DemoTask:
+        train = dataclasses.replace(full, has_clean=table.clean_draw(fraction, seed)[in_train])
+        return DemoTask(Path(path).stem, train, test, measured, single_label=not table.multi_label,
+                        known_clean=full.has_clean)
+
+    return build
+
+
+def _variant(train: LabelledSet, method: str, known_clean: Optional[np.ndarray] = None) -> LabelledSet:
+    """The training set as a method sees it: ``gt`` gets every clean label there is (an upper bound);
     label cleaning keeps the noisy labels of the clean images (the pairs its cleaner learns from)."""
     if method == "gt":
-        return dataclasses.replace(train, has_clean=np.ones(len(train), bool), has_noisy=np.zeros(len(train), bool))
+        rows = np.ones(len(train), bool) if known_clean is None else known_clean
+        return dataclasses.replace(train.subset(np.flatnonzero(rows)) if not rows.all() else train,
+                                   has_clean=np.ones(int(rows.sum()), bool), has_noisy=np.zeros(int(rows.sum()), bool))
     if method in ("veit-wp", "veit-tj"):
         return dataclasses.replace(train, has_noisy=np.ones(len(train), bool))
     return train
@@ -161,7 +200,8 @@ def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[s
                 start = time.perf_counter()
                 try:
                     share = stage_one if method not in OWN_TRAIN_SET else None
-                    result = fit(_variant(task.train, method), cfg, eval_set=task.test, stage_one=share)
+                    result = fit(_variant(task.train, method, task.known_clean), cfg, eval_set=task.test,
+                                 stage_one=share)
                 except UserError as e:
                     skipped[method] = str(e)
                     continue
@@ -169,7 +209,8 @@ def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[s
                         and method not in OWN_TRAIN_SET:
                     stage_one = result.stage_one
                 scores = evaluate(result.model, task.test, result.preprocess, device=device)
-                rows.append({"dataset": exp.data, "noise": exp.noise if exp.data.startswith("cifar") else "-",
+                rows.append({"dataset": exp.data if exp.data != "manifest" else task.name,
+                             "noise": exp.noise if exp.data.startswith("cifar") else "-",
                              "method": method, "clean_fraction": fraction, "activation": activation,
                              "alpha": cfg.alpha if method == "proposed" else "-", "seed": seed,
                              **{k: round(scores[k], 5) for k in ("top1", "mAP", "AP_all")},

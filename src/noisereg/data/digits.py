@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from typing import Optional
+
 import numpy as np
 import torch
 
@@ -27,6 +29,7 @@ class DemoTask:
     test: LabelledSet
     noise: dict[str, float] = field(default_factory=dict)
     single_label: bool = True
+    known_clean: Optional[np.ndarray] = None  # train rows whose clean label exists (None: every row)
 
 
 def _digits(seed: int, test_fraction: float = 1 / 3) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

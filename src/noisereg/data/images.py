@@ -11,7 +11,6 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import UserError
 from ..models.backbones import Preprocess
-from .files import check_images, missing_files  # noqa: F401 - re-exported
 
 
 def load_image(path: str | Path, channels: int = 3) -> Image.Image:

@@ -131,13 +131,8 @@ class LabelTable:
                        verified=pick(self.verified), paths=pick(self.paths), features=pick(self.features),
                        pixels=pick(self.pixels), notes=list(self.notes))
 
-    def with_clean_fraction(self, fraction: float, seed: int = 0) -> "LabelTable":
-        """Keep clean labels on a seeded ``fraction`` of the train split only (the paper's 5/10/20%).
-
-        The draw is among train images that have a clean label; the others lose it (their noisy
-        label stays). Clean images keep their noisy labels: Veit et al. train on those pairs.
-        Other splits are unchanged (they are evaluated on clean labels).
-        """
+    def clean_draw(self, fraction: float, seed: int = 0) -> np.ndarray:
+        """(N,) bool: a seeded ``fraction`` of the train split, drawn among train images with a clean label."""
         if not 0 < fraction <= 1:
             raise UserError(f"clean fraction must be in (0, 1], got {fraction}")
         train = self.split_mask("train")
@@ -150,13 +145,23 @@ class LabelTable:
                             f"clean images, but only {len(candidates):,} have a clean label")
         keep = np.zeros(len(self), bool)
         keep[np.random.default_rng(seed).permutation(candidates)[:want]] = True
-        drop = train & self.has_clean & ~keep
+        return keep
+
+    def with_clean_fraction(self, fraction: float, seed: int = 0) -> "LabelTable":
+        """Keep clean labels on a seeded ``fraction`` of the train split only (the paper's 5/10/20%).
+
+        The draw is among train images that have a clean label; the others lose it (their noisy
+        label stays). Clean images keep their noisy labels: Veit et al. train on those pairs.
+        Other splits are unchanged (they are evaluated on clean labels).
+        """
+        keep = self.clean_draw(fraction, seed)
+        drop = self.split_mask("train") & self.has_clean & ~keep
         rows = sp.diags((~drop).astype(np.int8), dtype=np.int8).tocsr()
         out = replace(self, clean=(rows @ self.clean).astype(bool).tocsr(), has_clean=self.has_clean & ~drop,
                       verified=None if self.verified is None else (rows @ self.verified).astype(bool).tocsr(),
                       notes=list(self.notes))
-        out.notes.append(f"clean labels kept on {want:,} of {int(train.sum()):,} train images "
-                         f"({fraction:.0%}, seed {seed})")
+        out.notes.append(f"clean labels kept on {int(keep.sum()):,} of {int(self.split_mask('train').sum()):,} "
+                         f"train images ({fraction:.0%}, seed {seed})")
         return out
 
     def image_paths(self, rows: Optional[np.ndarray] = None) -> list[str]:
