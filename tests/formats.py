@@ -126,6 +126,36 @@ def write_cifar_pickles(root: Path, per_batch: int = 4) -> tuple[Path, np.ndarra
     return folder, np.asarray(labels_all)
 
 
+def write_cifar100_pickles(root: Path, n_train: int = 30, n_test: int = 10) -> tuple[Path, np.ndarray]:
+    """torchvision's cifar-100-python layout (train, test, meta with fine/coarse names); returns (folder, labels)."""
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    fine = [f"fine{i:02d}" for i in range(100)]
+    for name, n in (("train", n_train), ("test", n_test)):
+        labels = [int(v) for v in rng.integers(0, 100, n)]
+        with open(folder / name, "wb") as f:
+            pickle.dump({"filenames": ["x.png"] * n, "batch_label": name, "fine_labels": labels,
+                         "coarse_labels": [v // 5 for v in labels],
+                         "data": rng.integers(0, 255, (n, 3072), dtype=np.uint8)}, f, 2)
+        if name == "train":
+            train_labels = np.asarray(labels)
+    with open(folder / "meta", "wb") as f:
+        pickle.dump({"fine_label_names": fine, "coarse_label_names": [f"coarse{i}" for i in range(20)]}, f, 2)
+    return folder, train_labels
+
+
+def write_cifar100_n(path: Path, clean: np.ndarray) -> None:
+    """A CIFAR-100N-style .pt: clean_label and noisy_label (every third label moved to the next class)."""
+    import torch
+    noisy = clean.copy()
+    noisy[::3] = (noisy[::3] + 1) % 100
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"clean_label": clean.astype(np.int64), "noisy_label": noisy.astype(np.int64),
+                "clean_coarse_label": (clean // 5).astype(np.int64), "noisy_coarse_label": (noisy // 5).astype(np.int64)},
+               path)
+
+
 def write_cifar_n(path: Path, clean: np.ndarray, flip_every: int = 4) -> None:
     """A CIFAR-N-style .pt: a dict of int64 numpy arrays; worse_label flips every ``flip_every``-th label."""
     import torch

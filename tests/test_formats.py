@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_DATA
-from formats import (CLOTHING, oi_id, write_cifar_n, write_cifar_pickles, write_clothing1m, write_coco,
-                     write_openimages, write_yolo)
+from formats import (CLOTHING, oi_id, write_cifar100_n, write_cifar100_pickles, write_cifar_n, write_cifar_pickles,
+                     write_clothing1m, write_coco, write_openimages, write_yolo)
 from noisereg.cli import main
 from noisereg.data.check import summarize
 from noisereg.errors import UserError
@@ -76,6 +76,25 @@ def test_shipped_imagenet_to_coco_map_has_56_classes():
     assert len(set(m.values())) == 56 and len(m) == 309
     assert m[817] == "car" and m[340] == "zebra" and m[920] == "traffic light" and m[151] == "dog"
     assert "person" not in m.values() and "toilet" not in m.values()
+
+
+def test_inception_v3_annotator_from_a_local_weight_file(tmp_path):
+    """The paper's annotator: torchvision's Inception V3 architecture with weights read from a local
+    .safetensors file (random weights here: the download needs internet), 1000 logits at 299 px."""
+    import torch
+    import torchvision
+    from safetensors.torch import save_file
+    from noisereg.models.annotators import create_imagenet_classifier
+    torch.manual_seed(0)
+    reference = torchvision.models.inception_v3(weights=None, init_weights=False, aux_logits=True).eval()
+    save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, str(tmp_path / "inception.safetensors"))
+    model, pre = create_imagenet_classifier("inception_v3", weights=str(tmp_path / "inception.safetensors"))
+    assert pre.image_size == 299
+    x = torch.rand(1, 3, 299, 299)
+    with torch.inference_mode():
+        assert torch.equal(model(x), reference(x)) and model(x).shape == (1, 1000)
+    with pytest.raises(UserError, match="unknown annotator"):
+        create_imagenet_classifier("no-such-net")
 
 
 def test_coco_protocol_on_real_photos_with_a_custom_map(tmp_path):
@@ -233,6 +252,21 @@ def test_cifar_python_pickles_with_cifar_n_labels(tmp_path):
     train = t.to_labelled_set("train")
     assert tuple(train.images.shape) == (20, 3, 32, 32) and float(train.images.max()) <= 1.0
     assert read_cifar_n(folder, tmp_path / "CIFAR-10_human.pt", noise="aggre").noisy.nnz == 20
+
+
+def test_cifar100_pickles_with_cifar100n_labels(tmp_path, capsys):
+    _, clean = write_cifar100_pickles(tmp_path)
+    write_cifar100_n(tmp_path / "CIFAR-100_human.pt", clean)
+    code, out, err = run_cli(capsys, "data", "check", "--format", "cifar-n", "--root", tmp_path, "--labels",
+                             tmp_path / "CIFAR-100_human.pt", "--noise", "noisy", "--json")
+    assert code == 0, err
+    s = json.loads(out)
+    assert s["classes"] == 100 and s["class_names"][:2] == ["fine00", "fine01"]
+    assert s["images"] == {"train": 30, "test": 10, "total": 40}
+    assert s["noise_rate"]["overall"] == pytest.approx(10 / 30)
+    code, _, err = run_cli(capsys, "data", "check", "--format", "cifar-n", "--root", tmp_path, "--labels",
+                           tmp_path / "CIFAR-100_human.pt", "--noise", "worse")
+    assert code == 2 and "this file has ['clean', 'noisy', 'noisy-coarse'" in err
 
 
 def test_cifar_pickles_become_png_files_in_a_manifest(tmp_path, capsys):

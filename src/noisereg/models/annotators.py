@@ -33,7 +33,9 @@ def create_imagenet_classifier(name: str, *, weights: Optional[str] = None,
     if name.lower() not in torchvision.models.list_models():
         raise UserError(f"unknown annotator '{name}': expected efficientnet-lite0, a torchvision classifier "
                         "name (e.g. inception_v3) or timm/NAME")
-    model = torchvision.models.get_model(name.lower(), weights=None if weights else "DEFAULT")
+    # a local file overwrites every weight: skip Inception/GoogLeNet's slow default initialisation
+    skip_init = {"init_weights": False} if weights and name.lower() in ("inception_v3", "googlenet") else {}
+    model = torchvision.models.get_model(name.lower(), weights=None if weights else "DEFAULT", **skip_init)
     if weights:
         model.load_state_dict(load_state_dict_file(weights))
     if getattr(model, "fc", None) is not None and getattr(model.fc, "out_features", 1000) != 1000:
