@@ -503,3 +503,20 @@ def test_openimages_manifest_keeps_the_verified_mask(tmp_path, capsys):
     for a, b in ((direct.verified, back.verified), (direct.clean, back.clean), (direct.noisy, back.noisy)):
         assert (a != b).nnz == 0
     assert (back.has_clean == direct.has_clean).all() and list(back.split) == list(direct.split)
+
+
+def test_manifest_read_in_chunks_names_the_right_line(tmp_path, monkeypatch):
+    from noisereg.data import manifest
+    rows = ["path,noisy,clean,split"] + [f"img{i}.png, cat ; dog;cat ,{'<none>' if i % 4 == 0 else ''},train"
+                                         for i in range(10)]
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    whole = manifest.read_table(tmp_path / "m.csv")
+    monkeypatch.setattr(manifest, "CHUNK_ROWS", 3)
+    chunked = manifest.read_table(tmp_path / "m.csv")
+    assert whole.classes == chunked.classes == ["cat", "dog"]
+    assert (whole.noisy != chunked.noisy).nnz == 0 and whole.noisy.nnz == 20  # 'cat' twice in a cell counts once
+    assert chunked.has_clean.tolist() == [i % 4 == 0 for i in range(10)] and chunked.clean.nnz == 0
+    with open(tmp_path / "m.csv", "a") as f:
+        f.write("img99.png,cow,,train\n")
+    with pytest.raises(UserError, match=r"m.csv:12: unknown class 'cow'"):
+        manifest.read_table(tmp_path / "m.csv", classes=["cat", "dog"])

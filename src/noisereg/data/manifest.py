@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-from array import array
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional, Sequence
 
@@ -23,6 +22,8 @@ from .files import check_images
 from .table import SPLITS, LabelTable, csr_from_parts
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .labelset import LabelledSet
 
 COLUMNS = ("path", "noisy", "clean", "split")
@@ -31,25 +32,12 @@ CHUNK_ROWS = 200_000
 NONE = "<none>"  # CSV cell of a known empty label set (an image verified to hold none of the classes)
 
 
-def _names(cell: object) -> Optional[list[str]]:
-    """Class names of a label cell; None = no label, [] = a known empty label set (``<none>`` / [])."""
-    if isinstance(cell, list):
-        return [str(n).strip() for n in cell if str(n).strip()]
-    if cell is None or (isinstance(cell, float) and cell != cell):
-        return None
-    text = str(cell).strip()
-    if text == NONE:
-        return []
-    names = [n.strip() for n in text.split(";") if n.strip()]
-    return names or None
-
-
 def _is_jsonl(path: str | Path) -> bool:
     return str(path).lower().endswith((".jsonl", ".ndjson"))
 
 
-def _csv_records(path: Path, need_paths: bool) -> Iterator[tuple[int, dict]]:
-    """(line number, row) of a CSV manifest, streamed in chunks with every cell as a string."""
+def _csv_chunks(path: Path, need_paths: bool) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+    """(line numbers, chunk of string cells) of a CSV manifest, streamed."""
     import pandas as pd
     try:
         header = pd.read_csv(path, nrows=0, dtype=str).columns.tolist()
@@ -59,9 +47,8 @@ def _csv_records(path: Path, need_paths: bool) -> Iterator[tuple[int, dict]]:
             raise UserError(f"{path}: missing column(s) {missing}; expected header {','.join(COLUMNS)}")
         line = 2
         for chunk in pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=CHUNK_ROWS):
-            for row in chunk.to_dict("records"):
-                yield line, row
-                line += 1
+            yield np.arange(line, line + len(chunk)), chunk
+            line += len(chunk)
     except FileNotFoundError:
         raise UserError(f"manifest not found: {path}") from None
     except UnicodeDecodeError:
@@ -72,8 +59,22 @@ def _csv_records(path: Path, need_paths: bool) -> Iterator[tuple[int, dict]]:
         raise UserError(f"{path}: empty file; expected header {','.join(COLUMNS)}") from None
 
 
-def _jsonl_records(path: Path, need_paths: bool) -> Iterator[tuple[int, dict]]:
-    """(line number, object) of a JSON-lines manifest; blank lines are skipped."""
+def _json_cell(value: object, path: Path, line: int) -> str:
+    """A JSONL label field as the CSV cell it stands for: a list -> 'a;b', [] -> <none>, absent -> ''."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        names = [str(v).strip() for v in value]
+        if any(";" in n for n in names):
+            raise UserError(f"{path}:{line}: class names may not contain ';'")
+        return ";".join(n for n in names if n) or NONE
+    return str(value)
+
+
+def _jsonl_chunks(path: Path, need_paths: bool) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+    """(line numbers, chunk) of a JSON-lines manifest, as the same string cells as the CSV."""
+    import pandas as pd
+    lines, rows = [], []
     try:
         with open(path, encoding="utf-8") as f:
             for line, text in enumerate(f, start=1):
@@ -86,30 +87,61 @@ def _jsonl_records(path: Path, need_paths: bool) -> Iterator[tuple[int, dict]]:
                 if not isinstance(row, dict) or "split" not in row or (need_paths and "path" not in row):
                     raise UserError(f"{path}:{line}: expected an object with keys "
                                     f"{'path, ' if need_paths else ''}split[, noisy, clean, verified]")
-                yield line, row
+                cells = {"path": str(row.get("path") or ""), "split": str(row["split"])}
+                cells.update({k: _json_cell(row[k], path, line) for k in LABEL_FIELDS if k in row})
+                lines.append(line)
+                rows.append(cells)
+                if len(rows) == CHUNK_ROWS:
+                    yield np.asarray(lines), pd.DataFrame(rows)
+                    lines, rows = [], []
     except FileNotFoundError:
         raise UserError(f"manifest not found: {path}") from None
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text") from None
+    if rows:
+        yield np.asarray(lines), pd.DataFrame(rows)
 
 
-class _LabelColumn:
-    """Accumulates one label field as CSR parts with provisional class ids."""
+class _Classes:
+    """Class name -> id: a fixed list (unknown names are errors) or one growing in order of appearance."""
 
-    def __init__(self) -> None:
-        self.indptr = array("q", [0])
-        self.indices = array("i")
-        self.present = array("b")
+    def __init__(self, fixed: Optional[Sequence[str]]) -> None:
+        self.fixed = list(fixed) if fixed is not None else None
+        self.index: dict[str, int] = {c: k for k, c in enumerate(self.fixed or [])}
 
-    def add(self, ids: Optional[list[int]]) -> None:
-        self.indices.extend(sorted(set(ids or [])))
-        self.indptr.append(len(self.indices))
-        self.present.append(0 if ids is None else 1)
+    def ids(self, names: pd.Series, lines: np.ndarray, field_name: str, path: Path) -> np.ndarray:
+        """Class ids of an exploded name column (its index = row positions)."""
+        import pandas as pd
+        codes, uniques = pd.factorize(names.to_numpy(dtype=object))  # hash once, look up each distinct name once
+        unknown = [u for u in uniques if u not in self.index]
+        if unknown and self.fixed is not None:
+            j = int(np.flatnonzero(codes == list(uniques).index(unknown[0]))[0])
+            raise UserError(f"{path}:{lines[names.index[j]]}: unknown class '{unknown[0]}' in column "
+                            f"{field_name}; known classes: {_short(self.fixed)}")
+        for name in unknown:
+            self.index[name] = len(self.index)
+        return np.asarray([self.index[u] for u in uniques] or [0], dtype=np.int32)[codes]
+
+
+def _label_field(chunk: pd.DataFrame, field_name: str, classes: _Classes, lines: np.ndarray,
+                 path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(per-row counts, class ids in row order, present) of one label column of a chunk."""
+    n = len(chunk)
+    if field_name not in chunk:
+        return np.zeros(n, np.int64), np.zeros(0, np.int32), np.zeros(n, bool)
+    cells = chunk[field_name].fillna("").astype(str).str.strip()
+    empty_set = (cells == NONE).to_numpy()
+    names = cells.where(~empty_set, "").str.split(";").explode().str.strip()
+    names = names[names.notna() & (names != "")]
+    names.index = np.asarray(names.index) - chunk.index[0]  # row positions within the chunk
+    ids = classes.ids(names, lines, field_name, path)
+    counts = np.bincount(np.asarray(names.index, dtype=np.int64), minlength=n)
+    return counts, ids, (counts > 0) | empty_set
 
 
 def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
                classes: Optional[Sequence[str]] = None, need_paths: bool = True) -> LabelTable:
-    """Read a whole manifest (every split) into a ``LabelTable``.
+    """Read a whole manifest (every split) into a ``LabelTable``, in vectorised chunks.
 
     Args:
         path: ``.csv`` (or ``.jsonl`` / ``.ndjson``) manifest.
@@ -123,59 +155,60 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
     Raises:
         UserError: malformed rows, unknown split or class, empty or duplicate path, with the line.
     """
+    import pandas as pd
     path = Path(path)
-    records = _jsonl_records(path, need_paths) if _is_jsonl(path) else _csv_records(path, need_paths)
+    chunks = _jsonl_chunks(path, need_paths) if _is_jsonl(path) else _csv_chunks(path, need_paths)
     if classes is None and classes_file(path).is_file():
         classes = [c for c in classes_file(path).read_text(encoding="utf-8").splitlines() if c.strip()]
-    fixed = list(classes) if classes is not None else None
-    index: dict[str, int] = {c: k for k, c in enumerate(fixed)} if fixed else {}
-    cols = {f: _LabelColumn() for f in LABEL_FIELDS}
-    has_verified = False
+    names = _Classes(classes)
     split_of = {s: i for i, s in enumerate(SPLITS)}
-    splits, ids, first_line = array("B"), [], {}
-    for line, row in records:
-        split = str(row.get("split") or "").strip()
-        if split not in split_of:
-            raise UserError(f"{path}:{line}: split '{row.get('split')}' is not one of {list(SPLITS)}")
-        rid = str(row.get("path") or "").strip()
-        if need_paths and not rid:
-            raise UserError(f"{path}:{line}: empty path")
-        rid = rid or str(len(ids))
-        if rid in first_line:
-            raise UserError(f"{path}:{line}: duplicate path '{rid}' (first at line {first_line[rid]})")
-        first_line[rid] = line
-        splits.append(split_of[split])
-        ids.append(rid)
+    parts: dict[str, list] = {f: [] for f in ("ids", "lines", "split", *(f"{x}_{y}" for x in LABEL_FIELDS
+                                                                          for y in ("counts", "ids", "present")))}
+    has_verified = False
+    for lines, chunk in chunks:
+        chunk = chunk.reset_index(drop=True)
+        split = chunk["split"].fillna("").astype(str).str.strip().map(split_of)
+        if split.isna().any():
+            j = int(np.flatnonzero(split.isna().to_numpy())[0])
+            raise UserError(f"{path}:{lines[j]}: split '{chunk['split'].iat[j]}' is not one of {list(SPLITS)}")
+        rid = chunk["path"].fillna("").astype(str).str.strip() if "path" in chunk else pd.Series([""] * len(chunk))
+        blank = (rid == "").to_numpy()
+        if need_paths and blank.any():
+            raise UserError(f"{path}:{lines[int(np.flatnonzero(blank)[0])]}: empty path")
+        offset = sum(len(a) for a in parts["ids"])
+        rid = rid.where(~blank, pd.Series(np.arange(offset, offset + len(chunk)).astype(str)))
+        parts["ids"].append(rid.to_numpy(dtype=object))
+        parts["lines"].append(lines)
+        parts["split"].append(split.to_numpy(dtype=np.uint8))
+        has_verified |= "verified" in chunk
         for f in LABEL_FIELDS:
-            names = _names(row.get(f))
-            has_verified |= f == "verified" and f in row
-            for name in names or []:
-                if name not in index:
-                    if fixed is not None:
-                        raise UserError(f"{path}:{line}: unknown class '{name}' in column {f}; "
-                                        f"known classes: {_short(fixed)}")
-                    index[name] = len(index)
-            cols[f].add(None if names is None else [index[n] for n in names])
-    if not ids:
+            for key, value in zip(("counts", "ids", "present"), _label_field(chunk, f, names, lines, path)):
+                parts[f"{f}_{key}"].append(value)
+    if not parts["ids"]:
         raise UserError(f"{path}: no rows")
-    names_in_order = list(index)
-    final = fixed if fixed is not None else sorted(names_in_order)
+    ids = np.concatenate(parts.pop("ids"))
+    lines = np.concatenate(parts.pop("lines"))
+    dup = pd.Series(ids).duplicated().to_numpy()
+    if dup.any():
+        j = int(np.flatnonzero(dup)[0])
+        first = int(np.flatnonzero(ids == ids[j])[0])
+        raise UserError(f"{path}:{lines[j]}: duplicate path '{ids[j]}' (first at line {lines[first]})")
+    final = names.fixed if names.fixed is not None else sorted(names.index)
     position = {c: k for k, c in enumerate(final)}
-    remap = np.asarray([position[n] for n in names_in_order] or [0], dtype=np.int32)
-    mats = {}
-    for f, col in cols.items():
-        indices = remap[np.frombuffer(col.indices, dtype=np.int32)] if len(col.indices) else np.zeros(0, np.int32)
-        m = csr_from_parts(np.frombuffer(col.indptr, dtype=np.int64), indices, len(final))
-        m.sort_indices()
-        mats[f] = m
-    has_clean = np.frombuffer(cols["clean"].present, dtype=np.int8).astype(bool)
+    remap = np.asarray([position[c] for c in names.index] or [0], dtype=np.int32)
+    mats, present = {}, {}
+    for f in LABEL_FIELDS:
+        counts = np.concatenate(parts[f"{f}_counts"])
+        indptr = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        m = csr_from_parts(indptr, remap[np.concatenate(parts[f"{f}_ids"])], len(final))
+        m.sum_duplicates()  # 'a;a' counts once
+        mats[f], present[f] = m, np.concatenate(parts[f"{f}_present"])
     root = Path(image_root) if image_root is not None else path.parent
-    return LabelTable(classes=final, ids=np.asarray(ids, dtype=object), split=np.frombuffer(splits, np.uint8).copy(),
-                      noisy=mats["noisy"], clean=mats["clean"],
-                      has_noisy=np.frombuffer(cols["noisy"].present, dtype=np.int8).astype(bool),
-                      has_clean=has_clean, verified=mats["verified"] if has_verified else None,
-                      paths=np.asarray(ids, dtype=object) if need_paths else None, root=root,
-                      multi_label=_looks_multi_label(mats["clean"], mats["noisy"]), source=str(path))
+    return LabelTable(classes=final, ids=ids, split=np.concatenate(parts["split"]),
+                      noisy=mats["noisy"], clean=mats["clean"], has_noisy=present["noisy"], has_clean=present["clean"],
+                      verified=mats["verified"] if has_verified else None, paths=ids if need_paths else None,
+                      root=root, multi_label=_looks_multi_label(mats["clean"], mats["noisy"]), source=str(path))
 
 
 def _looks_multi_label(*mats) -> bool:
