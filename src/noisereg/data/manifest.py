@@ -156,8 +156,11 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
         UserError: malformed rows, unknown split or class, empty or duplicate path, with the line.
     """
     import pandas as pd
+    from tqdm import tqdm
     path = Path(path)
     chunks = _jsonl_chunks(path, need_paths) if _is_jsonl(path) else _csv_chunks(path, need_paths)
+    # progress on a terminal, and only for reads that last (a 9M-row manifest takes about a minute)
+    bar = tqdm(desc=f"reading {path.name}", unit=" rows", unit_scale=True, leave=False, disable=None, delay=2)
     if classes is None and classes_file(path).is_file():
         classes = [c for c in classes_file(path).read_text(encoding="utf-8").splitlines() if c.strip()]
     names = _Classes(classes)
@@ -184,6 +187,8 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
         for f in LABEL_FIELDS:
             for key, value in zip(("counts", "ids", "present"), _label_field(chunk, f, names, lines, path)):
                 parts[f"{f}_{key}"].append(value)
+        bar.update(len(chunk))
+    bar.close()
     if not parts["ids"]:
         raise UserError(f"{path}: no rows")
     ids = np.concatenate(parts.pop("ids"))
