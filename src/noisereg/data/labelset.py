@@ -157,10 +157,6 @@ class LabelledSet:
             return np.ones((len(rows), self.num_classes), dtype=bool)
         return dense_rows(self.clean_mask, rows)
 
-    def known_mask(self) -> np.ndarray:
-        """(N, K) bool: the clean-label entries that count in L_clean (all, when no mask was given)."""
-        return self.known_rows(np.arange(len(self)))
-
     def subset(self, index: Sequence[int]) -> "LabelledSet":
         """The samples at ``index`` (a new set; label arrays are copied)."""
         index = np.asarray(index, dtype=np.int64)

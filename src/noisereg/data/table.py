@@ -37,14 +37,6 @@ def csr_from_parts(indptr: np.ndarray, indices: np.ndarray, num_classes: int) ->
     return sp.csr_matrix((data, indices, indptr), shape=(len(indptr) - 1, num_classes))
 
 
-def csr_from_pairs(rows: np.ndarray, cols: np.ndarray, n: int, num_classes: int) -> sp.csr_matrix:
-    """(row, class) pairs -> (N, K) bool CSR; repeated pairs count once."""
-    m = sp.csr_matrix((np.ones(len(rows), dtype=bool), (rows, cols)), shape=(n, num_classes))
-    m.sum_duplicates()
-    m.data[:] = True
-    return m
-
-
 def split_codes(names: Sequence[str], *, what: str) -> np.ndarray:
     """Split names -> uint8 codes into ``SPLITS``."""
     index = {s: i for i, s in enumerate(SPLITS)}

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import numpy as np
 import scipy.sparse as sp
 
 from ...errors import UserError
 from ..table import LabelTable
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CHUNK_ROWS = 1_000_000
 SUBSETS = ("train", "validation")
@@ -88,7 +91,7 @@ def _find(root: Path, *candidates: str, required: bool = True) -> Optional[Path]
     return None
 
 
-def _chunks(path: Path, columns: list[str], bar) -> Iterator[tuple[int, "pd.DataFrame"]]:  # noqa: F821
+def _chunks(path: Path, columns: list[str], bar) -> Iterator[tuple[int, pd.DataFrame]]:
     """(first line number, chunk) of the needed columns as strings; a missing column is an error."""
     import pandas as pd
     try:
