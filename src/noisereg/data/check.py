@@ -9,7 +9,7 @@ label sets differ.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import scipy.sparse as sp
@@ -45,24 +45,36 @@ def single_label_noise(table: LabelTable, rows: np.ndarray) -> dict[str, Any]:
     return {"overall": _ratio(wrong.sum(), len(wrong)), "images": int(len(wrong)), "per_class": per_class}
 
 
-def multi_label_noise(table: LabelTable, rows: np.ndarray) -> dict[str, Any]:
-    """Missing and spurious label rates, overall and per class, on verified classes."""
-    clean = table.clean[rows].astype(np.int32)
-    noisy = table.noisy[rows].astype(np.int32)
-    if table.verified is not None:
-        known = table.verified[rows].astype(np.int32)
+def label_noise(clean: sp.spmatrix, noisy: sp.spmatrix, known: Optional[sp.spmatrix] = None) -> dict[str, Any]:
+    """Missing / spurious rates between paired multi-hot label matrices (N, K), dense or sparse.
+
+    Returns overall rates and per-class counts: ``overall`` (share of images whose label sets
+    differ), ``missing``, ``spurious``, and arrays ``clean_labels``, ``noisy_labels``, ``both``.
+    Entries outside ``known`` (verified classes) are left out of every count.
+    """
+    clean = sp.csr_matrix(clean).astype(bool).astype(np.int32)
+    noisy = sp.csr_matrix(noisy).astype(bool).astype(np.int32)
+    if known is not None:
+        known = sp.csr_matrix(known).astype(bool).astype(np.int32)
         clean, noisy = clean.multiply(known).tocsr(), noisy.multiply(known).tocsr()
-    both = clean.multiply(noisy)
     col = lambda m: np.asarray(m.sum(axis=0)).ravel()  # noqa: E731
-    n_clean, n_noisy, n_both = col(clean), col(noisy), col(both)
+    n_clean, n_noisy, n_both = col(clean), col(noisy), col(clean.multiply(noisy))
     row_diff = np.asarray((clean != noisy).sum(axis=1)).ravel() > 0
-    per_class = {name: {"missing": _ratio(n_clean[k] - n_both[k], n_clean[k]),
-                        "spurious": _ratio(n_noisy[k] - n_both[k], n_noisy[k]),
-                        "clean_labels": int(n_clean[k]), "noisy_labels": int(n_noisy[k])}
-                 for k, name in enumerate(table.classes)}
     return {"overall": _ratio(row_diff.sum(), len(row_diff)), "images": int(len(row_diff)),
             "missing": _ratio(n_clean.sum() - n_both.sum(), n_clean.sum()),
-            "spurious": _ratio(n_noisy.sum() - n_both.sum(), n_noisy.sum()), "per_class": per_class}
+            "spurious": _ratio(n_noisy.sum() - n_both.sum(), n_noisy.sum()),
+            "clean_labels": n_clean, "noisy_labels": n_noisy, "both": n_both}
+
+
+def multi_label_noise(table: LabelTable, rows: np.ndarray) -> dict[str, Any]:
+    """Missing and spurious label rates, overall and per class, on verified classes."""
+    r = label_noise(table.clean[rows], table.noisy[rows], None if table.verified is None else table.verified[rows])
+    n_clean, n_noisy, n_both = r.pop("clean_labels"), r.pop("noisy_labels"), r.pop("both")
+    r["per_class"] = {name: {"missing": _ratio(n_clean[k] - n_both[k], n_clean[k]),
+                             "spurious": _ratio(n_noisy[k] - n_both[k], n_noisy[k]),
+                             "clean_labels": int(n_clean[k]), "noisy_labels": int(n_noisy[k])}
+                      for k, name in enumerate(table.classes)}
+    return r
 
 
 def summarize(table: LabelTable) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .check import label_noise
+
 
 def most_confusable_classes(features: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
     """For each class, the other class whose mean feature vector is closest. Returns (K,) indices."""
@@ -63,9 +65,5 @@ def noise_rates(noisy: np.ndarray, clean: np.ndarray) -> dict[str, float]:
         from the noisy labels; ``spurious``: share of noisy labels that are not true; for one-hot
         data all three equal the usual flip rate.
     """
-    noisy, clean = np.asarray(noisy) > 0.5, np.asarray(clean) > 0.5
-    return {
-        "image": float((noisy != clean).any(1).mean()),
-        "missing": float((clean & ~noisy).sum() / max(clean.sum(), 1)),
-        "spurious": float((noisy & ~clean).sum() / max(noisy.sum(), 1)),
-    }
+    r = label_noise(np.asarray(clean) > 0.5, np.asarray(noisy) > 0.5)
+    return {"image": r["overall"] or 0.0, "missing": r["missing"] or 0.0, "spurious": r["spurious"] or 0.0}
