@@ -96,6 +96,21 @@ class LabelTable:
             if a is not None and len(a) != n:
                 raise UserError(f"{self.source}: {name} has {len(a)} rows, expected {n}")
 
+    @classmethod
+    def human_labelled(cls, *, classes: list[str], ids: Sequence[str], paths: Sequence[str], splits: Sequence[str],
+                       labels: Sequence[Iterable[int]], root: Path, source: str,
+                       empty_note: str = "image(s) with an empty label set") -> "LabelTable":
+        """A multi-label table whose only labels are human annotations (clean; an empty set is known)."""
+        n, k = len(ids), len(classes)
+        table = cls(classes=classes, ids=np.asarray(ids, dtype=object), split=split_codes(splits, what=source),
+                    noisy=csr_from_lists([[] for _ in range(n)], k), clean=csr_from_lists(labels, k),
+                    has_noisy=np.zeros(n, bool), has_clean=np.ones(n, bool), paths=np.asarray(paths, dtype=object),
+                    root=root, multi_label=True, source=source)
+        empty = int((np.diff(table.clean.indptr) == 0).sum())
+        if empty:
+            table.notes.append(f"{empty} {empty_note}")
+        return table
+
     def __len__(self) -> int:
         return len(self.ids)
 

@@ -11,11 +11,10 @@ import json
 from pathlib import Path
 from typing import Optional, Sequence
 
-import numpy as np
 
 from ...errors import UserError
 from ..files import check_images
-from ..table import LabelTable, csr_from_lists, split_codes
+from ..table import LabelTable
 from .yolo import split_name
 
 
@@ -101,15 +100,9 @@ def read_coco(root: str | Path, *, subsets: Optional[Sequence[str]] = None, chec
         labels += [sorted(s) for s in sets]
     assert categories is not None
     classes = [name for _, name in categories]
-    n = len(ids)
-    empty = csr_from_lists([[] for _ in range(n)], len(classes))
-    table = LabelTable(classes=classes, ids=np.asarray(ids, dtype=object), split=split_codes(splits, what=str(root)),
-                       noisy=empty, clean=csr_from_lists(labels, len(classes)), has_noisy=np.zeros(n, bool),
-                       has_clean=np.ones(n, bool), paths=np.asarray(paths, dtype=object), root=root,
-                       multi_label=True, source=f"coco {root} ({', '.join(subsets)})")
-    unlabelled = sum(1 for l in labels if not l)
-    if unlabelled:
-        table.notes.append(f"{unlabelled} image(s) without annotations (empty label sets)")
+    table = LabelTable.human_labelled(classes=classes, ids=ids, paths=paths, splits=splits, labels=labels, root=root,
+                                      source=f"coco {root} ({', '.join(subsets)})",
+                                      empty_note="image(s) without annotations (empty label sets)")
     if check_files:
         check_images(table.image_paths(), what=f"coco {root}")
     return table

@@ -12,10 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 
 from ...errors import UserError
-from ..table import LabelTable, csr_from_lists, split_codes
+from ..table import LabelTable
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -94,15 +93,8 @@ def read_yolo(root: str | Path, *, names: Optional[str | Path] = None) -> LabelT
             splits.append(split_name(folder.name))
         if label_dir.is_dir():
             orphans += [str(t) for t in sorted(label_dir.glob("*.txt")) if t.stem not in stems]
-    n = len(paths)
-    empty = csr_from_lists([[] for _ in range(n)], len(classes))
-    table = LabelTable(classes=classes, ids=np.asarray(paths, dtype=object), split=split_codes(splits, what=str(root)),
-                       noisy=empty, clean=csr_from_lists(labels, len(classes)), has_noisy=np.zeros(n, bool),
-                       has_clean=np.ones(n, bool), paths=np.asarray(paths, dtype=object), root=root,
-                       multi_label=True, source=f"yolo {root}")
-    background = sum(1 for l in labels if not l)
-    if background:
-        table.notes.append(f"{background} image(s) without objects (empty label sets)")
+    table = LabelTable.human_labelled(classes=classes, ids=paths, paths=paths, splits=splits, labels=labels, root=root,
+                                      source=f"yolo {root}", empty_note="image(s) without objects (empty label sets)")
     if orphans:  # real releases have a few (coco128 has 2); the image defines the sample, so skip them
         table.notes.append(f"{len(orphans)} label file(s) without an image skipped: {', '.join(orphans[:3])}"
                            + (" ..." if len(orphans) > 3 else ""))
