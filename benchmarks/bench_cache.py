@@ -17,7 +17,8 @@ from _common import SHARED_DATA, append_results, timed
 from noisereg.config import TrainConfig
 from noisereg.data.labelset import LabelledSet, one_hot
 from noisereg.models.backbones import create_backbone
-from noisereg.trainer import Classifier, cached_features, fit, _freeze
+from noisereg.features import cached_features, freeze
+from noisereg.train import Classifier, Run, fit
 from noisereg.methods import create_method
 
 
@@ -48,7 +49,7 @@ def main() -> None:
     cfg = TrainConfig(scheme="frozen", backbone=args.backbone, image_size=args.image_size, backbone_steps=0,
                       hidden=256, quiet=True, device="cpu")
     backbone = create_backbone(args.backbone, image_size=args.image_size)
-    _freeze(backbone)
+    freeze(backbone)
     with tempfile.TemporaryDirectory() as tmp:
         extract_s = timed(lambda: cached_features(backbone, data, device=torch.device("cpu"), cache_dir=tmp))
         # per-step cost without the fixed set-up of a run (building the backbone, hashing its weights,
@@ -58,8 +59,7 @@ def main() -> None:
         short_s = timed(lambda: fit(data, cfg.replace(steps=short, cache_dir=tmp)), repeat=2)
         cache_s = (long_s - short_s) * args.cache_steps / (args.cache_steps - short)
         # the same heads, but f(x) recomputed by the frozen backbone at every step
-        from noisereg.trainer import _Run
-        run = _Run(data, cfg.replace(steps=args.recompute_steps), None, None)
+        run = Run(data, cfg.replace(steps=args.recompute_steps), None, None)
         model = Classifier(backbone, create_method("proposed", backbone.feature_dim, 10, cfg))
         heads_only = Classifier(backbone, model.method)
         recompute_s = timed(lambda: run.stage(model, heads_only, data.images, None, backbone.preprocess,

@@ -33,7 +33,7 @@ def child(n: int, dim: int, classes: int) -> dict:
     import torch
     from noisereg.config import TrainConfig
     from noisereg.data.labelset import LabelledSet
-    from noisereg.trainer import fit
+    from noisereg.train import fit
     torch.set_num_threads(2)
     peak = {"anon": 0, "file": 0}
     stop = threading.Event()

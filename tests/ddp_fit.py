@@ -4,7 +4,7 @@ import sys
 import torch
 
 from noisereg.config import TrainConfig
-from noisereg.data.digits import digits_single_label
+from noisereg.tasks.digits import digits_single_label
 from noisereg.distributed import init_from_env, shutdown
 
 
@@ -15,7 +15,7 @@ def config() -> TrainConfig:
 
 
 if __name__ == "__main__":
-    from noisereg.trainer import fit
+    from noisereg.train import fit
     torch.set_num_threads(1)
     ctx = init_from_env("cpu")
     task = digits_single_label(seed=0)

@@ -9,7 +9,7 @@ from noisereg.checkpoint import META_FILE, MODEL_FILE, save_checkpoint
 from noisereg.config import TrainConfig
 from noisereg.data.labelset import LabelledSet, one_hot
 from noisereg.errors import TrainingDiverged
-from noisereg.trainer import fit, load_classifier, predict_logits
+from noisereg.train import fit, load_classifier, predict_logits
 
 
 def _data(n: int = 80) -> LabelledSet:
@@ -43,7 +43,7 @@ def test_round_trip_gives_the_same_predictions(tmp_path, scheme):
 def test_resume_continues_exactly_where_the_run_stopped(tmp_path, monkeypatch, scheme, stage):
     """Snapshot the checkpoint written at step 2 of ``stage`` (as if the run died there), resume it."""
     import shutil
-    import noisereg.trainer as trainer
+    import noisereg.train.schemes as trainer
     data = _data()
     cfg = CFG.replace(scheme=scheme, save_every=2)
     real_save = trainer.save_checkpoint

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from noisereg.data.digits import digits_multi_label, digits_single_label, mosaics
+from noisereg.tasks.digits import digits_multi_label, digits_single_label
+from noisereg.tasks.mosaics import mosaics
 from noisereg.data.labelset import LabelledSet, multi_hot, one_hot
 from noisereg.data.manifest import read_manifest
 from noisereg.data.noise import class_flip_rates, flip_to_confusable, noise_rates, top_k_labels

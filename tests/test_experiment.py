@@ -73,7 +73,7 @@ def test_cifar10n_labels_load_safely_with_the_published_noise_rates():
 
 @needs_cifar
 def test_cifar_mosaic_labels_are_unions_of_tile_labels():
-    from noisereg.data.cifar_tasks import union_labels
+    from noisereg.tasks.mosaics import union_labels
     labels = np.array([0, 3, 3, 9])
     tiles = np.array([[0, 1, 2, 3], [1, 1, 2, 2]])
     assert union_labels(labels, tiles, 10)[0].nonzero()[0].tolist() == [0, 3, 9]
@@ -93,7 +93,7 @@ def test_cifar_label_file_errors(tmp_path):
 @needs_cifar
 def test_cifar_multi_label_task_on_real_images_and_human_labels():
     import torch
-    from noisereg.data.cifar_tasks import cifar10n_builder
+    from noisereg.tasks.cifar10n import cifar10n_builder
     build = cifar10n_builder(None, None, noise="worse", multi_label=True, backbone="small-cnn", image_size=32,
                              mosaics=40, cache_dir="unused", device=torch.device("cpu"), features=False)
     task = build(0.2, 0)

@@ -4,10 +4,11 @@ import pytest
 import torch
 
 from noisereg.config import TrainConfig
-from noisereg.data.features import cache_key, open_cache, write_cache
+from noisereg.features import cache_key, open_cache, write_cache
 from noisereg.data.labelset import LabelledSet, one_hot
 from noisereg.models.backbones import create_backbone
-from noisereg.trainer import cached_features, extract_features, fit
+from noisereg.features import cached_features, extract_features
+from noisereg.train import fit
 
 CPU = torch.device("cpu")
 
@@ -92,7 +93,7 @@ def test_precomputed_features_train_the_heads_directly(tmp_path):
     assert data.holds_features and data.ids[:2] == ["0", "1"]
     for method in ("proposed", "noisy"):
         r = fit(data, TrainConfig(method=method, steps=150, hidden=16, lr=3e-3, quiet=True), out=tmp_path / method)
-        from noisereg.trainer import evaluate, load_classifier
+        from noisereg.train import evaluate, load_classifier
         assert evaluate(r.model, data, r.preprocess, device=CPU)["top1"] > 0.6  # chance: 0.25
         loaded, meta = load_classifier(tmp_path / method)
         assert meta["backbone"] == "features" and loaded.backbone.feature_dim == 16

@@ -368,7 +368,8 @@ def test_yolo_and_coco_json_agree_on_coco128():
 # --- generic: CSV / JSONL manifests and precomputed features --------------------------------------
 
 def test_jsonl_manifest_equals_csv_and_round_trips(tmp_path, digit_folder):
-    from noisereg.data.manifest import read_table, write_manifest
+    from noisereg.data.manifest import read_table
+    from noisereg.data.manifest_writer import write_manifest
     csv_table = read_table(digit_folder)
     jsonl = write_manifest(csv_table, tmp_path / "m.jsonl")
     back = read_table(jsonl)
@@ -435,8 +436,8 @@ def test_sparse_labels_train_exactly_like_dense(tmp_path):
     """Label spaces too large to hold densely stay CSR; training on them gives the same weights."""
     import scipy.sparse as sp
     from noisereg.config import TrainConfig
-    from noisereg.data.manifest import features_table
-    from noisereg.trainer import fit
+    from noisereg.data.embeddings import features_table
+    from noisereg.train import fit
     write_features(tmp_path)
     table = features_table(tmp_path / "f.npy", tmp_path / "labels.csv")
     dense, sparse = table.to_labelled_set("train"), table.to_labelled_set("train", dense_limit=0)

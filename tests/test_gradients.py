@@ -5,7 +5,7 @@ import torch
 from noisereg.config import TrainConfig
 from noisereg.data.labelset import LabelledSet, one_hot
 from noisereg.methods import Batch, NoiseRegularization
-from noisereg.trainer import fit
+from noisereg.train import fit
 
 
 def _batch(n_clean: int, n_noisy: int, k: int = 3, d: int = 6) -> Batch:

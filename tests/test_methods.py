@@ -8,7 +8,7 @@ from noisereg.data.labelset import LabelledSet, one_hot
 from noisereg.errors import UserError
 from noisereg.methods import list_methods
 from noisereg.methods.forward_correction import anchor_transition_matrix, gold_transition_matrix
-from noisereg.trainer import evaluate, fit
+from noisereg.train import evaluate, fit
 
 K = 4
 T_TRUE = np.array([[0.6, 0.4, 0.0, 0.0], [0.0, 0.8, 0.2, 0.0], [0.0, 0.0, 0.7, 0.3], [0.1, 0.0, 0.0, 0.9]])

@@ -5,7 +5,7 @@ import torch
 from noisereg.config import TrainConfig, load_config
 from noisereg.data.labelset import LabelledSet, one_hot
 from noisereg.errors import UserError
-from noisereg.trainer import _set_lr, fit, make_optimizer, Classifier
+from noisereg.train import Classifier, fit, make_optimizer, set_lr
 from noisereg.methods import NoiseRegularization
 
 
@@ -30,7 +30,7 @@ def test_rmsprop_and_step_decay():
     model = Classifier(torch.nn.Identity(), NoiseRegularization(4, 2, hidden=3))
     opt = make_optimizer(model, cfg)
     assert isinstance(opt, torch.optim.RMSprop)
-    _set_lr(opt, cfg, 25)
+    set_lr(opt, cfg, 25)
     assert opt.param_groups[0]["lr"] == pytest.approx(1e-2 * 0.25)
 
 

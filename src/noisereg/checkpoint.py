@@ -130,3 +130,11 @@ def load_optimizer_state(ckpt_dir: str | Path, meta: dict[str, Any]) -> Optional
     if "optimizer" not in meta or not path.is_file():
         return None
     return _unflatten_optimizer(load_file(str(path)), meta["optimizer"])
+
+
+def write_config(config: dict[str, Any], path: str | Path) -> None:
+    """The resolved config as YAML next to the checkpoint, reusable with ``--config``."""
+    import yaml
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))

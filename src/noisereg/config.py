@@ -1,4 +1,7 @@
-"""One configuration object that flows from the CLI (or YAML) to the trainer and into every checkpoint."""
+"""``TrainConfig``: the one configuration object that flows from the CLI (or YAML) to the trainer and
+into every checkpoint. Each field carries its help text and allowed values (``option``), from which
+the ``train`` flags are generated and by which ``load_config`` checks a YAML file.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -7,81 +10,52 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .errors import UserError
+from .options import check_choice, from_mapping, load_options, option
 
 SCHEMES = ("frozen", "end-to-end")
 OPTIMIZERS = ("adam", "rmsprop")
 DEVICES = ("auto", "cpu", "cuda")
+ACTIVATION_NAMES = ("sigmoid", "tanh", "relu")
 
 
 @dataclass
 class TrainConfig:
-    """Everything that decides a training run.
+    """Everything that decides a training run (see each field's help; ``noisereg train --help``)."""
 
-    Attributes:
-        method: a registered method id (``noisereg.list_methods()``).
-        scheme: ``frozen`` = fine-tune the backbone on noisy labels (Backbone (Noisy)), freeze it, then
-            train the heads on features computed once (the paper's multi-label scheme);
-            ``end-to-end`` = train backbone and heads together (the paper's single-label scheme).
-        backbone: backbone name, see ``noisereg.models.create_backbone``.
-        pretrained: load ImageNet weights where the backbone has them.
-        weights: optional local weight file for the backbone.
-        image_size: input side in pixels (0 = the backbone's default).
-        activation: ``sigmoid`` | ``tanh`` | ``relu`` inside the clean and residual nets.
-        hidden: hidden width of the heads.
-        alpha: weight of L_clean in alpha * L_clean + L_noise (eq. 7).
-        clean_ratio: share of clean samples in each batch (0.1 = the paper's 1:9).
-        batch_size: samples per batch (32 in the paper).
-        steps: training steps of the heads (frozen) or of the whole network (end-to-end).
-        epochs: when set, overrides ``steps``: passes over the noisy set.
-        backbone_steps: stage one of the frozen scheme (steps of Backbone (Noisy)); 0 keeps the
-            backbone as created (e.g. ImageNet features).
-        optimizer: ``adam`` | ``rmsprop``.
-        lr: learning rate of the heads; ``backbone_lr`` that of the backbone (default: lr).
-        lr_decay: multiply the learning rate by this every ``decay_every`` steps (1.0 = constant).
-        weight_decay: L2 penalty.
-        seed: seeds initialisation and batches.
-        device: ``auto`` | ``cpu`` | ``cuda``.
-        amp: mixed precision on CUDA (autocast); ``amp_dtype`` ``bfloat16`` (default) or ``float16``
-            (with gradient scaling). Ignored on CPU.
-        compile: wrap the trained module in ``torch.compile`` (worth it for long GPU runs).
-        eval_every: evaluate on the evaluation set every N steps for the convergence curve (0 = off).
-        save_every: write a checkpoint every N steps (0 = only at the end).
-        num_workers: DataLoader workers for images read from disk.
-        cache_dir: folder of the frozen scheme's feature cache (float16 memmaps reused across runs whose
-            backbone weights, preprocessing and images match); None keeps features in memory.
-        quiet: no progress bars.
-    """
-
-    method: str = "proposed"
-    scheme: str = "frozen"
-    backbone: str = "small-cnn"
-    pretrained: bool = True
-    weights: Optional[str] = None
-    image_size: int = 0
-    activation: str = "sigmoid"
-    hidden: int = 256
-    alpha: float = 0.2
-    clean_ratio: float = 0.1
-    batch_size: int = 32
-    steps: int = 1000
-    epochs: Optional[float] = None
-    backbone_steps: int = 500
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    backbone_lr: Optional[float] = None
-    lr_decay: float = 1.0
-    decay_every: int = 0
-    weight_decay: float = 0.0
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = True
-    amp_dtype: str = "bfloat16"
-    compile: bool = False
-    eval_every: int = 0
-    save_every: int = 0
-    num_workers: int = 0
-    cache_dir: Optional[str] = None
-    quiet: bool = False
+    method: str = option("proposed", "method id (see `noisereg methods`)")
+    scheme: str = option("frozen", "frozen: train Backbone (Noisy) on the noisy labels for --backbone-steps, "
+                         "freeze it, compute features once, train the heads on them (the paper's multi-label "
+                         "scheme); end-to-end: train everything together (its single-label scheme)", choices=SCHEMES)
+    backbone: str = option("small-cnn", "small-cnn, efficientnet-lite0 (ImageNet weights, offline), a "
+                           "torchvision name such as resnet50, or timm/NAME")
+    pretrained: bool = option(True, "do not load ImageNet weights", flag="--no-pretrained")
+    weights: Optional[str] = option(None, "local backbone weight file (.safetensors or tensor-only .pth)")
+    image_size: int = option(0, "input side in pixels (0 = the backbone's default)")
+    activation: str = option("sigmoid", "activation inside the clean and residual nets", choices=ACTIVATION_NAMES)
+    hidden: int = option(256, "hidden width of the heads")
+    alpha: float = option(0.2, "weight of L_clean in alpha * L_clean + L_noise (eq. 7)")
+    clean_ratio: float = option(0.1, "clean share of each batch (0.1 = the paper's 1:9)")
+    batch_size: int = option(32, "samples per batch")
+    steps: int = option(1000, "training steps of the heads (frozen) or of the whole network (end-to-end)")
+    epochs: Optional[float] = option(None, "passes over the noisy set (overrides --steps)")
+    backbone_steps: int = option(500, "frozen scheme: steps of stage one, Backbone (Noisy) fine-tuned on the "
+                                 "noisy labels (0 keeps the backbone as created, e.g. ImageNet features)")
+    optimizer: str = option("adam", "optimizer", choices=OPTIMIZERS)
+    lr: float = option(1e-3, "learning rate of the heads")
+    backbone_lr: Optional[float] = option(None, "learning rate of the backbone (default: --lr)")
+    lr_decay: float = option(1.0, "multiply the learning rate by this every --decay-every steps")
+    decay_every: int = option(0, "steps between learning-rate decays (0 = never)")
+    weight_decay: float = option(0.0, "L2 penalty")
+    seed: int = option(0, "seeds initialisation and batches")
+    device: str = option("auto", "device", choices=DEVICES)
+    amp: bool = option(True, "no mixed precision on CUDA", flag="--no-amp")
+    amp_dtype: str = option("bfloat16", "autocast dtype on CUDA", choices=("bfloat16", "float16"))
+    compile: bool = option(False, "torch.compile the trained module (worth it for long GPU runs)")
+    eval_every: int = option(0, "evaluate on the evaluation set every N steps (0 = off)")
+    save_every: int = option(0, "checkpoint every N steps (0 = at the end only)")
+    num_workers: int = option(0, "DataLoader workers for images read from disk")
+    cache_dir: Optional[str] = option(None, "frozen scheme: folder of the reusable float16 feature cache")
+    quiet: bool = option(False, "no progress bars", cli=False)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -89,13 +63,10 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ``UserError`` naming the first bad value."""
         from .methods import get_method_spec
-        from .models.heads import ACTIVATIONS
         get_method_spec(self.method)
-        _choice("scheme", self.scheme, SCHEMES)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("device", self.device, DEVICES)
-        _choice("activation", self.activation, tuple(ACTIVATIONS))
-        _choice("amp_dtype", self.amp_dtype, ("bfloat16", "float16"))
+        for name, allowed in (("scheme", SCHEMES), ("optimizer", OPTIMIZERS), ("device", DEVICES),
+                              ("activation", ACTIVATION_NAMES), ("amp_dtype", ("bfloat16", "float16"))):
+            check_choice(name, getattr(self, name), allowed)
         for name in ("hidden", "batch_size"):
             _at_least(name, getattr(self, name), 1)
         for name in ("steps", "backbone_steps", "image_size", "eval_every", "save_every", "num_workers",
@@ -121,34 +92,13 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        """Build from a dict, rejecting unknown keys with their names."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise UserError(f"unknown config key(s) {unknown}; expected some of {sorted(known)}")
-        return cls(**d)
+        """Build from a dict, rejecting unknown keys and wrong types with their names."""
+        return from_mapping(cls, d)
 
 
 def load_config(path: Optional[str | Path] = None, **overrides: Any) -> TrainConfig:
     """YAML defaults (optional) updated by the non-None ``overrides`` (the CLI flags)."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        import yaml
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError:
-            raise UserError(f"config file not found: {path}") from None
-        except yaml.YAMLError as e:
-            raise UserError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
-        if not isinstance(data, dict):
-            raise UserError(f"config file {path} must hold a mapping of option: value")
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig.from_dict(data)
-
-
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise UserError(f"{name} '{value}' is not one of {list(allowed)}")
+    return load_options(TrainConfig, path, **overrides)
 
 
 def _at_least(name: str, value: Any, low: int) -> None:

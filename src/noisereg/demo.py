@@ -13,11 +13,18 @@ from typing import Any, Optional
 import torch
 
 from .config import TrainConfig
-from .data.digits import DemoTask, digits_multi_label, digits_single_label
+from .distributed import resolve_device
+from .methods import get_method_spec, list_methods
 from .report import pct, plot_convergence, results_table, write_results
-from .trainer import Classifier, evaluate, fit, resolve_device
+from .tasks.base import Task
+from .tasks.digits import digits_multi_label, digits_single_label
+from .train import Classifier, evaluate, fit
 
-DEMO_METHODS = ("proposed", "noisy", "g-alone", "h-alone")
+
+def demo_methods() -> tuple[str, ...]:
+    """The paper's method, its ablations and Backbone (Noisy), as the registry names them."""
+    return tuple(m for m in list_methods() if get_method_spec(m).group in ("paper", "ablation")
+                 or get_method_spec(m).is_backbone_noisy)
 
 
 def demo_configs(*, steps: int = 500, seed: int = 0, quiet: bool = False) -> dict[str, TrainConfig]:
@@ -28,7 +35,7 @@ def demo_configs(*, steps: int = 500, seed: int = 0, quiet: bool = False) -> dic
             "multi-label": TrainConfig(scheme="frozen", image_size=16, steps=steps, backbone_steps=steps, **common)}
 
 
-def run_task(task: DemoTask, cfg: TrainConfig, methods: tuple[str, ...] = DEMO_METHODS) -> dict[str, Any]:
+def run_task(task: Task, cfg: TrainConfig, methods: Optional[tuple[str, ...]] = None) -> dict[str, Any]:
     """Train every method on ``task`` and evaluate g (and h for ``proposed``) on its test set.
 
     With the frozen scheme one Backbone (Noisy) is trained first and shared by all methods; their
@@ -37,21 +44,22 @@ def run_task(task: DemoTask, cfg: TrainConfig, methods: tuple[str, ...] = DEMO_M
     device = resolve_device(cfg.device)
     stage_one: Optional[Classifier] = None
     out: dict[str, Any] = {"methods": {}, "histories": {}, "seconds": {}}
+    shown = methods = methods or demo_methods()
     if cfg.scheme == "frozen":  # stage one is Backbone (Noisy) itself: train it first, share it
-        methods = ("noisy", *[m for m in methods if m != "noisy"])
+        methods = tuple(sorted(methods, key=lambda m: not get_method_spec(m).is_backbone_noisy))
     for name in methods:
         start = time.perf_counter()
         result = fit(task.train, cfg.replace(method=name), eval_set=task.test, stage_one=stage_one)
         if cfg.scheme == "frozen" and stage_one is None:
             stage_one = result.stage_one
         metrics = evaluate(result.model, task.test, result.preprocess, device=device)
-        if name == "proposed":
+        if get_method_spec(name).group == "paper":
             metrics["h"] = evaluate(result.model, task.test, result.preprocess, device=device, which="h_logits")
         out["methods"][name] = metrics
-        offset = cfg.backbone_steps if cfg.scheme == "frozen" and name != "noisy" else 0
+        offset = cfg.backbone_steps if cfg.scheme == "frozen" and not get_method_spec(name).is_backbone_noisy else 0
         out["histories"][name] = [{**r, "x": r["step"] + offset} for r in result.history]
         out["seconds"][name] = round(time.perf_counter() - start, 2)
-    out["methods"] = {m: out["methods"][m] for m in DEMO_METHODS if m in out["methods"]}
+    out["methods"] = {m: out["methods"][m] for m in shown if m in out["methods"]}
     return out
 
 
@@ -59,10 +67,11 @@ def _reading(tasks: dict[str, Any]) -> list[str]:
     """Plain sentences comparing ``proposed`` with each other method, computed from the results."""
     lines = []
     for task, res in tasks.items():
-        mine = res["methods"]["proposed"]
+        proposed = list_methods(group="paper")[0]
+        mine = res["methods"][proposed]
         for metric in ["top1"] if res["single_label"] else ["mAP", "AP_all", "top1"]:
             diffs = ", ".join(f"{other} {100 * (mine[metric] - m[metric]):+.1f}"
-                              for other, m in res["methods"].items() if other != "proposed")
+                              for other, m in res["methods"].items() if other != proposed)
             lines.append(f"- {task} {metric}: proposed {pct(mine[metric]).strip()}%; "
                          f"proposed minus {diffs} points.")
         h = mine.get("h", {})
@@ -95,7 +104,7 @@ def _markdown(results: dict[str, Any], plot_name: str) -> str:
 
 
 def run_demo(out: str | Path = "runs/demo", *, steps: int = 500, seed: int = 0, quiet: bool = False,
-             tasks: Optional[dict[str, DemoTask]] = None) -> dict[str, Any]:
+             tasks: Optional[dict[str, Task]] = None) -> dict[str, Any]:
     """Run the demo and write ``out/results.json``, ``out/report.md`` and ``out/convergence.png``."""
     start = time.perf_counter()
     torch.manual_seed(seed)

@@ -1,4 +1,5 @@
-"""Data-parallel training with torch.distributed, as launched by ``torchrun``.
+"""Devices and processes: device choice, and data-parallel training with torch.distributed as
+launched by ``torchrun``.
 
 ``torchrun --nproc-per-node N -m noisereg train ...`` sets RANK / WORLD_SIZE / LOCAL_RANK; the CLI
 joins the process group (``nccl`` on GPU, ``gloo`` on CPU), every rank trains on its own share of
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.distributed as dist
+
+from .errors import UserError
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,15 @@ def current() -> DistContext:
     if dist.is_available() and dist.is_initialized():
         return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
     return DistContext()
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; under torchrun each rank takes its local GPU."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("device 'cuda' requested but no CUDA GPU is available")
+    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda", current().local_rank)
+    return torch.device("cpu")
 
 
 def init_from_env(device: str = "auto") -> DistContext:

@@ -2,217 +2,127 @@
 
 Reuses what the scheme allows: features of a frozen ImageNet backbone are extracted once (feature
 cache) for every run; with the frozen scheme on images one Backbone (Noisy) per (clean fraction,
-seed) serves every method and activation. Writes ``results.csv`` (one row per run), ``table.md``
-(mean ± std over seeds, the layout of the paper's Tables 2/3/5) and one convergence plot per
-activation (the paper's Fig. 4).
+seed) serves every method whose spec shares the training set. Writes ``results.csv`` (one row per
+run), ``table.md`` (mean ± std over seeds, the layout of the paper's Tables 2/3/5) and one
+convergence plot per activation (the paper's Fig. 4). Which methods take an activation, alpha or a
+training set of their own is read from the method registry, never from their ids.
 """
 from __future__ import annotations
 
 import csv
-import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, ClassVar, Optional
 
 import numpy as np
-import torch
 
-from .config import TrainConfig
-from .data.digits import DemoTask, digits_multi_label, digits_single_label
-from .data.labelset import LabelledSet
+from .config import ACTIVATION_NAMES, TrainConfig
 from .errors import UserError
-from .methods import METHODS, list_methods
-from .report import plot_convergence
-from .trainer import Classifier, evaluate, fit, resolve_device
+from .options import load_options, option
+from .tasks import TASKS
 
-DATASETS = ("digits", "digits-multi", "cifar10n", "cifar10n-multi", "manifest")
-ACTIVATION_METHODS = ("proposed", "h-alone", "g-alone")  # the methods built on the clean/residual heads
-OWN_TRAIN_SET = ("gt", "veit-wp", "veit-tj")  # see _variant: they cannot share Backbone (Noisy)
 CSV_COLUMNS = ["dataset", "noise", "method", "clean_fraction", "activation", "alpha", "seed", "top1", "mAP",
                "AP_all", "seconds"]
 
 
 @dataclass
 class ExperimentConfig:
-    """A grid on one dataset.
+    """A grid on one dataset (see each field's help; ``noisereg experiment --help``)."""
 
-    Attributes:
-        data: ``digits`` | ``digits-multi`` | ``cifar10n`` | ``cifar10n-multi`` | ``manifest``.
-        manifest: for ``data: manifest``, a manifest whose train images carry clean labels (e.g. from
-            ``noisereg protocol coco --clean-fraction 1`` or ``noisereg data manifest``); each clean
-            fraction keeps a seeded share of them; evaluation on its test split (val when absent).
-        noise: CIFAR-N label set for the cifar datasets (``worse``, ``random1``, ``aggre``, ...).
-        data_root: CIFAR-10 ImageFolder root (``train/`` and ``test/``); labels: ``CIFAR-10_human.pt``.
-        methods: method ids, or ``["all"]`` for every registered method the data allows.
-        clean_fractions: shares of the training images whose clean labels are used (they leave D_n).
-        activations: activations tried for the clean/residual-net methods.
-        seeds: runs per setting (seed s also draws the clean subset).
-        train: TrainConfig fields for every run (steps, lr, scheme, ...).
-        feature_backbone / feature_image_size: frozen ImageNet backbone of the cifar datasets.
-        features: cifar datasets on those frozen features (True) or on the images themselves (False,
-            for a backbone trained end to end, e.g. ``train: {scheme: end-to-end, backbone: small-cnn}``).
-        mosaics: number of training mosaics for the multi-label datasets (test: a fifth of it).
-        cache_dir: feature cache folder (default: OUT/cache).
-        out: output folder.
-    """
+    KIND: ClassVar[str] = "experiment"
 
-    data: str = "digits"
-    noise: str = "worse"
-    data_root: Optional[str] = None
-    labels: Optional[str] = None
-    manifest: Optional[str] = None
-    methods: list[str] = field(default_factory=lambda: ["proposed", "noisy", "g-alone", "h-alone"])
-    clean_fractions: list[float] = field(default_factory=lambda: [0.1])
-    activations: list[str] = field(default_factory=lambda: ["sigmoid"])
-    seeds: int = 1
-    train: dict[str, Any] = field(default_factory=dict)
-    feature_backbone: str = "efficientnet-lite0"
-    feature_image_size: int = 96
-    features: bool = True
-    mosaics: int = 10000
-    cache_dir: Optional[str] = None
-    out: str = "runs/experiment"
+    data: str = option("digits", "dataset", choices=tuple(TASKS))
+    noise: str = option("worse", "CIFAR-N label set of the cifar datasets: worse, random1-3, aggre")
+    data_root: Optional[str] = option(None, "CIFAR-10 image folder with train/ and test/ (manifest: image root)")
+    labels: Optional[str] = option(None, "CIFAR-10_human.pt (default: beside the image folder, in cifar10n/)")
+    manifest: Optional[str] = option(None, "data manifest: a manifest whose train images carry clean labels "
+                                     "(e.g. from `noisereg protocol coco --clean-fraction 1`)")
+    methods: list[str] = option(help="comma-separated method ids, or all",
+                                default_factory=lambda: ["proposed", "noisy", "g-alone", "h-alone"])
+    clean_fractions: list[float] = option(help="shares of the training images whose clean labels are used",
+                                          default_factory=lambda: [0.1])
+    activations: list[str] = option(help="activations tried for the methods built on the clean/residual heads",
+                                    default_factory=lambda: ["sigmoid"])
+    seeds: int = option(1, "runs per setting (seed s also draws the clean subset)")
+    train: dict[str, Any] = option(help="TrainConfig fields for every run", default_factory=dict, cli=False)
+    feature_backbone: str = option("efficientnet-lite0", "frozen ImageNet backbone of the cifar/manifest datasets")
+    feature_image_size: int = option(96, "input side of that backbone")
+    features: bool = option(True, "cifar datasets on the images themselves (train a backbone end to end)",
+                            flag="--no-features")
+    mosaics: int = option(10000, "training mosaics of the multi-label datasets (test: a fifth of it)")
+    cache_dir: Optional[str] = option(None, "feature cache folder (default OUT/cache); share it between experiments")
+    out: str = option("runs/experiment", "output folder")
 
     def __post_init__(self) -> None:
-        if self.data not in DATASETS:
-            raise UserError(f"data '{self.data}' is not one of {list(DATASETS)}")
+        from .methods import get_method_spec, list_methods
+        if self.data not in TASKS:
+            raise UserError(f"data '{self.data}' is not one of {list(TASKS)}")
         if self.seeds < 1:
             raise UserError(f"seeds must be >= 1, got {self.seeds}")
         if self.data == "manifest" and not self.manifest:
             raise UserError("data 'manifest' needs manifest: FILE.csv")
         bad = [f for f in self.clean_fractions if not 0 < f < 1]
-        if bad:
-            raise UserError(f"clean fractions must be in (0, 1), got {bad}")
-        methods = list_methods() if self.methods == ["all"] else self.methods
-        unknown = [m for m in methods if m not in METHODS]
-        if unknown:
-            raise UserError(f"unknown method(s) {unknown}: expected some of {list_methods()} or all")
-        self.methods = methods
+        if bad or not self.clean_fractions:
+            raise UserError(f"clean fractions must be in (0, 1), got {bad or self.clean_fractions}")
+        if not self.methods:
+            raise UserError("methods: the list is empty; name at least one method, or all")
+        self.methods = list_methods() if self.methods == ["all"] else self.methods
+        for m in self.methods:
+            get_method_spec(m)
+        for a in self.activations:
+            if a not in ACTIVATION_NAMES:
+                raise UserError(f"activation '{a}' is not one of {list(ACTIVATION_NAMES)}")
+        TrainConfig.from_dict(self.train)  # unknown keys and wrong types refused before any work
 
 
 def load_experiment(path: Optional[str] = None, **overrides: Any) -> ExperimentConfig:
-    """YAML file (optional) updated by the non-None ``overrides``."""
-    data: dict[str, Any] = {}
-    if path:
-        import yaml
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError:
-            raise UserError(f"experiment file not found: {path}") from None
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in dataclasses.fields(ExperimentConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise UserError(f"unknown experiment key(s) {unknown}; expected some of {sorted(known)}")
-    return ExperimentConfig(**data)
-
-
-# ------------------------------------------------------------------ datasets
-def _default_train(exp: ExperimentConfig) -> dict[str, Any]:
-    if exp.data == "digits":
-        return dict(scheme="end-to-end", image_size=8, hidden=128, steps=500)
-    if exp.data == "digits-multi":
-        return dict(scheme="frozen", image_size=16, hidden=128, steps=500, backbone_steps=500)
-    if exp.data == "manifest":  # frozen ImageNet features of the images, cached and shared by every run
-        return dict(scheme="frozen", backbone=exp.feature_backbone, image_size=exp.feature_image_size,
-                    backbone_steps=0, hidden=256, steps=2000, lr=1e-3,
-                    cache_dir=exp.cache_dir or str(Path(exp.out) / "cache"))
-    if not exp.features:
-        return dict(scheme="end-to-end", backbone="small-cnn", image_size=32, hidden=256, steps=2000, lr=1e-3)
-    return dict(scheme="frozen", backbone_steps=0, hidden=256, steps=2000, lr=1e-3)
-
-
-def task_builder(exp: ExperimentConfig, device: torch.device) -> Callable[[float, int], DemoTask]:
-    """A function (clean fraction, seed) -> task; heavy shared work (features) is done once here."""
-    if exp.data == "digits":
-        return lambda f, s: digits_single_label(clean_fraction=f, seed=s)
-    if exp.data == "digits-multi":
-        return lambda f, s: digits_multi_label(clean_fraction=f, seed=s)
-    if exp.data == "manifest":
-        return manifest_builder(exp.manifest, exp.data_root)
-    from .data.cifar_tasks import cifar10n_builder
-    cache = exp.cache_dir or str(Path(exp.out) / "cache")
-    return cifar10n_builder(exp.data_root, exp.labels, noise=exp.noise, multi_label=exp.data == "cifar10n-multi",
-                            backbone=exp.feature_backbone, image_size=exp.feature_image_size,
-                            mosaics=exp.mosaics, cache_dir=cache, device=device, features=exp.features)
-
-
-def manifest_builder(path: str, image_root: Optional[str] = None) -> Callable[[float, int], DemoTask]:
-    """Tasks from a manifest: a seeded clean fraction of train keeps its clean labels (clean images keep
-    their noisy labels too); the test split, or val when there is none, is the evaluation set."""
-    from .data.check import summarize
-    from .data.files import check_images
-    from .data.manifest import read_table
-    table = read_table(path, image_root=image_root)
-    check_images(table.image_paths(), what=path)
-    split = "test" if "test" in table.splits() else "val"
-    test = table.to_labelled_set(split)
-    test.require(clean=True, noisy=False, where=f"{path} split '{split}'")
-    noise = summarize(table.select(table.split_mask("train")))["noise_rate"] or {}
-    measured = {k: noise[k] for k in ("overall", "missing", "spurious") if noise.get(k) is not None}
-
-    full = table.to_labelled_set("train")  # every clean label stays: gt (the upper bound) reads them all
-    in_train = table.split_mask("train")
-
-    def build(fraction: float, seed: int) -> DemoTask:
-        train = dataclasses.replace(full, has_clean=table.clean_draw(fraction, seed)[in_train])
-        return DemoTask(Path(path).stem, train, test, measured, single_label=not table.multi_label,
-                        known_clean=full.has_clean)
-
-    return build
-
-
-def _variant(train: LabelledSet, method: str, known_clean: Optional[np.ndarray] = None) -> LabelledSet:
-    """The training set as a method sees it: ``gt`` gets every clean label there is (an upper bound);
-    label cleaning keeps the noisy labels of the clean images (the pairs its cleaner learns from)."""
-    if method == "gt":
-        rows = np.ones(len(train), bool) if known_clean is None else known_clean
-        return dataclasses.replace(train.subset(np.flatnonzero(rows)) if not rows.all() else train,
-                                   has_clean=np.ones(int(rows.sum()), bool), has_noisy=np.zeros(int(rows.sum()), bool))
-    if method in ("veit-wp", "veit-tj"):
-        return dataclasses.replace(train, has_noisy=np.ones(len(train), bool))
-    return train
+    """YAML file (optional) updated by the non-None ``overrides`` (the one loader, ``load_options``)."""
+    return load_options(ExperimentConfig, path, **overrides)
 
 
 # ------------------------------------------------------------------ the grid
 def _runs(exp: ExperimentConfig) -> list[tuple[str, str]]:
     """(method, activation) pairs; methods without the heads run once with activation '-'."""
-    return [(m, a) for m in exp.methods for a in (exp.activations if m in ACTIVATION_METHODS else ["-"])]
+    from .methods import get_method_spec
+    return [(m, a) for m in exp.methods for a in (exp.activations if get_method_spec(m).uses_heads else ["-"])]
 
 
 def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[str, Any]]:
     """Run the grid; write results.csv, table.md and convergence_<activation>.png into ``exp.out``."""
+    from .distributed import resolve_device
+    from .methods import get_method_spec
+    from .train import Classifier, evaluate, fit
     out = Path(exp.out)
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(exp.train.get("device", "auto"))
-    base = {**_default_train(exp), **exp.train, "quiet": True}
+    spec_of = TASKS[exp.data]
+    base = {**spec_of.default_train(exp), **exp.train, "quiet": True}
     base.setdefault("eval_every", max(1, int(base.get("steps", 1000)) // 20))
-    build = task_builder(exp, device)
+    build = spec_of.builder(exp, device)
     rows, skipped, curves = [], {}, {}
     for fraction in exp.clean_fractions:
         for seed in range(exp.seeds):
             task = build(fraction, seed)
             stage_one: Optional[Classifier] = None
             for method, activation in _runs(exp):
-                cfg = TrainConfig(**{**base, "method": method, "seed": seed,
-                                     "activation": activation if activation != "-" else "sigmoid"})
+                spec = get_method_spec(method)
+                cfg = TrainConfig.from_dict({**base, "method": method, "seed": seed,
+                                             "activation": activation if activation != "-" else "sigmoid"})
+                train = spec.train_view(task.train, task.known_clean) if spec.train_view else task.train
                 start = time.perf_counter()
                 try:
-                    share = stage_one if method not in OWN_TRAIN_SET else None
-                    result = fit(_variant(task.train, method, task.known_clean), cfg, eval_set=task.test,
-                                 stage_one=share)
+                    result = fit(train, cfg, eval_set=task.test, stage_one=None if spec.train_view else stage_one)
                 except UserError as e:
                     skipped[method] = str(e)
                     continue
-                if cfg.scheme == "frozen" and stage_one is None and result.stage_one is not None \
-                        and method not in OWN_TRAIN_SET:
+                if stage_one is None and spec.train_view is None:
                     stage_one = result.stage_one
                 scores = evaluate(result.model, task.test, result.preprocess, device=device)
                 rows.append({"dataset": exp.data if exp.data != "manifest" else task.name,
                              "noise": exp.noise if exp.data.startswith("cifar") else "-",
                              "method": method, "clean_fraction": fraction, "activation": activation,
-                             "alpha": cfg.alpha if method == "proposed" else "-", "seed": seed,
+                             "alpha": cfg.alpha if spec.uses_alpha else "-", "seed": seed,
                              **{k: round(scores[k], 5) for k in ("top1", "mAP", "AP_all")},
                              "seconds": round(time.perf_counter() - start, 2)})
                 if seed == 0:
@@ -243,6 +153,7 @@ def summary_table(rows: list[dict[str, Any]], fractions: list[float], metrics: l
 
 def _write(out: Path, exp: ExperimentConfig, rows: list[dict], skipped: dict[str, str],
            curves: dict[str, dict], single_label: bool) -> None:
+    from .report import plot_convergence
     with open(out / "results.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
         w.writeheader()

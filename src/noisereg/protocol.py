@@ -31,7 +31,7 @@ from typing import Optional
 import numpy as np
 
 from .data.check import format_summary, summarize
-from .data.manifest import write_manifest
+from .data.manifest_writer import write_manifest
 from .data.table import LabelTable, csr_from_lists
 from .errors import UserError
 
@@ -90,7 +90,8 @@ def annotate(paths: list[str], cfg: CocoProtocolConfig) -> tuple[np.ndarray, np.
     """
     import torch
     from .models.annotators import create_imagenet_classifier
-    from .trainer import iter_features, resolve_device
+    from .distributed import resolve_device
+    from .features import iter_features
     key = {"annotator": cfg.annotator, "weights": _file_hash(cfg.weights), "image_size": cfg.image_size,
            "top_k": cfg.top_k, "images": hashlib.sha256("\n".join(paths).encode()).hexdigest()}
     out = Path(cfg.out)

@@ -1,4 +1,5 @@
-"""Data model, dataset readers, manifests, noise generators, the mixed sampler and the demo tasks.
+"""The data model and what reads it from disk: ``LabelledSet`` / ``LabelTable``, manifests, dataset
+readers (``sources/``), image decoding, noise generators and the 1:9 mixed sampler.
 
 Submodules are imported on first use (PEP 562): the readers and ``data check`` do not need torch.
 """

@@ -1,8 +1,10 @@
-"""Reading image files into backbone-ready tensors, with errors that name the file."""
+"""Images into backbone-ready tensors: the preprocessing a backbone expects, file decoding with errors
+that name the file, and the inputs of index batches from pixels, features or files."""
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -10,7 +12,27 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import UserError
-from ..models.backbones import Preprocess
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How images must be prepared for a backbone: square size, channels, normalisation."""
+
+    image_size: int
+    channels: int = 3
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Preprocess":
+        return cls(image_size=int(d["image_size"]), channels=int(d["channels"]),
+                   mean=tuple(d["mean"]), std=tuple(d["std"]))
 
 
 def load_image(path: str | Path, channels: int = 3) -> Image.Image:
@@ -69,3 +91,37 @@ class ImageFiles(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> torch.Tensor:
         return image_to_tensor(load_image(self.paths[i], self.pre.channels), self.pre)
+
+
+class _Batches:
+    """Re-iterable list of index arrays for a DataLoader's ``batch_sampler``."""
+
+    def __init__(self, index_batches: list[np.ndarray]) -> None:
+        self.index_batches = index_batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return (b.tolist() for b in self.index_batches)
+
+    def __len__(self) -> int:
+        return len(self.index_batches)
+
+
+def iter_inputs(images: Any, pre: Preprocess, index_batches: list[np.ndarray], *,
+                num_workers: int = 0, pin: bool = False) -> Iterator[torch.Tensor]:
+    """Backbone inputs for each index batch: from a pixel tensor, a feature matrix, or image files.
+
+    Args:
+        images: (N, D) features (tensor, array or memmap), (N, C, H, W) [0, 1] pixels, or N file paths.
+        index_batches: the rows of each batch.
+    """
+    if isinstance(images, torch.Tensor) and images.dim() == 2:       # features in memory (N, D)
+        yield from (images[torch.as_tensor(b)] for b in index_batches)
+    elif isinstance(images, np.ndarray):                              # feature cache memmap (N, D) fp16
+        yield from (torch.from_numpy(images[b].astype(np.float32)) for b in index_batches)
+    elif isinstance(images, torch.Tensor):                            # [0, 1] pixels (N, C, H, W)
+        for b in index_batches:
+            yield normalise(resize_batch(images[torch.as_tensor(b)], pre.image_size), pre)
+    else:
+        loader = torch.utils.data.DataLoader(ImageFiles(images, pre), batch_sampler=_Batches(index_batches),
+                                             num_workers=num_workers, pin_memory=pin)
+        yield from loader

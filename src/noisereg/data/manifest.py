@@ -9,15 +9,14 @@ and training reads only this format, so a protocol is rebuilt once and trained o
 """
 from __future__ import annotations
 
-import csv
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional, Sequence
 
 import numpy as np
 
 from ..errors import UserError
+from .csvio import csv_chunks
 from .files import check_images
 from .table import SPLITS, LabelTable, csr_from_parts
 
@@ -32,31 +31,16 @@ CHUNK_ROWS = 200_000
 NONE = "<none>"  # CSV cell of a known empty label set (an image verified to hold none of the classes)
 
 
-def _is_jsonl(path: str | Path) -> bool:
+def is_jsonl(path: str | Path) -> bool:
     return str(path).lower().endswith((".jsonl", ".ndjson"))
 
 
 def _csv_chunks(path: Path, need_paths: bool) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
     """(line numbers, chunk of string cells) of a CSV manifest, streamed."""
-    import pandas as pd
-    try:
-        header = pd.read_csv(path, nrows=0, dtype=str).columns.tolist()
-        required = [c for c in COLUMNS if need_paths or c != "path"]
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise UserError(f"{path}: missing column(s) {missing}; expected header {','.join(COLUMNS)}")
-        line = 2
-        for chunk in pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=CHUNK_ROWS):
-            yield np.arange(line, line + len(chunk)), chunk
-            line += len(chunk)
-    except FileNotFoundError:
-        raise UserError(f"manifest not found: {path}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a UTF-8 text CSV file") from None
-    except pd.errors.ParserError as e:
-        raise UserError(f"{path}: malformed CSV: {str(e).strip().splitlines()[-1]}") from None
-    except pd.errors.EmptyDataError:
-        raise UserError(f"{path}: empty file; expected header {','.join(COLUMNS)}") from None
+    required = [c for c in COLUMNS if need_paths or c != "path"]
+    for line, chunk in csv_chunks(path, required=required, chunk_rows=CHUNK_ROWS, expected=",".join(COLUMNS),
+                                  kind="manifest"):
+        yield np.arange(line, line + len(chunk)), chunk
 
 
 def _json_cell(value: object, path: Path, line: int) -> str:
@@ -158,7 +142,7 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
     import pandas as pd
     from tqdm import tqdm
     path = Path(path)
-    chunks = _jsonl_chunks(path, need_paths) if _is_jsonl(path) else _csv_chunks(path, need_paths)
+    chunks = _jsonl_chunks(path, need_paths) if is_jsonl(path) else _csv_chunks(path, need_paths)
     # progress on a terminal, and only for reads that last (a 9M-row manifest takes about a minute)
     bar = tqdm(desc=f"reading {path.name}", unit=" rows", unit_scale=True, leave=False, disable=None, delay=2)
     if classes is None and classes_file(path).is_file():
@@ -244,113 +228,11 @@ def read_manifest(path: str | Path, *, split: str, image_root: Optional[str | Pa
     return data
 
 
-def read_features(features: str | Path, labels: str | Path, *, split: str,
-                  classes: Optional[Sequence[str]] = None) -> LabelledSet:
-    """Precomputed embeddings (``.npy`` or ``.safetensors``, one row per label-file row) + labels.
-
-    The label file is a manifest whose rows follow the feature rows (``path`` optional).
-    """
-    table = features_table(features, labels, classes=classes)
-    return table.to_labelled_set(split)
-
-
-def features_table(features: str | Path, labels: str | Path, *,
-                   classes: Optional[Sequence[str]] = None) -> LabelTable:
-    """A ``LabelTable`` over precomputed features: the heads train on them directly."""
-    table = read_table(labels, classes=classes, need_paths=False)
-    table.features = load_feature_array(features)
-    if len(table.features) != len(table):
-        raise UserError(f"{features}: {len(table.features)} feature rows but {labels} has {len(table)} label rows")
-    table.source = f"{features} + {labels}"
-    return table
-
-
-def load_feature_array(path: str | Path) -> np.ndarray:
-    """An (N, D) float array from ``.npy`` (memory-mapped, no pickle) or ``.safetensors`` (one tensor)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"feature file not found: {path}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.numpy import load_file
-            tensors = load_file(str(path))
-            if len(tensors) != 1:
-                raise UserError(f"{path}: expected one tensor, found {sorted(tensors)}")
-            arr = next(iter(tensors.values()))
-        else:
-            arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except UserError:
-        raise
-    except Exception as e:
-        raise UserError(f"cannot read features {path}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
-    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.floating):
-        raise UserError(f"{path}: expected a 2-D float array (N, D), got {arr.dtype} {arr.shape}")
-    return arr
-
-
-def write_manifest(table: LabelTable, path: str | Path) -> Path:
-    """Write a table as a manifest (CSV, or JSONL for ``.jsonl``) with absolute image paths.
-
-    Images held in memory (CIFAR's python pickles) are first saved as PNG files in
-    ``<manifest stem>_images/<split>/``; a features table writes its row ids as paths.
-    Written to a temporary name and renamed, so an interrupted write never leaves half a manifest.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    if table.paths is None and table.pixels is not None:
-        table = export_pixels(table, path.parent / f"{path.stem}_images")
-    paths = [os.path.abspath(p) for p in table.image_paths()] if table.paths is not None else \
-        [str(i) for i in table.ids]
-    fields = list(COLUMNS) + (["verified"] if table.verified is not None else [])
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = None if _is_jsonl(path) else csv.writer(f)
-        if writer:
-            writer.writerow(fields)
-        for i in range(len(table)):
-            row = {"path": paths[i], "noisy": table.label_names(table.noisy, i) if table.has_noisy[i] else None,
-                   "clean": table.label_names(table.clean, i) if table.has_clean[i] else None,
-                   "split": SPLITS[table.split[i]]}
-            if table.verified is not None:
-                row["verified"] = table.label_names(table.verified, i) if table.has_clean[i] else None
-            if writer:
-                writer.writerow([_cell(row[k]) for k in fields])
-            else:
-                f.write(json.dumps({k: v for k, v in row.items() if v is not None}) + "\n")
-    os.replace(tmp, path)
-    classes_file(path).write_text("".join(f"{c}\n" for c in table.classes), encoding="utf-8")
-    return path
-
-
 def classes_file(manifest: str | Path) -> Path:
     """The optional class list beside a manifest (``data.csv`` -> ``data.classes.txt``): it fixes the
     class order and keeps classes that no row happens to use."""
     return Path(manifest).with_suffix(".classes.txt")
 
 
-def export_pixels(table: LabelTable, folder: Path) -> LabelTable:
-    """Save in-memory uint8 images as ``folder/<split>/<row>.png``; the table with those paths."""
-    from dataclasses import replace
-    from PIL import Image
-    rel = []
-    for i, pixels in enumerate(table.pixels):
-        name = f"{SPLITS[table.split[i]]}/{i:06d}.png"
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(folder / name)
-        rel.append(name)
-    return replace(table, paths=np.asarray(rel, dtype=object), root=folder, pixels=None)
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, list):
-        return ";".join(value) if value else NONE
-    return "" if value is None else str(value)
-
-
 def _short(names: Sequence[str], limit: int = 10) -> str:
     return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
-
-
-def manifest_splits(path: str | Path) -> set[str]:
-    """The split names that occur in the manifest."""
-    return set(read_table(path).splits())

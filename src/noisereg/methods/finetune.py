@@ -10,7 +10,10 @@ Each first trains the linear classifier on the noisy labels (phase ``noisy``), t
 """
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, Optional
+
+import numpy as np
 
 from ..errors import UserError
 from .base import Phase
@@ -21,19 +24,21 @@ class FineTune(LinearClassifier):
     """A linear classifier trained on the noisy labels, then fine-tuned with a clean share ``ft_ratio``.
 
     Args:
+        whole: fine-tune the whole network (ft-w) rather than the last layer (ft-l / ft-m).
         scheme: ``frozen`` (last layer on frozen features: ft-l / ft-m) or ``end-to-end`` (whole
             network: ft-w); the method refuses the other one.
     """
 
-    def __init__(self, feature_dim: int, num_classes: int, *, ft_ratio: float, scheme: str, name: str) -> None:
+    def __init__(self, feature_dim: int, num_classes: int, *, ft_ratio: float, scheme: str, whole: bool,
+                 name: str) -> None:
         super().__init__(feature_dim, num_classes, clean_ratio=0.0)
-        self.ft_ratio, self.scheme, self.name = ft_ratio, scheme, name
+        self.ft_ratio, self.scheme, self.whole, self.name = ft_ratio, scheme, whole, name
 
     def phases(self) -> list[Phase]:
         return [Phase("noisy", 0.0), Phase("fine-tune", self.ft_ratio)]
 
     def check_data(self, data: Any, where: str) -> None:
-        whole = self.name == "ft-w"
+        whole = self.whole
         if whole != (self.scheme == "end-to-end"):
             raise UserError(f"{where}: {self.name} fine-tunes the {'whole network' if whole else 'last layer'}; "
                             f"use --scheme {'end-to-end' if whole else 'frozen'}")
@@ -51,3 +56,12 @@ class BackboneGT(LinearClassifier):
         if missing:
             raise UserError(f"{where}: gt needs a clean label for every training image; {missing} have none")
         super().check_data(data, where)
+
+
+def every_clean_label(train: Any, known_clean: Optional[np.ndarray] = None) -> Any:
+    """Backbone (GT)'s training set: every training image whose clean label exists, with it
+    (``known_clean``; None = every row), whatever share the other methods may use."""
+    rows = np.ones(len(train), bool) if known_clean is None else np.asarray(known_clean, bool)
+    n = int(rows.sum())
+    subset = train if rows.all() else train.subset(np.flatnonzero(rows))
+    return dataclasses.replace(subset, has_clean=np.ones(n, bool), has_noisy=np.zeros(n, bool))

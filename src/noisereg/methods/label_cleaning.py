@@ -7,8 +7,10 @@ trains them jointly from the start.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Optional
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -65,3 +67,9 @@ class LabelCleaning(Method):
             masked_bce(logits[noisy], cleaned[noisy].detach()) * noisy.float().mean()
         out.update(loss=l_cleaner + l_class, l_cleaner=l_cleaner.detach(), l_classifier=l_class.detach())
         return out
+
+
+def with_pairs(train: Any, known_clean: Optional[np.ndarray] = None) -> Any:
+    """The label cleaning network's training set: every image keeps its noisy label, so the clean
+    images carry (noisy, clean) pairs for the cleaner to learn from."""
+    return dataclasses.replace(train, has_noisy=np.ones(len(train), bool))

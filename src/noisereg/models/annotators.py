@@ -11,7 +11,8 @@ from typing import Optional
 from torch import nn
 
 from ..errors import UserError
-from .backbones import TF_MEAN, TF_STD, Preprocess, efficientnet_lite0, load_state_dict_file
+from ..data.images import Preprocess
+from .backbones import TF_MEAN, TF_STD, efficientnet_lite0, load_state_dict_file
 
 
 def create_imagenet_classifier(name: str, *, weights: Optional[str] = None,

@@ -5,37 +5,17 @@ the preprocessing its weights expect, so data loading and checkpoints stay consi
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Optional
 
 import torch
 from torch import nn
 
+from ..data.images import Preprocess
 from ..errors import UserError
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 # EfficientNet-Lite was trained in TensorFlow with (x - 127) / 128 on 0-255 pixels.
 TF_MEAN = (0.498, 0.498, 0.498)
 TF_STD = (0.502, 0.502, 0.502)
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """How images must be prepared for a backbone: square size, channels, normalisation."""
-
-    image_size: int
-    channels: int = 3
-    mean: tuple[float, ...] = IMAGENET_MEAN
-    std: tuple[float, ...] = IMAGENET_STD
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Preprocess":
-        return cls(image_size=int(d["image_size"]), channels=int(d["channels"]),
-                   mean=tuple(d["mean"]), std=tuple(d["std"]))
 
 
 class Backbone(nn.Module):

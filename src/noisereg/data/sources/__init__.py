@@ -68,7 +68,7 @@ def open_table(o: SourceOptions) -> LabelTable:
             check_images(table.image_paths(), what=str(o.manifest))
         return table
     if fmt == "features":
-        from ..manifest import features_table
+        from ..embeddings import features_table
         return features_table(_need(o.features, "--features FILE", fmt), _need(o.manifest, "--manifest FILE", fmt))
     raise UserError(f"unknown format '{fmt}': expected one of {list(FORMATS)}")
 

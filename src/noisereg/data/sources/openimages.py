@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...errors import UserError
+from ..csvio import csv_chunks
 from ..table import LabelTable
 
 if TYPE_CHECKING:
@@ -93,21 +94,9 @@ def _find(root: Path, *candidates: str, required: bool = True) -> Optional[Path]
 
 def _chunks(path: Path, columns: list[str], bar) -> Iterator[tuple[int, pd.DataFrame]]:
     """(first line number, chunk) of the needed columns as strings; a missing column is an error."""
-    import pandas as pd
-    try:
-        header = pd.read_csv(path, nrows=0).columns.tolist()
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise UserError(f"{path}: missing column(s) {missing}; header is {header[:6]}")
-        line = 2
-        for chunk in pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False, chunksize=CHUNK_ROWS):
-            yield line, chunk
-            line += len(chunk)
-            bar.update(len(chunk))
-    except pd.errors.ParserError as e:
-        raise UserError(f"{path}: malformed CSV: {str(e).strip().splitlines()[-1]}") from None
-    except pd.errors.EmptyDataError:
-        raise UserError(f"{path}: empty file") from None
+    for line, chunk in csv_chunks(path, required=columns, usecols=columns, chunk_rows=CHUNK_ROWS):
+        yield line, chunk
+        bar.update(len(chunk))
 
 
 def _ids_of(chunk_ids: np.ndarray, path: Path, line: int) -> np.ndarray:

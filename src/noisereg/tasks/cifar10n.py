@@ -15,24 +15,19 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+from ..data.images import load_image
+from ..data.labelset import LabelledSet, clean_subset, one_hot
+from ..data.noise import noise_rates
+from ..data.sources.cifar_n import (CIFAR10_CLASSES, load_cifar_n_labels, noisy_labels, test_images,
+                                    train_image_paths)
 from ..errors import UserError
+from ..features import cached_features
 from ..models.backbones import create_backbone
-from .digits import DemoTask
-from .digits import mosaics as make_mosaics
-from .images import load_image
-from .labelset import LabelledSet, clean_subset, one_hot
-from .noise import noise_rates
-from .sources.cifar_n import (CIFAR10_CLASSES, load_cifar_n_labels, noisy_labels, test_images,
-                              train_image_paths)
+from .base import Task
+from .mosaics import mosaics as make_mosaics
+from .mosaics import union_labels
 
 SHARED = Path(__file__).resolve().parents[4] / "shared" / "data"
-
-
-def union_labels(labels: np.ndarray, tiles: np.ndarray, num_classes: int) -> np.ndarray:
-    """(n, K) multi-hot: for each mosaic the union of its tiles' class indices."""
-    out = np.zeros((len(tiles), num_classes), np.float32)
-    np.put_along_axis(out, labels[tiles], 1.0, axis=1)
-    return out
 
 
 def _labelled(images, clean: np.ndarray, noisy: Optional[np.ndarray], is_clean: np.ndarray) -> LabelledSet:
@@ -49,13 +44,12 @@ def _pixels(paths: list[str]) -> np.ndarray:
 
 def cifar10n_builder(root: Optional[str], labels_path: Optional[str], *, noise: str, multi_label: bool,
                      backbone: str, image_size: int, mosaics: int, cache_dir: str,
-                     device: torch.device, features: bool = True) -> Callable[[float, int], DemoTask]:
+                     device: torch.device, features: bool = True) -> Callable[[float, int], Task]:
     """Extract (or reuse) the features once; return (clean fraction, seed) -> task.
 
     With ``features=False`` the tasks hold the images themselves (file paths, or mosaic pixels) for
     training a backbone end to end.
     """
-    from ..trainer import cached_features
     root_path = Path(root) if root else SHARED / "cifar10"
     labels_file = Path(labels_path) if labels_path else root_path.parent / "cifar10n" / "CIFAR-10_human.pt"
     if not (root_path / "train").is_dir():
@@ -87,11 +81,11 @@ def cifar10n_builder(root: Optional[str], labels_path: Optional[str], *, noise: 
         y_clean, y_noisy, y_test = one_hot(clean, 10), one_hot(noisy, 10), one_hot(test_y, 10)
         f_train, f_test = feats(train_paths), feats(test_paths)
 
-    def build(fraction: float, seed: int) -> DemoTask:
+    def build(fraction: float, seed: int) -> Task:
         is_clean = clean_subset(len(y_clean), fraction, seed, stream=11)
         train = _labelled(f_train, y_clean, y_noisy, is_clean)
         test = _labelled(f_test, y_test, None, np.ones(len(y_test), bool))
-        return DemoTask(f"cifar10n-{'multi' if multi_label else 'single'}", train, test,
+        return Task(f"cifar10n-{'multi' if multi_label else 'single'}", train, test,
                         noise_rates(y_noisy[~is_clean], y_clean[~is_clean]), single_label=not multi_label)
 
     return build

@@ -7,29 +7,15 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from typing import Optional
-
 import numpy as np
 import torch
 
-from .labelset import LabelledSet, clean_subset, one_hot
-from .noise import class_flip_rates, flip_to_confusable, most_confusable_classes, noise_rates, top_k_labels
+from ..data.labelset import LabelledSet, clean_subset, one_hot
+from ..data.noise import class_flip_rates, flip_to_confusable, most_confusable_classes, noise_rates, top_k_labels
+from .base import Task
+from .mosaics import mosaics
 
 DIGIT_CLASSES = [str(d) for d in range(10)]
-
-
-@dataclass
-class DemoTask:
-    """A train set (D_c + D_n), a clean-labelled test set, and the noise measured on the train set."""
-
-    name: str
-    train: LabelledSet
-    test: LabelledSet
-    noise: dict[str, float] = field(default_factory=dict)
-    single_label: bool = True
-    known_clean: Optional[np.ndarray] = None  # train rows whose clean label exists (None: every row)
 
 
 def _digits(seed: int, test_fraction: float = 1 / 3) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -58,31 +44,15 @@ def _test_set(images: np.ndarray, clean: np.ndarray) -> LabelledSet:
                        has_clean=np.ones(n, bool))
 
 
-def digits_single_label(*, noise_rate: float = 0.4, clean_fraction: float = 0.1, seed: int = 0) -> DemoTask:
+def digits_single_label(*, noise_rate: float = 0.4, clean_fraction: float = 0.1, seed: int = 0) -> Task:
     """Single-label digits with class-dependent noise; ``noise`` holds the measured rates."""
     x_tr, y_tr, x_te, y_te = _digits(seed)
     target = most_confusable_classes(x_tr.reshape(len(x_tr), -1), y_tr, 10)
     y_noisy = flip_to_confusable(y_tr, target, class_flip_rates(10, noise_rate, seed=seed), seed=seed)
     clean, noisy = one_hot(y_tr, 10), one_hot(y_noisy, 10)
     train = _train_set(x_tr, clean, noisy, clean_fraction, seed)
-    return DemoTask("single-label", train, _test_set(x_te, one_hot(y_te, 10)),
+    return Task("single-label", train, _test_set(x_te, one_hot(y_te, 10)),
                     noise_rates(noisy[train.has_noisy], clean[train.has_noisy]), single_label=True)
-
-
-def mosaics(images: np.ndarray, labels: np.ndarray, n: int, *, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``n`` seeded 2x2 mosaics of digit images.
-
-    Returns:
-        mosaics (n, 2H, 2W); tiles (n, 4) indices into ``images`` (row-major order); multi-hot
-        labels (n, 10) = the union of the tiles' classes.
-    """
-    tiles = np.random.default_rng([seed, 3]).integers(0, len(images), size=(n, 4))
-    t = images[tiles]                                     # (n, 4, H, W)
-    top, bottom = np.concatenate([t[:, 0], t[:, 1]], 2), np.concatenate([t[:, 2], t[:, 3]], 2)
-    out = np.concatenate([top, bottom], 1)
-    multi = np.zeros((n, 10), np.float32)
-    np.put_along_axis(multi, labels[tiles], 1.0, axis=1)
-    return out, tiles, multi
 
 
 def weak_annotator_scores(x_tr: np.ndarray, y_tr: np.ndarray, tiles_images: np.ndarray, *,
@@ -99,7 +69,7 @@ def weak_annotator_scores(x_tr: np.ndarray, y_tr: np.ndarray, tiles_images: np.n
 
 
 def digits_multi_label(*, n_train: int = 3000, n_test: int = 600, k: int = 3, clean_fraction: float = 0.1,
-                       annotator_per_class: int = 2, seed: int = 0) -> DemoTask:
+                       annotator_per_class: int = 2, seed: int = 0) -> Task:
     """Multi-label mosaics; noisy labels = top-``k`` classes of a weak annotator (missing + spurious)."""
     x_tr, y_tr, x_te, y_te = _digits(seed)
     m_tr, tiles, clean = mosaics(x_tr, y_tr, n_train, seed=seed)
@@ -107,5 +77,5 @@ def digits_multi_label(*, n_train: int = 3000, n_test: int = 600, k: int = 3, cl
     scores = weak_annotator_scores(x_tr, y_tr, x_tr[tiles], per_class=annotator_per_class, seed=seed)
     noisy = top_k_labels(scores, k)
     train = _train_set(m_tr, clean, noisy, clean_fraction, seed)
-    return DemoTask("multi-label", train, _test_set(m_te, clean_te),
+    return Task("multi-label", train, _test_set(m_te, clean_te),
                     noise_rates(noisy[train.has_noisy], clean[train.has_noisy]), single_label=False)

@@ -1,0 +1,43 @@
+"""Command line: ``noisereg demo | train | evaluate | predict | experiment | methods | data | protocol``.
+
+One parser and one small function per subcommand (``training.py``: what trains or uses a
+classifier; ``data.py``: what reads datasets), each calling one library function. Flags of the
+config dataclasses are generated from their fields. User errors print one line
+(``noisereg: error: ...``) and exit with code 2, without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Optional, Sequence
+
+from ..errors import TrainingDiverged, UserError
+from . import data, training
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="noisereg", description="Weakly supervised image classification "
+                                     "through noise regularization (Hu et al., CVPR 2019).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    training.add_commands(sub)
+    data.add_commands(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``noisereg`` console script."""
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except (UserError, TrainingDiverged) as e:
+        lines = [s for s in str(e).strip().splitlines() if s.strip()]
+        print(f"noisereg: error: {lines[-1] if lines else type(e).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("noisereg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Subcommands that read datasets in their official layouts: data check, data manifest, protocol coco."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _source_options(args: argparse.Namespace):
+    from ..data.sources import SourceOptions
+    return SourceOptions(format=args.format, root=args.root, manifest=args.manifest, labels=args.labels,
+                         noise=args.noise, features=args.features, images=args.images, names=args.names,
+                         subsets=args.subsets.split(",") if args.subsets else None, download=args.download,
+                         check_images=args.image_check, seed=args.seed, quiet=args.quiet or args.json)
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from ..data.check import format_summary, summarize
+    from ..data.sources import open_table
+    summary = summarize(open_table(_source_options(args)))
+    print(json.dumps(summary, indent=1) if args.json else format_summary(summary))
+    return 0
+
+
+def cmd_data_manifest(args: argparse.Namespace) -> int:
+    from ..data.check import format_summary, summarize
+    from ..data.manifest_writer import write_manifest
+    from ..data.sources import open_table
+    table = open_table(_source_options(args))
+    if args.clean_fraction is not None:
+        table = table.with_clean_fraction(args.clean_fraction, args.seed)
+    path = write_manifest(table, args.out)
+    if not args.json:
+        print(format_summary(summarize(table), max_classes=0))
+    print(f"wrote {path} ({len(table):,} rows)")
+    return 0
+
+
+def cmd_protocol_coco(args: argparse.Namespace) -> int:
+    from ..protocol import CocoProtocolConfig, compile_coco
+    sizes = tuple(float(v) for v in args.split_sizes.split(","))
+    cfg = CocoProtocolConfig(root=args.root, out=args.out, annotator=args.annotator, weights=args.weights,
+                             image_size=args.image_size, top_k=args.top_k, clean_fraction=args.clean_fraction,
+                             split_sizes=sizes, seed=args.seed,
+                             subsets=args.subsets.split(",") if args.subsets else None, class_map=args.class_map,
+                             batch_size=args.batch_size, num_workers=args.num_workers, device=args.device,
+                             quiet=args.quiet)
+    result = compile_coco(cfg)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print((Path(args.out) / "noise.md").read_text())
+        print(f"wrote {result['manifest']}, {Path(args.out) / 'protocol.json'} ({result['seconds']:.0f} s)")
+    return 0
+
+
+def _add_source_options(p: argparse.ArgumentParser) -> None:
+    from ..data.sources import FORMATS
+    p.add_argument("--format", required=True, choices=FORMATS, help="dataset layout")
+    p.add_argument("--root", help="dataset folder (cifar-n: the image folder with train/ and test/, or the "
+                   "python-pickle folder; csv: the image root)")
+    p.add_argument("--manifest", help="csv / features: the manifest or label CSV (.csv or .jsonl)")
+    p.add_argument("--labels", help="cifar-n: CIFAR-10_human.pt or CIFAR-100_human.pt")
+    p.add_argument("--noise", default="worse", help="cifar-n label set: worse, aggre, random1-3 (CIFAR-100N: noisy)")
+    p.add_argument("--features", help="features: .npy or .safetensors array, one row per label-CSV row")
+    p.add_argument("--images", help="openimages: folder with train/ and validation/ images (default ROOT/images)")
+    p.add_argument("--names", help="yolo: data YAML with the class names (default: the YAML in ROOT)")
+    p.add_argument("--subsets", help="coco: comma-separated subsets, e.g. train2014,val2014 (default: all found)")
+    p.add_argument("--download", action="store_true",
+                   help="cifar-n: download CIFAR (torchvision) and the CIFAR-N file when absent (needs internet)")
+    p.add_argument("--no-image-check", dest="image_check", action="store_false",
+                   help="do not check that every image file exists")
+    p.add_argument("--seed", type=int, default=0, help="seed of random partitions (openimages' clean quarter)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_commands(sub: Any) -> None:
+    """The dataset subcommands."""
+    data = sub.add_parser("data", help="read datasets in their official layouts").add_subparsers(
+        dest="data_command", required=True)
+    p = data.add_parser("check", help="images per split, classes, label cardinality, clean/noisy counts, "
+                        "measured noise rates")
+    _add_source_options(p)
+    p.set_defaults(func=cmd_data_check)
+    p = data.add_parser("manifest", help="write a dataset as a training manifest (CSV, or JSONL for .jsonl)")
+    _add_source_options(p)
+    p.add_argument("--out", required=True, help="manifest file to write")
+    p.add_argument("--clean-fraction", type=float, help="keep clean labels on this seeded fraction of train only")
+    p.set_defaults(func=cmd_data_manifest)
+
+    from ..protocol import PAPER_SPLIT
+    proto = sub.add_parser("protocol", help="rebuild a paper protocol").add_subparsers(
+        dest="protocol_command", required=True)
+    p = proto.add_parser("coco", help="the paper's 56-class MS COCO with machine-annotated noisy labels")
+    p.add_argument("--root", required=True, help="COCO folder with annotations/instances_<subset>.json and images")
+    p.add_argument("--out", required=True, help="output folder (manifest.csv, protocol.json, noise.md)")
+    p.add_argument("--annotator", default="efficientnet-lite0", help="ImageNet classifier: efficientnet-lite0 "
+                   "(offline), inception_v3 (the paper's) or any torchvision name, or timm/NAME")
+    p.add_argument("--weights", help="local weight file for the annotator")
+    p.add_argument("--image-size", type=int, default=0, help="annotator input side (default: its own)")
+    p.add_argument("--top-k", type=int, default=8, help="predictions kept per image (default 8)")
+    p.add_argument("--clean-fraction", type=float, default=0.05, help="share of train with clean labels (default 0.05)")
+    p.add_argument("--split-sizes", default=",".join(map(str, PAPER_SPLIT)),
+                   help="train,val,test proportions (default: the paper's 68213,16714,16763)")
+    p.add_argument("--subsets", help="comma-separated subsets (default: train2014,val2014, or all found)")
+    p.add_argument("--class-map", help="CSV imagenet_index,imagenet_name,coco_id,coco_name (default: the shipped map)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_protocol_coco)

@@ -1,0 +1,174 @@
+"""Features f(x) of a frozen backbone: extraction, and the on-disk cache of the frozen scheme.
+
+f(x) of every image is computed once and stored as a float16 ``.npy`` memmap plus a JSON index,
+reused across methods, seeds and clean fractions.
+
+The cache key covers everything that changes the features (backbone name, a hash of its weights,
+the preprocessing, the image ids in order), so a changed transform or a retrained backbone gets a
+new cache instead of stale features. Files are written under temporary names and renamed when
+complete; the JSON index is renamed last and marks the cache as usable. Heads read the memmap in
+batches, so a cache larger than RAM works.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data.images import Preprocess, iter_inputs
+from .data.labelset import LabelledSet
+from .distributed import barrier, current, gather_rows, shard
+from .models.backbones import Backbone
+
+FORMAT = 1
+
+
+def weights_hash(module: torch.nn.Module) -> str:
+    """SHA-256 over the module's parameters and buffers (names, shapes, bytes): which weights made f(x)."""
+    h = hashlib.sha256()
+    for name, t in module.state_dict().items():
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def cache_key(*, backbone: str, weights: str, preprocess: dict[str, Any], ids: Sequence[str],
+              content: str = "") -> dict[str, Any]:
+    """Everything that decides the cached features, as a JSON-able dict.
+
+    ``content`` identifies the pixels where ids alone do not (images held in memory).
+    """
+    ids_hash = hashlib.sha256("\n".join(map(str, ids)).encode()).hexdigest()
+    key = {"format": FORMAT, "backbone": backbone, "weights_sha256": weights, "preprocess": preprocess,
+           "ids_sha256": ids_hash, "content": content, "n": len(ids)}
+    return json.loads(json.dumps(key))  # as it will read back from the JSON index (tuples -> lists)
+
+
+def _name(key: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def open_cache(cache_dir: str | Path, key: dict[str, Any]) -> Optional[np.memmap]:
+    """The cached (N, D) float16 features for ``key``, read-only memmap, or None when absent/incomplete."""
+    base = Path(cache_dir) / _name(key)
+    index, data = base.with_suffix(".json"), base.with_suffix(".npy")
+    if not index.is_file() or not data.is_file():
+        return None
+    try:
+        meta = json.loads(index.read_text())
+        arr = np.load(data, mmap_mode="r")
+    except (ValueError, OSError, json.JSONDecodeError):
+        return None
+    if meta.get("key") != key or arr.shape != (key["n"], meta.get("dim")) or arr.dtype != np.float16:
+        return None
+    return arr
+
+
+def write_cache(cache_dir: str | Path, key: dict[str, Any], dim: int,
+                fill: Callable[[np.memmap], None]) -> np.memmap:
+    """Create the cache for ``key``: ``fill(out)`` writes the (N, dim) float16 rows, then rename into place."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    base = cache_dir / _name(key)
+    tmp_data = base.with_name(f".{base.name}.{os.getpid()}.npy.tmp")
+    tmp_index = base.with_name(f".{base.name}.{os.getpid()}.json.tmp")
+    try:
+        out = np.lib.format.open_memmap(tmp_data, mode="w+", dtype=np.float16, shape=(key["n"], dim))
+        fill(out)
+        out.flush()
+        del out
+        tmp_index.write_text(json.dumps({"key": key, "dim": dim, "dtype": "float16"}, indent=2))
+        os.replace(tmp_data, base.with_suffix(".npy"))
+        os.replace(tmp_index, base.with_suffix(".json"))  # last: marks the cache complete
+    finally:
+        tmp_data.unlink(missing_ok=True)
+        tmp_index.unlink(missing_ok=True)
+    arr = open_cache(cache_dir, key)
+    if arr is None:
+        raise OSError(f"the feature cache just written in {cache_dir} cannot be read back")
+    return arr
+
+
+# ------------------------------------------------------------------ extraction
+def freeze(backbone: nn.Module) -> None:
+    """Eval mode, no gradients: the frozen scheme's backbone after stage one."""
+    backbone.eval()
+    for p in backbone.parameters():
+        p.requires_grad_(False)
+
+
+def iter_features(backbone: nn.Module, images: Any, pre: Preprocess, *, device: torch.device, batch_size: int,
+                  num_workers: int, quiet: bool) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+    """(row indices, features) batch by batch: inference mode, channels_last, autocast on GPU."""
+    backbone.eval().to(device)
+    cuda = device.type == "cuda"
+    if cuda:
+        backbone.to(memory_format=torch.channels_last)
+    rows_all = shard(len(images), current())  # under torchrun each rank extracts its own block
+    batches = [rows_all[i:i + batch_size] for i in range(0, len(rows_all), batch_size)]
+    inputs = iter_inputs(images, pre, batches, num_workers=num_workers, pin=cuda)
+    bar = tqdm(total=len(rows_all), desc="features", unit="img", disable=quiet, leave=False)
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+        for rows, x in zip(batches, inputs):
+            x = x.to(device, non_blocking=cuda)
+            if cuda and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield rows, backbone(x).float().cpu()
+            bar.update(len(rows))
+    bar.close()
+
+
+def extract_features(backbone: nn.Module, images: Any, pre: Preprocess, *, device: torch.device,
+                     batch_size: int = 256, num_workers: int = 0, quiet: bool = True) -> torch.Tensor:
+    """f(x) of every image, computed once, as an (N, D) float32 tensor in memory (gathered over ranks)."""
+    parts = [f for _, f in iter_features(backbone, images, pre, device=device, batch_size=batch_size,
+                                         num_workers=num_workers, quiet=quiet)]
+    dim = getattr(backbone, "feature_dim", 0)
+    return gather_rows(torch.cat(parts) if parts else torch.empty(0, dim), current())
+
+
+def features_key(backbone: Backbone, data: LabelledSet) -> dict[str, Any]:
+    """The feature-cache key: backbone name and weights, preprocessing, image ids (and pixels for tensors)."""
+    content = ""
+    if isinstance(data.images, torch.Tensor):  # in-memory images: their pixels are part of the key
+        content = hashlib.sha256(data.images.contiguous().numpy().tobytes()).hexdigest()
+    return cache_key(backbone=backbone.name, weights=weights_hash(backbone),
+                     preprocess=backbone.preprocess.to_dict(), ids=data.ids, content=content)
+
+
+def cached_features(backbone: Backbone, data: LabelledSet, *, device: torch.device, cache_dir: Optional[str],
+                    batch_size: int = 256, num_workers: int = 0, quiet: bool = True) -> Any:
+    """Features of ``data``: from the cache in ``cache_dir`` when its key matches, else extracted once
+    (and stored there). Without a cache folder they stay in memory as float32."""
+    pre = backbone.preprocess
+    if data.holds_features:  # precomputed embeddings are their own cache
+        return data.images
+    opts = dict(device=device, batch_size=batch_size, num_workers=num_workers, quiet=quiet)
+    if cache_dir is None:
+        return extract_features(backbone, data.images, pre, **opts)
+    key = features_key(backbone, data)
+    hit = open_cache(cache_dir, key)
+    if hit is not None:
+        return hit
+    ctx = current()
+    if ctx.enabled:  # ranks extract their blocks, rank 0 writes the gathered rows, the others open them
+        feats = extract_features(backbone, data.images, pre, **opts)
+        if ctx.is_main:
+            write_cache(cache_dir, key, backbone.feature_dim, lambda out: out.__setitem__(
+                slice(None), feats.numpy().astype(np.float16)))
+        barrier(ctx)
+        return open_cache(cache_dir, key)
+
+    def fill(out: np.ndarray) -> None:
+        for rows, f in iter_features(backbone, data.images, pre, **opts):
+            out[rows[0]:rows[-1] + 1] = f.numpy().astype(np.float16)
+
+    return write_cache(cache_dir, key, backbone.feature_dim, fill)

@@ -1,0 +1,88 @@
+"""The method registry: ids -> ``MethodSpec``. Everything the rest of noisereg needs to know about a
+method is here, so the trainer, the experiment grid and the demo never test a method id.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from ..errors import UserError
+from .base import Method
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..data.labelset import LabelledSet
+
+Factory = Callable[[int, int, Any], Method]
+TrainView = Callable[["LabelledSet", "Optional[np.ndarray]"], "LabelledSet"]
+GROUPS = ("paper", "ablation", "reference", "fine-tuning", "label cleaning", "loss correction", "other")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A registered method.
+
+    Attributes:
+        factory: (feature_dim, num_classes, config) -> ``Method``.
+        description: one line for ``noisereg methods``.
+        group: the family it belongs to (``GROUPS``): the paper's method (``paper``), its ablations, reference
+            bounds (Backbone (Noisy) / (GT)), or a baseline family.
+        uses_heads: built on the clean/residual heads, so ``activation`` and ``hidden`` apply.
+        uses_alpha: ``alpha`` (weight of L_clean) is one of its hyper-parameters.
+        has_h: it outputs ``h_logits`` (the noisy-label classifier h) besides g.
+        is_backbone_noisy: it *is* Backbone (Noisy), the frozen scheme's stage one: it ends there.
+        single_label_only: it assumes one label per image (softmax).
+        train_view: the training set as the method must see it, when it differs from the shared one
+            (``(train, known_clean) -> train``): it then cannot share a stage one with the others.
+        tunable: the ``TrainConfig`` fields that equal-budget tuning searches for this method.
+    """
+
+    factory: Factory
+    description: str
+    group: str = "other"
+    uses_heads: bool = False
+    uses_alpha: bool = False
+    has_h: bool = False
+    is_backbone_noisy: bool = False
+    single_label_only: bool = False
+    train_view: Optional[TrainView] = None
+    tunable: tuple[str, ...] = ("lr", "weight_decay")
+
+
+_REGISTRY: dict[str, MethodSpec] = {}
+
+
+def register_method(name: str, factory: Factory, description: str = "", **spec: Any) -> MethodSpec:
+    """Add a method id (raises when the id is taken); ``spec`` holds the ``MethodSpec`` fields."""
+    if name in _REGISTRY:
+        raise ValueError(f"method '{name}' is already registered")
+    if spec.get("group", "other") not in GROUPS:
+        raise ValueError(f"group '{spec['group']}' is not one of {GROUPS}")
+    _REGISTRY[name] = MethodSpec(factory, description, **spec)
+    return _REGISTRY[name]
+
+
+def list_methods(*, group: Optional[str] = None) -> list[str]:
+    """Registered method ids, in registration order (optionally of one group)."""
+    return [m for m, s in _REGISTRY.items() if group is None or s.group == group]
+
+
+def get_method_spec(name: str) -> MethodSpec:
+    """The spec of ``name``; an unknown id is a ``UserError`` with a did-you-mean."""
+    if name not in _REGISTRY:
+        import difflib
+        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise UserError(f"unknown method '{name}': expected one of {list_methods()}{hint}")
+    return _REGISTRY[name]
+
+
+def method_specs() -> dict[str, MethodSpec]:
+    """Every registered id with its spec (a copy)."""
+    return dict(_REGISTRY)
+
+
+def create_method(name: str, feature_dim: int, num_classes: int, cfg: Any) -> Method:
+    """Build method ``name`` for features of size ``feature_dim`` and ``num_classes`` classes."""
+    return get_method_spec(name).factory(feature_dim, num_classes, cfg)

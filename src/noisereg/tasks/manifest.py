@@ -1,0 +1,33 @@
+"""Any manifest as an experiment task: a seeded clean fraction of its train labels, its test split."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..data.check import summarize
+from ..data.files import check_images
+from ..data.manifest import read_table
+from .base import Task
+
+
+def manifest_builder(path: str, image_root: Optional[str] = None) -> Callable[[float, int], Task]:
+    """Tasks from a manifest: a seeded clean fraction of train keeps its clean labels (clean images keep
+    their noisy labels too); the test split, or val when there is none, is the evaluation set."""
+    table = read_table(path, image_root=image_root)
+    check_images(table.image_paths(), what=path)
+    split = "test" if "test" in table.splits() else "val"
+    test = table.to_labelled_set(split)
+    test.require(clean=True, noisy=False, where=f"{path} split '{split}'")
+    noise = summarize(table.select(table.split_mask("train")))["noise_rate"] or {}
+    measured = {k: noise[k] for k in ("overall", "missing", "spurious") if noise.get(k) is not None}
+
+    full = table.to_labelled_set("train")  # every clean label stays: gt (the upper bound) reads them all
+    in_train = table.split_mask("train")
+
+    def build(fraction: float, seed: int) -> Task:
+        train = dataclasses.replace(full, has_clean=table.clean_draw(fraction, seed)[in_train])
+        return Task(Path(path).stem, train, test, measured, single_label=not table.multi_label,
+                    known_clean=full.has_clean)
+
+    return build

@@ -1,0 +1,25 @@
+"""2x2 mosaics: multi-label images made of four single-label images, labelled by the union of the tiles."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def union_labels(labels: np.ndarray, tiles: np.ndarray, num_classes: int) -> np.ndarray:
+    """(n, K) multi-hot: for each mosaic the union of its tiles' class indices."""
+    out = np.zeros((len(tiles), num_classes), np.float32)
+    np.put_along_axis(out, labels[tiles], 1.0, axis=1)
+    return out
+
+
+def mosaics(images: np.ndarray, labels: np.ndarray, n: int, *, seed: int,
+            num_classes: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` seeded 2x2 mosaics of ``images`` (N, H, W[, C]).
+
+    Returns:
+        mosaics (n, 2H, 2W[, C]); tiles (n, 4) indices into ``images`` (row-major order); multi-hot
+        labels (n, K) = the union of the tiles' classes.
+    """
+    tiles = np.random.default_rng([seed, 3]).integers(0, len(images), size=(n, 4))
+    t = images[tiles]                                     # (n, 4, H, W[, C])
+    top, bottom = np.concatenate([t[:, 0], t[:, 1]], 2), np.concatenate([t[:, 2], t[:, 3]], 2)
+    return np.concatenate([top, bottom], 1), tiles, union_labels(labels, tiles, num_classes)

@@ -1,0 +1,15 @@
+"""Training and evaluation: ``fit`` (the schemes), ``evaluate``, ``predict_logits``, ``load_classifier``.
+
+``schemes.py`` runs the frozen and end-to-end schemes and resume; ``loop.py`` is the optimisation
+loop; ``batches.py`` builds the mixed clean:noisy batches; ``evaluate.py`` scores a model;
+``model.py`` builds the classifier from a config or a checkpoint.
+"""
+from .batches import iter_training_batches
+from .evaluate import evaluate, predict_logits
+from .loop import make_optimizer, set_lr, train_loop
+from .model import Classifier, build_backbone, load_classifier, stage_one_model, with_method
+from .schemes import FitResult, Run, fit
+
+__all__ = ["Classifier", "FitResult", "Run", "build_backbone", "evaluate", "fit", "iter_training_batches",
+           "load_classifier", "make_optimizer", "predict_logits", "set_lr", "stage_one_model", "train_loop",
+           "with_method"]

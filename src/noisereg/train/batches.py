@@ -1,0 +1,36 @@
+"""Mixed clean:noisy training batches as the methods see them (``Batch``)."""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from ..data.images import Preprocess, iter_inputs
+from ..data.labelset import LabelledSet
+from ..data.sampler import MixedBatchSampler
+from ..methods import Batch
+
+
+def batch_targets(data: LabelledSet, clean: np.ndarray, noisy: np.ndarray) -> tuple[torch.Tensor, ...]:
+    """targets, mask, is_clean, and every row's noisy label with its presence flag (see ``Batch``)."""
+    rows = np.concatenate([clean, noisy])
+    noisy_labels = data.noisy_rows(rows)
+    targets = np.concatenate([data.clean_rows(clean), noisy_labels[len(clean):]])
+    mask = np.concatenate([data.known_rows(clean), np.ones((len(noisy), data.num_classes), dtype=bool)])
+    is_clean = np.r_[np.ones(len(clean), bool), np.zeros(len(noisy), bool)]
+    return (torch.from_numpy(targets), torch.from_numpy(mask.astype(np.float32)), torch.from_numpy(is_clean),
+            torch.from_numpy(noisy_labels), torch.from_numpy(data.has_noisy[rows]))
+
+
+def iter_training_batches(data: LabelledSet, images: Any, pre: Preprocess, sampler: MixedBatchSampler,
+                          steps: range, num_workers: int = 0, pin: bool = False) -> Iterator[Batch]:
+    """Mixed batches for ``steps``: the clean rows first, then the noisy rows.
+
+    Args:
+        images: what the model reads for ``data``'s rows (its images, or their cached features).
+    """
+    parts = [sampler.batch(t) for t in steps]
+    index_batches = [np.concatenate([p.clean, p.noisy]) for p in parts]
+    for p, x in zip(parts, iter_inputs(images, pre, index_batches, num_workers=num_workers, pin=pin)):
+        yield Batch(x, *batch_targets(data, p.clean, p.noisy))

@@ -1,0 +1,48 @@
+"""Scoring a trained model: logits of every output, and the paper's metrics on clean labels."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..data.images import Preprocess, iter_inputs
+from ..data.labelset import LabelledSet
+from ..distributed import current, gather_rows, shard
+from ..errors import UserError
+from ..metrics import evaluate_scores
+from .model import Classifier
+
+
+@torch.inference_mode()
+def predict_logits(model: Classifier, images: Any, pre: Preprocess, *, device: torch.device,
+                   batch_size: int = 256, num_workers: int = 0) -> dict[str, torch.Tensor]:
+    """Logits of every output (``logits`` = the final classifier g's; ``h_logits`` when the method has h).
+
+    Under torchrun each rank scores its block of rows, then the blocks are gathered.
+    """
+    model.eval()
+    ctx = current()
+    rows = shard(len(images), ctx)
+    batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+    outs: dict[str, list[torch.Tensor]] = {}
+    for x in iter_inputs(images, pre, batches, num_workers=num_workers):
+        for key, value in model(x.to(device)).items():
+            outs.setdefault(key, []).append(value.float().cpu())
+    if not outs:
+        raise UserError(f"{len(images)} images cannot be scored by {ctx.world_size} processes")
+    return {key: gather_rows(torch.cat(v), ctx) for key, v in outs.items()}
+
+
+def evaluate(model: Classifier, data: LabelledSet, pre: Preprocess, *, device: torch.device,
+             images: Any = None, which: str = "logits") -> dict[str, float]:
+    """mAP, AP_all and top-1 of classifier g (or h with ``which="h_logits"``) on the clean labels.
+
+    Args:
+        images: what the model reads for ``data``'s rows when not ``data.images`` (cached features).
+    """
+    data.require(clean=True, noisy=False, where="evaluation set")
+    rows = data.clean_indices
+    logits = predict_logits(model, data.images if images is None else images, pre, device=device)
+    if which not in logits:
+        raise UserError(f"this model has no output '{which}'")
+    return evaluate_scores(torch.sigmoid(logits[which][rows]).numpy(), data.clean_rows(rows))

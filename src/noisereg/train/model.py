@@ -1,0 +1,68 @@
+"""The trained model: a backbone f(x) with a method on top, built from a config or a checkpoint."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from ..checkpoint import load_weights, read_meta
+from ..config import TrainConfig
+from ..data.images import Preprocess
+from ..data.labelset import LabelledSet
+from ..errors import UserError
+from ..methods import Batch, LinearClassifier, Method, create_method
+from ..models.backbones import Backbone, create_backbone
+
+
+class Classifier(nn.Module):
+    """A backbone f(x) (or Identity over cached features) with a method on top."""
+
+    def __init__(self, backbone: nn.Module, method: Method) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.method = method
+
+    def forward(self, x: torch.Tensor, batch: Optional[Batch] = None) -> dict[str, torch.Tensor]:
+        return self.method(self.backbone(x), batch)
+
+
+def in_chans_of(data: LabelledSet) -> int:
+    """Channels of the set's images (the tensor's, 3 for image files), or D for precomputed features."""
+    return int(data.images.shape[1]) if data.holds_arrays else 3
+
+
+def build_backbone(cfg: TrainConfig, data: LabelledSet) -> Backbone:
+    """The configured backbone; precomputed features always get the identity backbone ``features``."""
+    torch.manual_seed(cfg.seed)
+    name = "features" if data.holds_features else cfg.backbone
+    return create_backbone(name, pretrained=cfg.pretrained, weights=cfg.weights,
+                           in_chans=in_chans_of(data), image_size=cfg.image_size)
+
+
+def stage_one_model(backbone: Backbone, num_classes: int) -> Classifier:
+    """Backbone (Noisy): the backbone with a linear classifier, trained on all noisy labels."""
+    return Classifier(backbone, LinearClassifier(backbone.feature_dim, num_classes, clean_ratio=0.0))
+
+
+def with_method(backbone: Backbone, cfg: TrainConfig, num_classes: int) -> Classifier:
+    """The backbone with ``cfg.method`` on top, initialised from ``cfg.seed``."""
+    torch.manual_seed(cfg.seed)
+    return Classifier(backbone, create_method(cfg.method, backbone.feature_dim, num_classes, cfg))
+
+
+def load_classifier(ckpt_dir: str | Path) -> tuple[Classifier, dict[str, Any]]:
+    """Rebuild a trained classifier from a checkpoint folder (safetensors + JSON, no pickle)."""
+    meta = read_meta(ckpt_dir)
+    cfg = TrainConfig.from_dict(meta["config"])
+    pre = Preprocess.from_dict(meta["preprocess"])
+    backbone = create_backbone(meta.get("backbone", cfg.backbone), pretrained=False, in_chans=int(meta["in_chans"]),
+                               image_size=pre.image_size)
+    k = len(meta["classes"])
+    model = stage_one_model(backbone, k) if meta["stage"] == "backbone" else with_method(backbone, cfg, k)
+    try:
+        model.load_state_dict(load_weights(ckpt_dir))
+    except RuntimeError as e:
+        raise UserError(f"{ckpt_dir}: weights do not match the recorded config: {str(e).splitlines()[0]}") from None
+    return model.eval(), meta

@@ -1,0 +1,215 @@
+"""Fitting, knowing no method by name: the two schemes of the paper (sec. 3.3) and resume.
+
+- ``end-to-end``: backbone and method trained together on mixed clean:noisy batches;
+- ``frozen``: stage one trains the backbone with a linear classifier on the noisy labels
+  (Backbone (Noisy)); the backbone is then frozen, its features computed once, and the method's
+  heads train on those cached features.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..checkpoint import load_optimizer_state, save_checkpoint, write_config
+from ..config import TrainConfig
+from ..data.images import Preprocess
+from ..data.labelset import LabelledSet
+from ..data.sampler import MixedBatchSampler
+from ..distributed import DistContext, barrier, current, resolve_device
+from ..errors import UserError
+from ..features import cached_features, freeze
+from ..methods import get_method_spec
+from ..methods.base import PhaseContext
+from .batches import iter_training_batches
+from .evaluate import evaluate, predict_logits
+from .loop import make_optimizer, train_loop
+from .model import Classifier, build_backbone, in_chans_of, load_classifier, stage_one_model, with_method
+
+
+@dataclass
+class FitResult:
+    """A trained classifier, its preprocessing and the per-step records (loss, eval metrics)."""
+
+    model: Classifier
+    preprocess: Preprocess
+    history: list[dict[str, float]] = field(default_factory=list)
+    stage_one: Optional[Classifier] = None
+
+
+class Run:
+    """State shared by the stages of one ``fit``: config, data, device, output folder, history."""
+
+    def __init__(self, train: LabelledSet, cfg: TrainConfig, eval_set: Optional[LabelledSet],
+                 out: Optional[Path]) -> None:
+        self.train, self.cfg, self.eval_set, self.out = train, cfg, eval_set, out
+        self.device = resolve_device(cfg.device)
+        self.ctx: DistContext = current()
+        if not self.ctx.is_main:
+            self.cfg = cfg = cfg.replace(quiet=True)  # one progress bar, on rank 0
+        self.history: list[dict[str, float]] = []
+
+    def meta(self, model: Classifier, pre: Preprocess, stage: str, step: int) -> dict[str, Any]:
+        return {"config": self.cfg.to_dict(), "classes": self.train.classes, "preprocess": pre.to_dict(),
+                "in_chans": in_chans_of(self.train), "backbone": model.backbone.name,
+                "feature_dim": int(model.backbone.feature_dim), "stage": stage, "step": step,
+                "history": self.history}
+
+    def save(self, model: Classifier, pre: Preprocess, stage: str, step: int,
+             optimizer: Optional[torch.optim.Optimizer]) -> None:
+        if self.out is not None and self.ctx.is_main:  # only rank 0 writes
+            save_checkpoint(self.out, model, self.meta(model, pre, stage, step), optimizer)
+        barrier(self.ctx)
+
+    def stage(self, model: Classifier, train_model: Classifier, images: Any, eval_images: Any, pre: Preprocess,
+              stage: str, total: int, resume: Optional[dict] = None) -> None:
+        """Train ``train_model`` (sharing weights with ``model``) through its method's phases, each for
+        ``total`` steps; ``resume`` (stage label, step, optimizer state) continues inside a phase."""
+        method = train_model.method
+        method.check_data(self.train, f"method '{self.cfg.method}' ({stage} stage)")
+        phases = method.phases()
+        labels = [stage if len(phases) == 1 else f"{stage}:{p.name}" for p in phases]
+        first = labels.index(resume["stage"]) if resume else 0
+        train_model.to(self.device)
+        for i in range(first, len(phases)):
+            start, opt_state = (resume["step"], resume["optimizer"]) if resume and i == first else (0, None)
+            if start == 0:
+                method.start_phase(phases[i].name, PhaseContext(self.train, lambda rows: _logits_of(
+                    train_model, images, pre, rows, self.device)))
+            method.phase = phases[i].name
+            self._phase(model, train_model, images, eval_images, pre, labels[i], phases[i].clean_ratio, total,
+                        start, opt_state)
+
+    def _phase(self, model: Classifier, train_model: Classifier, images: Any, eval_images: Any, pre: Preprocess,
+               label: str, clean_ratio: float, total: int, start: int, opt_state: Optional[dict]) -> None:
+        cfg = self.cfg
+        sampler = MixedBatchSampler(self.train.clean_indices, self.train.noisy_indices,
+                                    batch_size=cfg.batch_size, clean_ratio=clean_ratio, seed=cfg.seed,
+                                    rank=self.ctx.rank, world_size=self.ctx.world_size)
+        total = math.ceil(cfg.epochs * sampler.steps_per_epoch()) if cfg.epochs else total
+        optimizer = make_optimizer(train_model, cfg)
+        if opt_state is not None:
+            optimizer.load_state_dict(opt_state)
+        stepper = _data_parallel(train_model, self.device, self.ctx)
+        if cfg.compile:
+            stepper = torch.compile(stepper)
+        steps = range(start, total)
+        batches = iter_training_batches(self.train, images, pre, sampler, steps, cfg.num_workers,
+                                        pin=self.device.type == "cuda")
+
+        def on_step(step: int, record: dict) -> None:
+            if self.eval_set is not None and cfg.eval_every and (step % cfg.eval_every == 0 or step == total):
+                scores = evaluate(train_model, self.eval_set, pre, device=self.device, images=eval_images)
+                record.update({f"eval_{k}": v for k, v in scores.items() if k != "classes_skipped"})
+            if cfg.save_every and step % cfg.save_every == 0 and step < total:
+                self.save(model, pre, label, step, optimizer)
+
+        train_loop(stepper, batches, optimizer, cfg, steps, device=self.device, desc=f"{cfg.method}:{label}",
+                   history=self.history, tag={"stage": label}, on_step=on_step)
+        self.save(model, pre, label, total, optimizer)
+
+
+def _logits_of(model: Classifier, images: Any, pre: Preprocess, rows: np.ndarray,
+               device: torch.device) -> torch.Tensor:
+    """The model's final logits for some training rows (for a phase's set-up), in eval mode."""
+    if isinstance(images, (torch.Tensor, np.ndarray)):
+        subset = images[torch.as_tensor(rows)] if isinstance(images, torch.Tensor) else np.asarray(images[rows])
+    else:
+        subset = [images[i] for i in rows]
+    out = predict_logits(model, subset, pre, device=device)["logits"]
+    model.train()
+    return out
+
+
+def _data_parallel(model: Classifier, device: torch.device, ctx: DistContext) -> nn.Module:
+    """The module the loop steps: ``model`` itself, or under torchrun a DDP wrapper of its trainable
+    parts (a frozen backbone is never wrapped: the heads stage wraps ``Identity`` + heads).
+
+    BatchNorm layers become SyncBatchNorm on GPU, so statistics cover the global batch there; on
+    CPU (gloo) each rank normalises with its own share.
+    """
+    if not ctx.enabled:
+        return model
+    if device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet] = None,
+        out: Optional[str | Path] = None, resume: bool = False,
+        stage_one: Optional[Classifier] = None) -> FitResult:
+    """Train ``cfg.method`` on ``train`` with ``cfg.scheme``; checkpoints go to ``out`` when given.
+
+    Args:
+        train: D_c ∪ D_n.
+        cfg: the run's configuration.
+        eval_set: clean-labelled images for the convergence curve (every ``cfg.eval_every`` steps).
+        out: checkpoint folder (written atomically; the JSON records config, classes and history).
+        resume: continue the run whose checkpoint is in ``out``.
+        stage_one: for the frozen scheme, an already trained Backbone (Noisy) to reuse (its backbone is
+            shared, not copied), so one stage one serves many methods.
+    """
+    run = Run(train, cfg, eval_set, Path(out) if out is not None else None)
+    state = _resume_state(out, cfg) if resume else None
+    if out is not None and run.ctx.is_main:
+        write_config(cfg.to_dict(), Path(out) / "config.yaml")
+    if state is not None:
+        run.history = state["meta"]["history"]
+    if cfg.scheme == "end-to-end":
+        return _fit_end_to_end(run, state)
+    return _fit_frozen(run, state, stage_one)
+
+
+def _fit_end_to_end(run: Run, state: Optional[dict]) -> FitResult:
+    cfg = run.cfg
+    model = state["model"] if state else with_method(build_backbone(cfg, run.train), cfg, run.train.num_classes)
+    pre = model.backbone.preprocess
+    run.stage(model, model, run.train.images, None if run.eval_set is None else run.eval_set.images, pre,
+              "end-to-end", cfg.steps, state)
+    return FitResult(model.cpu(), pre, run.history)
+
+
+def _fit_frozen(run: Run, state: Optional[dict], stage_one: Optional[Classifier]) -> FitResult:
+    cfg, k = run.cfg, run.train.num_classes
+    in_heads = bool(state) and state["stage"].startswith("heads")
+    if in_heads:
+        model = state["model"]
+        backbone = model.backbone
+    else:
+        if stage_one is None:
+            stage_one = state["model"] if state else stage_one_model(build_backbone(cfg, run.train), k)
+            if cfg.backbone_steps and not run.train.holds_features:
+                run.stage(stage_one, stage_one, run.train.images, None, stage_one.backbone.preprocess,
+                          "backbone", cfg.backbone_steps, state)
+        backbone = stage_one.backbone
+        if get_method_spec(cfg.method).is_backbone_noisy and cfg.backbone_steps and not run.train.holds_features:
+            return FitResult(stage_one.cpu(), backbone.preprocess, run.history, stage_one)
+        model = with_method(backbone, cfg, k)
+    freeze(backbone)
+    pre = backbone.preprocess
+    opts = dict(device=run.device, cache_dir=cfg.cache_dir, quiet=cfg.quiet, num_workers=cfg.num_workers)
+    feats = cached_features(backbone, run.train, **opts)
+    eval_feats = None if run.eval_set is None else cached_features(backbone, run.eval_set, **opts)
+    heads = Classifier(nn.Identity(), model.method)
+    run.stage(model, heads, feats, eval_feats, pre, "heads", cfg.steps, state if in_heads else None)
+    return FitResult(model.cpu(), pre, run.history, stage_one)
+
+
+def _resume_state(out: Optional[str | Path], cfg: TrainConfig) -> Optional[dict]:
+    """Model, optimizer state, stage and step of the checkpoint in ``out`` (None if there is none)."""
+    if out is None:
+        raise UserError("--resume needs --out pointing at the run's folder")
+    if not (Path(out) / "checkpoint.json").is_file():
+        raise UserError(f"--resume: no checkpoint to resume in {out}")
+    model, meta = load_classifier(out)
+    old = TrainConfig.from_dict(meta["config"])
+    changed = [k for k in ("method", "scheme", "backbone", "activation", "hidden") if getattr(old, k) != getattr(cfg, k)]
+    if changed:
+        raise UserError(f"--resume: {changed} differ from the checkpoint in {out}; use a new --out")
+    return {"model": model, "meta": meta, "stage": meta["stage"], "step": int(meta["step"]),
+            "optimizer": load_optimizer_state(out, meta)}
