@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"  # machine-readable results, one CSV per benchmark
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 

@@ -48,8 +48,8 @@ def test_resume_continues_exactly_where_the_run_stopped(tmp_path, monkeypatch, s
     cfg = CFG.replace(scheme=scheme, save_every=2)
     real_save = trainer.save_checkpoint
 
-    def save_and_snapshot(out, model, meta, optimizer=None):
-        real_save(out, model, meta, optimizer)
+    def save_and_snapshot(out, model, meta, optimizer=None, last=None):
+        real_save(out, model, meta, optimizer, last=last)
         if meta["stage"] == stage and meta["step"] == 2 and not (tmp_path / "cut").exists():
             shutil.copytree(out, tmp_path / "cut")
 

@@ -9,7 +9,7 @@ from noisereg.cli import main
 from tests.conftest import write_manifest
 
 TRAIN = ["--steps", "30", "--backbone-steps", "30", "--image-size", "16", "--hidden", "16",
-         "--batch-size", "10", "--quiet"]
+         "--batch-size", "10", "--patience", "0", "--quiet"]
 
 
 @pytest.mark.parametrize("scheme", ["frozen", "end-to-end"])

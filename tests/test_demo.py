@@ -5,25 +5,28 @@ import pytest
 
 from noisereg.cli import main
 
+# Margins (points) by which proposed must lead each other method: below the smallest gap over 5 seeds
+# (benchmarks/bench_demo.py: single-label top-1 +20.0, multi-label mAP +2.8, AP_all +4.0) and wider
+# than the seed-to-seed spread of the scores (std up to 7.2 single-label, 1.8 mAP, 4.5 AP_all).
+MARGINS = {("single-label", "top1"): 10.0, ("multi-label", "mAP"): 2.0, ("multi-label", "AP_all"): 3.0}
+
 
 @pytest.mark.slow
-def test_demo_writes_results_and_the_method_beats_its_ablations(tmp_path, capsys):
+def test_demo_shows_the_paper_regime_and_the_method_leads(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "| proposed |" in printed and "single-label top-1" in printed
     results = json.loads((out / "results.json").read_text())
     assert set(results["tasks"]) == {"single-label", "multi-label"}
+    assert {"torch", "numpy", "scikit-learn", "python"} <= set(results["versions"])
     for task in results["tasks"].values():
         assert set(task["methods"]) == {"proposed", "noisy", "g-alone", "h-alone"}
-        for scores in task["methods"].values():
-            assert {"top1", "mAP", "AP_all"} <= set(scores)
-    single = results["tasks"]["single-label"]["methods"]
-    assert single["proposed"]["top1"] > single["noisy"]["top1"] + 0.05
-    assert single["proposed"]["top1"] > single["h-alone"]["top1"] + 0.05
-    multi = results["tasks"]["multi-label"]["methods"]
-    assert multi["proposed"]["AP_all"] > multi["noisy"]["AP_all"] + 0.02
-    assert multi["proposed"]["AP_all"] > multi["h-alone"]["AP_all"] + 0.02
+        assert task["n_clean"] <= 0.06 * (task["n_clean"] + task["n_noisy"])  # the paper's small clean share
+    for (task, metric), margin in MARGINS.items():
+        scores = {m: 100 * s[metric] for m, s in results["tasks"][task]["methods"].items()}
+        for other in ("noisy", "g-alone", "h-alone"):
+            assert scores["proposed"] > scores[other] + margin, (task, metric, scores)
     assert (out / "report.md").read_text().count("| proposed |") == 1
     assert (out / "convergence.png").stat().st_size > 10_000
-    assert results["seconds"] < 180
+    assert results["seconds"] < 240

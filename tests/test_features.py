@@ -92,7 +92,7 @@ def test_precomputed_features_train_the_heads_directly(tmp_path):
                        noisy=one_hot(y, 4), clean=one_hot(y, 4), has_noisy=~is_clean, has_clean=is_clean)
     assert data.holds_features and data.ids[:2] == ["0", "1"]
     for method in ("proposed", "noisy"):
-        r = fit(data, TrainConfig(method=method, steps=150, hidden=16, lr=3e-3, quiet=True), out=tmp_path / method)
+        r = fit(data, TrainConfig(method=method, steps=300, hidden=16, lr=1e-2, quiet=True), out=tmp_path / method)
         from noisereg.train import evaluate, load_classifier
         assert evaluate(r.model, data, r.preprocess, device=CPU)["top1"] > 0.6  # chance: 0.25
         loaded, meta = load_classifier(tmp_path / method)

@@ -196,9 +196,14 @@ def test_openimages_reads_in_chunks_the_same(tmp_path, monkeypatch):
 ])
 def test_openimages_errors(tmp_path, capsys, file, row, message):
     write_openimages(tmp_path)
-    with open(tmp_path / file, "a") as f:
-        f.write(row.format(id0=oi_id(0)) + "\n")
-    code, _, err = run_cli(capsys, "data", "check", "--format", "openimages", "--root", tmp_path, "--quiet")
+    _fails_after_appending(capsys, tmp_path, file, row.format(id0=oi_id(0)) + "\n", "openimages", message)
+
+
+def _fails_after_appending(capsys, root, file, text, fmt, message):
+    """Append ``text`` to one file of a dataset; ``data check`` must fail with one line naming ``message``."""
+    with open(root / file, "a") as f:
+        f.write(text)
+    code, _, err = run_cli(capsys, "data", "check", "--format", fmt, "--root", root, "--quiet")
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
@@ -234,10 +239,7 @@ def test_clothing1m_official_files(tmp_path, capsys):
 ])
 def test_clothing1m_errors(tmp_path, capsys, file, text, message):
     write_clothing1m(tmp_path)
-    with open(tmp_path / file, "a") as f:
-        f.write(text)
-    code, _, err = run_cli(capsys, "data", "check", "--format", "clothing1m", "--root", tmp_path)
-    assert code == 2 and message in err
+    _fails_after_appending(capsys, tmp_path, file, text, "clothing1m", message)
 
 
 # --- CIFAR + CIFAR-N -----------------------------------------------------------------------------

@@ -33,7 +33,7 @@ def _features_task(n: int = 400, *, all_clean: bool = False, seed: int = 0) -> t
 def test_every_method_trains_and_beats_chance(method):
     train, test = _features_task(all_clean=method == "gt")
     scheme = "end-to-end" if method == "ft-w" else "frozen"
-    cfg = TrainConfig(method=method, scheme=scheme, steps=120, batch_size=32, hidden=16, lr=5e-3, quiet=True)
+    cfg = TrainConfig(method=method, scheme=scheme, steps=300, batch_size=32, hidden=16, lr=1e-2, quiet=True)
     result = fit(train, cfg)
     top1 = evaluate(result.model, test, result.preprocess, device=torch.device("cpu"))["top1"]
     assert top1 > 0.5, (method, top1)  # chance is 0.25
@@ -59,7 +59,7 @@ def test_transition_matrix_estimators_recover_a_known_matrix():
 
 def test_transition_matrix_is_estimated_from_data_during_training():
     train, _ = _features_task(n=800)
-    r = fit(train, TrainConfig(method="glc", steps=300, lr=5e-3, quiet=True))
+    r = fit(train, TrainConfig(method="glc", steps=300, lr=1e-2, quiet=True))
     assert np.abs(r.model.method.transition.numpy() - T_TRUE).max() < 0.2
 
 

@@ -20,17 +20,18 @@ def _data(n: int = 64) -> LabelledSet:
 
 def test_epochs_set_the_number_of_steps_from_the_noisy_set():
     data = _data()
-    r = fit(data, TrainConfig(scheme="end-to-end", epochs=2, batch_size=10, image_size=8, hidden=4, quiet=True))
+    r = fit(data, TrainConfig(scheme="end-to-end", epochs=2, batch_size=10, image_size=8, hidden=4, quiet=True,
+                              patience=0))
     # 56 noisy samples, 9 noisy per batch of 10 (1:9) -> 7 steps an epoch
     assert r.history[-1]["step"] == 14
 
 
 def test_rmsprop_and_step_decay():
-    cfg = TrainConfig(optimizer="rmsprop", lr=1e-2, lr_decay=0.5, decay_every=10)
+    cfg = TrainConfig(optimizer="rmsprop", lr=1e-2, schedule="step", warmup=0.0, lr_decay=0.5, decay_every=10)
     model = Classifier(torch.nn.Identity(), NoiseRegularization(4, 2, hidden=3))
     opt = make_optimizer(model, cfg)
     assert isinstance(opt, torch.optim.RMSprop)
-    set_lr(opt, cfg, 25)
+    set_lr(opt, cfg, 25, 100)
     assert opt.param_groups[0]["lr"] == pytest.approx(1e-2 * 0.25)
 
 

@@ -16,6 +16,7 @@ _EXPORTS = {
     "create_method": "methods", "list_methods": "methods", "register_method": "methods",
     "ap_all": "metrics", "mean_average_precision": "metrics", "top1_accuracy": "metrics",
     "create_backbone": "models.backbones", "list_backbones": "models.backbones",
+    "NoiseRegClassifier": "estimator",
     "evaluate": "train", "fit": "train", "load_classifier": "train", "predict_logits": "train",
 }
 

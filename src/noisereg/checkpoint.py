@@ -19,6 +19,7 @@ from .errors import TrainingDiverged, UserError
 
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
+LAST_FILE = "last.safetensors"  # the weights of the last step, when the model file holds the best ones
 META_FILE = "checkpoint.json"
 FORMAT = 1
 
@@ -49,23 +50,39 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], rest: dict[str, Any])
     return {"state": state, "param_groups": rest["param_groups"]}
 
 
-def save_checkpoint(out_dir: str | Path, model: torch.nn.Module, meta: dict[str, Any],
-                    optimizer: Optional[torch.optim.Optimizer] = None) -> Path:
-    """Write ``model.safetensors`` (+ ``optimizer.safetensors``) and ``checkpoint.json`` into ``out_dir``.
+def _tensors(weights: torch.nn.Module | dict[str, torch.Tensor], out: Path) -> dict[str, torch.Tensor]:
+    """CPU, contiguous copies of a module's (or dict's) tensors; refuses non-finite weights."""
+    state = weights.state_dict() if isinstance(weights, torch.nn.Module) else weights
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise TrainingDiverged(f"weights {bad[:3]} are not finite; the checkpoint in {out} was left as it was")
+    return tensors
+
+
+def save_checkpoint(out_dir: str | Path, model: torch.nn.Module | dict[str, torch.Tensor], meta: dict[str, Any],
+                    optimizer: Optional[torch.optim.Optimizer] = None,
+                    last: Optional[dict[str, torch.Tensor]] = None) -> Path:
+    """Write ``model.safetensors`` (+ ``last.safetensors``, ``optimizer.safetensors``) and
+    ``checkpoint.json`` into ``out_dir``.
+
+    Args:
+        model: the weights to serve (a module or a state dict): the best on validation so far.
+        last: the weights of the last step when they differ from ``model`` (what ``--resume`` continues).
 
     Raises:
         TrainingDiverged: a weight is NaN/inf; nothing is written.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    bad = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-    if bad:
-        raise TrainingDiverged(f"weights {bad[:3]} are not finite; the checkpoint in {out} was left as it was")
+    weights = _tensors(model, out)
+    last_weights = _tensors(last, out) if last is not None else None
     meta = {**meta, "format": FORMAT}
     staged: list[tuple[Path, Path]] = []
     try:
         staged.append((_write(save_file, weights, out / MODEL_FILE), out / MODEL_FILE))
+        if last_weights is not None:
+            staged.append((_write(save_file, last_weights, out / LAST_FILE), out / LAST_FILE))
         if optimizer is not None:
             tensors, rest = _flatten_optimizer(optimizer.state_dict())
             meta["optimizer"] = rest
@@ -113,9 +130,9 @@ def read_meta(ckpt_dir: str | Path) -> dict[str, Any]:
     return meta
 
 
-def load_weights(ckpt_dir: str | Path) -> dict[str, torch.Tensor]:
-    """The model weights (safetensors, no pickle)."""
-    path = Path(ckpt_dir) / MODEL_FILE
+def load_weights(ckpt_dir: str | Path, name: str = MODEL_FILE) -> dict[str, torch.Tensor]:
+    """The model weights (safetensors, no pickle); ``name=LAST_FILE`` for the last step's."""
+    path = Path(ckpt_dir) / name
     if not path.is_file():
         raise UserError(f"checkpoint weights not found: {path}")
     try:

@@ -13,6 +13,8 @@ from .errors import UserError
 from .options import check_choice, from_mapping, load_options, option
 
 SCHEMES = ("frozen", "end-to-end")
+SCHEDULES = ("cosine", "step", "constant")
+VAL_METRICS = ("auto", "top1", "mAP", "AP_all")
 OPTIMIZERS = ("adam", "rmsprop")
 DEVICES = ("auto", "cpu", "cuda")
 ACTIVATION_NAMES = ("sigmoid", "tanh", "relu")
@@ -36,22 +38,33 @@ class TrainConfig:
     alpha: float = option(0.2, "weight of L_clean in alpha * L_clean + L_noise (eq. 7)")
     clean_ratio: float = option(0.1, "clean share of each batch (0.1 = the paper's 1:9)")
     batch_size: int = option(32, "samples per batch")
-    steps: int = option(1000, "training steps of the heads (frozen) or of the whole network (end-to-end)")
-    epochs: Optional[float] = option(None, "passes over the noisy set (overrides --steps)")
+    steps: int = option(1000, "most training steps of each phase: of the heads (frozen) or of the whole "
+                        "network (end-to-end); early stopping may end it sooner")
+    epochs: Optional[float] = option(None, "most passes over the noisy set per phase (overrides --steps)")
     backbone_steps: int = option(500, "frozen scheme: steps of stage one, Backbone (Noisy) fine-tuned on the "
                                  "noisy labels (0 keeps the backbone as created, e.g. ImageNet features)")
     optimizer: str = option("adam", "optimizer", choices=OPTIMIZERS)
     lr: float = option(1e-3, "learning rate of the heads")
     backbone_lr: Optional[float] = option(None, "learning rate of the backbone (default: --lr)")
-    lr_decay: float = option(1.0, "multiply the learning rate by this every --decay-every steps")
-    decay_every: int = option(0, "steps between learning-rate decays (0 = never)")
+    schedule: str = option("cosine", "learning-rate schedule of each phase after the warm-up: cosine to 0, step "
+                           "(x --lr-decay every --decay-every steps) or constant", choices=SCHEDULES)
+    warmup: float = option(0.05, "share of each phase's steps with a linear learning-rate warm-up")
+    lr_decay: float = option(1.0, "step schedule: multiply the learning rate by this every --decay-every steps")
+    decay_every: int = option(0, "step schedule: steps between learning-rate decays (0 = never)")
     weight_decay: float = option(0.0, "L2 penalty")
     seed: int = option(0, "seeds initialisation and batches")
     device: str = option("auto", "device", choices=DEVICES)
     amp: bool = option(True, "no mixed precision on CUDA", flag="--no-amp")
     amp_dtype: str = option("bfloat16", "autocast dtype on CUDA", choices=("bfloat16", "float16"))
     compile: bool = option(False, "torch.compile the trained module (worth it for long GPU runs)")
-    eval_every: int = option(0, "evaluate on the evaluation set every N steps (0 = off)")
+    val_fraction: float = option(0.2, "share of the clean set held out for validation when no validation set "
+                                 "is given (a manifest's val split is used instead); 0 = none, the last step is kept")
+    val_metric: str = option("auto", "what selects the best step: top1, mAP or AP_all (auto: top1 for "
+                             "single-label data, mAP for multi-label)", choices=VAL_METRICS)
+    eval_every: int = option(0, "evaluate on validation every N steps (0 = about twice an epoch, at least "
+                             "10 times a phase)")
+    patience: int = option(10, "stop a phase after this many evaluations without improvement (0 = never)")
+    keep_last: bool = option(False, "keep the last weights instead of the best on validation")
     save_every: int = option(0, "checkpoint every N steps (0 = at the end only)")
     num_workers: int = option(0, "DataLoader workers for images read from disk")
     cache_dir: Optional[str] = option(None, "frozen scheme: folder of the reusable float16 feature cache")
@@ -65,12 +78,13 @@ class TrainConfig:
         from .methods import get_method_spec
         get_method_spec(self.method)
         for name, allowed in (("scheme", SCHEMES), ("optimizer", OPTIMIZERS), ("device", DEVICES),
+                              ("schedule", SCHEDULES), ("val_metric", VAL_METRICS),
                               ("activation", ACTIVATION_NAMES), ("amp_dtype", ("bfloat16", "float16"))):
             check_choice(name, getattr(self, name), allowed)
         for name in ("hidden", "batch_size"):
             _at_least(name, getattr(self, name), 1)
         for name in ("steps", "backbone_steps", "image_size", "eval_every", "save_every", "num_workers",
-                     "decay_every"):
+                     "decay_every", "patience"):
             _at_least(name, getattr(self, name), 0)
         if not self.lr > 0 or (self.backbone_lr is not None and not self.backbone_lr > 0):
             raise UserError(f"learning rate must be > 0, got lr={self.lr} backbone_lr={self.backbone_lr}")
@@ -80,6 +94,10 @@ class TrainConfig:
             raise UserError(f"clean_ratio must be in [0, 1], got {self.clean_ratio}")
         if not 0 < self.lr_decay <= 1:
             raise UserError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
+        if not 0 <= self.val_fraction < 1:
+            raise UserError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if not 0 <= self.warmup < 1:
+            raise UserError(f"warmup must be in [0, 1), got {self.warmup}")
         if self.epochs is not None and not self.epochs > 0:
             raise UserError(f"epochs must be > 0, got {self.epochs}")
 

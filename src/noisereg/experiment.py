@@ -23,7 +23,7 @@ from .options import load_options, option
 from .tasks import TASKS
 
 CSV_COLUMNS = ["dataset", "noise", "method", "clean_fraction", "activation", "alpha", "seed", "top1", "mAP",
-               "AP_all", "seconds"]
+               "AP_all", "epochs", "val_best", "hyperparameters", "seconds"]
 
 
 @dataclass
@@ -45,6 +45,7 @@ class ExperimentConfig:
     activations: list[str] = option(help="activations tried for the methods built on the clean/residual heads",
                                     default_factory=lambda: ["sigmoid"])
     seeds: int = option(1, "runs per setting (seed s also draws the clean subset)")
+    first_seed: int = option(0, "the first seed (seeds first_seed .. first_seed + seeds - 1)")
     train: dict[str, Any] = option(help="TrainConfig fields for every run", default_factory=dict, cli=False)
     feature_backbone: str = option("efficientnet-lite0", "frozen ImageNet backbone of the cifar/manifest datasets")
     feature_image_size: int = option(96, "input side of that backbone")
@@ -52,6 +53,10 @@ class ExperimentConfig:
                             flag="--no-features")
     mosaics: int = option(10000, "training mosaics of the multi-label datasets (test: a fifth of it)")
     cache_dir: Optional[str] = option(None, "feature cache folder (default OUT/cache); share it between experiments")
+    tune_trials: int = option(0, "tune every method first with this many trials on validation (the same for "
+                              "each), then use its chosen values in every run (0 = no tuning)")
+    tune_fraction: Optional[float] = option(None, "the clean fraction tuning runs at, seed 0 (default: the first)")
+    tuned: Optional[str] = option(None, "a tuned.json whose values every run uses (from an earlier tuning)")
     out: str = option("runs/experiment", "output folder")
 
     def __post_init__(self) -> None:
@@ -60,6 +65,8 @@ class ExperimentConfig:
             raise UserError(f"data '{self.data}' is not one of {list(TASKS)}")
         if self.seeds < 1:
             raise UserError(f"seeds must be >= 1, got {self.seeds}")
+        if self.tune_trials < 0:
+            raise UserError(f"tune_trials must be >= 0, got {self.tune_trials}")
         if self.data == "manifest" and not self.manifest:
             raise UserError("data 'manifest' needs manifest: FILE.csv")
         bad = [f for f in self.clean_fractions if not 0 < f < 1]
@@ -89,7 +96,11 @@ def _runs(exp: ExperimentConfig) -> list[tuple[str, str]]:
 
 
 def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[str, Any]]:
-    """Run the grid; write results.csv, table.md and convergence_<activation>.png into ``exp.out``."""
+    """Run the grid; write results.csv, table.md and convergence_<activation>.png into ``exp.out``.
+
+    Every run chooses its weights on the validation share of the clean set and is scored once on the
+    test set at the end.
+    """
     from .distributed import resolve_device
     from .methods import get_method_spec
     from .train import Classifier, evaluate, fit
@@ -97,42 +108,85 @@ def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[s
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(exp.train.get("device", "auto"))
     spec_of = TASKS[exp.data]
-    base = {**spec_of.default_train(exp), **exp.train, "quiet": True}
-    base.setdefault("eval_every", max(1, int(base.get("steps", 1000)) // 20))
+    base = TrainConfig.from_dict({**spec_of.default_train(exp), **exp.train, "quiet": True})
     build = spec_of.builder(exp, device)
+    tuned = tune_grid(exp, base, build, quiet) if exp.tune_trials else {}
+    if exp.tuned:
+        from .tune import read_tuned
+        tuned = {**read_tuned(exp.tuned), **tuned}
     rows, skipped, curves = [], {}, {}
     for fraction in exp.clean_fractions:
-        for seed in range(exp.seeds):
+        for seed in range(exp.first_seed, exp.first_seed + exp.seeds):
             task = build(fraction, seed)
+            train, val, known = task.holdout(base.val_fraction, seed)
             stage_one: Optional[Classifier] = None
             for method, activation in _runs(exp):
                 spec = get_method_spec(method)
-                cfg = TrainConfig.from_dict({**base, "method": method, "seed": seed,
-                                             "activation": activation if activation != "-" else "sigmoid"})
-                train = spec.train_view(task.train, task.known_clean) if spec.train_view else task.train
+                cfg = base.replace(method=method, seed=seed, activation=activation if activation != "-" else "sigmoid",
+                                   **tuned.get(method, {}))
                 start = time.perf_counter()
                 try:
-                    result = fit(train, cfg, eval_set=task.test, stage_one=None if spec.train_view else stage_one)
+                    result = fit(spec.train_view(train, known) if spec.train_view else train, cfg, eval_set=val,
+                                 stage_one=None if spec.train_view else stage_one)
                 except UserError as e:
                     skipped[method] = str(e)
                     continue
                 if stage_one is None and spec.train_view is None:
                     stage_one = result.stage_one
                 scores = evaluate(result.model, task.test, result.preprocess, device=device)
-                rows.append({"dataset": exp.data if exp.data != "manifest" else task.name,
-                             "noise": exp.noise if exp.data.startswith("cifar") else "-",
-                             "method": method, "clean_fraction": fraction, "activation": activation,
-                             "alpha": cfg.alpha if spec.uses_alpha else "-", "seed": seed,
-                             **{k: round(scores[k], 5) for k in ("top1", "mAP", "AP_all")},
-                             "seconds": round(time.perf_counter() - start, 2)})
-                if seed == 0:
+                rows.append(_row(exp, task, cfg, spec, fraction, activation, scores, result.history,
+                                 time.perf_counter() - start))
+                if seed == exp.first_seed:
                     curves.setdefault(activation, {}).setdefault(f"{fraction:g}", {})[method] = result.history
                 if not quiet:
                     r = rows[-1]
                     print(f"{method:10s} {activation:8s} clean {fraction:<5g} seed {seed}: top1 {r['top1']:.4f} "
-                          f"mAP {r['mAP']:.4f} AP_all {r['AP_all']:.4f} ({r['seconds']:.1f} s)", flush=True)
+                          f"mAP {r['mAP']:.4f} AP_all {r['AP_all']:.4f} ({r['epochs']} epochs, {r['seconds']:.1f} s)",
+                          flush=True)
     _write(out, exp, rows, skipped, curves, task.single_label)
     return rows
+
+
+def tune_grid(exp: ExperimentConfig, base: TrainConfig, build: Any, quiet: bool) -> dict[str, dict[str, Any]]:
+    """Tune every method of the grid with the same number of trials, at one clean fraction and seed 0,
+    on that task's validation set; write ``tuned.json`` / ``tune.csv``; return method -> values."""
+    from .tune import tune_method, write_tuned
+    fraction = exp.tune_fraction if exp.tune_fraction is not None else exp.clean_fractions[0]
+    task = build(fraction, 0)
+    train, val, known = task.holdout(base.val_fraction, 0)
+    from .methods import get_method_spec
+    results = {}
+    for method in exp.methods:
+        spec = get_method_spec(method)
+        cfg = base.replace(seed=0, activation=exp.activations[0] if spec.uses_heads else "sigmoid")
+        try:
+            results[method] = tune_method(spec.train_view(train, known) if spec.train_view else train, val, cfg,
+                                          method, trials=exp.tune_trials, seed=0)
+        except UserError as e:
+            if not quiet:
+                print(f"tuning {method}: skipped ({e})", flush=True)
+            continue
+        if not quiet:
+            r = results[method]
+            print(f"tuned {method:10s} at clean {fraction:g}: val {r.value:.4f} with {r.params} "
+                  f"({len(r.trials)} trials, {r.seconds:.0f} s)", flush=True)
+    write_tuned(exp.out, results, base)
+    return {m: r.params for m, r in results.items()}
+
+
+def _row(exp: ExperimentConfig, task: Any, cfg: TrainConfig, spec: Any, fraction: float, activation: str,
+         scores: dict[str, float], history: list[dict], seconds: float) -> dict[str, Any]:
+    """One results.csv row: the setting, the test scores, how long it trained and the values it used."""
+    last = history[-1] if history else {}
+    return {"dataset": exp.data if exp.data != "manifest" else task.name,
+            "noise": exp.noise if exp.data.startswith("cifar") else "-",
+            "method": cfg.method, "clean_fraction": fraction, "activation": activation,
+            "alpha": cfg.alpha if spec.uses_alpha else "-", "seed": cfg.seed,
+            **{k: round(scores[k], 5) for k in ("top1", "mAP", "AP_all")},
+            "epochs": round(float(last.get("epoch", 0.0)), 2),
+            "val_best": round(float(last["val_best"]), 5) if last.get("val_best") is not None else "-",
+            "hyperparameters": ";".join(f"{k}={getattr(cfg, k)}" for k in spec.tunable),
+            "seconds": round(seconds, 2)}
 
 
 # ------------------------------------------------------------------ outputs
@@ -168,7 +222,8 @@ def _write(out: Path, exp: ExperimentConfig, rows: list[dict], skipped: dict[str
         plot_convergence({f"clean {k}": v for k, v in by_fraction.items()}, out / f"convergence_{activation}.png",
                          {f"clean {k}": metric for k in by_fraction})
     text = [f"# Experiment: {exp.data}" + (f" ({exp.noise} labels)" if exp.data.startswith("cifar") else ""), "",
-            f"Mean ± std over {exp.seeds} seed(s), in %, on the test set; columns are metric @ clean fraction.", "",
+            f"Mean ± std over {exp.seeds} seed(s), in %, on the test set (each run's weights chosen on the "
+            "validation share of its clean set); columns are metric @ clean fraction.", "",
             summary_table(rows, exp.clean_fractions, metrics), ""]
     if skipped:
         text += ["Skipped (the method refuses this data):", ""] + [f"- {m}: {why}" for m, why in skipped.items()] + [""]

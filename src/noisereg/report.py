@@ -38,7 +38,7 @@ def plot_convergence(histories: dict[str, dict[str, list[dict]]], path: str | Pa
     names = list(dict.fromkeys(m for by_method in histories.values() for m in by_method))
     color = {m: f"C{i % 10}" for i, m in enumerate(names)}  # one colour per method in every panel
     for ax, (task, by_method) in zip(axes[0], histories.items()):
-        key = f"eval_{metric_of[task]}"
+        key = f"val_{metric_of[task]}"
         for method, records in by_method.items():
             pts = [(r.get("x", i + 1), r[key]) for i, r in enumerate(records) if key in r]
             if pts:

@@ -43,7 +43,7 @@ def split_of(table: Any, split: str, args: argparse.Namespace):
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
     from ..report import results_table
-    results = run_demo(args.out, steps=args.steps, seed=args.seed, quiet=args.quiet)
+    results = run_demo(args.out, epochs=args.epochs, seed=args.seed, quiet=args.quiet)
     print(results_table(results))
     print(f"\nwrote {Path(args.out) / 'results.json'}, {Path(args.out) / 'report.md'} "
           f"({results['seconds']:.0f} s on {results['device']})")
@@ -61,13 +61,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         shutdown()
 
 
-def _train(args: argparse.Namespace, cfg: Any, is_main: bool) -> int:
-    from ..distributed import resolve_device
-    from ..train import evaluate, fit
+def train_and_val(args: argparse.Namespace):
+    """The manifest's train split and its val split (None when it has no clean-labelled val rows: ``fit``
+    then holds out a share of the clean set)."""
     table = open_manifest(args)
     train = split_of(table, "train", args)
     val = split_of(table, "val", args) if "val" in table.splits() else None
-    val = val if val is not None and val.has_clean.any() else None
+    return train, (val if val is not None and val.has_clean.any() else None)
+
+
+def _train(args: argparse.Namespace, cfg: Any, is_main: bool) -> int:
+    from ..distributed import resolve_device
+    from ..train import evaluate, fit
+    train, val = train_and_val(args)
     result = fit(train, cfg, eval_set=val, out=args.out, resume=args.resume)
     scores = None
     if val is not None:  # every rank takes part: the ranks score blocks of the val split
@@ -152,6 +158,25 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from ..config import TrainConfig, load_config
+    from ..data.labelset import split_validation
+    from ..tune import tune_method, write_tuned
+    base = load_config(args.config, quiet=True, **flag_values(args, TrainConfig))
+    train, val = train_and_val(args)
+    if val is None:
+        train, val = split_validation(train, base.val_fraction, base.seed)
+    results = {}
+    for method in [m for m in args.methods.split(",") if m]:
+        results[method] = r = tune_method(train, val, base, method, trials=args.trials, seed=base.seed,
+                                          on_trial=None if args.quiet else lambda row: print(
+                                              "  " + "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                                               for k, v in row.items()), flush=True))
+        print(f"{method}: best validation {r.value:.4f} with {r.params} ({args.trials} trials, {r.seconds:.0f} s)")
+    print(f"wrote {write_tuned(args.out, results, base)}, {args.out}/tune.csv and one <method>.yaml per method")
+    return 0
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     from ..methods import get_method_spec, list_methods
     for name in list_methods():
@@ -166,7 +191,8 @@ def add_commands(sub: Any) -> None:
     from ..experiment import ExperimentConfig
     p = sub.add_parser("demo", help="run the built-in demo on scikit-learn's digits (no download)")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    p.add_argument("--steps", type=int, default=500, help="training steps per method and stage (default 500)")
+    p.add_argument("--epochs", type=float, default=30, help="most passes over the noisy set per method (default 30; "
+                   "early stopping usually ends sooner)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
@@ -204,6 +230,17 @@ def add_commands(sub: Any) -> None:
     add_flags(group, TrainConfig, skip=PER_RUN, prefix="train__")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_experiment)
+
+    p = sub.add_parser("tune", help="search each method's hyper-parameters on validation, the same number of "
+                       "trials for every method (Optuna)")
+    add_data_options(p)
+    p.add_argument("--methods", required=True, help="comma-separated method ids")
+    p.add_argument("--trials", type=int, default=20, help="trials per method (default 20)")
+    p.add_argument("--out", required=True, help="folder for tuned.json, tune.csv and <method>.yaml")
+    p.add_argument("--quiet", action="store_true", help="no line per trial")
+    p.add_argument("--config", help="YAML file of TrainConfig fields every trial starts from")
+    add_flags(p, TrainConfig, skip=("method",))
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("methods", help="list the registered methods")
     p.set_defaults(func=cmd_methods)

@@ -5,7 +5,7 @@ no noisy label and noisy images no clean label. Single-label data is the one-hot
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -178,3 +178,45 @@ class LabelledSet:
             raise UserError(f"{where}: the clean set D_c is empty (no sample has a clean label)")
         if noisy and not self.has_noisy.any():
             raise UserError(f"{where}: the noisy set D_n is empty (no sample has a noisy label)")
+
+
+def validation_rows(data: LabelledSet, fraction: float, seed: int) -> np.ndarray:
+    """(N,) bool: a seeded ``fraction`` of the clean set D_c held out for validation.
+
+    Drawn from the clean budget only (never from a test split), the same for every method given the
+    same data and seed. Where possible every class has at least one positive in validation and one
+    left for training: a class the random draw misses gets one of its clean images moved over.
+    """
+    if not 0 <= fraction < 1:
+        raise UserError(f"validation fraction must be in [0, 1), got {fraction}")
+    clean = data.clean_indices
+    out = np.zeros(len(data), bool)
+    want = int(round(fraction * len(clean)))
+    if fraction == 0 or want == 0 or len(clean) < 2:
+        return out
+    order = np.random.default_rng([seed, 23]).permutation(clean)
+    out[order[:want]] = True
+    labels = dense_rows(data.clean, order) > 0.5
+    for k in range(data.num_classes):
+        pos = order[labels[:, k]]
+        if len(pos) >= 2 and not out[pos].any():
+            out[pos[0]] = True
+        if len(pos) >= 2 and out[pos].all():  # keep one for training
+            out[pos[-1]] = False
+    return out
+
+
+def split_validation(data: LabelledSet, fraction: float, seed: int) -> tuple[LabelledSet, Optional[LabelledSet]]:
+    """(training set, validation set) from ``validation_rows``; the validation set is None when nothing
+    is held out.
+
+    The validation images leave D_c and D_n (neither label is trained on) but keep their rows, so
+    the training set's images, features and cache are not copied; the validation set is a copy of
+    those rows with their clean labels only.
+    """
+    rows = validation_rows(data, fraction, seed)
+    if not rows.any():
+        return data, None
+    val = data.subset(np.flatnonzero(rows))
+    val.has_noisy = np.zeros(len(val), bool)
+    return replace(data, has_clean=data.has_clean & ~rows, has_noisy=data.has_noisy & ~rows), val

@@ -17,14 +17,25 @@ from .registry import (GROUPS, MethodSpec, create_method, get_method_spec, list_
 _HEADS = ("lr", "weight_decay", "hidden")
 
 
-def _heads(d: int, k: int, c, *, alpha: float, clean_ratio: float) -> NoiseRegularization:
+def _heads(d: int, k: int, c, *, alpha: float, clean_ratio: float, **variant) -> NoiseRegularization:
     """The clean and residual nets with the config's width and activation."""
-    return NoiseRegularization(d, k, hidden=c.hidden, activation=c.activation, alpha=alpha, clean_ratio=clean_ratio)
+    return NoiseRegularization(d, k, hidden=c.hidden, activation=c.activation, alpha=alpha, clean_ratio=clean_ratio,
+                               **variant)
 
 
 register_method("proposed", lambda d, k, c: _heads(d, k, c, alpha=c.alpha, clean_ratio=c.clean_ratio),
                 "clean net + residual net, alpha*L_clean + L_noise, clean:noisy batches (the paper)",
                 group="paper", uses_heads=True, uses_alpha=True, has_h=True,
+                tunable=(*_HEADS, "alpha", "clean_ratio"))
+register_method("proposed-softmax",
+                lambda d, k, c: _heads(d, k, c, alpha=c.alpha, clean_ratio=c.clean_ratio, form="softmax"),
+                "variant: the paper's heads with softmax g and h and cross-entropy losses (single-label)",
+                group="variant", uses_heads=True, uses_alpha=True, has_h=True, single_label_only=True,
+                tunable=(*_HEADS, "alpha", "clean_ratio"))
+register_method("proposed-glc",
+                lambda d, k, c: _heads(d, k, c, alpha=c.alpha, clean_ratio=c.clean_ratio, correct=True),
+                "variant: the paper's objective, then + Gold Loss Correction on g with T from h (single-label)",
+                group="variant", uses_heads=True, uses_alpha=True, has_h=True, single_label_only=True,
                 tunable=(*_HEADS, "alpha", "clean_ratio"))
 register_method("noisy", lambda d, k, c: LinearClassifier(d, k, clean_ratio=0.0),
                 "Backbone (Noisy): a linear classifier trained on all noisy labels",

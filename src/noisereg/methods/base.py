@@ -53,7 +53,8 @@ def masked_bce(logits: torch.Tensor, targets: torch.Tensor, mask: Optional[torch
 
 @dataclass(frozen=True)
 class Phase:
-    """One training phase of a method: its name and the clean share of its batches.
+    """One training phase of a method: its name, the clean share of its batches, and whether its
+    weights are chosen by validation (False for a phase that does not train the classifier g).
 
     Most methods have one phase; two-step baselines (fine-tuning, loss correction) have several,
     run one after the other by the trainer, each for ``steps`` steps, with ``Method.start_phase``
@@ -62,15 +63,21 @@ class Phase:
 
     name: str
     clean_ratio: float
+    select: bool = True
 
 
 @dataclass
 class PhaseContext:
-    """What ``Method.start_phase`` may look at: the training set and the current model's logits
-    (the method's ``forward(...)["logits"]``) for any rows of it, e.g. to estimate a transition matrix."""
+    """What ``Method.start_phase`` may look at: the training set and the current model's outputs for
+    any rows of it (``outputs(rows)``: the method's ``forward`` dict, e.g. ``logits`` of g and
+    ``h_logits``), e.g. to estimate a transition matrix."""
 
     data: Any
-    logits: Callable[[np.ndarray], torch.Tensor]
+    outputs: Callable[[np.ndarray], dict[str, torch.Tensor]]
+
+    def logits(self, rows: np.ndarray) -> torch.Tensor:
+        """The final classifier's logits for ``rows``."""
+        return self.outputs(rows)["logits"]
 
 
 class Method(nn.Module):

@@ -52,7 +52,7 @@ class BackboneGT(LinearClassifier):
         super().__init__(feature_dim, num_classes, clean_ratio=1.0)
 
     def check_data(self, data: Any, where: str) -> None:
-        missing = int((~data.has_clean).sum())
+        missing = int((data.has_noisy & ~data.has_clean).sum())
         if missing:
             raise UserError(f"{where}: gt needs a clean label for every training image; {missing} have none")
         super().check_data(data, where)

@@ -50,7 +50,8 @@ def gold_transition_matrix(probs: np.ndarray, clean_labels: np.ndarray, num_clas
     return c / c.sum(1, keepdims=True)
 
 
-def _soft_ce(log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def soft_ce(log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of (N, K) log-probabilities against (N, K) target distributions (0 for no rows)."""
     if not len(targets):
         return log_probs.sum() * 0.0
     return -(targets * log_probs).sum(1).mean()
@@ -74,7 +75,8 @@ class TransitionCorrected(Method):
 
     def phases(self) -> list[Phase]:
         corrected = Phase("corrected", self.clean_ratio if self.estimator == "gold" else 0.0)
-        return [Phase("noisy", 0.0), corrected] + ([Phase("fine-tune", 1.0)] if self.finetune else [])
+        # the noisy model estimates p(noisy label | x): not chosen by clean validation accuracy
+        return [Phase("noisy", 0.0, select=False), corrected] + ([Phase("fine-tune", 1.0)] if self.finetune else [])
 
     def check_data(self, data: Any, where: str) -> None:
         if not data.is_single_label:
@@ -107,8 +109,8 @@ class TransitionCorrected(Method):
         clean, noisy = batch.is_clean, ~batch.is_clean
         if self.phase == "corrected":
             log_noisy = torch.log((log_p.exp() @ self.transition).clamp_min(1e-12))
-            out["loss"] = _soft_ce(log_noisy[noisy], batch.targets[noisy]) * noisy.float().mean() + \
-                _soft_ce(log_p[clean], batch.targets[clean]) * clean.float().mean()
+            out["loss"] = soft_ce(log_noisy[noisy], batch.targets[noisy]) * noisy.float().mean() + \
+                soft_ce(log_p[clean], batch.targets[clean]) * clean.float().mean()
         else:
-            out["loss"] = _soft_ce(log_p, batch.targets)
+            out["loss"] = soft_ce(log_p, batch.targets)
         return out

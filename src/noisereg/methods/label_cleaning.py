@@ -43,7 +43,7 @@ class LabelCleaning(Method):
         self.pretrain, self.clean_ratio = pretrain, clean_ratio
 
     def phases(self) -> list[Phase]:
-        return ([Phase("cleaner", 1.0)] if self.pretrain else []) + [Phase("joint", self.clean_ratio)]
+        return ([Phase("cleaner", 1.0, select=False)] if self.pretrain else []) + [Phase("joint", self.clean_ratio)]
 
     def check_data(self, data: Any, where: str) -> None:
         if not (data.has_clean & data.has_noisy).any():
@@ -70,6 +70,7 @@ class LabelCleaning(Method):
 
 
 def with_pairs(train: Any, known_clean: Optional[np.ndarray] = None) -> Any:
-    """The label cleaning network's training set: every image keeps its noisy label, so the clean
-    images carry (noisy, clean) pairs for the cleaner to learn from."""
-    return dataclasses.replace(train, has_noisy=np.ones(len(train), bool))
+    """The label cleaning network's training set: the clean images keep their noisy labels too, so they
+    carry (noisy, clean) pairs for the cleaner to learn from (rows in neither set, e.g. held out for
+    validation, stay out)."""
+    return dataclasses.replace(train, has_noisy=train.has_noisy | train.has_clean)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 Factory = Callable[[int, int, Any], Method]
 TrainView = Callable[["LabelledSet", "Optional[np.ndarray]"], "LabelledSet"]
-GROUPS = ("paper", "ablation", "reference", "fine-tuning", "label cleaning", "loss correction", "other")
+GROUPS = ("paper", "variant", "ablation", "reference", "fine-tuning", "label cleaning", "loss correction", "other")
 
 
 @dataclass(frozen=True)

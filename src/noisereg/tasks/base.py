@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..data.labelset import LabelledSet
+from ..data.labelset import LabelledSet, split_validation, validation_rows
 
 
 @dataclass
@@ -24,3 +24,11 @@ class Task:
     noise: dict[str, float] = field(default_factory=dict)
     single_label: bool = True
     known_clean: Optional[np.ndarray] = None
+
+    def holdout(self, fraction: float, seed: int) -> tuple[LabelledSet, Optional[LabelledSet], np.ndarray]:
+        """(training set, validation set, known clean rows of the training set): validation is a seeded
+        share of the clean set, the same for every method of a comparison; the test set is never touched."""
+        rows = validation_rows(self.train, fraction, seed)
+        train, val = split_validation(self.train, fraction, seed)
+        known = np.ones(len(self.train), bool) if self.known_clean is None else self.known_clean
+        return train, val, known & ~rows

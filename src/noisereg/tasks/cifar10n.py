@@ -67,8 +67,8 @@ def cifar10n_builder(root: Optional[str], labels_path: Optional[str], *, noise: 
         return cached_features(net, _labelled(images, np.zeros((n, 10), np.float32), None, np.zeros(n, bool)),
                                device=device, cache_dir=cache_dir, batch_size=128, quiet=False)
 
-    if multi_label:  # tiles come from a seeded pool of 4 images per mosaic (each image used about once)
-        n_test = max(1, mosaics // 5)
+    if multi_label:  # tiles come from a seeded pool of 4 images per mosaic (each image used about once;
+        n_test = max(1, mosaics // 5)  # more mosaics recombine tiles; train and test tiles never mix)
         pool = np.random.default_rng(0).permutation(len(train_paths))[:4 * mosaics]
         test_pool = np.random.default_rng(1).permutation(len(test_paths))[:4 * n_test]
         train_px, test_px = _pixels([train_paths[i] for i in pool]), _pixels([test_paths[i] for i in test_pool])

@@ -13,7 +13,7 @@ import torch
 from ..data.labelset import LabelledSet, clean_subset, one_hot
 from ..data.noise import class_flip_rates, flip_to_confusable, most_confusable_classes, noise_rates, top_k_labels
 from .base import Task
-from .mosaics import mosaics
+from .mosaics import mosaics, union_labels
 
 DIGIT_CLASSES = [str(d) for d in range(10)]
 
@@ -44,11 +44,18 @@ def _test_set(images: np.ndarray, clean: np.ndarray) -> LabelledSet:
                        has_clean=np.ones(n, bool))
 
 
+def confusable_flips(x_tr: np.ndarray, y_tr: np.ndarray, noise_rate: float, seed: int) -> np.ndarray:
+    """Human-like single-label noise: each class relabelled as its most confusable class at a
+    class-dependent rate averaging ``noise_rate`` (half the classes above it, so their noisy majority
+    is wrong)."""
+    target = most_confusable_classes(x_tr.reshape(len(x_tr), -1), y_tr, 10)
+    return flip_to_confusable(y_tr, target, class_flip_rates(10, noise_rate, seed=seed), seed=seed)
+
+
 def digits_single_label(*, noise_rate: float = 0.4, clean_fraction: float = 0.1, seed: int = 0) -> Task:
     """Single-label digits with class-dependent noise; ``noise`` holds the measured rates."""
     x_tr, y_tr, x_te, y_te = _digits(seed)
-    target = most_confusable_classes(x_tr.reshape(len(x_tr), -1), y_tr, 10)
-    y_noisy = flip_to_confusable(y_tr, target, class_flip_rates(10, noise_rate, seed=seed), seed=seed)
+    y_noisy = confusable_flips(x_tr, y_tr, noise_rate, seed)
     clean, noisy = one_hot(y_tr, 10), one_hot(y_noisy, 10)
     train = _train_set(x_tr, clean, noisy, clean_fraction, seed)
     return Task("single-label", train, _test_set(x_te, one_hot(y_te, 10)),
@@ -69,13 +76,23 @@ def weak_annotator_scores(x_tr: np.ndarray, y_tr: np.ndarray, tiles_images: np.n
 
 
 def digits_multi_label(*, n_train: int = 3000, n_test: int = 600, k: int = 3, clean_fraction: float = 0.1,
-                       annotator_per_class: int = 2, seed: int = 0) -> Task:
-    """Multi-label mosaics; noisy labels = top-``k`` classes of a weak annotator (missing + spurious)."""
+                       annotator_per_class: int = 2, noise: str = "annotator", noise_rate: float = 0.4,
+                       seed: int = 0) -> Task:
+    """Multi-label mosaics (clean labels: the union of the tiles' classes) with one of two noises:
+
+    - ``annotator``: the top-``k`` classes of a weak annotator (the paper's machine-labelled recipe;
+      missing and spurious labels, mostly random);
+    - ``flips``: the union of the tiles' human-like labels (``confusable_flips``, the CIFAR-10N mosaic
+      recipe): systematic, class-dependent missing and spurious labels.
+    """
     x_tr, y_tr, x_te, y_te = _digits(seed)
     m_tr, tiles, clean = mosaics(x_tr, y_tr, n_train, seed=seed)
     m_te, _, clean_te = mosaics(x_te, y_te, n_test, seed=seed + 1)
-    scores = weak_annotator_scores(x_tr, y_tr, x_tr[tiles], per_class=annotator_per_class, seed=seed)
-    noisy = top_k_labels(scores, k)
+    if noise == "flips":
+        noisy = union_labels(confusable_flips(x_tr, y_tr, noise_rate, seed), tiles, 10)
+    else:
+        scores = weak_annotator_scores(x_tr, y_tr, x_tr[tiles], per_class=annotator_per_class, seed=seed)
+        noisy = top_k_labels(scores, k)
     train = _train_set(m_tr, clean, noisy, clean_fraction, seed)
     return Task("multi-label", train, _test_set(m_te, clean_te),
                     noise_rates(noisy[train.has_noisy], clean[train.has_noisy]), single_label=False)

@@ -9,7 +9,8 @@ from .evaluate import evaluate, predict_logits
 from .loop import make_optimizer, set_lr, train_loop
 from .model import Classifier, build_backbone, load_classifier, stage_one_model, with_method
 from .schemes import FitResult, Run, fit
+from .selection import metric_name
 
 __all__ = ["Classifier", "FitResult", "Run", "build_backbone", "evaluate", "fit", "iter_training_batches",
-           "load_classifier", "make_optimizer", "predict_logits", "set_lr", "stage_one_model", "train_loop",
+           "load_classifier", "make_optimizer", "metric_name", "predict_logits", "set_lr", "stage_one_model", "train_loop",
            "with_method"]

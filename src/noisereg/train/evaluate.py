@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..data.images import Preprocess, iter_inputs
 from ..data.labelset import LabelledSet
@@ -20,7 +22,7 @@ def predict_logits(model: Classifier, images: Any, pre: Preprocess, *, device: t
 
     Under torchrun each rank scores its block of rows, then the blocks are gathered.
     """
-    model.eval()
+    model.eval().to(device)
     ctx = current()
     rows = shard(len(images), ctx)
     batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
@@ -35,7 +37,8 @@ def predict_logits(model: Classifier, images: Any, pre: Preprocess, *, device: t
 
 def evaluate(model: Classifier, data: LabelledSet, pre: Preprocess, *, device: torch.device,
              images: Any = None, which: str = "logits") -> dict[str, float]:
-    """mAP, AP_all and top-1 of classifier g (or h with ``which="h_logits"``) on the clean labels.
+    """mAP, AP_all and top-1 of classifier g (or h with ``which="h_logits"``) on the clean labels, and
+    ``bce``, its binary cross-entropy there (a smooth companion for early stopping).
 
     Args:
         images: what the model reads for ``data``'s rows when not ``data.images`` (cached features).
@@ -45,4 +48,9 @@ def evaluate(model: Classifier, data: LabelledSet, pre: Preprocess, *, device: t
     logits = predict_logits(model, data.images if images is None else images, pre, device=device)
     if which not in logits:
         raise UserError(f"this model has no output '{which}'")
-    return evaluate_scores(torch.sigmoid(logits[which][rows]).numpy(), data.clean_rows(rows))
+    z, targets = logits[which][rows], data.clean_rows(rows)
+    scores = evaluate_scores(torch.sigmoid(z).numpy(), targets)
+    known = torch.from_numpy(data.known_rows(rows).astype(np.float32))
+    bce = F.binary_cross_entropy_with_logits(z, torch.from_numpy(targets), reduction="none")
+    scores["bce"] = float((bce * known).sum() / known.sum().clamp_min(1.0))
+    return scores

@@ -1,6 +1,7 @@
 """The optimisation loop (one screen), its optimizer and its learning-rate schedule."""
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Iterable, Optional
 
 import torch
@@ -24,19 +25,39 @@ def make_optimizer(model: Classifier, cfg: TrainConfig) -> torch.optim.Optimizer
     return opt(groups, weight_decay=cfg.weight_decay)
 
 
-def set_lr(optimizer: torch.optim.Optimizer, cfg: TrainConfig, step: int) -> None:
-    """Step decay: lr * lr_decay ** (step // decay_every); a pure function of the step, so resumable."""
-    factor = cfg.lr_decay ** (step // cfg.decay_every) if cfg.decay_every else 1.0
+def lr_factor(cfg: TrainConfig, step: int, total: int) -> float:
+    """The learning rate's multiplier at ``step`` (0-based) of a phase of ``total`` steps.
+
+    A linear warm-up over ``cfg.warmup * total`` steps, then ``cosine`` (to 0 at ``total``), ``step``
+    (x ``lr_decay`` every ``decay_every`` steps) or ``constant``. A pure function of the step, so a
+    resumed run follows the same schedule.
+    """
+    warm = int(cfg.warmup * total)
+    if step < warm:
+        return (step + 1) / warm
+    if cfg.schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+    if cfg.schedule == "step" and cfg.decay_every:
+        return cfg.lr_decay ** (step // cfg.decay_every)
+    return 1.0
+
+
+def set_lr(optimizer: torch.optim.Optimizer, cfg: TrainConfig, step: int, total: int) -> float:
+    """Set every group's learning rate for ``step``; returns the multiplier."""
+    factor = lr_factor(cfg, step, total)
     for g in optimizer.param_groups:
         g["lr"] = g["initial_lr"] * factor
+    return factor
 
 
 def train_loop(model: torch.nn.Module, batches: Iterable[Batch], optimizer: torch.optim.Optimizer,
-               cfg: TrainConfig, steps: range, *, device: torch.device, desc: str,
+               cfg: TrainConfig, steps: range, *, device: torch.device, desc: str, total: Optional[int] = None,
                history: Optional[list[dict]] = None, tag: Optional[dict[str, Any]] = None,
-               on_step: Optional[Callable[[int, dict], None]] = None) -> list[dict[str, Any]]:
-    """Run the optimisation over ``steps``, appending one record per step (loss parts, ``tag``) to
-    ``history``; ``on_step(step, record)`` may add to the record (evaluation) and save checkpoints.
+               on_step: Optional[Callable[[int, dict], Optional[bool]]] = None) -> list[dict[str, Any]]:
+    """Run the optimisation over ``steps`` of a phase of ``total`` steps (default ``steps.stop``),
+    appending one record per step (loss parts, learning rate, ``tag``) to ``history``;
+    ``on_step(step, record)`` may add to the record (evaluation), save checkpoints, and return True
+    to stop early.
 
     Raises:
         TrainingDiverged: the loss became NaN/inf (checked before the update, so weights stay finite).
@@ -48,7 +69,7 @@ def train_loop(model: torch.nn.Module, batches: Iterable[Batch], optimizer: torc
     history = [] if history is None else history
     bar = tqdm(zip(steps, batches), total=len(steps), desc=desc, disable=cfg.quiet, leave=False, unit="step")
     for step, batch in bar:
-        set_lr(optimizer, cfg, step)
+        factor = set_lr(optimizer, cfg, step, total or steps.stop)
         batch = batch.to(device)
         with torch.autocast(device.type, dtype=dtype, enabled=amp):
             out = model(batch.x, batch)
@@ -60,11 +81,12 @@ def train_loop(model: torch.nn.Module, batches: Iterable[Batch], optimizer: torc
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        record = {"step": step + 1, **(tag or {}),
+        record = {"step": step + 1, **(tag or {}), "lr": optimizer.param_groups[0]["initial_lr"] * factor,
                   **{k: float(v.detach()) for k, v in out.items() if k.startswith(("loss", "l_"))}}
         history.append(record)
-        if on_step is not None:
-            on_step(step + 1, record)
-            model.train()
         bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
+        if on_step is not None and on_step(step + 1, record):
+            break
+        model.train()
+    bar.close()
     return history

@@ -16,20 +16,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoint import load_optimizer_state, save_checkpoint, write_config
+from ..checkpoint import LAST_FILE, load_optimizer_state, load_weights, save_checkpoint, write_config
 from ..config import TrainConfig
 from ..data.images import Preprocess
-from ..data.labelset import LabelledSet
+from ..data.labelset import LabelledSet, split_validation
 from ..data.sampler import MixedBatchSampler
 from ..distributed import DistContext, barrier, current, resolve_device
 from ..errors import UserError
 from ..features import cached_features, freeze
 from ..methods import get_method_spec
-from ..methods.base import PhaseContext
+from ..methods.base import Phase, PhaseContext
 from .batches import iter_training_batches
 from .evaluate import evaluate, predict_logits
 from .loop import make_optimizer, train_loop
 from .model import Classifier, build_backbone, in_chans_of, load_classifier, stage_one_model, with_method
+from .selection import Selection, metric_name
 
 
 @dataclass
@@ -43,7 +44,7 @@ class FitResult:
 
 
 class Run:
-    """State shared by the stages of one ``fit``: config, data, device, output folder, history."""
+    """State shared by the stages of one ``fit``: config, data, validation set, device, output, history."""
 
     def __init__(self, train: LabelledSet, cfg: TrainConfig, eval_set: Optional[LabelledSet],
                  out: Optional[Path]) -> None:
@@ -53,23 +54,32 @@ class Run:
         if not self.ctx.is_main:
             self.cfg = cfg = cfg.replace(quiet=True)  # one progress bar, on rank 0
         self.history: list[dict[str, float]] = []
+        self.metric = metric_name(cfg.val_metric, eval_set)
 
-    def meta(self, model: Classifier, pre: Preprocess, stage: str, step: int) -> dict[str, Any]:
+    def meta(self, model: Classifier, pre: Preprocess, stage: str, step: int,
+             selection: Optional[Selection] = None) -> dict[str, Any]:
         return {"config": self.cfg.to_dict(), "classes": self.train.classes, "preprocess": pre.to_dict(),
                 "in_chans": in_chans_of(self.train), "backbone": model.backbone.name,
                 "feature_dim": int(model.backbone.feature_dim), "stage": stage, "step": step,
-                "history": self.history}
+                "selection": selection.state() if selection else None, "history": self.history}
 
     def save(self, model: Classifier, pre: Preprocess, stage: str, step: int,
-             optimizer: Optional[torch.optim.Optimizer]) -> None:
-        if self.out is not None and self.ctx.is_main:  # only rank 0 writes
-            save_checkpoint(self.out, model, self.meta(model, pre, stage, step), optimizer)
+             optimizer: Optional[torch.optim.Optimizer], selection: Optional[Selection] = None,
+             last: Optional[dict[str, torch.Tensor]] = None) -> None:
+        """Checkpoint: the selected weights as the model, the last step's (default: the current ones)
+        as ``last``, what ``--resume`` continues from (rank 0 writes)."""
+        if self.out is not None and self.ctx.is_main:
+            current_weights = model.state_dict()
+            best = selection.selected(current_weights) if selection else current_weights
+            save_checkpoint(self.out, best, self.meta(model, pre, stage, step, selection), optimizer,
+                            last=current_weights if last is None else last)
         barrier(self.ctx)
 
     def stage(self, model: Classifier, train_model: Classifier, images: Any, eval_images: Any, pre: Preprocess,
               stage: str, total: int, resume: Optional[dict] = None) -> None:
-        """Train ``train_model`` (sharing weights with ``model``) through its method's phases, each for
-        ``total`` steps; ``resume`` (stage label, step, optimizer state) continues inside a phase."""
+        """Train ``train_model`` (sharing weights with ``model``) through its method's phases, each for at
+        most ``total`` steps; ``resume`` (stage label, step, optimizer and selection state) continues
+        inside a phase."""
         method = train_model.method
         method.check_data(self.train, f"method '{self.cfg.method}' ({stage} stage)")
         phases = method.phases()
@@ -77,51 +87,71 @@ class Run:
         first = labels.index(resume["stage"]) if resume else 0
         train_model.to(self.device)
         for i in range(first, len(phases)):
-            start, opt_state = (resume["step"], resume["optimizer"]) if resume and i == first else (0, None)
-            if start == 0:
-                method.start_phase(phases[i].name, PhaseContext(self.train, lambda rows: _logits_of(
+            state = resume if resume and i == first else None
+            if state is None or state["step"] == 0:
+                method.start_phase(phases[i].name, PhaseContext(self.train, lambda rows: _outputs_of(
                     train_model, images, pre, rows, self.device)))
             method.phase = phases[i].name
-            self._phase(model, train_model, images, eval_images, pre, labels[i], phases[i].clean_ratio, total,
-                        start, opt_state)
+            self._phase(model, train_model, images, eval_images, pre, labels[i], phases[i], total, state)
 
     def _phase(self, model: Classifier, train_model: Classifier, images: Any, eval_images: Any, pre: Preprocess,
-               label: str, clean_ratio: float, total: int, start: int, opt_state: Optional[dict]) -> None:
+               label: str, phase: Phase, total: int, state: Optional[dict]) -> None:
         cfg = self.cfg
         sampler = MixedBatchSampler(self.train.clean_indices, self.train.noisy_indices,
-                                    batch_size=cfg.batch_size, clean_ratio=clean_ratio, seed=cfg.seed,
+                                    batch_size=cfg.batch_size, clean_ratio=phase.clean_ratio, seed=cfg.seed,
                                     rank=self.ctx.rank, world_size=self.ctx.world_size)
-        total = math.ceil(cfg.epochs * sampler.steps_per_epoch()) if cfg.epochs else total
+        per_epoch = sampler.steps_per_epoch()
+        total = math.ceil(cfg.epochs * per_epoch) if cfg.epochs else total
+        every = cfg.eval_every or max(1, min(max(per_epoch // 2, total // 50), total // 10))
+        start_stopping = max(int(cfg.warmup * total), total // 5)  # early stopping only after this step
         optimizer = make_optimizer(train_model, cfg)
-        if opt_state is not None:
-            optimizer.load_state_dict(opt_state)
+        selection = Selection(self.metric, cfg.patience, select=phase.select and not cfg.keep_last)
+        if state is not None:
+            if state.get("optimizer") is not None:
+                optimizer.load_state_dict(state["optimizer"])
+            selection.load_state(state.get("selection") or {}, _subset(state["best"], train_model))
         stepper = _data_parallel(train_model, self.device, self.ctx)
         if cfg.compile:
             stepper = torch.compile(stepper)
-        steps = range(start, total)
+        steps = range(state["step"] if state else 0, total)
         batches = iter_training_batches(self.train, images, pre, sampler, steps, cfg.num_workers,
                                         pin=self.device.type == "cuda")
 
-        def on_step(step: int, record: dict) -> None:
-            if self.eval_set is not None and cfg.eval_every and (step % cfg.eval_every == 0 or step == total):
+        def on_step(step: int, record: dict) -> bool:
+            record["epoch"] = round(step / per_epoch, 4)
+            stop = False
+            if self.eval_set is not None and (step % every == 0 or step == total):
                 scores = evaluate(train_model, self.eval_set, pre, device=self.device, images=eval_images)
-                record.update({f"eval_{k}": v for k, v in scores.items() if k != "classes_skipped"})
-            if cfg.save_every and step % cfg.save_every == 0 and step < total:
-                self.save(model, pre, label, step, optimizer)
+                record.update({f"val_{k}": v for k, v in scores.items() if k != "classes_skipped"})
+                stop = selection.update(step, scores, train_model) and step > start_stopping
+                record["val_best"] = selection.best
+            if cfg.save_every and step % cfg.save_every == 0 and step < total and not stop:
+                self.save(model, pre, label, step, optimizer, selection)
+            return stop
 
         train_loop(stepper, batches, optimizer, cfg, steps, device=self.device, desc=f"{cfg.method}:{label}",
-                   history=self.history, tag={"stage": label}, on_step=on_step)
-        self.save(model, pre, label, total, optimizer)
+                   total=total, history=self.history, tag={"stage": label}, on_step=on_step)
+        last = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        selection.restore(train_model)
+        self.save(model, pre, label, total, optimizer, selection, last=last)
 
 
-def _logits_of(model: Classifier, images: Any, pre: Preprocess, rows: np.ndarray,
-               device: torch.device) -> torch.Tensor:
-    """The model's final logits for some training rows (for a phase's set-up), in eval mode."""
+def _subset(weights: Optional[dict[str, torch.Tensor]], module: nn.Module) -> Optional[dict[str, torch.Tensor]]:
+    """The entries of a full model's weights that belong to ``module`` (the part a phase trains)."""
+    if weights is None:
+        return None
+    keys = module.state_dict().keys()
+    return {k: weights[k] for k in keys if k in weights}
+
+
+def _outputs_of(model: Classifier, images: Any, pre: Preprocess, rows: np.ndarray,
+                device: torch.device) -> dict[str, torch.Tensor]:
+    """The model's outputs for some training rows (for a phase's set-up), in eval mode."""
     if isinstance(images, (torch.Tensor, np.ndarray)):
         subset = images[torch.as_tensor(rows)] if isinstance(images, torch.Tensor) else np.asarray(images[rows])
     else:
         subset = [images[i] for i in rows]
-    out = predict_logits(model, subset, pre, device=device)["logits"]
+    out = predict_logits(model, subset, pre, device=device)
     model.train()
     return out
 
@@ -148,12 +178,16 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
     Args:
         train: D_c ∪ D_n.
         cfg: the run's configuration.
-        eval_set: clean-labelled images for the convergence curve (every ``cfg.eval_every`` steps).
+        eval_set: the validation set: clean-labelled images that choose the best step and stop a phase
+            early (never the test set). None: a seeded ``cfg.val_fraction`` of the clean set is held
+            out of ``train`` for it (0: no validation, the last step is kept).
         out: checkpoint folder (written atomically; the JSON records config, classes and history).
         resume: continue the run whose checkpoint is in ``out``.
         stage_one: for the frozen scheme, an already trained Backbone (Noisy) to reuse (its backbone is
             shared, not copied), so one stage one serves many methods.
     """
+    if eval_set is None and cfg.val_fraction > 0:
+        train, eval_set = split_validation(train, cfg.val_fraction, cfg.seed)
     run = Run(train, cfg, eval_set, Path(out) if out is not None else None)
     state = _resume_state(out, cfg) if resume else None
     if out is not None and run.ctx.is_main:
@@ -207,9 +241,12 @@ def _resume_state(out: Optional[str | Path], cfg: TrainConfig) -> Optional[dict]
     if not (Path(out) / "checkpoint.json").is_file():
         raise UserError(f"--resume: no checkpoint to resume in {out}")
     model, meta = load_classifier(out)
+    best = {k: v.clone() for k, v in model.state_dict().items()}
+    if (Path(out) / LAST_FILE).is_file():
+        model.load_state_dict(load_weights(out, LAST_FILE))
     old = TrainConfig.from_dict(meta["config"])
     changed = [k for k in ("method", "scheme", "backbone", "activation", "hidden") if getattr(old, k) != getattr(cfg, k)]
     if changed:
         raise UserError(f"--resume: {changed} differ from the checkpoint in {out}; use a new --out")
-    return {"model": model, "meta": meta, "stage": meta["stage"], "step": int(meta["step"]),
-            "optimizer": load_optimizer_state(out, meta)}
+    return {"model": model, "meta": meta, "stage": meta["stage"], "step": int(meta["step"]), "best": best,
+            "selection": meta.get("selection"), "optimizer": load_optimizer_state(out, meta)}

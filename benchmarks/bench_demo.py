@@ -1,0 +1,62 @@
+"""The demo over several seeds: the README's table (seed 0), its seed-to-seed spread, the versions.
+
+Runs ``noisereg demo`` (the library call) for seeds 0..N-1, writes ``benchmarks/results/demo.csv``
+(one row per seed, method, task and metric) and appends the mean ± std table to RESULTS.md. The
+demo's test asserts the ordering with margins below the smallest gap seen here.
+
+    python benchmarks/bench_demo.py [--seeds 5]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import tempfile
+import time
+
+import numpy as np
+
+from _common import RESULTS_DIR, append_results
+from noisereg.demo import run_demo, versions
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, default=5)
+    args = ap.parse_args()
+    rows, start = [], time.perf_counter()
+    for seed in range(args.seeds):
+        with tempfile.TemporaryDirectory() as tmp:
+            res = run_demo(tmp, seed=seed, quiet=True)
+        for task, t in res["tasks"].items():
+            for method, scores in t["methods"].items():
+                for metric in ("top1", "mAP", "AP_all"):
+                    rows.append({"seed": seed, "task": task, "method": method, "metric": metric,
+                                 "value": round(100 * scores[metric], 2), "seconds": res["seconds"]})
+        print(f"seed {seed}: {res['seconds']:.0f} s", flush=True)
+    with open(RESULTS_DIR / "demo.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    append_results(f"The demo over {args.seeds} seeds", table(rows),
+                   f"Versions: {versions()}. Wall time {(time.perf_counter() - start) / 60:.1f} min "
+                   f"({args.seeds} demo runs).")
+
+
+def table(rows: list[dict]) -> str:
+    """Mean ± std over seeds and the smallest gap between proposed and each other method."""
+    cols = [("single-label", "top1"), ("multi-label", "mAP"), ("multi-label", "AP_all"), ("multi-label", "top1")]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    get = {(r["seed"], r["task"], r["method"], r["metric"]): r["value"] for r in rows}
+    seeds = sorted({r["seed"] for r in rows})
+    lines = ["| method | " + " | ".join(f"{t} {m}" for t, m in cols) + " |", "|---|" + "---:|" * len(cols)]
+    for m in methods:
+        cells = [np.array([get[(s, t, m, k)] for s in seeds]) for t, k in cols]
+        lines.append(f"| {m} | " + " | ".join(f"{c.mean():.1f} ± {c.std():.1f}" for c in cells) + " |")
+    for m in methods[1:]:
+        gaps = [min(get[(s, t, methods[0], k)] - get[(s, t, m, k)] for s in seeds) for t, k in cols]
+        lines.append(f"| smallest gap {methods[0]} - {m} | " + " | ".join(f"{g:+.1f}" for g in gaps) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
