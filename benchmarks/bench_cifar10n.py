@@ -53,13 +53,16 @@ def experiment(args: argparse.Namespace, part: str, methods: list[str], **fields
     if part == "e2e":
         train = {"scheme": "end-to-end", "backbone": "small-cnn", "image_size": 32, "epochs": args.e2e_epochs,
                  "batch_size": 128, "patience": 6, "hidden": 256, "lr": 1e-3}
-    return ExperimentConfig(data=data, noise=noise, methods=methods, clean_fractions=fractions(part), seeds=args.seeds,
-                            train=train, feature_image_size=args.image_size, features=part != "e2e",
-                            mosaics=args.mosaics, cache_dir=args.cache_dir, out=f"{args.out}/{part}", **fields)
+    settings = dict(data=data, noise=noise, methods=methods, clean_fractions=fractions(args, part), seeds=args.seeds,
+                    train=train, feature_image_size=args.image_size, features=part != "e2e", mosaics=args.mosaics,
+                    cache_dir=args.cache_dir, out=f"{args.out}/{part}")
+    return ExperimentConfig(**{**settings, **fields})
 
 
-def fractions(part: str) -> list[float]:
+def fractions(args: argparse.Namespace, part: str) -> list[float]:
     """The clean fractions of a part (the end-to-end CNN, at ~2 min an epoch here, runs at 10% only)."""
+    if args.fractions:
+        return [float(f) for f in args.fractions.split(",")]
     return [0.1] if part == "e2e" else FRACTIONS
 
 
@@ -74,7 +77,7 @@ def _job(exp: Any) -> list[dict]:
 def run_grid(args: argparse.Namespace, part: str, methods: list[str], tuned: str) -> list[dict]:
     """Every (fraction, seed) cell in parallel; the tuned values of every method."""
     cells = [experiment(args, part, methods, clean_fractions=[f], seeds=1, first_seed=s, tuned=tuned,
-                        out=f"{args.out}/{part}/f{f:g}-s{s}") for f in fractions(part) for s in range(args.seeds)]
+                        out=f"{args.out}/{part}/f{f:g}-s{s}") for f in fractions(args, part) for s in range(args.seeds)]
     rows = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for cell, result in zip(cells, pool.map(_job, cells)):
@@ -127,7 +130,7 @@ def cleanlab_rows(args: argparse.Namespace, part: str, tuned: dict) -> list[dict
     trials = [r for r in csv.DictReader(open(RESULTS_DIR / f"tune_{part}.csv")) if r["method"] == "noisy"]
     epochs = float(max(trials, key=lambda r: float(r["value"]))["epochs"])
     rows = []
-    for f in FRACTIONS:
+    for f in fractions(args, part):
         for seed in range(args.seeds):
             start = time.perf_counter()
             task = build(f, seed)
@@ -177,6 +180,8 @@ def main() -> None:
     ap.add_argument("--mosaics", type=int, default=20000)
     ap.add_argument("--e2e-epochs", type=float, default=15)
     ap.add_argument("--cache-dir", default="runs/cache")
+    ap.add_argument("--methods", help="only these methods (e.g. to add a new method to a part already run)")
+    ap.add_argument("--fractions", help="only these clean fractions (a smoke test)")
     ap.add_argument("--out", default="runs/bench-cifar10n")
     args = ap.parse_args()
     if not (SHARED_DATA / "cifar10n").is_dir():
@@ -186,10 +191,12 @@ def main() -> None:
     methods = {"worse": SINGLE, "mosaics": MULTI, "e2e": ["proposed", "noisy", "g-alone", "h-alone"]}.get(part)
     if methods is None:
         methods = ["proposed", "g-alone", *best_baselines()]
+    if args.methods:
+        methods = args.methods.split(",")
     # the end-to-end CNN is not tuned (a trial costs an hour here): every method runs the same defaults
     tuned = tune(args, part, methods) if part != "e2e" else None
     rows = run_grid(args, part, methods, str(tuned) if tuned else None)
-    if tuned and part in ("worse", "random1", "aggre"):
+    if tuned and part in ("worse", "random1", "aggre") and not args.methods:
         rows += cleanlab_rows(args, part, json.loads(tuned.read_text()))
     append(part, "end-to-end" if part == "e2e" else "frozen", rows)
     seconds = time.perf_counter() - start
