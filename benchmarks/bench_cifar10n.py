@@ -78,13 +78,23 @@ def run_grid(args: argparse.Namespace, part: str, methods: list[str], tuned: str
     """Every (fraction, seed) cell in parallel; the tuned values of every method."""
     cells = [experiment(args, part, methods, clean_fractions=[f], seeds=1, first_seed=s, tuned=tuned,
                         out=f"{args.out}/{part}/f{f:g}-s{s}") for f in fractions(args, part) for s in range(args.seeds)]
+    done = [c for c in cells if _finished(c, methods)]
+    todo = [c for c in cells if c not in done]
+    results = [list(csv.DictReader(open(Path(c.out) / "results.csv"))) for c in done]
     rows = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        for cell, result in zip(cells, pool.map(_job, cells)):
+        for cell, result in zip(done + todo, results + list(pool.map(_job, todo))):
             rows += result
             print(f"{part}: clean {cell.clean_fractions[0]:g} seed {cell.first_seed}: " + ", ".join(
                 f"{r['method']} {100 * r['top1' if part != 'mosaics' else 'mAP']:.1f}" for r in result), flush=True)
     return rows
+
+
+def _finished(cell: Any, methods: list[str]) -> bool:
+    """Whether an earlier, interrupted run of this benchmark already finished this cell for every method
+    (a cell's ``results.csv`` is written once, at its end): such cells are read back, not rerun."""
+    path = Path(cell.out) / "results.csv"
+    return path.exists() and {r["method"] for r in csv.DictReader(open(path))} >= set(methods)
 
 
 def _tune_job(item: tuple) -> dict:
@@ -97,11 +107,15 @@ def _tune_job(item: tuple) -> dict:
 
 
 def tune(args: argparse.Namespace, part: str, methods: list[str]) -> Path:
-    """Each method's equal-budget search at 5% clean, seed 0; methods split over the workers."""
+    """Each method's equal-budget search at 5% clean, seed 0; one job per method, taken by the next free
+    worker."""
     out = Path(args.out) / part / "tune"
-    chunks = [methods[i::args.workers] for i in range(args.workers)]
-    items = [(experiment(args, part, chunk, tune_trials=args.trials, tune_fraction=0.05,
-                         out=f"{out}/{i}"),) for i, chunk in enumerate(chunks) if chunk]
+    if args.tuned_from:
+        return Path(args.out) / args.tuned_from / "tune" / "tuned.json"
+    if (out / "tuned.json").exists() and (RESULTS_DIR / f"tune_{part}.csv").exists():
+        return out / "tuned.json"  # an interrupted run already tuned this part
+    items = [(experiment(args, part, [m], tune_trials=args.trials, tune_fraction=0.05, out=f"{out}/{i}"),)
+             for i, m in enumerate(methods)]
     merged: dict[str, Any] = {}
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for params in pool.map(_tune_job, items):
@@ -127,10 +141,11 @@ def cleanlab_rows(args: argparse.Namespace, part: str, tuned: dict) -> list[dict
     torch.set_num_threads(2)
     exp = experiment(args, part, ["noisy"])
     build = TASKS[exp.data].builder(exp, torch.device("cpu"))
-    trials = [r for r in csv.DictReader(open(RESULTS_DIR / f"tune_{part}.csv")) if r["method"] == "noisy"]
+    tuned_part = args.tuned_from or part
+    trials = [r for r in csv.DictReader(open(RESULTS_DIR / f"tune_{tuned_part}.csv")) if r["method"] == "noisy"]
     epochs = float(max(trials, key=lambda r: float(r["value"]))["epochs"])
     rows = []
-    for f in fractions(args, part):
+    for f in [float(f) for f in args.cleanlab_fractions.split(",")]:
         for seed in range(args.seeds):
             start = time.perf_counter()
             task = build(f, seed)
@@ -182,6 +197,9 @@ def main() -> None:
     ap.add_argument("--cache-dir", default="runs/cache")
     ap.add_argument("--methods", help="only these methods (e.g. to add a new method to a part already run)")
     ap.add_argument("--fractions", help="only these clean fractions (a smoke test)")
+    ap.add_argument("--tuned-from", help="reuse the values another part tuned (e.g. worse) instead of tuning")
+    ap.add_argument("--cleanlab-fractions", default="0.05",
+                    help="clean fractions of the cleanlab rows (a 5-fold CleanLearning costs six trainings)")
     ap.add_argument("--out", default="runs/bench-cifar10n")
     args = ap.parse_args()
     if not (SHARED_DATA / "cifar10n").is_dir():
