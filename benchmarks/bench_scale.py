@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS_DIR, append_results  # noqa: E402
+from _common import RESULTS_DIR, append_results, status_kib  # noqa: E402
 
 CLASSES, DIM, PER_IMAGE, CONFIRMED = 6012, 1280, 9, 0.7
 CLEAN_SHARE = 40_000 / 9_011_219   # the paper's clean training images per training image
@@ -40,14 +40,6 @@ TEST_SHARE = 120_000 / 9_011_219   # its test images per training image
 VAL_ROWS, BLOCK = 1000, 1 << 18
 COLUMNS = ["rows", "classes", "peak_rss_mib", "steps_per_s", "eval_s", "eval_rows", "steps", "fit_s", "cpu_ms_per_step",
            "eval_cpu_s", "load_s", "features_gib", "labels_per_image", "load_average"]
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident memory (VmHWM), anonymous and file-backed pages alike."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def machine_labels(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -142,7 +134,7 @@ def measure(root: Path, steps: int, threads: int) -> dict:
     trained, cpu1 = time.perf_counter(), time.process_time()
     scores = evaluate(result.model, test, result.preprocess, device=torch.device("cpu"))
     done, cpu2 = time.perf_counter(), time.process_time()
-    return {"rows": len(train), "classes": CLASSES, "peak_rss_mib": round(peak_rss_mib()),
+    return {"rows": len(train), "classes": CLASSES, "peak_rss_mib": round(status_kib("VmHWM") / 1024),
             "steps_per_s": round(steps / (trained - loaded), 3), "eval_s": round(done - trained, 1),
             "eval_rows": int(test.has_clean.sum()), "steps": steps, "fit_s": round(trained - loaded, 1),
             "cpu_ms_per_step": round(1000 * (cpu1 - cpu0) / steps, 1), "eval_cpu_s": round(cpu2 - cpu1, 1),
