@@ -112,7 +112,8 @@ def load_split(root: Path, name: str):
 
     noisy = csr("noisy", np.float32)
     return LabelledSet(images=feats, classes=[f"/m/{k:05x}" for k in range(CLASSES)], noisy=noisy,
-                       clean=csr("clean", np.float32), has_noisy=np.full(n, noisy.nnz > 0), has_clean=parts["has_clean"],
+                       clean=csr("clean", np.float32), has_noisy=np.full(n, noisy.nnz > 0),
+                       has_clean=parts["has_clean"],
                        clean_mask=csr("verified", bool))
 
 
@@ -154,7 +155,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the measured process (default 1: "
                     "on a shared machine a second thread mostly waits for the first)")
-    ap.add_argument("--work", default="runs/bench_scale", help="folder for the synthetic data (deleted after each size)")
+    ap.add_argument("--work", default="runs/bench_scale", help="folder of the synthetic data (deleted after each size)")
     ap.add_argument("--write", help=argparse.SUPPRESS)
     ap.add_argument("--measure", help=argparse.SUPPRESS)
     ap.add_argument("--no-record", action="store_true")
@@ -195,8 +196,9 @@ def record(rows: list[dict]) -> None:
              "test rows | evaluation s (wall) | evaluation CPU s | load s | load average |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     table += [f"| {r['rows']:,} | {r['features_gib']:.1f} GiB | {r['peak_rss_mib']:,} | {r['steps_per_s']:.2f} | "
-              f"{r['cpu_ms_per_step']:.0f} | {r['cpu_ms_per_step'] / first:.2f} | {r['eval_rows']:,} | {r['eval_s']:.0f} | "
-              f"{r['eval_cpu_s']:.0f} | {r['load_s']:.0f} | {r['load_average']:.1f} |" for r in rows]
+              f"{r['cpu_ms_per_step']:.0f} | {r['cpu_ms_per_step'] / first:.2f} | {r['eval_rows']:,} | "
+              f"{r['eval_s']:.0f} | {r['eval_cpu_s']:.0f} | {r['load_s']:.0f} | {r['load_average']:.1f} |"
+              for r in rows]
     notes = (f"{CLASSES:,} classes, D = {DIM}, `proposed` (hidden 256), {rows[0]['steps']:,} steps of batch 32 "
              f"(1:9) from random rows of the memmap, 1 torch thread; steps/s = steps / fit wall time and CPU ms / "
              f"step = fit CPU time / steps (set-up and one validation on {VAL_ROWS:,} rows included in both); "

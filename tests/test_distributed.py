@@ -105,7 +105,8 @@ def test_two_ranks_extract_into_one_cache_and_evaluate_like_one_process(frozen_d
                                    rtol=1e-2, atol=1e-3)
     assert not list((frozen_ddp / "cache").glob(".*"))  # no temporary file left
     assert (frozen_ddp / "run0" / "checkpoint.json").is_file() and not list((frozen_ddp / "run0").glob(".*"))
-    printed = [json.loads(line) for line in (frozen_ddp / "stdout.txt").read_text().splitlines() if line.startswith("{")]
+    lines = (frozen_ddp / "stdout.txt").read_text().splitlines()
+    printed = [json.loads(line) for line in lines if line.startswith("{")]
     assert len(printed) == 1  # `noisereg evaluate` under torchrun: the ranks share the work, rank 0 reports
     assert printed[0]["top1"] == pytest.approx(ddp["top1"]) and printed[0]["mAP"] == pytest.approx(ddp["mAP"])
 

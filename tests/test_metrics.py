@@ -120,7 +120,7 @@ def test_streaming_float32_scores_keep_their_ties_and_signed_zeros():
 def test_processes_scoring_their_own_rows_reach_the_single_process_numbers():
     """Two threads stand for two ranks: each scores half the rows; ``reduce`` sums their accumulators."""
     scores, targets = _random_case(3)
-    gate, shared, results = threading.Barrier(2), [None, None], [None, None]
+    gate, shared, results = threading.Barrier(2, timeout=60), [None, None], [None, None]  # no hang on a failure
 
     def reduce(rank):
         def f(a):
@@ -139,6 +139,7 @@ def test_processes_scoring_their_own_rows_reach_the_single_process_numbers():
     for t in threads:
         t.join()
     want = evaluate_scores(scores, targets)
+    assert None not in results
     for got in results:
         assert all(got[k] == pytest.approx(want[k], abs=1e-12) for k in ("mAP", "AP_all", "top1"))
 

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from .data.images import Preprocess, iter_inputs
 from .data.labelset import LabelledSet
 from .distributed import all_reduce_sum, barrier, current, gather_rows, ranks_agree, shard
+from .errors import UserError
 from .models.backbones import Backbone
 
 FORMAT = 1
@@ -88,7 +89,7 @@ def write_cache(cache_dir: str | Path, key: dict[str, Any], dim: int,
     ctx = current()
     cache_dir = Path(cache_dir)
     base = cache_dir / _name(key)
-    token = int(all_reduce_sum(np.array([os.getpid() if ctx.is_main else 0], dtype=np.int64), ctx)[0])  # rank 0's pid
+    token = int(all_reduce_sum(np.array([os.getpid() if ctx.is_main else 0], dtype=np.int64), ctx)[0])  # rank 0's
     tmp_data = base.with_name(f".{base.name}.{token}.npy.tmp")
     tmp_index = base.with_name(f".{base.name}.{token}.json.tmp")
     try:
@@ -170,8 +171,8 @@ def cached_features(backbone: Backbone, data: LabelledSet, *, device: torch.devi
     gathered on every rank, so give a cache folder for large sets).
 
     Raises:
-        RuntimeError: under torchrun, when the ranks hold different backbones (their keys differ)
-            or only some of them see the cache (a folder that is not shared).
+        RuntimeError: under torchrun, when the ranks hold different backbones (their keys differ).
+        UserError: under torchrun, when only some ranks see the cache (a folder they do not share).
     """
     pre = backbone.preprocess
     if data.holds_features:  # precomputed embeddings are their own cache
@@ -188,8 +189,8 @@ def cached_features(backbone: Backbone, data: LabelledSet, *, device: torch.devi
     if seen == ctx.world_size:
         return hit
     if seen:
-        raise RuntimeError(f"only {seen} of {ctx.world_size} processes see the feature cache in {cache_dir}: "
-                           "the cache folder must be shared by all processes")
+        raise UserError(f"only {seen} of {ctx.world_size} processes see the feature cache in {cache_dir}: "
+                        "--cache-dir must be a folder all processes share")
 
     def fill(out: np.ndarray) -> None:  # this rank's block of rows (all rows for one process)
         for rows, f in iter_features(backbone, data.images, pre, **opts):
