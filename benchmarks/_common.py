@@ -24,6 +24,15 @@ def machine() -> str:
             f"{torch.get_num_threads()} threads, {gpu}, Python {platform.python_version()}")
 
 
+def status_kib(field: str) -> int:
+    """A memory field of this process from /proc/self/status, in KiB (``VmHWM``: peak resident memory,
+    file-backed pages such as touched memmaps included; ``RssAnon``, ``RssFile``: the current split)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
 def timed(fn: Callable[[], object], repeat: int = 1) -> float:
     """Best wall time of ``repeat`` calls, in seconds."""
     best = float("inf")

@@ -20,12 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import append_results, status_kib  # noqa: E402
 
 
 def child(n: int, dim: int, classes: int) -> dict:
@@ -40,8 +36,8 @@ def child(n: int, dim: int, classes: int) -> dict:
 
     def sample() -> None:
         while not stop.is_set():
-            peak["anon"] = max(peak["anon"], _status_kib("RssAnon"))
-            peak["file"] = max(peak["file"], _status_kib("RssFile"))
+            peak["anon"] = max(peak["anon"], status_kib("RssAnon"))
+            peak["file"] = max(peak["file"], status_kib("RssFile"))
             time.sleep(0.05)
 
     threading.Thread(target=sample, daemon=True).start()
@@ -59,7 +55,7 @@ def child(n: int, dim: int, classes: int) -> dict:
         is_clean = np.arange(n) % 10 == 0
         data = LabelledSet(images=feats, classes=[str(k) for k in range(classes)], noisy=labels, clean=labels,
                            has_noisy=~is_clean, has_clean=is_clean)
-        base_anon = _status_kib("RssAnon")
+        base_anon = status_kib("RssAnon")
         peak.update(anon=0, file=0)  # measure training only, not the generation of the random rows
         start = time.perf_counter()
         result = fit(data, TrainConfig(epochs=1, hidden=256, quiet=True, device="cpu"))
@@ -102,7 +98,6 @@ def main() -> None:
              "does not grow with it. What does grow is the dense label matrices: N x K float32 each for noisy "
              "and clean labels (9M x 6,012 classes would be 216 GB), so OpenImages-scale label sets need a "
              "sparse label store (not done yet).")
-    from _common import append_results
     append_results(f"Growth of head training with cache size (D = {args.dim}, K = {args.classes}, batch 32)",
                    "\n".join(table), notes)
 

@@ -12,6 +12,7 @@ import torch
 
 from noisereg.tasks.digits import digits_single_label
 from noisereg.data.sampler import MixedBatchSampler
+from noisereg.features import weights_hash
 from noisereg.train import fit, load_classifier
 
 HERE = Path(__file__).resolve().parent
@@ -30,7 +31,8 @@ def _torchrun(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
     taken before the rendezvous binds it, which fails about one full-suite run in ten here. A real
     bug fails both launches and the test reports the second one's output.
     """
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parent)}
+    path = os.pathsep.join([str(HERE.parent / "src"), str(HERE.parent)])  # this checkout's code, its tests/
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
     for _ in range(2):
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
                "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), *args]
@@ -76,3 +78,45 @@ def test_torchrun_cli_end_to_end_writes_one_checkpoint(digit_folder, tmp_path):
     assert r.stdout.count("checkpoint in") == 1, r.stdout + r.stderr[-2000:]  # only rank 0 reports and writes
     meta = json.loads((out / "checkpoint.json").read_text())
     assert meta["step"] == 12 and len(meta["history"]) == 12
+
+
+@pytest.fixture(scope="module")
+def frozen_ddp(tmp_path_factory) -> Path:
+    """One 2-process launch of tests/ddp_frozen.py on a folder of real PNG digits: its work folder."""
+    from tests.conftest import write_digit_folder
+    work = tmp_path_factory.mktemp("ddp-frozen")
+    manifest = write_digit_folder(work / "data")
+    r = _torchrun(str(HERE / "ddp_frozen.py"), str(manifest), str(work))
+    assert r.returncode == 0, r.stderr[-3000:]
+    (work / "stdout.txt").write_text(r.stdout)
+    return work
+
+
+@pytest.mark.slow
+def test_two_ranks_extract_into_one_cache_and_evaluate_like_one_process(frozen_ddp, tmp_path):
+    from tests.ddp_frozen import run
+    ddp = json.loads((frozen_ddp / "scores.json").read_text())["0"]
+    single = run(str(frozen_ddp / "data" / "manifest.csv"), tmp_path / "run", tmp_path / "cache", 0)
+    assert abs(ddp["top1"] - single["top1"]) <= 0.02, (ddp, single)
+    assert ddp["mAP"] == pytest.approx(single["mAP"], abs=0.02)
+    for index in (tmp_path / "cache").glob("*.json"):  # the same keys: the rows both ranks wrote match
+        shared = np.load(frozen_ddp / "cache" / index.with_suffix(".npy").name)
+        np.testing.assert_allclose(shared.astype(np.float32), np.load(index.with_suffix(".npy")).astype(np.float32),
+                                   rtol=1e-2, atol=1e-3)
+    assert not list((frozen_ddp / "cache").glob(".*"))  # no temporary file left
+    assert (frozen_ddp / "run0" / "checkpoint.json").is_file() and not list((frozen_ddp / "run0").glob(".*"))
+    lines = (frozen_ddp / "stdout.txt").read_text().splitlines()
+    printed = [json.loads(line) for line in lines if line.startswith("{")]
+    assert len(printed) == 1  # `noisereg evaluate` under torchrun: the ranks share the work, rank 0 reports
+    assert printed[0]["top1"] == pytest.approx(ddp["top1"]) and printed[0]["mAP"] == pytest.approx(ddp["mAP"])
+
+
+@pytest.mark.slow
+def test_a_fine_tuned_backbone_is_agreed_on_before_extraction(frozen_ddp):
+    scores = json.loads((frozen_ddp / "scores.json").read_text())["4"]
+    assert 0 <= scores["top1"] <= 1 and scores["mAP"] > 0  # the run finished and evaluated
+    keys = [json.loads(p.read_text())["key"] for p in (frozen_ddp / "cache").glob("*.json")]
+    assert len(keys) == 4  # train + val, for each of the two backbones: one cache each, both ranks' rows in it
+    model, meta = load_classifier(frozen_ddp / "run4")
+    assert meta["step"] == 30
+    assert weights_hash(model.backbone) in {k["weights_sha256"] for k in keys}  # rank 0's saved backbone made it

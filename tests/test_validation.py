@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from safetensors.torch import load_file
 
@@ -53,6 +54,37 @@ def test_every_class_gets_a_validation_image_where_possible():
     multi = LabelledSet(images=np.zeros((6, 4), np.float32), classes=list("abc"), noisy=multi_hot(labels, 3),
                         clean=multi_hot(labels, 3), has_noisy=np.zeros(6, bool), has_clean=np.ones(6, bool))
     assert (split_validation(multi, 0.2, seed=1)[1].clean.sum(0) >= 1).all()
+
+
+def _dense_reference_rows(data, fraction, seed):
+    """The draw as first written, on a dense label matrix of the clean rows."""
+    clean = data.clean_indices
+    out = np.zeros(len(data), bool)
+    order = np.random.default_rng([seed, 23]).permutation(clean)
+    out[order[:int(round(fraction * len(clean)))]] = True
+    labels = np.asarray(sp.csr_matrix(data.clean)[order].todense()) > 0.5
+    for k in range(data.num_classes):
+        pos = order[labels[:, k]]
+        if len(pos) >= 2 and not out[pos].any():
+            out[pos[0]] = True
+        if len(pos) >= 2 and out[pos].all():
+            out[pos[-1]] = False
+    return out
+
+
+def test_sparse_clean_labels_give_the_same_validation_rows():
+    """OpenImages-sized clean sets keep CSR labels: the draw reads them by class, without densifying."""
+    rng = np.random.default_rng(0)
+    labels = (rng.random((400, 30)) < 0.1).astype(np.float32)
+    dense = LabelledSet(images=np.zeros((400, 4), np.float32), classes=[str(c) for c in range(30)], noisy=labels,
+                        clean=labels, has_noisy=np.ones(400, bool), has_clean=np.arange(400) % 3 == 0)
+    sparse = LabelledSet(images=dense.images, classes=dense.classes, noisy=sp.csr_matrix(labels),
+                         clean=sp.csr_matrix(labels), has_noisy=dense.has_noisy, has_clean=dense.has_clean)
+    for seed in range(3):
+        want = _dense_reference_rows(dense, 0.2, seed)
+        np.testing.assert_array_equal(validation_rows(sparse, 0.2, seed), want)
+        np.testing.assert_array_equal(validation_rows(dense, 0.2, seed), want)
+    assert sparse.ids[:2] == ["0", "1"] and sparse.ids[399] == "399" and len(sparse.ids) == 400
 
 
 def test_no_validation_when_the_fraction_is_zero():

@@ -3,11 +3,13 @@ launched by ``torchrun``.
 
 ``torchrun --nproc-per-node N -m noisereg train ...`` sets RANK / WORLD_SIZE / LOCAL_RANK; the CLI
 joins the process group (``nccl`` on GPU, ``gloo`` on CPU), every rank trains on its own share of
-each mixed batch, gradients are averaged by DistributedDataParallel, evaluation logits and
-extracted features are gathered across ranks, and only rank 0 writes files.
+each mixed batch, gradients are averaged by DistributedDataParallel, and only rank 0 writes
+checkpoints. Nothing of size N travels between ranks: each rank writes its rows of extracted
+features into one shared memmap, and evaluation sums per-rank counts (``all_reduce_sum``).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 
@@ -78,12 +80,20 @@ def shard(n: int, ctx: DistContext) -> np.ndarray:
     return np.array_split(np.arange(n), ctx.world_size)[ctx.rank]
 
 
+def _backend_device() -> torch.device:
+    """Where the process group's tensors must live: the current GPU for nccl, the CPU for gloo."""
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
 def gather_rows(local: torch.Tensor, ctx: DistContext) -> torch.Tensor:
-    """Concatenate every rank's rows in rank order (ranks may hold different row counts)."""
+    """Concatenate every rank's rows in rank order (ranks may hold different row counts).
+
+    Every rank ends up holding all rows: for small outputs only (``predict_logits``); extraction
+    into the cache and evaluation never gather.
+    """
     if not ctx.enabled:
         return local
-    backend_device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" \
-        else torch.device("cpu")
+    backend_device = _backend_device()
     count = torch.tensor([local.shape[0]], device=backend_device)
     counts = [torch.zeros_like(count) for _ in range(ctx.world_size)]
     dist.all_gather(counts, count)
@@ -98,3 +108,46 @@ def gather_rows(local: torch.Tensor, ctx: DistContext) -> torch.Tensor:
 def barrier(ctx: DistContext) -> None:
     if ctx.enabled:
         dist.barrier()
+
+
+def all_reduce_sum(values: np.ndarray, ctx: DistContext) -> np.ndarray:
+    """The element-wise sum of ``values`` over all ranks (a copy of ``values`` for one process).
+
+    Counts and per-rank partial results: a rank that leaves an entry at 0 lets another rank's
+    value through exactly, so it also shares values that only one rank knows.
+    """
+    values = np.asarray(values)
+    if not ctx.enabled:
+        return values.copy()
+    t = torch.from_numpy(np.ascontiguousarray(values)).to(_backend_device())
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t.cpu().numpy().reshape(values.shape)
+
+
+def broadcast_state(module: torch.nn.Module, ctx: DistContext) -> None:
+    """Give every rank rank 0's parameters and buffers, in place.
+
+    DDP keeps parameters equal but BatchNorm running statistics drift apart on CPU (each rank
+    normalises its own share of the batch): broadcasting makes the ranks score, extract and hash
+    one and the same model.
+    """
+    if not ctx.enabled:
+        return
+    device = _backend_device()
+    for t in module.state_dict().values():
+        if t.device == device:
+            dist.broadcast(t, src=0)
+        else:
+            moved = t.to(device)
+            dist.broadcast(moved, src=0)
+            t.copy_(moved)
+
+
+def ranks_agree(text: str, ctx: DistContext) -> bool:
+    """True when every rank passed the same ``text`` (compared by a 63-bit digest)."""
+    if not ctx.enabled:
+        return True
+    digest = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
+    votes = np.zeros(ctx.world_size, dtype=np.int64)
+    votes[ctx.rank] = digest
+    return len(set(all_reduce_sum(votes, ctx).tolist())) == 1

@@ -8,6 +8,10 @@ the preprocessing, the image ids in order), so a changed transform or a retraine
 new cache instead of stale features. Files are written under temporary names and renamed when
 complete; the JSON index is renamed last and marks the cache as usable. Heads read the memmap in
 batches, so a cache larger than RAM works.
+
+Under torchrun every rank writes its own block of rows straight into one shared temporary memmap
+(the cache folder must be visible to all ranks: one machine, or a shared filesystem), and rank 0
+renames it into place once all ranks are done: no rank ever holds the whole (N, D) array.
 """
 from __future__ import annotations
 
@@ -24,7 +28,8 @@ from tqdm.auto import tqdm
 
 from .data.images import Preprocess, iter_inputs
 from .data.labelset import LabelledSet
-from .distributed import barrier, current, gather_rows, shard
+from .distributed import all_reduce_sum, barrier, current, gather_rows, ranks_agree, shard
+from .errors import UserError
 from .models.backbones import Backbone
 
 FORMAT = 1
@@ -74,23 +79,38 @@ def open_cache(cache_dir: str | Path, key: dict[str, Any]) -> Optional[np.memmap
 
 def write_cache(cache_dir: str | Path, key: dict[str, Any], dim: int,
                 fill: Callable[[np.memmap], None]) -> np.memmap:
-    """Create the cache for ``key``: ``fill(out)`` writes the (N, dim) float16 rows, then rename into place."""
+    """Create the cache for ``key``: ``fill(out)`` writes this process's rows of the (N, dim) float16
+    array, then the file is renamed into place and the JSON index written last.
+
+    Under torchrun this is collective: rank 0 creates the temporary file, every rank fills its rows
+    of it, and rank 0 renames it after all have flushed (barriers in between), so the index never
+    names a half-written array. Every rank returns the finished cache, read-only.
+    """
+    ctx = current()
     cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
     base = cache_dir / _name(key)
-    tmp_data = base.with_name(f".{base.name}.{os.getpid()}.npy.tmp")
-    tmp_index = base.with_name(f".{base.name}.{os.getpid()}.json.tmp")
+    token = int(all_reduce_sum(np.array([os.getpid() if ctx.is_main else 0], dtype=np.int64), ctx)[0])  # rank 0's
+    tmp_data = base.with_name(f".{base.name}.{token}.npy.tmp")
+    tmp_index = base.with_name(f".{base.name}.{token}.json.tmp")
     try:
-        out = np.lib.format.open_memmap(tmp_data, mode="w+", dtype=np.float16, shape=(key["n"], dim))
+        if ctx.is_main:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            np.lib.format.open_memmap(tmp_data, mode="w+", dtype=np.float16, shape=(key["n"], dim)).flush()
+        barrier(ctx)
+        out = np.load(tmp_data, mmap_mode="r+")
         fill(out)
         out.flush()
         del out
-        tmp_index.write_text(json.dumps({"key": key, "dim": dim, "dtype": "float16"}, indent=2))
-        os.replace(tmp_data, base.with_suffix(".npy"))
-        os.replace(tmp_index, base.with_suffix(".json"))  # last: marks the cache complete
+        barrier(ctx)
+        if ctx.is_main:
+            tmp_index.write_text(json.dumps({"key": key, "dim": dim, "dtype": "float16"}, indent=2))
+            os.replace(tmp_data, base.with_suffix(".npy"))
+            os.replace(tmp_index, base.with_suffix(".json"))  # last: marks the cache complete
     finally:
-        tmp_data.unlink(missing_ok=True)
-        tmp_index.unlink(missing_ok=True)
+        if ctx.is_main:
+            tmp_data.unlink(missing_ok=True)
+            tmp_index.unlink(missing_ok=True)
+    barrier(ctx)
     arr = open_cache(cache_dir, key)
     if arr is None:
         raise OSError(f"the feature cache just written in {cache_dir} cannot be read back")
@@ -147,27 +167,32 @@ def features_key(backbone: Backbone, data: LabelledSet) -> dict[str, Any]:
 def cached_features(backbone: Backbone, data: LabelledSet, *, device: torch.device, cache_dir: Optional[str],
                     batch_size: int = 256, num_workers: int = 0, quiet: bool = True) -> Any:
     """Features of ``data``: from the cache in ``cache_dir`` when its key matches, else extracted once
-    (and stored there). Without a cache folder they stay in memory as float32."""
+    (and stored there). Without a cache folder they stay in memory as float32 (under torchrun:
+    gathered on every rank, so give a cache folder for large sets).
+
+    Raises:
+        RuntimeError: under torchrun, when the ranks hold different backbones (their keys differ).
+        UserError: under torchrun, when only some ranks see the cache (a folder they do not share).
+    """
     pre = backbone.preprocess
     if data.holds_features:  # precomputed embeddings are their own cache
         return data.images
     opts = dict(device=device, batch_size=batch_size, num_workers=num_workers, quiet=quiet)
     if cache_dir is None:
         return extract_features(backbone, data.images, pre, **opts)
-    key = features_key(backbone, data)
+    key, ctx = features_key(backbone, data), current()
+    if not ranks_agree(json.dumps(key, sort_keys=True), ctx):
+        raise RuntimeError("the processes hold different backbones (their feature-cache keys differ); "
+                           "broadcast rank 0's weights before extracting")
     hit = open_cache(cache_dir, key)
-    if hit is not None:
+    seen = int(all_reduce_sum(np.array([int(hit is not None)], dtype=np.int64), ctx)[0])
+    if seen == ctx.world_size:
         return hit
-    ctx = current()
-    if ctx.enabled:  # ranks extract their blocks, rank 0 writes the gathered rows, the others open them
-        feats = extract_features(backbone, data.images, pre, **opts)
-        if ctx.is_main:
-            write_cache(cache_dir, key, backbone.feature_dim, lambda out: out.__setitem__(
-                slice(None), feats.numpy().astype(np.float16)))
-        barrier(ctx)
-        return open_cache(cache_dir, key)
+    if seen:
+        raise UserError(f"only {seen} of {ctx.world_size} processes see the feature cache in {cache_dir}: "
+                        "--cache-dir must be a folder all processes share")
 
-    def fill(out: np.ndarray) -> None:
+    def fill(out: np.ndarray) -> None:  # this rank's block of rows (all rows for one process)
         for rows, f in iter_features(backbone, data.images, pre, **opts):
             out[rows[0]:rows[-1] + 1] = f.numpy().astype(np.float16)
 

@@ -92,6 +92,20 @@ def format_scores(scores: dict) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..distributed import init_from_env, shutdown
+    ctx = init_from_env(args.device)  # under torchrun the ranks score blocks of the split
+    try:
+        out = _evaluate(args)
+        if ctx.is_main:  # one report, from rank 0
+            print(json.dumps(out) if args.json else f"{args.split} ({out['images']} images): " + format_scores(out)
+                  + (f"  [{out['classes_skipped']} classes without positives left out of mAP]"
+                     if out["classes_skipped"] else ""))
+        return 0
+    finally:
+        shutdown()
+
+
+def _evaluate(args: argparse.Namespace) -> dict:
     from ..data.images import Preprocess
     from ..distributed import resolve_device
     from ..train import evaluate, load_classifier
@@ -105,12 +119,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.show_h:
         out["h"] = {k: v for k, v in evaluate(model, data, pre, device=device, which="h_logits").items()
                     if k in ("mAP", "AP_all", "top1")}
-    if args.json:
-        print(json.dumps(out))
-    else:
-        print(f"{args.split} ({out['images']} images): " + format_scores(out) +
-              (f"  [{out['classes_skipped']} classes without positives left out of mAP]" if out["classes_skipped"] else ""))
-    return 0
+    return out
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

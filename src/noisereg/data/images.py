@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -94,25 +94,22 @@ class ImageFiles(torch.utils.data.Dataset):
 
 
 class _Batches:
-    """Re-iterable list of index arrays for a DataLoader's ``batch_sampler``."""
+    """Index arrays for a DataLoader's ``batch_sampler``, read once, as the loader asks for them."""
 
-    def __init__(self, index_batches: list[np.ndarray]) -> None:
+    def __init__(self, index_batches: Iterable[np.ndarray]) -> None:
         self.index_batches = index_batches
 
     def __iter__(self) -> Iterator[list[int]]:
         return (b.tolist() for b in self.index_batches)
 
-    def __len__(self) -> int:
-        return len(self.index_batches)
 
-
-def iter_inputs(images: Any, pre: Preprocess, index_batches: list[np.ndarray], *,
+def iter_inputs(images: Any, pre: Preprocess, index_batches: Iterable[np.ndarray], *,
                 num_workers: int = 0, pin: bool = False) -> Iterator[torch.Tensor]:
     """Backbone inputs for each index batch: from a pixel tensor, a feature matrix, or image files.
 
     Args:
         images: (N, D) features (tensor, array or memmap), (N, C, H, W) [0, 1] pixels, or N file paths.
-        index_batches: the rows of each batch.
+        index_batches: the rows of each batch (a list, or a generator consumed as batches are made).
     """
     if isinstance(images, torch.Tensor) and images.dim() == 2:       # features in memory (N, D)
         yield from (images[torch.as_tensor(b)] for b in index_batches)

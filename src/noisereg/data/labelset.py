@@ -19,8 +19,24 @@ Labels = Union[np.ndarray, sp.csr_matrix]
 
 
 def _as_labels(m: object, dtype: type) -> Labels:
-    """Dense labels as a numpy array of ``dtype``; sparse ones stay CSR (rows are densified on use)."""
-    return m.tocsr().astype(dtype) if sp.issparse(m) else np.asarray(m, dtype=dtype)
+    """Dense labels as a numpy array of ``dtype``; sparse ones stay CSR (rows are densified on use).
+    Labels already of that type are not copied."""
+    return m.tocsr().astype(dtype, copy=False) if sp.issparse(m) else np.asarray(m, dtype=dtype)
+
+
+class RowIds(Sequence[str]):
+    """The ids "0" .. "N-1" of N array rows, made when asked for (a list of 9M strings takes ~600 MB)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: Union[int, slice]) -> Union[str, list[str]]:
+        if isinstance(i, slice):
+            return [str(j) for j in range(self.n)[i]]
+        return str(range(self.n)[i])
 
 
 def dense_rows(m: Labels, rows: np.ndarray) -> np.ndarray:
@@ -76,7 +92,8 @@ class LabelledSet:
         clean_mask: optional (N, K) bool: which classes of a clean label are actually known
             (OpenImages verifies only some classes per image). Unknown entries add nothing to L_clean;
             rows without a clean label are never read. Dense or CSR.
-        ids: optional N sample ids (paths by default) for reports and error messages.
+        ids: optional N sample ids (paths by default; row numbers, made on demand, for arrays) for
+            reports and error messages.
     """
 
     images: Images
@@ -86,7 +103,7 @@ class LabelledSet:
     has_noisy: np.ndarray
     has_clean: np.ndarray
     clean_mask: Optional[Labels] = None
-    ids: list[str] = field(default_factory=list)
+    ids: Sequence[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n, k = len(self.images), len(self.classes)
@@ -105,8 +122,8 @@ class LabelledSet:
             self.clean_mask = _as_labels(self.clean_mask, bool)
             if self.clean_mask.shape != (n, k):
                 raise UserError(f"LabelledSet.clean_mask has shape {self.clean_mask.shape}, expected {(n, k)}")
-        if not self.ids:
-            self.ids = [str(i) for i in range(n)] if self.holds_arrays else [str(p) for p in self.images]
+        if not len(self.ids):
+            self.ids = RowIds(n) if self.holds_arrays else [str(p) for p in self.images]
 
     def __len__(self) -> int:
         return len(self.images)
@@ -196,9 +213,11 @@ def validation_rows(data: LabelledSet, fraction: float, seed: int) -> np.ndarray
         return out
     order = np.random.default_rng([seed, 23]).permutation(clean)
     out[order[:want]] = True
-    labels = dense_rows(data.clean, order) > 0.5
+    labels = data.clean[order]  # the clean rows only, kept sparse when the labels are
+    by_class = sp.csc_matrix(labels > 0.5 if sp.issparse(labels) else np.asarray(labels) > 0.5)
+    by_class.sort_indices()
     for k in range(data.num_classes):
-        pos = order[labels[:, k]]
+        pos = order[by_class.indices[by_class.indptr[k]:by_class.indptr[k + 1]]]  # in draw order
         if len(pos) >= 2 and not out[pos].any():
             out[pos[0]] = True
         if len(pos) >= 2 and out[pos].all():  # keep one for training

@@ -1,6 +1,7 @@
 """Mixed clean:noisy training batches as the methods see them (``Batch``)."""
 from __future__ import annotations
 
+from itertools import tee
 from typing import Any, Iterator
 
 import numpy as np
@@ -27,10 +28,12 @@ def iter_training_batches(data: LabelledSet, images: Any, pre: Preprocess, sampl
                           steps: range, num_workers: int = 0, pin: bool = False) -> Iterator[Batch]:
     """Mixed batches for ``steps``: the clean rows first, then the noisy rows.
 
+    Batches are drawn as they are consumed (a phase of a million steps holds none in advance).
+
     Args:
         images: what the model reads for ``data``'s rows (its images, or their cached features).
     """
-    parts = [sampler.batch(t) for t in steps]
-    index_batches = [np.concatenate([p.clean, p.noisy]) for p in parts]
+    parts, ahead = tee(sampler.batch(t) for t in steps)  # ``ahead`` runs ahead by the loader's prefetch
+    index_batches = (np.concatenate([p.clean, p.noisy]) for p in ahead)
     for p, x in zip(parts, iter_inputs(images, pre, index_batches, num_workers=num_workers, pin=pin)):
         yield Batch(x, *batch_targets(data, p.clean, p.noisy))

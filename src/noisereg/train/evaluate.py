@@ -1,7 +1,13 @@
-"""Scoring a trained model: logits of every output, and the paper's metrics on clean labels."""
+"""Scoring a trained model: logits of every output, and the paper's metrics on clean labels.
+
+Evaluation streams: each process scores its own block of the clean rows in batches, the labels of
+a batch are densified on their own, and mAP / AP_all / top-1 come from ``StreamingMetrics`` (two
+passes, exact), so no (N, K) array of scores or labels is ever built and nothing is gathered.
+"""
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -9,48 +15,96 @@ import torch.nn.functional as F
 
 from ..data.images import Preprocess, iter_inputs
 from ..data.labelset import LabelledSet
-from ..distributed import current, gather_rows, shard
+from ..distributed import all_reduce_sum, current, gather_rows, shard
 from ..errors import UserError
-from ..metrics import evaluate_scores
+from ..metrics import StreamingMetrics
 from .model import Classifier
+
+REPLAY_BYTES = 1 << 28  # first-pass probabilities kept for the second pass up to this size; else recomputed
 
 
 @torch.inference_mode()
+def iter_logits(model: Classifier, images: Any, pre: Preprocess, rows: np.ndarray, *, device: torch.device,
+                batch_size: int = 256, num_workers: int = 0) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
+    """(row indices, every output's float32 logits on the CPU) for ``rows`` of ``images``, batch by batch,
+    in this process only."""
+    model.eval().to(device)
+    batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+    for b, x in zip(batches, iter_inputs(images, pre, batches, num_workers=num_workers)):
+        yield b, {key: value.float().cpu() for key, value in model(x.to(device)).items()}
+
+
 def predict_logits(model: Classifier, images: Any, pre: Preprocess, *, device: torch.device,
                    batch_size: int = 256, num_workers: int = 0) -> dict[str, torch.Tensor]:
-    """Logits of every output (``logits`` = the final classifier g's; ``h_logits`` when the method has h).
+    """Logits of every output (``logits`` = the final classifier g's; ``h_logits`` when the method has h)
+    for all images, in memory.
 
-    Under torchrun each rank scores its block of rows, then the blocks are gathered.
+    Under torchrun each rank scores its block of rows, then every rank receives all blocks: for sets
+    whose (N, K) logits fit in memory. ``evaluate`` does not use it.
     """
-    model.eval().to(device)
     ctx = current()
-    rows = shard(len(images), ctx)
-    batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
     outs: dict[str, list[torch.Tensor]] = {}
-    for x in iter_inputs(images, pre, batches, num_workers=num_workers):
-        for key, value in model(x.to(device)).items():
-            outs.setdefault(key, []).append(value.float().cpu())
+    for _, out in iter_logits(model, images, pre, shard(len(images), ctx), device=device, batch_size=batch_size,
+                              num_workers=num_workers):
+        for key, value in out.items():
+            outs.setdefault(key, []).append(value)
     if not outs:
         raise UserError(f"{len(images)} images cannot be scored by {ctx.world_size} processes")
     return {key: gather_rows(torch.cat(v), ctx) for key, v in outs.items()}
 
 
 def evaluate(model: Classifier, data: LabelledSet, pre: Preprocess, *, device: torch.device,
-             images: Any = None, which: str = "logits") -> dict[str, float]:
+             images: Any = None, which: str = "logits", batch_size: int = 256) -> dict[str, float]:
     """mAP, AP_all and top-1 of classifier g (or h with ``which="h_logits"``) on the clean labels, and
     ``bce``, its binary cross-entropy there (a smooth companion for early stopping).
+
+    Every process of a torchrun job must call it: each scores its block of the clean rows, and the
+    counts are summed across processes. The numbers equal ``evaluate_scores`` on the whole (N, K)
+    array of probabilities, which is never built.
 
     Args:
         images: what the model reads for ``data``'s rows when not ``data.images`` (cached features).
     """
     data.require(clean=True, noisy=False, where="evaluation set")
+    ctx = current()
     rows = data.clean_indices
-    logits = predict_logits(model, data.images if images is None else images, pre, device=device)
-    if which not in logits:
-        raise UserError(f"this model has no output '{which}'")
-    z, targets = logits[which][rows], data.clean_rows(rows)
-    scores = evaluate_scores(torch.sigmoid(z).numpy(), targets)
-    known = torch.from_numpy(data.known_rows(rows).astype(np.float32))
-    bce = F.binary_cross_entropy_with_logits(z, torch.from_numpy(targets), reduction="none")
-    scores["bce"] = float((bce * known).sum() / known.sum().clamp_min(1.0))
+    mine = shard(len(rows), ctx)  # positions in ``rows`` this process scores
+    reduce = partial(all_reduce_sum, ctx=ctx)
+    metrics = StreamingMetrics(data.clean[rows], reduce, dtype=np.float32)
+    score = partial(_probabilities, model, data.images if images is None else images, pre, rows, mine,
+                    which=which, device=device, batch_size=batch_size)
+    kept: list[tuple[np.ndarray, np.ndarray]] = []
+    keep = len(mine) * data.num_classes * 4 <= REPLAY_BYTES
+    bce = np.zeros(2)  # sum of the BCE over known label entries, their count
+    for pos, z, p in score():
+        metrics.add_positives(pos, p)
+        bce += _bce_sums(z, data, rows[pos])
+        if keep:
+            kept.append((pos, p))
+    metrics.end_positives()
+    for pos, p in kept if keep else ((pos, p) for pos, _, p in score()):
+        metrics.add_counts(pos, p)
+    scores = metrics.result()
+    bce = reduce(bce)
+    scores["bce"] = float(bce[0] / max(bce[1], 1.0))
     return scores
+
+
+def _probabilities(model: Classifier, images: Any, pre: Preprocess, rows: np.ndarray, mine: np.ndarray, *,
+                   which: str, device: torch.device,
+                   batch_size: int) -> Iterable[tuple[np.ndarray, torch.Tensor, np.ndarray]]:
+    """(positions in ``rows``, logits, float32 probabilities) of output ``which``, batch by batch."""
+    start = 0
+    for b, out in iter_logits(model, images, pre, rows[mine], device=device, batch_size=batch_size):
+        if which not in out:
+            raise UserError(f"this model has no output '{which}'")
+        z = out[which]
+        yield mine[start:start + len(b)], z, torch.sigmoid(z).numpy()
+        start += len(b)
+
+
+def _bce_sums(z: torch.Tensor, data: LabelledSet, rows: np.ndarray) -> np.ndarray:
+    """(sum of BCE over the known clean-label entries of ``rows``, how many there are)."""
+    known = torch.from_numpy(data.known_rows(rows).astype(np.float32))
+    bce = F.binary_cross_entropy_with_logits(z, torch.from_numpy(data.clean_rows(rows)), reduction="none")
+    return np.array([float((bce * known).sum()), float(known.sum())])

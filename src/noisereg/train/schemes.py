@@ -21,7 +21,7 @@ from ..config import TrainConfig
 from ..data.images import Preprocess
 from ..data.labelset import LabelledSet, split_validation
 from ..data.sampler import MixedBatchSampler
-from ..distributed import DistContext, barrier, current, resolve_device
+from ..distributed import DistContext, barrier, broadcast_state, current, resolve_device
 from ..errors import UserError
 from ..features import cached_features, freeze
 from ..methods import get_method_spec
@@ -121,6 +121,7 @@ class Run:
             record["epoch"] = round(step / per_epoch, 4)
             stop = False
             if self.eval_set is not None and (step % every == 0 or step == total):
+                broadcast_state(train_model, self.ctx)  # one model scored: rank 0's BatchNorm statistics
                 scores = evaluate(train_model, self.eval_set, pre, device=self.device, images=eval_images)
                 record.update({f"val_{k}": v for k, v in scores.items() if k != "classes_skipped"})
                 stop = selection.update(step, scores, train_model) and step > start_stopping
@@ -133,6 +134,7 @@ class Run:
                    total=total, history=self.history, tag={"stage": label}, on_step=on_step)
         last = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         selection.restore(train_model)
+        broadcast_state(train_model, self.ctx)  # every rank leaves the phase with the weights rank 0 saves
         self.save(model, pre, label, total, optimizer, selection, last=last)
 
 
@@ -224,6 +226,7 @@ def _fit_frozen(run: Run, state: Optional[dict], stage_one: Optional[Classifier]
         if get_method_spec(cfg.method).is_backbone_noisy and cfg.backbone_steps and not run.train.holds_features:
             return FitResult(stage_one.cpu(), backbone.preprocess, run.history, stage_one)
         model = with_method(backbone, cfg, k)
+    broadcast_state(backbone, run.ctx)  # the ranks extract (and key the cache) with one backbone
     freeze(backbone)
     pre = backbone.preprocess
     opts = dict(device=run.device, cache_dir=cfg.cache_dir, quiet=cfg.quiet, num_workers=cfg.num_workers)
