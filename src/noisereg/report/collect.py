@@ -114,8 +114,12 @@ def train_results(folder: Path, evaluations: list[dict[str, Any]]) -> Optional[d
 def curves_of(folder: Path, kind: str, summary: dict[str, Any]) -> Optional[str]:
     """The training-curves figure: ``metrics.csv`` of a train run (one panel per stage), ``curves.csv``
     of an experiment or the demo (one panel per task or clean fraction)."""
-    if kind == "train" and (folder / METRICS_FILE).is_file():
-        frame = pd.read_csv(folder / METRICS_FILE)
+    if kind == "train":  # metrics.csv, or the checkpoint's history for a run written before it existed
+        metrics = folder / METRICS_FILE
+        frame = pd.read_csv(metrics) if metrics.is_file() else pd.DataFrame(
+            json.loads((folder / "checkpoint.json").read_text()).get("history", []))
+        if frame.empty:
+            return None
         frame["panel"], frame["method"] = frame["stage"], summary.get("settings", {}).get("method", "run")
     elif (folder / CURVES_FILE).is_file():
         frame = pd.read_csv(folder / CURVES_FILE)
