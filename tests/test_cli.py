@@ -1,4 +1,5 @@
 """End to end through the command line on a tiny folder of real image files, and its error cases."""
+import csv
 import json
 import subprocess
 import sys
@@ -40,6 +41,8 @@ def test_resume_from_the_cli(digit_folder, tmp_path, capsys):
     assert main(args + ["--resume"]) == 0
     meta = json.loads((out / "checkpoint.json").read_text())
     assert meta["step"] == 30 and [r["step"] for r in meta["history"]] == list(range(1, 31))
+    with open(out / "metrics.csv") as f:  # rewritten from the checkpoint's history, then appended to
+        assert [int(r["step"]) for r in csv.DictReader(f)] == list(range(1, 31))
 
 
 def test_console_script_module_runs():

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from noisereg.cli import main
+from tests.browser import assert_clean_page, browser, open_report  # noqa: F401 (browser is a fixture)
 
 # Margins (points) by which proposed must lead each other method: below the smallest gap over 5 seeds
 # (benchmarks/bench_demo.py: single-label top-1 +20.0, multi-label mAP +2.8, AP_all +4.0) and wider
@@ -12,11 +13,18 @@ MARGINS = {("single-label", "top1"): 10.0, ("multi-label", "mAP"): 2.0, ("multi-
 
 
 @pytest.mark.slow
-def test_demo_shows_the_paper_regime_and_the_method_leads(tmp_path, capsys):
+def test_demo_shows_the_paper_regime_and_the_method_leads(tmp_path, capsys, browser):  # noqa: F811
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "| proposed |" in printed and "single-label top-1" in printed
+    assert printed.splitlines()[-1] == f"report: {out / 'report.html'}"
+    check = open_report(browser, out / "report.html", "demo", {
+        "results": "#results-table tbody tr", "best": "#results-table td.best", "sections": "h2[id^='eval-']",
+        "fig5": ".fig5 .card"})
+    assert_clean_page(check, min_images=1 + 2 * (2 + 12 + 12) - 1)  # curves; per task AP, examples (+ confusion)
+    assert check.rows == {"results": 4, "best": 4, "sections": 2, "fig5": 24}
+    check.page.close()
     results = json.loads((out / "results.json").read_text())
     assert set(results["tasks"]) == {"single-label", "multi-label"}
     assert {"torch", "numpy", "scikit-learn", "python"} <= set(results["versions"])

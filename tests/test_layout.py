@@ -15,14 +15,14 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "noisereg"
 # bottom to top; a module may import only from strictly lower layers (and from its own package)
 LAYERS = [
     {"errors"},
-    {"options", "metrics", "distributed"},
+    {"options", "metrics", "distributed", "progress"},
     {"data"},
     {"models"},
     {"methods", "features", "checkpoint"},
     {"config"},
     {"train"},
-    {"tasks", "report"},
-    {"tune", "estimator"},
+    {"tasks"},
+    {"report", "tune", "estimator"},
     {"experiment", "protocol", "label_issues", "export"},
     {"demo"},
     {"cli"},

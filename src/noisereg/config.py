@@ -5,6 +5,7 @@ the ``train`` flags are generated and by which ``load_config`` checks a YAML fil
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -68,7 +69,9 @@ class TrainConfig:
     save_every: int = option(0, "checkpoint every N steps (0 = at the end only)")
     num_workers: int = option(0, "DataLoader workers for images read from disk")
     cache_dir: Optional[str] = option(None, "frozen scheme: folder of the reusable float16 feature cache")
-    quiet: bool = option(False, "no progress bars", cli=False)
+    tensorboard: bool = option(False, "also write TensorBoard event files into the run's folder (OUT/tensorboard; "
+                               "needs `pip install tensorboard`)")
+    quiet: bool = option(False, "no progress output and no evaluation lines", cli=False)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -100,6 +103,8 @@ class TrainConfig:
             raise UserError(f"warmup must be in [0, 1), got {self.warmup}")
         if self.epochs is not None and not self.epochs > 0:
             raise UserError(f"epochs must be > 0, got {self.epochs}")
+        if self.tensorboard and importlib.util.find_spec("tensorboard") is None:
+            raise UserError("--tensorboard needs the tensorboard package: pip install tensorboard")
 
     def replace(self, **changes: Any) -> "TrainConfig":
         """A copy with some fields changed (validated)."""

@@ -20,7 +20,8 @@ import torch
 from .config import TrainConfig
 from .distributed import resolve_device
 from .methods import get_method_spec, list_methods
-from .report import pct, plot_convergence, results_table, write_results
+from .report import (Scores, data_summary, pct, plot_convergence, results_table, score_set, versions, write_curves,
+                     write_evaluation, write_report, write_results, write_summary)
 from .tasks.base import Task
 from .tasks.digits import digits_multi_label, digits_single_label
 from .train import Classifier, evaluate, fit
@@ -58,20 +59,21 @@ def run_task(task: Task, cfg: TrainConfig, methods: Optional[tuple[str, ...]] = 
     """
     device = resolve_device(cfg.device)
     stage_one: Optional[Classifier] = None
-    out: dict[str, Any] = {"methods": {}, "histories": {}, "seconds": {}}
+    out: dict[str, Any] = {"methods": {}, "histories": {}, "seconds": {}, "scores": {}}
     shown = methods = methods or demo_methods()
     if cfg.scheme == "frozen":  # stage one is Backbone (Noisy) itself: train it first, share it
         methods = tuple(sorted(methods, key=lambda m: not get_method_spec(m).is_backbone_noisy))
     train, val, _ = task.holdout(cfg.val_fraction, cfg.seed)
     for name in methods:
         start = time.perf_counter()
-        result = fit(train, cfg.replace(method=name), eval_set=val, stage_one=stage_one)
+        result = fit(train, cfg.replace(method=name), eval_set=val, stage_one=stage_one, print_evaluations=False)
         if cfg.scheme == "frozen" and stage_one is None:
             stage_one = result.stage_one
         metrics = evaluate(result.model, task.test, result.preprocess, device=device)
         if get_method_spec(name).group == "paper":
             metrics["h"] = evaluate(result.model, task.test, result.preprocess, device=device, which="h_logits")
         out["methods"][name] = metrics
+        out["scores"][name] = score_set(result.model, task.test, result.preprocess, device=device)
         offset = cfg.backbone_steps if cfg.scheme == "frozen" and not get_method_spec(name).is_backbone_noisy else 0
         out["histories"][name] = [{**r, "x": r["step"] + offset} for r in result.history]
         out["seconds"][name] = round(time.perf_counter() - start, 2)
@@ -120,31 +122,20 @@ def _markdown(results: dict[str, Any], plot_name: str) -> str:
     return "\n".join(parts)
 
 
-def versions() -> dict[str, str]:
-    """The versions that produced a result (the README's figures quote them)."""
-    import platform
-
-    import numpy
-    import sklearn
-
-    import noisereg
-    return {"noisereg": noisereg.__version__, "python": platform.python_version(), "torch": torch.__version__,
-            "numpy": numpy.__version__, "scikit-learn": sklearn.__version__, "machine": platform.machine()}
-
-
 def run_demo(out: str | Path = "runs/demo", *, epochs: float = 30, seed: int = 0, quiet: bool = False,
              tasks: Optional[dict[str, Task]] = None) -> dict[str, Any]:
-    """Run the demo and write ``out/results.json``, ``out/report.md`` and ``out/convergence.png``."""
+    """Run the demo and write ``out/results.json``, ``out/report.md``, ``out/convergence.png`` and the
+    HTML report ``out/report.html`` (its path in ``results["report"]``)."""
     start = time.perf_counter()
     torch.manual_seed(seed)
     out = Path(out)
     cfg = demo_config(epochs=epochs, seed=seed, quiet=quiet, cache_dir=str(out / "cache"))
     tasks = tasks or demo_tasks(seed)
     results: dict[str, Any] = {"tasks": {}, "config": cfg.to_dict(), "versions": versions()}
-    histories = {}
+    histories, scores = {}, {}
     for name, task in tasks.items():
         res = run_task(task, cfg)
-        histories[name] = res.pop("histories")
+        histories[name], scores[name] = res.pop("histories"), res.pop("scores")
         results["tasks"][name] = {**res, "single_label": task.single_label, "scheme": cfg.scheme,
                                   "noise": task.noise, "n_clean": int(task.train.has_clean.sum()),
                                   "n_noisy": int(task.train.has_noisy.sum()), "n_test": len(task.test)}
@@ -154,4 +145,19 @@ def run_demo(out: str | Path = "runs/demo", *, epochs: float = 30, seed: int = 0
     plot_convergence(histories, out / "convergence.png",
                      {n: "top1" if t.single_label else "mAP" for n, t in tasks.items()})
     write_results(out, results, _markdown(results, "convergence.png"))
+    results["report"] = str(_html_report(out, cfg, tasks, histories, scores))
     return results
+
+
+def _html_report(out: Path, cfg: TrainConfig, tasks: dict[str, Task], histories: dict[str, dict[str, list[dict]]],
+                 scores: dict[str, dict[str, Scores]]) -> Path:
+    """``out/report.html`` with the inputs it is rendered from (run.json, curves.csv, evaluation/)."""
+    featured = list_methods(group="paper")[0]
+    write_summary(out, kind="demo", title="noisereg demo: noise regularization on real digit images",
+                  settings=cfg.to_dict(), data=[data_summary(n, t.train, test=t.test, noise=t.noise)
+                                                for n, t in tasks.items()],
+                  metric_of={n: "top1" if t.single_label else "mAP" for n, t in tasks.items()})
+    write_curves(out, histories)
+    for name, task in tasks.items():
+        write_evaluation(out, name, task.test, scores[name], featured=featured, split="test")
+    return write_report(out)

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Optional
 
-import numpy as np
-
 from .config import ACTIVATION_NAMES, TrainConfig
 from .errors import UserError
 from .options import load_options, option
@@ -96,13 +94,15 @@ def _runs(exp: ExperimentConfig) -> list[tuple[str, str]]:
 
 
 def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[str, Any]]:
-    """Run the grid; write results.csv, table.md and convergence_<activation>.png into ``exp.out``.
+    """Run the grid; write results.csv, table.md, convergence_<activation>.png and report.html into ``exp.out``.
 
     Every run chooses its weights on the validation share of the clean set and is scored once on the
-    test set at the end.
+    test set at the end. The report's per-class AP and example images are those of the first clean
+    fraction and seed.
     """
     from .distributed import resolve_device
     from .methods import get_method_spec
+    from .report import score_set
     from .train import Classifier, evaluate, fit
     out = Path(exp.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -114,7 +114,7 @@ def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[s
     if exp.tuned:
         from .tune import read_tuned
         tuned = {**read_tuned(exp.tuned), **tuned}
-    rows, skipped, curves = [], {}, {}
+    rows, skipped, curves, evidence = [], {}, {}, {}
     for fraction in exp.clean_fractions:
         for seed in range(exp.first_seed, exp.first_seed + exp.seeds):
             task = build(fraction, seed)
@@ -138,13 +138,42 @@ def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[s
                                  time.perf_counter() - start))
                 if seed == exp.first_seed:
                     curves.setdefault(activation, {}).setdefault(f"{fraction:g}", {})[method] = result.history
+                if seed == exp.first_seed and fraction == exp.clean_fractions[0]:
+                    evidence["task"] = task
+                    evidence[_label(exp, method, activation)] = score_set(result.model, task.test, result.preprocess,
+                                                                          device=device)
                 if not quiet:
                     r = rows[-1]
                     print(f"{method:10s} {activation:8s} clean {fraction:<5g} seed {seed}: top1 {r['top1']:.4f} "
                           f"mAP {r['mAP']:.4f} AP_all {r['AP_all']:.4f} ({r['epochs']} epochs, {r['seconds']:.1f} s)",
                           flush=True)
     _write(out, exp, rows, skipped, curves, task.single_label)
+    _html_report(out, exp, base, evidence.pop("task", task), evidence)
     return rows
+
+
+def _label(exp: ExperimentConfig, method: str, activation: str) -> str:
+    """A run's name in the report: the method, with its activation when the grid tries several."""
+    return method if activation == "-" or len(exp.activations) == 1 else f"{method} ({activation})"
+
+
+def _html_report(out: Path, exp: ExperimentConfig, base: TrainConfig, task: Any, scores: dict[str, Any]) -> None:
+    """``out/report.html``: the table and curves of the grid, per-class AP and examples of its first setting."""
+    from .methods import list_methods
+    from .report import data_summary, write_evaluation, write_report, write_summary
+    metric = "top1" if task.single_label else "mAP"
+    settings = {k: v for k, v in vars(exp).items() if k != "train"}
+    write_summary(out, kind="experiment", title=f"noisereg experiment: {exp.data}" +
+                  (f" ({exp.noise} labels)" if exp.data.startswith("cifar") else ""),
+                  settings={**settings, "train": base.to_dict()},
+                  data=[data_summary(f"{task.name} at clean fraction {exp.clean_fractions[0]:g}", task.train,
+                                     test=task.test, noise=task.noise)],
+                  metric=metric)
+    if scores:
+        paper = [k for k in scores if k.split(" (")[0] in list_methods(group="paper")]
+        write_evaluation(out, f"clean {exp.clean_fractions[0]:g}, seed {exp.first_seed}", task.test, scores,
+                         featured=(paper or list(scores))[0], split="test")
+    write_report(out)
 
 
 def tune_grid(exp: ExperimentConfig, base: TrainConfig, build: Any, quiet: bool) -> dict[str, dict[str, Any]]:
@@ -192,22 +221,17 @@ def _row(exp: ExperimentConfig, task: Any, cfg: TrainConfig, spec: Any, fraction
 # ------------------------------------------------------------------ outputs
 def summary_table(rows: list[dict[str, Any]], fractions: list[float], metrics: list[str]) -> str:
     """Markdown: one row per (method, activation), columns metric x clean fraction, mean ± std in %."""
-    keys = list(dict.fromkeys((r["method"], r["activation"]) for r in rows))
-    head = "| method | activation | " + " | ".join(f"{m} @ {f:g}" for m in metrics for f in fractions) + " |"
-    lines = [head, "|---|---|" + "---:|" * (len(metrics) * len(fractions))]
-    for method, act in keys:
-        cells = []
-        for m in metrics:
-            for f in fractions:
-                vals = [100 * r[m] for r in rows if (r["method"], r["activation"], r["clean_fraction"]) == (method, act, f)]
-                cells.append(f"{np.mean(vals):.2f} ± {np.std(vals):.2f}" if vals else "-")
-        lines.append(f"| {method} | {act} | " + " | ".join(cells) + " |")
+    from .report import mean_std_over_seeds
+    keys, columns, cells = mean_std_over_seeds(rows, fractions, metrics)
+    lines = ["| method | activation | " + " | ".join(columns) + " |", "|---|---|" + "---:|" * len(columns)]
+    for (method, act), line in zip(keys, cells):
+        lines.append(f"| {method} | {act} | " + " | ".join(f"{c[0]:.2f} ± {c[1]:.2f}" if c else "-" for c in line) + " |")
     return "\n".join(lines)
 
 
 def _write(out: Path, exp: ExperimentConfig, rows: list[dict], skipped: dict[str, str],
            curves: dict[str, dict], single_label: bool) -> None:
-    from .report import plot_convergence
+    from .report import plot_convergence, write_curves
     with open(out / "results.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
         w.writeheader()
@@ -221,6 +245,8 @@ def _write(out: Path, exp: ExperimentConfig, rows: list[dict], skipped: dict[str
     for activation, by_fraction in curves.items():
         plot_convergence({f"clean {k}": v for k, v in by_fraction.items()}, out / f"convergence_{activation}.png",
                          {f"clean {k}": metric for k in by_fraction})
+    write_curves(out, {f"clean {k}" + (f", {a}" if len(curves) > 1 else ""): v
+                       for a, by_fraction in curves.items() for k, v in by_fraction.items()})
     text = [f"# Experiment: {exp.data}" + (f" ({exp.noise} labels)" if exp.data.startswith("cifar") else ""), "",
             f"Mean ± std over {exp.seeds} seed(s), in %, on the test set (each run's weights chosen on the "
             "validation share of its clean set); columns are metric @ clean fraction.", "",

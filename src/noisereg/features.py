@@ -24,13 +24,13 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .data.images import Preprocess, iter_inputs
 from .data.labelset import LabelledSet
 from .distributed import all_reduce_sum, barrier, current, gather_rows, ranks_agree, shard
 from .errors import UserError
 from .models.backbones import Backbone
+from .progress import progress
 
 FORMAT = 1
 
@@ -135,7 +135,7 @@ def iter_features(backbone: nn.Module, images: Any, pre: Preprocess, *, device: 
     rows_all = shard(len(images), current())  # under torchrun each rank extracts its own block
     batches = [rows_all[i:i + batch_size] for i in range(0, len(rows_all), batch_size)]
     inputs = iter_inputs(images, pre, batches, num_workers=num_workers, pin=cuda)
-    bar = tqdm(total=len(rows_all), desc="features", unit="img", disable=quiet, leave=False)
+    bar = progress(total=len(rows_all), desc="features", unit="images", quiet=quiet)
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
         for rows, x in zip(batches, inputs):
             x = x.to(device, non_blocking=cuda)

@@ -87,7 +87,7 @@ def tune_method(train: Any, val: Any, base: TrainConfig, method: str, *, trials:
         params = {n: suggest(trial, n) for n in names}
         t = time.perf_counter()
         result = fit(train, base.replace(method=method, **params), eval_set=val,
-                     stage_one=None if spec.train_view else stage_one)
+                     stage_one=None if spec.train_view else stage_one, print_evaluations=False)
         best = evaluate(result.model, val, result.preprocess, device=device)[metric]  # the weights fit keeps
         row = {"method": method, "trial": trial.number, **params, "value": best,
                "epochs": result.history[-1].get("epoch") if result.history else 0,

@@ -11,6 +11,8 @@ from ..options import add_flags, flag_values
 
 # TrainConfig fields an experiment sets per run (the grid's own flags name them in the plural)
 PER_RUN = ("method", "seed", "activation", "cache_dir")
+# TrainConfig fields that need a run folder, which the runs of an experiment or a tuning do not have
+NEEDS_FOLDER = ("tensorboard",)
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
@@ -47,6 +49,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(results_table(results))
     print(f"\nwrote {Path(args.out) / 'results.json'}, {Path(args.out) / 'report.md'} "
           f"({results['seconds']:.0f} s on {results['device']})")
+    print(f"report: {results['report']}")
     return 0
 
 
@@ -72,7 +75,9 @@ def train_and_val(args: argparse.Namespace):
 
 def _train(args: argparse.Namespace, cfg: Any, is_main: bool) -> int:
     from ..distributed import resolve_device
+    from ..report.train_run import report_train_run
     from ..train import evaluate, fit
+    from .report import find_suspects
     train, val = train_and_val(args)
     result = fit(train, cfg, eval_set=val, out=args.out, resume=args.resume)
     scores = None
@@ -84,6 +89,13 @@ def _train(args: argparse.Namespace, cfg: Any, is_main: bool) -> int:
               f"{int(train.has_noisy.sum())} noisy images; checkpoint in {args.out}")
         if scores is not None:
             print("val: " + format_scores(scores))
+    source = {"manifest": str(args.manifest), "features": args.features,
+              "image_root": str(args.image_root or Path(args.manifest).parent)}
+    if is_main:
+        find_suspects(args.out, source)
+    path = report_train_run(args.out, result, cfg, train, source=source, write=is_main)
+    if is_main:
+        print(f"report: {path}")
     return 0
 
 
@@ -164,6 +176,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     exp.train = {**exp.train, **flag_values(args, TrainConfig, prefix="train__")}
     run_experiment(exp, quiet=args.quiet)
     print((Path(exp.out) / "table.md").read_text())
+    print(f"report: {Path(exp.out) / 'report.html'}")
     return 0
 
 
@@ -203,14 +216,14 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--epochs", type=float, default=30, help="most passes over the noisy set per method (default 30; "
                    "early stopping usually ends sooner)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train on a manifest (train split; val split for monitoring)")
     add_data_options(p)
     p.add_argument("--out", required=True, help="checkpoint folder")
     p.add_argument("--resume", action="store_true", help="continue the run whose checkpoint is in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress output and no evaluation lines")
     p.add_argument("--config", help="YAML file of TrainConfig fields (flags override it)")
     add_flags(p, TrainConfig)
     p.set_defaults(func=cmd_train)
@@ -236,8 +249,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--config", help="YAML file of ExperimentConfig fields (flags override it)")
     add_flags(p, ExperimentConfig)
     group = p.add_argument_group("training options of every run (override the dataset's defaults)")
-    add_flags(group, TrainConfig, skip=PER_RUN, prefix="train__")
-    p.add_argument("--quiet", action="store_true")
+    add_flags(group, TrainConfig, skip=PER_RUN + NEEDS_FOLDER, prefix="train__")
+    p.add_argument("--quiet", action="store_true", help="no line per run")
     p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("tune", help="search each method's hyper-parameters on validation, the same number of "
@@ -248,7 +261,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--out", required=True, help="folder for tuned.json, tune.csv and <method>.yaml")
     p.add_argument("--quiet", action="store_true", help="no line per trial")
     p.add_argument("--config", help="YAML file of TrainConfig fields every trial starts from")
-    add_flags(p, TrainConfig, skip=("method",))
+    add_flags(p, TrainConfig, skip=("method",) + NEEDS_FOLDER)
     p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("methods", help="list the registered methods")

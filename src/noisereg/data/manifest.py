@@ -140,11 +140,11 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
         UserError: malformed rows, unknown split or class, empty or duplicate path, with the line.
     """
     import pandas as pd
-    from tqdm import tqdm
+    from ..progress import progress
     path = Path(path)
     chunks = _jsonl_chunks(path, need_paths) if is_jsonl(path) else _csv_chunks(path, need_paths)
-    # progress on a terminal, and only for reads that last (a 9M-row manifest takes about a minute)
-    bar = tqdm(desc=f"reading {path.name}", unit=" rows", unit_scale=True, leave=False, disable=None, delay=2)
+    # progress only for reads that last (a 9M-row manifest takes about a minute): a bar or plain lines
+    bar = progress(desc=f"reading {path.name}", unit="rows", unit_scale=True, delay=2)
     if classes is None and classes_file(path).is_file():
         classes = [c for c in classes_file(path).read_text(encoding="utf-8").splitlines() if c.strip()]
     names = _Classes(classes)

@@ -5,11 +5,11 @@ import math
 from typing import Any, Callable, Iterable, Optional
 
 import torch
-from tqdm.auto import tqdm
 
 from ..config import TrainConfig
 from ..errors import TrainingDiverged
 from ..methods import Batch
+from ..progress import progress
 from .model import Classifier
 
 
@@ -67,7 +67,7 @@ def train_loop(model: torch.nn.Module, batches: Iterable[Batch], optimizer: torc
     dtype = torch.float16 if cfg.amp_dtype == "float16" else torch.bfloat16
     scaler = torch.amp.GradScaler("cuda", enabled=amp and dtype == torch.float16)
     history = [] if history is None else history
-    bar = tqdm(zip(steps, batches), total=len(steps), desc=desc, disable=cfg.quiet, leave=False, unit="step")
+    bar = progress(zip(steps, batches), total=len(steps), desc=desc, unit="steps", quiet=cfg.quiet)
     for step, batch in bar:
         factor = set_lr(optimizer, cfg, step, total or steps.stop)
         batch = batch.to(device)

@@ -28,6 +28,7 @@ from ..methods import get_method_spec
 from ..methods.base import Phase, PhaseContext
 from .batches import iter_training_batches
 from .evaluate import evaluate, predict_logits
+from .log import RunLog
 from .loop import make_optimizer, train_loop
 from .model import Classifier, build_backbone, in_chans_of, load_classifier, stage_one_model, with_method
 from .selection import Selection, metric_name
@@ -35,19 +36,22 @@ from .selection import Selection, metric_name
 
 @dataclass
 class FitResult:
-    """A trained classifier, its preprocessing and the per-step records (loss, eval metrics)."""
+    """A trained classifier, its preprocessing, the per-step records (loss, eval metrics) and the
+    validation set that chose its weights (None without validation)."""
 
     model: Classifier
     preprocess: Preprocess
     history: list[dict[str, float]] = field(default_factory=list)
     stage_one: Optional[Classifier] = None
+    eval_set: Optional[LabelledSet] = None
 
 
 class Run:
-    """State shared by the stages of one ``fit``: config, data, validation set, device, output, history."""
+    """State shared by the stages of one ``fit``: config, data, validation set, device, output, history
+    and the logs written from it (rank 0 writes and prints)."""
 
     def __init__(self, train: LabelledSet, cfg: TrainConfig, eval_set: Optional[LabelledSet],
-                 out: Optional[Path]) -> None:
+                 out: Optional[Path], print_evaluations: bool = True) -> None:
         self.train, self.cfg, self.eval_set, self.out = train, cfg, eval_set, out
         self.device = resolve_device(cfg.device)
         self.ctx: DistContext = current()
@@ -55,6 +59,9 @@ class Run:
             self.cfg = cfg = cfg.replace(quiet=True)  # one progress bar, on rank 0
         self.history: list[dict[str, float]] = []
         self.metric = metric_name(cfg.val_metric, eval_set)
+        main = self.ctx.is_main
+        self.log = RunLog(out if main else None, metric=self.metric, tensorboard=cfg.tensorboard and main,
+                          print_evaluations=print_evaluations and not cfg.quiet)
 
     def meta(self, model: Classifier, pre: Preprocess, stage: str, step: int,
              selection: Optional[Selection] = None) -> dict[str, Any]:
@@ -128,6 +135,7 @@ class Run:
                 record["val_best"] = selection.best
             if cfg.save_every and step % cfg.save_every == 0 and step < total and not stop:
                 self.save(model, pre, label, step, optimizer, selection)
+            self.log.step(record, self.history, name=f"{cfg.method}:{label}", total=total)
             return stop
 
         train_loop(stepper, batches, optimizer, cfg, steps, device=self.device, desc=f"{cfg.method}:{label}",
@@ -174,7 +182,7 @@ def _data_parallel(model: Classifier, device: torch.device, ctx: DistContext) ->
 
 def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet] = None,
         out: Optional[str | Path] = None, resume: bool = False,
-        stage_one: Optional[Classifier] = None) -> FitResult:
+        stage_one: Optional[Classifier] = None, print_evaluations: bool = True) -> FitResult:
     """Train ``cfg.method`` on ``train`` with ``cfg.scheme``; checkpoints go to ``out`` when given.
 
     Args:
@@ -183,22 +191,28 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
         eval_set: the validation set: clean-labelled images that choose the best step and stop a phase
             early (never the test set). None: a seeded ``cfg.val_fraction`` of the clean set is held
             out of ``train`` for it (0: no validation, the last step is kept).
-        out: checkpoint folder (written atomically; the JSON records config, classes and history).
+        out: checkpoint folder (written atomically; the JSON records config, classes and history),
+            also holding ``metrics.csv`` (one row per step) and with ``cfg.tensorboard`` TensorBoard files.
         resume: continue the run whose checkpoint is in ``out``.
         stage_one: for the frozen scheme, an already trained Backbone (Noisy) to reuse (its backbone is
             shared, not copied), so one stage one serves many methods.
+        print_evaluations: print one line per evaluation (unless ``cfg.quiet``).
     """
     if eval_set is None and cfg.val_fraction > 0:
         train, eval_set = split_validation(train, cfg.val_fraction, cfg.seed)
-    run = Run(train, cfg, eval_set, Path(out) if out is not None else None)
     state = _resume_state(out, cfg) if resume else None
+    run = Run(train, cfg, eval_set, Path(out) if out is not None else None, print_evaluations)
     if out is not None and run.ctx.is_main:
         write_config(cfg.to_dict(), Path(out) / "config.yaml")
     if state is not None:
         run.history = state["meta"]["history"]
-    if cfg.scheme == "end-to-end":
-        return _fit_end_to_end(run, state)
-    return _fit_frozen(run, state, stage_one)
+    run.log.begin(run.history)
+    try:
+        result = _fit_end_to_end(run, state) if cfg.scheme == "end-to-end" else _fit_frozen(run, state, stage_one)
+    finally:
+        run.log.close()
+    result.eval_set = run.eval_set
+    return result
 
 
 def _fit_end_to_end(run: Run, state: Optional[dict]) -> FitResult:

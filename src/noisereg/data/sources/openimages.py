@@ -143,12 +143,12 @@ def read_openimages(root: str | Path, *, images: Optional[str | Path] = None, mi
         check_files: fail when image files are missing (counted, the first few named).
     """
     import pandas as pd
-    from tqdm import tqdm
+    from ...progress import progress
     root = Path(root)
     images = Path(images) if images else root / "images"
     mids, names = read_class_descriptions(root)
     class_index = {m: k for k, m in enumerate(mids)}
-    bar = tqdm(desc="openimages rows", unit=" rows", unit_scale=True, disable=quiet, leave=False)
+    bar = progress(desc="openimages rows", unit="rows", unit_scale=True, quiet=quiet)
     # 1. every image id, train first
     ids_parts = []
     for subset in SUBSETS:
@@ -268,10 +268,10 @@ class _PairAccumulator:
 
 def _check_openimages_files(table: LabelTable, quiet: bool, limit: int = 3) -> None:
     """Count missing image files with one stat each (a 9M-name listing would not fit the memory budget)."""
-    from tqdm import tqdm
+    from ...progress import progress
     root = table.root or Path(".")
     missing, first = 0, []
-    for p in tqdm(table.paths, desc="checking images", unit=" img", unit_scale=True, disable=quiet, leave=False):
+    for p in progress(table.paths, desc="checking images", unit="images", unit_scale=True, quiet=quiet):
         full = os.path.join(root, p.decode())
         if not os.path.isfile(full):
             missing += 1

@@ -1,9 +1,12 @@
-"""Tables, JSON and plots of results: the paper's Table 5 layout and Fig. 4-style convergence curves."""
+"""Tables, JSON and plots of results: the paper's Table 5 layout, mean ± std over seeds (Tables 2/3),
+Fig. 4-style convergence curves, and the versions that produced a result."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
+
+import numpy as np
 
 METRIC_NAMES = {"top1": "top-1", "mAP": "mAP", "AP_all": "AP_all"}
 
@@ -60,3 +63,45 @@ def write_results(out: str | Path, results: dict[str, Any], markdown: str) -> No
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2))
     (out / "report.md").write_text(markdown)
+
+
+def mean_std_over_seeds(rows: list[dict[str, Any]], fractions: list[float],
+                        metrics: list[str]) -> tuple[list[tuple[str, str]], list[str], list[list[Optional[tuple]]]]:
+    """Experiment rows aggregated as the paper's tables: one row per (method, activation), one column per
+    metric x clean fraction, each cell (mean, std) in % over seeds (None where nothing ran).
+
+    Returns:
+        (row keys, column labels ``metric @ fraction``, cells).
+    """
+    keys = list(dict.fromkeys((r["method"], r["activation"]) for r in rows))
+    columns = [(m, f) for m in metrics for f in fractions]
+    cells = []
+    for key in keys:
+        line = []
+        for m, f in columns:
+            vals = [100 * float(r[m]) for r in rows if (r["method"], r["activation"]) == key
+                    and float(r["clean_fraction"]) == f]
+            line.append((float(np.mean(vals)), float(np.std(vals))) if vals else None)
+        cells.append(line)
+    return keys, [f"{m} @ {f:g}" for m, f in columns], cells
+
+
+def best_in_columns(cells: list[list[Optional[tuple]]]) -> list[Optional[int]]:
+    """Per column, the row index of the highest mean (None for an empty column): what a table sets in bold."""
+    best = []
+    for j in range(len(cells[0]) if cells else 0):
+        values = [(c[j][0], i) for i, c in enumerate(cells) if c[j] is not None]
+        best.append(max(values)[1] if values else None)
+    return best
+
+
+def versions() -> dict[str, str]:
+    """The versions that produced a result (the README's figures and every report quote them)."""
+    import platform
+
+    import sklearn
+    import torch
+
+    import noisereg
+    return {"noisereg": noisereg.__version__, "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": np.__version__, "scikit-learn": sklearn.__version__, "machine": platform.machine()}

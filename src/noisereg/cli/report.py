@@ -1,0 +1,54 @@
+"""``noisereg report DIR``: the self-contained HTML report of a train, experiment or demo folder.
+
+The label-issue suspects section is optional: it shows ``DIR/label_issues.csv`` when the folder has
+one; when it has none and a label-issue finder (``noisereg.label_issues``) is installed, a train run's
+suspects are found first (with the manifest the run recorded) and written there.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import inspect
+from pathlib import Path
+from typing import Any, Optional
+
+SUSPECTS_FILE = "label_issues.csv"
+
+
+def find_suspects(folder: str | Path, source: Optional[dict[str, Any]]) -> Optional[Path]:
+    """``folder/label_issues.csv`` from the label-issue finder, when it exists and the folder has none.
+
+    Returns the CSV's path, or None when there is no finder, no manifest to read, or the finder does not
+    take the checkpoint and manifest by these names.
+    """
+    path = Path(folder) / SUSPECTS_FILE
+    if path.is_file():
+        return path
+    if not source or not source.get("manifest") or importlib.util.find_spec("noisereg.label_issues") is None:
+        return None
+    finder = importlib.import_module("noisereg.label_issues").find_label_issues
+    given = {"checkpoint": str(folder), "manifest": source["manifest"], "image_root": source.get("image_root"),
+             "features": source.get("features")}
+    params = inspect.signature(finder).parameters
+    if not {"checkpoint", "manifest"} <= set(params):
+        return None
+    frame = finder(**{k: v for k, v in given.items() if k in params and v is not None})
+    frame.to_csv(path, index=False)
+    return path
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..report import read_summary, write_report
+    summary = read_summary(args.folder) or {}
+    if summary.get("kind") == "train":
+        find_suspects(args.folder, (summary.get("data") or [{}])[0])
+    print(f"report: {write_report(args.folder, args.out)}")
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    p = sub.add_parser("report", help="write the self-contained HTML report of a train, experiment or demo folder")
+    p.add_argument("folder", metavar="DIR", help="a folder written by noisereg train, experiment or demo")
+    p.add_argument("--out", metavar="FILE", help="where to write it (default DIR/report.html)")
+    p.set_defaults(func=cmd_report)
