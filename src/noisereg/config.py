@@ -33,6 +33,9 @@ class TrainConfig:
     pretrained: bool = option(True, "do not load ImageNet weights", flag="--no-pretrained")
     weights: Optional[str] = option(None, "local backbone weight file (.safetensors or tensor-only .pth)")
     image_size: int = option(0, "input side in pixels (0 = the backbone's default)")
+    augment: bool = option(False, "augment training images with a random resized crop and a horizontal flip "
+                           "(torchvision v2) wherever the backbone trains on them: the end-to-end scheme and "
+                           "the frozen scheme's backbone stage (cached features are never augmented)")
     activation: str = option("sigmoid", "activation inside the clean and residual nets", choices=ACTIVATION_NAMES)
     hidden: int = option(256, "hidden width of the heads")
     alpha: float = option(0.2, "weight of L_clean in alpha * L_clean + L_noise (eq. 7)")
@@ -68,7 +71,7 @@ class TrainConfig:
     save_every: int = option(0, "checkpoint every N steps (0 = at the end only)")
     num_workers: int = option(0, "DataLoader workers for images read from disk")
     cache_dir: Optional[str] = option(None, "frozen scheme: folder of the reusable float16 feature cache")
-    quiet: bool = option(False, "no progress bars", cli=False)
+    quiet: bool = option(False, "no progress bars (and no line per validation from `train`)", cli=False)
 
     def __post_init__(self) -> None:
         self.validate()

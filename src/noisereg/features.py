@@ -27,7 +27,7 @@ from .data.labelset import LabelledSet
 from .distributed import barrier, current, gather_rows, shard
 from .models.backbones import Backbone
 
-FORMAT = 1
+FORMAT = 2  # 2: images resized and cropped by torchvision transforms v2
 
 
 def weights_hash(module: torch.nn.Module) -> str:
