@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
@@ -27,7 +27,7 @@ from ..features import cached_features, freeze
 from ..methods import get_method_spec
 from ..methods.base import Phase, PhaseContext
 from .batches import iter_training_batches
-from .evaluate import evaluate, predict_logits
+from .evaluate import evaluate, f1_thresholds_on, predict_logits
 from .loop import make_optimizer, train_loop
 from .model import Classifier, build_backbone, in_chans_of, load_classifier, stage_one_model, with_method
 from .selection import Selection, metric_name
@@ -35,19 +35,26 @@ from .selection import Selection, metric_name
 
 @dataclass
 class FitResult:
-    """A trained classifier, its preprocessing and the per-step records (loss, eval metrics)."""
+    """A trained classifier, its preprocessing, the per-step records (loss, eval metrics) and what a
+    checkpoint of it records (``meta``: config, classes, preprocessing, multi-label thresholds, ...)."""
 
     model: Classifier
     preprocess: Preprocess
     history: list[dict[str, float]] = field(default_factory=list)
     stage_one: Optional[Classifier] = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def thresholds(self) -> Optional[list[float]]:
+        """Per-class thresholds on g chosen on validation (F1), for multi-label data; else None."""
+        return self.meta.get("thresholds")
 
 
 class Run:
     """State shared by the stages of one ``fit``: config, data, validation set, device, output, history."""
 
     def __init__(self, train: LabelledSet, cfg: TrainConfig, eval_set: Optional[LabelledSet],
-                 out: Optional[Path]) -> None:
+                 out: Optional[Path], log: Optional[Callable[[str], None]] = None) -> None:
         self.train, self.cfg, self.eval_set, self.out = train, cfg, eval_set, out
         self.device = resolve_device(cfg.device)
         self.ctx: DistContext = current()
@@ -55,13 +62,17 @@ class Run:
             self.cfg = cfg = cfg.replace(quiet=True)  # one progress bar, on rank 0
         self.history: list[dict[str, float]] = []
         self.metric = metric_name(cfg.val_metric, eval_set)
+        self.log = log if log is not None and self.ctx.is_main else (lambda line: None)
+        self.thresholds: Optional[list[float]] = None
+        self.final: dict[str, Any] = {}
 
     def meta(self, model: Classifier, pre: Preprocess, stage: str, step: int,
              selection: Optional[Selection] = None) -> dict[str, Any]:
         return {"config": self.cfg.to_dict(), "classes": self.train.classes, "preprocess": pre.to_dict(),
                 "in_chans": in_chans_of(self.train), "backbone": model.backbone.name,
                 "feature_dim": int(model.backbone.feature_dim), "stage": stage, "step": step,
-                "selection": selection.state() if selection else None, "history": self.history}
+                "selection": selection.state() if selection else None, "history": self.history,
+                "multi_label": not self.train.is_single_label, "thresholds": self.thresholds}
 
     def save(self, model: Classifier, pre: Preprocess, stage: str, step: int,
              optimizer: Optional[torch.optim.Optimizer], selection: Optional[Selection] = None,
@@ -115,7 +126,7 @@ class Run:
             stepper = torch.compile(stepper)
         steps = range(state["step"] if state else 0, total)
         batches = iter_training_batches(self.train, images, pre, sampler, steps, cfg.num_workers,
-                                        pin=self.device.type == "cuda")
+                                        pin=self.device.type == "cuda", augment_seed=cfg.seed if cfg.augment else None)
 
         def on_step(step: int, record: dict) -> bool:
             record["epoch"] = round(step / per_epoch, 4)
@@ -125,6 +136,7 @@ class Run:
                 record.update({f"val_{k}": v for k, v in scores.items() if k != "classes_skipped"})
                 stop = selection.update(step, scores, train_model) and step > start_stopping
                 record["val_best"] = selection.best
+                self.log(_eval_line(label, step, total, scores, selection))
             if cfg.save_every and step % cfg.save_every == 0 and step < total and not stop:
                 self.save(model, pre, label, step, optimizer, selection)
             return stop
@@ -133,7 +145,17 @@ class Run:
                    total=total, history=self.history, tag={"stage": label}, on_step=on_step)
         last = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         selection.restore(train_model)
+        if self.eval_set is not None and not self.train.is_single_label:
+            self.thresholds = f1_thresholds_on(train_model, self.eval_set, pre, device=self.device, images=eval_images)
+        self.final = self.meta(model, pre, label, total, selection)
         self.save(model, pre, label, total, optimizer, selection, last=last)
+
+
+def _eval_line(label: str, step: int, total: int, scores: dict[str, float], selection: Selection) -> str:
+    """One line per validation: the paper's metrics, the loss, and the best so far."""
+    metrics = "  ".join(f"{k} {100 * scores[k]:.2f}" for k in ("top1", "mAP", "AP_all"))
+    return (f"{label} step {step}/{total}: val {metrics}  bce {scores['bce']:.4f}  "
+            f"(best {selection.metric} {100 * (selection.best or 0):.2f} at step {selection.best_step})")
 
 
 def _subset(weights: Optional[dict[str, torch.Tensor]], module: nn.Module) -> Optional[dict[str, torch.Tensor]]:
@@ -171,8 +193,8 @@ def _data_parallel(model: Classifier, device: torch.device, ctx: DistContext) ->
 
 
 def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet] = None,
-        out: Optional[str | Path] = None, resume: bool = False,
-        stage_one: Optional[Classifier] = None) -> FitResult:
+        out: Optional[str | Path] = None, resume: bool = False, stage_one: Optional[Classifier] = None,
+        log: Optional[Callable[[str], None]] = None) -> FitResult:
     """Train ``cfg.method`` on ``train`` with ``cfg.scheme``; checkpoints go to ``out`` when given.
 
     Args:
@@ -185,18 +207,22 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
         resume: continue the run whose checkpoint is in ``out``.
         stage_one: for the frozen scheme, an already trained Backbone (Noisy) to reuse (its backbone is
             shared, not copied), so one stage one serves many methods.
+        log: called with one line as each stage starts and at each validation (e.g. ``print``).
+
+    For multi-label data with a validation set, per-class thresholds on g that maximise F1 there are
+    chosen after training and recorded (``FitResult.thresholds``, ``checkpoint.json``).
     """
     if eval_set is None and cfg.val_fraction > 0:
         train, eval_set = split_validation(train, cfg.val_fraction, cfg.seed)
-    run = Run(train, cfg, eval_set, Path(out) if out is not None else None)
+    run = Run(train, cfg, eval_set, Path(out) if out is not None else None, log)
     state = _resume_state(out, cfg) if resume else None
     if out is not None and run.ctx.is_main:
         write_config(cfg.to_dict(), Path(out) / "config.yaml")
     if state is not None:
         run.history = state["meta"]["history"]
-    if cfg.scheme == "end-to-end":
-        return _fit_end_to_end(run, state)
-    return _fit_frozen(run, state, stage_one)
+    result = _fit_end_to_end(run, state) if cfg.scheme == "end-to-end" else _fit_frozen(run, state, stage_one)
+    result.meta = run.final
+    return result
 
 
 def _fit_end_to_end(run: Run, state: Optional[dict]) -> FitResult:
@@ -218,6 +244,9 @@ def _fit_frozen(run: Run, state: Optional[dict], stage_one: Optional[Classifier]
         if stage_one is None:
             stage_one = state["model"] if state else stage_one_model(build_backbone(cfg, run.train), k)
             if cfg.backbone_steps and not run.train.holds_features:
+                run.log(f"backbone stage: fine-tuning the whole {cfg.backbone} backbone on the noisy labels for up to "
+                        f"{cfg.backbone_steps} steps (Backbone (Noisy)) before training the heads on its frozen "
+                        "features; --backbone-steps 0 keeps the backbone as created")
                 run.stage(stage_one, stage_one, run.train.images, None, stage_one.backbone.preprocess,
                           "backbone", cfg.backbone_steps, state)
         backbone = stage_one.backbone
