@@ -134,3 +134,15 @@ def test_image_paths_expands_folders_and_globs_in_order(tmp_path):
     assert len(image_paths([f["test"]])) == 6  # a labelled folder: the images of its class folders
     with pytest.raises(UserError, match="no file matches"):
         image_paths([str(tmp_path / "*.tiff")])
+
+
+def test_data_check_and_manifest_read_folders(tmp_path, capsys):
+    from noisereg.data.manifest import read_table
+    f = write_image_folders(tmp_path, {"noisy": 5, "clean": 2, "test": 3}, noise=0.4)
+    dirs = ["--noisy-dir", str(f["noisy"]), "--clean-dir", str(f["clean"]), "--test-dir", str(f["test"])]
+    assert main(["data", "check", "--format", "folders", *dirs, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["images"] == {"train": 21, "test": 9, "total": 30} and summary["class_names"] == ["0", "1", "7"]
+    assert main(["data", "manifest", "--format", "folders", *dirs, "--out", str(tmp_path / "m.csv")]) == 0
+    table = read_table(tmp_path / "m.csv")
+    assert table.classes == ["0", "1", "7"] and table.splits() == ["train", "test"] and len(table) == 30

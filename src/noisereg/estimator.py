@@ -74,7 +74,8 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         """Train on D_n ∪ D_c.
 
         Args:
-            X, y: features (N, D) and their noisy labels (scikit-learn's form; same as ``noisy=(X, y)``).
+            X, y: features (N, D) and their noisy labels (scikit-learn's form; same as ``noisy=(X, y)``);
+                ``X`` alone may be a folder, a manifest or a ``LabelledSet`` (same as ``noisy=X``).
             noisy, clean: the noisy-labelled and the clean-labelled images: a folder, a manifest (which
                 may hold both, and a ``val`` split), a ``LabelledSet``, or a (features, labels) pair with
                 labels as values (single-label), an (N, K) indicator or lists of values (multi-label).
@@ -82,12 +83,13 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
                 seeded ``val_fraction`` of the clean set is held out.
             classes: fixes the class list; a label outside it is refused (with a did-you-mean).
         """
-        from .data.inputs import array_sets, is_arrays, training_sets
+        from .data.inputs import array_sets, is_arrays, is_path, training_sets
+        from .data.labelset import LabelledSet
         from .train import fit
         if X is not None:
             if noisy is not None:
                 raise UserError("give the noisy data either as X, y or as noisy=..., not both")
-            noisy = (X, y)
+            noisy = X if y is None and (is_path(X) or isinstance(X, LabelledSet)) else (X, y)
         given = [s for s in (noisy, clean, eval_set) if s is not None]
         if any(is_arrays(s) for s in given):
             if not all(is_arrays(s) for s in given):
