@@ -59,8 +59,7 @@ def training_sets(noisy: Optional[Source], clean: Optional[Source] = None, eval_
     tables = [table_of(s, role, classes) for s, role in parts if is_path(s)]
     if len(sets) + len(tables) != len(parts):
         raise UserError("noisy= and clean= take a folder, a manifest, a LabelledSet, or both a (features, labels) pair")
-    names = list(classes) if classes is not None else (
-        sets[0].classes if sets else sorted({c for t in tables for c in t.classes}))
+    names = list(classes) if classes is not None else sets[0].classes if sets else _union([t.classes for t in tables])
     train = sets + [t.to_labelled_set("train", classes=names) for t in tables if "train" in t.splits()]
     if not train:
         raise UserError(f"no train split in {', '.join(t.source for t in tables)}")
@@ -74,6 +73,12 @@ def training_sets(noisy: Optional[Source], clean: Optional[Source] = None, eval_
     else:  # a manifest's own val split
         val = next((v for v in (_val(t, names) for t in tables) if v is not None), None)
     return out, val
+
+
+def _union(lists: list[list[str]]) -> list[str]:
+    """The first list's classes in its order (a manifest's class file), then the others' new ones, sorted."""
+    first = list(lists[0])
+    return first + sorted({c for names in lists[1:] for c in names} - set(first))
 
 
 def _val(table: LabelTable, classes: Optional[list[str]]) -> Optional[LabelledSet]:

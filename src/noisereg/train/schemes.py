@@ -63,8 +63,9 @@ class Run:
         self.history: list[dict[str, float]] = []
         self.metric = metric_name(cfg.val_metric, eval_set)
         self.log = log if log is not None and self.ctx.is_main else (lambda line: None)
-        self.thresholds: Optional[list[float]] = None
-        self.final: dict[str, Any] = {}
+        self.multi_label = not train.is_single_label
+        self.thresholds: Optional[list[float]] = None  # multi-label: per class, chosen on validation
+        self.final: dict[str, Any] = {}  # the last phase's checkpoint record
 
     def meta(self, model: Classifier, pre: Preprocess, stage: str, step: int,
              selection: Optional[Selection] = None) -> dict[str, Any]:
@@ -72,7 +73,7 @@ class Run:
                 "in_chans": in_chans_of(self.train), "backbone": model.backbone.name,
                 "feature_dim": int(model.backbone.feature_dim), "stage": stage, "step": step,
                 "selection": selection.state() if selection else None, "history": self.history,
-                "multi_label": not self.train.is_single_label, "thresholds": self.thresholds}
+                "multi_label": self.multi_label, "thresholds": self.thresholds}
 
     def save(self, model: Classifier, pre: Preprocess, stage: str, step: int,
              optimizer: Optional[torch.optim.Optimizer], selection: Optional[Selection] = None,
@@ -145,7 +146,7 @@ class Run:
                    total=total, history=self.history, tag={"stage": label}, on_step=on_step)
         last = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         selection.restore(train_model)
-        if self.eval_set is not None and not self.train.is_single_label:
+        if self.eval_set is not None and self.multi_label:
             self.thresholds = f1_thresholds_on(train_model, self.eval_set, pre, device=self.device, images=eval_images)
         self.final = self.meta(model, pre, label, total, selection)
         self.save(model, pre, label, total, optimizer, selection, last=last)
