@@ -57,3 +57,52 @@ def write_manifest(path: Path, rows: list[dict]) -> None:
 @pytest.fixture
 def digit_folder(tmp_path: Path) -> Path:
     return write_digit_folder(tmp_path / "data")
+
+
+def write_image_folders(root: Path, sizes: dict[str, int], *, classes=("0", "1", "7"), noise: float = 0.2,
+                        side: int = 32) -> dict[str, Path]:
+    """ImageFolder trees (``root/<part>/<class>/<n>.png``) of real scikit-learn digit scans.
+
+    ``sizes`` maps a part (noisy, clean, val, test) to images per class; each part gets its own
+    scans. In the ``noisy`` part a seeded ``noise`` share of images sits in the next class's folder
+    (a wrong label). Returns the folder of each part.
+    """
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    rng = np.random.default_rng(0)
+    start = 0
+    out = {}
+    for part, n in sizes.items():
+        for c in classes:
+            idx = np.flatnonzero(d.target == int(c))[start:start + n]
+            for j, i in enumerate(idx):
+                label = c if part != "noisy" or rng.random() >= noise else classes[(classes.index(c) + 1) % len(classes)]
+                path = root / part / label / f"{c}_{start + j}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray((d.images[i] * 255 / 16).astype(np.uint8)).resize((side, side)).save(path)
+        start += n
+        out[part] = root / part
+    return out
+
+
+@pytest.fixture
+def image_folders(tmp_path: Path) -> dict[str, Path]:
+    """noisy (40 per class, 20% in a wrong folder), clean (8), val (6) and test (10) digit folders."""
+    return write_image_folders(tmp_path / "photos", {"noisy": 40, "clean": 8, "val": 6, "test": 10})
+
+
+# frozen ImageNet features (EfficientNet-Lite0, offline) and heads: the paper's regime, seconds on a CPU
+FOLDER_MODEL = dict(scheme="frozen", backbone="efficientnet-lite0", backbone_steps=0, image_size=32, steps=60,
+                    hidden=32, batch_size=16, lr=1e-2, patience=0)
+
+
+@pytest.fixture(scope="session")
+def folder_model(tmp_path_factory: pytest.TempPathFactory):
+    """(folders, a NoiseRegClassifier fitted once on the noisy + clean digit folders, its saved checkpoint)."""
+    from noisereg import NoiseRegClassifier
+    root = tmp_path_factory.mktemp("folder_model")
+    folders = write_image_folders(root / "photos", {"noisy": 40, "clean": 8, "val": 4, "test": 6})
+    torch.manual_seed(0)
+    est = NoiseRegClassifier(**FOLDER_MODEL).fit(noisy=folders["noisy"], clean=folders["clean"])
+    est.save(root / "model")
+    return folders, est, root / "model"

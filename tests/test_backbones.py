@@ -52,3 +52,17 @@ def test_unknown_backbone_and_missing_weights_are_user_errors(tmp_path):
         create_backbone("resnet9000")
     with pytest.raises(UserError, match="weight file not found"):
         create_backbone("small-cnn", weights=str(tmp_path / "nope.pth"))
+
+
+def test_an_offline_download_says_how_to_supply_the_weights(tmp_path, monkeypatch):
+    """A real failed download (the proxy refuses the connection), not a mocked one: one line, no traceback."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no cached weights
+    for var in ("https_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    with pytest.raises(UserError) as e:
+        create_backbone("resnet18")
+    message = str(e.value)
+    assert "cannot download the pretrained weights of 'resnet18'" in message and "--weights FILE" in message
+    assert "resnet18-f37072fd.pth" in message and "\n" not in message

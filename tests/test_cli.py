@@ -28,10 +28,27 @@ def test_train_evaluate_predict(digit_folder, tmp_path, capsys, scheme):
     assert scores["top1"] > 1 / 3  # learned something on 3 classes
 
     img = digit_folder.parent / "img" / "7_0.png"
-    assert main(["predict", "--checkpoint", str(out), str(img), "--top-k", "2", "--show-h", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert len(rows[0]["g"]) == 2 and len(rows[0]["h"]) == 2
-    assert {c for c, _ in rows[0]["g"]} <= {"0", "1", "7"}
+    assert main(["predict", "--checkpoint", str(out), str(img), "--top-k", "2", "--show-h", "--format", "jsonl"]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(row["predicted"].split(";")) == 2 and set(row["predicted"].split(";")) <= {"0", "1", "7"}
+    assert {"0", "1", "7", "h:0", "h:1", "h:7"} <= set(row) and row["error"] == ""
+
+
+def test_train_says_what_it_does_and_prints_validation_metrics(image_folders, tmp_path, capsys):
+    """Folders in; the frozen scheme's backbone stage is announced; one line per validation."""
+    out = tmp_path / "run"
+    assert main(["train", "--noisy-dir", str(image_folders["noisy"]), "--clean-dir", str(image_folders["clean"]),
+                 "--val-dir", str(image_folders["val"]), "--out", str(out), "--backbone-steps", "4", "--steps", "6",
+                 "--eval-every", "3", "--image-size", "16", "--hidden", "8", "--batch-size", "8"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("backbone stage: fine-tuning the whole small-cnn backbone on the noisy labels for up "
+                               "to 4 steps") and "--backbone-steps 0" in lines[0]
+    evals = [line for line in lines if ": val top1 " in line]
+    assert [line.split(":")[0] for line in evals] == ["backbone step 3/4", "backbone step 4/4", "heads step 3/6",
+                                                      "heads step 6/6"]
+    assert "trained 'proposed' (frozen) on 24 clean + 120 noisy images" in lines[-2] and lines[-1].startswith("val: ")
+    assert main(["evaluate", "--checkpoint", str(out), "--test-dir", str(image_folders["test"]), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 30
 
 
 def test_resume_from_the_cli(digit_folder, tmp_path, capsys):

@@ -45,3 +45,87 @@ def test_clean_learning_runs_cross_validation_with_it():
     wrong = y_noisy[:300] != y[:300]
     assert flagged[wrong].mean() > 2 * flagged[~wrong].mean()  # it finds the wrong labels
     assert (cl.predict(x[300:]) == y[300:]).mean() > 0.7  # chance: 1/3
+
+
+def test_image_folder_round_trip(folder_model, tmp_path):
+    """fit on folders, save, load: the same probabilities, from a folder, a list of paths or a LabelledSet."""
+    from noisereg.data.folders import folders_table
+    folders, est, _ = folder_model
+    assert list(est.classes_) == ["0", "1", "7"] and not est.multi_label_ and est.thresholds_ is None
+    proba = est.predict_proba(folders["test"])
+    assert proba.shape == (18, 3)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-9)
+
+    est.save(tmp_path / "model")
+    loaded = NoiseRegClassifier.load(tmp_path / "model")
+    assert loaded.get_params() == est.get_params()
+    np.testing.assert_array_equal(loaded.predict_proba(folders["test"]), proba)
+    paths = sorted(str(p) for p in folders["test"].rglob("*.png"))
+    test = folders_table(test=folders["test"]).to_labelled_set("test")
+    np.testing.assert_array_equal(loaded.predict_proba(paths), proba)
+    assert 0.6 < loaded.score(test) == est.score(folders["test"]) == (est.classes_[proba.argmax(1)] == [
+        p.split("/")[-2] for p in paths]).mean()
+
+
+def test_predict_proba_is_g_normalised(folder_model):
+    """Single-label probabilities are g = sigmoid(c) divided by its row sum: same argmax as g."""
+    import torch
+    folders, est, _ = folder_model
+    c = est.decision_function(folders["val"])
+    g = torch.sigmoid(torch.as_tensor(c, dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(est.predict_proba(folders["val"]), g / g.sum(1, keepdims=True), rtol=1e-6)
+    assert (est.predict(folders["val"]) == est.classes_[g.argmax(1)]).all()
+
+
+def _multi_label(n: int, seed: int, flip: float = 0.0):
+    """Features that carry 1-3 of 4 classes each (a prototype per class, summed), with noisy labels."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, 4)) < 0.4).astype(int)
+    y[np.arange(n), rng.integers(0, 4, n)] = 1
+    x = (y @ np.eye(4, 8) * 2.0 + rng.normal(size=(n, 8))).astype(np.float32)
+    noisy = np.where(rng.random(y.shape) < flip, 1 - y, y)
+    return x, y, noisy
+
+
+def test_multi_label_thresholds_are_chosen_on_validation_and_stored(tmp_path):
+    from sklearn.metrics import f1_score
+    x, _, y_noisy = _multi_label(400, 0, flip=0.15)
+    xc, yc, _ = _multi_label(60, 1)
+    xv, yv, _ = _multi_label(80, 2)
+    est = NoiseRegClassifier(steps=200, lr=1e-2, hidden=16, batch_size=32, patience=0)
+    est.fit(noisy=(x, y_noisy), clean=(xc, yc), eval_set=(xv, yv))
+    assert est.multi_label_ and list(est.classes_) == [0, 1, 2, 3] and est.thresholds_.shape == (4,)
+    assert not np.allclose(est.thresholds_, 0.5)
+    proba = est.predict_proba(xv)
+    for k in range(4):  # on validation, each class's threshold is at least as good as 0.5
+        assert f1_score(yv[:, k], proba[:, k] >= est.thresholds_[k]) >= f1_score(yv[:, k], proba[:, k] >= 0.5)
+    np.testing.assert_array_equal(est.predict(xv), (proba >= est.thresholds_).astype(int))
+    est.save(tmp_path / "ml")
+    loaded = NoiseRegClassifier.load(tmp_path / "ml")
+    np.testing.assert_array_equal(loaded.thresholds_, est.thresholds_)
+    np.testing.assert_array_equal(loaded.predict(xv), est.predict(xv))
+    assert 0.0 <= loaded.score(xv, yv) <= 1.0
+
+
+def test_input_errors_are_user_errors(folder_model, tmp_path):
+    folders, est, _ = folder_model
+    with pytest.raises(UserError, match="not fitted"):
+        NoiseRegClassifier().predict(folders["test"])
+    with pytest.raises(UserError, match="reads images, not a features array"):
+        est.predict(np.zeros((2, 1280)))
+    with pytest.raises(UserError, match="no such image folder or manifest"):
+        NoiseRegClassifier().fit(noisy=tmp_path / "nowhere.csv")
+    x, y_noisy, _ = _data(40)
+    with pytest.raises(UserError, match="or none of them"):
+        NoiseRegClassifier().fit(noisy=(x, y_noisy), clean=folders["clean"])
+    with pytest.raises(UserError, match="unknown class 'dgo'; did you mean 'dog'"):
+        NoiseRegClassifier().fit(x, np.where(y_noisy == "dog", "dgo", y_noisy), classes=["cat", "dog", "emu"])
+
+
+def test_fit_on_a_manifest_validates_on_its_val_split(digit_folder):
+    from noisereg.data.manifest import read_manifest
+    est = NoiseRegClassifier(backbone_steps=0, image_size=16, steps=4, hidden=8, batch_size=8, eval_every=2)
+    est.fit(noisy=str(digit_folder))
+    assert [r["step"] for r in est.history_ if "val_top1" in r] == [2, 4]  # the manifest's 12 val images
+    test = read_manifest(digit_folder, split="test")
+    assert est.predict_proba(test).shape == (12, 3) and 0 <= est.score(test) <= 1

@@ -156,3 +156,18 @@ def test_streaming_checks_its_input_and_its_order():
     empty.end_positives()
     with pytest.raises(ValueError, match="no class has a positive"):
         empty.result()
+def test_f1_thresholds_maximise_f1_per_class():
+    from sklearn.metrics import f1_score
+    from noisereg.metrics import f1_thresholds
+    rng = np.random.default_rng(0)
+    targets = (rng.random((60, 3)) < 0.3).astype(int)
+    targets[:, 2] = 0  # a class without positives keeps the default
+    scores = np.clip(targets * 0.3 + rng.random((60, 3)) * 0.7, 0, 1)
+    t = f1_thresholds(scores, targets)
+    assert t[2] == 0.5
+    for k in range(2):  # no candidate threshold (any score) does better
+        best = max(f1_score(targets[:, k], scores[:, k] >= c) for c in scores[:, k])
+        assert f1_score(targets[:, k], scores[:, k] >= t[k]) == pytest.approx(best)
+    known = np.ones_like(targets, bool)
+    known[:30, 0] = False  # unknown entries are left out
+    assert f1_thresholds(scores, targets, known)[0] == f1_thresholds(scores[30:], targets[30:])[0]

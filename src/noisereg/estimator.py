@@ -2,21 +2,34 @@
 
 It follows scikit-learn's conventions (``get_params`` / ``set_params`` / ``clone``, learned
 attributes ending in ``_``), so it plugs into scikit-learn tools and into cleanlab's
-``CleanLearning``, which clones it for cross-validation. ``fit(X, y)`` trains on features ``X``
-(N, D) with labels ``y`` taken as noisy labels; a small trusted set is given as
-``clean=(X_clean, y_clean)``. Single-label ``predict_proba`` rows sum to one: g's per-class
-probabilities sigmoid(c) divided by their sum.
+``CleanLearning``, which clones it for cross-validation.
+
+Data: ``fit(noisy=..., clean=...)`` takes image folders (ImageFolder or Hugging Face ``imagefolder``
+layout), manifests, ``LabelledSet``s or (features, labels) pairs; ``fit(X, y, clean=(X_clean, y_clean))``
+trains on features ``X`` whose labels ``y`` are noisy. ``predict`` & co. take image paths, a folder, a
+glob, a ``LabelledSet`` or a feature array.
+
+Probabilities come from the final classifier g = sigmoid(c) (eq. 2; for softmax methods g =
+softmax(c)). For single-label data ``predict_proba`` divides each row of g by its sum, so rows sum to
+one and the argmax is g's (for softmax methods g already sums to one). For multi-label data it is g
+itself, per class, and ``predict`` compares it with per-class thresholds chosen on validation to
+maximise F1 (``thresholds_``, stored with the model).
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from .config import TrainConfig
 from .errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
 
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
@@ -29,7 +42,15 @@ def _default(name: str) -> Any:
 class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
     """Any registered method as a scikit-learn classifier (keywords: every ``TrainConfig`` field).
 
-    The defaults differ from ``TrainConfig`` in one place: ``quiet=True``.
+    The defaults differ from ``TrainConfig`` in one place: ``quiet=True`` (no progress bars and no
+    line per validation).
+
+    Attributes (after ``fit`` or ``load``):
+        classes_: the K classes, as given (label values, or folder / manifest class names).
+        multi_label_: whether the training labels had several classes per image.
+        thresholds_: (K,) thresholds on g for multi-label ``predict`` (None for single-label data).
+        model_, preprocess_, history_, meta_: the trained network, its input preprocessing, the
+            per-step records, and what its checkpoint records.
     """
 
     def __init__(self, **options: Any) -> None:
@@ -47,51 +68,174 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         """The ``TrainConfig`` of the current parameters (validated)."""
         return TrainConfig.from_dict({name: getattr(self, name) for name in _FIELDS})
 
-    def fit(self, X: Any, y: Any, *, clean: Optional[tuple[Any, Any]] = None) -> "NoiseRegClassifier":
-        """Train on features ``X`` (N, D) whose labels ``y`` (N,) are noisy, plus an optional trusted
-        set ``clean=(X_clean, y_clean)``; a share of it validates (``val_fraction``)."""
-        from .data.labelset import LabelledSet, one_hot
+    # ------------------------------------------------------------------ training
+    def fit(self, X: Any = None, y: Any = None, *, noisy: Any = None, clean: Any = None, eval_set: Any = None,
+            classes: Optional[Sequence[Any]] = None) -> "NoiseRegClassifier":
+        """Train on D_n ∪ D_c.
+
+        Args:
+            X, y: features (N, D) and their noisy labels (scikit-learn's form; same as ``noisy=(X, y)``);
+                ``X`` alone may be a folder, a manifest or a ``LabelledSet`` (same as ``noisy=X``).
+            noisy, clean: the noisy-labelled and the clean-labelled images: a folder, a manifest (which
+                may hold both, and a ``val`` split), a ``LabelledSet``, or a (features, labels) pair with
+                labels as values (single-label), an (N, K) indicator or lists of values (multi-label).
+            eval_set: the validation set (same kinds). Default: a manifest's ``val`` split, else a
+                seeded ``val_fraction`` of the clean set is held out.
+            classes: fixes the class list; a label outside it is refused (with a did-you-mean).
+        """
+        from .data.inputs import array_sets, is_arrays, is_path, training_sets
+        from .data.labelset import LabelledSet
         from .train import fit
-        x, labels = _features(X), np.asarray(y)
-        if len(x) != len(labels):
-            raise UserError(f"X has {len(x)} rows but y has {len(labels)}")
-        xc, yc = (_features(clean[0]), np.asarray(clean[1])) if clean is not None else (x[:0], labels[:0])
-        self.classes_ = np.unique(np.concatenate([labels, yc]))
-        index = {c: i for i, c in enumerate(self.classes_.tolist())}
-        k, n, m = len(self.classes_), len(x), len(xc)
-        codes = np.asarray([index[v] for v in labels.tolist()] + [index[v] for v in yc.tolist()], dtype=np.int64)
-        data = LabelledSet(images=np.concatenate([x, xc]), classes=[str(c) for c in self.classes_],
-                           noisy=one_hot(codes, k), clean=one_hot(codes, k),
-                           has_noisy=np.r_[np.ones(n, bool), np.zeros(m, bool)],
-                           has_clean=np.r_[np.zeros(n, bool), np.ones(m, bool)])
+        if X is not None:
+            if noisy is not None:
+                raise UserError("give the noisy data either as X, y or as noisy=..., not both")
+            noisy = X if y is None and (is_path(X) or isinstance(X, LabelledSet)) else (X, y)
+        given = [s for s in (noisy, clean, eval_set) if s is not None]
+        if any(is_arrays(s) for s in given):
+            if not all(is_arrays(s) for s in given):
+                raise UserError("give every part as a (features, labels) pair, or none of them")
+            train, val, self.classes_ = array_sets(noisy, clean, eval_set, classes=classes)
+        else:
+            train, val = training_sets(noisy, clean, eval_set, classes=classes)
+            self.classes_ = np.asarray(train.classes)
         cfg = self.config()
-        result = fit(data, cfg if m else cfg.replace(val_fraction=0.0))
-        self.model_, self.preprocess_, self.history_ = result.model, result.preprocess, result.history
-        self.n_features_in_ = x.shape[1]
+        result = fit(train, cfg if train.has_clean.any() else cfg.replace(val_fraction=0.0), eval_set=val,
+                     print_evaluations=not self.quiet)
+        self._fitted(result.model, result.meta)
         return self
 
-    def decision_function(self, X: Any) -> np.ndarray:
-        """g's logits c (N, K)."""
-        from .distributed import resolve_device
-        from .train import predict_logits
+    def _fitted(self, model: Any, meta: dict[str, Any]) -> None:
+        """Set the learned attributes from a trained model and its checkpoint record."""
+        from .data.images import Preprocess
+        self.model_, self.meta_ = model.eval(), meta
+        self.preprocess_ = Preprocess.from_dict(meta["preprocess"])
+        self.history_ = meta.get("history", [])
+        self.multi_label_ = bool(meta.get("multi_label", False))
+        t = meta.get("thresholds")
+        self.thresholds_ = np.asarray(t if t else [0.5] * len(self.classes_), dtype=np.float64) \
+            if self.multi_label_ else None
+        if meta.get("backbone") == "features":
+            self.n_features_in_ = int(meta["feature_dim"])
+
+    # ------------------------------------------------------------------ saving
+    def save(self, folder: str | Path) -> Path:
+        """Write the model as a checkpoint folder (``model.safetensors`` + ``checkpoint.json``: config,
+        classes, preprocessing, thresholds), read by ``load`` and by ``noisereg predict / evaluate / export``."""
+        from .checkpoint import save_checkpoint
+        self._check_fitted()
+        meta = {**self.meta_, "class_values": self.classes_.tolist(),
+                "thresholds": None if self.thresholds_ is None else self.thresholds_.tolist()}
+        return save_checkpoint(folder, self.model_, meta)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "NoiseRegClassifier":
+        """A fitted classifier from a folder written by ``save`` or by ``noisereg train`` (no pickle)."""
+        from .train import load_classifier
+        model, meta = load_classifier(folder)
+        est = cls(**meta["config"])
+        est.classes_ = np.asarray(meta.get("class_values", meta["classes"]))
+        est._fitted(model, meta)
+        return est
+
+    # ------------------------------------------------------------------ prediction
+    def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
-            raise UserError("this NoiseRegClassifier is not fitted yet: call fit first")
-        x = _features(X)
-        if x.shape[1] != self.n_features_in_:
-            raise UserError(f"X has {x.shape[1]} features, the model was fitted on {self.n_features_in_}")
-        return predict_logits(self.model_, x, self.preprocess_, device=resolve_device(self.device))["logits"].numpy()
+            raise UserError("this NoiseRegClassifier is not fitted yet: call fit (or NoiseRegClassifier.load)")
+
+    def _device(self) -> "torch.device":
+        from .distributed import resolve_device
+        return resolve_device(self.device)
+
+    def _outputs(self, X: Any) -> dict[str, "torch.Tensor"]:
+        """Every output's logits (``logits`` = g's) for the rows of ``X``."""
+        from .data.inputs import prediction_inputs
+        from .train import predict_logits
+        self._check_fitted()
+        images, _ = prediction_inputs(X)
+        features = isinstance(images, np.ndarray)
+        if features != hasattr(self, "n_features_in_"):
+            raise UserError("this model reads features (N, D), not images" if hasattr(self, "n_features_in_")
+                            else f"this model reads images, not a features array of shape {images.shape}")
+        if features and images.shape[1] != self.n_features_in_:
+            raise UserError(f"X has {images.shape[1]} features, the model was fitted on {self.n_features_in_}")
+        return predict_logits(self.model_, images, self.preprocess_, device=self._device(),
+                              batch_size=max(64, self.batch_size))
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """g's logits c (N, K) (log-probabilities for softmax methods)."""
+        return self._outputs(X)["logits"].numpy()
+
+    def _proba(self, logits: "torch.Tensor") -> np.ndarray:
+        """predict_proba from g's logits (see the module docstring)."""
+        g = self.model_.method.probabilities(logits.float()).double().numpy()
+        return g if self.multi_label_ else g / np.clip(g.sum(1, keepdims=True), 1e-12, None)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """(N, K) class probabilities: g's sigmoid(c), each row divided by its sum (rows sum to one)."""
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(X).astype(np.float64)))
-        return p / np.clip(p.sum(1, keepdims=True), 1e-12, None)
+        """(N, K) class probabilities: g's rows normalised to sum to one (single-label), or g (multi-label)."""
+        return self._proba(self._outputs(X)["logits"])
+
+    def chosen(self, proba: np.ndarray, *, top_k: Optional[int] = None,
+               threshold: Optional[float] = None) -> np.ndarray:
+        """(N, K) bool: the classes predicted from ``predict_proba`` rows: the ``top_k`` best, those at or
+        above ``threshold`` (both: the best ``top_k`` of those); by default the best class
+        (single-label) or those at or above ``thresholds_`` (multi-label)."""
+        proba = np.nan_to_num(np.asarray(proba, dtype=np.float64), nan=-np.inf)
+        out = np.ones(proba.shape, bool)
+        if top_k is None and threshold is None:
+            if self.multi_label_:
+                return proba >= self.thresholds_
+            top_k = 1
+        if top_k is not None:
+            if top_k < 1:
+                raise UserError(f"top-k must be >= 1, got {top_k}")
+            rank = np.argsort(np.argsort(-proba, 1, kind="stable"), 1)
+            out &= rank < top_k
+        return out & (proba >= threshold) if threshold is not None else out
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[self.decision_function(X).argmax(1)]
+        """Class values (N,) for single-label data; an (N, K) 0/1 indicator over ``classes_`` for multi-label."""
+        proba = self.predict_proba(X)
+        return self.chosen(proba).astype(int) if self.multi_label_ else self.classes_[proba.argmax(1)]
 
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Accuracy (multi-label: exact match of the predicted label set), scikit-learn's classifier score.
+        ``y`` may be left out when ``X`` carries labels (a ``LabelledSet`` or a labelled folder)."""
+        return super().score(X, self._targets(X) if y is None else y, sample_weight)
 
-def _features(X: Any) -> np.ndarray:
-    x = np.asarray(X, dtype=np.float32)
-    if x.ndim != 2:
-        raise UserError(f"X must be an (N, D) array of features, got shape {x.shape}")
-    return x
+    def _targets(self, X: Any) -> np.ndarray:
+        """The labels a labelled ``X`` carries, in the form ``predict`` returns."""
+        from .data.classes import unknown_class
+        from .data.inputs import label_matrix, prediction_inputs
+        self._check_fitted()
+        _, names = prediction_inputs(X)
+        if names is None:
+            raise UserError("score needs labels: give y, or a LabelledSet / labelled folder as X")
+        value = {str(c): c for c in self.classes_.tolist()}
+        for n in (n for row in names for n in row if n not in value):
+            raise unknown_class(n, list(value), "score")
+        rows = [[value[n] for n in row] for row in names]
+        if self.multi_label_:
+            return label_matrix(rows, self.classes_, "score").astype(int)
+        return np.asarray([row[0] if row else None for row in rows], dtype=self.classes_.dtype)
+
+    def predictions(self, paths: Sequence[str], *, top_k: Optional[int] = None, threshold: Optional[float] = None,
+                    show_h: bool = False, batch_size: int = 64, num_workers: int = 0) -> "pd.DataFrame":
+        """One row per image file: ``path``, ``predicted`` (``;``-joined classes, best first, as ``chosen``
+        picks them), one column of ``predict_proba`` per class (``h:<class>`` columns of h = sigmoid(r + c)
+        with ``show_h``), and ``error``: why a file could not be read (its scores are left empty); the
+        other files are still predicted."""
+        import pandas as pd
+        from .train import predict_files
+        self._check_fitted()
+        outs, errors = predict_files(self.model_, list(paths), self.preprocess_, device=self._device(),
+                                     batch_size=batch_size, num_workers=num_workers)
+        proba = self._proba(outs["logits"])
+        pick, order = self.chosen(proba, top_k=top_k, threshold=threshold), np.argsort(-proba, 1, kind="stable")
+        names = [str(c) for c in self.classes_.tolist()]
+        frame = pd.DataFrame({"path": list(paths), "predicted": [
+            "" if errors[i] else ";".join(names[j] for j in order[i] if pick[i, j]) for i in range(len(proba))]})
+        columns = {c: proba[:, k] for k, c in enumerate(names)}
+        if show_h and "h_logits" in outs:
+            h = self.model_.method.probabilities(outs["h_logits"].float()).double().numpy()
+            columns.update({f"h:{c}": h[:, k] for k, c in enumerate(names)})
+        return pd.concat([frame, pd.DataFrame(columns), pd.DataFrame({"error": errors})], axis=1)

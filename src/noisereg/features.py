@@ -32,7 +32,7 @@ from .errors import UserError
 from .models.backbones import Backbone
 from .progress import progress
 
-FORMAT = 1
+FORMAT = 2  # 2: images resized and cropped by torchvision transforms v2
 
 
 def weights_hash(module: torch.nn.Module) -> str:

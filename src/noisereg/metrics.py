@@ -222,3 +222,27 @@ class StreamingMetrics:
             raise ValueError("no image has a positive target: top-1 is undefined")
         return {"mAP": float(ap.mean()), "AP_all": float(np.mean(self.tp_all / ge_all)),
                 "top1": float(self.hits[0] / self.hits[1]), "classes_skipped": int((m == 0).sum())}
+def f1_thresholds(scores: Any, targets: Any, known: Any = None, *, default: float = 0.5) -> np.ndarray:
+    """(K,) per-class decision thresholds of multi-label predictions: each the score at which the class's
+    F1 on ``targets`` is highest (a class is predicted when its score is >= its threshold).
+
+    Chosen on validation, never on the test set. A class without both a positive and a negative
+    known target cannot be tuned and keeps ``default``.
+
+    Args:
+        scores: (N, K) probabilities (g's).
+        targets: (N, K) multi-hot clean labels.
+        known: optional (N, K) bool, the target entries that are known (the others are left out).
+    """
+    from sklearn.metrics import precision_recall_curve
+    s, t = _as_2d(scores, targets)
+    m = np.ones_like(t) if known is None else np.asarray(known, dtype=bool)
+    out = np.full(s.shape[1], default, dtype=np.float64)
+    for k in range(s.shape[1]):
+        y, score = t[m[:, k], k], s[m[:, k], k]
+        if y.all() or not y.any():
+            continue
+        precision, recall, thresholds = precision_recall_curve(y, score)
+        f1 = 2 * precision * recall / np.clip(precision + recall, 1e-12, None)
+        out[k] = thresholds[int(np.argmax(f1[:-1]))]  # the last point (recall 0) has no threshold
+    return out

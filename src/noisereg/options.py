@@ -89,12 +89,17 @@ def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
     return value
 
 
+def did_you_mean(value: Any, known: Sequence[Any]) -> str:
+    """``"; did you mean 'x'?"`` naming the closest of ``known`` to ``value``, or ``""`` when none is close
+    (a typo in a class name, a method id or an option key)."""
+    close = difflib.get_close_matches(str(value), [str(a) for a in known], n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
 def check_choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
     """Raise ``UserError`` when ``value`` is not one of ``allowed``, with a did-you-mean."""
     if value not in allowed:
-        close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise UserError(f"{name} '{value}' is not one of {list(allowed)}{hint}")
+        raise UserError(f"{name} '{value}' is not one of {list(allowed)}{did_you_mean(value, allowed)}")
 
 
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
@@ -125,8 +130,7 @@ def from_mapping(cls: type[T], data: dict[str, Any], *, where: str = "") -> T:
     where = f"{where}: " if where else ""
     for key in data:
         if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; expected some of {sorted(known)}"
+            hint = did_you_mean(key, known) or f"; expected some of {sorted(known)}"
             raise UserError(f"{where}unknown {kind} key(s) {[key]}{hint}")
     values = {k: _coerce(v, hints[k], k, where) for k, v in data.items()}
     for f in dataclasses.fields(cls):

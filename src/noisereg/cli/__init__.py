@@ -1,7 +1,9 @@
-"""Command line: ``noisereg demo | train | evaluate | predict | experiment | report | methods | data | protocol``.
+"""Command line: ``noisereg demo | train | evaluate | predict | export | experiment | tune | report | methods |
+data | protocol``.
 
-One parser and one small function per subcommand (``training.py``: what trains or uses a
-classifier; ``data.py``: what reads datasets; ``report.py``: the HTML report), each calling one library function. Flags of the
+One parser and one small function per subcommand (``training.py``: what trains or evaluates a
+classifier; ``deploy.py``: what uses a trained one (predict, export); ``report.py``: the HTML report;
+``data.py``: what reads datasets), each calling one library function. Flags of the
 config dataclasses are generated from their fields. User errors print one line
 (``noisereg: error: ...``) and exit with code 2, without a traceback.
 """
@@ -12,7 +14,7 @@ import sys
 from typing import Callable, Optional, Sequence
 
 from ..errors import TrainingDiverged, UserError
-from . import data, report, training
+from . import data, deploy, report, training
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     training.add_commands(sub)
     report.add_commands(sub)
+    deploy.add_commands(sub)
     data.add_commands(sub)
     return parser
 

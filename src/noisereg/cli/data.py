@@ -6,13 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .training import add_folder_options
+
 
 def _source_options(args: argparse.Namespace):
     from ..data.sources import SourceOptions
     return SourceOptions(format=args.format, root=args.root, manifest=args.manifest, labels=args.labels,
                          noise=args.noise, features=args.features, images=args.images, names=args.names,
                          subsets=args.subsets.split(",") if args.subsets else None, download=args.download,
-                         check_images=args.image_check, seed=args.seed, quiet=args.quiet or args.json)
+                         check_images=args.image_check, seed=args.seed, quiet=args.quiet or args.json,
+                         noisy_dir=args.noisy_dir, clean_dir=args.clean_dir, val_dir=args.val_dir,
+                         test_dir=args.test_dir, classes=args.classes)
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
@@ -74,6 +78,7 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of random partitions (openimages' clean quarter)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_folder_options(p)
 
 
 def add_commands(sub: Any) -> None:

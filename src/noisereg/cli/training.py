@@ -1,4 +1,4 @@
-"""Subcommands that train or use a classifier: demo, train, evaluate, predict, experiment, methods."""
+"""Subcommands that train or evaluate a classifier: demo, train, evaluate, experiment, tune, methods."""
 from __future__ import annotations
 
 import argparse
@@ -15,15 +15,46 @@ PER_RUN = ("method", "seed", "activation", "cache_dir")
 NEEDS_FOLDER = ("tensorboard",)
 
 
+FOLDERS = ("noisy", "clean", "val", "test")
+
+
 def add_data_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--manifest", required=True, help="CSV (or .jsonl) with columns path,noisy,clean,split[,verified]")
+    """--manifest (or image folders), --image-root, --features, --classes."""
+    p.add_argument("--manifest", help="CSV (or .jsonl) with columns path,noisy,clean,split[,verified]")
     p.add_argument("--image-root", help="folder the manifest's paths are relative to (default: its folder)")
     p.add_argument("--features", help="precomputed features (.npy or .safetensors, one row per manifest row): "
                    "the heads train on them directly and --manifest only gives labels")
+    add_folder_options(p)
+
+
+def add_folder_options(p: argparse.ArgumentParser) -> None:
+    """Image folders instead of a manifest, and the fixed class list."""
+    g = p.add_argument_group("image folders (instead of --manifest): DIR/<class>/<image> (torchvision ImageFolder), "
+                             "or images beside a metadata.csv / metadata.jsonl with columns file_name,label "
+                             "(Hugging Face imagefolder; a list of classes per image for multi-label)")
+    g.add_argument("--noisy-dir", help="training images with noisy labels (D_n)")
+    g.add_argument("--clean-dir", help="training images with clean, checked labels (D_c)")
+    g.add_argument("--val-dir", help="clean-labelled validation images (default: a seeded share of --clean-dir)")
+    g.add_argument("--test-dir", help="clean-labelled test images (evaluate)")
+    g.add_argument("--classes", help="class list file, one name per line: fixes the classes and their order; "
+                   "a class name outside it (a folder or a label) is refused")
 
 
 def open_manifest(args: argparse.Namespace, classes: Optional[Sequence[str]] = None):
-    """The manifest as a ``LabelTable``, read once per command (over --features when given)."""
+    """The manifest or the image folders as a ``LabelTable``, read once per command (over --features when
+    given); ``classes`` (a checkpoint's) or --classes fixes the class list."""
+    from ..data.classes import read_classes
+    dirs = {role: getattr(args, f"{role}_dir", None) for role in FOLDERS}
+    if classes is None and getattr(args, "classes", None):
+        classes = read_classes(args.classes)
+    if args.manifest and any(dirs.values()):
+        raise UserError("give either --manifest or image folders (--noisy-dir, --clean-dir, ...), not both")
+    if not args.manifest:
+        if not any(dirs.values()) or args.features:
+            raise UserError("give --manifest FILE" + ("" if args.features else
+                                                      " or image folders (--noisy-dir DIR, --clean-dir DIR, ...)"))
+        from ..data.folders import folders_table
+        return folders_table(**dirs, classes=classes)
     if args.features:
         from ..data.embeddings import features_table
         return features_table(args.features, args.manifest, classes=classes)
@@ -31,14 +62,15 @@ def open_manifest(args: argparse.Namespace, classes: Optional[Sequence[str]] = N
     return read_table(args.manifest, image_root=args.image_root, classes=classes)
 
 
-def split_of(table: Any, split: str, args: argparse.Namespace):
+def split_of(table: Any, split: str):
     """One split of the table as a ``LabelledSet``, its image files checked."""
     from ..data.files import check_images
     if not table.split_mask(split).any():
-        raise UserError(f"{args.manifest}: no rows with split '{split}'")
+        raise UserError(f"{table.source}: no rows with split '{split}'" + (
+            f" (give --{split}-dir)" if split in ("val", "test") and "+" in table.source else ""))
     data = table.to_labelled_set(split)
     if not data.holds_arrays:
-        check_images(data.images, what=str(args.manifest))
+        check_images(data.images, what=table.source)
     return data
 
 
@@ -68,8 +100,8 @@ def train_and_val(args: argparse.Namespace):
     """The manifest's train split and its val split (None when it has no clean-labelled val rows: ``fit``
     then holds out a share of the clean set)."""
     table = open_manifest(args)
-    train = split_of(table, "train", args)
-    val = split_of(table, "val", args) if "val" in table.splits() else None
+    train = split_of(table, "train")
+    val = split_of(table, "val") if "val" in table.splits() else None
     return train, (val if val is not None and val.has_clean.any() else None)
 
 
@@ -89,8 +121,11 @@ def _train(args: argparse.Namespace, cfg: Any, is_main: bool) -> int:
               f"{int(train.has_noisy.sum())} noisy images; checkpoint in {args.out}")
         if scores is not None:
             print("val: " + format_scores(scores))
-    source = {"manifest": str(args.manifest), "features": args.features,
-              "image_root": str(args.image_root or Path(args.manifest).parent)}
+        if result.thresholds:
+            print("multi-label: per-class thresholds on g chosen on validation (F1), recorded in checkpoint.json")
+    source = None if not args.manifest else {  # image folders (--noisy-dir ...) have no one manifest
+        "manifest": str(args.manifest), "features": args.features,
+        "image_root": str(args.image_root or Path(args.manifest).parent)}
     if is_main:
         find_suspects(args.out, source)
     path = report_train_run(args.out, result, cfg, train, source=source, write=is_main)
@@ -122,8 +157,8 @@ def _evaluate(args: argparse.Namespace) -> dict:
     from ..distributed import resolve_device
     from ..train import evaluate, load_classifier
     model, meta = load_classifier(args.checkpoint)
-    data = split_of(open_manifest(args, classes=meta["classes"]), args.split, args)
-    data.require(clean=True, noisy=False, where=f"{args.manifest} split '{args.split}' (evaluation needs clean labels)")
+    data = split_of(open_manifest(args, classes=meta["classes"]), args.split)
+    data.require(clean=True, noisy=False, where=f"split '{args.split}' (evaluation needs clean labels)")
     pre, device = Preprocess.from_dict(meta["preprocess"]), resolve_device(args.device)
     scores = evaluate(model.to(device), data, pre, device=device)
     out = {k: scores[k] for k in ("mAP", "AP_all", "top1")}
@@ -132,41 +167,6 @@ def _evaluate(args: argparse.Namespace) -> dict:
         out["h"] = {k: v for k, v in evaluate(model, data, pre, device=device, which="h_logits").items()
                     if k in ("mAP", "AP_all", "top1")}
     return out
-
-
-def cmd_predict(args: argparse.Namespace) -> int:
-    import torch
-    from ..data.images import Preprocess, image_to_tensor, load_image
-    from ..train import load_classifier
-    model, meta = load_classifier(args.checkpoint)
-    pre, classes = Preprocess.from_dict(meta["preprocess"]), meta["classes"]
-    k = min(args.top_k, len(classes))
-    if k < 1:
-        raise UserError(f"--top-k must be >= 1, got {args.top_k}")
-    x = torch.stack([image_to_tensor(load_image(p, pre.channels), pre) for p in args.images])
-    with torch.inference_mode():
-        out = model(x)
-    rows = []
-    for i, path in enumerate(args.images):
-        row = {"image": path, "g": _top(out["logits"][i], classes, k)}
-        if args.show_h and "h_logits" in out:
-            row["h"] = _top(out["h_logits"][i], classes, k)
-        rows.append(row)
-    if args.json:
-        print(json.dumps(rows))
-    for row in rows if not args.json else []:
-        print(row["image"])
-        for head in ("g", "h"):
-            if head in row:
-                print(f"  {head}: " + ", ".join(f"{c} {p:.3f}" for c, p in row[head]))
-    return 0
-
-
-def _top(logits: Any, classes: Sequence[str], k: int) -> list[tuple[str, float]]:
-    import torch
-    probs = torch.sigmoid(logits.float())
-    top = torch.topk(probs, k)
-    return [(classes[j], round(float(p), 4)) for p, j in zip(top.values, top.indices)]
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
@@ -219,7 +219,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("train", help="train on a manifest (train split; val split for monitoring)")
+    p = sub.add_parser("train", help="train on a manifest or image folders (train split; val split or a share "
+                       "of the clean set for validation)")
     add_data_options(p)
     p.add_argument("--out", required=True, help="checkpoint folder")
     p.add_argument("--resume", action="store_true", help="continue the run whose checkpoint is in --out")
@@ -228,7 +229,7 @@ def add_commands(sub: Any) -> None:
     add_flags(p, TrainConfig)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="mAP, AP_all and top-1 of a checkpoint on a manifest split")
+    p = sub.add_parser("evaluate", help="mAP, AP_all and top-1 of a checkpoint on a manifest split or --test-dir")
     p.add_argument("--checkpoint", required=True, help="folder written by `noisereg train`")
     add_data_options(p)
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
@@ -236,14 +237,6 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--show-h", action="store_true", help="also score the noisy-label classifier h")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.set_defaults(func=cmd_evaluate)
-
-    p = sub.add_parser("predict", help="top-k classes of images by g (and h with --show-h)")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--show-h", action="store_true", help="also show h = sigmoid(r + c), the noisy-label view")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("experiment", help="a grid of methods x clean fractions x activations x seeds")
     p.add_argument("--config", help="YAML file of ExperimentConfig fields (flags override it)")

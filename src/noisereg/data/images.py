@@ -1,15 +1,16 @@
-"""Images into backbone-ready tensors: the preprocessing a backbone expects, file decoding with errors
-that name the file, and the inputs of index batches from pixels, features or files."""
+"""Images into backbone-ready tensors: the preprocessing a backbone expects (torchvision transforms v2),
+the augmentation of end-to-end training, file decoding with errors that name the file, and the inputs
+of index batches from pixels, features or files."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
+from torchvision.transforms import v2
 
 from ..errors import UserError
 
@@ -46,79 +47,121 @@ def load_image(path: str | Path, channels: int = 3) -> Image.Image:
         raise UserError(f"cannot read image {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
-def image_to_tensor(image: Image.Image, pre: Preprocess) -> torch.Tensor:
-    """PIL image -> normalised float tensor (C, S, S): resize the short side, centre crop."""
+def eval_transform(pre: Preprocess) -> v2.Compose:
+    """PIL image -> normalised float tensor (C, S, S), as evaluation, feature extraction, prediction and
+    export expect it: resize the short side to S, centre crop S x S, scale to [0, 1], normalise."""
     s = pre.image_size
-    w, h = image.size
-    scale = s / min(w, h)
-    image = image.resize((max(s, round(w * scale)), max(s, round(h * scale))), Image.BILINEAR)
-    w, h = image.size
-    left, top = (w - s) // 2, (h - s) // 2
-    image = image.crop((left, top, left + s, top + s))
-    arr = np.asarray(image, dtype=np.float32) / 255.0
-    t = torch.from_numpy(arr).reshape(s, s, -1).permute(2, 0, 1)
-    return normalise(t, pre)
+    return v2.Compose([v2.Resize(s, antialias=True), v2.CenterCrop(s), *_to_input(pre)])
+
+
+def train_transform(pre: Preprocess) -> v2.Compose:
+    """The standard augmentation of end-to-end training (``--augment``): a random resized crop (8-100%
+    of the area, aspect 3:4-4:3) to S x S and a horizontal flip, then the same scaling as
+    ``eval_transform``."""
+    return v2.Compose([v2.RandomResizedCrop(pre.image_size, antialias=True), v2.RandomHorizontalFlip(),
+                       *_to_input(pre)])
+
+
+def _to_input(pre: Preprocess) -> list[Any]:
+    """PIL -> float [0, 1] tensor -> the backbone's channels and normalisation."""
+    return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), *([v2.RGB()] if pre.channels == 3 else []),
+            v2.Normalize(list(pre.mean), list(pre.std))]
+
+
+def image_to_tensor(image: Image.Image, pre: Preprocess) -> torch.Tensor:
+    """PIL image -> normalised float tensor (C, S, S) by ``eval_transform``."""
+    return eval_transform(pre)(image)
 
 
 def normalise(t: torch.Tensor, pre: Preprocess) -> torch.Tensor:
-    """Scale [0, 1] pixels (C, H, W) or (N, C, H, W) to the backbone's range; repeats grey to RGB."""
-    channel_dim = t.dim() - 3
-    if t.shape[channel_dim] == 1 and pre.channels == 3:
-        t = t.repeat_interleave(3, dim=channel_dim)
-    shape = [1] * t.dim()
-    shape[channel_dim] = -1
-    mean = torch.tensor(pre.mean, dtype=t.dtype).view(shape)
-    std = torch.tensor(pre.std, dtype=t.dtype).view(shape)
-    return (t - mean) / std
+    """Scale [0, 1] pixels (C, H, W) or (N, C, H, W) to the backbone's range; grey becomes RGB."""
+    if pre.channels == 3 and t.shape[-3] == 1:
+        t = v2.functional.grayscale_to_rgb(t)
+    return v2.functional.normalize(t, list(pre.mean), list(pre.std))
 
 
 def resize_batch(x: torch.Tensor, image_size: int) -> torch.Tensor:
     """Bilinear resize of an (N, C, H, W) batch to ``image_size`` (no-op when it already fits)."""
     if x.shape[-1] == image_size and x.shape[-2] == image_size:
         return x
-    return F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    return v2.functional.resize(x, [image_size, image_size], antialias=False)
+
+
+def seeded(transform: Callable[[Any], torch.Tensor], x: Any, seed: int) -> torch.Tensor:
+    """``transform(x)`` with torch's random state seeded by ``seed`` and restored afterwards, so an
+    augmented batch is a pure function of (seed, step), in any worker process and on resume."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return transform(x)
+
+
+def sample_seeds(batch_seed: int, n: int) -> list[int]:
+    """One augmentation seed per sample of a batch."""
+    return np.random.SeedSequence(batch_seed).generate_state(n).tolist()
 
 
 class ImageFiles(torch.utils.data.Dataset):
-    """Files -> preprocessed tensors, for a DataLoader; errors name the failing file."""
+    """Files -> preprocessed tensors, for a DataLoader.
 
-    def __init__(self, paths: Sequence[str], pre: Preprocess) -> None:
-        self.paths = list(paths)
-        self.pre = pre
+    An item is a row index, or (row, seed) to augment the image with ``train_transform`` under that
+    seed. With ``report_errors`` an unreadable file gives (zeros, its error) instead of raising, so
+    prediction over many files goes on; otherwise errors name the failing file.
+    """
+
+    def __init__(self, paths: Sequence[str], pre: Preprocess, *, report_errors: bool = False) -> None:
+        self.paths, self.pre, self.report_errors = list(paths), pre, report_errors
+        self.eval, self.train = eval_transform(pre), train_transform(pre)
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return image_to_tensor(load_image(self.paths[i], self.pre.channels), self.pre)
+    def __getitem__(self, item: int | tuple[int, int]) -> Any:
+        i, seed = item if isinstance(item, tuple) else (item, None)
+        try:
+            image = load_image(self.paths[i], self.pre.channels)
+        except UserError as e:
+            if not self.report_errors:
+                raise
+            s = self.pre.image_size
+            return torch.zeros(self.pre.channels, s, s), str(e)
+        x = self.eval(image) if seed is None else seeded(self.train, image, seed)
+        return (x, "") if self.report_errors else x
 
 
 class _Batches:
     """Index arrays for a DataLoader's ``batch_sampler``, read once, as the loader asks for them."""
 
-    def __init__(self, index_batches: Iterable[np.ndarray]) -> None:
+    def __init__(self, index_batches: Iterable[Any]) -> None:
         self.index_batches = index_batches
 
-    def __iter__(self) -> Iterator[list[int]]:
-        return (b.tolist() for b in self.index_batches)
+    def __iter__(self) -> Iterator[list[Any]]:
+        return (b.tolist() if isinstance(b, np.ndarray) else list(b) for b in self.index_batches)
 
 
-def iter_inputs(images: Any, pre: Preprocess, index_batches: Iterable[np.ndarray], *,
-                num_workers: int = 0, pin: bool = False) -> Iterator[torch.Tensor]:
+def iter_inputs(images: Any, pre: Preprocess, index_batches: Iterable[np.ndarray], *, num_workers: int = 0,
+                pin: bool = False, augment_seeds: Optional[Sequence[int]] = None) -> Iterator[torch.Tensor]:
     """Backbone inputs for each index batch: from a pixel tensor, a feature matrix, or image files.
 
     Args:
         images: (N, D) features (tensor, array or memmap), (N, C, H, W) [0, 1] pixels, or N file paths.
         index_batches: the rows of each batch (a list, or a generator consumed as batches are made).
+        augment_seeds: one seed per batch to augment its images with ``train_transform`` (training
+            only; features cannot be augmented and are passed through).
     """
     if isinstance(images, torch.Tensor) and images.dim() == 2:       # features in memory (N, D)
         yield from (images[torch.as_tensor(b)] for b in index_batches)
     elif isinstance(images, np.ndarray):                              # feature cache memmap (N, D) fp16
         yield from (torch.from_numpy(images[b].astype(np.float32)) for b in index_batches)
     elif isinstance(images, torch.Tensor):                            # [0, 1] pixels (N, C, H, W)
-        for b in index_batches:
-            yield normalise(resize_batch(images[torch.as_tensor(b)], pre.image_size), pre)
+        crop = v2.Compose([v2.RandomResizedCrop(pre.image_size, antialias=True), v2.RandomHorizontalFlip()])
+        for j, b in enumerate(index_batches):
+            x = images[torch.as_tensor(b)]
+            if augment_seeds is not None:
+                x = torch.stack([seeded(crop, xi, s) for xi, s in zip(x, sample_seeds(augment_seeds[j], len(b)))])
+            yield normalise(resize_batch(x, pre.image_size), pre)
     else:
-        loader = torch.utils.data.DataLoader(ImageFiles(images, pre), batch_sampler=_Batches(index_batches),
+        items = index_batches if augment_seeds is None else [
+            list(zip(b.tolist(), sample_seeds(seed, len(b)))) for b, seed in zip(index_batches, augment_seeds)]
+        loader = torch.utils.data.DataLoader(ImageFiles(images, pre), batch_sampler=_Batches(items),
                                              num_workers=num_workers, pin_memory=pin)
         yield from loader

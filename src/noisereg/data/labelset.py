@@ -197,6 +197,28 @@ class LabelledSet:
             raise UserError(f"{where}: the noisy set D_n is empty (no sample has a noisy label)")
 
 
+def concat_sets(a: LabelledSet, b: LabelledSet) -> LabelledSet:
+    """The samples of ``a`` then ``b`` (same classes; images of the same kind: paths, pixels or features)."""
+    if a.classes != b.classes:
+        raise UserError(f"cannot join sets over different classes ({a.classes[:3]}... and {b.classes[:3]}...)")
+    if isinstance(a.images, torch.Tensor) and isinstance(b.images, torch.Tensor):
+        images: Images = torch.cat([a.images, b.images])
+    elif isinstance(a.images, np.ndarray) and isinstance(b.images, np.ndarray):
+        images = np.concatenate([a.images, b.images])
+    elif not a.holds_arrays and not b.holds_arrays:
+        images = list(a.images) + list(b.images)
+    else:
+        raise UserError("cannot join image files with in-memory arrays: give both sets the same kind of images")
+    stack = (lambda x, y: sp.vstack([sp.csr_matrix(x), sp.csr_matrix(y)]).tocsr()) \
+        if sp.issparse(a.noisy) or sp.issparse(b.noisy) else (lambda x, y: np.concatenate([x, y]))
+    masks = None if a.clean_mask is None and b.clean_mask is None else [
+        np.ones((len(s), s.num_classes), bool) if s.clean_mask is None else s.clean_mask for s in (a, b)]
+    return LabelledSet(images=images, classes=list(a.classes), noisy=stack(a.noisy, b.noisy),
+                       clean=stack(a.clean, b.clean), has_noisy=np.r_[a.has_noisy, b.has_noisy],
+                       has_clean=np.r_[a.has_clean, b.has_clean],
+                       clean_mask=None if masks is None else stack(*masks), ids=a.ids + b.ids)
+
+
 def validation_rows(data: LabelledSet, fraction: float, seed: int) -> np.ndarray:
     """(N,) bool: a seeded ``fraction`` of the clean set D_c held out for validation.
 

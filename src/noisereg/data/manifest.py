@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Iterator, Optional, Sequence
 import numpy as np
 
 from ..errors import UserError
+from .classes import read_classes, unknown_class
 from .csvio import csv_chunks
 from .files import check_images
 from .table import SPLITS, LabelTable, csr_from_parts
@@ -100,8 +101,7 @@ class _Classes:
         unknown = [u for u in uniques if u not in self.index]
         if unknown and self.fixed is not None:
             j = int(np.flatnonzero(codes == list(uniques).index(unknown[0]))[0])
-            raise UserError(f"{path}:{lines[names.index[j]]}: unknown class '{unknown[0]}' in column "
-                            f"{field_name}; known classes: {_short(self.fixed)}")
+            raise unknown_class(unknown[0], self.fixed, f"{path}:{lines[names.index[j]]} column {field_name}")
         for name in unknown:
             self.index[name] = len(self.index)
         return np.asarray([self.index[u] for u in uniques] or [0], dtype=np.int32)[codes]
@@ -130,7 +130,7 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
     Args:
         path: ``.csv`` (or ``.jsonl`` / ``.ndjson``) manifest.
         image_root: folder the paths are relative to (default: the manifest's folder).
-        classes: a fixed class list; a name outside it is an error. Default: the list in
+        classes: a fixed class list; a name outside it is an error (with a did-you-mean). Default: the list in
             ``<manifest stem>.classes.txt`` when present (``write_manifest`` writes it), else every
             name used, sorted.
         need_paths: False for label files of precomputed features (rows follow the feature rows;
@@ -146,7 +146,7 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
     # progress only for reads that last (a 9M-row manifest takes about a minute): a bar or plain lines
     bar = progress(desc=f"reading {path.name}", unit="rows", unit_scale=True, delay=2)
     if classes is None and classes_file(path).is_file():
-        classes = [c for c in classes_file(path).read_text(encoding="utf-8").splitlines() if c.strip()]
+        classes = read_classes(classes_file(path))
     names = _Classes(classes)
     split_of = {s: i for i, s in enumerate(SPLITS)}
     parts: dict[str, list] = {f: [] for f in ("ids", "lines", "split", *(f"{x}_{y}" for x in LABEL_FIELDS
@@ -233,6 +233,3 @@ def classes_file(manifest: str | Path) -> Path:
     class order and keeps classes that no row happens to use."""
     return Path(manifest).with_suffix(".classes.txt")
 
-
-def _short(names: Sequence[str], limit: int = 10) -> str:
-    return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")

@@ -83,13 +83,20 @@ class PhaseContext:
 class Method(nn.Module):
     """A trainable part on top of features f(x).
 
-    ``forward(features, batch)`` returns ``{"logits": final classifier logits (N, K)}`` and, when a
+    ``forward(features, batch)`` returns ``{"logits": final classifier logits (N, K)}`` (``probabilities``
+    turns them into g) and, when a
     batch with targets is given, ``"loss"`` plus named parts of it for logging. ``phases()`` says how
     the sampler mixes each batch; ``check_data`` refuses data the method cannot use.
     """
 
     clean_ratio: float = 0.1
     phase: str = "train"
+    g_form: str = "sigmoid"  # "sigmoid": g = sigmoid(logits); "softmax": the logits are log-probabilities
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """g's class probabilities from its ``logits`` (N, K): sigmoid(c), eq. (2), per class; for a
+        softmax method the logits are log-softmax outputs and g = exp of them (rows sum to one)."""
+        return logits.exp() if self.g_form == "softmax" else torch.sigmoid(logits)
 
     def phases(self) -> list[Phase]:
         return [Phase("train", self.clean_ratio)]

@@ -66,6 +66,8 @@ class TransitionCorrected(Method):
         clean_ratio: clean share of GLC's corrected phase batches.
     """
 
+    g_form = "softmax"  # its logits are log-softmax outputs
+
     def __init__(self, feature_dim: int, num_classes: int, *, estimator: str, finetune: bool = False,
                  clean_ratio: float = 0.1) -> None:
         super().__init__()

@@ -43,6 +43,7 @@ class NoiseRegularization(Method):
         self.clean_net = CleanNet(feature_dim, hidden, num_classes, activation)
         self.residual_net = ResidualNet(feature_dim, hidden, num_classes, activation)
         self.alpha, self.clean_ratio, self.form, self.correct = alpha, clean_ratio, form, correct
+        self.g_form = "softmax" if form == "softmax" else "sigmoid"
         if correct:
             self.register_buffer("transition", torch.eye(num_classes))  # saved with the checkpoint
 

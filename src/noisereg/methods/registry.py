@@ -71,10 +71,8 @@ def list_methods(*, group: Optional[str] = None) -> list[str]:
 def get_method_spec(name: str) -> MethodSpec:
     """The spec of ``name``; an unknown id is a ``UserError`` with a did-you-mean."""
     if name not in _REGISTRY:
-        import difflib
-        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise UserError(f"unknown method '{name}': expected one of {list_methods()}{hint}")
+        from ..options import did_you_mean
+        raise UserError(f"unknown method '{name}': expected one of {list_methods()}{did_you_mean(name, list_methods())}")
     return _REGISTRY[name]
 
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..errors import UserError
 from ..data.images import Preprocess
-from .backbones import TF_MEAN, TF_STD, efficientnet_lite0, load_state_dict_file
+from .backbones import TF_MEAN, TF_STD, efficientnet_lite0, load_state_dict_file, pretrained_download
 
 
 def create_imagenet_classifier(name: str, *, weights: Optional[str] = None,
@@ -25,8 +25,9 @@ def create_imagenet_classifier(name: str, *, weights: Optional[str] = None,
             import timm
         except ImportError:
             raise UserError(f"annotator '{name}' needs timm: pip install 'noisereg[timm]'") from None
-        model = timm.create_model(name[5:], pretrained=True,
-                                  pretrained_cfg_overlay={"file": weights} if weights else None)
+        with pretrained_download(name):
+            model = timm.create_model(name[5:], pretrained=True,
+                                      pretrained_cfg_overlay={"file": weights} if weights else None)
         cfg = model.pretrained_cfg
         size = image_size or int(cfg.get("input_size", (3, 224, 224))[-1])
         return model.eval(), Preprocess(size, 3, tuple(cfg.get("mean")), tuple(cfg.get("std")))
@@ -36,7 +37,8 @@ def create_imagenet_classifier(name: str, *, weights: Optional[str] = None,
                         "name (e.g. inception_v3) or timm/NAME")
     # a local file overwrites every weight: skip Inception/GoogLeNet's slow default initialisation
     skip_init = {"init_weights": False} if weights and name.lower() in ("inception_v3", "googlenet") else {}
-    model = torchvision.models.get_model(name.lower(), weights=None if weights else "DEFAULT", **skip_init)
+    with pretrained_download(name):
+        model = torchvision.models.get_model(name.lower(), weights=None if weights else "DEFAULT", **skip_init)
     if weights:
         model.load_state_dict(load_state_dict_file(weights))
     if getattr(model, "fc", None) is not None and getattr(model.fc, "out_features", 1000) != 1000:

@@ -5,7 +5,8 @@ the preprocessing its weights expect, so data loading and checkpoints stay consi
 """
 from __future__ import annotations
 
-from typing import Optional
+import contextlib
+from typing import Iterator, Optional
 
 import torch
 from torch import nn
@@ -100,9 +101,32 @@ def _strip_last_linear(model: nn.Module) -> int:
     return dim
 
 
+@contextlib.contextmanager
+def pretrained_download(name: str) -> Iterator[None]:
+    """Turn a failed download of ``name``'s pretrained weights (offline, proxy, firewall) into one line
+    that says how to supply them offline, instead of a URLError traceback."""
+    try:
+        yield
+    except OSError as e:  # URLError, socket and SSL errors, the Hugging Face hub's offline errors
+        reason = getattr(e, "reason", None) or (str(e).splitlines()[0] if str(e) else "")
+        raise UserError(f"cannot download the pretrained weights of '{name}' ({type(e).__name__}: {reason}); "
+                        f"offline, fetch {_weights_source(name)} on a connected machine and pass the file with "
+                        "--weights FILE, or use --no-pretrained, or --backbone efficientnet-lite0 (its ImageNet "
+                        "weights install with noisereg)") from None
+
+
+def _weights_source(name: str) -> str:
+    """Where ``name``'s pretrained weights come from, for the offline hint."""
+    if name.startswith("timm/"):
+        return f"the weights of {name[5:]} (Hugging Face hub)"
+    import torchvision
+    return torchvision.models.get_model_weights(name.lower()).DEFAULT.url
+
+
 def _torchvision_body(name: str, pretrained: bool, weights: Optional[str]) -> tuple[nn.Module, int]:
     import torchvision
-    model = torchvision.models.get_model(name, weights="DEFAULT" if pretrained and not weights else None)
+    with pretrained_download(name):
+        model = torchvision.models.get_model(name, weights="DEFAULT" if pretrained and not weights else None)
     if weights:
         model.load_state_dict(load_state_dict_file(weights))
     return model, _strip_last_linear(model)
@@ -114,8 +138,9 @@ def _timm_body(name: str, pretrained: bool, weights: Optional[str]) -> tuple[nn.
     except ImportError:
         raise UserError(f"backbone '{name}' needs timm: pip install 'noisereg[timm]'") from None
     overlay = {"file": weights} if weights else None
-    model = timm.create_model(name, pretrained=pretrained or bool(weights), num_classes=0,
-                              pretrained_cfg_overlay=overlay)
+    with pretrained_download(f"timm/{name}"):
+        model = timm.create_model(name, pretrained=pretrained or bool(weights), num_classes=0,
+                                  pretrained_cfg_overlay=overlay)
     return model, int(model.num_features)
 
 

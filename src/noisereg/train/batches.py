@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from itertools import tee
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import numpy as np
 import torch
@@ -25,15 +25,21 @@ def batch_targets(data: LabelledSet, clean: np.ndarray, noisy: np.ndarray) -> tu
 
 
 def iter_training_batches(data: LabelledSet, images: Any, pre: Preprocess, sampler: MixedBatchSampler,
-                          steps: range, num_workers: int = 0, pin: bool = False) -> Iterator[Batch]:
+                          steps: range, num_workers: int = 0, pin: bool = False,
+                          augment_seed: Optional[int] = None) -> Iterator[Batch]:
     """Mixed batches for ``steps``: the clean rows first, then the noisy rows.
 
     Batches are drawn as they are consumed (a phase of a million steps holds none in advance).
 
     Args:
         images: what the model reads for ``data``'s rows (its images, or their cached features).
+        augment_seed: augment images (not features) with ``train_transform``, seeded by
+            (``augment_seed``, step) so that a batch stays a pure function of the step.
     """
     parts, ahead = tee(sampler.batch(t) for t in steps)  # ``ahead`` runs ahead by the loader's prefetch
     index_batches = (np.concatenate([p.clean, p.noisy]) for p in ahead)
-    for p, x in zip(parts, iter_inputs(images, pre, index_batches, num_workers=num_workers, pin=pin)):
+    seeds = None if augment_seed is None else [int(np.random.SeedSequence([augment_seed, t]).generate_state(1)[0])
+                                               for t in steps]
+    inputs = iter_inputs(images, pre, index_batches, num_workers=num_workers, pin=pin, augment_seeds=seeds)
+    for p, x in zip(parts, inputs):
         yield Batch(x, *batch_targets(data, p.clean, p.noisy))

@@ -13,11 +13,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.images import Preprocess, iter_inputs
+from ..data.images import ImageFiles, Preprocess, iter_inputs
 from ..data.labelset import LabelledSet
 from ..distributed import all_reduce_sum, current, gather_rows, shard
 from ..errors import UserError
-from ..metrics import StreamingMetrics
+from ..metrics import StreamingMetrics, f1_thresholds
 from .model import Classifier
 
 REPLAY_BYTES = 1 << 28  # first-pass probabilities kept for the second pass up to this size; else recomputed
@@ -51,6 +51,36 @@ def predict_logits(model: Classifier, images: Any, pre: Preprocess, *, device: t
     if not outs:
         raise UserError(f"{len(images)} images cannot be scored by {ctx.world_size} processes")
     return {key: gather_rows(torch.cat(v), ctx) for key, v in outs.items()}
+
+
+@torch.inference_mode()
+def predict_files(model: Classifier, paths: list[str], pre: Preprocess, *, device: torch.device,
+                  batch_size: int = 64, num_workers: int = 0) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Logits of every output for image files, batch by batch, and each file's error ('' when it was
+    read): a file that cannot be read gets NaN logits instead of stopping the others.
+
+    Raises:
+        UserError: no file at all could be read.
+    """
+    model.eval().to(device)
+    loader = torch.utils.data.DataLoader(ImageFiles(paths, pre, report_errors=True), batch_size=batch_size,
+                                         num_workers=num_workers)
+    parts: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []
+    errors: list[str] = []
+    for x, errs in loader:
+        ok = torch.as_tensor([not e for e in errs])
+        out = model(x[ok].to(device)) if ok.any() else {}
+        parts.append((ok, {key: value.float().cpu() for key, value in out.items()}))
+        errors.extend(errs)
+    shapes = next((out for _, out in parts if out), None)
+    if shapes is None:
+        raise UserError(f"none of the {len(paths)} images could be read; the first: {errors[0] if errors else '-'}")
+    outs = {}
+    for key, like in shapes.items():
+        rows = torch.full((len(paths), like.shape[1]), float("nan"))
+        rows[torch.cat([ok for ok, _ in parts])] = torch.cat([out[key] for _, out in parts if out])
+        outs[key] = rows
+    return outs, errors
 
 
 def evaluate(model: Classifier, data: LabelledSet, pre: Preprocess, *, device: torch.device,
@@ -108,3 +138,15 @@ def _bce_sums(z: torch.Tensor, data: LabelledSet, rows: np.ndarray) -> np.ndarra
     known = torch.from_numpy(data.known_rows(rows).astype(np.float32))
     bce = F.binary_cross_entropy_with_logits(z, torch.from_numpy(data.clean_rows(rows)), reduction="none")
     return np.array([float((bce * known).sum()), float(known.sum())])
+def f1_thresholds_on(model: Classifier, data: LabelledSet, pre: Preprocess, *, device: torch.device,
+                     images: Any = None) -> list[float]:
+    """Per-class thresholds on g's probabilities that maximise F1 on ``data``'s clean labels (the
+    validation set: never the test set), for multi-label predictions.
+
+    Args:
+        images: what the model reads for ``data``'s rows when not ``data.images`` (cached features).
+    """
+    rows = data.clean_indices
+    logits = predict_logits(model, data.images if images is None else images, pre, device=device)["logits"][rows]
+    g = model.method.probabilities(logits)
+    return f1_thresholds(g.numpy(), data.clean_rows(rows), data.known_rows(rows)).tolist()

@@ -88,6 +88,11 @@ class RunLog:
         if f"val_{self.metric}" in record:
             self._evaluation(record, name, total)
 
+    def note(self, line: str) -> None:
+        """Print a line about the run (e.g. a stage that starts) unless evaluations are not printed."""
+        if self.print_evaluations:
+            echo(line)
+
     def _evaluation(self, record: dict[str, Any], name: str, total: int) -> None:
         """Flush the files and print the evaluation's line."""
         if self.file is not None:

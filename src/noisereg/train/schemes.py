@@ -27,7 +27,7 @@ from ..features import cached_features, freeze
 from ..methods import get_method_spec
 from ..methods.base import Phase, PhaseContext
 from .batches import iter_training_batches
-from .evaluate import evaluate, predict_logits
+from .evaluate import evaluate, f1_thresholds_on, predict_logits
 from .log import RunLog
 from .loop import make_optimizer, train_loop
 from .model import Classifier, build_backbone, in_chans_of, load_classifier, stage_one_model, with_method
@@ -36,14 +36,21 @@ from .selection import Selection, metric_name
 
 @dataclass
 class FitResult:
-    """A trained classifier, its preprocessing, the per-step records (loss, eval metrics) and the
-    validation set that chose its weights (None without validation)."""
+    """A trained classifier, its preprocessing, the per-step records (loss, eval metrics), the
+    validation set that chose its weights (None without validation) and what a checkpoint of it
+    records (``meta``: config, classes, preprocessing, multi-label thresholds, ...)."""
 
     model: Classifier
     preprocess: Preprocess
     history: list[dict[str, float]] = field(default_factory=list)
     stage_one: Optional[Classifier] = None
     eval_set: Optional[LabelledSet] = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def thresholds(self) -> Optional[list[float]]:
+        """Per-class thresholds on g chosen on validation (F1), for multi-label data; else None."""
+        return self.meta.get("thresholds")
 
 
 class Run:
@@ -62,13 +69,17 @@ class Run:
         main = self.ctx.is_main
         self.log = RunLog(out if main else None, metric=self.metric, tensorboard=cfg.tensorboard and main,
                           print_evaluations=print_evaluations and not cfg.quiet)
+        self.multi_label = not train.is_single_label
+        self.thresholds: Optional[list[float]] = None  # multi-label: per class, chosen on validation
+        self.final: dict[str, Any] = {}  # the last phase's checkpoint record
 
     def meta(self, model: Classifier, pre: Preprocess, stage: str, step: int,
              selection: Optional[Selection] = None) -> dict[str, Any]:
         return {"config": self.cfg.to_dict(), "classes": self.train.classes, "preprocess": pre.to_dict(),
                 "in_chans": in_chans_of(self.train), "backbone": model.backbone.name,
                 "feature_dim": int(model.backbone.feature_dim), "stage": stage, "step": step,
-                "selection": selection.state() if selection else None, "history": self.history}
+                "selection": selection.state() if selection else None, "history": self.history,
+                "multi_label": self.multi_label, "thresholds": self.thresholds}
 
     def save(self, model: Classifier, pre: Preprocess, stage: str, step: int,
              optimizer: Optional[torch.optim.Optimizer], selection: Optional[Selection] = None,
@@ -122,7 +133,7 @@ class Run:
             stepper = torch.compile(stepper)
         steps = range(state["step"] if state else 0, total)
         batches = iter_training_batches(self.train, images, pre, sampler, steps, cfg.num_workers,
-                                        pin=self.device.type == "cuda")
+                                        pin=self.device.type == "cuda", augment_seed=cfg.seed if cfg.augment else None)
 
         def on_step(step: int, record: dict) -> bool:
             record["epoch"] = round(step / per_epoch, 4)
@@ -143,6 +154,9 @@ class Run:
         last = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         selection.restore(train_model)
         broadcast_state(train_model, self.ctx)  # every rank leaves the phase with the weights rank 0 saves
+        if self.eval_set is not None and self.multi_label:
+            self.thresholds = f1_thresholds_on(train_model, self.eval_set, pre, device=self.device, images=eval_images)
+        self.final = self.meta(model, pre, label, total, selection)
         self.save(model, pre, label, total, optimizer, selection, last=last)
 
 
@@ -196,7 +210,10 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
         resume: continue the run whose checkpoint is in ``out``.
         stage_one: for the frozen scheme, an already trained Backbone (Noisy) to reuse (its backbone is
             shared, not copied), so one stage one serves many methods.
-        print_evaluations: print one line per evaluation (unless ``cfg.quiet``).
+        print_evaluations: print one line per evaluation and each stage's start (unless ``cfg.quiet``).
+
+    For multi-label data with a validation set, per-class thresholds on g that maximise F1 there are
+    chosen after training and recorded (``FitResult.thresholds``, ``checkpoint.json``).
     """
     if eval_set is None and cfg.val_fraction > 0:
         train, eval_set = split_validation(train, cfg.val_fraction, cfg.seed)
@@ -211,7 +228,7 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
         result = _fit_end_to_end(run, state) if cfg.scheme == "end-to-end" else _fit_frozen(run, state, stage_one)
     finally:
         run.log.close()
-    result.eval_set = run.eval_set
+    result.eval_set, result.meta = run.eval_set, run.final
     return result
 
 
@@ -234,6 +251,9 @@ def _fit_frozen(run: Run, state: Optional[dict], stage_one: Optional[Classifier]
         if stage_one is None:
             stage_one = state["model"] if state else stage_one_model(build_backbone(cfg, run.train), k)
             if cfg.backbone_steps and not run.train.holds_features:
+                run.log.note(f"backbone stage: fine-tuning the whole {cfg.backbone} backbone on the noisy labels for "
+                             f"up to {cfg.backbone_steps} steps (Backbone (Noisy)) before training the heads on its "
+                             "frozen features; --backbone-steps 0 keeps the backbone as created")
                 run.stage(stage_one, stage_one, run.train.images, None, stage_one.backbone.preprocess,
                           "backbone", cfg.backbone_steps, state)
         backbone = stage_one.backbone

@@ -11,7 +11,7 @@ from typing import Optional
 from ...errors import UserError
 from ..table import LabelTable
 
-FORMATS = ("coco", "openimages", "clothing1m", "cifar-n", "yolo", "csv", "features")
+FORMATS = ("coco", "openimages", "clothing1m", "cifar-n", "yolo", "csv", "features", "folders")
 
 
 @dataclass
@@ -31,6 +31,11 @@ class SourceOptions:
     check_images: bool = True
     seed: int = 0
     quiet: bool = False
+    noisy_dir: Optional[str] = None
+    clean_dir: Optional[str] = None
+    val_dir: Optional[str] = None
+    test_dir: Optional[str] = None
+    classes: Optional[str] = None
 
 
 def _need(value: Optional[str], flag: str, fmt: str) -> str:
@@ -70,5 +75,10 @@ def open_table(o: SourceOptions) -> LabelTable:
     if fmt == "features":
         from ..embeddings import features_table
         return features_table(_need(o.features, "--features FILE", fmt), _need(o.manifest, "--manifest FILE", fmt))
+    if fmt == "folders":
+        from ..classes import read_classes
+        from ..folders import folders_table
+        return folders_table(noisy=o.noisy_dir, clean=o.clean_dir, val=o.val_dir, test=o.test_dir,
+                             classes=read_classes(o.classes) if o.classes else None)
     raise UserError(f"unknown format '{fmt}': expected one of {list(FORMATS)}")
 

@@ -1,0 +1,119 @@
+"""After training: `noisereg predict` over files, folders and globs (CSV / JSON lines, unreadable files
+reported, the rest predicted) and `noisereg export` (ONNX and TorchScript match PyTorch to 1e-4)."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from noisereg import NoiseRegClassifier
+from noisereg.cli import main
+
+CLASSES = ["0", "1", "7"]
+
+
+def test_predict_writes_one_row_per_image_and_reports_unreadable_files(folder_model, tmp_path, capsys):
+    folders, est, ckpt = folder_model
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a jpeg")
+    out = tmp_path / "pred.csv"
+    argv = ["predict", "--checkpoint", str(ckpt), str(folders["test"]), str(bad), str(folders["val"] / "7" / "*.png"),
+            "--out", str(out), "--batch-size", "4"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "22 images predicted, 1 unreadable" in captured.out
+    assert captured.err.count("\n") == 1 and "skipped: cannot read image" in captured.err and "broken.jpg" in captured.err
+
+    frame = pd.read_csv(out, keep_default_na=False)
+    assert list(frame.columns) == ["path", "predicted", *CLASSES, "error"] and len(frame) == 18 + 1 + 4
+    broken = frame[frame.path == str(bad)].iloc[0]
+    assert broken.error.startswith("cannot read image") and broken.predicted == "" and broken["0"] == ""
+    ok = frame[frame.error == ""]
+    np.testing.assert_allclose(ok[CLASSES].astype(float).to_numpy(), est.predict_proba(list(ok.path)), rtol=1e-5)
+    assert (ok.predicted == est.predict(list(ok.path))).all()
+
+
+def test_predict_top_k_threshold_and_json_lines(folder_model, capsys):
+    folders, est, ckpt = folder_model
+    images = str(folders["val"] / "*" / "*.png")
+    assert main(["predict", "--checkpoint", str(ckpt), images, "--top-k", "2", "--format", "jsonl"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 12 and set(rows[0]) == {"path", "predicted", *CLASSES, "error"}
+    for r in rows:  # the two best classes, best first
+        best = sorted(CLASSES, key=lambda c: -r[c])
+        assert r["predicted"] == ";".join(best[:2])
+    assert main(["predict", "--checkpoint", str(ckpt), images, "--threshold", "0.34"]) == 0
+    frame = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out), keep_default_na=False)
+    for _, r in frame.iterrows():
+        assert r.predicted.split(";") == [c for c in sorted(CLASSES, key=lambda c: -r[c]) if r[c] >= 0.34] or (
+            r.predicted == "" and max(r[CLASSES]) < 0.34)
+
+
+def test_predict_refuses_bad_options_in_one_line(folder_model, tmp_path, capsys):
+    folders, _, ckpt = folder_model
+    for extra, pattern in ((["--top-k", "0"], "top-k must be >= 1"), (["--threshold", "2"], "--threshold must be in"),
+                           ([], "no file matches")):
+        paths = [str(tmp_path / "*.png")] if not extra else [str(folders["test"])]
+        assert main(["predict", "--checkpoint", str(ckpt), *paths, *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("noisereg: error:") and pattern in err and len(err.splitlines()) == 1, err
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory, folder_model):
+    """A small CNN trained end to end for a few steps (BatchNorm statistics updated), saved."""
+    folders = folder_model[0]
+    root = tmp_path_factory.mktemp("small_model")
+    est = NoiseRegClassifier(scheme="end-to-end", image_size=16, steps=3, hidden=8, batch_size=8, patience=0)
+    est.fit(noisy=folders["noisy"], clean=folders["clean"]).save(root / "run")
+    return est, root / "run", sorted(str(p) for p in folders["test"].rglob("*.png"))
+
+
+def _inputs_from_recorded_preprocessing(info: dict, paths: list[str]) -> np.ndarray:
+    """What a deployment does with the exported JSON alone: torchvision v2 with the recorded values."""
+    from PIL import Image
+    from torchvision.transforms import v2
+    spec = info["input"]
+    t = v2.Compose([v2.Resize(spec["resize_short_side"]), v2.CenterCrop(spec["center_crop"]), v2.ToImage(),
+                    v2.ToDtype(torch.float32, scale=True), v2.Normalize(spec["mean"], spec["std"])])
+    return torch.stack([t(Image.open(p).convert("RGB")) for p in paths]).numpy()
+
+
+def test_onnx_export_matches_pytorch(small_model, tmp_path, capsys):
+    ort = pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    est, ckpt, paths = small_model
+    out = tmp_path / "model.onnx"
+    assert main(["export", "--checkpoint", str(ckpt), "--format", "onnx", "--out", str(out)]) == 0
+    assert "model.json" in capsys.readouterr().out
+    info = json.loads((tmp_path / "model.json").read_text())
+    assert info["classes"] == CLASSES and info["input"]["shape"] == ["N", 3, 16, 16]
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert json.loads(props["noisereg"]) == info and json.loads(props["mean"]) == list(est.preprocess_.mean)
+
+    x = _inputs_from_recorded_preprocessing(info, paths)
+    (g,) = ort.InferenceSession(str(out)).run(["g"], {"images": x})
+    expected = torch.sigmoid(torch.as_tensor(est.decision_function(paths))).numpy()  # g = sigmoid(c), eq. (2)
+    np.testing.assert_allclose(g, expected, atol=1e-4)
+    np.testing.assert_allclose(g / g.sum(1, keepdims=True), est.predict_proba(paths), atol=1e-4)
+    (one,) = ort.InferenceSession(str(out)).run(["g"], {"images": x[:1]})  # the batch axis is dynamic
+    np.testing.assert_allclose(one, g[:1], atol=1e-4)
+
+
+def test_torchscript_export_matches_pytorch(small_model, tmp_path):
+    est, ckpt, paths = small_model
+    out = tmp_path / "model.pt"
+    assert main(["export", "--checkpoint", str(ckpt), "--format", "torchscript", "--out", str(out)]) == 0
+    extra = {"noisereg.json": ""}
+    scripted = torch.jit.load(str(out), _extra_files=extra)
+    info = json.loads(extra["noisereg.json"])
+    assert info == json.loads((tmp_path / "model.json").read_text())
+    with torch.inference_mode():
+        g = scripted(torch.as_tensor(_inputs_from_recorded_preprocessing(info, paths))).numpy()
+    np.testing.assert_allclose(g, torch.sigmoid(torch.as_tensor(est.decision_function(paths))).numpy(), atol=1e-4)
+
+
+def test_export_errors(tmp_path, capsys):
+    assert main(["export", "--checkpoint", str(tmp_path), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err

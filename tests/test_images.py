@@ -1,0 +1,59 @@
+"""Preprocessing through torchvision transforms v2: the evaluation transform (resize, centre crop,
+normalise) and the seeded augmentation of end-to-end training (random resized crop, flip)."""
+import numpy as np
+import torch
+from PIL import Image
+
+from noisereg.data.images import Preprocess, eval_transform, image_to_tensor, iter_inputs
+from noisereg.data.labelset import LabelledSet, one_hot
+from noisereg.data.sampler import MixedBatchSampler
+from noisereg.train import iter_training_batches
+
+PRE = Preprocess(8, 3, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+
+
+def test_eval_transform_resizes_the_short_side_and_crops_the_centre(tmp_path):
+    wide = np.zeros((16, 48, 3), np.uint8)
+    wide[:, 12:36] = 255  # a white centre between black sides
+    x = image_to_tensor(Image.fromarray(wide), PRE)
+    assert x.shape == (3, 8, 8)
+    torch.testing.assert_close(x, torch.full((3, 8, 8), (1.0 - 0.5) / 0.25))  # only the centre is left
+    grey = image_to_tensor(Image.fromarray(wide[..., 0]).convert("L"), PRE)  # grey input becomes RGB
+    assert grey.shape == (3, 8, 8)
+    assert [type(t).__name__ for t in eval_transform(PRE).transforms][:2] == ["Resize", "CenterCrop"]
+
+
+def _files(tmp_path, n=12):
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        p = tmp_path / f"{i}.png"
+        Image.fromarray(rng.integers(0, 255, (12, 20, 3), dtype=np.uint8)).save(p)
+        paths.append(str(p))
+    return paths
+
+
+def _batches(data, steps, augment_seed):
+    sampler = MixedBatchSampler(data.clean_indices, data.noisy_indices, batch_size=4, clean_ratio=0.25, seed=0)
+    return [b.x for b in iter_training_batches(data, data.images, PRE, sampler, steps, augment_seed=augment_seed)]
+
+
+def test_augmentation_is_a_pure_function_of_seed_and_step(tmp_path):
+    for images in (_files(tmp_path), torch.rand(12, 3, 12, 20)):
+        y = np.arange(12) % 3
+        data = LabelledSet(images=images, classes=["a", "b", "c"], noisy=one_hot(y, 3), clean=one_hot(y, 3),
+                           has_noisy=np.arange(12) >= 3, has_clean=np.arange(12) < 3)
+        plain, augmented = _batches(data, range(4), None), _batches(data, range(4), 0)
+        resumed = _batches(data, range(2, 4), 0)  # a run resumed at step 2 sees the same batches
+        for step in (2, 3):
+            torch.testing.assert_close(resumed[step - 2], augmented[step])
+        assert all(a.shape == (4, 3, 8, 8) for a in augmented)
+        assert not any(torch.allclose(a, p) for a, p in zip(augmented, plain))
+        assert not torch.allclose(_batches(data, range(1), 1)[0], augmented[0])  # another seed, other crops
+
+
+def test_features_are_never_augmented():
+    feats = np.random.default_rng(0).normal(size=(6, 5)).astype(np.float32)
+    batches = [np.arange(3), np.arange(3, 6)]
+    for a, b in zip(iter_inputs(feats, PRE, batches), iter_inputs(feats, PRE, batches, augment_seeds=[1, 2])):
+        torch.testing.assert_close(a, b)
