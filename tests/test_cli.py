@@ -43,10 +43,11 @@ def test_train_says_what_it_does_and_prints_validation_metrics(image_folders, tm
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("backbone stage: fine-tuning the whole small-cnn backbone on the noisy labels for up "
                                "to 4 steps") and "--backbone-steps 0" in lines[0]
-    evals = [line for line in lines if ": val top1 " in line]
-    assert [line.split(":")[0] for line in evals] == ["backbone step 3/4", "backbone step 4/4", "heads step 3/6",
-                                                      "heads step 6/6"]
-    assert "trained 'proposed' (frozen) on 24 clean + 120 noisy images" in lines[-2] and lines[-1].startswith("val: ")
+    evals = [line for line in lines if "  val top1 " in line]
+    assert [line.split(" epoch")[0] for line in evals] == ["proposed:backbone step 3/4", "proposed:backbone step 4/4",
+                                                            "proposed:heads step 3/6", "proposed:heads step 6/6"]
+    assert "trained 'proposed' (frozen) on 24 clean + 120 noisy images" in lines[-3] and lines[-2].startswith("val: ")
+    assert lines[-1] == f"report: {out / 'report.html'}"
     assert main(["evaluate", "--checkpoint", str(out), "--test-dir", str(image_folders["test"]), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["images"] == 30
 

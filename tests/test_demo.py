@@ -37,4 +37,3 @@ def test_demo_shows_the_paper_regime_and_the_method_leads(tmp_path, capsys, brow
             assert scores["proposed"] > scores[other] + margin, (task, metric, scores)
     assert (out / "report.md").read_text().count("| proposed |") == 1
     assert (out / "convergence.png").stat().st_size > 10_000
-    assert results["seconds"] < 240

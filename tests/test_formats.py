@@ -521,5 +521,5 @@ def test_manifest_read_in_chunks_names_the_right_line(tmp_path, monkeypatch):
     assert chunked.has_clean.tolist() == [i % 4 == 0 for i in range(10)] and chunked.clean.nnz == 0
     with open(tmp_path / "m.csv", "a") as f:
         f.write("img99.png,cow,,train\n")
-    with pytest.raises(UserError, match=r"m.csv:12: unknown class 'cow'"):
+    with pytest.raises(UserError, match=r"m.csv:12 column noisy: unknown class 'cow'"):
         manifest.read_table(tmp_path / "m.csv", classes=["cat", "dog"])

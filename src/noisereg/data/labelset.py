@@ -216,7 +216,12 @@ def concat_sets(a: LabelledSet, b: LabelledSet) -> LabelledSet:
     return LabelledSet(images=images, classes=list(a.classes), noisy=stack(a.noisy, b.noisy),
                        clean=stack(a.clean, b.clean), has_noisy=np.r_[a.has_noisy, b.has_noisy],
                        has_clean=np.r_[a.has_clean, b.has_clean],
-                       clean_mask=None if masks is None else stack(*masks), ids=a.ids + b.ids)
+                       clean_mask=None if masks is None else stack(*masks), ids=_joined_ids(a.ids, b.ids))
+
+
+def _joined_ids(a: Sequence[str], b: Sequence[str]) -> Sequence[str]:
+    """The ids of a joined set: row numbers again when both sides number their array rows."""
+    return RowIds(len(a) + len(b)) if isinstance(a, RowIds) and isinstance(b, RowIds) else list(a) + list(b)
 
 
 def validation_rows(data: LabelledSet, fraction: float, seed: int) -> np.ndarray:
