@@ -1,8 +1,9 @@
-"""Command line: ``noisereg demo | train | evaluate | predict | experiment | methods | data | protocol``.
+"""Command line: ``noisereg demo | train | evaluate | predict | experiment | tune | methods | find-label-issues |
+data | protocol``.
 
 One parser and one small function per subcommand (``training.py``: what trains or uses a
-classifier; ``data.py``: what reads datasets), each calling one library function. Flags of the
-config dataclasses are generated from their fields. User errors print one line
+classifier; ``issues.py``: what finds wrong labels; ``data.py``: what reads datasets), each calling one
+library function. Flags of the config dataclasses are generated from their fields. User errors print one line
 (``noisereg: error: ...``) and exit with code 2, without a traceback.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from typing import Callable, Optional, Sequence
 
 from ..errors import TrainingDiverged, UserError
-from . import data, training
+from . import data, issues, training
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "through noise regularization (Hu et al., CVPR 2019).")
     sub = parser.add_subparsers(dest="command", required=True)
     training.add_commands(sub)
+    issues.add_commands(sub)
     data.add_commands(sub)
     return parser
 
