@@ -127,6 +127,16 @@ def test_multi_label_suspects_are_missing_or_spurious(tmp_path):
     assert hit.mean() > 2 * wrong[scores.rows].mean()  # flagged entries are wrong far more often than others
     images = scores.issues("image")
     assert len(images) == len(scores.rows) and images["label_quality"].is_monotonic_increasing
+    # the command: suspect entries, the per-image summary and a corrected manifest that flips them
+    out, fixed = tmp_path / "issues.csv", tmp_path / "fixed.csv"
+    assert main(["find-label-issues", "--checkpoint", str(tmp_path / "run"), "--manifest", str(labels),
+                 "--features", str(feats), "--out", str(out), "--write-manifest", str(fixed)]) == 0
+    cli = pd.read_csv(out, index_col="row")
+    assert len(cli) == len(entries) and set(cli["kind"]) <= {"missing", "spurious"}
+    assert len(pd.read_csv(tmp_path / "issues.images.csv")) == len(scores.rows)
+    after = read_table(fixed, need_paths=False)
+    row, name, kind = cli.index[0], str(cli["class"].iloc[0]), cli["kind"].iloc[0]
+    assert (name in after.label_names(after.noisy, row)) == (kind == "missing")
 
 
 def _fails(capsys, argv, pattern):
