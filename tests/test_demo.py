@@ -36,4 +36,8 @@ def test_demo_shows_the_paper_regime_and_the_method_leads(tmp_path, capsys, brow
         for other in ("noisy", "g-alone", "h-alone"):
             assert scores["proposed"] > scores[other] + margin, (task, metric, scores)
     assert (out / "report.md").read_text().count("| proposed |") == 1
+    assert "wrong training labels found by proposed" in printed and "against the known truth" in printed
+    for task in results["tasks"].values():  # what it flags is wrong more often than chance
+        found = task["label_issues"]
+        assert found["auroc"] > 0.7 and found["precision"] > found["wrong"] / found["labels"], found
     assert (out / "convergence.png").stat().st_size > 10_000

@@ -70,7 +70,7 @@ def _multi_label() -> LabelledSet:
     return train
 
 
-@pytest.mark.parametrize("method", ["forward", "forward-ft", "glc"])
+@pytest.mark.parametrize("method", ["forward", "forward-ft", "glc", "cleannet"])
 def test_single_label_methods_refuse_multi_label_data(method):
     with pytest.raises(UserError, match="multi-label"):
         fit(_multi_label(), TrainConfig(method=method, steps=2, quiet=True))
@@ -91,3 +91,37 @@ def test_fine_tuning_baselines_name_their_scheme():
         fit(train, TrainConfig(method="ft-l", scheme="end-to-end", steps=2, quiet=True))
     with pytest.raises(UserError, match="use --scheme end-to-end"):
         fit(train, TrainConfig(method="ft-w", scheme="frozen", steps=2, quiet=True))
+
+
+@pytest.mark.parametrize("method", ["cleannet", "mw-net"])
+def test_learned_label_trust_ranks_wrong_labels_low(method):
+    """CleanNet's verification score and Meta-Weight-Net's weight of each noisy label: wrong labels get less."""
+    from sklearn.metrics import roc_auc_score
+    from noisereg.train import predict_logits
+    train, _ = _features_task(n=800)
+    train.has_noisy[train.has_clean] = False
+    r = fit(train, TrainConfig(method=method, steps=300, batch_size=32, hidden=16, lr=1e-2, quiet=True))
+    rows = train.noisy_indices
+    out = predict_logits(r.model, train.images[rows], r.preprocess, device=torch.device("cpu"))
+    given = torch.from_numpy(train.noisy[rows])
+    trust = r.model.method.label_trust(out, given)
+    assert trust.shape == given.shape and 0 <= float(trust.min()) and float(trust.max()) <= 1
+    wrong = train.noisy[rows].argmax(1) != train.clean[rows].argmax(1)
+    assert roc_auc_score(wrong, -trust.numpy()[np.arange(len(rows)), train.noisy[rows].argmax(1)]) > 0.75
+
+
+def test_meta_weight_net_meta_step_reaches_only_the_weight_net_and_trains_on_multi_label_data():
+    from noisereg.methods import create_method
+    from noisereg.methods.base import Batch
+    train, test = _features_task()
+    m = create_method("mw-net", 8, K, TrainConfig(method="mw-net", hidden=16))
+    x = torch.from_numpy(train.images[:40])
+    batch = Batch(x, torch.from_numpy(train.noisy[:40]), torch.ones(40, K), torch.arange(40) < 8)
+    m.meta_loss(x, batch).backward()
+    assert all(p.grad is None for p in m.classifier.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.weight_net.parameters())
+    multi = _multi_label()
+    r = fit(multi, TrainConfig(method="mw-net", steps=200, batch_size=32, hidden=16, lr=1e-2, quiet=True))
+    assert bool(r.model.method.multi_label)
+    test.clean[:, 1] = 1.0
+    assert evaluate(r.model, test, r.preprocess, device=torch.device("cpu"))["mAP"] > 0.6

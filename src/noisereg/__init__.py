@@ -18,6 +18,7 @@ _EXPORTS = {
     "create_backbone": "models.backbones", "list_backbones": "models.backbones",
     "NoiseRegClassifier": "estimator",
     "evaluate": "train", "fit": "train", "load_classifier": "train", "predict_logits": "train",
+    "find_label_issues": "label_issues", "write_corrected_manifest": "label_issues",
 }
 
 __version__ = "0.1.0"

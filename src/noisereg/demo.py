@@ -72,6 +72,7 @@ def run_task(task: Task, cfg: TrainConfig, methods: Optional[tuple[str, ...]] = 
         metrics = evaluate(result.model, task.test, result.preprocess, device=device)
         if get_method_spec(name).group == "paper":
             metrics["h"] = evaluate(result.model, task.test, result.preprocess, device=device, which="h_logits")
+            out["label_issues"] = suspects(result, train, task.train.clean, device)
         out["methods"][name] = metrics
         out["scores"][name] = score_set(result.model, task.test, result.preprocess, device=device)
         offset = cfg.backbone_steps if cfg.scheme == "frozen" and not get_method_spec(name).is_backbone_noisy else 0
@@ -79,6 +80,41 @@ def run_task(task: Task, cfg: TrainConfig, methods: Optional[tuple[str, ...]] = 
         out["seconds"][name] = round(time.perf_counter() - start, 2)
     out["methods"] = {m: out["methods"][m] for m in shown if m in out["methods"]}
     return out
+
+
+def suspects(result: Any, train: Any, truth: Any, device: torch.device, top: int = 5) -> dict[str, Any]:
+    """The noisy labels the trained model flags in its own training set (``find_label_issues``' scores and
+    0.5 cut-off), checked against the truth the demo knows: every image's clean label ``truth`` (N, K)."""
+    from sklearn.metrics import roc_auc_score
+
+    from .label_issues import score_set
+    scores = score_set(result.model, train, result.preprocess, device=device)
+    wrong = truth[scores.rows] != scores.given
+    wrong = wrong.any(1) if scores.single_label else wrong
+    flags = scores.is_issue()
+    names = lambda row: ";".join(train.classes[k] for k in row.nonzero()[0]) or "-"  # noqa: E731
+    worst = [{"image": scores.ids[i], "given": names(scores.given[i]), "suggested": names(scores.predicted[i]),
+              "truth": names(truth[scores.rows[i]]), "quality": round(float(scores.image_quality()[i]), 3)}
+             for i in scores.image_quality().argsort(kind="stable")[:top]]
+    return {"score": scores.score, "labels": int(flags.size), "wrong": int(wrong.sum()), "flagged": int(flags.sum()),
+            "precision": float(wrong[flags].mean()) if flags.any() else 0.0, "recall": float(flags[wrong].mean()),
+            "auroc": float(roc_auc_score(wrong.ravel(), -scores.quality.ravel())), "worst": worst}
+
+
+def label_issue_lines(results: dict[str, Any]) -> list[str]:
+    """What the label-issue finder found in each task's training set, against the known truth."""
+    lines = []
+    for task, res in results["tasks"].items():
+        s = res.get("label_issues")
+        if not s:
+            continue
+        unit = "noisy labels" if res["single_label"] else "(image, class) label entries"
+        lines.append(f"- {task}: {s['flagged']:,} of {s['labels']:,} {unit} flagged as wrong ({s['score']} score, "
+                     f"cut-off 0.5); precision {pct(s['precision']).strip()}%, recall {pct(s['recall']).strip()}% "
+                     f"against the known truth ({s['wrong']:,} wrong; ranking AUROC {s['auroc']:.3f}). Worst:")
+        lines += [f"  - image {w['image']}: given {w['given']}, g suggests {w['suggested']}, truth {w['truth']} "
+                  f"(quality {w['quality']:.3f})" for w in s["worst"]]
+    return lines
 
 
 def _reading(tasks: dict[str, Any]) -> list[str]:
@@ -116,7 +152,8 @@ def _markdown(results: dict[str, Any], plot_name: str) -> str:
         noise = _noise_text(task)
         parts.append(f"- **{name}** ({task['scheme']} scheme): {task['n_clean']} clean + {task['n_noisy']} noisy "
                      f"training images, {task['n_test']} test images; measured noise on D_n: {noise}.")
-    parts += ["", "## Reading", "", *_reading(results["tasks"]), "",
+    parts += ["", "## Reading", "", *_reading(results["tasks"]), "", "## Wrong labels found by proposed", "",
+              *label_issue_lines(results), "",
               f"![convergence]({plot_name})", "",
               f"Total time: {results['seconds']:.0f} s on {results['device']}.", ""]
     return "\n".join(parts)

@@ -1,10 +1,10 @@
 """Command line: ``noisereg demo | train | evaluate | predict | export | experiment | tune | report | methods |
-data | protocol``.
+find-label-issues | data | protocol``.
 
 One parser and one small function per subcommand (``training.py``: what trains or evaluates a
-classifier; ``deploy.py``: what uses a trained one (predict, export); ``report.py``: the HTML report;
-``data.py``: what reads datasets), each calling one library function. Flags of the
-config dataclasses are generated from their fields. User errors print one line
+classifier; ``deploy.py``: what uses a trained one (predict, export); ``issues.py``: what finds wrong
+labels; ``report.py``: the HTML report; ``data.py``: what reads datasets), each calling one library
+function. Flags of the config dataclasses are generated from their fields. User errors print one line
 (``noisereg: error: ...``) and exit with code 2, without a traceback.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from typing import Callable, Optional, Sequence
 
 from ..errors import TrainingDiverged, UserError
-from . import data, deploy, report, training
+from . import data, deploy, issues, report, training
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_commands(sub)
     report.add_commands(sub)
     deploy.add_commands(sub)
+    issues.add_commands(sub)
     data.add_commands(sub)
     return parser
 

@@ -1,15 +1,11 @@
 """``noisereg report DIR``: the self-contained HTML report of a train, experiment or demo folder.
 
-The label-issue suspects section is optional: it shows ``DIR/label_issues.csv`` when the folder has
-one; when it has none and a label-issue finder (``noisereg.label_issues``) is installed, a train run's
-suspects are found first (with the manifest the run recorded) and written there.
+The label-issue suspects section shows ``DIR/label_issues.csv``; when a train run's folder has none,
+its suspects are found first (``noisereg.label_issues``, with the manifest the run recorded) and written there.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
-import inspect
 from pathlib import Path
 from typing import Any, Optional
 
@@ -17,23 +13,18 @@ SUSPECTS_FILE = "label_issues.csv"
 
 
 def find_suspects(folder: str | Path, source: Optional[dict[str, Any]]) -> Optional[Path]:
-    """``folder/label_issues.csv`` from the label-issue finder, when it exists and the folder has none.
+    """``folder/label_issues.csv`` from the label-issue finder, when the folder has none yet.
 
-    Returns the CSV's path, or None when there is no finder, no manifest to read, or the finder does not
-    take the checkpoint and manifest by these names.
+    Returns the CSV's path, or None when there is no one manifest to read (image folders).
     """
     path = Path(folder) / SUSPECTS_FILE
     if path.is_file():
         return path
-    if not source or not source.get("manifest") or importlib.util.find_spec("noisereg.label_issues") is None:
+    if not source or not source.get("manifest"):
         return None
-    finder = importlib.import_module("noisereg.label_issues").find_label_issues
-    given = {"checkpoint": str(folder), "manifest": source["manifest"], "image_root": source.get("image_root"),
-             "features": source.get("features")}
-    params = inspect.signature(finder).parameters
-    if not {"checkpoint", "manifest"} <= set(params):
-        return None
-    frame = finder(**{k: v for k, v in given.items() if k in params and v is not None})
+    from ..label_issues import find_label_issues
+    frame = find_label_issues(str(folder), source["manifest"], image_root=source.get("image_root"),
+                              features=source.get("features"))
     frame.to_csv(path, index=False)
     return path
 

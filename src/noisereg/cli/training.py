@@ -75,10 +75,11 @@ def split_of(table: Any, split: str):
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ..demo import run_demo
+    from ..demo import label_issue_lines, run_demo
     from ..report import results_table
     results = run_demo(args.out, epochs=args.epochs, seed=args.seed, quiet=args.quiet)
     print(results_table(results))
+    print("\nwrong training labels found by proposed:\n" + "\n".join(label_issue_lines(results)))
     print(f"\nwrote {Path(args.out) / 'results.json'}, {Path(args.out) / 'report.md'} "
           f"({results['seconds']:.0f} s on {results['device']})")
     print(f"report: {results['report']}")

@@ -6,10 +6,12 @@ Every factory takes (feature_dim, num_classes, config) and returns a ``Method``.
 from __future__ import annotations
 
 from .base import Batch, Method, Phase, masked_bce
+from .cleannet import CleanNetWeighting
 from .finetune import BackboneGT, FineTune, every_clean_label
 from .forward_correction import TransitionCorrected
 from .label_cleaning import LabelCleaning, with_pairs
 from .linear import LinearClassifier
+from .meta_weight_net import MetaWeightNet
 from .noise_regularization import NoiseRegularization
 from .registry import (GROUPS, MethodSpec, create_method, get_method_spec, list_methods, method_specs,
                        register_method)
@@ -76,6 +78,14 @@ register_method("forward-ft", lambda d, k, c: TransitionCorrected(d, k, estimato
 register_method("glc", lambda d, k, c: TransitionCorrected(d, k, estimator="gold", clean_ratio=c.clean_ratio),
                 "Gold Loss Correction (Hendrycks et al. 2018), T from the clean set (single-label)",
                 group="loss correction", single_label_only=True, tunable=("lr", "weight_decay", "clean_ratio"))
+register_method("cleannet", lambda d, k, c: CleanNetWeighting(d, k, hidden=c.hidden, clean_ratio=c.clean_ratio,
+                                                           seed=c.seed),
+                "CleanNet (Lee et al. 2018): verification against clean reference sets weights the noisy labels "
+                "(single-label)", group="label cleaning", single_label_only=True, tunable=(*_HEADS, "clean_ratio"))
+register_method("mw-net", lambda d, k, c: MetaWeightNet(d, k, hidden=c.hidden, activation=c.activation,
+                                                        clean_ratio=c.clean_ratio),
+                "Meta-Weight-Net (Shu et al. 2019): per-sample loss weights meta-learned on the clean set",
+                group="meta-learning", uses_heads=True, tunable=(*_HEADS, "clean_ratio"))
 
 __all__ = ["Batch", "Method", "Phase", "MethodSpec", "GROUPS", "masked_bce", "create_method", "list_methods",
            "register_method", "get_method_spec", "method_specs", "LinearClassifier", "NoiseRegularization"]

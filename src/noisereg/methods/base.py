@@ -110,5 +110,12 @@ class Method(nn.Module):
         ratios = [p.clean_ratio for p in self.phases()]
         data.require(clean=any(r > 0 for r in ratios), noisy=any(r < 1 for r in ratios), where=where)
 
+    def label_trust(self, outputs: dict[str, torch.Tensor], given: torch.Tensor) -> Optional[torch.Tensor]:
+        """The method's own trust in labels, when it learns one (label verification, sample weights): an
+        (N, K) tensor in [0, 1] from its ``outputs`` on N images with ``given`` (N, K) labels, entry k the
+        trust in class k as a label of the image (single-label) or in the given entry k (multi-label).
+        None: the method learns no such score (label issues then come from its classifiers)."""
+        return None
+
     def forward(self, features: torch.Tensor, batch: Optional[Batch] = None) -> dict[str, torch.Tensor]:
         raise NotImplementedError

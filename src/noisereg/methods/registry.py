@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 Factory = Callable[[int, int, Any], Method]
 TrainView = Callable[["LabelledSet", "Optional[np.ndarray]"], "LabelledSet"]
-GROUPS = ("paper", "variant", "ablation", "reference", "fine-tuning", "label cleaning", "loss correction", "other")
+GROUPS = ("paper", "variant", "ablation", "reference", "fine-tuning", "label cleaning", "loss correction",
+          "meta-learning", "other")
 
 
 @dataclass(frozen=True)

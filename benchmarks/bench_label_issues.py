@@ -1,0 +1,332 @@
+"""Finding the wrong labels of CIFAR-10N, where the truth is known: noisereg's label-issue finder against
+cleanlab, CleanNet and Meta-Weight-Net, side by side in one run, on the same features and training rows.
+
+- single-label, ``worse`` / ``random1`` / ``aggre`` human labels, at ``--clean`` (5%) clean: ``proposed``
+  trained once and its noisy labels scored (posterior, g and residual scores); CleanNet's verification
+  score and Meta-Weight-Net's learned weight (each also by its classifier's g); cleanlab's
+  ``find_label_issues`` on 5-fold out-of-sample pred_probs of the same head (``noisy``, through
+  ``NoiseRegClassifier``, trained for the epochs a validated ``noisy`` run takes) and of logistic
+  regression;
+- multi-label 2x2 mosaics (``worse`` labels of the tiles): ``proposed`` and ``mw-net`` per (image, class)
+  entry against cleanlab's multi-label ``find_label_issues`` and per-class scores (5-fold pred_probs of
+  the ``noisy`` head and of one-vs-rest logistic regression);
+- retraining ``proposed`` on the corrected labels (``replace`` and ``drop``) vs on the given ones.
+
+Metrics on the noisy training labels: AUROC, average precision, precision and recall at k = the true
+number of wrong labels (equal by construction), the flagged set's precision and recall (cleanlab's
+``is_label_issue``; ours at the cut-off chosen on the validation images, whose CIFAR-N labels are known),
+and the time: wall seconds and this process's CPU seconds (the machine is shared; CPU time does not
+count other processes' load). Appends rows to ``benchmarks/results/label_issues.csv``.
+
+    python benchmarks/bench_label_issues.py [--noises worse,random1,aggre] [--mosaics 20000] [--epochs 20]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import os
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import numpy as np
+
+from _common import RESULTS_DIR, SHARED_DATA, append_results, machine
+
+COLUMNS = ["part", "noise", "clean_fraction", "seed", "peer", "score", "level", "auroc", "ap", "precision_at_k",
+           "recall_at_k", "k", "labels", "flagged", "flagged_precision", "flagged_recall", "seconds", "cpu_seconds",
+           "test_top1", "test_mAP", "mosaics", "epochs"]
+CSV = RESULTS_DIR / "label_issues.csv"
+TRAIN = {"scheme": "frozen", "backbone_steps": 0, "hidden": 256, "lr": 1e-3, "batch_size": 128, "patience": 8,
+         "quiet": True}
+
+
+@contextmanager
+def clock() -> Iterator[dict]:
+    """Wall and CPU seconds of the block (CPU: every thread of this process, not other processes)."""
+    t: dict = {}
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield t
+    t["seconds"], t["cpu_seconds"] = time.perf_counter() - wall, time.process_time() - cpu
+
+
+def metrics(wrong: np.ndarray, quality: np.ndarray, flagged: np.ndarray) -> dict[str, Any]:
+    """Ranking (low quality = suspect) and flagged-set scores against the known ``wrong`` labels."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+    wrong, quality, flagged = wrong.ravel(), quality.ravel(), flagged.ravel()
+    k = int(wrong.sum())
+    top = np.argsort(quality, kind="stable")[:k]
+    return {"auroc": roc_auc_score(wrong, -quality), "ap": average_precision_score(wrong, -quality),
+            "precision_at_k": wrong[top].mean(), "recall_at_k": wrong[top].sum() / k, "k": k, "labels": len(wrong),
+            "flagged": int(flagged.sum()), "flagged_precision": wrong[flagged].mean() if flagged.any() else 0.0,
+            "flagged_recall": flagged[wrong].mean()}
+
+
+def cfg(method: str, args: argparse.Namespace, **extra: Any):
+    from noisereg.config import TrainConfig
+    return TrainConfig(method=method, epochs=args.epochs, seed=args.seed, **{**TRAIN, **extra})
+
+
+def ours(method: str, train, val, task, args, scores=("auto",)) -> tuple[list[dict], Any, Any, dict]:
+    """Train ``method`` once and rank the noisy labels by each score: rows, the scores, the fit, its time."""
+    import torch
+    from noisereg.label_issues import score_set
+    from noisereg.train import evaluate, fit
+    with clock() as t:
+        result = fit(train, cfg(method, args), eval_set=val)
+        ranked = {s: score_set(result.model, train, result.preprocess, device=torch.device("cpu"), score=s,
+                               val=paired(val, task)) for s in scores}
+    test = evaluate(result.model, task.test, result.preprocess, device=torch.device("cpu"))
+    rows = []
+    for s, r in ranked.items():
+        wrong = truth(task, r)
+        levels = [("entry", r.quality, r.is_issue())] if not r.single_label else []
+        levels += [("image", r.image_quality(), r.is_issue() if r.single_label else r.is_issue().any(1))]
+        for level, q, flags in levels:
+            w = wrong if level == "entry" or r.single_label else wrong.any(1)
+            rows.append({"peer": f"noisereg {method}", "score": r.score, "level": level, **metrics(w, q, flags),
+                         "test_top1": test["top1"], "test_mAP": test["mAP"],
+                         "epochs": result.history[-1].get("epoch"), **t})
+    return rows, ranked, result, test
+
+
+def paired(val, task):
+    """The validation images with their CIFAR-N noisy labels too (a CIFAR-N manifest keeps both)."""
+    return dataclasses.replace(val, has_noisy=np.ones(len(val), bool)) if val is not None else None
+
+
+def truth(task, scores) -> np.ndarray:
+    """Which scored labels are wrong: (N,) single-label, (N, K) entries multi-label."""
+    wrong = task.train.clean[scores.rows] != scores.given
+    return wrong.any(1) if scores.single_label else wrong
+
+
+def cv_probs(x: np.ndarray, y: np.ndarray, make, folds: int, seed: int) -> np.ndarray:
+    """Out-of-sample (N, K) probabilities from ``folds``-fold cross-validation (sklearn's
+    ``cross_val_predict``; stratified for single-label ``y``, plain K-fold for (N, K) multi-hot ``y``)."""
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+    split = StratifiedKFold if y.ndim == 1 else KFold
+    return cross_val_predict(make(), x, y, cv=split(folds, shuffle=True, random_state=seed), method="predict_proba")
+
+
+def cleanlab_single(train, task, epochs: float, args) -> list[dict]:
+    """cleanlab's ``find_label_issues`` and label quality on 5-fold pred_probs of the noisy head and of
+    logistic regression, trained on the same rows (clean images with their clean label)."""
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from noisereg import NoiseRegClassifier
+    use = np.flatnonzero(train.has_clean | train.has_noisy)
+    x = np.asarray(train.images[use], dtype=np.float32)
+    y = np.where(train.has_clean, train.clean.argmax(1), train.noisy.argmax(1))[use]
+    noisy = train.has_noisy[use]
+    wrong = (train.noisy.argmax(1) != task.train.clean.argmax(1))[use][noisy]
+    heads = {"cleanlab + noisy head (5-fold)": lambda: NoiseRegClassifier(**{**TRAIN, "method": "noisy", "epochs": epochs,
+                                                                          "patience": 0, "seed": args.seed}),
+             "cleanlab + logistic regression (5-fold)": lambda: make_pipeline(StandardScaler(),
+                                                                              LogisticRegression(max_iter=300))}
+    rows = []
+    for peer, make in heads.items():
+        with clock() as t:
+            probs = cv_probs(x, y, make, 5, args.seed)
+            flagged = find_label_issues(y, probs)
+            quality = get_label_quality_scores(y, probs)
+        rows.append({"peer": peer, "score": "self_confidence", "level": "image",
+                     **metrics(wrong, quality[noisy], flagged[noisy]), "epochs": epochs if "noisy" in peer else "", **t})
+        print_row(rows[-1])
+    return rows
+
+
+def retrain(train, val, task, ranked, args) -> list[dict]:
+    """``proposed`` retrained on the labels corrected by its own flags (replace / drop): test scores."""
+    import torch
+    from noisereg.label_issues import corrected_set
+    from noisereg.train import evaluate, fit
+    rows = []
+    for action in ("replace", "drop"):
+        with clock() as t:
+            result = fit(corrected_set(train, ranked, action=action), cfg("proposed", args), eval_set=val)
+        test = evaluate(result.model, task.test, result.preprocess, device=torch.device("cpu"))
+        rows.append({"peer": f"noisereg proposed retrained ({action})", "score": ranked.score, "level": "",
+                     "test_top1": test["top1"], "test_mAP": test["mAP"], "epochs": result.history[-1].get("epoch"), **t})
+        print_row(rows[-1])
+    return rows
+
+
+def build(args, noise: str, multi: bool):
+    import torch
+    from noisereg.tasks.cifar10n import cifar10n_builder
+    make = cifar10n_builder(None, None, noise=noise, multi_label=multi, backbone="efficientnet-lite0",
+                            image_size=160, mosaics=args.mosaics, cache_dir=args.cache_dir, device=torch.device("cpu"))
+    task = make(args.clean, args.seed)
+    if args.rows:  # a smoke test on the first rows
+        task = dataclasses.replace(task, train=task.train.subset(np.arange(min(args.rows, len(task.train)))))
+    train, val, _ = task.holdout(0.2, args.seed)
+    return task, train, val
+
+
+def single_part(args, noise: str) -> list[dict]:
+    from noisereg.train import fit
+    task, train, val = build(args, noise, False)
+    rows, ranked, _, _ = ours("proposed", train, val, task, args, scores=("posterior", "g", "residual"))
+    for method in ("cleannet", "mw-net"):
+        rows += ours(method, train, val, task, args, scores=("method", "g"))[0]
+    for r in rows:
+        print_row(r)
+    epochs = fit(train, cfg("noisy", args), eval_set=val).history[-1]["epoch"]  # the head's validated epochs
+    rows += cleanlab_single(train, task, max(1.0, round(epochs)), args)
+    rows += retrain(train, val, task, ranked["posterior"], args)
+    return [{"part": "single", "noise": noise, **r} for r in rows]
+
+
+def mosaics_part(args) -> list[dict]:
+    """Multi-label: our entries and images vs cleanlab's multi-label issues on the same mosaics."""
+    from cleanlab.multilabel_classification.filter import find_label_issues
+    from cleanlab.multilabel_classification.rank import get_label_quality_scores, get_label_quality_scores_per_class
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from noisereg.train import fit
+    task, train, val = build(args, "worse", True)
+    rows, _, _, _ = ours("proposed", train, val, task, args, scores=("posterior", "g", "residual"))
+    rows += ours("mw-net", train, val, task, args, scores=("method", "g"))[0]
+    for r in rows:
+        print_row(r)
+    use = np.flatnonzero(train.has_clean | train.has_noisy)
+    x = np.asarray(train.images[use], dtype=np.float32)
+    y = np.where(train.has_clean[:, None], train.clean, train.noisy)[use].astype(int)
+    noisy = train.has_noisy[use]
+    wrong = (train.noisy != task.train.clean)[use][noisy]
+    epochs = fit(train, cfg("noisy", args), eval_set=val).history[-1]["epoch"]
+    heads = {"cleanlab + noisy head (5-fold)": lambda: MultiHead(epochs=max(1.0, round(epochs)), seed=args.seed),
+             "cleanlab + logistic regression (5-fold)": lambda: OneVsRestClassifier(make_pipeline(
+                 StandardScaler(), LogisticRegression(max_iter=300)))}
+    for peer, make in heads.items():
+        with clock() as t:
+            probs = cv_probs(x, y, make, 5, args.seed)
+            labels = [np.flatnonzero(r).tolist() for r in y]
+            flagged = find_label_issues(labels, probs)
+            quality = get_label_quality_scores(labels, probs)
+            per_class = get_label_quality_scores_per_class(labels, probs)
+        for level, w, q, f in (("image", wrong.any(1), quality[noisy], flagged[noisy]),
+                               ("entry", wrong, per_class[noisy], np.repeat(flagged[noisy, None], y.shape[1], 1))):
+            rows.append({"peer": peer, "score": "self_confidence", "level": level, **metrics(w, q, f), **t})
+            print_row(rows[-1])
+    return [{"part": "mosaics", "noise": "worse", "mosaics": args.mosaics, **r} for r in rows]
+
+
+class MultiHead:
+    """The ``noisy`` head on multi-hot labels as a scikit-learn style estimator (fit / predict_proba), for
+    cross-validation: ``NoiseRegClassifier`` takes one label per row."""
+
+    def __init__(self, *, epochs: float, seed: int) -> None:
+        self.epochs, self.seed = epochs, seed
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {"epochs": self.epochs, "seed": self.seed}
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> "MultiHead":
+        from noisereg.config import TrainConfig
+        from noisereg.data.labelset import LabelledSet
+        from noisereg.train import fit
+        data = LabelledSet(images=x, classes=[str(k) for k in range(y.shape[1])], noisy=y, clean=y,
+                           has_noisy=np.ones(len(y), bool), has_clean=np.zeros(len(y), bool))
+        self.result_ = fit(data, TrainConfig(method="noisy", epochs=self.epochs, seed=self.seed, val_fraction=0.0,
+                                             **{**TRAIN, "patience": 0}))
+        self.classes_ = np.arange(y.shape[1])
+        return self
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        import torch
+        from noisereg.train import predict_logits
+        z = predict_logits(self.result_.model, x, self.result_.preprocess, device=torch.device("cpu"))["logits"]
+        return torch.sigmoid(z).numpy()
+
+
+def print_row(r: dict) -> None:
+    shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()
+             if k in ("peer", "score", "level", "auroc", "ap", "precision_at_k", "flagged_precision", "flagged_recall",
+                      "seconds", "cpu_seconds", "test_top1", "test_mAP")}
+    print(shown, flush=True)
+
+
+def append(rows: list[dict], args) -> None:
+    new = not os.path.exists(args.csv)
+    with open(args.csv, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        for r in rows:
+            w.writerow({**r, "clean_fraction": args.clean, "seed": args.seed,
+                        **{k: round(v, 5) for k, v in r.items() if isinstance(v, float)}})
+
+
+def markdown(frame) -> str:
+    """A pipe table (floats to 3 decimals, blanks for missing values; no ``tabulate`` dependency)."""
+    cell = lambda v: "" if v is None or v != v or v == "" else f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def report(rows: list[dict], args, seconds: float) -> None:
+    """The run's rows as a RESULTS.md table, and each noise set's target (AUROC at or above cleanlab's
+    best at 5x less time) as measured."""
+    import pandas as pd
+    frame = pd.DataFrame(rows)
+    frame = frame[frame["level"] != ""] if "level" in frame else frame
+    cols = ["part", "noise", "peer", "score", "level", "auroc", "ap", "precision_at_k", "recall_at_k",
+            "flagged_precision", "flagged_recall", "seconds", "test_top1"]
+    table = markdown(pd.DataFrame(rows)[[c for c in cols if c in frame.columns]])
+    notes = [f"{args.clean:.0%} clean, seed {args.seed}, at most {args.epochs:g} epochs, {args.mosaics} training "
+             f"mosaics; wall time of the whole run {seconds / 60:.1f} min. `seconds`: training + scoring (ours), "
+             "5-fold cross-validation + cleanlab (cleanlab); the machine was shared with another benchmark."]
+    for (part, noise), g in frame.groupby(["part", "noise"], sort=False):
+        level = g[g["level"] == ("image" if part == "single" else "entry")]
+        ours_ = level[level["peer"] == "noisereg proposed"].sort_values("auroc").iloc[-1]
+        peer = level[level["peer"].str.startswith("cleanlab")].sort_values("auroc").iloc[-1]
+        ok = ours_["auroc"] >= peer["auroc"] and ours_["seconds"] * 5 <= peer["seconds"]
+        notes.append(f"- {part} {noise}: proposed ({ours_['score']}) AUROC {ours_['auroc']:.3f} in "
+                     f"{ours_['seconds']:.0f} s vs {peer['peer']} {peer['auroc']:.3f} in {peer['seconds']:.0f} s "
+                     f"({peer['seconds'] / ours_['seconds']:.1f}x the time): target {'met' if ok else 'missed'}")
+    append_results("Label issues: CIFAR-10N wrong labels vs cleanlab, CleanNet, Meta-Weight-Net", table,
+                   "\n".join(notes))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--noises", default="worse,random1,aggre", help="single-label CIFAR-10N label sets")
+    ap.add_argument("--mosaics", type=int, default=20000, help="training mosaics of the multi-label part (0 = skip)")
+    ap.add_argument("--clean", type=float, default=0.05, help="clean fraction")
+    ap.add_argument("--epochs", type=float, default=20, help="most epochs of every training (early stopping)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache-dir", default="runs/cache")
+    ap.add_argument("--csv", default=str(CSV), help="results file the rows are appended to")
+    ap.add_argument("--rows", type=int, default=0, help="only the first training rows (a smoke test; 0 = all)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: the machine is shared)")
+    args = ap.parse_args()
+    if not (SHARED_DATA / "cifar10n").is_dir():
+        raise SystemExit("../shared/data/cifar10n is absent")
+    import torch
+    torch.set_num_threads(args.threads)
+    start, done = time.perf_counter(), []
+    for noise in [n for n in args.noises.split(",") if n]:
+        done += single_part(args, noise)
+        append([r for r in done if r["noise"] == noise and r["part"] == "single"], args)
+    if args.mosaics:
+        done += mosaics_part(args)
+        append([r for r in done if r["part"] == "mosaics"], args)
+    report(done, args, time.perf_counter() - start)
+    with open(os.path.join(os.path.dirname(args.csv), "label_issues_runs.csv"), "a", newline="") as f:
+        f.write(f"{args.noises},{args.mosaics},{args.clean},{args.seed},{time.perf_counter() - start:.0f},"
+                f"\"{machine()}\"\n")
+    print(f"label issues: {(time.perf_counter() - start) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    main()

@@ -1,0 +1,204 @@
+"""Find the wrong labels of a dataset with a trained checkpoint, in one pass and without cross-validation.
+
+The clean net g learned the clean labels and the residual net where the noisy labels depart from them
+(paper sec. 3.1), so one trained model scores every noisy label (``scores.py``); cleanlab instead needs
+out-of-sample probabilities from K trainings. The default cut-off is chosen on the run's validation
+images, which training never saw: where they carry both a noisy and a clean label, the cut-off that
+best separates their wrong noisy labels from their right ones (the largest F1) is used; without such
+images, 0.5 (the posterior says the label is more likely wrong than right).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import numpy as np
+import torch
+
+from ..data.labelset import LabelledSet, validation_rows
+from ..data.table import LabelTable
+from ..errors import UserError
+from .result import LabelScores
+from .scores import entry_scores, resolve_score
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..train import Classifier
+
+MIN_PAIRS = 20  # validation images with both labels needed to choose the cut-off on them
+
+
+def model_outputs(model: Classifier, data: LabelledSet, pre: Any, *, device: torch.device,
+                  cache_dir: Optional[str] = None) -> dict[str, torch.Tensor]:
+    """The model's outputs (``logits``, ``h_logits``, ...) for every row of ``data``: the heads alone on
+    precomputed features (which must have the backbone's size), the whole model on images, or the heads
+    on the frozen backbone's cached features when ``cache_dir`` holds them."""
+    from torch import nn
+
+    from ..features import cached_features
+    from ..train import Classifier, predict_logits
+    backbone = model.backbone
+    if data.holds_features:
+        if data.images.shape[1] != backbone.feature_dim:
+            raise UserError(f"the features have {data.images.shape[1]} dimensions, the checkpoint's "
+                            f"{backbone.name} backbone gives {backbone.feature_dim}")
+        return predict_logits(Classifier(nn.Identity(), model.method), data.images, pre, device=device)
+    if backbone.name == "features":
+        raise UserError("this checkpoint was trained on precomputed features: pass them with --features")
+    if cache_dir and Path(cache_dir).is_dir():
+        feats = cached_features(backbone, data, device=device, cache_dir=cache_dir)
+        return predict_logits(Classifier(nn.Identity(), model.method), feats, pre, device=device)
+    return predict_logits(model, data.images, pre, device=device)
+
+
+def _suggestion(logits: np.ndarray, single_label: bool) -> np.ndarray:
+    """g's suggested labels (N, K): its top class, or every class with g >= 0.5."""
+    if single_label:
+        return np.eye(logits.shape[1], dtype=np.float32)[logits.argmax(1)]
+    return (logits >= 0).astype(np.float32)
+
+
+def score_rows(model: Classifier, data: LabelledSet, outputs: dict[str, torch.Tensor], rows: np.ndarray, *,
+               score: str, h_clean: Optional[tuple[np.ndarray, np.ndarray]], single_label: bool,
+               manifest_rows: Optional[np.ndarray] = None) -> LabelScores:
+    """``LabelScores`` of ``rows`` of ``data`` (images with a noisy label) from the model's outputs."""
+    given = data.noisy_rows(rows)
+    picked = {k: v[torch.as_tensor(rows)] for k, v in outputs.items()}
+    trust = model.method.label_trust(picked, torch.from_numpy(given))
+    logits = picked["logits"].numpy()
+    h = picked["h_logits"].numpy() if "h_logits" in picked else None
+    scores = entry_scores(logits, given, single_label=single_label, h_logits=h, h_clean=h_clean,
+                          trust=None if trust is None else trust.numpy())
+    return LabelScores(classes=list(data.classes), rows=rows if manifest_rows is None else manifest_rows[rows],
+                       ids=[data.ids[i] for i in rows], given=given, predicted=_suggestion(logits, single_label),
+                       scores=scores, score=resolve_score(score, scores), single_label=single_label,
+                       clean=data.clean_rows(rows), has_clean=data.has_clean[rows])
+
+
+def h_on_clean(outputs: dict[str, torch.Tensor], data: LabelledSet) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """(h's logits, clean labels) of the clean images, which estimate the noise transition T."""
+    rows = data.clean_indices
+    if "h_logits" not in outputs or not len(rows):
+        return None
+    return outputs["h_logits"][torch.as_tensor(rows)].numpy(), data.clean_rows(rows)
+
+
+def best_cutoff(quality: np.ndarray, wrong: np.ndarray) -> tuple[float, float]:
+    """(cut-off, F1): flagging qualities <= the cut-off detects the ``wrong`` labels with the largest F1."""
+    from sklearn.metrics import precision_recall_curve
+    precision, recall, thresholds = precision_recall_curve(wrong.ravel(), -quality.ravel())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.nan_to_num(2 * precision * recall / (precision + recall))[:-1]
+    best = int(np.argmax(f1))
+    return float(-thresholds[best]), float(f1[best])
+
+
+def validation_cutoff(scores: LabelScores) -> LabelScores:
+    """``scores`` (of validation images) with the cut-off chosen on those that have both labels; unchanged
+    (0.5) when fewer than ``MIN_PAIRS`` have, or their noisy labels are all right or all wrong."""
+    wrong = scores.true_wrong()
+    known = scores.has_clean if scores.has_clean is not None else np.zeros(len(scores.rows), bool)
+    if wrong is None or known.sum() < MIN_PAIRS or not wrong[known].any() or wrong[known].all():
+        return scores
+    cut, f1 = best_cutoff(scores.quality[known], wrong[known])
+    n = int(known.sum())
+    return replace(scores, cutoff=cut, how=f"{cut:.3f}: best F1 ({f1:.2f}) on {n} validation images whose "
+                                           "noisy and clean labels are both known")
+
+
+def validation_set(table: LabelTable, train: LabelledSet, cfg: Any, classes: list[str]) -> Optional[LabelledSet]:
+    """The run's validation images: the manifest's val split when it has clean labels (``train`` used it),
+    else the seeded share of the train split's clean set that ``fit`` held out (``validation_rows``)."""
+    if "val" in table.splits():
+        val = table.to_labelled_set("val", classes=classes)
+        if val.has_clean.any():
+            return val
+    rows = validation_rows(train, cfg.val_fraction, cfg.seed)
+    return train.subset(np.flatnonzero(rows)) if rows.any() else None
+
+
+def score_set(model: Classifier, data: LabelledSet, pre: Any, *, device: torch.device, score: str = "auto",
+              val: Optional[LabelledSet] = None, cache_dir: Optional[str] = None,
+              manifest_rows: Optional[np.ndarray] = None) -> LabelScores:
+    """``LabelScores`` of every noisy label of ``data`` (T estimated on its clean images), with the cut-off
+    chosen on ``val``'s images that have both labels (``validation_cutoff``), else 0.5.
+
+    Args:
+        val: validation images the model did not train on (their noisy labels included).
+        cache_dir: the frozen backbone's feature cache, reused when it holds ``data``'s features.
+        manifest_rows: the manifest row of each row of ``data`` (default: its own index).
+    """
+    outputs = model_outputs(model, data, pre, device=device, cache_dir=cache_dir)
+    h_clean = h_on_clean(outputs, data)
+    single = data.is_single_label
+    scores = score_rows(model, data, outputs, data.noisy_indices, score=score, h_clean=h_clean, single_label=single,
+                        manifest_rows=manifest_rows)
+    if val is None or not (val.has_noisy & val.has_clean).any():
+        return scores
+    paired = np.flatnonzero(val.has_noisy & val.has_clean)
+    checked = validation_cutoff(score_rows(model, val, model_outputs(model, val, pre, device=device), paired,
+                                           score=score, h_clean=h_clean, single_label=single))
+    return replace(scores, cutoff=checked.cutoff, how=checked.how)
+
+
+def label_scores(checkpoint: Any, manifest: Any, *, image_root: Optional[str] = None, features: Optional[str] = None,
+                 split: str = "train", score: str = "auto", threshold: Optional[float] = None,
+                 top_k: Optional[int] = None, device: str = "auto") -> LabelScores:
+    """Score every noisy label of a manifest split with a checkpoint; see ``find_label_issues``."""
+    from ..config import TrainConfig
+    from ..data.files import check_images
+    from ..data.images import Preprocess
+    from ..distributed import resolve_device
+    from ..train import load_classifier
+    model, meta = load_classifier(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
+    classes, cfg = list(meta["classes"]), TrainConfig.from_dict(meta["config"])
+    table = manifest if isinstance(manifest, LabelTable) else _read(manifest, image_root, features, classes)
+    if split not in table.splits():
+        raise UserError(f"{table.source}: no rows with split '{split}'")
+    data = table.to_labelled_set(split, classes=classes)
+    if not data.holds_arrays:
+        check_images(data.images, what=table.source)
+    data.require(clean=False, noisy=True, where=f"{table.source} split '{split}'")
+    val = validation_set(table, data, cfg, classes) if top_k is None and threshold is None else None
+    scores = score_set(model, data, Preprocess.from_dict(meta["preprocess"]), device=resolve_device(device),
+                       score=score, val=val, cache_dir=cfg.cache_dir, manifest_rows=np.flatnonzero(table.split_mask(split)))
+    if top_k is not None:
+        return scores.with_top_k(top_k)
+    return scores if threshold is None else scores.with_threshold(threshold)
+
+
+def _read(manifest: str | Path, image_root: Optional[str], features: Optional[str], classes: list[str]) -> LabelTable:
+    """The manifest with the checkpoint's classes (a class outside them is a one-line error)."""
+    if features:
+        from ..data.embeddings import features_table
+        return features_table(features, manifest, classes=classes)
+    from ..data.manifest import read_table
+    return read_table(manifest, image_root=image_root, classes=classes)
+
+
+def find_label_issues(checkpoint: Any, manifest: Any, *, image_root: Optional[str] = None,
+                      features: Optional[str] = None, split: str = "train", score: str = "auto",
+                      threshold: Optional[float] = None, top_k: Optional[int] = None, level: str = "auto",
+                      device: str = "auto") -> pd.DataFrame:
+    """The suspect labels of a manifest split, worst first, as a DataFrame.
+
+    Args:
+        checkpoint: a folder written by ``noisereg train`` (or ``(model, meta)`` from ``load_classifier``).
+        manifest: the manifest (CSV / JSONL) or a ``LabelTable``; its classes must be the checkpoint's.
+        image_root / features: where the images are, or their precomputed features (one row per manifest row).
+        split: the split whose noisy labels are checked.
+        score: ``auto`` | ``posterior`` | ``g`` | ``residual`` | ``method`` (``scores.py``).
+        threshold / top_k: flag labels with a quality <= ``threshold``, or the ``top_k`` worst; default:
+            the cut-off chosen on the validation images (``df.attrs["cutoff_how"]`` says how).
+        level: ``auto`` (per image for single-label, per (image, class) suspect for multi-label),
+            ``image`` or ``entry``.
+
+    Returns:
+        One row per image (single-label) or suspect entry (multi-label), indexed by manifest row, with
+        ``path``, ``given_label``, ``predicted_label`` (g's suggestion), ``label_quality``,
+        ``is_label_issue`` and the scores used; ``attrs`` holds ``cutoff``, ``cutoff_how`` and ``score``.
+    """
+    return label_scores(checkpoint, manifest, image_root=image_root, features=features, split=split, score=score,
+                        threshold=threshold, top_k=top_k, device=device).issues(level)
