@@ -27,6 +27,7 @@ import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,7 @@ def run_grid(args: argparse.Namespace, part: str, methods: list[str], tuned: str
     results = [list(csv.DictReader(open(Path(c.out) / "results.csv"))) for c in done]
     rows = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        for cell, result in zip(done + todo, results + list(pool.map(_job, todo))):
+        for cell, result in chain(zip(done, results), zip(todo, pool.map(_job, todo))):  # printed as they end
             rows += result
             print(f"{part}: clean {cell.clean_fractions[0]:g} seed {cell.first_seed}: " + ", ".join(
                 f"{r['method']} {100 * r['top1' if part != 'mosaics' else 'mAP']:.1f}" for r in result), flush=True)
@@ -145,7 +146,7 @@ def cleanlab_rows(args: argparse.Namespace, part: str, tuned: dict) -> list[dict
     trials = [r for r in csv.DictReader(open(RESULTS_DIR / f"tune_{tuned_part}.csv")) if r["method"] == "noisy"]
     epochs = float(max(trials, key=lambda r: float(r["value"]))["epochs"])
     rows = []
-    for f in [float(f) for f in args.cleanlab_fractions.split(",")]:
+    for f in [float(f) for f in args.cleanlab_fractions.split(",") if f]:
         for seed in range(args.seeds):
             start = time.perf_counter()
             task = build(f, seed)
@@ -199,7 +200,7 @@ def main() -> None:
     ap.add_argument("--fractions", help="only these clean fractions (a smoke test)")
     ap.add_argument("--tuned-from", help="reuse the values another part tuned (e.g. worse) instead of tuning")
     ap.add_argument("--cleanlab-fractions", default="0.05",
-                    help="clean fractions of the cleanlab rows (a 5-fold CleanLearning costs six trainings)")
+                    help="clean fractions of the cleanlab rows (a 5-fold CleanLearning costs six trainings; '' for none)")
     ap.add_argument("--out", default="runs/bench-cifar10n")
     args = ap.parse_args()
     if not (SHARED_DATA / "cifar10n").is_dir():
