@@ -86,14 +86,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..config import TrainConfig, load_config
     from ..distributed import init_from_env, shutdown
-    cfg = load_config(args.config, quiet=args.quiet or None, **flag_values(args, TrainConfig))
+    cfg = train_config(args)
     ctx = init_from_env(cfg.device)  # joins the torchrun job, if any
     try:
-        return _train(args, cfg, ctx.is_main)
+        if not ctx.is_main:
+            return _train(args, cfg, False)
+        from ..safe_io import OutputLock
+        with OutputLock(args.out):  # the whole command: training, suspects, report
+            return _train(args, cfg, True)
     finally:
         shutdown()
+
+
+def train_config(args: argparse.Namespace) -> Any:
+    """The run's ``TrainConfig``: defaults, --config, then flags; with --resume the checkpoint's own config
+    updated by the flags given (a flag that changes the result is then refused by ``fit``)."""
+    from ..config import TrainConfig, load_config
+    from ..options import from_mapping, read_yaml_mapping
+    flags = {**flag_values(args, TrainConfig), **({"quiet": True} if args.quiet else {})}
+    if not args.resume:
+        return load_config(args.config, **flags)
+    from ..train.resume import saved_config
+    data = {**saved_config(args.out), **(read_yaml_mapping(args.config) if args.config else {}), **flags}
+    return from_mapping(TrainConfig, data, where=f"--resume {args.out}")
 
 
 def train_and_val(args: argparse.Namespace):
@@ -111,7 +127,7 @@ def _train(args: argparse.Namespace, cfg: Any, is_main: bool) -> int:
     from ..train import evaluate, fit
     from .report import find_suspects
     train, val = train_and_val(args)
-    result = fit(train, cfg, eval_set=val, out=args.out, resume=args.resume)
+    result = fit(train, cfg, eval_set=val, out=args.out, resume=args.resume, overwrite=args.overwrite)
     scores = None
     if val is not None:  # every rank takes part: the ranks score blocks of the val split
         device = resolve_device(cfg.device)
@@ -223,7 +239,9 @@ def add_commands(sub: Any) -> None:
                        "of the clean set for validation)")
     add_data_options(p)
     p.add_argument("--out", required=True, help="checkpoint folder")
-    p.add_argument("--resume", action="store_true", help="continue the run whose checkpoint is in --out")
+    p.add_argument("--resume", action="store_true", help="continue the run whose newest complete checkpoint is in "
+                   "--out, with its recorded options (flags that change the result are refused)")
+    p.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out (otherwise refused)")
     p.add_argument("--quiet", action="store_true", help="no progress output and no evaluation lines")
     p.add_argument("--config", help="YAML file of TrainConfig fields (flags override it)")
     add_flags(p, TrainConfig)
