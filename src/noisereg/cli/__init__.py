@@ -16,6 +16,7 @@ from typing import Callable, Optional, Sequence
 
 from ..errors import TrainingDiverged, UserError
 from . import data, deploy, report, training
+from .limits import apply_input_limits
 
 
 # what the file system answers when a path given by the user cannot be read or written: a user error
@@ -40,6 +41,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        apply_input_limits(args)
         return func(args)
     except (UserError, TrainingDiverged) as e:
         if args.debug:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .limits import add_input_limits
 from .training import add_folder_options
 
 
@@ -61,6 +62,7 @@ def cmd_protocol_coco(args: argparse.Namespace) -> int:
 
 def _add_source_options(p: argparse.ArgumentParser) -> None:
     from ..data.sources import FORMATS
+    add_input_limits(p)
     p.add_argument("--format", required=True, choices=FORMATS, help="dataset layout")
     p.add_argument("--root", help="dataset folder (cifar-n: the image folder with train/ and test/, or the "
                    "python-pickle folder; csv: the image root)")
@@ -105,6 +107,7 @@ def add_commands(sub: Any) -> None:
                    "(offline), inception_v3 (the paper's) or any torchvision name, or timm/NAME")
     p.add_argument("--weights", help="local weight file for the annotator")
     p.add_argument("--image-size", type=int, default=0, help="annotator input side (default: its own)")
+    add_input_limits(p)
     p.add_argument("--top-k", type=int, default=8, help="predictions kept per image (default 8)")
     p.add_argument("--clean-fraction", type=float, default=0.05, help="share of train with clean labels (default 0.05)")
     p.add_argument("--split-sizes", default=",".join(map(str, PAPER_SPLIT)),

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from .limits import add_input_limits
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -54,6 +55,7 @@ def add_commands(sub: Any) -> None:
                    "models, those over their thresholds for multi-label models)")
     p.add_argument("--threshold", type=float, help="predict the classes whose score is at least this (multi-label "
                    "default: the per-class thresholds chosen on validation)")
+    add_input_limits(p)
     p.add_argument("--show-h", action="store_true", help="add h:<class> columns: h = sigmoid(r + c), the noisy-label view")
     p.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
     p.add_argument("--num-workers", type=int, default=0, help="processes decoding images (default 0)")

@@ -8,6 +8,7 @@ from typing import Any, Optional, Sequence
 
 from ..errors import UserError
 from ..options import add_flags, flag_values
+from .limits import add_input_limits
 
 # TrainConfig fields an experiment sets per run (the grid's own flags name them in the plural)
 PER_RUN = ("method", "seed", "activation", "cache_dir")
@@ -22,6 +23,7 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     """--manifest (or image folders), --image-root, --features, --classes."""
     p.add_argument("--manifest", help="CSV (or .jsonl) with columns path,noisy,clean,split[,verified]")
     p.add_argument("--image-root", help="folder the manifest's paths are relative to (default: its folder)")
+    add_input_limits(p)
     p.add_argument("--features", help="precomputed features (.npy or .safetensors, one row per manifest row): "
                    "the heads train on them directly and --manifest only gives labels")
     add_folder_options(p)
@@ -175,6 +177,9 @@ def _evaluate(args: argparse.Namespace) -> dict:
     model, meta = load_classifier(args.checkpoint)
     data = split_of(open_manifest(args, classes=meta["classes"]), args.split)
     data.require(clean=True, noisy=False, where=f"split '{args.split}' (evaluation needs clean labels)")
+    if data.holds_features and data.images.shape[1] != int(meta["feature_dim"]):
+        raise UserError(f"{args.features}: {data.images.shape[1]} features per row, the checkpoint "
+                        f"{args.checkpoint} was trained on {meta['feature_dim']}")
     pre, device = Preprocess.from_dict(meta["preprocess"]), resolve_device(args.device)
     scores = evaluate(model.to(device), data, pre, device=device)
     out = {k: scores[k] for k in ("mAP", "AP_all", "top1")}
@@ -259,6 +264,7 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("experiment", help="a grid of methods x clean fractions x activations x seeds")
     p.add_argument("--config", help="YAML file of ExperimentConfig fields (flags override it)")
     add_flags(p, ExperimentConfig)
+    add_input_limits(p)
     group = p.add_argument_group("training options of every run (override the dataset's defaults)")
     add_flags(group, TrainConfig, skip=PER_RUN + NEEDS_FOLDER, prefix="train__")
     p.add_argument("--quiet", action="store_true", help="no line per run")

@@ -23,8 +23,9 @@ from ..errors import UserError
 from ..progress import echo
 from .model import load_classifier
 
-# options that change how a run is carried out, not what it computes: --resume may change them
-OVERRIDABLE = ("quiet", "device", "num_workers", "cache_dir", "tensorboard", "save_every", "compile")
+# options --resume may change, recorded as overrides: how the run is carried out, and how long it runs
+OVERRIDABLE = ("quiet", "device", "num_workers", "cache_dir", "tensorboard", "save_every", "compile", "steps", "epochs",
+               "backbone_steps", "patience")
 
 
 def data_fingerprint(data: LabelledSet) -> dict[str, Any]:
