@@ -182,6 +182,9 @@ CASES = [
     Case("features of the wrong width", lambda g, t: ["evaluate", "--checkpoint", str(g.feat_ckpt), "--manifest",
                                                       str(g.feat_manifest), "--features", _npy(t, (30, 9)),
                                                       "--split", "val"], r"9.*(6|width|dimension)"),
+    Case("NaN features given to evaluation", lambda g, t: ["evaluate", "--checkpoint", str(g.feat_ckpt), "--manifest",
+                                                           str(g.feat_manifest), "--features", _npy(t, (30, 6), np.nan),
+                                                           "--split", "val"], r"NaN"),
     Case("features with too few rows", lambda g, t: ["train", "--manifest", str(g.feat_manifest), "--features",
                                                      _npy(t, (10, 6)), "--out", str(t / "run"), "--quiet"],
          r"(10|rows)"),
@@ -249,13 +252,25 @@ CASES = [
     Case("YOLO names as a dict with names for keys", lambda g, t: ["data", "check", "--format", "yolo", "--root",
                                                                     str(t), "--names", _yaml(t, "names: {a: cat}\n")],
          r"c\.yaml.*names"),
+    Case("CIFAR-N label file for other images", lambda g, t: ["data", "check", "--format", "cifar-n", "--root",
+                                                               _cifar(t, 10)[0], "--labels", _cifar(t, 10)[1]],
+         r"CIFAR-10_human\.pt.*10 vs 20 images"),
     # find-label-issues rows go here once that command is merged (issue 11)
 ]
 
 
-def _npy(tmp: Path, shape: tuple[int, int]) -> str:
+def _cifar(tmp: Path, n_labels: int) -> tuple[str, str]:
+    """CIFAR-10 python pickles (20 training images) and a CIFAR-N label file with ``n_labels`` labels."""
+    from tests.formats import write_cifar_n, write_cifar_pickles
+    if not (tmp / "cifar").is_dir():
+        folder, labels = write_cifar_pickles(tmp / "cifar")
+        write_cifar_n(tmp / "cifar" / "CIFAR-10_human.pt", labels[:n_labels])
+    return str(next((tmp / "cifar").glob("cifar-10-batches-py"))), str(tmp / "cifar" / "CIFAR-10_human.pt")
+
+
+def _npy(tmp: Path, shape: tuple[int, int], value: float = 0.0) -> str:
     path = tmp / "wrong.npy"
-    np.save(path, np.zeros(shape, np.float32))
+    np.save(path, np.full(shape, value, np.float32))
     return str(path)
 
 

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Optional
 from .config import ACTIVATION_NAMES, TrainConfig
 from .errors import UserError
 from .options import load_options, option
+from .safe_io import atomic_write
 from .tasks import TASKS
 
 CSV_COLUMNS = ["dataset", "noise", "method", "clean_fraction", "activation", "alpha", "seed", "top1", "mAP",
@@ -232,10 +233,12 @@ def summary_table(rows: list[dict[str, Any]], fractions: list[float], metrics: l
 def _write(out: Path, exp: ExperimentConfig, rows: list[dict], skipped: dict[str, str],
            curves: dict[str, dict], single_label: bool) -> None:
     from .report import plot_convergence, write_curves
-    with open(out / "results.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
+    def write_rows(tmp: str) -> None:
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+    atomic_write(out / "results.csv", write_rows)
     metrics = ["top1"] if single_label else ["mAP", "AP_all", "top1"]
     metric = metrics[0]
     shared = curves.pop("-", {})  # methods without the heads' activation appear in every plot

@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional
 
 from .config import TrainConfig
 from .errors import UserError
+from .safe_io import atomic_write, output_dir, write_json, write_text
 
 # the search space of every tunable field: (kind, low, high) or ("choice", values)
 SPACE: dict[str, tuple] = {
@@ -110,17 +111,19 @@ def _in_space(name: str, value: Any) -> bool:
 def write_tuned(out: str | Path, results: dict[str, TuneResult], base: TrainConfig) -> Path:
     """``tuned.json`` (method -> chosen values), ``tune.csv`` (every trial), ``<method>.yaml`` configs."""
     import yaml
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "tuned.json").write_text(json.dumps({m: r.params for m, r in results.items()}, indent=1))
+    out = output_dir(out)
+    write_json(out / "tuned.json", {m: r.params for m, r in results.items()}, indent=1)
     rows = [row for r in results.values() for row in r.trials]
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    with open(out / "tune.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns)
-        w.writeheader()
-        w.writerows(rows)
+
+    def write_rows(tmp: str) -> None:
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=columns)
+            w.writeheader()
+            w.writerows(rows)
+    atomic_write(out / "tune.csv", write_rows)
     for m, r in results.items():
-        (out / f"{m}.yaml").write_text(yaml.safe_dump(base.replace(method=m, **r.params).to_dict(), sort_keys=False))
+        write_text(out / f"{m}.yaml", yaml.safe_dump(base.replace(method=m, **r.params).to_dict(), sort_keys=False))
     return out / "tuned.json"
 
 

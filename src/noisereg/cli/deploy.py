@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..safe_io import output_file, write_text
 from .limits import add_input_limits
 
 
@@ -27,8 +28,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(text)
         return 0
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text, encoding="utf-8")
+    write_text(output_file(args.out), text)
     bad = int((frame["error"] != "").sum())
     print(f"wrote {args.out}: {len(frame) - bad} images predicted" + (f", {bad} unreadable" if bad else ""))
     return 0

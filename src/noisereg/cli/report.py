@@ -11,6 +11,8 @@ import importlib
 import importlib.util
 import inspect
 from pathlib import Path
+
+from ..safe_io import atomic_write
 from typing import Any, Optional
 
 SUSPECTS_FILE = "label_issues.csv"
@@ -34,7 +36,7 @@ def find_suspects(folder: str | Path, source: Optional[dict[str, Any]]) -> Optio
     if not {"checkpoint", "manifest"} <= set(params):
         return None
     frame = finder(**{k: v for k, v in given.items() if k in params and v is not None})
-    frame.to_csv(path, index=False)
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
     return path
 
 
