@@ -110,3 +110,63 @@ def _has_complete(out: Path) -> bool:
         return True
     except UserError:
         return False
+
+
+def _hold_lock(out: str, seconds: float) -> None:
+    """A child process: hold ``out``'s lock as a training run does."""
+    from noisereg.safe_io import OutputLock
+    with OutputLock(out):
+        time.sleep(seconds)
+
+
+def test_a_second_run_on_the_same_folder_is_refused_naming_the_first(tmp_path: Path, digit_folder: Path,
+                                                                       capsys, forkserver) -> None:
+    from noisereg.cli import main
+    from noisereg.safe_io import LOCK_FILE
+    out = tmp_path / "run"
+    holder = forkserver.Process(target=_hold_lock, args=(str(out), 60.0))
+    holder.start()
+    try:
+        deadline = time.time() + 30
+        while f"pid {holder.pid} " not in ((out / LOCK_FILE).read_text() if (out / LOCK_FILE).is_file() else ""):
+            assert time.time() < deadline, "the first run never took the lock"
+            time.sleep(0.05)
+        train = ["train", "--manifest", str(digit_folder), "--out", str(out), "--scheme", "end-to-end",
+                 "--image-size", "8", "--hidden", "8", "--steps", "3", "--batch-size", "8", "--quiet"]
+        assert main(train) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("noisereg: error: ") and f"in use by another run (pid {holder.pid} on " in err
+        assert not (out / "checkpoint.json").exists() and not (out / "config.yaml").exists()
+    finally:
+        holder.kill()
+        holder.join()
+    assert main(train) == 0  # the lock dies with its holder: no stale lock to clean by hand
+    assert main(train) == 2 and "already holds a checkpoint" in capsys.readouterr().err
+
+
+def test_writes_never_follow_a_symlink_out_of_the_output_folder(tmp_path: Path, digit_folder: Path, capsys) -> None:
+    from noisereg.cli import main
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victims = {name: outside / name for name in ("config.yaml", "metrics.csv", "model.safetensors", "p.csv")}
+    for v in victims.values():
+        v.write_text("precious\n")
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("config.yaml", "metrics.csv", "model.safetensors"):
+        (out / name).symlink_to(victims[name])
+    (out / "p.csv").symlink_to(victims["p.csv"])
+    train = ["train", "--manifest", str(digit_folder), "--out", str(out), "--scheme", "end-to-end",
+             "--image-size", "8", "--hidden", "8", "--steps", "3", "--batch-size", "8", "--quiet"]
+    assert main(train) == 0
+    assert main(["predict", "--checkpoint", str(out), str(digit_folder.parent / "img" / "7_0.png"),
+                 "--out", str(out / "p.csv")]) == 0
+    assert all(v.read_text() == "precious\n" for v in victims.values())
+    assert not any((out / name).is_symlink() for name in victims)  # replaced, not written through
+    assert not list(out.glob(".*.tmp"))
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "checkpoints").symlink_to(outside, target_is_directory=True)  # a set folder pointing outside
+    assert main(train[:4] + [str(other)] + train[5:]) == 2
+    assert "symlink" in capsys.readouterr().err and sorted(p.name for p in outside.iterdir()) == sorted(victims)

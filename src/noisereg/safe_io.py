@@ -64,6 +64,18 @@ def write_json(path: str | Path, obj: Any, **dumps: Any) -> Path:
     return write_text(path, json.dumps(obj, **dumps))
 
 
+def write_csv(path: str | Path, rows: list[dict[str, Any]], columns: list[str]) -> Path:
+    """Dict rows as CSV with a header of ``columns`` (keys outside them ignored), through ``atomic_write``."""
+    import csv
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+    return atomic_write(path, write)
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -9,7 +9,6 @@ values are returned, written as ``tuned.json`` (reusable by ``noisereg experimen
 """
 from __future__ import annotations
 
-import csv
 import json
 import time
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any, Callable, Optional
 
 from .config import TrainConfig
 from .errors import UserError
-from .safe_io import atomic_write, output_dir, write_json, write_text
+from .safe_io import output_dir, write_csv, write_json, write_text
 
 # the search space of every tunable field: (kind, low, high) or ("choice", values)
 SPACE: dict[str, tuple] = {
@@ -114,14 +113,7 @@ def write_tuned(out: str | Path, results: dict[str, TuneResult], base: TrainConf
     out = output_dir(out)
     write_json(out / "tuned.json", {m: r.params for m, r in results.items()}, indent=1)
     rows = [row for r in results.values() for row in r.trials]
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-
-    def write_rows(tmp: str) -> None:
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=columns)
-            w.writeheader()
-            w.writerows(rows)
-    atomic_write(out / "tune.csv", write_rows)
+    write_csv(out / "tune.csv", rows, list(dict.fromkeys(k for row in rows for k in row)))
     for m, r in results.items():
         write_text(out / f"{m}.yaml", yaml.safe_dump(base.replace(method=m, **r.params).to_dict(), sort_keys=False))
     return out / "tuned.json"
