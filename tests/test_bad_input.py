@@ -171,6 +171,10 @@ CASES = [
     Case("paths differing only by // or /./", lambda g, t: ["train", "--manifest", _rows(
         g, t, f"{g.manifest.parent}/img//0_1.png,0,,train"), "--out", str(t / "run"), *TINY],
          r"(duplicate|twice|same image).*0_1\.png"),
+    Case("manifest path leaving the image root", lambda g, t: ["train", "--manifest", _text(
+        t, "sub/m.csv", "".join(["path,noisy,clean,split\n"] + [f"../../{g.manifest.parent.name}/img/{c}_{i}.png,{c},,train\n"
+                                                              for c in "017" for i in range(3)])),
+        "--image-root", str(t / "sub"), "--out", str(t / "run"), *TINY], r"m\.csv:2: path '\.\./.*leaves the image root"),
     Case("one class", lambda g, t: ["train", "--manifest", _one_class(g, t), "--out", str(t / "run"), *TINY],
          r"(one class|single class|2 classes)"),
     Case("decompression bomb, train", lambda g, t: ["train", "--manifest", _bomb_manifest(g, t),
@@ -295,3 +299,14 @@ def test_a_read_only_output_folder_is_one_line(good: Good, tmp_path: Path, capsy
     ro.chmod(0o500)
     assert main(_train(good, tmp_path, out=str(ro / "run"))) == 2
     assert "ro" in capsys.readouterr().err
+
+
+def test_allow_outside_root_reads_a_manifest_that_climbs_out(good: Good, tmp_path: Path, capsys) -> None:
+    """The escape refused above is read when asked for explicitly."""
+    manifest = _text(tmp_path, "sub/m.csv", "".join(
+        ["path,noisy,clean,split\n"] + [f"../{good.manifest.parent.relative_to(good.root)}/img/{c}_{i}.png,,{c},train\n"
+                                        for c in "017" for i in range(3)]))
+    argv = ["data", "check", "--format", "csv", "--manifest", manifest, "--root", str(good.root / "x")]
+    assert main(argv) == 2 and "leaves the image root" in capsys.readouterr().err
+    assert main(argv + ["--allow-outside-root"]) == 0
+    assert "9" in capsys.readouterr().out

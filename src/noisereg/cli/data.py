@@ -17,7 +17,7 @@ def _source_options(args: argparse.Namespace):
                          subsets=args.subsets.split(",") if args.subsets else None, download=args.download,
                          check_images=args.image_check, seed=args.seed, quiet=args.quiet or args.json,
                          noisy_dir=args.noisy_dir, clean_dir=args.clean_dir, val_dir=args.val_dir,
-                         test_dir=args.test_dir, classes=args.classes)
+                         test_dir=args.test_dir, classes=args.classes, allow_outside_root=args.allow_outside_root)
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
@@ -67,6 +67,8 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", help="dataset folder (cifar-n: the image folder with train/ and test/, or the "
                    "python-pickle folder; csv: the image root)")
     p.add_argument("--manifest", help="csv / features: the manifest or label CSV (.csv or .jsonl)")
+    p.add_argument("--allow-outside-root", action="store_true", help="csv: accept manifest paths that leave the "
+                   "image root (--root) through '..'")
     p.add_argument("--labels", help="cifar-n: CIFAR-10_human.pt or CIFAR-100_human.pt")
     p.add_argument("--noise", default="worse", help="cifar-n label set: worse, aggre, random1-3 (CIFAR-100N: noisy)")
     p.add_argument("--features", help="features: .npy or .safetensors array, one row per label-CSV row")

@@ -23,6 +23,8 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     """--manifest (or image folders), --image-root, --features, --classes."""
     p.add_argument("--manifest", help="CSV (or .jsonl) with columns path,noisy,clean,split[,verified]")
     p.add_argument("--image-root", help="folder the manifest's paths are relative to (default: its folder)")
+    p.add_argument("--allow-outside-root", action="store_true", help="accept manifest paths that leave the image "
+                   "root through '..' (refused by default)")
     add_input_limits(p)
     p.add_argument("--features", help="precomputed features (.npy or .safetensors, one row per manifest row): "
                    "the heads train on them directly and --manifest only gives labels")
@@ -61,7 +63,8 @@ def open_manifest(args: argparse.Namespace, classes: Optional[Sequence[str]] = N
         from ..data.embeddings import features_table
         return features_table(args.features, args.manifest, classes=classes)
     from ..data.manifest import read_table
-    return read_table(args.manifest, image_root=args.image_root, classes=classes)
+    return read_table(args.manifest, image_root=args.image_root, classes=classes,
+                      allow_outside_root=getattr(args, "allow_outside_root", False))
 
 
 def split_of(table: Any, split: str):

@@ -129,7 +129,8 @@ def _label_field(chunk: pd.DataFrame, field_name: str, classes: _Classes, lines:
 
 
 def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
-               classes: Optional[Sequence[str]] = None, need_paths: bool = True) -> LabelTable:
+               classes: Optional[Sequence[str]] = None, need_paths: bool = True,
+               allow_outside_root: bool = False) -> LabelTable:
     """Read a whole manifest (every split) into a ``LabelTable``, in vectorised chunks.
 
     Args:
@@ -140,6 +141,8 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
             name used, sorted.
         need_paths: False for label files of precomputed features (rows follow the feature rows;
             ``path`` then is optional and only names the row).
+        allow_outside_root: accept relative paths that climb out of the image root through ``..``
+            (refused by default, so a manifest cannot make a command read files it was not pointed at).
 
     Raises:
         UserError: malformed rows, unknown split or class, empty or duplicate path, with the line.
@@ -171,6 +174,8 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
             raise UserError(f"{path}:{lines[int(np.flatnonzero(blank)[0])]}: empty path")
         if need_paths:  # 'img//a.png' and 'img/./a.png' name one image: found as duplicates below
             rid = rid.map(os.path.normpath)
+            if not allow_outside_root:
+                _refuse_escapes(rid, lines, path)
         offset = sum(len(a) for a in parts["ids"])
         rid = rid.where(~blank, pd.Series(np.arange(offset, offset + len(chunk)).astype(str)))
         parts["ids"].append(rid.to_numpy(dtype=object))
@@ -207,6 +212,15 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
                       noisy=mats["noisy"], clean=mats["clean"], has_noisy=present["noisy"], has_clean=present["clean"],
                       verified=mats["verified"] if has_verified else None, paths=ids if need_paths else None,
                       root=root, multi_label=_looks_multi_label(mats["clean"], mats["noisy"]), source=str(path))
+
+
+def _refuse_escapes(paths: pd.Series, lines: np.ndarray, manifest: Path) -> None:
+    """Refuse a relative path that leaves the image root through '..' (naming its line)."""
+    escapes = ((paths == "..") | paths.str.startswith("../") | paths.str.startswith("..\\")).to_numpy()
+    if escapes.any():
+        j = int(np.flatnonzero(escapes)[0])
+        raise UserError(f"{manifest}:{lines[j]}: path '{paths.iat[j]}' leaves the image root through '..'; give "
+                        "--image-root the folder that holds the images, or --allow-outside-root")
 
 
 def _looks_multi_label(*mats) -> bool:
