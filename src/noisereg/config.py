@@ -101,9 +101,9 @@ class TrainConfig:
         for name in ("lr", "backbone_lr"):
             value = getattr(self, name)
             if value is not None and not 0 < value <= MAX_LR:
-                raise UserError(f"{name} (learning rate) must be > 0 and at most {MAX_LR}, got {value}")
+                raise UserError(f"{name}: learning rate must be > 0 and at most {MAX_LR}, got {value}")
         if not 0 <= self.alpha <= MAX_ALPHA:
-            raise UserError(f"alpha must be in [0, {MAX_ALPHA}], got {self.alpha}")
+            raise UserError(f"alpha must be >= 0 and at most {MAX_ALPHA}, got {self.alpha}")
         if not 0 <= self.weight_decay <= 1:
             raise UserError(f"weight_decay must be in [0, 1], got {self.weight_decay}")
         if not 0 <= self.clean_ratio <= 1:

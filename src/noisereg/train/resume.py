@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from ..checkpoint import (LAST_FILE, clean_orphans, has_checkpoint, latest_complete, load_optimizer_state,
                           load_weights, read_meta)
 from ..config import TrainConfig
-from ..data.labelset import LabelledSet
+from ..data.labelset import LabelledSet, RowIds
 from ..errors import UserError
 from ..progress import echo
 from .model import load_classifier
@@ -32,8 +32,10 @@ def data_fingerprint(data: LabelledSet) -> dict[str, Any]:
     """Rows, classes and a SHA-256 over the sample ids and both label sets of the training data, so that
     ``--resume`` can tell another manifest (or the same one edited) from the one the run started on."""
     digest = hashlib.sha256()
-    for i in range(len(data)):
-        digest.update(str(data.ids[i]).encode() + b"\n")
+    if isinstance(data.ids, RowIds):  # arrays: the ids are the row numbers
+        digest.update(f"rows {len(data)}\n".encode())
+    else:
+        digest.update("\n".join(map(str, data.ids)).encode())
     for arr in (data.noisy, data.clean, data.has_noisy, data.has_clean):
         parts = (arr.indptr, arr.indices, arr.data) if sp.issparse(arr) else (arr,)
         for part in parts:
@@ -53,6 +55,8 @@ def prepare_output(out: Path, *, overwrite: bool) -> None:
 
 def saved_config(out: str | Path) -> dict[str, Any]:
     """The config recorded by the newest complete checkpoint in ``out`` (what ``--resume`` starts from)."""
+    if not has_checkpoint(out):
+        raise UserError(f"--resume: no checkpoint to resume in {out}")
     folder, _ = latest_complete(out)
     return read_meta(folder, verify=False)["config"]
 
