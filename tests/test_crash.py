@@ -170,3 +170,28 @@ def test_writes_never_follow_a_symlink_out_of_the_output_folder(tmp_path: Path, 
     (other / "checkpoints").symlink_to(outside, target_is_directory=True)  # a set folder pointing outside
     assert main(train[:4] + [str(other)] + train[5:]) == 2
     assert "symlink" in capsys.readouterr().err and sorted(p.name for p in outside.iterdir()) == sorted(victims)
+
+
+def test_resume_skips_a_corrupted_newest_checkpoint_and_ends_bit_exact(tmp_path: Path, capsys) -> None:
+    """The newest set's last.safetensors flipped in place (as by a disk): the load refuses it, --resume
+    says it skips it, continues from the set before, and ends with the uninterrupted run's weights."""
+    from noisereg.checkpoint import MODEL_FILE, read_meta
+    from noisereg.train import fit
+    cfg = CFG.replace(steps=8)
+    fit(_data(), cfg, out=tmp_path / "reference")
+    out = tmp_path / "run"
+    fit(_data(), cfg.replace(steps=8), out=out)
+    newest = sorted((out / SETS_DIR).iterdir())[-1]
+    with open(newest / "last.safetensors", "r+b") as f:  # in place: the published hard link changes too
+        f.seek(-3, os.SEEK_END)
+        byte = f.read(1)
+        f.seek(-3, os.SEEK_END)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(UserError, match="SHA-256"):
+        read_meta(out)
+    capsys.readouterr()
+    fit(_data(), cfg, out=out, resume=True)
+    assert "skipped a checkpoint set" in capsys.readouterr().out
+    want, got = load_weights(tmp_path / "reference"), load_weights(out)
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    assert load_weights(out, MODEL_FILE).keys() == want.keys() and set_problem(out) is None

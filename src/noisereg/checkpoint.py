@@ -144,7 +144,7 @@ def clean_orphans(out: str | Path) -> None:
     out = Path(out)
     sets = out / SETS_DIR
     for tmp in [*out.glob(f".*{TMP_SUFFIX}"), *(sets.glob(f".*{TMP_SUFFIX}") if sets.is_dir() else [])]:
-        shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() and not tmp.is_symlink() else tmp.unlink()
+        shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() and not tmp.is_symlink() else tmp.unlink(missing_ok=True)
     kept = 0
     for n in sorted(_set_numbers(sets), reverse=True):
         folder = sets / f"{n:06d}"

@@ -19,6 +19,7 @@ from ..checkpoint import (LAST_FILE, clean_orphans, has_checkpoint, latest_compl
                           load_weights, read_meta)
 from ..config import TrainConfig
 from ..data.labelset import LabelledSet, RowIds
+from ..distributed import current
 from ..errors import UserError
 from ..progress import echo
 from .model import load_classifier
@@ -79,7 +80,8 @@ def resume_state(out: Optional[str | Path], cfg: TrainConfig, train: LabelledSet
     best = {k: v.clone() for k, v in model.state_dict().items()}
     if LAST_FILE in meta.get("files", {}) or (Path(folder) / LAST_FILE).is_file():
         model.load_state_dict(load_weights(folder, LAST_FILE))
-    clean_orphans(out)
+    if current().is_main:  # one process tidies the folder
+        clean_orphans(out)
     overrides = {k: getattr(cfg, k) for k in OVERRIDABLE if meta["config"].get(k) != getattr(cfg, k)}
     return {"model": model, "meta": meta, "stage": meta["stage"], "step": int(meta["step"]), "best": best,
             "selection": meta.get("selection"), "optimizer": load_optimizer_state(folder, meta),
