@@ -91,5 +91,5 @@ def test_nan_loss_stops_training_with_a_clear_error_and_keeps_the_checkpoint(tmp
     bad = LabelledSet(images=data.images * float("nan"), classes=data.classes, noisy=data.noisy,
                       clean=data.clean, has_noisy=data.has_noisy, has_clean=data.has_clean)
     with pytest.raises(TrainingDiverged, match="loss became nan at step 1"):
-        fit(bad, CFG.replace(scheme="end-to-end", steps=20), out=tmp_path)
+        fit(bad, CFG.replace(scheme="end-to-end", steps=20), out=tmp_path, overwrite=True)
     assert (tmp_path / MODEL_FILE).read_bytes() == good

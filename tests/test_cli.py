@@ -99,13 +99,13 @@ def test_unknown_class_at_evaluation(digit_folder, tmp_path, capsys):
 
 
 def test_empty_clean_set(tmp_path, capsys, digit_folder):
-    rows = [{"path": f"img/0_{i}.png", "noisy": "0", "clean": "", "split": "train"} for i in range(6)]
+    rows = [{"path": f"img/0_{i}.png", "noisy": "01"[i % 2], "clean": "", "split": "train"} for i in range(6)]
     write_manifest(digit_folder.parent / "noclean.csv", rows)
     _fails(capsys, _train(digit_folder.parent / "noclean.csv", tmp_path / "o"), "clean set D_c is empty")
 
 
 def test_empty_noisy_set(tmp_path, capsys, digit_folder):
-    rows = [{"path": f"img/0_{i}.png", "noisy": "", "clean": "0", "split": "train"} for i in range(6)]
+    rows = [{"path": f"img/0_{i}.png", "noisy": "", "clean": "01"[i % 2], "split": "train"} for i in range(6)]
     write_manifest(digit_folder.parent / "nonoisy.csv", rows)
     _fails(capsys, _train(digit_folder.parent / "nonoisy.csv", tmp_path / "o"), "noisy set D_n is empty")
 

@@ -19,6 +19,8 @@ VAL_METRICS = ("auto", "top1", "mAP", "AP_all")
 OPTIMIZERS = ("adam", "rmsprop")
 DEVICES = ("auto", "cpu", "cuda")
 ACTIVATION_NAMES = ("sigmoid", "tanh", "relu")
+MAX_LR = 10.0  # a larger learning rate only diverges
+MAX_ALPHA = 1000.0  # alpha weighs L_clean against L_noise (eq. 7); beyond this L_noise is lost in rounding
 
 
 @dataclass
@@ -90,15 +92,20 @@ class TrainConfig:
                               ("schedule", SCHEDULES), ("val_metric", VAL_METRICS),
                               ("activation", ACTIVATION_NAMES), ("amp_dtype", ("bfloat16", "float16"))):
             check_choice(name, getattr(self, name), allowed)
-        for name in ("hidden", "batch_size"):
+        for name in ("hidden", "batch_size", "steps"):
             _at_least(name, getattr(self, name), 1)
-        for name in ("steps", "backbone_steps", "image_size", "eval_every", "save_every", "num_workers",
+        for name in ("backbone_steps", "image_size", "eval_every", "save_every", "num_workers",
                      "decay_every", "patience"):
             _at_least(name, getattr(self, name), 0)
-        if not self.lr > 0 or (self.backbone_lr is not None and not self.backbone_lr > 0):
-            raise UserError(f"learning rate must be > 0, got lr={self.lr} backbone_lr={self.backbone_lr}")
-        if self.alpha < 0:
-            raise UserError(f"alpha must be >= 0, got {self.alpha}")
+        _at_least("seed", self.seed, 0)
+        for name in ("lr", "backbone_lr"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value <= MAX_LR:
+                raise UserError(f"{name}: learning rate must be > 0 and at most {MAX_LR}, got {value}")
+        if not 0 <= self.alpha <= MAX_ALPHA:
+            raise UserError(f"alpha must be >= 0 and at most {MAX_ALPHA}, got {self.alpha}")
+        if not 0 <= self.weight_decay <= 1:
+            raise UserError(f"weight_decay must be in [0, 1], got {self.weight_decay}")
         if not 0 <= self.clean_ratio <= 1:
             raise UserError(f"clean_ratio must be in [0, 1], got {self.clean_ratio}")
         if not 0 < self.lr_decay <= 1:

@@ -9,7 +9,6 @@ training set of their own is read from the method registry, never from their ids
 """
 from __future__ import annotations
 
-import csv
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, ClassVar, Optional
 from .config import ACTIVATION_NAMES, TrainConfig
 from .errors import UserError
 from .options import load_options, option
+from .safe_io import write_csv, write_text
 from .tasks import TASKS
 
 CSV_COLUMNS = ["dataset", "noise", "method", "clean_fraction", "activation", "alpha", "seed", "top1", "mAP",
@@ -232,10 +232,7 @@ def summary_table(rows: list[dict[str, Any]], fractions: list[float], metrics: l
 def _write(out: Path, exp: ExperimentConfig, rows: list[dict], skipped: dict[str, str],
            curves: dict[str, dict], single_label: bool) -> None:
     from .report import plot_convergence, write_curves
-    with open(out / "results.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(out / "results.csv", rows, list(CSV_COLUMNS))
     metrics = ["top1"] if single_label else ["mAP", "AP_all", "top1"]
     metric = metrics[0]
     shared = curves.pop("-", {})  # methods without the heads' activation appear in every plot
@@ -254,4 +251,4 @@ def _write(out: Path, exp: ExperimentConfig, rows: list[dict], skipped: dict[str
     if skipped:
         text += ["Skipped (the method refuses this data):", ""] + [f"- {m}: {why}" for m, why in skipped.items()] + [""]
     text += [f"![convergence {a}](convergence_{a}.png)" for a in curves] + [""]
-    (out / "table.md").write_text("\n".join(text))
+    write_text(out / "table.md", "\n".join(text))

@@ -21,6 +21,7 @@ from torch import nn
 
 from .data.images import Preprocess, eval_transform
 from .errors import UserError
+from .safe_io import atomic_write, output_file, write_json
 from .train import Classifier, load_classifier
 
 FORMATS = ("onnx", "torchscript")
@@ -71,10 +72,9 @@ def export_model(checkpoint: str | Path, out: str | Path, *, format: str = "onnx
         raise UserError(f"export format '{format}' is not one of {list(FORMATS)}")
     model, meta = load_classifier(checkpoint)
     info = deployment_info(meta)
-    wrapped, out = GProbabilities(model).eval(), Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    (_onnx if format == "onnx" else _torchscript)(wrapped, _example(info), out, info)
-    out.with_suffix(".json").write_text(json.dumps(info, indent=1))
+    wrapped, out = GProbabilities(model).eval(), output_file(out)
+    atomic_write(out, lambda tmp: (_onnx if format == "onnx" else _torchscript)(wrapped, _example(info), Path(tmp), info))
+    write_json(out.with_suffix(".json"), info, indent=1)
     return info
 
 

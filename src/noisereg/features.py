@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence
 
@@ -31,6 +32,7 @@ from .distributed import all_reduce_sum, barrier, current, gather_rows, ranks_ag
 from .errors import UserError
 from .models.backbones import Backbone
 from .progress import progress
+from .safe_io import output_dir, write_json
 
 FORMAT = 2  # 2: images resized and cropped by torchvision transforms v2
 
@@ -89,12 +91,12 @@ def write_cache(cache_dir: str | Path, key: dict[str, Any], dim: int,
     ctx = current()
     cache_dir = Path(cache_dir)
     base = cache_dir / _name(key)
-    token = int(all_reduce_sum(np.array([os.getpid() if ctx.is_main else 0], dtype=np.int64), ctx)[0])  # rank 0's
+    token = int(all_reduce_sum(np.array([secrets.randbits(62) if ctx.is_main else 0], dtype=np.int64), ctx)[0])
     tmp_data = base.with_name(f".{base.name}.{token}.npy.tmp")
-    tmp_index = base.with_name(f".{base.name}.{token}.json.tmp")
     try:
         if ctx.is_main:
-            cache_dir.mkdir(parents=True, exist_ok=True)
+            output_dir(cache_dir, "--cache-dir")
+            os.close(os.open(tmp_data, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))  # ours: never a planted link
             np.lib.format.open_memmap(tmp_data, mode="w+", dtype=np.float16, shape=(key["n"], dim)).flush()
         barrier(ctx)
         out = np.load(tmp_data, mmap_mode="r+")
@@ -103,13 +105,11 @@ def write_cache(cache_dir: str | Path, key: dict[str, Any], dim: int,
         del out
         barrier(ctx)
         if ctx.is_main:
-            tmp_index.write_text(json.dumps({"key": key, "dim": dim, "dtype": "float16"}, indent=2))
             os.replace(tmp_data, base.with_suffix(".npy"))
-            os.replace(tmp_index, base.with_suffix(".json"))  # last: marks the cache complete
+            write_json(base.with_suffix(".json"), {"key": key, "dim": dim, "dtype": "float16"}, indent=2)  # last
     finally:
         if ctx.is_main:
             tmp_data.unlink(missing_ok=True)
-            tmp_index.unlink(missing_ok=True)
     barrier(ctx)
     arr = open_cache(cache_dir, key)
     if arr is None:

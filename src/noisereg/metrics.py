@@ -16,6 +16,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 import scipy.sparse as sp
 
+from .errors import UserError
+
 
 def _as_2d(scores: Any, targets: Any) -> tuple[np.ndarray, np.ndarray]:
     s = np.asarray(scores.detach().cpu() if hasattr(scores, "detach") else scores, dtype=np.float64)
@@ -25,7 +27,7 @@ def _as_2d(scores: Any, targets: Any) -> tuple[np.ndarray, np.ndarray]:
     if s.shape != t.shape or s.ndim != 2:
         raise ValueError(f"scores {s.shape} and targets {t.shape} must both be (N, K)")
     if not np.isfinite(s).all():
-        raise ValueError("scores contain NaN or infinite values")
+        raise _not_finite(s)
     return s, t > 0.5
 
 
@@ -170,7 +172,7 @@ class StreamingMetrics:
         if s.shape != (len(rows), self.k):
             raise ValueError(f"scores {s.shape} do not match {len(rows)} rows x {self.k} classes")
         if not np.isfinite(s).all():
-            raise ValueError("scores contain NaN or infinite values")
+            raise _not_finite(s)
         return rows, s
 
     def add_positives(self, rows: np.ndarray, scores: Any) -> None:
@@ -246,3 +248,10 @@ def f1_thresholds(scores: Any, targets: Any, known: Any = None, *, default: floa
         f1 = 2 * precision * recall / np.clip(precision + recall, 1e-12, None)
         out[k] = thresholds[int(np.argmax(f1[:-1]))]  # the last point (recall 0) has no threshold
     return out
+
+
+def _not_finite(scores: np.ndarray) -> UserError:
+    """The error for scores that hold NaN or inf, naming the first such row (of this chunk) and class."""
+    i, j = np.argwhere(~np.isfinite(scores))[0]
+    return UserError(f"scores contain NaN or infinite values (first at row {i}, class {j}: {scores[i, j]}): the "
+                     "model's outputs or its input features are not finite")

@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -34,6 +33,7 @@ from .data.check import format_summary, summarize
 from .data.manifest_writer import write_manifest
 from .data.table import LabelTable, csr_from_lists
 from .errors import UserError
+from .safe_io import atomic_write, output_dir, write_json, write_text
 
 PAPER_SPLIT = (68213, 16714, 16763)
 
@@ -108,11 +108,13 @@ def annotate(paths: list[str], cfg: CocoProtocolConfig) -> tuple[np.ndarray, np.
         top = torch.topk(torch.softmax(logits, 1), cfg.top_k, dim=1)
         index[rows] = top.indices.numpy()
         prob[rows] = top.values.numpy()
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "annotator_topk.tmp.npz"
-    np.savez(tmp, index=index, prob=prob)
-    os.replace(tmp, cache)
-    meta.write_text(json.dumps(key))
+    output_dir(out)
+
+    def savez(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, index=index, prob=prob)
+    atomic_write(cache, savez)
+    write_json(meta, key)
     return index, prob
 
 
@@ -139,6 +141,7 @@ def compile_coco(cfg: CocoProtocolConfig) -> dict:
     """Run the whole protocol; returns the ``protocol.json`` content."""
     from .data.sources.coco import read_coco
     started = time.time()
+    output_dir(cfg.out)  # an unwritable --out fails before any work
     coco = read_coco(cfg.root, subsets=cfg.subsets)
     class_map = read_class_map(cfg.class_map)
     kept = [c for c in coco.classes if c in set(class_map.values())]
@@ -185,8 +188,8 @@ def compile_coco(cfg: CocoProtocolConfig) -> dict:
         "label_cardinality": noise["label_cardinality"],
         "manifest": str(manifest), "seconds": round(time.time() - started, 1),
     }
-    (out / "protocol.json").write_text(json.dumps(result, indent=1))
-    (out / "noise.md").write_text(noise_report(result, noise))
+    write_json(out / "protocol.json", result, indent=1)
+    write_text(out / "noise.md", noise_report(result, noise))
     return result
 
 

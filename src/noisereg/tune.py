@@ -9,7 +9,6 @@ values are returned, written as ``tuned.json`` (reusable by ``noisereg experimen
 """
 from __future__ import annotations
 
-import csv
 import json
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any, Callable, Optional
 
 from .config import TrainConfig
 from .errors import UserError
+from .safe_io import output_dir, write_csv, write_json, write_text
 
 # the search space of every tunable field: (kind, low, high) or ("choice", values)
 SPACE: dict[str, tuple] = {
@@ -110,17 +110,12 @@ def _in_space(name: str, value: Any) -> bool:
 def write_tuned(out: str | Path, results: dict[str, TuneResult], base: TrainConfig) -> Path:
     """``tuned.json`` (method -> chosen values), ``tune.csv`` (every trial), ``<method>.yaml`` configs."""
     import yaml
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "tuned.json").write_text(json.dumps({m: r.params for m, r in results.items()}, indent=1))
+    out = output_dir(out)
+    write_json(out / "tuned.json", {m: r.params for m, r in results.items()}, indent=1)
     rows = [row for r in results.values() for row in r.trials]
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    with open(out / "tune.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns)
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(out / "tune.csv", rows, list(dict.fromkeys(k for row in rows for k in row)))
     for m, r in results.items():
-        (out / f"{m}.yaml").write_text(yaml.safe_dump(base.replace(method=m, **r.params).to_dict(), sort_keys=False))
+        write_text(out / f"{m}.yaml", yaml.safe_dump(base.replace(method=m, **r.params).to_dict(), sort_keys=False))
     return out / "tuned.json"
 
 

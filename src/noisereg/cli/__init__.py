@@ -10,16 +10,24 @@ function. Flags of the config dataclasses are generated from their fields. User 
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from typing import Callable, Optional, Sequence
 
 from ..errors import TrainingDiverged, UserError
 from . import data, deploy, issues, report, training
+from .limits import apply_input_limits
+
+
+# what the file system answers when a path given by the user cannot be read or written: a user error
+USER_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOENT,
+               errno.ENOSPC, errno.ENAMETOOLONG, errno.ELOOP, errno.EDQUOT}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="noisereg", description="Weakly supervised image classification "
                                      "through noise regularization (Hu et al., CVPR 2019).")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     training.add_commands(sub)
     report.add_commands(sub)
@@ -34,14 +42,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        apply_input_limits(args)
         return func(args)
     except (UserError, TrainingDiverged) as e:
+        if args.debug:
+            raise
         lines = [s for s in str(e).strip().splitlines() if s.strip()]
-        print(f"noisereg: error: {lines[-1] if lines else type(e).__name__}", file=sys.stderr)
-        return 2
+        return _fail(lines[-1] if lines else type(e).__name__)
+    except OSError as e:
+        if args.debug or e.errno not in USER_ERRNOS:
+            raise
+        return _fail(f"cannot use {e.filename or 'a file'}: {e.strerror}")
     except KeyboardInterrupt:
         print("noisereg: interrupted", file=sys.stderr)
         return 130
+
+
+def _fail(line: str) -> int:
+    print(f"noisereg: error: {line}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

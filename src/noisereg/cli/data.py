@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .limits import add_input_limits
 from .training import add_folder_options
 
 
@@ -16,7 +17,7 @@ def _source_options(args: argparse.Namespace):
                          subsets=args.subsets.split(",") if args.subsets else None, download=args.download,
                          check_images=args.image_check, seed=args.seed, quiet=args.quiet or args.json,
                          noisy_dir=args.noisy_dir, clean_dir=args.clean_dir, val_dir=args.val_dir,
-                         test_dir=args.test_dir, classes=args.classes)
+                         test_dir=args.test_dir, classes=args.classes, allow_outside_root=args.allow_outside_root)
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
@@ -61,10 +62,13 @@ def cmd_protocol_coco(args: argparse.Namespace) -> int:
 
 def _add_source_options(p: argparse.ArgumentParser) -> None:
     from ..data.sources import FORMATS
+    add_input_limits(p)
     p.add_argument("--format", required=True, choices=FORMATS, help="dataset layout")
     p.add_argument("--root", help="dataset folder (cifar-n: the image folder with train/ and test/, or the "
                    "python-pickle folder; csv: the image root)")
     p.add_argument("--manifest", help="csv / features: the manifest or label CSV (.csv or .jsonl)")
+    p.add_argument("--allow-outside-root", action="store_true", help="csv: accept manifest paths that leave the "
+                   "image root (--root) through '..'")
     p.add_argument("--labels", help="cifar-n: CIFAR-10_human.pt or CIFAR-100_human.pt")
     p.add_argument("--noise", default="worse", help="cifar-n label set: worse, aggre, random1-3 (CIFAR-100N: noisy)")
     p.add_argument("--features", help="features: .npy or .safetensors array, one row per label-CSV row")
@@ -105,6 +109,7 @@ def add_commands(sub: Any) -> None:
                    "(offline), inception_v3 (the paper's) or any torchvision name, or timm/NAME")
     p.add_argument("--weights", help="local weight file for the annotator")
     p.add_argument("--image-size", type=int, default=0, help="annotator input side (default: its own)")
+    add_input_limits(p)
     p.add_argument("--top-k", type=int, default=8, help="predictions kept per image (default 8)")
     p.add_argument("--clean-fraction", type=float, default=0.05, help="share of train with clean labels (default 0.05)")
     p.add_argument("--split-sizes", default=",".join(map(str, PAPER_SPLIT)),

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..safe_io import output_file, write_text
+from .limits import add_input_limits
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -26,8 +28,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(text)
         return 0
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text, encoding="utf-8")
+    write_text(output_file(args.out), text)
     bad = int((frame["error"] != "").sum())
     print(f"wrote {args.out}: {len(frame) - bad} images predicted" + (f", {bad} unreadable" if bad else ""))
     return 0
@@ -54,6 +55,7 @@ def add_commands(sub: Any) -> None:
                    "models, those over their thresholds for multi-label models)")
     p.add_argument("--threshold", type=float, help="predict the classes whose score is at least this (multi-label "
                    "default: the per-class thresholds chosen on validation)")
+    add_input_limits(p)
     p.add_argument("--show-h", action="store_true", help="add h:<class> columns: h = sigmoid(r + c), the noisy-label view")
     p.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
     p.add_argument("--num-workers", type=int, default=0, help="processes decoding images (default 0)")

@@ -12,6 +12,7 @@ SHOWN = 10  # suspects printed
 
 def cmd_find_label_issues(args: argparse.Namespace) -> int:
     from ..label_issues import label_scores, write_corrected_manifest
+    from ..safe_io import atomic_write, output_file
     from ..train import load_classifier
     from .training import open_manifest
     model, meta = load_classifier(args.checkpoint)
@@ -19,13 +20,12 @@ def cmd_find_label_issues(args: argparse.Namespace) -> int:
     scores = label_scores((model, meta), table, split=args.split, score=args.score, threshold=args.threshold,
                           top_k=args.top_k, device=args.device)
     issues = scores.issues()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    issues.to_csv(out)
+    out = output_file(args.out)
+    atomic_write(out, issues.to_csv)
     written = [str(out)]
     if not scores.single_label:
         images = out.with_name(out.stem + ".images.csv")
-        scores.issues("image").to_csv(images)
+        atomic_write(images, scores.issues("image").to_csv)
         written.append(str(images))
     if args.write_manifest:
         written.append(str(write_corrected_manifest(table, scores, args.write_manifest, action=args.action)))

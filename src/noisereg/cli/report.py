@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from ..safe_io import atomic_write
 from typing import Any, Optional
 
 SUSPECTS_FILE = "label_issues.csv"
@@ -25,7 +27,7 @@ def find_suspects(folder: str | Path, source: Optional[dict[str, Any]]) -> Optio
     from ..label_issues import find_label_issues
     frame = find_label_issues(str(folder), source["manifest"], image_root=source.get("image_root"),
                               features=source.get("features"))
-    frame.to_csv(path, index=False)
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
     return path
 
 

@@ -8,6 +8,7 @@ from typing import Any, Optional, Sequence
 
 from ..errors import UserError
 from ..options import add_flags, flag_values
+from .limits import add_input_limits
 
 # TrainConfig fields an experiment sets per run (the grid's own flags name them in the plural)
 PER_RUN = ("method", "seed", "activation", "cache_dir")
@@ -22,6 +23,9 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     """--manifest (or image folders), --image-root, --features, --classes."""
     p.add_argument("--manifest", help="CSV (or .jsonl) with columns path,noisy,clean,split[,verified]")
     p.add_argument("--image-root", help="folder the manifest's paths are relative to (default: its folder)")
+    p.add_argument("--allow-outside-root", action="store_true", help="accept manifest paths that leave the image "
+                   "root through '..' (refused by default)")
+    add_input_limits(p)
     p.add_argument("--features", help="precomputed features (.npy or .safetensors, one row per manifest row): "
                    "the heads train on them directly and --manifest only gives labels")
     add_folder_options(p)
@@ -59,7 +63,8 @@ def open_manifest(args: argparse.Namespace, classes: Optional[Sequence[str]] = N
         from ..data.embeddings import features_table
         return features_table(args.features, args.manifest, classes=classes)
     from ..data.manifest import read_table
-    return read_table(args.manifest, image_root=args.image_root, classes=classes)
+    return read_table(args.manifest, image_root=args.image_root, classes=classes,
+                      allow_outside_root=getattr(args, "allow_outside_root", False))
 
 
 def split_of(table: Any, split: str):
@@ -87,14 +92,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..config import TrainConfig, load_config
     from ..distributed import init_from_env, shutdown
-    cfg = load_config(args.config, quiet=args.quiet or None, **flag_values(args, TrainConfig))
+    cfg = train_config(args)
     ctx = init_from_env(cfg.device)  # joins the torchrun job, if any
     try:
-        return _train(args, cfg, ctx.is_main)
+        if not ctx.is_main:
+            return _train(args, cfg, False)
+        from ..safe_io import OutputLock
+        with OutputLock(args.out):  # the whole command: training, suspects, report
+            return _train(args, cfg, True)
     finally:
         shutdown()
+
+
+def train_config(args: argparse.Namespace) -> Any:
+    """The run's ``TrainConfig``: defaults, --config, then flags; with --resume the checkpoint's own config
+    updated by the flags given (a flag that changes the result is then refused by ``fit``)."""
+    from ..config import TrainConfig, load_config
+    from ..options import from_mapping, read_yaml_mapping
+    flags = {**flag_values(args, TrainConfig), **({"quiet": True} if args.quiet else {})}
+    if not args.resume:
+        return load_config(args.config, **flags)
+    from ..train.resume import saved_config
+    data = {**saved_config(args.out), **(read_yaml_mapping(args.config) if args.config else {}), **flags}
+    return from_mapping(TrainConfig, data, where=f"--resume {args.out}")
 
 
 def train_and_val(args: argparse.Namespace):
@@ -112,7 +133,7 @@ def _train(args: argparse.Namespace, cfg: Any, is_main: bool) -> int:
     from ..train import evaluate, fit
     from .report import find_suspects
     train, val = train_and_val(args)
-    result = fit(train, cfg, eval_set=val, out=args.out, resume=args.resume)
+    result = fit(train, cfg, eval_set=val, out=args.out, resume=args.resume, overwrite=args.overwrite)
     scores = None
     if val is not None:  # every rank takes part: the ranks score blocks of the val split
         device = resolve_device(cfg.device)
@@ -160,6 +181,9 @@ def _evaluate(args: argparse.Namespace) -> dict:
     model, meta = load_classifier(args.checkpoint)
     data = split_of(open_manifest(args, classes=meta["classes"]), args.split)
     data.require(clean=True, noisy=False, where=f"split '{args.split}' (evaluation needs clean labels)")
+    if data.holds_features and data.images.shape[1] != int(meta["feature_dim"]):
+        raise UserError(f"{args.features}: {data.images.shape[1]} features per row, the checkpoint "
+                        f"{args.checkpoint} was trained on {meta['feature_dim']}")
     pre, device = Preprocess.from_dict(meta["preprocess"]), resolve_device(args.device)
     scores = evaluate(model.to(device), data, pre, device=device)
     out = {k: scores[k] for k in ("mAP", "AP_all", "top1")}
@@ -224,7 +248,9 @@ def add_commands(sub: Any) -> None:
                        "of the clean set for validation)")
     add_data_options(p)
     p.add_argument("--out", required=True, help="checkpoint folder")
-    p.add_argument("--resume", action="store_true", help="continue the run whose checkpoint is in --out")
+    p.add_argument("--resume", action="store_true", help="continue the run whose newest complete checkpoint is in "
+                   "--out, with its recorded options (flags that change the result are refused)")
+    p.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out (otherwise refused)")
     p.add_argument("--quiet", action="store_true", help="no progress output and no evaluation lines")
     p.add_argument("--config", help="YAML file of TrainConfig fields (flags override it)")
     add_flags(p, TrainConfig)
@@ -242,6 +268,7 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("experiment", help="a grid of methods x clean fractions x activations x seeds")
     p.add_argument("--config", help="YAML file of ExperimentConfig fields (flags override it)")
     add_flags(p, ExperimentConfig)
+    add_input_limits(p)
     group = p.add_argument_group("training options of every run (override the dataset's defaults)")
     add_flags(group, TrainConfig, skip=PER_RUN + NEEDS_FOLDER, prefix="train__")
     p.add_argument("--quiet", action="store_true", help="no line per run")

@@ -41,7 +41,8 @@ def csv_chunks(path: str | Path, *, required: Sequence[str], chunk_rows: int, us
     except FileNotFoundError:
         raise UserError(f"{kind} not found: {path}") from None
     except (IsADirectoryError, PermissionError) as e:
-        raise UserError(f"cannot read {path}: {type(e).__name__} (expected a CSV file)") from None
+        what = "is a folder" if isinstance(e, IsADirectoryError) else "is not readable"
+        raise UserError(f"cannot read {path}: it {what} (expected a CSV file)") from None
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a UTF-8 text CSV file") from None
     except pd.errors.ParserError as e:

@@ -3,6 +3,7 @@ the augmentation of end-to-end training, file decoding with errors that name the
 of index batches from pixels, features or files."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
@@ -36,13 +37,40 @@ class Preprocess:
                    mean=tuple(d["mean"]), std=tuple(d["std"]))
 
 
+# the most pixels an image may have before it is decoded: PIL's own warning threshold (about 89 M
+# pixels) by default, so a decompression bomb or a 12000 x 12000 photo is refused, not decoded
+MAX_PIXELS = {"limit": int(Image.MAX_IMAGE_PIXELS or 89_478_485)}
+
+
+def set_max_pixels(limit: Optional[int]) -> None:
+    """Set the pixel limit of every image decoded from now on (``--max-pixels``; None keeps it)."""
+    if limit is None:
+        return
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise UserError(f"--max-pixels must be a positive integer, got {limit!r}")
+    MAX_PIXELS["limit"] = limit
+    Image.MAX_IMAGE_PIXELS = limit  # PIL refuses at twice this itself, before reading the header fully
+
+
 def load_image(path: str | Path, channels: int = 3) -> Image.Image:
-    """Open and fully decode an image as RGB (or L for one channel)."""
+    """Open and fully decode an image as RGB (or L for one channel), refusing one with more pixels than
+    the limit (``set_max_pixels``) before decoding it."""
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():  # the limit is checked here, with a message naming the file
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
+            if im.width * im.height > MAX_PIXELS["limit"]:
+                raise UserError(f"image {path} has {im.width} x {im.height} = {im.width * im.height:,} pixels, more "
+                                f"than the limit of {MAX_PIXELS['limit']:,} (--max-pixels N raises it)")
             return im.convert("L" if channels == 1 else "RGB")
+    except UserError:
+        raise
     except FileNotFoundError:
         raise UserError(f"image not found: {path}") from None
+    except Image.DecompressionBombError:
+        raise UserError(f"image {path} has more pixels than the limit of {MAX_PIXELS['limit']:,} "
+                        "(--max-pixels N raises it)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise UserError(f"cannot read image {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 

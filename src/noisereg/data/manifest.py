@@ -10,6 +10,7 @@ and training reads only this format, so a protocol is rebuilt once and trained o
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional, Sequence
 
@@ -44,10 +45,14 @@ def _csv_chunks(path: Path, need_paths: bool) -> Iterator[tuple[np.ndarray, pd.D
         yield np.arange(line, line + len(chunk)), chunk
 
 
-def _json_cell(value: object, path: Path, line: int) -> str:
-    """A JSONL label field as the CSV cell it stands for: a list -> 'a;b', [] -> <none>, absent -> ''."""
+def _json_cell(value: object, path: Path, line: int, key: str) -> str:
+    """A JSONL label field as the CSV cell it stands for: a list -> 'a;b', [] -> <none>, absent -> ''.
+    Anything but a string or a list of strings (an object, a number) is refused, naming the line and key."""
     if value is None:
         return ""
+    if not isinstance(value, (str, list)) or (isinstance(value, list) and not all(isinstance(v, str) for v in value)):
+        raise UserError(f"{path}:{line}: '{key}' must be a class name or a list of class names, got "
+                        f"{json.dumps(value)[:60]}")
     if isinstance(value, list):
         names = [str(v).strip() for v in value]
         if any(";" in n for n in names):
@@ -73,7 +78,7 @@ def _jsonl_chunks(path: Path, need_paths: bool) -> Iterator[tuple[np.ndarray, pd
                     raise UserError(f"{path}:{line}: expected an object with keys "
                                     f"{'path, ' if need_paths else ''}split[, noisy, clean, verified]")
                 cells = {"path": str(row.get("path") or ""), "split": str(row["split"])}
-                cells.update({k: _json_cell(row[k], path, line) for k in LABEL_FIELDS if k in row})
+                cells.update({k: _json_cell(row[k], path, line, k) for k in LABEL_FIELDS if k in row})
                 lines.append(line)
                 rows.append(cells)
                 if len(rows) == CHUNK_ROWS:
@@ -124,7 +129,8 @@ def _label_field(chunk: pd.DataFrame, field_name: str, classes: _Classes, lines:
 
 
 def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
-               classes: Optional[Sequence[str]] = None, need_paths: bool = True) -> LabelTable:
+               classes: Optional[Sequence[str]] = None, need_paths: bool = True,
+               allow_outside_root: bool = False) -> LabelTable:
     """Read a whole manifest (every split) into a ``LabelTable``, in vectorised chunks.
 
     Args:
@@ -135,6 +141,8 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
             name used, sorted.
         need_paths: False for label files of precomputed features (rows follow the feature rows;
             ``path`` then is optional and only names the row).
+        allow_outside_root: accept relative paths that climb out of the image root through ``..``
+            (refused by default, so a manifest cannot make a command read files it was not pointed at).
 
     Raises:
         UserError: malformed rows, unknown split or class, empty or duplicate path, with the line.
@@ -153,6 +161,8 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
                                                                           for y in ("counts", "ids", "present")))}
     has_verified = False
     for lines, chunk in chunks:
+        if not len(chunk):  # a header without rows
+            continue
         chunk = chunk.reset_index(drop=True)
         split = chunk["split"].fillna("").astype(str).str.strip().map(split_of)
         if split.isna().any():
@@ -162,6 +172,10 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
         blank = (rid == "").to_numpy()
         if need_paths and blank.any():
             raise UserError(f"{path}:{lines[int(np.flatnonzero(blank)[0])]}: empty path")
+        if need_paths:  # 'img//a.png' and 'img/./a.png' name one image: found as duplicates below
+            rid = rid.map(os.path.normpath)
+            if not allow_outside_root:
+                _refuse_escapes(rid, lines, path)
         offset = sum(len(a) for a in parts["ids"])
         rid = rid.where(~blank, pd.Series(np.arange(offset, offset + len(chunk)).astype(str)))
         parts["ids"].append(rid.to_numpy(dtype=object))
@@ -174,7 +188,7 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
         bar.update(len(chunk))
     bar.close()
     if not parts["ids"]:
-        raise UserError(f"{path}: no rows")
+        raise UserError(f"{path}: no rows (a header only, or an empty file)")
     ids = np.concatenate(parts.pop("ids"))
     lines = np.concatenate(parts.pop("lines"))
     dup = pd.Series(ids).duplicated().to_numpy()
@@ -198,6 +212,15 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
                       noisy=mats["noisy"], clean=mats["clean"], has_noisy=present["noisy"], has_clean=present["clean"],
                       verified=mats["verified"] if has_verified else None, paths=ids if need_paths else None,
                       root=root, multi_label=_looks_multi_label(mats["clean"], mats["noisy"]), source=str(path))
+
+
+def _refuse_escapes(paths: pd.Series, lines: np.ndarray, manifest: Path) -> None:
+    """Refuse a relative path that leaves the image root through '..' (naming its line)."""
+    escapes = ((paths == "..") | paths.str.startswith("../") | paths.str.startswith("..\\")).to_numpy()
+    if escapes.any():
+        j = int(np.flatnonzero(escapes)[0])
+        raise UserError(f"{manifest}:{lines[j]}: path '{paths.iat[j]}' leaves the image root through '..'; give "
+                        "--image-root the folder that holds the images, or --allow-outside-root")
 
 
 def _looks_multi_label(*mats) -> bool:

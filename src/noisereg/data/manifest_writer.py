@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..safe_io import atomic_write, output_file, write_text
 from .manifest import COLUMNS, NONE, is_jsonl, classes_file
 from .table import SPLITS, LabelTable
 
@@ -19,16 +20,21 @@ def write_manifest(table: LabelTable, path: str | Path) -> Path:
     ``<manifest stem>_images/<split>/``; a features table writes its row ids as paths.
     Written to a temporary name and renamed, so an interrupted write never leaves half a manifest.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    path = output_file(path)
     if table.paths is None and table.pixels is not None:
         table = export_pixels(table, path.parent / f"{path.stem}_images")
     paths = [os.path.abspath(p) for p in table.image_paths()] if table.paths is not None else \
         [str(i) for i in table.ids]
     fields = list(COLUMNS) + (["verified"] if table.verified is not None else [])
+    atomic_write(path, lambda tmp: _write_rows(table, paths, fields, tmp, jsonl=is_jsonl(path)))
+    write_text(classes_file(path), "".join(f"{c}\n" for c in table.classes))
+    return path
+
+
+def _write_rows(table: LabelTable, paths: list[str], fields: list[str], tmp: str, *, jsonl: bool) -> None:
+    """The manifest's rows into the file ``tmp``."""
     with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = None if is_jsonl(path) else csv.writer(f)
+        writer = None if jsonl else csv.writer(f)
         if writer:
             writer.writerow(fields)
         for i in range(len(table)):
@@ -41,9 +47,6 @@ def write_manifest(table: LabelTable, path: str | Path) -> Path:
                 writer.writerow([_cell(row[k]) for k in fields])
             else:
                 f.write(json.dumps({k: v for k, v in row.items() if v is not None}) + "\n")
-    os.replace(tmp, path)
-    classes_file(path).write_text("".join(f"{c}\n" for c in table.classes), encoding="utf-8")
-    return path
 
 
 def export_pixels(table: LabelTable, folder: Path) -> LabelTable:

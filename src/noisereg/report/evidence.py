@@ -19,6 +19,7 @@ import torch
 from ..data.images import Preprocess, load_image
 from ..data.labelset import LabelledSet
 from ..metrics import average_precision_per_class, evaluate_scores
+from ..safe_io import write_json
 from ..train.evaluate import predict_logits
 from .figures import png_data_uri
 
@@ -156,7 +157,7 @@ def write_evaluation(folder: str | Path, name: str, data: LabelledSet, scores: d
             "fig5": [{**_example(sub, i, mine, thumbs, True), "disagreement": d}
                      for i, d in pick_fig5(mine.g, mine.h, examples)] if mine.h is not None else []}
     path = out / f"{name}.json"
-    path.write_text(json.dumps(body, indent=1))
+    write_json(path, body, indent=1)
     return path
 
 

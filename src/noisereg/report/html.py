@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+
+from ..safe_io import output_file, write_text
 from typing import Any, Optional
 
 from .collect import (curves_of, demo_results, evaluation_view, experiment_results, kind_of, suspects_of,
@@ -72,8 +74,5 @@ def write_report(folder: str | Path, out: Optional[str | Path] = None) -> Path:
     """Render ``folder``'s report into ``out`` (default ``folder/report.html``); returns its path."""
     path = Path(out) if out is not None else Path(folder) / REPORT_FILE
     html = render(report_context(folder))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(path)
+    return write_text(output_file(path, "report --out"), html)
     return path

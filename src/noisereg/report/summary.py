@@ -14,6 +14,7 @@ import numpy as np
 
 from ..data.check import label_noise
 from ..data.labelset import LabelledSet
+from ..safe_io import output_dir, write_json
 from ..train.log import write_records
 from .tables import versions
 
@@ -55,10 +56,9 @@ def write_summary(folder: str | Path, *, kind: str, title: str, settings: dict[s
     """``folder/run.json``: what ran (``kind`` = train, experiment or demo), on what, with which versions."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = output_dir(folder)
     body = {"kind": kind, "title": title, "settings": settings, "data": data, "versions": versions(), **extra}
-    (folder / SUMMARY_FILE).write_text(json.dumps(body, indent=2, default=_plain))
+    write_json(folder / SUMMARY_FILE, body, indent=2, default=_plain)
     return folder / SUMMARY_FILE
 
 

@@ -2,11 +2,12 @@
 Fig. 4-style convergence curves, and the versions that produced a result."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+
+from ..safe_io import atomic_write, output_dir, write_json, write_text
 
 METRIC_NAMES = {"top1": "top-1", "mAP": "mAP", "AP_all": "AP_all"}
 
@@ -52,17 +53,16 @@ def plot_convergence(histories: dict[str, dict[str, list[dict]]], path: str | Pa
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png"))
     plt.close(fig)
     return Path(path)
 
 
 def write_results(out: str | Path, results: dict[str, Any], markdown: str) -> None:
     """``results.json`` and ``report.md`` into ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    (out / "report.md").write_text(markdown)
+    out = output_dir(out)
+    write_json(out / "results.json", results, indent=2)
+    write_text(out / "report.md", markdown)
 
 
 def mean_std_over_seeds(rows: list[dict[str, Any]], fractions: list[float],

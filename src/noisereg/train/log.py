@@ -13,6 +13,7 @@ from typing import Any, Optional, TextIO
 
 from ..errors import UserError
 from ..progress import echo
+from ..safe_io import write_csv
 
 METRICS_FILE = "metrics.csv"
 TENSORBOARD_DIR = "tensorboard"
@@ -33,11 +34,7 @@ def record_columns(records: list[dict[str, Any]], first: tuple[str, ...] = ()) -
 def write_records(records: list[dict[str, Any]], path: str | Path, *, first: tuple[str, ...] = ()) -> Path:
     """Write ``records`` as one CSV (the columns ``first`` leading, e.g. ``method``); empty cells where a
     record lacks a value (validation only at evaluation steps)."""
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=record_columns(records, first), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(records)
-    return Path(path)
+    return write_csv(path, records, record_columns(records, first))
 
 
 def tensorboard_writer(folder: Path) -> Any:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -16,13 +17,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoint import LAST_FILE, load_optimizer_state, load_weights, save_checkpoint, write_config
+from ..checkpoint import save_checkpoint, write_config
 from ..config import TrainConfig
 from ..data.images import Preprocess
 from ..data.labelset import LabelledSet, split_validation
 from ..data.sampler import MixedBatchSampler
 from ..distributed import DistContext, barrier, broadcast_state, current, resolve_device
-from ..errors import UserError
+from ..progress import echo
+from ..safe_io import OutputLock
 from ..features import cached_features, freeze
 from ..methods import get_method_spec
 from ..methods.base import Phase, PhaseContext
@@ -30,7 +32,9 @@ from .batches import iter_training_batches
 from .evaluate import evaluate, f1_thresholds_on, predict_logits
 from .log import RunLog
 from .loop import make_optimizer, train_loop
-from .model import Classifier, build_backbone, in_chans_of, load_classifier, stage_one_model, with_method
+from .model import Classifier, build_backbone, in_chans_of, stage_one_model, with_method
+from .checks import check_task
+from .resume import data_fingerprint, prepare_output, resume_state
 from .selection import Selection, metric_name
 
 
@@ -72,6 +76,8 @@ class Run:
         self.multi_label = not train.is_single_label
         self.thresholds: Optional[list[float]] = None  # multi-label: per class, chosen on validation
         self.final: dict[str, Any] = {}  # the last phase's checkpoint record
+        self.fingerprint = data_fingerprint(train) if out is not None else None  # what --resume checks
+        self.overrides: dict[str, Any] = {}  # options --resume changed (device, workers, ...)
 
     def meta(self, model: Classifier, pre: Preprocess, stage: str, step: int,
              selection: Optional[Selection] = None) -> dict[str, Any]:
@@ -79,7 +85,8 @@ class Run:
                 "in_chans": in_chans_of(self.train), "backbone": model.backbone.name,
                 "feature_dim": int(model.backbone.feature_dim), "stage": stage, "step": step,
                 "selection": selection.state() if selection else None, "history": self.history,
-                "multi_label": self.multi_label, "thresholds": self.thresholds}
+                "multi_label": self.multi_label, "thresholds": self.thresholds, "data": self.fingerprint,
+                "overrides": self.overrides}
 
     def save(self, model: Classifier, pre: Preprocess, stage: str, step: int,
              optimizer: Optional[torch.optim.Optimizer], selection: Optional[Selection] = None,
@@ -195,7 +202,7 @@ def _data_parallel(model: Classifier, device: torch.device, ctx: DistContext) ->
 
 
 def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet] = None,
-        out: Optional[str | Path] = None, resume: bool = False,
+        out: Optional[str | Path] = None, resume: bool = False, overwrite: bool = False,
         stage_one: Optional[Classifier] = None, print_evaluations: bool = True) -> FitResult:
     """Train ``cfg.method`` on ``train`` with ``cfg.scheme``; checkpoints go to ``out`` when given.
 
@@ -207,7 +214,10 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
             out of ``train`` for it (0: no validation, the last step is kept).
         out: checkpoint folder (written atomically; the JSON records config, classes and history),
             also holding ``metrics.csv`` (one row per step) and with ``cfg.tensorboard`` TensorBoard files.
-        resume: continue the run whose checkpoint is in ``out``.
+        resume: continue the run whose newest complete checkpoint is in ``out`` (same data, classes and
+            options; see ``train/resume.py``).
+        overwrite: replace a checkpoint already in ``out`` (otherwise refused). ``out`` is locked for the
+            run: a second run on it is refused.
         stage_one: for the frozen scheme, an already trained Backbone (Noisy) to reuse (its backbone is
             shared, not copied), so one stage one serves many methods.
         print_evaluations: print one line per evaluation and each stage's start (unless ``cfg.quiet``).
@@ -215,19 +225,23 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
     For multi-label data with a validation set, per-class thresholds on g that maximise F1 there are
     chosen after training and recorded (``FitResult.thresholds``, ``checkpoint.json``).
     """
+    check_task(train, echo if current().is_main and not cfg.quiet else lambda line: None)
     if eval_set is None and cfg.val_fraction > 0:
         train, eval_set = split_validation(train, cfg.val_fraction, cfg.seed)
-    state = _resume_state(out, cfg) if resume else None
-    run = Run(train, cfg, eval_set, Path(out) if out is not None else None, print_evaluations)
-    if out is not None and run.ctx.is_main:
-        write_config(cfg.to_dict(), Path(out) / "config.yaml")
-    if state is not None:
-        run.history = state["meta"]["history"]
-    run.log.begin(run.history)
-    try:
-        result = _fit_end_to_end(run, state) if cfg.scheme == "end-to-end" else _fit_frozen(run, state, stage_one)
-    finally:
-        run.log.close()
+    folder = Path(out) if out is not None else None
+    with OutputLock(folder) if folder is not None and current().is_main else nullcontext():
+        state = resume_state(folder, cfg, train) if resume else None
+        run = Run(train, cfg, eval_set, folder, print_evaluations)
+        if folder is not None and run.ctx.is_main and state is None:
+            prepare_output(folder, overwrite=overwrite)
+            write_config(cfg.to_dict(), folder / "config.yaml")  # --resume keeps the run's own config
+        if state is not None:
+            run.history, run.overrides = state["meta"]["history"], state["overrides"]
+        run.log.begin(run.history)
+        try:
+            result = _fit_end_to_end(run, state) if cfg.scheme == "end-to-end" else _fit_frozen(run, state, stage_one)
+        finally:
+            run.log.close()
     result.eval_set, result.meta = run.eval_set, run.final
     return result
 
@@ -269,21 +283,3 @@ def _fit_frozen(run: Run, state: Optional[dict], stage_one: Optional[Classifier]
     heads = Classifier(nn.Identity(), model.method)
     run.stage(model, heads, feats, eval_feats, pre, "heads", cfg.steps, state if in_heads else None)
     return FitResult(model.cpu(), pre, run.history, stage_one)
-
-
-def _resume_state(out: Optional[str | Path], cfg: TrainConfig) -> Optional[dict]:
-    """Model, optimizer state, stage and step of the checkpoint in ``out`` (None if there is none)."""
-    if out is None:
-        raise UserError("--resume needs --out pointing at the run's folder")
-    if not (Path(out) / "checkpoint.json").is_file():
-        raise UserError(f"--resume: no checkpoint to resume in {out}")
-    model, meta = load_classifier(out)
-    best = {k: v.clone() for k, v in model.state_dict().items()}
-    if (Path(out) / LAST_FILE).is_file():
-        model.load_state_dict(load_weights(out, LAST_FILE))
-    old = TrainConfig.from_dict(meta["config"])
-    changed = [k for k in ("method", "scheme", "backbone", "activation", "hidden") if getattr(old, k) != getattr(cfg, k)]
-    if changed:
-        raise UserError(f"--resume: {changed} differ from the checkpoint in {out}; use a new --out")
-    return {"model": model, "meta": meta, "stage": meta["stage"], "step": int(meta["step"]), "best": best,
-            "selection": meta.get("selection"), "optimizer": load_optimizer_state(out, meta)}

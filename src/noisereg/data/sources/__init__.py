@@ -36,6 +36,7 @@ class SourceOptions:
     val_dir: Optional[str] = None
     test_dir: Optional[str] = None
     classes: Optional[str] = None
+    allow_outside_root: bool = False
 
 
 def _need(value: Optional[str], flag: str, fmt: str) -> str:
@@ -68,7 +69,8 @@ def open_table(o: SourceOptions) -> LabelTable:
     if fmt == "csv":
         from ..files import check_images
         from ..manifest import read_table
-        table = read_table(_need(o.manifest, "--manifest FILE", fmt), image_root=o.root)
+        table = read_table(_need(o.manifest, "--manifest FILE", fmt), image_root=o.root,
+                           allow_outside_root=o.allow_outside_root)
         if o.check_images:
             check_images(table.image_paths(), what=str(o.manifest))
         return table

@@ -36,8 +36,9 @@ def read_names(path: Path) -> list[str]:
         raise UserError(f"{path}: malformed YAML ({str(e).splitlines()[0]})") from None
     names = data.get("names") if isinstance(data, dict) else None
     if isinstance(names, dict):
-        if sorted(int(k) for k in names) != list(range(len(names))):
-            raise UserError(f"{path}: names must be indexed 0..{len(names) - 1}")
+        if sorted(str(k) for k in names) != sorted(str(i) for i in range(len(names))):
+            raise UserError(f"{path}: 'names' must be a list or a mapping 0..{len(names) - 1} -> name, got keys "
+                            f"{list(names)[:3]}")
         return [str(names[k]) for k in sorted(names, key=int)]
     if isinstance(names, list) and names:
         return [str(n) for n in names]
