@@ -78,6 +78,8 @@ def test_torchrun_cli_end_to_end_writes_one_checkpoint(digit_folder, tmp_path):
     assert r.stdout.count("checkpoint in") == 1, r.stdout + r.stderr[-2000:]  # only rank 0 reports and writes
     meta = json.loads((out / "checkpoint.json").read_text())
     assert meta["step"] == 12 and len(meta["history"]) == 12
+    suspects = (out / "label_issues.csv").read_text().splitlines()  # every rank scored, rank 0 wrote
+    assert len(suspects) > 1 and suspects[0].startswith("path,")
 
 
 @pytest.fixture(scope="module")

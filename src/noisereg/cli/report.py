@@ -14,10 +14,12 @@ from typing import Any, Optional
 SUSPECTS_FILE = "label_issues.csv"
 
 
-def find_suspects(folder: str | Path, source: Optional[dict[str, Any]]) -> Optional[Path]:
+def find_suspects(folder: str | Path, source: Optional[dict[str, Any]], *, write: bool = True) -> Optional[Path]:
     """``folder/label_issues.csv`` from the label-issue finder, when the folder has none yet.
 
-    Returns the CSV's path, or None when there is no one manifest to read (image folders).
+    Under torchrun every rank calls it (the ranks score blocks of the images) and only the one with
+    ``write`` writes the file. Returns the CSV's path, or None when there is no one manifest to read
+    (image folders).
     """
     path = Path(folder) / SUSPECTS_FILE
     if path.is_file():
@@ -27,7 +29,8 @@ def find_suspects(folder: str | Path, source: Optional[dict[str, Any]]) -> Optio
     from ..label_issues import find_label_issues
     frame = find_label_issues(str(folder), source["manifest"], image_root=source.get("image_root"),
                               features=source.get("features"))
-    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+    if write:
+        atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
     return path
 
 

@@ -148,8 +148,7 @@ def _train(args: argparse.Namespace, cfg: Any, is_main: bool) -> int:
     source = None if not args.manifest else {  # image folders (--noisy-dir ...) have no one manifest
         "manifest": str(args.manifest), "features": args.features,
         "image_root": str(args.image_root or Path(args.manifest).parent)}
-    if is_main:
-        find_suspects(args.out, source)
+    find_suspects(args.out, source, write=is_main)  # every rank takes part in scoring
     path = report_train_run(args.out, result, cfg, train, source=source, write=is_main)
     if is_main:
         print(f"report: {path}")
