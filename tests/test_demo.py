@@ -4,7 +4,7 @@ import json
 import pytest
 
 from noisereg.cli import main
-from tests.browser import assert_clean_page, browser, open_report  # noqa: F401 (browser is a fixture)
+from tests.browser import assert_clean_page, open_report  # the `browser` fixture is in conftest.py
 
 # Margins (points) by which proposed must lead each other method: below the smallest gap over 5 seeds
 # (benchmarks/bench_demo.py: single-label top-1 +20.0, multi-label mAP +2.8, AP_all +4.0) and wider
@@ -13,7 +13,7 @@ MARGINS = {("single-label", "top1"): 10.0, ("multi-label", "mAP"): 2.0, ("multi-
 
 
 @pytest.mark.slow
-def test_demo_shows_the_paper_regime_and_the_method_leads(tmp_path, capsys, browser):  # noqa: F811
+def test_demo_shows_the_paper_regime_and_the_method_leads(tmp_path, capsys, browser):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out

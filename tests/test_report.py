@@ -17,7 +17,7 @@ from noisereg.experiment import ExperimentConfig, run_experiment
 from noisereg.progress import PlainProgress, progress
 from noisereg.tasks.digits import digits_single_label
 from noisereg.train import fit
-from tests.browser import assert_clean_page, browser, open_report  # noqa: F401 (browser is a fixture)
+from tests.browser import assert_clean_page, open_report  # the `browser` fixture is in conftest.py
 from tests.conftest import write_digit_folder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,7 +65,7 @@ def test_metrics_csv_holds_every_step_and_the_evaluations(piped_run):
     assert m["epoch"].is_monotonic_increasing and (m["lr"] > 0).all()
 
 
-def test_train_report_in_a_browser(piped_run, browser):  # noqa: F811
+def test_train_report_in_a_browser(piped_run, browser):
     out, _ = piped_run
     check = open_report(browser, out / "report.html", "train", {
         "results": "#results-table tbody tr", "ap": "table.ap-table tbody tr",
@@ -85,7 +85,7 @@ def test_train_report_in_a_browser(piped_run, browser):  # noqa: F811
     page.close()
 
 
-def test_label_issue_suspects_show_when_the_folder_has_them(piped_run, tmp_path, browser):  # noqa: F811
+def test_label_issue_suspects_show_when_the_folder_has_them(piped_run, tmp_path, browser):
     out, _ = piped_run
     run = tmp_path / "run"
     shutil.copytree(out, run)
@@ -104,7 +104,7 @@ def test_label_issue_suspects_show_when_the_folder_has_them(piped_run, tmp_path,
     check.page.close()
 
 
-def test_experiment_report_in_a_browser(tmp_path, browser):  # noqa: F811
+def test_experiment_report_in_a_browser(tmp_path, browser):
     exp = ExperimentConfig(data="digits", methods=["proposed", "noisy"], clean_fractions=[0.1, 0.2], seeds=2,
                            train={"steps": 8, "hidden": 16, "eval_every": 4}, out=str(tmp_path))
     run_experiment(exp, quiet=True)
