@@ -81,7 +81,7 @@ def run_grid(args: argparse.Namespace, part: str, methods: list[str], tuned: str
                         out=f"{args.out}/{part}/f{f:g}-s{s}") for f in fractions(args, part) for s in range(args.seeds)]
     done = [c for c in cells if _finished(c, methods)]
     todo = [c for c in cells if c not in done]
-    results = [list(csv.DictReader(open(Path(c.out) / "results.csv"))) for c in done]
+    results = [[_numbers(r) for r in csv.DictReader(open(Path(c.out) / "results.csv"))] for c in done]
     rows = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for cell, result in chain(zip(done, results), zip(todo, pool.map(_job, todo))):  # printed as they end
@@ -89,6 +89,11 @@ def run_grid(args: argparse.Namespace, part: str, methods: list[str], tuned: str
             print(f"{part}: clean {cell.clean_fractions[0]:g} seed {cell.first_seed}: " + ", ".join(
                 f"{r['method']} {100 * r['top1' if part != 'mosaics' else 'mAP']:.1f}" for r in result), flush=True)
     return rows
+
+
+def _numbers(row: dict[str, str]) -> dict[str, Any]:
+    """A row read back from a cell's results.csv with its scores as numbers again (blank stays blank)."""
+    return {k: float(v) if k in ("top1", "mAP", "AP_all") and v != "" else v for k, v in row.items()}
 
 
 def _finished(cell: Any, methods: list[str]) -> bool:
@@ -219,7 +224,10 @@ def main() -> None:
         rows += cleanlab_rows(args, part, json.loads(tuned.read_text()))
     append(part, "end-to-end" if part == "e2e" else "frozen", rows)
     seconds = time.perf_counter() - start
-    with open(RESULTS_DIR / "cifar10n_runs.csv", "a", newline="") as f:
+    runs = RESULTS_DIR / "cifar10n_runs.csv"
+    new = not runs.exists()
+    with open(runs, "a", newline="") as f:
+        f.write("part,seeds,trials,workers,seconds,machine\n" if new else "")
         f.write(f"{part},{args.seeds},{args.trials},{args.workers},{seconds:.0f},\"{machine()}\"\n")
     print(f"{part}: {len(rows)} runs in {seconds / 60:.1f} min")
 
