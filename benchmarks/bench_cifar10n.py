@@ -206,6 +206,8 @@ def main() -> None:
     ap.add_argument("--tuned-from", help="reuse the values another part tuned (e.g. worse) instead of tuning")
     ap.add_argument("--cleanlab-fractions", default="0.05",
                     help="clean fractions of the cleanlab rows (a 5-fold CleanLearning costs six trainings; '' for none)")
+    ap.add_argument("--cleanlab-only", action="store_true",
+                    help="only the cleanlab rows (e.g. at fractions a finished part did not give them)")
     ap.add_argument("--out", default="runs/bench-cifar10n")
     args = ap.parse_args()
     if not (SHARED_DATA / "cifar10n").is_dir():
@@ -219,7 +221,7 @@ def main() -> None:
         methods = args.methods.split(",")
     # the end-to-end CNN is not tuned (a trial costs an hour here): every method runs the same defaults
     tuned = tune(args, part, methods) if part != "e2e" else None
-    rows = run_grid(args, part, methods, str(tuned) if tuned else None)
+    rows = [] if args.cleanlab_only else run_grid(args, part, methods, str(tuned) if tuned else None)
     if tuned and part in ("worse", "random1", "aggre") and not args.methods:
         rows += cleanlab_rows(args, part, json.loads(tuned.read_text()))
     append(part, "end-to-end" if part == "e2e" else "frozen", rows)
