@@ -53,7 +53,7 @@ def experiment(args: argparse.Namespace, part: str, methods: list[str], **fields
     train = dict(TRAIN)
     if part == "e2e":
         train = {"scheme": "end-to-end", "backbone": "small-cnn", "image_size": 32, "epochs": args.e2e_epochs,
-                 "batch_size": 128, "patience": 6, "hidden": 256, "lr": 1e-3}
+                 "batch_size": 128, "patience": 6, "hidden": 256, "lr": 1e-3, "num_workers": args.loader_workers}
     settings = dict(data=data, noise=noise, methods=methods, clean_fractions=fractions(args, part), seeds=args.seeds,
                     train=train, feature_image_size=args.image_size, features=part != "e2e", mosaics=args.mosaics,
                     cache_dir=args.cache_dir, out=f"{args.out}/{part}")
@@ -76,10 +76,13 @@ def _job(exp: Any) -> list[dict]:
 
 
 def run_grid(args: argparse.Namespace, part: str, methods: list[str], tuned: str) -> list[dict]:
-    """Every (fraction, seed) cell in parallel; the tuned values of every method."""
-    cells = [experiment(args, part, methods, clean_fractions=[f], seeds=1, first_seed=s, tuned=tuned,
-                        out=f"{args.out}/{part}/f{f:g}-s{s}") for f in fractions(args, part) for s in range(args.seeds)]
-    done = [c for c in cells if _finished(c, methods)]
+    """Every (fraction, seed) cell in parallel; the tuned values of every method. The end-to-end part, whose
+    runs are long, has one cell per (fraction, seed, method) so that its methods also run side by side."""
+    per_method = [[m] for m in methods] if part == "e2e" else [methods]
+    cells = [experiment(args, part, ms, clean_fractions=[f], seeds=1, first_seed=s, tuned=tuned,
+                        out=f"{args.out}/{part}/f{f:g}-s{s}" + (f"-{ms[0]}" if len(per_method) > 1 else ""))
+             for f in fractions(args, part) for s in range(args.seeds) for ms in per_method]
+    done = [c for c in cells if _finished(c, c.methods)]
     todo = [c for c in cells if c not in done]
     results = [[_numbers(r) for r in csv.DictReader(open(Path(c.out) / "results.csv"))] for c in done]
     rows = []
@@ -200,6 +203,8 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=160)
     ap.add_argument("--mosaics", type=int, default=20000)
     ap.add_argument("--e2e-epochs", type=float, default=15)
+    ap.add_argument("--loader-workers", type=int, default=0,
+                    help="DataLoader workers per run of the end-to-end part (images decoded from disk)")
     ap.add_argument("--cache-dir", default="runs/cache")
     ap.add_argument("--methods", help="only these methods (e.g. to add a new method to a part already run)")
     ap.add_argument("--fractions", help="only these clean fractions (a smoke test)")

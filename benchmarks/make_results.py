@@ -81,7 +81,8 @@ def targets(rows: list[dict]) -> str:
     if g == g:
         lines.append(f"| mosaics, 5% clean: proposed ≥ best baseline + 3 mAP | {g:+.2f} vs {who} | "
                      f"{'yes' if g >= 3 else 'no'} |")
-    for part, metric in (("worse", "top1"), ("random1", "top1"), ("aggre", "top1"), ("mosaics", "mAP")):
+    for part, metric in (("worse", "top1"), ("random1", "top1"), ("aggre", "top1"), ("mosaics", "mAP"),
+                         ("e2e", "top1")):
         c = cells([r for r in rows if r["part"] == part], metric)
         fracs = sorted({f for m, f in c if m == "proposed"})
         if not fracs or not all(("g-alone", f) in c and ("h-alone", f) in c for f in fracs):
@@ -110,8 +111,8 @@ def generated() -> str:
             parts += [table(mine, metric), ""]
     runs = read("cifar10n_runs.csv") if (DIR / "cifar10n_runs.csv").exists() else []
     if runs:
-        parts += ["Wall time per part: " + ", ".join(f"{r['part']} {float(r['seconds']) / 60:.0f} min" for r in runs)
-                  + f" ({runs[-1]['machine']}).", ""]
+        parts += ["Wall time per part:", ""] + [f"- {r['part']}: {float(r['seconds']) / 60:.0f} min on {r['machine']}"
+                                                for r in runs] + [""]
     demo = read("demo.csv")
     if demo:
         parts += demo_table(demo)
