@@ -25,6 +25,7 @@ from tests.conftest import write_digit_folder, write_manifest
 
 TINY = ["--scheme", "end-to-end", "--image-size", "8", "--hidden", "8", "--batch-size", "8", "--steps", "4",
         "--quiet", "--device", "cpu"]
+OUTSIDE = ["--allow-outside-root"]  # the manifests below name the good images by absolute paths from another folder
 
 
 class Good(NamedTuple):
@@ -169,15 +170,19 @@ CASES = [
          _text(t, "m.jsonl", f'{{"path": "{g.manifest.parent}/img/0_0.png", "noisy": {{"x": 1}}, "split": "train"}}\n')],
          r"m\.jsonl:1: 'noisy' must be a class name"),
     Case("paths differing only by // or /./", lambda g, t: ["train", "--manifest", _rows(
-        g, t, f"{g.manifest.parent}/img//0_1.png,0,,train"), "--out", str(t / "run"), *TINY],
+        g, t, f"{g.manifest.parent}/img//0_1.png,0,,train"), *OUTSIDE, "--out", str(t / "run"), *TINY],
          r"(duplicate|twice|same image).*0_1\.png"),
     Case("manifest path leaving the image root", lambda g, t: ["train", "--manifest", _text(
         t, "sub/m.csv", "".join(["path,noisy,clean,split\n"] + [f"../../{g.manifest.parent.name}/img/{c}_{i}.png,{c},,train\n"
                                                               for c in "017" for i in range(3)])),
         "--image-root", str(t / "sub"), "--out", str(t / "run"), *TINY], r"m\.csv:2: path '\.\./.*leaves the image root"),
-    Case("one class", lambda g, t: ["train", "--manifest", _one_class(g, t), "--out", str(t / "run"), *TINY],
+    Case("manifest path absolute and outside the image root", lambda g, t: ["train", "--manifest", _rows(g, t, ""),
+                                                                             "--out", str(t / "run"), *TINY],
+         r"m\.csv:2: path '/.*0_0\.png' leaves the image root \(it is absolute and outside"),
+    Case("one class", lambda g, t: ["train", "--manifest", _one_class(g, t), *OUTSIDE, "--out", str(t / "run"),
+                                    *TINY],
          r"(one class|single class|2 classes)"),
-    Case("decompression bomb, train", lambda g, t: ["train", "--manifest", _bomb_manifest(g, t),
+    Case("decompression bomb, train", lambda g, t: ["train", "--manifest", _bomb_manifest(g, t), *OUTSIDE,
                                                     "--out", str(t / "run"), *TINY], r"big\.png.*12000 x 12000"),
     Case("decompression bomb, predict", lambda g, t: ["predict", "--checkpoint", str(g.ckpt),
                                                       _big_png(t / "big.png", 12000), "--out", str(t / "p.csv")],
@@ -203,7 +208,7 @@ CASES = [
         g, _copy_ckpt(g, t, _truncate("optimizer.safetensors"))), r"optimizer\.safetensors"),
     Case("checkpoint is a file", lambda g, t: ["evaluate", "--checkpoint", _file(t), "--manifest", str(g.manifest)],
          r"a_file.*(is a file|folder)"),
-    Case("resume with other data", lambda g, t: ["train", "--manifest", _rows(g, t, ""), "--out",
+    Case("resume with other data", lambda g, t: ["train", "--manifest", _rows(g, t, ""), *OUTSIDE, "--out",
                                                  _copy_ckpt(g, t, lambda f: None), "--resume"],
          r"--resume: the training data differs"),
     Case("resume with another class list", lambda g, t: _resume(g, _copy_ckpt(g, t, lambda f: None), "--classes",
@@ -262,7 +267,8 @@ CASES = [
     # find-label-issues (issue 11)
     Case("find-label-issues: a class the checkpoint does not know",
          lambda g, t: ["find-label-issues", "--checkpoint", str(g.ckpt), "--manifest",
-                       _rows(g, t, f"{g.manifest.parent / 'img' / 'x.png'},9,,train"), "--out", str(t / "i.csv")],
+                       _rows(g, t, f"{g.manifest.parent / 'img' / 'x.png'},9,,train"), *OUTSIDE,
+                       "--out", str(t / "i.csv")],
          r"'9'"),
     Case("find-label-issues: features of the wrong width",
          lambda g, t: ["find-label-issues", "--checkpoint", str(g.feat_ckpt), "--manifest", str(g.feat_manifest),

@@ -82,6 +82,7 @@ def _train(manifest, out):
 def test_missing_image(digit_folder, tmp_path, capsys):
     (digit_folder.parent / "img" / "1_3.png").unlink()
     _fails(capsys, _train(digit_folder, tmp_path / "o"), "img/1_3.png")
+    assert not (tmp_path / "o").exists()  # refused before the output folder is made (no empty run left)
 
 
 def test_corrupt_image(digit_folder, tmp_path, capsys):

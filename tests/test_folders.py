@@ -146,3 +146,33 @@ def test_data_check_and_manifest_read_folders(tmp_path, capsys):
     assert main(["data", "manifest", "--format", "folders", *dirs, "--out", str(tmp_path / "m.csv")]) == 0
     table = read_table(tmp_path / "m.csv")
     assert table.classes == ["0", "1", "7"] and table.splits() == ["train", "test"] and len(table) == 30
+
+
+def test_data_manifest_writes_paths_relative_to_its_root(tmp_path, capsys):
+    """Inside the image root: paths relative to the manifest's folder, read as they are. Elsewhere: paths
+    relative to the images' root, which the output names; read without --image-root they are not found,
+    and an absolute path outside the root is refused (issue 13)."""
+    from noisereg.data.files import check_images
+    from noisereg.data.manifest import read_table
+    f = write_image_folders(tmp_path / "data", {"noisy": 3, "clean": 2}, noise=0.4)
+    dirs = ["--noisy-dir", str(f["noisy"]), "--clean-dir", str(f["clean"])]
+    assert main(["data", "manifest", "--format", "folders", *dirs, "--out", str(tmp_path / "data" / "m.csv")]) == 0
+    assert "--image-root" not in capsys.readouterr().out
+    text = (tmp_path / "data" / "m.csv").read_text()
+    assert "noisy/" in text and str(tmp_path) not in text
+    check_images(read_table(tmp_path / "data" / "m.csv").image_paths())
+
+    assert main(["data", "manifest", "--format", "folders", *dirs, "--out", str(tmp_path / "runs" / "m.csv")]) == 0
+    assert f"read it with --image-root {tmp_path / 'data'}" in capsys.readouterr().out
+    assert (tmp_path / "runs" / "m.csv").read_text() == text
+    check_images(read_table(tmp_path / "runs" / "m.csv", image_root=tmp_path / "data").image_paths())
+    with pytest.raises(UserError, match="not found"):
+        check_images(read_table(tmp_path / "runs" / "m.csv").image_paths())
+
+    absolute = text.replace("\nnoisy/", f"\n{tmp_path / 'data'}/noisy/")
+    (tmp_path / "runs" / "abs.csv").write_text(absolute)
+    with pytest.raises(UserError, match=r"abs\.csv:2: .*absolute and outside"):
+        read_table(tmp_path / "runs" / "abs.csv")
+    n = len(text.splitlines()) - 1
+    assert len(read_table(tmp_path / "runs" / "abs.csv", image_root=tmp_path / "data")) == n  # inside the root
+    assert len(read_table(tmp_path / "runs" / "abs.csv", allow_outside_root=True)) == n

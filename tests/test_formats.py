@@ -146,7 +146,9 @@ def test_coco_protocol_on_coco128_real_photos(tmp_path, capsys):
     assert img["train"] + img["val"] + img["test"] == img["kept"]
     assert 0.2 < result["noise"]["missing"] < 0.9 and 0.2 < result["noise"]["spurious"] < 0.9
     from noisereg.data.manifest import read_manifest
-    train = read_manifest(tmp_path / "manifest.csv", split="train")
+    assert result["image_root"] == str((SHARED_DATA / "coco128").resolve())  # paths relative to the photos
+    assert not any(ln.startswith("/") for ln in (tmp_path / "manifest.csv").read_text().splitlines())
+    train = read_manifest(tmp_path / "manifest.csv", split="train", image_root=result["image_root"])
     assert train.has_noisy.all() and train.has_clean.sum() == round(0.05 * img["train"])
 
 

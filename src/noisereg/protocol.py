@@ -30,7 +30,7 @@ from typing import Optional
 import numpy as np
 
 from .data.check import format_summary, summarize
-from .data.manifest_writer import write_manifest
+from .data.manifest_writer import manifest_image_root, write_manifest
 from .data.table import LabelTable, csr_from_lists
 from .errors import UserError
 from .safe_io import atomic_write, output_dir, write_json, write_text
@@ -186,7 +186,7 @@ def compile_coco(cfg: CocoProtocolConfig) -> dict:
         "empty_noisy_label_sets": int(sum(1 for n in noisy_lists if not n)),
         "noise": {k: noise["noise_rate"][k] for k in ("overall", "missing", "spurious", "per_class")},
         "label_cardinality": noise["label_cardinality"],
-        "manifest": str(manifest), "seconds": round(time.time() - started, 1),
+        "manifest": str(manifest), "image_root": str(manifest_image_root(table, manifest)), "seconds": round(time.time() - started, 1),
     }
     write_json(out / "protocol.json", result, indent=1)
     write_text(out / "noise.md", noise_report(result, noise))

@@ -30,15 +30,16 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
 def cmd_data_manifest(args: argparse.Namespace) -> int:
     from ..data.check import format_summary, summarize
-    from ..data.manifest_writer import write_manifest
+    from ..data.manifest_writer import image_root_hint, write_manifest
     from ..data.sources import open_table
     table = open_table(_source_options(args))
     if args.clean_fraction is not None:
         table = table.with_clean_fraction(args.clean_fraction, args.seed)
+    hint = image_root_hint(table, args.out)
     path = write_manifest(table, args.out)
     if not args.json:
         print(format_summary(summarize(table), max_classes=0))
-    print(f"wrote {path} ({len(table):,} rows)")
+    print(f"wrote {path} ({len(table):,} rows)" + (f"; {hint}" if hint else ""))
     return 0
 
 
@@ -56,7 +57,8 @@ def cmd_protocol_coco(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         print((Path(args.out) / "noise.md").read_text())
-        print(f"wrote {result['manifest']}, {Path(args.out) / 'protocol.json'} ({result['seconds']:.0f} s)")
+        print(f"wrote {result['manifest']}, {Path(args.out) / 'protocol.json'} ({result['seconds']:.0f} s); "
+              f"train with --manifest {result['manifest']} --image-root {result['image_root']}")
     return 0
 
 
@@ -68,7 +70,7 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
                    "python-pickle folder; csv: the image root)")
     p.add_argument("--manifest", help="csv / features: the manifest or label CSV (.csv or .jsonl)")
     p.add_argument("--allow-outside-root", action="store_true", help="csv: accept manifest paths that leave the "
-                   "image root (--root) through '..'")
+                   "image root (--root), through '..' or absolute")
     p.add_argument("--labels", help="cifar-n: CIFAR-10_human.pt or CIFAR-100_human.pt")
     p.add_argument("--noise", default="worse", help="cifar-n label set: worse, aggre, random1-3 (CIFAR-100N: noisy)")
     p.add_argument("--features", help="features: .npy or .safetensors array, one row per label-CSV row")

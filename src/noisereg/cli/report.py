@@ -28,7 +28,8 @@ def find_suspects(folder: str | Path, source: Optional[dict[str, Any]], *, write
         return None
     from ..label_issues import find_label_issues
     frame = find_label_issues(str(folder), source["manifest"], image_root=source.get("image_root"),
-                              features=source.get("features"))
+                              features=source.get("features"),
+                              allow_outside_root=bool(source.get("allow_outside_root")))
     if write:
         atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
     return path

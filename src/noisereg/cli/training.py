@@ -24,7 +24,7 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", help="CSV (or .jsonl) with columns path,noisy,clean,split[,verified]")
     p.add_argument("--image-root", help="folder the manifest's paths are relative to (default: its folder)")
     p.add_argument("--allow-outside-root", action="store_true", help="accept manifest paths that leave the image "
-                   "root through '..' (refused by default)")
+                   "root, through '..' or absolute (refused by default)")
     add_input_limits(p)
     p.add_argument("--features", help="precomputed features (.npy or .safetensors, one row per manifest row): "
                    "the heads train on them directly and --manifest only gives labels")
@@ -96,11 +96,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = train_config(args)
     ctx = init_from_env(cfg.device)  # joins the torchrun job, if any
     try:
+        data = train_and_val(args)  # bad input is refused before the output folder is created or locked
         if not ctx.is_main:
-            return _train(args, cfg, False)
+            return _train(args, cfg, data, False)
         from ..safe_io import OutputLock
         with OutputLock(args.out):  # the whole command: training, suspects, report
-            return _train(args, cfg, True)
+            return _train(args, cfg, data, True)
     finally:
         shutdown()
 
@@ -127,12 +128,12 @@ def train_and_val(args: argparse.Namespace):
     return train, (val if val is not None and val.has_clean.any() else None)
 
 
-def _train(args: argparse.Namespace, cfg: Any, is_main: bool) -> int:
+def _train(args: argparse.Namespace, cfg: Any, data: tuple, is_main: bool) -> int:
     from ..distributed import resolve_device
     from ..report.train_run import report_train_run
     from ..train import evaluate, fit
     from .report import find_suspects
-    train, val = train_and_val(args)
+    train, val = data
     result = fit(train, cfg, eval_set=val, out=args.out, resume=args.resume, overwrite=args.overwrite)
     scores = None
     if val is not None:  # every rank takes part: the ranks score blocks of the val split
@@ -147,7 +148,8 @@ def _train(args: argparse.Namespace, cfg: Any, is_main: bool) -> int:
             print("multi-label: per-class thresholds on g chosen on validation (F1), recorded in checkpoint.json")
     source = None if not args.manifest else {  # image folders (--noisy-dir ...) have no one manifest
         "manifest": str(args.manifest), "features": args.features,
-        "image_root": str(args.image_root or Path(args.manifest).parent)}
+        "image_root": str(args.image_root or Path(args.manifest).parent),
+        "allow_outside_root": bool(getattr(args, "allow_outside_root", False))}
     find_suspects(args.out, source, write=is_main)  # every rank takes part in scoring
     path = report_train_run(args.out, result, cfg, train, source=source, write=is_main)
     if is_main:

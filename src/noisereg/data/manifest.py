@@ -141,8 +141,9 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
             name used, sorted.
         need_paths: False for label files of precomputed features (rows follow the feature rows;
             ``path`` then is optional and only names the row).
-        allow_outside_root: accept relative paths that climb out of the image root through ``..``
-            (refused by default, so a manifest cannot make a command read files it was not pointed at).
+        allow_outside_root: accept paths that leave the image root, through ``..`` or as absolute paths
+            outside it (refused by default, so a manifest cannot make a command read files it was not
+            pointed at; an absolute path inside the root is accepted).
 
     Raises:
         UserError: malformed rows, unknown split or class, empty or duplicate path, with the line.
@@ -150,6 +151,7 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
     import pandas as pd
     from ..progress import progress
     path = Path(path)
+    root = Path(image_root) if image_root is not None else path.parent
     chunks = _jsonl_chunks(path, need_paths) if is_jsonl(path) else _csv_chunks(path, need_paths)
     # progress only for reads that last (a 9M-row manifest takes about a minute): a bar or plain lines
     bar = progress(desc=f"reading {path.name}", unit="rows", unit_scale=True, delay=2)
@@ -175,7 +177,7 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
         if need_paths:  # 'img//a.png' and 'img/./a.png' name one image: found as duplicates below
             rid = rid.map(os.path.normpath)
             if not allow_outside_root:
-                _refuse_escapes(rid, lines, path)
+                _refuse_escapes(rid, lines, path, root)
         offset = sum(len(a) for a in parts["ids"])
         rid = rid.where(~blank, pd.Series(np.arange(offset, offset + len(chunk)).astype(str)))
         parts["ids"].append(rid.to_numpy(dtype=object))
@@ -207,20 +209,25 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
         m = csr_from_parts(indptr, remap[np.concatenate(parts[f"{f}_ids"])], len(final))
         m.sum_duplicates()  # 'a;a' counts once
         mats[f], present[f] = m, np.concatenate(parts[f"{f}_present"])
-    root = Path(image_root) if image_root is not None else path.parent
     return LabelTable(classes=final, ids=ids, split=np.concatenate(parts["split"]),
                       noisy=mats["noisy"], clean=mats["clean"], has_noisy=present["noisy"], has_clean=present["clean"],
                       verified=mats["verified"] if has_verified else None, paths=ids if need_paths else None,
                       root=root, multi_label=_looks_multi_label(mats["clean"], mats["noisy"]), source=str(path))
 
 
-def _refuse_escapes(paths: pd.Series, lines: np.ndarray, manifest: Path) -> None:
-    """Refuse a relative path that leaves the image root through '..' (naming its line)."""
-    escapes = ((paths == "..") | paths.str.startswith("../") | paths.str.startswith("..\\")).to_numpy()
-    if escapes.any():
-        j = int(np.flatnonzero(escapes)[0])
-        raise UserError(f"{manifest}:{lines[j]}: path '{paths.iat[j]}' leaves the image root through '..'; give "
-                        "--image-root the folder that holds the images, or --allow-outside-root")
+def _refuse_escapes(paths: pd.Series, lines: np.ndarray, manifest: Path, root: Path) -> None:
+    """Refuse a path (already normalised) that leaves the image root: a relative one through '..', an
+    absolute one outside it. Names the first such line."""
+    inside = os.path.abspath(root)
+    prefix = inside.rstrip(os.sep) + os.sep
+    climbs = (paths == "..") | paths.str.startswith("../") | paths.str.startswith("..\\")
+    absolute = paths.map(os.path.isabs).astype(bool)
+    outside = (absolute & ~(paths.str.startswith(prefix) | (paths == inside))) | climbs
+    if outside.any():
+        j = int(np.flatnonzero(outside.to_numpy())[0])
+        how = "through '..'" if climbs.iat[j] else f"(it is absolute and outside {inside})"
+        raise UserError(f"{manifest}:{lines[j]}: path '{paths.iat[j]}' leaves the image root {how}; give "
+                        "--image-root (image_root=) the folder that holds the images, or --allow-outside-root")
 
 
 def _looks_multi_label(*mats) -> bool:

@@ -14,21 +14,58 @@ from .table import SPLITS, LabelTable
 
 
 def write_manifest(table: LabelTable, path: str | Path) -> Path:
-    """Write a table as a manifest (CSV, or JSONL for ``.jsonl``) with absolute image paths.
+    """Write a table as a manifest (CSV, or JSONL for ``.jsonl``) with image paths relative to
+    ``manifest_image_root(table, path)``.
 
-    Images held in memory (CIFAR's python pickles) are first saved as PNG files in
-    ``<manifest stem>_images/<split>/``; a features table writes its row ids as paths.
-    Written to a temporary name and renamed, so an interrupted write never leaves half a manifest.
+    Relative paths keep a manifest inside the image root that readers confine it to (absolute paths
+    outside the root are refused on reading unless allowed). Images held in memory (CIFAR's python
+    pickles) are first saved as PNG files in ``<manifest stem>_images/<split>/``; a features table
+    writes its row ids as paths. Written to a temporary name and renamed, so an interrupted write never
+    leaves half a manifest.
     """
     path = output_file(path)
     if table.paths is None and table.pixels is not None:
         table = export_pixels(table, path.parent / f"{path.stem}_images")
-    paths = [os.path.abspath(p) for p in table.image_paths()] if table.paths is not None else \
-        [str(i) for i in table.ids]
+    if table.paths is not None:
+        root = manifest_image_root(table, path)
+        paths = [_relative(os.path.abspath(p), str(root)) for p in table.image_paths()]
+    else:
+        paths = [str(i) for i in table.ids]
     fields = list(COLUMNS) + (["verified"] if table.verified is not None else [])
     atomic_write(path, lambda tmp: _write_rows(table, paths, fields, tmp, jsonl=is_jsonl(path)))
     write_text(classes_file(path), "".join(f"{c}\n" for c in table.classes))
     return path
+
+
+def manifest_image_root(table: LabelTable, path: str | Path) -> Path:
+    """The folder a manifest written at ``path`` holds its image paths relative to: the manifest's own
+    folder when every image lies beneath it (the manifest then reads as it is), else the table's image
+    root, or the images' common folder (read it with ``--image-root`` that folder)."""
+    images = [os.path.abspath(p) for p in table.image_paths()]
+    for candidate in (Path(path).parent, table.root):
+        if candidate is not None and all(_under(p, os.path.abspath(candidate)) for p in images):
+            return Path(os.path.abspath(candidate))
+    return Path(os.path.commonpath([os.path.dirname(p) for p in images])) if images else \
+        Path(os.path.abspath(Path(path).parent))
+
+
+def image_root_hint(table: LabelTable, path: str | Path) -> str:
+    """What a user must add to read the manifest written at ``path``: '' when its paths are relative to
+    its own folder, else the ``--image-root`` to give."""
+    if table.paths is None:  # row ids, or pixels saved beside the manifest
+        return ""
+    root = manifest_image_root(table, path)
+    return "" if root == Path(os.path.abspath(Path(path).parent)) else \
+        f"its paths are relative to {root}: read it with --image-root {root}"
+
+
+def _under(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _relative(path: str, root: str) -> str:
+    """``path`` relative to ``root`` with '/' separators (absolute if it lies outside ``root``)."""
+    return Path(os.path.relpath(path, root)).as_posix() if _under(path, root) else path
 
 
 def _write_rows(table: LabelTable, paths: list[str], fields: list[str], tmp: str, *, jsonl: bool) -> None:

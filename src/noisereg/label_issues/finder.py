@@ -145,7 +145,7 @@ def score_set(model: Classifier, data: LabelledSet, pre: Any, *, device: torch.d
 
 def label_scores(checkpoint: Any, manifest: Any, *, image_root: Optional[str] = None, features: Optional[str] = None,
                  split: str = "train", score: str = "auto", threshold: Optional[float] = None,
-                 top_k: Optional[int] = None, device: str = "auto") -> LabelScores:
+                 top_k: Optional[int] = None, device: str = "auto", allow_outside_root: bool = False) -> LabelScores:
     """Score every noisy label of a manifest split with a checkpoint; see ``find_label_issues``."""
     from ..config import TrainConfig
     from ..data.files import check_images
@@ -154,7 +154,8 @@ def label_scores(checkpoint: Any, manifest: Any, *, image_root: Optional[str] = 
     from ..train import load_classifier
     model, meta = load_classifier(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
     classes, cfg = list(meta["classes"]), TrainConfig.from_dict(meta["config"])
-    table = manifest if isinstance(manifest, LabelTable) else _read(manifest, image_root, features, classes)
+    table = manifest if isinstance(manifest, LabelTable) else _read(manifest, image_root, features, classes,
+                                                                     allow_outside_root)
     if split not in table.splits():
         raise UserError(f"{table.source}: no rows with split '{split}'")
     data = table.to_labelled_set(split, classes=classes)
@@ -169,25 +170,27 @@ def label_scores(checkpoint: Any, manifest: Any, *, image_root: Optional[str] = 
     return scores if threshold is None else scores.with_threshold(threshold)
 
 
-def _read(manifest: str | Path, image_root: Optional[str], features: Optional[str], classes: list[str]) -> LabelTable:
+def _read(manifest: str | Path, image_root: Optional[str], features: Optional[str], classes: list[str],
+          allow_outside_root: bool = False) -> LabelTable:
     """The manifest with the checkpoint's classes (a class outside them is a one-line error)."""
     if features:
         from ..data.embeddings import features_table
         return features_table(features, manifest, classes=classes)
     from ..data.manifest import read_table
-    return read_table(manifest, image_root=image_root, classes=classes)
+    return read_table(manifest, image_root=image_root, classes=classes, allow_outside_root=allow_outside_root)
 
 
 def find_label_issues(checkpoint: Any, manifest: Any, *, image_root: Optional[str] = None,
                       features: Optional[str] = None, split: str = "train", score: str = "auto",
                       threshold: Optional[float] = None, top_k: Optional[int] = None, level: str = "auto",
-                      device: str = "auto") -> pd.DataFrame:
+                      device: str = "auto", allow_outside_root: bool = False) -> pd.DataFrame:
     """The suspect labels of a manifest split, worst first, as a DataFrame.
 
     Args:
         checkpoint: a folder written by ``noisereg train`` (or ``(model, meta)`` from ``load_classifier``).
         manifest: the manifest (CSV / JSONL) or a ``LabelTable``; its classes must be the checkpoint's.
         image_root / features: where the images are, or their precomputed features (one row per manifest row).
+        allow_outside_root: accept manifest paths outside ``image_root`` (refused by default).
         split: the split whose noisy labels are checked.
         score: ``auto`` | ``posterior`` | ``g`` | ``residual`` | ``method`` (``scores.py``).
         threshold / top_k: flag labels with a quality <= ``threshold``, or the ``top_k`` worst; default:
@@ -201,4 +204,5 @@ def find_label_issues(checkpoint: Any, manifest: Any, *, image_root: Optional[st
         ``is_label_issue`` and the scores used; ``attrs`` holds ``cutoff``, ``cutoff_how`` and ``score``.
     """
     return label_scores(checkpoint, manifest, image_root=image_root, features=features, split=split, score=score,
-                        threshold=threshold, top_k=top_k, device=device).issues(level)
+                        threshold=threshold, top_k=top_k, device=device,
+                        allow_outside_root=allow_outside_root).issues(level)
