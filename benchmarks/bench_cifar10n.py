@@ -79,8 +79,9 @@ def run_grid(args: argparse.Namespace, part: str, methods: list[str], tuned: str
     """Every (fraction, seed) cell in parallel; the tuned values of every method. The end-to-end part, whose
     runs are long, has one cell per (fraction, seed, method) so that its methods also run side by side."""
     per_method = [[m] for m in methods] if part == "e2e" else [methods]
+    added = "-" + "+".join(methods) if args.methods and part != "e2e" else ""  # never over a finished cell
     cells = [experiment(args, part, ms, clean_fractions=[f], seeds=1, first_seed=s, tuned=tuned,
-                        out=f"{args.out}/{part}/f{f:g}-s{s}" + (f"-{ms[0]}" if len(per_method) > 1 else ""))
+                        out=f"{args.out}/{part}/f{f:g}-s{s}" + (f"-{ms[0]}" if len(per_method) > 1 else added))
              for f in fractions(args, part) for s in range(args.seeds) for ms in per_method]
     done = [c for c in cells if _finished(c, c.methods)]
     todo = [c for c in cells if c not in done]
@@ -117,23 +118,29 @@ def _tune_job(item: tuple) -> dict:
 
 def tune(args: argparse.Namespace, part: str, methods: list[str]) -> Path:
     """Each method's equal-budget search at 5% clean, seed 0; one job per method, taken by the next free
-    worker."""
+    worker. Methods an earlier run of this part already tuned keep their values; a method added later
+    (``--methods``) gets the same budget and is merged into ``tuned.json`` and ``tune_<part>.csv``."""
     out = Path(args.out) / part / "tune"
     if args.tuned_from:
         return Path(args.out) / args.tuned_from / "tune" / "tuned.json"
-    if (out / "tuned.json").exists() and (RESULTS_DIR / f"tune_{part}.csv").exists():
+    table = RESULTS_DIR / f"tune_{part}.csv"
+    merged: dict[str, Any] = json.loads((out / "tuned.json").read_text()) if (out / "tuned.json").exists() \
+        and table.exists() else {}
+    todo = [m for m in methods if m not in merged]
+    if not todo:
         return out / "tuned.json"  # an interrupted run already tuned this part
-    items = [(experiment(args, part, [m], tune_trials=args.trials, tune_fraction=0.05, out=f"{out}/{i}"),)
-             for i, m in enumerate(methods)]
-    merged: dict[str, Any] = {}
+    first = len(list(out.glob("[0-9]*"))) if merged else 0  # new trial folders after the earlier ones
+    items = [(experiment(args, part, [m], tune_trials=args.trials, tune_fraction=0.05, out=f"{out}/{first + i}"),)
+             for i, m in enumerate(todo)]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for params in pool.map(_tune_job, items):
             merged.update(params)
     out.mkdir(parents=True, exist_ok=True)
     (out / "tuned.json").write_text(json.dumps(merged, indent=1))
-    trials = [row for i in range(len(items)) for row in csv.DictReader(open(out / str(i) / "tune.csv"))]
-    with open(RESULTS_DIR / f"tune_{part}.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in trials for k in r)))
+    trials = (list(csv.DictReader(open(table))) if table.exists() and first else []) + \
+        [row for i in range(len(items)) for row in csv.DictReader(open(out / str(first + i) / "tune.csv"))]
+    with open(table, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in trials for k in r)), restval="")
         w.writeheader()
         w.writerows(trials)
     return out / "tuned.json"
