@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from _common import RESULTS_DIR, SHARED_DATA, append_results, machine
 
@@ -219,15 +220,15 @@ def mosaics_part(args) -> list[dict]:
     return [{"part": "mosaics", "noise": "worse", "mosaics": args.mosaics, **r} for r in rows]
 
 
-class MultiHead:
-    """The ``noisy`` head on multi-hot labels as a scikit-learn style estimator (fit / predict_proba), for
-    cross-validation: ``NoiseRegClassifier`` takes one label per row."""
+class MultiHead(ClassifierMixin, BaseEstimator):
+    """The ``noisy`` head on multi-hot labels as a scikit-learn estimator (fit / predict_proba / predict),
+    for cross-validation: ``NoiseRegClassifier`` takes one label per row."""
 
-    def __init__(self, *, epochs: float, seed: int) -> None:
+    def __init__(self, epochs: float = 1.0, seed: int = 0) -> None:
         self.epochs, self.seed = epochs, seed
 
-    def get_params(self, deep: bool = True) -> dict:
-        return {"epochs": self.epochs, "seed": self.seed}
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return (self.predict_proba(x) >= 0.5).astype(int)
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> "MultiHead":
         from noisereg.config import TrainConfig
