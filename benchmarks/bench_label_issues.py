@@ -322,9 +322,13 @@ def main() -> None:
         done += mosaics_part(args)
         append([r for r in done if r["part"] == "mosaics"], args)
     report(done, args, time.perf_counter() - start)
-    with open(os.path.join(os.path.dirname(args.csv), "label_issues_runs.csv"), "a", newline="") as f:
-        f.write(f"{args.noises},{args.mosaics},{args.clean},{args.seed},{time.perf_counter() - start:.0f},"
-                f"\"{machine()}\"\n")
+    runs = os.path.join(os.path.dirname(args.csv), "label_issues_runs.csv")
+    new = not os.path.exists(runs)
+    with open(runs, "a", newline="") as f:
+        w = csv.writer(f)
+        if new:
+            w.writerow(["noises", "mosaics", "clean", "seed", "seconds", "machine"])
+        w.writerow([args.noises, args.mosaics, args.clean, args.seed, f"{time.perf_counter() - start:.0f}", machine()])
     print(f"label issues: {(time.perf_counter() - start) / 60:.1f} min")
 
 
