@@ -126,10 +126,10 @@ def tune(args: argparse.Namespace, part: str, methods: list[str]) -> Path:
     table = RESULTS_DIR / f"tune_{part}.csv"
     merged: dict[str, Any] = json.loads((out / "tuned.json").read_text()) if (out / "tuned.json").exists() \
         and table.exists() else {}
-    todo = [m for m in methods if m not in merged]
+    earlier, todo = bool(merged), [m for m in methods if m not in merged]
     if not todo:
         return out / "tuned.json"  # an interrupted run already tuned this part
-    first = len(list(out.glob("[0-9]*"))) if merged else 0  # new trial folders after the earlier ones
+    first = len(list(out.glob("[0-9]*")))  # new trial folders after any earlier ones
     items = [(experiment(args, part, [m], tune_trials=args.trials, tune_fraction=0.05, out=f"{out}/{first + i}"),)
              for i, m in enumerate(todo)]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
@@ -137,7 +137,7 @@ def tune(args: argparse.Namespace, part: str, methods: list[str]) -> Path:
             merged.update(params)
     out.mkdir(parents=True, exist_ok=True)
     (out / "tuned.json").write_text(json.dumps(merged, indent=1))
-    trials = (list(csv.DictReader(open(table))) if table.exists() and first else []) + \
+    trials = (list(csv.DictReader(open(table))) if earlier else []) + \
         [row for i in range(len(items)) for row in csv.DictReader(open(out / str(first + i) / "tune.csv"))]
     with open(table, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in trials for k in r)), restval="")
