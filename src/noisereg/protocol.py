@@ -176,7 +176,8 @@ def compile_coco(cfg: CocoProtocolConfig) -> dict:
     noise = summarize(full)
     table = full.with_clean_fraction(cfg.clean_fraction, cfg.seed)
     out = Path(cfg.out)
-    manifest = write_manifest(table, out / "manifest.csv")
+    image_root = manifest_image_root(table, out / "manifest.csv")
+    manifest = write_manifest(table, out / "manifest.csv", image_root=image_root)
     result = {
         "config": asdict(cfg),
         "classes": kept,
@@ -186,7 +187,7 @@ def compile_coco(cfg: CocoProtocolConfig) -> dict:
         "empty_noisy_label_sets": int(sum(1 for n in noisy_lists if not n)),
         "noise": {k: noise["noise_rate"][k] for k in ("overall", "missing", "spurious", "per_class")},
         "label_cardinality": noise["label_cardinality"],
-        "manifest": str(manifest), "image_root": str(manifest_image_root(table, manifest)), "seconds": round(time.time() - started, 1),
+        "manifest": str(manifest), "image_root": str(image_root), "seconds": round(time.time() - started, 1),
     }
     write_json(out / "protocol.json", result, indent=1)
     write_text(out / "noise.md", noise_report(result, noise))

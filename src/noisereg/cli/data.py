@@ -30,13 +30,14 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
 def cmd_data_manifest(args: argparse.Namespace) -> int:
     from ..data.check import format_summary, summarize
-    from ..data.manifest_writer import image_root_hint, write_manifest
+    from ..data.manifest_writer import image_root_hint, manifest_image_root, write_manifest
     from ..data.sources import open_table
     table = open_table(_source_options(args))
     if args.clean_fraction is not None:
         table = table.with_clean_fraction(args.clean_fraction, args.seed)
-    hint = image_root_hint(table, args.out)
-    path = write_manifest(table, args.out)
+    root = manifest_image_root(table, args.out)
+    path = write_manifest(table, args.out, image_root=root)
+    hint = image_root_hint(root, path)
     if not args.json:
         print(format_summary(summarize(table), max_classes=0))
     print(f"wrote {path} ({len(table):,} rows)" + (f"; {hint}" if hint else ""))

@@ -30,8 +30,9 @@ def cmd_find_label_issues(args: argparse.Namespace) -> int:
     if args.write_manifest:
         written.append(str(write_corrected_manifest(table, scores, args.write_manifest, action=args.action)))
     print(summary(scores, issues))
-    from ..data.manifest_writer import image_root_hint
-    hint = image_root_hint(table, args.write_manifest) if args.write_manifest else ""
+    from ..data.manifest_writer import image_root_hint, manifest_image_root
+    hint = image_root_hint(manifest_image_root(table, args.write_manifest), args.write_manifest) \
+        if args.write_manifest else ""
     print(f"wrote {', '.join(written)}" + (f"; the corrected manifest: {hint}" if hint else ""))
     return 0
 

@@ -5,6 +5,7 @@ import csv
 import json
 import os
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -13,9 +14,9 @@ from .manifest import COLUMNS, NONE, is_jsonl, classes_file
 from .table import SPLITS, LabelTable
 
 
-def write_manifest(table: LabelTable, path: str | Path) -> Path:
+def write_manifest(table: LabelTable, path: str | Path, *, image_root: Optional[Path] = None) -> Path:
     """Write a table as a manifest (CSV, or JSONL for ``.jsonl``) with image paths relative to
-    ``manifest_image_root(table, path)``.
+    ``image_root`` (default: ``manifest_image_root(table, path)``).
 
     Relative paths keep a manifest inside the image root that readers confine it to (absolute paths
     outside the root are refused on reading unless allowed). Images held in memory (CIFAR's python
@@ -27,8 +28,9 @@ def write_manifest(table: LabelTable, path: str | Path) -> Path:
     if table.paths is None and table.pixels is not None:
         table = export_pixels(table, path.parent / f"{path.stem}_images")
     if table.paths is not None:
-        root = manifest_image_root(table, path)
-        paths = [_relative(os.path.abspath(p), str(root)) for p in table.image_paths()]
+        images = [os.path.abspath(p) for p in table.image_paths()]
+        root = str(image_root or _image_root(images, path, table.root))
+        paths = [_relative(p, root) for p in images]
     else:
         paths = [str(i) for i in table.ids]
     fields = list(COLUMNS) + (["verified"] if table.verified is not None else [])
@@ -40,22 +42,25 @@ def write_manifest(table: LabelTable, path: str | Path) -> Path:
 def manifest_image_root(table: LabelTable, path: str | Path) -> Path:
     """The folder a manifest written at ``path`` holds its image paths relative to: the manifest's own
     folder when every image lies beneath it (the manifest then reads as it is), else the table's image
-    root, or the images' common folder (read it with ``--image-root`` that folder)."""
-    images = [os.path.abspath(p) for p in table.image_paths()]
-    for candidate in (Path(path).parent, table.root):
+    root, or the images' common folder (read it with ``--image-root`` that folder). Tables without image
+    files (row ids, or pixels saved beside the manifest) use the manifest's folder."""
+    if table.paths is None:
+        return Path(os.path.abspath(Path(path).parent))
+    return _image_root([os.path.abspath(p) for p in table.image_paths()], path, table.root)
+
+
+def _image_root(images: list[str], path: str | Path, table_root: Optional[Path]) -> Path:
+    for candidate in (Path(path).parent, table_root):
         if candidate is not None and all(_under(p, os.path.abspath(candidate)) for p in images):
             return Path(os.path.abspath(candidate))
     return Path(os.path.commonpath([os.path.dirname(p) for p in images])) if images else \
         Path(os.path.abspath(Path(path).parent))
 
 
-def image_root_hint(table: LabelTable, path: str | Path) -> str:
-    """What a user must add to read the manifest written at ``path``: '' when its paths are relative to
+def image_root_hint(root: Path, path: str | Path) -> str:
+    """What a user must add to read a manifest written at ``path`` relative to ``root``: '' when that is
     its own folder, else the ``--image-root`` to give."""
-    if table.paths is None:  # row ids, or pixels saved beside the manifest
-        return ""
-    root = manifest_image_root(table, path)
-    return "" if root == Path(os.path.abspath(Path(path).parent)) else \
+    return "" if Path(root) == Path(os.path.abspath(Path(path).parent)) else \
         f"its paths are relative to {root}: read it with --image-root {root}"
 
 
