@@ -8,7 +8,8 @@ into the tables of RESULTS.md.
 
 - ``worse``: single-label, ``worse`` labels (40.2% noisy), every single-label method and cleanlab's
   CleanLearning around the ``noisy`` head;
-- ``random1`` / ``aggre``: ``proposed``, ``g-alone`` and the three best baselines of ``worse``;
+- ``random1`` / ``aggre``: ``proposed``, ``g-alone`` and the three best baselines of ``worse`` at 5% clean
+  (``cleannet`` and ``mw-net``, added later with ``--methods``, are in both parts too);
 - ``mosaics``: multi-label 2x2 mosaics of CIFAR-10 images with the tiles' ``worse`` labels;
 - ``e2e``: the small CNN trained end to end on the 32x32 images (no ImageNet features).
 
@@ -37,9 +38,9 @@ from _common import RESULTS_DIR, SHARED_DATA, machine
 
 FRACTIONS = [0.01, 0.02, 0.05, 0.1, 0.2]
 SINGLE = ["proposed", "proposed-softmax", "proposed-glc", "g-alone", "h-alone", "noisy", "gt", "ft-l", "ft-m",
-          "veit-wp", "veit-tj", "forward", "forward-ft", "glc"]
+          "veit-wp", "veit-tj", "forward", "forward-ft", "glc", "cleannet", "mw-net"]
 MULTI = ["proposed", "g-alone", "h-alone", "noisy", "gt", "ft-l", "ft-m", "veit-wp", "veit-tj"]
-BASELINE_GROUPS = ("fine-tuning", "label cleaning", "loss correction")
+BASELINE_GROUPS = ("fine-tuning", "label cleaning", "loss correction", "meta-learning")
 TRAIN = {"epochs": 20, "batch_size": 128, "patience": 8, "hidden": 256, "lr": 1e-3}
 COLUMNS = ["part", "data", "noise", "scheme", "method", "clean_fraction", "seed", "top1", "mAP", "AP_all", "epochs",
            "val_best", "hyperparameters", "seconds"]
@@ -126,7 +127,7 @@ def tune(args: argparse.Namespace, part: str, methods: list[str]) -> Path:
     table = RESULTS_DIR / f"tune_{part}.csv"
     merged: dict[str, Any] = json.loads((out / "tuned.json").read_text()) if (out / "tuned.json").exists() \
         and table.exists() else {}
-    earlier, todo = bool(merged), [m for m in methods if m not in merged]
+    todo = [m for m in methods if m not in merged]
     if not todo:
         return out / "tuned.json"  # an interrupted run already tuned this part
     first = len(list(out.glob("[0-9]*")))  # new trial folders after any earlier ones
@@ -137,7 +138,9 @@ def tune(args: argparse.Namespace, part: str, methods: list[str]) -> Path:
             merged.update(params)
     out.mkdir(parents=True, exist_ok=True)
     (out / "tuned.json").write_text(json.dumps(merged, indent=1))
-    trials = (list(csv.DictReader(open(table))) if earlier else []) + \
+    # the table keeps every other method's trials, also when this run's tune folder is new (a fresh clone)
+    kept = [r for r in csv.DictReader(open(table)) if r["method"] not in todo] if table.exists() else []
+    trials = kept + \
         [row for i in range(len(items)) for row in csv.DictReader(open(out / str(first + i) / "tune.csv"))]
     with open(table, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in trials for k in r)), restval="")
