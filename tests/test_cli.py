@@ -16,8 +16,11 @@ TRAIN = ["--steps", "30", "--backbone-steps", "30", "--image-size", "16", "--hid
 @pytest.mark.parametrize("scheme", ["frozen", "end-to-end"])
 def test_train_evaluate_predict(digit_folder, tmp_path, capsys, scheme):
     out = tmp_path / "run"
+    # 30 steps on 36 tiny images: at 3e-3 the frozen scheme's heads barely leave their initialisation (one
+    # of five seeds stayed at chance after a dependency update); 1e-2 learns on each of those five seeds
+    lr = "1e-2" if scheme == "frozen" else "3e-3"
     assert main(["train", "--manifest", str(digit_folder), "--out", str(out), "--scheme", scheme,
-                 "--lr", "3e-3", *TRAIN]) == 0
+                 "--lr", lr, *TRAIN]) == 0
     assert "checkpoint in" in capsys.readouterr().out
     assert (out / "model.safetensors").is_file() and (out / "checkpoint.json").is_file()
 
