@@ -39,7 +39,7 @@ from _common import RESULTS_DIR, SHARED_DATA, machine
 FRACTIONS = [0.01, 0.02, 0.05, 0.1, 0.2]
 SINGLE = ["proposed", "proposed-softmax", "proposed-glc", "g-alone", "h-alone", "noisy", "gt", "ft-l", "ft-m",
           "veit-wp", "veit-tj", "forward", "forward-ft", "glc", "cleannet", "mw-net"]
-MULTI = ["proposed", "g-alone", "h-alone", "noisy", "gt", "ft-l", "ft-m", "veit-wp", "veit-tj"]
+MULTI = ["proposed", "g-alone", "h-alone", "noisy", "gt", "ft-l", "ft-m", "veit-wp", "veit-tj", "mw-net"]
 BASELINE_GROUPS = ("fine-tuning", "label cleaning", "loss correction", "meta-learning")
 TRAIN = {"epochs": 20, "batch_size": 128, "patience": 8, "hidden": 256, "lr": 1e-3}
 COLUMNS = ["part", "data", "noise", "scheme", "method", "clean_fraction", "seed", "top1", "mAP", "AP_all", "epochs",
