@@ -21,3 +21,5 @@ if __name__ == "__main__":
     task = digits_single_label(seed=0)
     fit(task.train, config(), eval_set=task.test, out=sys.argv[1])
     shutdown()
+    from noisereg.cli import exit_process
+    exit_process(0)  # as the console script leaves: no gloo teardown abort at interpreter exit

@@ -38,8 +38,8 @@ if __name__ == "__main__":
     scores = {str(s): run(manifest, work / f"run{s}", work / "cache", s) for s in STEPS}
     if ctx.is_main:
         (work / "scores.json").write_text(json.dumps(scores))
-    from noisereg.cli import main
+    from noisereg.cli import exit_process, main
     code = main(["evaluate", "--checkpoint", str(work / "run0"), "--manifest", manifest, "--split", "test",
                  "--json", "--device", "cpu"])
     shutdown()
-    sys.exit(code)
+    exit_process(code)  # what the console script does: no gloo teardown abort at interpreter exit

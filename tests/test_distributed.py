@@ -24,20 +24,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _torchrun(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
+# failures of a launch that are not the code under test: the rendezvous losing a port picked as free
+# (a rank aborting in gloo teardown at interpreter exit is the code's: ``noisereg.cli.exit_process``)
+TRANSIENT = ("address already in use", "failed to listen")
+
+
+def _torchrun(*args: str, timeout: int = 240, launches: int = 4) -> subprocess.CompletedProcess:
     """2 local processes on loopback, on a port that is free now.
 
-    Launched a second time (on a new port) if the first launch fails: a port picked as free can be
-    taken before the rendezvous binds it, which fails about one full-suite run in ten here. A real
-    bug fails both launches and the test reports the second one's output.
+    Launched again (on a new port) only when a launch fails in one of the ``TRANSIENT`` ways; any other
+    failure is returned at once, and a real bug that also trips one of them fails every launch.
     """
     path = os.pathsep.join([str(HERE.parent / "src"), str(HERE.parent)])  # this checkout's code, its tests/
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
-    for _ in range(2):
+    for _ in range(launches):
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
                "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), *args]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-        if result.returncode == 0:
+        if result.returncode == 0 or not any(t in result.stderr.lower() for t in TRANSIENT):
             break
     return result
 

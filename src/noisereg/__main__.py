@@ -1,6 +1,4 @@
 """``python -m noisereg`` (also what ``torchrun -m noisereg`` runs)."""
-import sys
+from .cli import console
 
-from .cli import main
-
-sys.exit(main())
+console()
