@@ -19,7 +19,7 @@ LAYERS = [
     {"data"},
     {"models"},
     {"methods", "features", "checkpoint"},
-    {"config"},
+    {"config", "annotation"},
     {"train"},
     {"tasks"},
     {"report", "tune", "estimator"},

@@ -32,7 +32,8 @@ class TrainConfig:
                          "--backbone-steps (slow on a CPU; 0 skips it), freeze it, compute features once, train the "
                          "heads on them (the paper's multi-label scheme); end-to-end: train everything together "
                          "(its single-label scheme)", choices=SCHEMES)
-    backbone: str = option("small-cnn", "small-cnn, efficientnet-lite0 (ImageNet weights, offline), a "
+    backbone: str = option("small-cnn", "small-cnn, efficientnet-lite0 (ImageNet weights, offline; lite1 and lite2 "
+                           "with the lite extra), a "
                            "torchvision name such as resnet50, or timm/NAME")
     pretrained: bool = option(True, "do not load ImageNet weights", flag="--no-pretrained")
     weights: Optional[str] = option(None, "local backbone weight file (.safetensors or tensor-only .pth)")

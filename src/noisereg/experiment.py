@@ -31,7 +31,11 @@ class ExperimentConfig:
     KIND: ClassVar[str] = "experiment"
 
     data: str = option("digits", "dataset", choices=tuple(TASKS))
-    noise: str = option("worse", "CIFAR-N label set of the cifar datasets: worse, random1-3, aggre")
+    noise: str = option("worse", "CIFAR-N label set of the cifar datasets: worse, random1-3, aggre; or annotated "
+                        "(machine labels: the annotator's top-8 mapped to CIFAR-10)")
+    annotator: str = option("efficientnet-lite2", "ImageNet classifier that labels the images with noise annotated "
+                            "(never the feature backbone)")
+    annotator_image_size: int = option(160, "input side of the annotator")
     data_root: Optional[str] = option(None, "CIFAR-10 image folder with train/ and test/ (manifest: image root)")
     labels: Optional[str] = option(None, "CIFAR-10_human.pt (default: beside the image folder, in cifar10n/)")
     manifest: Optional[str] = option(None, "data manifest: a manifest whose train images carry clean labels "

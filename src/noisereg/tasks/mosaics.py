@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import UserError
+
 
 def union_labels(labels: np.ndarray, tiles: np.ndarray, num_classes: int) -> np.ndarray:
     """(n, K) multi-hot: for each mosaic the union of its tiles' class indices."""
@@ -23,3 +25,15 @@ def mosaics(images: np.ndarray, labels: np.ndarray, n: int, *, seed: int,
     t = images[tiles]                                     # (n, 4, H, W[, C])
     top, bottom = np.concatenate([t[:, 0], t[:, 1]], 2), np.concatenate([t[:, 2], t[:, 3]], 2)
     return np.concatenate([top, bottom], 1), tiles, union_labels(labels, tiles, num_classes)
+
+
+def disjoint_mosaics(n_images: int, n: int, *, seed: int) -> np.ndarray:
+    """(n, 4) tile indices of ``n`` mosaics that use each of ``n_images`` images at most once.
+
+    Any two sets of these mosaics (clean, noisy, validation) then share no image; drawing tiles with
+    replacement would let validation mosaics reuse training images.
+    """
+    if not 1 <= n <= n_images // 4:
+        raise UserError(f"{n:,} mosaics need {4 * n:,} distinct images; there are {n_images:,} "
+                        f"(at most {n_images // 4:,} mosaics without reusing a tile)")
+    return np.random.default_rng([seed, 3]).permutation(n_images)[:4 * n].reshape(n, 4)
