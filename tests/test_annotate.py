@@ -200,3 +200,19 @@ def test_the_annotator_is_never_the_feature_backbone():
         cifar10n_builder(None, None, noise="annotated", multi_label=False, backbone="efficientnet-lite2",
                          image_size=64, mosaics=10, cache_dir="unused", device=torch.device("cpu"),
                          annotator="efficientnet-lite2")
+
+
+def test_annotate_reads_cifar_n_pickles_and_labels_their_pixels(tmp_path, capsys):
+    """--format cifar-n on the python-pickle layout (pixels in memory): every image gets the mapped
+    annotator label or none, and the clean labels are CIFAR's."""
+    from formats import write_cifar_n, write_cifar_pickles
+    root, clean = write_cifar_pickles(tmp_path / "cifar")
+    write_cifar_n(tmp_path / "CIFAR-10_human.pt", clean)
+    code = main(["protocol", "annotate", "--format", "cifar-n", "--root", str(root), "--labels",
+                 str(tmp_path / "CIFAR-10_human.pt"), "--class-map", "cifar10", "--annotator", "efficientnet-lite0",
+                 "--image-size", "64", "--out", str(tmp_path / "o"), "--quiet", "--json", "--device", "cpu"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    result = json.loads(out.out)
+    assert result["counts"]["images"] == result["counts"]["noisy"] + result["without_mapped_prediction"]
+    assert result["counts"]["clean"] == result["counts"]["images"]
