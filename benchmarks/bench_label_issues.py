@@ -18,7 +18,7 @@ number of wrong labels (equal by construction), the flagged set's precision and 
 and the time: wall seconds and this process's CPU seconds (the machine is shared; CPU time does not
 count other processes' load). Appends rows to ``benchmarks/results/label_issues.csv``.
 
-    python benchmarks/bench_label_issues.py [--noises worse,random1,aggre] [--mosaics 20000] [--epochs 20]
+    python benchmarks/bench_label_issues.py [--noises worse,random1,aggre] [--mosaics 12500] [--epochs 20]
 """
 from __future__ import annotations
 
@@ -301,7 +301,8 @@ def report(rows: list[dict], args, seconds: float) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--noises", default="worse,random1,aggre", help="single-label CIFAR-10N label sets")
-    ap.add_argument("--mosaics", type=int, default=20000, help="training mosaics of the multi-label part (0 = skip)")
+    ap.add_argument("--mosaics", type=int, default=12500, help="training mosaics of the multi-label part (0 = skip; at "
+                    "most 12,500: each training image is a tile of one mosaic)")
     ap.add_argument("--clean", type=float, default=0.05, help="clean fraction")
     ap.add_argument("--epochs", type=float, default=20, help="most epochs of every training (early stopping)")
     ap.add_argument("--seed", type=int, default=0)

@@ -100,9 +100,9 @@ def compile_coco(cfg: CocoProtocolConfig) -> dict:
                       has_noisy=np.ones(len(rows), bool), has_clean=np.ones(len(rows), bool),
                       paths=coco.paths[rows], root=coco.root, multi_label=True,
                       source=f"coco-56 {cfg.root} (noisy: top-{cfg.top_k} of {cfg.annotator})")
-    n_clean = int(round(cfg.clean_fraction * n_train)) if n_train else 0
     images = {"coco": len(coco), "without_mapped_label_removed": int((~labelled).sum()), "kept": int(len(rows)),
-              "train": n_train, "val": n_val, "test": n_test, "clean_train": max(1, n_clean) if n_train else 0}
+              "train": n_train, "val": n_val, "test": n_test,
+              "clean_train": int(full.clean_draw(cfg.clean_fraction, cfg.seed).sum())}  # what the manifest keeps
     empty = int(sum(1 for n in noisy_lists if not n))
     lines = [f"{images['coco']:,} COCO images; {images['without_mapped_label_removed']:,} without a label among the "
              f"mapped classes removed; {images['kept']:,} kept: train {images['train']:,} (clean "

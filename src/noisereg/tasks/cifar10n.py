@@ -33,7 +33,7 @@ from ..errors import UserError
 from ..features import cached_features
 from ..models.backbones import create_backbone
 from .base import Task
-from .mosaics import disjoint_mosaics, union_labels
+from .mosaics import assemble, disjoint_mosaics, union_labels
 
 SHARED = Path(__file__).resolve().parents[4] / "shared" / "data"
 
@@ -70,9 +70,8 @@ def machine_labels(images, *, what: str, annotator: str, image_size: int, cache_
 def _mosaic_pixels(paths: list[str], tiles: np.ndarray) -> torch.Tensor:
     """(n, 3, 64, 64) float32 [0, 1]: the 2x2 mosaics of the JPEGs ``tiles`` (n, 4) index, row-major."""
     t = np.stack([np.asarray(load_image(paths[i]), dtype=np.float32) / 255.0 for i in tiles.ravel()])
-    t = t.reshape(len(tiles), 4, *t.shape[1:])                  # (n, 4, H, W, C)
-    top, bottom = np.concatenate([t[:, 0], t[:, 1]], 2), np.concatenate([t[:, 2], t[:, 3]], 2)
-    return torch.from_numpy(np.concatenate([top, bottom], 1)).permute(0, 3, 1, 2).contiguous()
+    mosaic = assemble(t.reshape(len(tiles), 4, *t.shape[1:]))    # (n, 64, 64, 3)
+    return torch.from_numpy(mosaic).permute(0, 3, 1, 2).contiguous()
 
 
 def cifar10n_builder(root: Optional[str], labels_path: Optional[str], *, noise: str, multi_label: bool,

@@ -22,9 +22,14 @@ def mosaics(images: np.ndarray, labels: np.ndarray, n: int, *, seed: int,
         labels (n, K) = the union of the tiles' classes.
     """
     tiles = np.random.default_rng([seed, 3]).integers(0, len(images), size=(n, 4))
-    t = images[tiles]                                     # (n, 4, H, W[, C])
-    top, bottom = np.concatenate([t[:, 0], t[:, 1]], 2), np.concatenate([t[:, 2], t[:, 3]], 2)
-    return np.concatenate([top, bottom], 1), tiles, union_labels(labels, tiles, num_classes)
+    return assemble(images[tiles]), tiles, union_labels(labels, tiles, num_classes)
+
+
+def assemble(tiles: np.ndarray) -> np.ndarray:
+    """(n, 4, H, W[, C]) tiles -> (n, 2H, 2W[, C]) mosaics, the tiles in row-major order."""
+    top = np.concatenate([tiles[:, 0], tiles[:, 1]], 2)
+    bottom = np.concatenate([tiles[:, 2], tiles[:, 3]], 2)
+    return np.concatenate([top, bottom], 1)
 
 
 def disjoint_mosaics(n_images: int, n: int, *, seed: int) -> np.ndarray:
