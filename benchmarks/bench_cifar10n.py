@@ -36,16 +36,16 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
 from _common import RESULTS_DIR, SHARED_DATA, machine
 
 FRACTIONS = [0.01, 0.02, 0.05, 0.1, 0.2]
-SINGLE = ["proposed", "proposed-softmax", "proposed-glc", "g-alone", "h-alone", "noisy", "gt", "ft-l", "ft-m",
+SINGLE = ["proposed", "proposed-softmax", "proposed-glc", "g-alone", "h-alone", "noisy", "mixed", "gt", "ft-l", "ft-m",
           "veit-wp", "veit-tj", "forward", "forward-ft", "glc", "cleannet", "mw-net"]
-MULTI = ["proposed", "g-alone", "h-alone", "noisy", "gt", "ft-l", "ft-m", "veit-wp", "veit-tj", "mw-net"]
+MULTI = ["proposed", "g-alone", "h-alone", "noisy", "mixed", "gt", "ft-l", "ft-m", "veit-wp", "veit-tj", "mw-net"]
 BASELINE_GROUPS = ("fine-tuning", "label cleaning", "loss correction", "meta-learning")
 TRAIN = {"epochs": 20, "batch_size": 128, "patience": 8, "hidden": 256, "lr": 1e-3}
 COLUMNS = ["part", "data", "noise", "scheme", "method", "clean_fraction", "seed", "top1", "mAP", "AP_all", "epochs",
@@ -165,39 +165,85 @@ def tune(args: argparse.Namespace, part: str, methods: list[str]) -> Path:
 
 
 def cleanlab_rows(args: argparse.Namespace, part: str, tuned: dict) -> list[dict]:
-    """cleanlab's CleanLearning around the ``noisy`` head (NoiseRegClassifier, its tuned values and the
-    epochs its tuned run took), 5-fold, on the same training rows: the clean images keep their clean
-    label, the validation images stay out, as for every method."""
-    from cleanlab.classification import CleanLearning
+    """cleanlab's CleanLearning around the ``mixed`` head (its tuned values, early stopping on the
+    validation images every method has), 5-fold, the clean rows never pruned, its own settings tuned
+    with ``--trials`` trials on validation at 5% clean, seed 0 (see ``_cleanlab``)."""
     import torch
-    from noisereg import NoiseRegClassifier
     from noisereg.experiment import TASKS
+    from _cleanlab import SameHead, clean_learning, cv_probabilities, training_rows, tune_settings
     torch.set_num_threads(2)
-    exp = experiment(args, part, ["noisy"])
+    exp = experiment(args, part, ["mixed"])
     build = TASKS[exp.data].builder(exp, torch.device("cpu"))
-    tuned_part = args.tuned_from or part
-    trials = [r for r in csv.DictReader(open(RESULTS_DIR / f"tune_{tuned_part}.csv")) if r["method"] == "noisy"]
-    epochs = float(max(trials, key=lambda r: float(r["value"]))["epochs"])
+    head_values = tuned.get("mixed", {})
+    train_cfg = {k: v for k, v in TRAIN.items() if k != "hidden"}
+
+    def prepared(f: float, seed: int) -> tuple:
+        task = build(f, seed)
+        train, val, _ = task.holdout(0.2, seed)
+        x, y, clean = training_rows(train)
+        val_xy = (np.asarray(val.images, dtype=np.float32), val.clean.argmax(1))
+        head = SameHead(params=head_values, val=val_xy, num_classes=train.num_classes, seed=seed, train=train_cfg)
+        return task, x, y, clean, val_xy, head
+
+    settings_file = Path(args.out) / part / "tune" / "cleanlab.json"
+    if settings_file.exists():
+        settings = json.loads(settings_file.read_text())
+    else:
+        _, x, y, clean, val_xy, head = prepared(0.05, 0)
+        settings, trials = tune_settings(head, x, y, clean, val_xy, args.trials)
+        settings_file.parent.mkdir(parents=True, exist_ok=True)
+        settings_file.write_text(json.dumps(settings, indent=1))
+        with open(RESULTS_DIR / f"tune_{part}_cleanlab.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(trials[0]))
+            w.writeheader()
+            w.writerows(trials)
     rows = []
     for f in [float(f) for f in args.cleanlab_fractions.split(",") if f]:
         for seed in range(args.seeds):
             start = time.perf_counter()
-            task = build(f, seed)
-            train, _, _ = task.holdout(0.2, seed)
-            use = train.has_clean | train.has_noisy
-            x = np.asarray(train.images, dtype=np.float32)[use]
-            y = np.where(train.has_clean, train.clean.argmax(1), train.noisy.argmax(1))[use]
-            head = NoiseRegClassifier(method="noisy", scheme="frozen", backbone_steps=0, batch_size=128, seed=seed,
-                                      epochs=max(1.0, round(epochs)), patience=0, **tuned.get("noisy", {}))
-            cl = CleanLearning(head, cv_n_folds=5, seed=seed).fit(x, y)
+            task, x, y, clean, _, head = prepared(f, seed)
+            cl, pruned = clean_learning(head, x, y, clean, cv_probabilities(head, x, y, seed), settings, seed)
             test = np.asarray(task.test.images, dtype=np.float32)
-            top1 = float((cl.predict(test) == task.test.clean.argmax(1)).mean())
+            top1 = float((cl.predict(np.hstack([test, np.zeros((len(test), 1), np.float32)]))
+                          == task.test.clean.argmax(1)).mean())
+            values = {**head_values, **settings, "pruned": round(pruned, 4)}
             rows.append({"dataset": "cifar10n", "noise": exp.noise, "method": "cleanlab-cl", "clean_fraction": f,
-                         "seed": seed, "top1": round(top1, 5), "mAP": "", "AP_all": "", "epochs": round(epochs),
-                         "val_best": "", "hyperparameters": ";".join(f"{k}={v}" for k, v in tuned.get("noisy", {}).items()),
+                         "seed": seed, "top1": round(top1, 5), "mAP": "", "AP_all": "",
+                         "epochs": round(float(cl.clf.head_.history_[-1].get("epoch", 0)), 2),
+                         "val_best": "", "hyperparameters": ";".join(f"{k}={v}" for k, v in values.items()),
                          "seconds": round(time.perf_counter() - start, 2)})
-            print(f"{part}: cleanlab-cl clean {f:g} seed {seed}: {100 * top1:.1f}", flush=True)
+            print(f"{part}: cleanlab-cl clean {f:g} seed {seed}: {100 * top1:.1f} ({pruned:.1%} pruned)", flush=True)
     return rows
+
+
+def measure_noise(args: argparse.Namespace, part: str) -> dict:
+    """The part's training labels against the truth, written to ``results/noise_<part>.json``: the rates
+    (image / missing / spurious; one flip rate for single-label), the images the annotator left without a
+    label, and per class the share of its images whose noisy labels contain it (agreement), the share
+    of the noisy labels naming it that are right (precision) and, single-label, its most common wrong label."""
+    import torch
+    from noisereg.data.noise import noise_rates
+    from noisereg.experiment import TASKS
+    exp = experiment(args, part, ["proposed"])
+    train = TASKS[exp.data].builder(exp, torch.device("cpu"))(0.05, 0).train
+    clean, noisy = train.clean > 0.5, train.noisy > 0.5
+    given = noisy.any(1)
+    per_class = {}
+    for k, name in enumerate(train.classes):
+        wrong = noisy[clean[:, k] & given & ~noisy[:, k]].sum(0) if part in MULTI_PARTS else \
+            np.bincount(noisy[clean[:, k] & given].argmax(1), minlength=len(train.classes)) * (np.arange(
+                len(train.classes)) != k)
+        per_class[name] = {"images": int(clean[:, k].sum()),
+                           "agreement": round(float(noisy[clean[:, k], k].mean()), 4),
+                           "precision": round(float(clean[noisy[:, k], k].mean()), 4) if noisy[:, k].any() else None,
+                           "most_confused_with": train.classes[int(np.argmax(wrong))] if wrong.any() else None}
+    record = {"part": part, "images": int(len(clean)), "without_label": int((~given).sum()),
+              "rates": {k: round(v, 4) for k, v in noise_rates(train.noisy[given], train.clean[given]).items()},
+              "labels_per_image": {"clean": round(float(clean.sum(1).mean()), 3),
+                                   "noisy": round(float(noisy[given].sum(1).mean()), 3)},
+              "per_class": per_class}
+    (RESULTS_DIR / f"noise_{part}.json").write_text(json.dumps(record, indent=1))
+    return record
 
 
 def append(part: str, scheme: str, rows: list[dict]) -> None:
@@ -210,13 +256,15 @@ def append(part: str, scheme: str, rows: list[dict]) -> None:
             w.writerow({**r, "part": part, "data": r.get("dataset"), "scheme": scheme})
 
 
-def best_baselines(n: int = 3) -> list[str]:
-    """The ``n`` baselines of the worse part with the highest mean top-1 at 5% clean."""
+def best_baselines(n: int = 3, rows: Optional[list[dict]] = None) -> list[str]:
+    """The ``n`` baselines of the worse part with the highest mean *validation* score at 5% clean (the
+    test column is never used to choose what runs)."""
     from noisereg.methods import get_method_spec
-    rows = [r for r in csv.DictReader(open(CSV)) if r["part"] == "worse" and float(r["clean_fraction"]) == 0.05]
-    means = {m: np.mean([float(r["top1"]) for r in rows if r["method"] == m]) for m in {r["method"] for r in rows}
+    rows = [r for r in (rows if rows is not None else csv.DictReader(open(CSV)))
+            if r["part"] == "worse" and float(r["clean_fraction"]) == 0.05 and r.get("val_best") not in (None, "")]
+    means = {m: np.mean([float(r["val_best"]) for r in rows if r["method"] == m]) for m in {r["method"] for r in rows}
              if m != "cleanlab-cl" and get_method_spec(m).group in BASELINE_GROUPS}
-    return sorted(means, key=means.get, reverse=True)[:n]
+    return sorted(means, key=lambda m: (-means[m], m))[:n]
 
 
 def main() -> None:
@@ -252,10 +300,13 @@ def main() -> None:
         methods = ["proposed", "g-alone", *best_baselines()]
     if args.methods:
         methods = args.methods.split(",")
+    if part in ANNOTATED_PARTS:
+        measure_noise(args, part)
     # the end-to-end CNN is not tuned (a trial costs an hour here): every method runs the same defaults
-    tuned = tune(args, part, methods) if part != "e2e" else None
+    # --cleanlab-only tunes nothing but the head cleanlab wraps (when this part has not tuned it yet)
+    tuned = None if part == "e2e" else tune(args, part, ["mixed"] if args.cleanlab_only else methods)
     rows = [] if args.cleanlab_only else run_grid(args, part, methods, str(tuned) if tuned else None)
-    if tuned and part in ("worse", "random1", "aggre", "annotated") and not args.methods:
+    if tuned and part in ("worse", "random1", "aggre", "annotated") and (args.cleanlab_only or not args.methods):
         rows += cleanlab_rows(args, part, json.loads(tuned.read_text()))
     append(part, "end-to-end" if part == "e2e" else "frozen", rows)
     seconds = time.perf_counter() - start
@@ -263,7 +314,8 @@ def main() -> None:
     new = not runs.exists()
     with open(runs, "a", newline="") as f:
         f.write("part,seeds,trials,workers,seconds,machine\n" if new else "")
-        f.write(f"{part},{args.seeds},{args.trials},{args.workers},{seconds:.0f},\"{machine()}\"\n")
+        what = "; cleanlab rows only" if args.cleanlab_only else f"; methods {' '.join(methods)}" if args.methods else ""
+        f.write(f"{part},{args.seeds},{args.trials},{args.workers},{seconds:.0f},\"{machine()}{what}\"\n")
     print(f"{part}: {len(rows)} runs in {seconds / 60:.1f} min")
 
 

@@ -26,9 +26,9 @@ def test_tiny_grid_writes_csv_table_and_plots(tmp_path):
     assert (tmp_path / "convergence_sigmoid.png").is_file() and (tmp_path / "convergence_relu.png").is_file()
 
 
-def test_summary_table_is_mean_and_std_over_seeds():
+def test_summary_table_is_mean_and_sample_std_over_seeds():
     rows = [{"method": "m", "activation": "-", "clean_fraction": 0.1, "top1": v} for v in (0.5, 0.7)]
-    assert "| m | - | 60.00 ± 10.00 |" in summary_table(rows, [0.1], ["top1"])
+    assert "| m | - | 60.00 ± 14.14 |" in summary_table(rows, [0.1], ["top1"])  # ddof 1: sqrt(200)
 
 
 def test_methods_that_refuse_the_data_are_listed_not_fatal(tmp_path):

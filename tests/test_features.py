@@ -97,3 +97,15 @@ def test_precomputed_features_train_the_heads_directly(tmp_path):
         assert evaluate(r.model, data, r.preprocess, device=CPU)["top1"] > 0.6  # chance: 0.25
         loaded, meta = load_classifier(tmp_path / method)
         assert meta["backbone"] == "features" and loaded.backbone.feature_dim == 16
+
+
+def test_allocator_is_tuned_on_glibc_and_left_alone_when_asked(monkeypatch):
+    import platform
+    from noisereg.allocator import tune_allocator
+    monkeypatch.setenv("NOISEREG_MALLOC", "system")
+    assert tune_allocator() is False
+    monkeypatch.delenv("NOISEREG_MALLOC")
+    for k in [k for k in __import__("os").environ if k.startswith("MALLOC_")]:
+        monkeypatch.delenv(k)
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert tune_allocator() is True

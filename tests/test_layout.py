@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "noisereg"
 # bottom to top; a module may import only from strictly lower layers (and from its own package)
 LAYERS = [
     {"errors"},
-    {"options", "metrics", "distributed", "progress", "safe_io"},
+    {"options", "metrics", "distributed", "progress", "safe_io", "allocator"},
     {"data"},
     {"models"},
     {"methods", "features", "checkpoint"},

@@ -35,6 +35,24 @@ def test_rmsprop_and_step_decay():
     assert opt.param_groups[0]["lr"] == pytest.approx(1e-2 * 0.25)
 
 
+def test_adam_is_fused_and_steps_like_the_reference_loop():
+    torch.manual_seed(0)
+    cfg = TrainConfig(lr=1e-2, weight_decay=1e-3)
+    model = Classifier(torch.nn.Identity(), NoiseRegularization(6, 3, hidden=5))
+    reference = [p.detach().clone().requires_grad_() for p in model.method.parameters()]
+    opt = make_optimizer(model, cfg)
+    assert isinstance(opt, torch.optim.Adam) and opt.param_groups[0]["fused"]
+    ref = torch.optim.Adam(reference, lr=1e-2, weight_decay=1e-3, foreach=False)
+    for _ in range(5):
+        for p, q in zip(model.method.parameters(), reference):
+            g = torch.randn_like(p)
+            p.grad, q.grad = g.clone(), g.clone()
+        opt.step()
+        ref.step()
+    for p, q in zip(model.method.parameters(), reference):
+        assert torch.allclose(p, q, atol=1e-6)
+
+
 def test_training_learns_a_simple_task_in_both_schemes():
     data = _data()
     for scheme in ("end-to-end", "frozen"):

@@ -15,6 +15,7 @@ import os
 import sys
 from typing import Callable, Optional, Sequence
 
+from ..allocator import tune_allocator
 from ..errors import TrainingDiverged, UserError
 from . import data, deploy, issues, report, training
 from .limits import apply_input_limits
@@ -42,6 +43,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``noisereg`` console script."""
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    tune_allocator()  # CPU forward passes (features, annotators, end-to-end training): allocator.py
     try:
         apply_input_limits(args)
         return func(args)

@@ -12,6 +12,7 @@ from .forward_correction import TransitionCorrected
 from .label_cleaning import LabelCleaning, with_pairs
 from .linear import LinearClassifier
 from .meta_weight_net import MetaWeightNet
+from .mixed import MixedLabels
 from .noise_regularization import NoiseRegularization
 from .registry import (GROUPS, MethodSpec, create_method, get_method_spec, list_methods, method_specs,
                        register_method)
@@ -42,6 +43,10 @@ register_method("proposed-glc",
 register_method("noisy", lambda d, k, c: LinearClassifier(d, k, clean_ratio=0.0),
                 "Backbone (Noisy): a linear classifier trained on all noisy labels",
                 group="reference", is_backbone_noisy=True)
+register_method("mixed", lambda d, k, c: MixedLabels(d, k, hidden=c.hidden, activation=c.activation,
+                                                   clean_ratio=c.clean_ratio),
+                "clean + noisy mixed: the clean net's head on every given label, clean:noisy batches (no residual net)",
+                group="reference", uses_heads=True, tunable=(*_HEADS, "clean_ratio"))
 register_method("g-alone", lambda d, k, c: _heads(d, k, c, alpha=1.0, clean_ratio=1.0),
                 "ablation: the clean net trained on the clean set only",
                 group="ablation", uses_heads=True, has_h=True, tunable=_HEADS)

@@ -68,7 +68,8 @@ def write_results(out: str | Path, results: dict[str, Any], markdown: str) -> No
 def mean_std_over_seeds(rows: list[dict[str, Any]], fractions: list[float],
                         metrics: list[str]) -> tuple[list[tuple[str, str]], list[str], list[list[Optional[tuple]]]]:
     """Experiment rows aggregated as the paper's tables: one row per (method, activation), one column per
-    metric x clean fraction, each cell (mean, std) in % over seeds (None where nothing ran).
+    metric x clean fraction, each cell (mean, sample std with ddof 1; 0 for one seed) in % over seeds (None
+    where nothing ran).
 
     Returns:
         (row keys, column labels ``metric @ fraction``, cells).
@@ -81,7 +82,7 @@ def mean_std_over_seeds(rows: list[dict[str, Any]], fractions: list[float],
         for m, f in columns:
             vals = [100 * float(r[m]) for r in rows if (r["method"], r["activation"]) == key
                     and float(r["clean_fraction"]) == f]
-            line.append((float(np.mean(vals)), float(np.std(vals))) if vals else None)
+            line.append((float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0) if vals else None)
         cells.append(line)
     return keys, [f"{m} @ {f:g}" for m, f in columns], cells
 

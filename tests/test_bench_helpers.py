@@ -1,0 +1,105 @@
+"""What produces the headline claims under benchmarks/: baselines chosen on validation, the gaps and
+targets of make_results, the sample std, and cleanlab's set-up (same head, clean rows never pruned)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import make_results  # noqa: E402
+
+
+def _row(part, method, f, seed, top1, val, metric="top1"):
+    return {"part": part, "method": method, "clean_fraction": str(f), "seed": str(seed), metric: str(top1),
+            "val_best": str(val), "epochs": "5", "hyperparameters": "", "top1": str(top1)}
+
+
+def test_best_baselines_rank_by_validation_not_test():
+    bench = pytest.importorskip("bench_cifar10n")
+    # glc wins on test, ft-l on validation: validation decides; references and ours never count
+    rows = [_row("worse", "glc", 0.05, s, 0.90, 0.70) for s in range(3)] + \
+           [_row("worse", "ft-l", 0.05, s, 0.80, 0.80) for s in range(3)] + \
+           [_row("worse", "forward", 0.05, s, 0.70, 0.75) for s in range(3)] + \
+           [_row("worse", "proposed", 0.05, s, 0.99, 0.99) for s in range(3)] + \
+           [_row("worse", "noisy", 0.05, s, 0.95, 0.95) for s in range(3)] + \
+           [_row("worse", "glc", 0.1, s, 0.10, 0.99) for s in range(3)]  # another fraction: ignored
+    assert bench.best_baselines(2, rows) == ["ft-l", "forward"]
+
+
+def test_sample_std_uses_ddof_one():
+    v = np.array([79.0, 79.2, 78.9])
+    assert make_results.sample_std(v) == pytest.approx(np.std(v, ddof=1))
+    assert make_results.sample_std(v) > np.std(v)
+    assert make_results.sample_std(np.array([5.0])) == 0.0
+
+
+def test_gap_is_against_the_best_competitor_and_skips_ours_and_the_upper_bound():
+    rows = [_row("annotated", m, 0.05, s, v, 0) for s in range(2)
+            for m, v in (("proposed", 0.72), ("proposed-glc", 0.80), ("gt", 0.90), ("glc", 0.66), ("g-alone", 0.68))]
+    g, who = make_results.gap(rows, "top1", 0.05)
+    assert who == "g-alone" and g == pytest.approx(4.0)
+
+
+def test_targets_report_a_missed_annotated_target_as_missed():
+    rows = [_row("annotated", m, f, s, v, 0) for s in range(2) for f in (0.02, 0.05)
+            for m, v in (("proposed", 0.70), ("glc", 0.69), ("g-alone", 0.60), ("h-alone", 0.50))]
+    text = make_results.targets(rows)
+    line = next(ln for ln in text.splitlines() if ln.startswith("| annotated, 5% clean"))
+    assert "+1.00 vs glc" in line and line.endswith("| no |")
+    order = next(ln for ln in text.splitlines() if ln.startswith("| annotated: proposed > g-alone > h-alone"))
+    assert "holds at 2 of 2" in order
+
+
+def test_noise_lines_render_the_measured_noise(tmp_path, monkeypatch):
+    import json
+    monkeypatch.setattr(make_results, "DIR", tmp_path)
+    assert make_results.noise_lines("annotated") == []
+    record = {"images": 100, "without_label": 15, "rates": {"image": 0.42, "missing": 0.42, "spurious": 0.42},
+              "labels_per_image": {"clean": 1.0, "noisy": 1.0},
+              "per_class": {"deer": {"images": 10, "agreement": 0.3, "precision": None, "most_confused_with": "dog"}}}
+    (tmp_path / "noise_annotated.json").write_text(json.dumps(record))
+    text = "\n".join(make_results.noise_lines("annotated"))
+    assert "42.0% of the given labels wrong" in text and "15 images (15.0%)" in text
+    assert "| deer | 10 | 30.0% | - | dog |" in text
+
+
+def test_cleanlab_wraps_the_mixed_head_and_never_prunes_clean_rows():
+    pytest.importorskip("cleanlab")
+    _cleanlab = pytest.importorskip("_cleanlab")
+    from noisereg.data.labelset import LabelledSet
+    rng = np.random.default_rng(0)
+    n, k = 300, 3
+    y = rng.integers(0, k, n)
+    x = (rng.normal(size=(n, 8)) + 3 * np.eye(k, 8)[y]).astype(np.float32)
+    clean = np.zeros(n, bool)
+    clean[:60] = True
+    noisy = y.copy()
+    flip = rng.random(n) < 0.4
+    noisy[flip] = (y[flip] + 1) % k
+    noisy[:60] = (y[:60] + 1) % k  # the clean rows' *noisy* labels are all wrong: they must not be used
+    onehot = np.eye(k, dtype=np.float32)
+    train = LabelledSet(images=x, classes=list("abc"), clean=onehot[y], noisy=onehot[noisy], has_noisy=~clean,
+                        has_clean=clean)
+    xs, ys, flags = _cleanlab.training_rows(train)
+    assert (ys[flags] == y[:60]).all() and (ys[~flags] == noisy[60:]).all() and xs.shape == (n, 9)
+    val = (x[:30], y[:30])
+    head = _cleanlab.SameHead(val=val, num_classes=k, train={"steps": 60, "batch_size": 32, "patience": 0})
+    probs = _cleanlab.cv_probabilities(head, xs, ys, seed=0, folds=2)
+    cl, pruned = _cleanlab.clean_learning(head, xs, ys, flags, probs, {"filter_by": "predicted_neq_given"}, 0)
+    issues = cl.get_label_issues()
+    assert not issues["is_label_issue"][flags].any() and issues["is_label_issue"][~flags].any() and 0 < pruned < 1
+    assert cl.clf.head_.method == "mixed"
+
+
+def test_experiment_tables_use_the_sample_std():
+    from noisereg.report import mean_std_over_seeds
+    rows = [{"method": "proposed", "activation": "sigmoid", "clean_fraction": "0.1", "top1": str(v)}
+            for v in (0.790, 0.792, 0.789)]
+    _, _, cells = mean_std_over_seeds(rows, [0.1], ["top1"])
+    assert cells[0][0][1] == pytest.approx(np.std([79.0, 79.2, 78.9], ddof=1))
+    _, _, one = mean_std_over_seeds(rows[:1], [0.1], ["top1"])
+    assert one[0][0] == (pytest.approx(79.0), 0.0)
