@@ -122,3 +122,15 @@ def test_experiment_grid_on_a_manifest(tmp_path, digit_folder):
         run_experiment(load_experiment(None, data="manifest", manifest=str(digit_folder), methods=["proposed"],
                                        clean_fractions=[0.9], out=str(tmp_path / "exp2"), feature_image_size=32,
                                        train={"steps": 5}), quiet=True)
+
+
+def test_digits_test_split_is_the_same_for_every_seed():
+    """Tuning runs at seed 0: no other seed may test on images seed 0 trained on."""
+    from noisereg.tasks.digits import digits_multi_label, digits_single_label
+    a, b = digits_single_label(seed=0), digits_single_label(seed=3)
+    assert np.array_equal(np.asarray(a.test.images), np.asarray(b.test.images))
+    assert np.array_equal(a.test.clean, b.test.clean)
+    train_a = {np.asarray(x).tobytes() for x in np.asarray(a.train.images)}
+    assert not any(np.asarray(x).tobytes() in train_a for x in np.asarray(b.test.images))
+    m0, m1 = digits_multi_label(seed=0, n_train=50, n_test=20), digits_multi_label(seed=2, n_train=50, n_test=20)
+    assert np.array_equal(np.asarray(m0.test.images), np.asarray(m1.test.images))

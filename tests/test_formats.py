@@ -525,3 +525,22 @@ def test_manifest_read_in_chunks_names_the_right_line(tmp_path, monkeypatch):
         f.write("img99.png,cow,,train\n")
     with pytest.raises(UserError, match=r"m.csv:12 column noisy: unknown class 'cow'"):
         manifest.read_table(tmp_path / "m.csv", classes=["cat", "dog"])
+
+
+def test_cifar_image_folder_with_fewer_labels_than_images_is_one_line(tmp_path, capsys):
+    from PIL import Image
+    from noisereg.data.sources.cifar_n import CIFAR10_CLASSES
+    for split in ("train", "test"):
+        for name in CIFAR10_CLASSES:
+            (tmp_path / split / name).mkdir(parents=True)
+            for i in range(5):
+                Image.new("RGB", (32, 32), (i * 40, 0, 0)).save(tmp_path / split / name / f"{i:04d}.jpg")
+    write_cifar_n(tmp_path / "n.pt", np.arange(10) % 10)  # 10 labels for 50 training images
+    code, out, err = run_cli(capsys, "data", "check", "--format", "cifar-n", "--root", tmp_path, "--labels",
+                             tmp_path / "n.pt")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "name 10 training images" in err and "holds 50" in err
+    write_cifar_n(tmp_path / "n.pt", np.arange(50) % 10)
+    code, out, err = run_cli(capsys, "data", "check", "--format", "cifar-n", "--root", tmp_path, "--labels",
+                             tmp_path / "n.pt")
+    assert code == 0, err

@@ -72,3 +72,17 @@ def test_config_yaml_round_trip_and_unknown_keys(tmp_path):
     (tmp_path / "bad.yaml").write_text("alpah: 0.3\n")
     with pytest.raises(UserError, match=r"unknown config key\(s\) \['alpah'\]"):
         load_config(tmp_path / "bad.yaml")
+
+
+def test_quiet_silences_progress_but_never_the_data_warnings(capsys):
+    x = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32)
+    y = np.arange(40) % 3
+    is_clean = (np.arange(40) < 36) & (y != 2)  # class 2 has no clean example; 24 clean, 16 noisy
+    data = LabelledSet(images=x, classes=["a", "b", "c"], noisy=one_hot(y, 3), clean=one_hot(y, 3),
+                       has_noisy=~is_clean, has_clean=is_clean)
+    fit(data, TrainConfig(scheme="frozen", backbone_steps=0, steps=3, batch_size=8, hidden=4, quiet=True,
+                          val_fraction=0.0))
+    captured = capsys.readouterr()
+    assert "1 of 3 classes have no clean example (['c'])" in captured.err
+    assert "is smaller than the clean set" in captured.err
+    assert captured.out == ""

@@ -99,7 +99,19 @@ def noisy_labels(labels: dict[str, np.ndarray], noise: str) -> np.ndarray:
 
 
 def train_image_paths(root: str | Path, clean: np.ndarray, classes: list[str] = CIFAR10_CLASSES) -> list[str]:
-    """Path of every training image in the original order (see the module docstring)."""
+    """Path of every training image in the original order (see the module docstring).
+
+    Raises:
+        UserError: the label file's clean labels do not count the images of each class folder (a label
+            file for other images, or a partial copy of the images).
+    """
+    on_disk = np.asarray([len(list((Path(root) / "train" / name).glob("*.jpg"))) for name in classes])
+    labelled = np.bincount(clean, minlength=len(classes))[:len(classes)]
+    if not np.array_equal(on_disk, labelled):
+        k = int(np.flatnonzero(on_disk != labelled)[0])
+        raise UserError(f"the CIFAR-N labels name {len(clean)} training images but {Path(root) / 'train'} holds "
+                        f"{int(on_disk.sum())} ({classes[k]}: {labelled[k]} labels vs {on_disk[k]} images): wrong "
+                        "label file for these images?")
     seen = np.zeros(len(classes), dtype=np.int64)
     paths = []
     for c in clean:
