@@ -50,8 +50,10 @@ def main() -> None:
     from noisereg.train import evaluate, fit, predict_logits
     ap = argparse.ArgumentParser()
     ap.add_argument("--part", default="worse", choices=["worse", "annotated"])
-    part = ap.parse_args().part
-    torch.set_num_threads(2)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    part = args.part
+    torch.set_num_threads(args.threads)
     build = cifar10n_builder(None, None, noise=part, multi_label=False, backbone="efficientnet-lite0",
                              image_size=160, mosaics=0, cache_dir="runs/cache", device=torch.device("cpu"))
     everything = build(0.05, 0).train

@@ -7,9 +7,12 @@ to ``benchmarks/results/cifar10n.csv``; ``python benchmarks/make_results.py`` tu
 into the tables of RESULTS.md.
 
 - ``worse``: single-label, ``worse`` labels (40.2% noisy), every single-label method and cleanlab's
-  CleanLearning around the ``noisy`` head;
+  CleanLearning around the ``mixed`` head (the clean net's MLP on pooled labels; see ``_cleanlab.py``:
+  validation for early stopping, clean rows never pruned, its settings tuned with the same trials);
 - ``random1`` / ``aggre``: ``proposed``, ``g-alone`` and the three best baselines of ``worse`` at 5% clean
-  (``cleannet`` and ``mw-net``, added later with ``--methods``, are in both parts too);
+  by validation score (``cleannet`` and ``mw-net``, added later with ``--methods``, are in both parts too;
+  the parts ran when the three were chosen by test score: glc, forward-ft, ft-m, where validation picks
+  forward-ft, ft-l, cleannet);
 - ``mosaics``: multi-label 2x2 mosaics of CIFAR-10 images with the tiles' ``worse`` labels;
 - ``annotated``: the paper's regime, single-label: all 50,000 training images labelled by a machine
   (EfficientNet-Lite2 at 160 px, the first of its top-8 ImageNet predictions that the shipped
@@ -49,7 +52,8 @@ MULTI = ["proposed", "g-alone", "h-alone", "noisy", "mixed", "gt", "ft-l", "ft-m
 BASELINE_GROUPS = ("fine-tuning", "label cleaning", "loss correction", "meta-learning")
 TRAIN = {"epochs": 20, "batch_size": 128, "patience": 8, "hidden": 256, "lr": 1e-3}
 COLUMNS = ["part", "data", "noise", "scheme", "method", "clean_fraction", "seed", "top1", "mAP", "AP_all", "epochs",
-           "val_best", "hyperparameters", "seconds"]
+           "val_best", "hyperparameters", "seconds", "best_epoch"]  # epochs: where a run stopped; best_epoch: its
+# kept weights (rows before 2026-12-02 lack it)
 CSV = RESULTS_DIR / "cifar10n.csv"
 
 
@@ -132,6 +136,23 @@ def _tune_job(item: tuple) -> dict:
     return tune_grid(exp, base, TASKS[exp.data].builder(exp, torch.device("cpu")), quiet=True)
 
 
+def tuned_in_table(table: Path) -> dict[str, dict]:
+    """Each method's chosen values from a committed ``tune_<part>.csv`` (its trial with the best validation
+    score, ties to the earlier trial, as Optuna chooses), so that a later sitting on a fresh machine adds
+    methods to a part without tuning again the ones it already has."""
+    from noisereg.methods import get_method_spec
+    if not table.exists():
+        return {}
+    rows = list(csv.DictReader(open(table)))
+    out = {}
+    for m in dict.fromkeys(r["method"] for r in rows):
+        mine = [r for r in rows if r["method"] == m]
+        best = max(mine, key=lambda r: (float(r["value"]), -int(r["trial"])))
+        out[m] = {k: int(float(best[k])) if k == "hidden" else float(best[k])
+                  for k in get_method_spec(m).tunable if best.get(k) not in (None, "")}
+    return out
+
+
 def tune(args: argparse.Namespace, part: str, methods: list[str]) -> Path:
     """Each method's equal-budget search at 5% clean, seed 0; one job per method, taken by the next free
     worker. Methods an earlier run of this part already tuned keep their values; a method added later
@@ -142,6 +163,7 @@ def tune(args: argparse.Namespace, part: str, methods: list[str]) -> Path:
     table = RESULTS_DIR / f"tune_{part}.csv"
     merged: dict[str, Any] = json.loads((out / "tuned.json").read_text()) if (out / "tuned.json").exists() \
         and table.exists() else {}
+    merged.update({m: v for m, v in tuned_in_table(table).items() if m not in merged})  # an earlier sitting's
     todo = [m for m in methods if m not in merged]
     if not todo:
         return out / "tuned.json"  # an interrupted run already tuned this part
@@ -246,10 +268,18 @@ def measure_noise(args: argparse.Namespace, part: str) -> dict:
     return record
 
 
-def append(part: str, scheme: str, rows: list[dict]) -> None:
-    new = not CSV.exists()
-    with open(CSV, "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+def append(part: str, scheme: str, rows: list[dict], path: Path = CSV) -> None:
+    """Add ``rows`` to the results CSV; a file with older columns is rewritten with the current ones first
+    (its rows keep their values, new columns stay blank)."""
+    old = list(csv.DictReader(open(path))) if path.exists() else []
+    if path.exists() and list(old[0].keys() if old else []) != COLUMNS:
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore", restval="")
+            w.writeheader()
+            w.writerows(old)
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore", restval="")
         if new:
             w.writeheader()
         for r in rows:

@@ -44,13 +44,14 @@ def sample_std(v: np.ndarray) -> float:
 
 
 def table(rows: list[dict], metric: str) -> str:
-    """method x clean fraction, mean ± sample std over seeds; the best competitor per column in bold."""
+    """method x clean fraction, mean ± sample std over seeds; the best competitor per column in bold; the mean
+    epochs run (where early stopping ended a run) and, where recorded, the mean epoch of the kept weights."""
     c = cells(rows, metric)
     methods = list(dict.fromkeys(r["method"] for r in rows))
     fracs = sorted({f for _, f in c})
     best = {f: max((v.mean(), m) for (m, g), v in c.items() if g == f and m not in UPPER)[1] for f in fracs}
-    head = f"| method | " + " | ".join(f"{metric} @ {f:g}" for f in fracs) + " | epochs | tuned values |"
-    lines = [head, "|---|" + "---:|" * len(fracs) + "---:|---|"]
+    head = f"| method | " + " | ".join(f"{metric} @ {f:g}" for f in fracs) + " | epochs run | best epoch | tuned values |"
+    lines = [head, "|---|" + "---:|" * len(fracs) + "---:|---:|---|"]
     for m in methods:
         vals = []
         for f in fracs:
@@ -59,7 +60,10 @@ def table(rows: list[dict], metric: str) -> str:
             vals.append(f"**{text}**" if best.get(f) == m else text)
         mine = [r for r in rows if r["method"] == m]
         epochs = np.mean([float(r["epochs"]) for r in mine if r["epochs"] not in ("", "-")] or [0])
-        lines.append(f"| {m} | " + " | ".join(vals) + f" | {epochs:.1f} | {mine[0]['hyperparameters']} |")
+        kept = [float(r["best_epoch"]) for r in mine if r.get("best_epoch") not in (None, "", "-")]
+        lines.append(f"| {m} | " + " | ".join(vals) + f" | {epochs:.1f} | {np.mean(kept):.1f} |" if kept else
+                     f"| {m} | " + " | ".join(vals) + f" | {epochs:.1f} | - |")
+        lines[-1] += f" {mine[0]['hyperparameters']} |"
     return "\n".join(lines)
 
 

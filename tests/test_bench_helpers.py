@@ -103,3 +103,29 @@ def test_experiment_tables_use_the_sample_std():
     assert cells[0][0][1] == pytest.approx(np.std([79.0, 79.2, 78.9], ddof=1))
     _, _, one = mean_std_over_seeds(rows[:1], [0.1], ["top1"])
     assert one[0][0] == (pytest.approx(79.0), 0.0)
+
+
+def test_a_later_sitting_reads_the_chosen_values_back_from_the_tuning_table(tmp_path):
+    bench = pytest.importorskip("bench_cifar10n")
+    table = tmp_path / "tune_x.csv"
+    table.write_text("method,trial,lr,weight_decay,hidden,clean_ratio,value,epochs,seconds,alpha\n"
+                     "proposed,0,0.001,1e-05,256,0.1,0.70,5,1,0.2\n"
+                     "proposed,1,0.003,2e-05,128,0.3,0.75,5,1,0.25\n"
+                     "proposed,2,0.009,3e-05,512,0.4,0.75,5,1,0.5\n"   # a tie: the earlier trial wins
+                     "noisy,0,0.02,0.001,,,0.6,5,1,\n")
+    got = bench.tuned_in_table(table)
+    assert got["proposed"] == {"lr": 0.003, "weight_decay": 2e-05, "hidden": 128, "alpha": 0.25, "clean_ratio": 0.3}
+    assert isinstance(got["proposed"]["hidden"], int) and got["noisy"] == {"lr": 0.02, "weight_decay": 0.001}
+    assert bench.tuned_in_table(tmp_path / "absent.csv") == {}
+
+
+def test_results_rows_with_a_new_column_keep_the_old_rows(tmp_path):
+    bench = pytest.importorskip("bench_cifar10n")
+    path = tmp_path / "r.csv"
+    old = [c for c in bench.COLUMNS if c != "best_epoch"]
+    path.write_text(",".join(old) + "\n" + ",".join("x" if c != "method" else "glc" for c in old) + "\n")
+    bench.append("annotated", "frozen", [{"dataset": "cifar10n", "method": "proposed", "best_epoch": 7.5}], path)
+    import csv
+    rows = list(csv.DictReader(open(path)))
+    assert list(rows[0]) == bench.COLUMNS and rows[0]["method"] == "glc" and rows[0]["best_epoch"] == ""
+    assert rows[1]["method"] == "proposed" and rows[1]["best_epoch"] == "7.5" and rows[1]["part"] == "annotated"

@@ -21,6 +21,8 @@ def test_tiny_grid_writes_csv_table_and_plots(tmp_path):
         read = list(csv.DictReader(f))
     assert len(read) == 16 and set(read[0]) >= {"method", "clean_fraction", "activation", "alpha", "seed",
                                                    "top1", "mAP", "AP_all", "seconds"}
+    for r in read:  # where the kept weights are, beside where the run stopped
+        assert 0 <= float(r["best_epoch"]) <= float(r["epochs"]), r
     table = (tmp_path / "table.md").read_text()
     assert "| proposed | relu |" in table and "| noisy | - |" in table and "top1 @ 0.2" in table
     assert (tmp_path / "convergence_sigmoid.png").is_file() and (tmp_path / "convergence_relu.png").is_file()

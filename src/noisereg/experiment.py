@@ -21,7 +21,7 @@ from .safe_io import write_csv, write_text
 from .tasks import TASKS
 
 CSV_COLUMNS = ["dataset", "noise", "method", "clean_fraction", "activation", "alpha", "seed", "top1", "mAP",
-               "AP_all", "epochs", "val_best", "hyperparameters", "seconds"]
+               "AP_all", "epochs", "best_epoch", "val_best", "hyperparameters", "seconds"]
 
 
 @dataclass
@@ -216,7 +216,8 @@ def _row(exp: ExperimentConfig, task: Any, cfg: TrainConfig, spec: Any, fraction
             "method": cfg.method, "clean_fraction": fraction, "activation": activation,
             "alpha": cfg.alpha if spec.uses_alpha else "-", "seed": cfg.seed,
             **{k: round(scores[k], 5) for k in ("top1", "mAP", "AP_all")},
-            "epochs": round(float(last.get("epoch", 0.0)), 2),
+            "epochs": round(float(last.get("epoch", 0.0)), 2),  # where training stopped
+            "best_epoch": next((round(float(r["best_epoch"]), 2) for r in reversed(history) if "best_epoch" in r), "-"),
             "val_best": round(float(last["val_best"]), 5) if last.get("val_best") is not None else "-",
             "hyperparameters": ";".join(f"{k}={getattr(cfg, k)}" for k in spec.tunable),
             "seconds": round(seconds, 2)}

@@ -19,7 +19,7 @@ METRICS_FILE = "metrics.csv"
 TENSORBOARD_DIR = "tensorboard"
 # the columns every reader can count on, in this order; loss terms follow ``loss``, other keys come last
 LEADING = ("step", "stage", "epoch", "loss")
-TRAILING = ("lr", "val_top1", "val_mAP", "val_AP_all", "val_bce", "val_best")
+TRAILING = ("lr", "val_top1", "val_mAP", "val_AP_all", "val_bce", "val_best", "best_epoch")
 
 
 def record_columns(records: list[dict[str, Any]], first: tuple[str, ...] = ()) -> list[str]:
