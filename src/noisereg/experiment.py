@@ -217,7 +217,8 @@ def _row(exp: ExperimentConfig, task: Any, cfg: TrainConfig, spec: Any, fraction
             "alpha": cfg.alpha if spec.uses_alpha else "-", "seed": cfg.seed,
             **{k: round(scores[k], 5) for k in ("top1", "mAP", "AP_all")},
             "epochs": round(float(last.get("epoch", 0.0)), 2),  # where training stopped
-            "best_epoch": next((round(float(r["best_epoch"]), 2) for r in reversed(history) if "best_epoch" in r), "-"),
+            "best_epoch": next((round(float(r["best_epoch"]), 2) for r in reversed(history) if "best_epoch" in r),
+                               "-"),  # where the kept weights are
             "val_best": round(float(last["val_best"]), 5) if last.get("val_best") is not None else "-",
             "hyperparameters": ";".join(f"{k}={getattr(cfg, k)}" for k in spec.tunable),
             "seconds": round(seconds, 2)}

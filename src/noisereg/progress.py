@@ -101,6 +101,13 @@ def progress(iterable: Optional[Iterable] = None, *, total: Optional[int] = None
     return PlainProgress(iterable, total=total, desc=desc, unit=unit, delay=delay)
 
 
+def warn(line: str) -> None:
+    """Print one warning line to stderr, above any bar: shown also with ``quiet`` (which silences progress,
+    never what is wrong with the data)."""
+    tqdm.write(line, file=sys.stderr)
+    sys.stderr.flush()
+
+
 def echo(line: str) -> None:
     """Print one line of results to stdout, above any bar being drawn on the terminal."""
     tqdm.write(line, file=sys.stdout)

@@ -6,21 +6,12 @@ residual net learns the noise from D_n, which is then the smaller part).
 """
 from __future__ import annotations
 
-import sys
 from typing import Callable
 
 import numpy as np
 
 from ..data.labelset import LabelledSet
 from ..errors import UserError
-
-
-def warn_line(line: str) -> None:
-    """Print one warning to stderr, above any progress bar: shown also with ``quiet`` (which silences
-    progress, never what is wrong with the data)."""
-    from tqdm import tqdm
-    tqdm.write(line, file=sys.stderr)
-    sys.stderr.flush()
 
 
 def check_task(train: LabelledSet, warn: Callable[[str], None]) -> None:

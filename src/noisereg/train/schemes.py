@@ -23,7 +23,7 @@ from ..data.images import Preprocess
 from ..data.labelset import LabelledSet, split_validation
 from ..data.sampler import MixedBatchSampler
 from ..distributed import DistContext, barrier, broadcast_state, current, resolve_device
-from ..progress import echo
+from ..progress import echo, warn
 from ..safe_io import OutputLock
 from ..features import cached_features, freeze
 from ..methods import get_method_spec
@@ -33,7 +33,7 @@ from .evaluate import evaluate, f1_thresholds_on, predict_logits
 from .log import RunLog
 from .loop import make_optimizer, train_loop
 from .model import Classifier, build_backbone, in_chans_of, stage_one_model, with_method
-from .checks import check_task, warn_line
+from .checks import check_task
 from .resume import data_fingerprint, prepare_output, resume_state
 from .selection import Selection, metric_name
 
@@ -226,7 +226,7 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
     For multi-label data with a validation set, per-class thresholds on g that maximise F1 there are
     chosen after training and recorded (``FitResult.thresholds``, ``checkpoint.json``).
     """
-    check_task(train, warn_line if current().is_main else lambda line: None)  # quiet never hides these
+    check_task(train, warn if current().is_main else lambda line: None)  # quiet never hides these
     if eval_set is None and cfg.val_fraction > 0:
         train, eval_set = split_validation(train, cfg.val_fraction, cfg.seed)
     folder = Path(out) if out is not None else None
