@@ -1,17 +1,18 @@
-# Two entry points: `make demo` and `make test`. Each creates .venv when missing and installs
-# the package with its dependencies first, so nothing relies on a hand-made environment.
+# Two entry points: `make demo` and `make test` (and `make docs`, the API reference). Each creates .venv when
+# missing and installs the package with its dependencies first, so nothing relies on a hand-made environment.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test docs install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+# src/noisereg/__init__.py holds the version that the installed metadata records
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt src/noisereg/__init__.py
 	$(BIN)/pip install "torch==2.14.1" "torchvision==0.29.1" || $(BIN)/pip install torch torchvision
 	$(BIN)/pip install -e ".[test]" -c constraints.txt
 	touch $(STAMP)
@@ -24,5 +25,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# the API reference, generated from the docstrings by pdoc (docs/build_api.py): open docs/api/index.html
+docs: $(STAMP)
+	rm -rf docs/api
+	$(BIN)/python docs/build_api.py docs/api
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache docs/api

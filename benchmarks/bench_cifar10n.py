@@ -186,56 +186,72 @@ def tune(args: argparse.Namespace, part: str, methods: list[str]) -> Path:
     return out / "tuned.json"
 
 
+def _cleanlab_prepared(args: argparse.Namespace, part: str, head_values: dict, f: float, seed: int) -> tuple:
+    """One cell's task, CleanLearning's rows (clean rows flagged) and the ``mixed`` head, in a worker with one
+    thread, as every grid run has."""
+    import torch
+    from noisereg.experiment import TASKS
+    from _cleanlab import SameHead, training_rows
+    torch.set_num_threads(1)
+    exp = experiment(args, part, ["mixed"])
+    task = TASKS[exp.data].builder(exp, torch.device("cpu"))(f, seed)
+    train, val, _ = task.holdout(0.2, seed)
+    x, y, clean = training_rows(train)
+    val_xy = (np.asarray(val.images, dtype=np.float32), val.clean.argmax(1))
+    train_cfg = {k: v for k, v in TRAIN.items() if k != "hidden"}
+    head = SameHead(params=head_values, val=val_xy, num_classes=train.num_classes, seed=seed, train=train_cfg)
+    return exp, task, x, y, clean, val_xy, head
+
+
+def _cleanlab_tune_job(item: tuple) -> tuple[dict, list[dict]]:
+    """cleanlab's own settings, ``--trials`` trials on validation at 5% clean, seed 0."""
+    from _cleanlab import tune_settings
+    args, part, head_values = item
+    _, _, x, y, clean, val_xy, head = _cleanlab_prepared(args, part, head_values, 0.05, 0)
+    return tune_settings(head, x, y, clean, val_xy, args.trials)
+
+
+def _cleanlab_job(item: tuple) -> dict:
+    """One (fraction, seed) row of CleanLearning, scored once on the test split."""
+    from _cleanlab import clean_learning, cv_probabilities
+    args, part, head_values, settings, f, seed = item
+    start = time.perf_counter()
+    exp, task, x, y, clean, _, head = _cleanlab_prepared(args, part, head_values, f, seed)
+    cl, pruned = clean_learning(head, x, y, clean, cv_probabilities(head, x, y, seed), settings, seed)
+    test = np.asarray(task.test.images, dtype=np.float32)
+    top1 = float((cl.predict(np.hstack([test, np.zeros((len(test), 1), np.float32)]))
+                  == task.test.clean.argmax(1)).mean())
+    values = {**head_values, **settings, "pruned": round(pruned, 4)}
+    print(f"{part}: cleanlab-cl clean {f:g} seed {seed}: {100 * top1:.1f} ({pruned:.1%} pruned)", flush=True)
+    return {"dataset": "cifar10n", "noise": exp.noise, "method": "cleanlab-cl", "clean_fraction": f, "seed": seed,
+            "top1": round(top1, 5), "mAP": "", "AP_all": "",
+            "epochs": round(float(cl.clf.head_.history_[-1].get("epoch", 0)), 2), "val_best": "",
+            "hyperparameters": ";".join(f"{k}={v}" for k, v in values.items()),
+            "seconds": round(time.perf_counter() - start, 2)}
+
+
 def cleanlab_rows(args: argparse.Namespace, part: str, tuned: dict) -> list[dict]:
     """cleanlab's CleanLearning around the ``mixed`` head (its tuned values, early stopping on the
     validation images every method has), 5-fold, the clean rows never pruned, its own settings tuned
-    with ``--trials`` trials on validation at 5% clean, seed 0 (see ``_cleanlab``)."""
-    import torch
-    from noisereg.experiment import TASKS
-    from _cleanlab import SameHead, clean_learning, cv_probabilities, training_rows, tune_settings
-    torch.set_num_threads(2)
-    exp = experiment(args, part, ["mixed"])
-    build = TASKS[exp.data].builder(exp, torch.device("cpu"))
+    with ``--trials`` trials on validation at 5% clean, seed 0 (see ``_cleanlab``). Tuned and run as the
+    grid is: one thread per process, ``--workers`` processes side by side."""
     head_values = tuned.get("mixed", {})
-    train_cfg = {k: v for k, v in TRAIN.items() if k != "hidden"}
-
-    def prepared(f: float, seed: int) -> tuple:
-        task = build(f, seed)
-        train, val, _ = task.holdout(0.2, seed)
-        x, y, clean = training_rows(train)
-        val_xy = (np.asarray(val.images, dtype=np.float32), val.clean.argmax(1))
-        head = SameHead(params=head_values, val=val_xy, num_classes=train.num_classes, seed=seed, train=train_cfg)
-        return task, x, y, clean, val_xy, head
-
     settings_file = Path(args.out) / part / "tune" / "cleanlab.json"
     if settings_file.exists():
         settings = json.loads(settings_file.read_text())
     else:
-        _, x, y, clean, val_xy, head = prepared(0.05, 0)
-        settings, trials = tune_settings(head, x, y, clean, val_xy, args.trials)
+        with ProcessPoolExecutor(max_workers=1) as pool:
+            settings, trials = pool.submit(_cleanlab_tune_job, (args, part, head_values)).result()
         settings_file.parent.mkdir(parents=True, exist_ok=True)
         settings_file.write_text(json.dumps(settings, indent=1))
         with open(RESULTS_DIR / f"tune_{part}_cleanlab.csv", "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=list(trials[0]))
             w.writeheader()
             w.writerows(trials)
-    rows = []
-    for f in [float(f) for f in args.cleanlab_fractions.split(",") if f]:
-        for seed in range(args.seeds):
-            start = time.perf_counter()
-            task, x, y, clean, _, head = prepared(f, seed)
-            cl, pruned = clean_learning(head, x, y, clean, cv_probabilities(head, x, y, seed), settings, seed)
-            test = np.asarray(task.test.images, dtype=np.float32)
-            top1 = float((cl.predict(np.hstack([test, np.zeros((len(test), 1), np.float32)]))
-                          == task.test.clean.argmax(1)).mean())
-            values = {**head_values, **settings, "pruned": round(pruned, 4)}
-            rows.append({"dataset": "cifar10n", "noise": exp.noise, "method": "cleanlab-cl", "clean_fraction": f,
-                         "seed": seed, "top1": round(top1, 5), "mAP": "", "AP_all": "",
-                         "epochs": round(float(cl.clf.head_.history_[-1].get("epoch", 0)), 2),
-                         "val_best": "", "hyperparameters": ";".join(f"{k}={v}" for k, v in values.items()),
-                         "seconds": round(time.perf_counter() - start, 2)})
-            print(f"{part}: cleanlab-cl clean {f:g} seed {seed}: {100 * top1:.1f} ({pruned:.1%} pruned)", flush=True)
-    return rows
+    items = [(args, part, head_values, settings, float(f), seed)
+             for f in args.cleanlab_fractions.split(",") if f for seed in range(args.seeds)]
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        return list(pool.map(_cleanlab_job, items))
 
 
 def measure_noise(args: argparse.Namespace, part: str) -> dict:

@@ -43,18 +43,21 @@ def main() -> None:
 
 
 def table(rows: list[dict]) -> str:
-    """Mean ± std over seeds and the smallest gap between proposed and each other method."""
+    """Mean ± sample std over seeds and the smallest gap between proposed and each other method (the
+    largest where the other method leads: the gap's sign says who)."""
     cols = [("single-label", "top1"), ("multi-label", "mAP"), ("multi-label", "AP_all"), ("multi-label", "top1")]
     methods = list(dict.fromkeys(r["method"] for r in rows))
     get = {(r["seed"], r["task"], r["method"], r["metric"]): r["value"] for r in rows}
     seeds = sorted({r["seed"] for r in rows})
     lines = ["| method | " + " | ".join(f"{t} {m}" for t, m in cols) + " |", "|---|" + "---:|" * len(cols)]
     for m in methods:
-        cells = [np.array([get[(s, t, m, k)] for s in seeds]) for t, k in cols]
-        lines.append(f"| {m} | " + " | ".join(f"{c.mean():.1f} ± {c.std():.1f}" for c in cells) + " |")
+        cells = [np.array([get.get((s, t, m, k), np.nan) for s in seeds]) for t, k in cols]
+        lines.append(f"| {m} | " + " | ".join("-" if np.isnan(c).all() else f"{c.mean():.1f} ± {c.std(ddof=1):.1f}"
+                                               for c in cells) + " |")
     for m in methods[1:]:
-        gaps = [min(get[(s, t, methods[0], k)] - get[(s, t, m, k)] for s in seeds) for t, k in cols]
-        lines.append(f"| smallest gap {methods[0]} - {m} | " + " | ".join(f"{g:+.1f}" for g in gaps) + " |")
+        gaps = [[get[(s, t, methods[0], k)] - get[(s, t, m, k)] for s in seeds if (s, t, m, k) in get] for t, k in cols]
+        lines.append(f"| gap {methods[0]} - {m}: smallest / largest | " +
+                     " | ".join(f"{min(g):+.1f} / {max(g):+.1f}" if g else "-" for g in gaps) + " |")
     return "\n".join(lines)
 
 

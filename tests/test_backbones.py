@@ -1,8 +1,9 @@
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from noisereg.data.images import image_to_tensor
+from noisereg.data.images import IMAGENET_MEAN, IMAGENET_STD, Preprocess, eval_transform, image_to_tensor
 from noisereg.errors import UserError
 from noisereg.models.backbones import create_backbone, efficientnet_lite0
 
@@ -66,3 +67,44 @@ def test_an_offline_download_says_how_to_supply_the_weights(tmp_path, monkeypatc
     message = str(e.value)
     assert "cannot download the pretrained weights of 'resnet18'" in message and "--weights FILE" in message
     assert "resnet18-f37072fd.pth" in message and "\n" not in message
+
+
+def _photo():
+    """A seeded 200 x 120 RGB image (wider than tall, so the resize and the crop both matter)."""
+    return Image.fromarray(np.random.default_rng(0).integers(0, 255, (120, 200, 3), dtype=np.uint8))
+
+
+def test_torchvision_backbones_are_preprocessed_as_their_weights_say():
+    """resize 256, crop 224, bicubic: EfficientNet-B0's ``weights.transforms()`` (read from the weights
+    enum, no download), not ImageNet's default of resizing to the crop bilinearly; loaded or not."""
+    from torchvision.models import EfficientNet_B0_Weights
+    pre = create_backbone("efficientnet_b0", pretrained=False).preprocess
+    assert (pre.image_size, pre.resize, pre.interpolation) == (224, 256, "bicubic")
+    assert (pre.mean, pre.std) == (IMAGENET_MEAN, IMAGENET_STD)
+    torch.testing.assert_close(eval_transform(pre)(_photo()), EfficientNet_B0_Weights.DEFAULT.transforms()(_photo()))
+    assert create_backbone("resnet18", pretrained=False).preprocess.resize == 256
+    small = create_backbone("efficientnet_b0", pretrained=False, image_size=112).preprocess  # --image-size 112
+    assert (small.image_size, small.resize, small.interpolation) == (112, 128, "bicubic")  # 256 / 224 kept
+
+
+def test_timm_backbones_are_preprocessed_as_their_config_says():
+    """A timm model's own data config (160 px, crop_pct 0.95, mean = std = 0.5, bicubic): the same tensor
+    as timm's eval transform gives, and --image-size keeps its crop_pct."""
+    timm = pytest.importorskip("timm", reason="timm backbones need pip install timm")
+    pre = create_backbone("timm/test_vit.r160_in1k", pretrained=False).preprocess
+    assert (pre.image_size, pre.resize, pre.interpolation) == (160, 168, "bicubic")  # floor(160 / 0.95)
+    assert pre.mean == pre.std == (0.5, 0.5, 0.5)
+    config = timm.data.resolve_model_data_config(model=timm.create_model("test_vit.r160_in1k", pretrained=False))
+    torch.testing.assert_close(eval_transform(pre)(_photo()), timm.data.create_transform(**config)(_photo()))
+    small = create_backbone("timm/test_vit.r160_in1k", pretrained=False, image_size=96).preprocess
+    assert (small.image_size, small.resize) == (96, 101)  # floor(96 / 0.95)
+
+
+def test_preprocess_of_old_checkpoints_reads_as_before():
+    """A checkpoint recorded before resize and interpolation were: resize to the crop, bilinear."""
+    old = {"image_size": 64, "channels": 3, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+    pre = Preprocess.from_dict(old)
+    assert (pre.resize, pre.interpolation) == (64, "bilinear") and pre.to_dict() == {**old, "mean": IMAGENET_MEAN,
+                                                                                     "std": IMAGENET_STD}
+    new = create_backbone("efficientnet_b0", pretrained=False).preprocess
+    assert Preprocess.from_dict(new.to_dict()) == new

@@ -93,3 +93,17 @@ def test_nan_loss_stops_training_with_a_clear_error_and_keeps_the_checkpoint(tmp
     with pytest.raises(TrainingDiverged, match="loss became nan at step 1"):
         fit(bad, CFG.replace(scheme="end-to-end", steps=20), out=tmp_path, overwrite=True)
     assert (tmp_path / MODEL_FILE).read_bytes() == good
+
+
+def test_the_backbones_own_preprocessing_is_recorded_and_kept_on_load(tmp_path):
+    """resnet18's resize (256/224 of the crop) is recorded; a loaded model is fed as recorded at
+    training, also a checkpoint written before the resize was recorded (resize = crop)."""
+    data = _data(24)
+    cfg = CFG.replace(backbone="resnet18", pretrained=False, image_size=32, backbone_steps=0, steps=2)
+    result = fit(data, cfg, out=tmp_path / "run")
+    recorded = json.loads((tmp_path / "run" / META_FILE).read_text())["preprocess"]
+    assert (recorded["image_size"], recorded["resize_size"], recorded["mean"]) == (32, 36, [0.485, 0.456, 0.406])
+    assert load_classifier(tmp_path / "run")[0].backbone.preprocess == result.preprocess
+    old = {k: v for k, v in recorded.items() if k != "resize_size"}
+    save_checkpoint(tmp_path / "old", result.model, {**result.meta, "preprocess": old})
+    assert load_classifier(tmp_path / "old")[0].backbone.preprocess.resize == 32

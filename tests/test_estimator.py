@@ -27,9 +27,9 @@ def test_params_clone_and_probabilities():
     np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-6)
     assert list(est.classes_) == ["cat", "dog", "emu"]
     assert est.score(x[330:], y[330:]) > 0.8 and est.predict(x[330:]).dtype.kind == "U"
-    with pytest.raises(UserError, match="unknown option"):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
         NoiseRegClassifier(colour="red")
-    with pytest.raises(UserError, match="features"):
+    with pytest.raises(UserError, match="X has 4 features, but NoiseRegClassifier is expecting 6 features"):
         est.predict(np.zeros((2, 4)))
 
 
@@ -129,3 +129,36 @@ def test_fit_on_a_manifest_validates_on_its_val_split(digit_folder):
     assert [r["step"] for r in est.history_ if "val_top1" in r] == [2, 4]  # the manifest's 12 val images
     test = read_manifest(digit_folder, split="test")
     assert est.predict_proba(test).shape == (12, 3) and 0 <= est.score(test) <= 1
+
+
+def test_feature_arrays_are_checked_before_training():
+    """Bad feature arrays and labels are refused at fit, each in one line (scikit-learn's checks, as UserErrors)."""
+    import scipy.sparse
+    x, y_noisy, _ = _data(40)
+    bad_x = {"Input X contains NaN": np.where(np.eye(40, 6, dtype=bool), np.nan, x), "Complex data": x + 1j,
+             "Sparse data was passed": scipy.sparse.csr_matrix(x), "Expected 2D array, got 1D": x[:, 0]}
+    for message, features in bad_x.items():
+        with pytest.raises(UserError, match=message) as e:
+            NoiseRegClassifier(method="noisy").fit(features, y_noisy)
+        assert "\n" not in str(e.value)
+    with pytest.raises(UserError, match=r"noisy: the labels are continuous \(e.g. 0.02564"):
+        NoiseRegClassifier(method="noisy").fit(x, np.linspace(0, 1, 40))
+    with pytest.raises(UserError, match="requires y to be passed"):
+        NoiseRegClassifier(method="noisy").fit(x)
+    est = NoiseRegClassifier(method="noisy", steps=5).fit(x, y_noisy)
+    with pytest.raises(UserError, match="Input X contains infinity"):
+        est.predict_proba(np.full((2, 6), np.inf))
+
+
+def test_binary_decision_function_has_scikit_learns_form():
+    """Two classes: (N,) log(p_1 / p_0), > 0 where predict says classes_[1], so calibration works on it."""
+    from sklearn.calibration import CalibratedClassifierCV
+    x, y_noisy, y = _data(300, k=2)
+    params = dict(method="noisy", steps=100, lr=1e-2, hidden=16)
+    est = NoiseRegClassifier(**params).fit(x[:200], y_noisy[:200])
+    d, p = est.decision_function(x[200:]), est.predict_proba(x[200:])
+    assert d.shape == (100,)
+    np.testing.assert_allclose(d, np.log(p[:, 1] / p[:, 0]), rtol=1e-9)
+    assert (est.classes_[(d > 0).astype(int)] == est.predict(x[200:])).all()
+    calibrated = CalibratedClassifierCV(NoiseRegClassifier(**params), cv=3).fit(x[:200], y_noisy[:200])
+    assert (calibrated.predict(x[200:]) == y[200:]).mean() > 0.8

@@ -136,3 +136,50 @@ def test_digits_test_split_is_the_same_for_every_seed():
     assert not any(np.asarray(x).tobytes() in train_a for x in np.asarray(b.test.images))
     m0, m1 = digits_multi_label(seed=0, n_train=50, n_test=20), digits_multi_label(seed=2, n_train=50, n_test=20)
     assert np.array_equal(np.asarray(m0.test.images), np.asarray(m1.test.images))
+
+
+@pytest.mark.slow
+def test_the_test_labels_choose_nothing(tmp_path, monkeypatch):
+    """Permuting the test labels changes the test scores and nothing else: not the tuned values, not the
+    steps at which weights were kept, not the weights themselves (the test split is only scored)."""
+    import dataclasses
+    import hashlib
+
+    import noisereg.train
+    from noisereg.tasks import TASKS
+
+    spec, real_fit = TASKS["digits"], noisereg.train.fit
+    kept: list[tuple] = []
+
+    def recording_fit(*args, **kwargs):
+        result = real_fit(*args, **kwargs)
+        digest = hashlib.sha256(b"".join(v.detach().cpu().numpy().tobytes()
+                                         for v in result.model.state_dict().values())).hexdigest()
+        kept.append((digest, [(h["step"], h.get("val_best")) for h in result.history if "val_best" in h]))
+        return result
+
+    def permuted(opts, device):
+        build = spec.builder(opts, device)
+
+        def make(fraction, seed):
+            task = build(fraction, seed)
+            order = np.random.default_rng(7).permutation(len(task.test))
+            test = dataclasses.replace(task.test, clean=task.test.clean[order])
+            return dataclasses.replace(task, test=test)
+        return make
+
+    monkeypatch.setattr(noisereg.train, "fit", recording_fit)
+    runs = {}
+    for name, builder in (("true", spec.builder), ("permuted", permuted)):
+        monkeypatch.setitem(TASKS, "digits", dataclasses.replace(spec, builder=builder))
+        kept.clear()
+        exp = ExperimentConfig(data="digits", methods=["proposed"], clean_fractions=[0.2], seeds=1, tune_trials=2,
+                               tune_fraction=0.2, train={"steps": 30, "hidden": 8}, cache_dir=str(tmp_path / "cache"),
+                               out=str(tmp_path / name))
+        rows = run_experiment(exp, quiet=True)
+        runs[name] = (rows, list(kept), (tmp_path / name / "tuned.json").read_text())
+    (true_rows, true_kept, true_tuned), (perm_rows, perm_kept, perm_tuned) = runs["true"], runs["permuted"]
+    assert perm_tuned == true_tuned
+    assert perm_kept == true_kept  # every trial's and run's validation curve and kept weights
+    assert [r["epochs"] for r in perm_rows] == [r["epochs"] for r in true_rows]
+    assert [r["top1"] for r in perm_rows] != [r["top1"] for r in true_rows]  # the permutation did reach the test

@@ -2,9 +2,9 @@
 normalise) and the seeded augmentation of end-to-end training (random resized crop, flip)."""
 import numpy as np
 import torch
-from PIL import Image
+from PIL import ExifTags, Image
 
-from noisereg.data.images import Preprocess, eval_transform, image_to_tensor, iter_inputs
+from noisereg.data.images import Preprocess, eval_transform, image_to_tensor, iter_inputs, load_image
 from noisereg.data.labelset import LabelledSet, one_hot
 from noisereg.data.sampler import MixedBatchSampler
 from noisereg.train import iter_training_batches
@@ -57,3 +57,54 @@ def test_features_are_never_augmented():
     batches = [np.arange(3), np.arange(3, 6)]
     for a, b in zip(iter_inputs(feats, PRE, batches), iter_inputs(feats, PRE, batches, augment_seeds=[1, 2])):
         torch.testing.assert_close(a, b)
+
+
+def _tagged_jpeg(path, orientation):
+    """A 64 x 32 JPEG, red in its left half and blue in its right, with EXIF orientation ``orientation``
+    (6: the camera was turned, show it rotated 90 degrees clockwise; 8: counter-clockwise)."""
+    pixels = np.zeros((32, 64, 3), np.uint8)
+    pixels[:, :32, 0] = 255
+    pixels[:, 32:, 2] = 255
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    Image.fromarray(pixels).save(path, quality=95, exif=exif)
+    return path
+
+
+def test_load_image_applies_the_exif_orientation(tmp_path):
+    assert load_image(_tagged_jpeg(tmp_path / "plain.jpg", 1)).size == (64, 32)
+    for orientation, red_on_top in ((6, True), (8, False)):
+        image = load_image(_tagged_jpeg(tmp_path / f"{orientation}.jpg", orientation))
+        assert image.size == (32, 64)  # (width, height): upright, as a photo viewer shows it
+        top, bottom = np.asarray(image)[4, 16], np.asarray(image)[60, 16]
+        assert (top[0] > 200 and bottom[2] > 200) if red_on_top else (top[2] > 200 and bottom[0] > 200)
+        assert load_image(tmp_path / f"{orientation}.jpg", 1).size == (32, 64)
+
+
+def test_training_prediction_and_report_images_are_upright(tmp_path):
+    """The folder dataset's images as the trainer, the feature extractor and ``predict`` read them, and
+    a report thumbnail, all come out rotated by the tag."""
+    from noisereg.data.folders import folders_table
+    from noisereg.data.images import ImageFiles
+    from noisereg.report.evidence import thumbnail
+    for c in ("a", "b"):
+        (tmp_path / "noisy" / c).mkdir(parents=True)
+        _tagged_jpeg(tmp_path / "noisy" / c / "phone.jpg", 6)
+    data = folders_table(noisy=tmp_path / "noisy").to_labelled_set("train")
+    pre = Preprocess(8, 3, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    for x in (next(iter_inputs(data.images, pre, [np.arange(2)]))[0], ImageFiles(data.images, pre)[0]):
+        red, blue = x[0], x[2]  # upright: red above blue (unrotated it would be red left of blue)
+        assert red[:3].mean() > 0.8 and blue[-3:].mean() > 0.8 and red[-3:].mean() < 0.2
+    assert thumbnail(data, 0, tmp_path / "thumb.png") == "thumb.png"
+    width, height = Image.open(tmp_path / "thumb.png").size
+    assert height == 2 * width
+
+
+def test_export_notes_say_to_turn_the_image_upright_then_resize_as_recorded():
+    from noisereg.export import deployment_info
+    pre = Preprocess(224, resize_size=256, interpolation="bicubic")
+    meta = {"preprocess": pre.to_dict(), "feature_dim": 512, "classes": ["a", "b"], "config": {"method": "proposed"},
+            "backbone": "resnet18"}
+    notes = deployment_info(meta)["input"]
+    assert (notes["resize_short_side"], notes["center_crop"], notes["interpolation"]) == (256, 224, "bicubic")
+    assert "EXIF orientation tag first, before resizing" in notes["orientation"]

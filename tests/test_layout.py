@@ -15,14 +15,15 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "noisereg"
 # bottom to top; a module may import only from strictly lower layers (and from its own package)
 LAYERS = [
     {"errors"},
+    {"devices"},
     {"options", "metrics", "distributed", "progress", "safe_io", "allocator"},
     {"data"},
     {"models"},
     {"methods", "features", "checkpoint"},
     {"config", "annotation"},
     {"train"},
-    {"tasks"},
-    {"report", "tune", "estimator"},
+    {"tasks", "tuning"},
+    {"report", "estimator"},
     {"experiment", "protocol", "label_issues", "export"},
     {"demo"},
     {"cli"},

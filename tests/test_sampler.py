@@ -48,3 +48,21 @@ def test_empty_sets_are_refused():
         MixedBatchSampler(np.arange(5), np.array([], int))
     with pytest.raises(UserError, match="clean ratio"):
         clean_count(32, 1.5)
+
+
+
+@pytest.mark.parametrize("batch, ratio, world", [(20, 0.1, 2), (40, 0.1, 4), (30, 0.2, 3), (16, 0.0, 2)])
+def test_ranks_split_the_batch_one_process_draws_when_the_ratio_splits_evenly(batch, ratio, world):
+    """N processes train on exactly the samples of one when batch x ratio splits over the ranks (each rank
+    averages its own losses, so unequal clean counts per rank would change L_clean's weight instead)."""
+    clean, noisy = np.arange(10), np.arange(10, 300)
+    single = MixedBatchSampler(clean, noisy, batch_size=batch, clean_ratio=ratio, seed=5)
+    ranks = [MixedBatchSampler(clean, noisy, batch_size=batch, clean_ratio=ratio, seed=5, rank=r, world_size=world)
+             for r in range(world)]
+    assert all(s.steps_per_epoch() == single.steps_per_epoch() for s in ranks)
+    for t in (0, 1, 17):
+        whole, parts = single.batch(t), [s.batch(t) for s in ranks]
+        assert len({len(p.clean) for p in parts}) == 1 and all(len(p.clean) + len(p.noisy) == batch // world
+                                                                for p in parts)
+        np.testing.assert_array_equal(np.concatenate([p.clean for p in parts]), whole.clean)
+        np.testing.assert_array_equal(np.concatenate([p.noisy for p in parts]), whole.noisy)

@@ -9,7 +9,7 @@ from noisereg.cli import main
 from noisereg.config import TrainConfig
 from noisereg.data.labelset import LabelledSet, one_hot, split_validation
 from noisereg.experiment import ExperimentConfig, run_experiment
-from noisereg.tune import SPACE, read_tuned, tune_method
+from noisereg.tuning import SPACE, read_tuned, tune_method
 
 pytest.importorskip("optuna")
 
@@ -72,3 +72,81 @@ def test_tune_cli_on_a_manifest(digit_folder, tmp_path, capsys):
     assert set(json.loads((out / "tuned.json").read_text())) == {"proposed", "noisy"}
     assert main(["train", "--manifest", str(digit_folder), "--out", str(tmp_path / "run"),
                  "--config", str(out / "proposed.yaml"), "--steps", "3", "--backbone-steps", "3", "--quiet"]) == 0
+
+
+# ------------------------------------------------------------------ what Optuna gives a search
+def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(monkeypatch):
+    import noisereg.train
+    from noisereg.errors import TrainingDiverged, UserError
+    train, val = _task()
+    real_fit, calls = noisereg.train.fit, []
+
+    def diverging_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise TrainingDiverged("heads: the loss became nan at step 7")
+        return real_fit(*args, **kwargs)
+    monkeypatch.setattr(noisereg.train, "fit", diverging_second)
+    r = tune_method(train, val, BASE, "noisy", trials=3, seed=0)
+    assert [t["state"] for t in r.trials] == ["complete", "failed", "complete"] and len(calls) == 3
+    assert r.value == max(t["value"] for t in r.trials if t["state"] == "complete")
+    monkeypatch.setattr(noisereg.train, "fit", lambda *a, **k: (_ for _ in ()).throw(TrainingDiverged("nan")))
+    with pytest.raises(UserError, match="none of its 2 tuning trials finished"):
+        tune_method(train, val, BASE, "noisy", trials=2, seed=0)
+
+
+def test_the_median_pruner_stops_trials_that_fall_behind_on_the_validation_curve():
+    train, val = _task()
+    base = TrainConfig(steps=120, eval_every=6, quiet=True, patience=0)
+    seen = {p: tune_method(train, val, base, "proposed", trials=8, seed=0, pruner=p) for p in ("median", "none")}
+    states = [t["state"] for t in seen["median"].trials]
+    assert states.count("pruned") >= 1 and states[:2] == ["complete", "complete"], states  # after 2 finished
+    assert {t["state"] for t in seen["none"].trials} == {"complete"}
+    pruned = [t["seconds"] for t in seen["median"].trials if t["state"] == "pruned"]
+    full = [t["seconds"] for t in seen["none"].trials]
+    assert np.mean(pruned) < np.mean(full)  # a pruned trial stopped early
+    assert sum(t["seconds"] for t in seen["median"].trials) < sum(full)
+
+
+def test_a_search_with_storage_resumes_where_it_stopped(tmp_path):
+    train, val = _task()
+    url, ran = f"sqlite:///{tmp_path / 'tune.db'}", []
+    first = tune_method(train, val, BASE, "noisy", trials=2, seed=0, storage=url, on_trial=ran.append)
+    assert len(ran) == 2
+    ran.clear()
+    resumed = tune_method(train, val, BASE, "noisy", trials=3, seed=0, storage=url, on_trial=ran.append)
+    assert len(ran) == 1 and len(resumed.trials) == 3  # only the missing trial ran; the earlier two are listed
+    assert [t["trial"] for t in resumed.trials] == [0, 1, 2]
+    assert [t["value"] for t in resumed.trials[:2]] == [t["value"] for t in first.trials]
+    from noisereg.errors import UserError
+    with pytest.raises(UserError, match="tuning storage"):
+        tune_method(train, val, BASE, "noisy", trials=1, storage="nosuchdb://x")
+
+
+def test_train_tune_records_the_chosen_values_in_checkpoint_and_config(digit_folder, tmp_path, capsys):
+    import yaml
+    out = tmp_path / "run"
+    assert main(["train", "--manifest", str(digit_folder), "--out", str(out), "--tune", "3", "--steps", "20",
+                 "--image-size", "16", "--backbone-steps", "0", "--hidden", "8"]) == 0
+    printed = capsys.readouterr().out
+    assert "tuning 'proposed': 3 trials on validation" in printed and "tuned 'proposed': lr=" in printed
+    trials = list(csv.DictReader(open(out / "tune.csv")))
+    assert len(trials) == 3
+    best = max((t for t in trials if t["state"] == "complete"), key=lambda t: float(t["value"]))
+    recorded = json.loads((out / "checkpoint.json").read_text())["config"]
+    written = yaml.safe_load((out / "config.yaml").read_text())
+    for cfg in (recorded, written):
+        assert cfg["tune_trials"] == 3
+        assert cfg["lr"] == pytest.approx(float(best["lr"])) and cfg["alpha"] == pytest.approx(float(best["alpha"]))
+        assert cfg["hidden"] == int(best["hidden"])
+
+
+def test_the_estimator_tunes_before_it_fits():
+    from noisereg import NoiseRegClassifier
+    train, val = _task()
+    x, y = np.asarray(train.images), train.noisy.argmax(1)
+    clean = train.has_clean
+    est = NoiseRegClassifier(method="noisy", steps=30, tune_trials=2, device="cpu")
+    est.fit(x[~clean], y[~clean], clean=(x[clean], train.clean.argmax(1)[clean]))
+    assert set(est.tuned_) == {"lr", "weight_decay"}
+    assert est.meta_["config"]["lr"] == pytest.approx(est.tuned_["lr"]) and est.get_params()["tune_trials"] == 2

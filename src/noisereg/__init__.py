@@ -16,16 +16,21 @@ _EXPORTS = {
     "create_method": "methods", "list_methods": "methods", "register_method": "methods",
     "ap_all": "metrics", "mean_average_precision": "metrics", "top1_accuracy": "metrics",
     "create_backbone": "models.backbones", "list_backbones": "models.backbones",
-    "NoiseRegClassifier": "estimator",
+    "NoiseRegClassifier": "estimator", "tune": "tuning",
+    "ExperimentConfig": "experiment", "load_experiment": "experiment", "run_experiment": "experiment",
     "evaluate": "train", "fit": "train", "load_classifier": "train", "predict_logits": "train",
     "find_label_issues": "label_issues", "write_corrected_manifest": "label_issues",
 }
 
+# The one place the version is written: the installed metadata gets it from here (pyproject.toml's dynamic
+# version, read statically at install), and so does `noisereg --version`; tests/test_packaging.py checks.
 __version__ = "0.1.0"
 __all__ = [*_EXPORTS, "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # kept: later look-ups, and tools reading the namespace (pdoc), find it there
+        return value
     raise AttributeError(f"module 'noisereg' has no attribute '{name}'")

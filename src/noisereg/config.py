@@ -5,19 +5,21 @@ the ``train`` flags are generated and by which ``load_config`` checks a YAML fil
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from .errors import UserError
+from .devices import DEVICE_HELP, check_device_name
 from .options import check_choice, from_mapping, load_options, option
 
 SCHEMES = ("frozen", "end-to-end")
 SCHEDULES = ("cosine", "step", "constant")
 VAL_METRICS = ("auto", "top1", "mAP", "AP_all")
-OPTIMIZERS = ("adam", "rmsprop")
-DEVICES = ("auto", "cpu", "cuda")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+POS_WEIGHTS = ("none", "auto")
+SAMPLERS = ("uniform", "balanced")
+MAX_POS_WEIGHT = 100.0  # pos_weight auto: a class with one positive in a million would otherwise dominate
 ACTIVATION_NAMES = ("sigmoid", "tanh", "relu")
 MAX_LR = 10.0  # a larger learning rate only diverges
 MAX_ALPHA = 1000.0  # alpha weighs L_clean against L_noise (eq. 7); beyond this L_noise is lost in rounding
@@ -53,7 +55,17 @@ class TrainConfig:
                                  "noisy labels (Backbone (Noisy)); about 1 s a step for efficientnet-lite0 at 128 px "
                                  "on 2 CPU cores, so 500 steps take about 9 minutes; 0 keeps the backbone as created "
                                  "(e.g. its ImageNet features)")
-    optimizer: str = option("adam", "optimizer", choices=OPTIMIZERS)
+    optimizer: str = option("adam", "optimizer: adam, adamw (decoupled weight decay), sgd (with --momentum) or "
+                            "rmsprop", choices=OPTIMIZERS)
+    momentum: float = option(0.9, "sgd: momentum (0 = plain SGD)")
+    grad_clip: float = option(0.0, "clip the gradients' global L2 norm to this before each update (0 = never)")
+    pos_weight: str = option("none", "multi-label: weigh each class's positive labels in every BCE by its negatives "
+                             "/ positives among the noisy labels, at most 100 (auto), for rare classes; or not (none)",
+                             choices=POS_WEIGHTS)
+    sampler: str = option("uniform", "single-label class imbalance: balanced draws each noisy row with probability "
+                          "inversely proportional to the frequency of its noisy label and each clean row to that of "
+                          "its clean label, so every class fills the batches equally; uniform: as the data come",
+                          choices=SAMPLERS)
     lr: float = option(1e-3, "learning rate of the heads")
     backbone_lr: Optional[float] = option(None, "learning rate of the backbone (default: --lr)")
     schedule: str = option("cosine", "learning-rate schedule of each phase after the warm-up: cosine to 0, step "
@@ -61,9 +73,9 @@ class TrainConfig:
     warmup: float = option(0.05, "share of each phase's steps with a linear learning-rate warm-up")
     lr_decay: float = option(1.0, "step schedule: multiply the learning rate by this every --decay-every steps")
     decay_every: int = option(0, "step schedule: steps between learning-rate decays (0 = never)")
-    weight_decay: float = option(0.0, "L2 penalty")
+    weight_decay: float = option(0.0, "L2 penalty (adamw: decoupled weight decay)")
     seed: int = option(0, "seeds initialisation and batches")
-    device: str = option("auto", "device", choices=DEVICES)
+    device: str = option("auto", f"device: {DEVICE_HELP}")
     amp: bool = option(True, "no mixed precision on CUDA", flag="--no-amp")
     amp_dtype: str = option("bfloat16", "autocast dtype on CUDA", choices=("bfloat16", "float16"))
     compile: bool = option(False, "torch.compile the trained module (worth it for long GPU runs)")
@@ -75,6 +87,11 @@ class TrainConfig:
                              "10 times a phase)")
     patience: int = option(10, "stop a phase after this many evaluations without improvement (0 = never)")
     keep_last: bool = option(False, "keep the last weights instead of the best on validation")
+    tune_trials: int = option(0, "before the final run, this many seeded Optuna trials of the method's tunable values "
+                              "(learning rate and weight decay; width, alpha and the batch's clean share where it has "
+                              "them), each a run scored on validation, a median pruner stopping those that fall "
+                              "behind; the chosen values replace these options and are recorded with them (needs "
+                              "optuna; 0 = none)", flag="--tune")
     save_every: int = option(0, "checkpoint every N steps (0 = at the end only)")
     num_workers: int = option(0, "DataLoader workers for images read from disk")
     cache_dir: Optional[str] = option(None, "frozen scheme: folder of the reusable float16 feature cache")
@@ -89,14 +106,16 @@ class TrainConfig:
         """Raise ``UserError`` naming the first bad value."""
         from .methods import get_method_spec
         get_method_spec(self.method)
-        for name, allowed in (("scheme", SCHEMES), ("optimizer", OPTIMIZERS), ("device", DEVICES),
+        check_device_name(self.device)
+        for name, allowed in (("scheme", SCHEMES), ("optimizer", OPTIMIZERS),
                               ("schedule", SCHEDULES), ("val_metric", VAL_METRICS),
-                              ("activation", ACTIVATION_NAMES), ("amp_dtype", ("bfloat16", "float16"))):
+                              ("activation", ACTIVATION_NAMES), ("amp_dtype", ("bfloat16", "float16")),
+                              ("pos_weight", POS_WEIGHTS), ("sampler", SAMPLERS)):
             check_choice(name, getattr(self, name), allowed)
         for name in ("hidden", "batch_size", "steps"):
             _at_least(name, getattr(self, name), 1)
         for name in ("backbone_steps", "image_size", "eval_every", "save_every", "num_workers",
-                     "decay_every", "patience"):
+                     "decay_every", "patience", "tune_trials"):
             _at_least(name, getattr(self, name), 0)
         _at_least("seed", self.seed, 0)
         for name in ("lr", "backbone_lr"):
@@ -107,6 +126,10 @@ class TrainConfig:
             raise UserError(f"alpha must be >= 0 and at most {MAX_ALPHA}, got {self.alpha}")
         if not 0 <= self.weight_decay <= 1:
             raise UserError(f"weight_decay must be in [0, 1], got {self.weight_decay}")
+        if not 0 <= self.momentum < 1:
+            raise UserError(f"momentum must be in [0, 1), got {self.momentum}")
+        if not self.grad_clip >= 0:
+            raise UserError(f"grad_clip must be >= 0 (0 = never), got {self.grad_clip}")
         if not 0 <= self.clean_ratio <= 1:
             raise UserError(f"clean_ratio must be in [0, 1], got {self.clean_ratio}")
         if not 0 < self.lr_decay <= 1:
@@ -117,8 +140,8 @@ class TrainConfig:
             raise UserError(f"warmup must be in [0, 1), got {self.warmup}")
         if self.epochs is not None and not self.epochs > 0:
             raise UserError(f"epochs must be > 0, got {self.epochs}")
-        if self.tensorboard and importlib.util.find_spec("tensorboard") is None:
-            raise UserError("--tensorboard needs the tensorboard package: pip install tensorboard")
+        # what only training needs (tensorboard's package) is checked where training starts
+        # (train/log.py), so a checkpoint's config loads where it is missing
 
     def replace(self, **changes: Any) -> "TrainConfig":
         """A copy with some fields changed (validated)."""

@@ -1,4 +1,5 @@
-"""The built-in demo: the paper's method and its ablations on real digit images, no download.
+"""The built-in demo: the paper's method, its ablations and its strongest trusted-set peers (Gold Loss
+Correction, forward correction + fine-tuning, Noisy-FT-L) on real digit images, no download.
 
 The paper's regime: a massive noisy set and a clean set too small to learn the task alone (5% of
 the training images; a fifth of those held out for validation). Noise is human-like: each digit is
@@ -27,10 +28,15 @@ from .tasks.digits import digits_multi_label, digits_single_label
 from .train import Classifier, evaluate, fit
 
 
-def demo_methods() -> tuple[str, ...]:
-    """The paper's method, its ablations and Backbone (Noisy), as the registry names them."""
-    return tuple(m for m in list_methods() if get_method_spec(m).group in ("paper", "ablation")
-                 or get_method_spec(m).is_backbone_noisy)
+def demo_methods(single_label: bool = True) -> tuple[str, ...]:
+    """The paper's method, its ablations, Backbone (Noisy) and the strongest trusted-set peers on the demo's
+    tasks (``MethodSpec.demo_peer``; single-label-only ones on single-label data), as the registry names them."""
+    def shown(m: str) -> bool:
+        spec = get_method_spec(m)
+        return spec.group in ("paper", "ablation") or spec.is_backbone_noisy or \
+            (spec.demo_peer and (single_label or not spec.single_label_only))
+    own = [m for m in list_methods() if shown(m) and not get_method_spec(m).demo_peer]
+    return tuple(own + [m for m in list_methods() if shown(m) and get_method_spec(m).demo_peer])
 
 
 DEMO_CLEAN_FRACTION = 0.05
@@ -60,7 +66,7 @@ def run_task(task: Task, cfg: TrainConfig, methods: Optional[tuple[str, ...]] = 
     device = resolve_device(cfg.device)
     stage_one: Optional[Classifier] = None
     out: dict[str, Any] = {"methods": {}, "histories": {}, "seconds": {}, "scores": {}}
-    shown = methods = methods or demo_methods()
+    shown = methods = methods or demo_methods(task.single_label)
     if cfg.scheme == "frozen":  # stage one is Backbone (Noisy) itself: train it first, share it
         methods = tuple(sorted(methods, key=lambda m: not get_method_spec(m).is_backbone_noisy))
     train, val, _ = task.holdout(cfg.val_fraction, cfg.seed)

@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 
 from .errors import UserError
+from .devices import check_device_name
 
 
 @dataclass(frozen=True)
@@ -45,24 +46,48 @@ def current() -> DistContext:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; under torchrun each rank takes its local GPU."""
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("device 'cuda' requested but no CUDA GPU is available")
-    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda", current().local_rank)
+    """The device ``name`` spells (see ``devices.check_device_name``), refused in one line when absent.
+
+    ``auto``: CUDA when available, then Apple's ``mps``, else the CPU. Under torchrun each rank takes the
+    GPU of its local rank, so there ``cuda:N`` (one fixed GPU for every rank) is refused.
+    """
+    head, _, index = check_device_name(name).partition(":")
+    if head == "auto":
+        head = "cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu"
+    if head == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"device '{name}' requested but no CUDA GPU is available")
+        if not index:
+            return torch.device("cuda", current().local_rank)
+        if current().enabled:
+            raise UserError(f"device '{name}': under torchrun each process takes the GPU of its LOCAL_RANK; "
+                            "pass --device cuda (and CUDA_VISIBLE_DEVICES to choose the GPUs)")
+        if int(index) >= torch.cuda.device_count():
+            raise UserError(f"device '{name}' requested but this machine has {torch.cuda.device_count()} CUDA "
+                            f"GPU(s): cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+        return torch.device("cuda", int(index))
+    if head == "mps":
+        if not _mps_available():
+            raise UserError(f"device '{name}' requested but Apple's Metal (mps) backend is not available here")
+        return torch.device("mps")
     return torch.device("cpu")
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
 
 
 def init_from_env(device: str = "auto") -> DistContext:
     """Join the process group that torchrun describes in the environment (no-op for one process).
 
-    The backend is ``nccl`` when training on CUDA and ``gloo`` on CPU; each rank uses the GPU of
+    The backend is ``nccl`` when training on CUDA and ``gloo`` otherwise; each rank uses the GPU of
     its local rank.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1 or (dist.is_available() and dist.is_initialized()):
         return current()
-    cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    cuda = check_device_name(device).startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     dist.init_process_group("nccl" if cuda else "gloo")

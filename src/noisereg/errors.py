@@ -1,6 +1,9 @@
 """Errors a user can fix: the CLI prints them as one line and exits with code 2."""
 from __future__ import annotations
 
+import difflib
+from typing import Any, Sequence
+
 
 class UserError(ValueError):
     """Bad input or options: a missing file, an unknown class, an empty clean set, ...
@@ -12,3 +15,10 @@ class UserError(ValueError):
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is left untouched."""
+
+
+def did_you_mean(value: Any, known: Sequence[Any]) -> str:
+    """``"; did you mean 'x'?"`` naming the closest of ``known`` to ``value``, or ``""`` when none is close
+    (a typo in a class name, a method id or an option key)."""
+    close = difflib.get_close_matches(str(value), [str(a) for a in known], n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""

@@ -1,4 +1,4 @@
-"""A scikit-learn estimator around ``fit``: ``NoiseRegClassifier(**TrainConfig fields)``.
+"""A scikit-learn estimator around ``fit``: ``NoiseRegClassifier(...)``, keywords: the ``TrainConfig`` fields.
 
 It follows scikit-learn's conventions (``get_params`` / ``set_params`` / ``clone``, learned
 attributes ending in ``_``), so it plugs into scikit-learn tools and into cleanlab's
@@ -17,12 +17,12 @@ maximise F1 (``thresholds_``, stored with the model).
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
 
 from .config import TrainConfig
 from .errors import UserError
@@ -31,19 +31,18 @@ if TYPE_CHECKING:
     import pandas as pd
     import torch
 
-_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
-
-def _default(name: str) -> Any:
-    f = _FIELDS[name]
-    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+class NotFitted(UserError, NotFittedError):
+    """Predicting before ``fit``: a ``UserError`` that scikit-learn's tools know as ``NotFittedError``."""
 
 
 class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
-    """Any registered method as a scikit-learn classifier (keywords: every ``TrainConfig`` field).
+    """Any registered method as a scikit-learn classifier.
 
-    The defaults differ from ``TrainConfig`` in one place: ``quiet=True`` (no progress bars and no
-    line per validation).
+    Its parameters are the ``TrainConfig`` fields, by keyword: the same names, meanings (``TrainConfig``,
+    ``noisereg train --help``) and defaults, except ``quiet=True`` (no progress bars and no line per
+    validation). As scikit-learn asks, ``__init__`` only stores them; ``fit`` checks them (``UserError``
+    naming the first bad value). ``tests/test_estimator_checks.py`` keeps the list in step with ``TrainConfig``.
 
     Attributes (after ``fit`` or ``load``):
         classes_: the K classes, as given (label values, or folder / manifest class names).
@@ -51,22 +50,35 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         thresholds_: (K,) thresholds on g for multi-label ``predict`` (None for single-label data).
         model_, preprocess_, history_, meta_: the trained network, its input preprocessing, the
             per-step records, and what its checkpoint records.
+        tuned_: with ``tune_trials``, the values the search chose (also in the saved config).
     """
 
-    def __init__(self, **options: Any) -> None:
-        unknown = sorted(set(options) - set(_FIELDS))
-        if unknown:
-            raise UserError(f"unknown option(s) {unknown}; expected TrainConfig fields")
-        for name in _FIELDS:
-            setattr(self, name, options.get(name, True if name == "quiet" else _default(name)))
+    def __init__(self, *, method: str = TrainConfig.method,  # the paper's (method ids: registry and config only)
+                 scheme: str = "frozen", backbone: str = "small-cnn", pretrained: bool = True,
+                 weights: Optional[str] = None, image_size: int = 0, augment: bool = False, activation: str = "sigmoid",
+                 hidden: int = 256, alpha: float = 0.2, clean_ratio: float = 0.1,
+                 batch_size: int = 32, steps: int = 1000, epochs: Optional[float] = None, backbone_steps: int = 500,
+                 optimizer: str = "adam", momentum: float = 0.9, grad_clip: float = 0.0, pos_weight: str = "none",
+                 sampler: str = "uniform", lr: float = 1e-3, backbone_lr: Optional[float] = None,
+                 schedule: str = "cosine", warmup: float = 0.05, lr_decay: float = 1.0, decay_every: int = 0,
+                 weight_decay: float = 0.0, seed: int = 0, device: str = "auto", amp: bool = True,
+                 amp_dtype: str = "bfloat16", compile: bool = False, val_fraction: float = 0.2,
+                 val_metric: str = "auto", eval_every: int = 0, patience: int = 10, keep_last: bool = False,
+                 tune_trials: int = 0,
+                 save_every: int = 0, num_workers: int = 0, cache_dir: Optional[str] = None,
+                 tensorboard: bool = False, quiet: bool = True) -> None:
+        for name, value in list(locals().items()):
+            if name != "self":
+                setattr(self, name, value)
 
-    @classmethod
-    def _get_param_names(cls) -> list[str]:
-        return sorted(_FIELDS)
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True  # an (N, K) indicator y trains g per class
+        return tags
 
     def config(self) -> TrainConfig:
         """The ``TrainConfig`` of the current parameters (validated)."""
-        return TrainConfig.from_dict({name: getattr(self, name) for name in _FIELDS})
+        return TrainConfig.from_dict(self.get_params(deep=False))
 
     # ------------------------------------------------------------------ training
     def fit(self, X: Any = None, y: Any = None, *, noisy: Any = None, clean: Any = None, eval_set: Any = None,
@@ -83,7 +95,7 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
                 seeded ``val_fraction`` of the clean set is held out.
             classes: fixes the class list; a label outside it is refused (with a did-you-mean).
         """
-        from .data.inputs import array_sets, is_arrays, is_path, training_sets
+        from .data.inputs import array_sets, checked_features, checked_labels, is_arrays, is_path, training_sets
         from .data.labelset import LabelledSet
         from .train import fit
         if X is not None:
@@ -94,13 +106,19 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         if any(is_arrays(s) for s in given):
             if not all(is_arrays(s) for s in given):
                 raise UserError("give every part as a (features, labels) pair, or none of them")
+            noisy, clean, eval_set = ((checked_features(s[0]), checked_labels(s[1], role)) if s else None
+                                      for s, role in ((noisy, "noisy"), (clean, "clean"), (eval_set, "eval_set")))
             train, val, self.classes_ = array_sets(noisy, clean, eval_set, classes=classes)
         else:
             train, val = training_sets(noisy, clean, eval_set, classes=classes)
             self.classes_ = np.asarray(train.classes)
         cfg = self.config()
-        result = fit(train, cfg if train.has_clean.any() else cfg.replace(val_fraction=0.0), eval_set=val,
-                     print_evaluations=not self.quiet)
+        cfg = cfg if train.has_clean.any() else cfg.replace(val_fraction=0.0)
+        if cfg.tune_trials:  # the search on validation first; ``tuned_`` holds what it chose
+            from .tuning import tuned_config
+            cfg, search = tuned_config(train, cfg, val)
+            self.tuned_ = search.params
+        result = fit(train, cfg, eval_set=val, print_evaluations=not self.quiet)
         self._fitted(result.model, result.meta)
         return self
 
@@ -140,7 +158,7 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ prediction
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
-            raise UserError("this NoiseRegClassifier is not fitted yet: call fit (or NoiseRegClassifier.load)")
+            raise NotFitted("this NoiseRegClassifier is not fitted yet: call fit (or NoiseRegClassifier.load)")
 
     def _device(self) -> "torch.device":
         from .distributed import resolve_device
@@ -148,22 +166,33 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
 
     def _outputs(self, X: Any) -> dict[str, "torch.Tensor"]:
         """Every output's logits (``logits`` = g's) for the rows of ``X``."""
-        from .data.inputs import prediction_inputs
+        from .data.inputs import checked_features, is_path, prediction_inputs
+        from .data.labelset import LabelledSet
         from .train import predict_logits
         self._check_fitted()
+        paths = is_path(X) or isinstance(X, (list, tuple)) and bool(X) and all(is_path(p) for p in X)
+        if hasattr(self, "n_features_in_") and not (paths or isinstance(X, LabelledSet)):
+            X = checked_features(X)
         images, _ = prediction_inputs(X)
         features = isinstance(images, np.ndarray)
         if features != hasattr(self, "n_features_in_"):
             raise UserError("this model reads features (N, D), not images" if hasattr(self, "n_features_in_")
                             else f"this model reads images, not a features array of shape {images.shape}")
         if features and images.shape[1] != self.n_features_in_:
-            raise UserError(f"X has {images.shape[1]} features, the model was fitted on {self.n_features_in_}")
+            raise UserError(f"X has {images.shape[1]} features, but NoiseRegClassifier is expecting "
+                            f"{self.n_features_in_} features as input")
         return predict_logits(self.model_, images, self.preprocess_, device=self._device(),
                               batch_size=max(64, self.batch_size))
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """g's logits c (N, K) (log-probabilities for softmax methods)."""
-        return self._outputs(X)["logits"].numpy()
+        """g's logits c (N, K) (log-probabilities for softmax methods). Two classes, one label per image:
+        scikit-learn's binary form, (N,) log(p_1 / p_0) of ``predict_proba``'s columns, > 0 where ``predict``
+        says ``classes_[1]``."""
+        logits = self._outputs(X)["logits"]
+        if self.multi_label_ or len(self.classes_) != 2:
+            return logits.numpy()
+        p = np.clip(self._proba(logits), 1e-300, None)
+        return np.log(p[:, 1]) - np.log(p[:, 0])
 
     def _proba(self, logits: "torch.Tensor") -> np.ndarray:
         """predict_proba from g's logits (see the module docstring)."""
@@ -205,9 +234,9 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
     def _targets(self, X: Any) -> np.ndarray:
         """The labels a labelled ``X`` carries, in the form ``predict`` returns."""
         from .data.classes import unknown_class
-        from .data.inputs import label_matrix, prediction_inputs
+        from .data.inputs import label_matrix, prediction_labels
         self._check_fitted()
-        _, names = prediction_inputs(X)
+        names = prediction_labels(X)
         if names is None:
             raise UserError("score needs labels: give y, or a LabelledSet / labelled folder as X")
         value = {str(c): c for c in self.classes_.tolist()}

@@ -116,7 +116,7 @@ def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[s
     build = spec_of.builder(exp, device)
     tuned = tune_grid(exp, base, build, quiet) if exp.tune_trials else {}
     if exp.tuned:
-        from .tune import read_tuned
+        from .tuning import read_tuned
         tuned = {**read_tuned(exp.tuned), **tuned}
     rows, skipped, curves, evidence = [], {}, {}, {}
     for fraction in exp.clean_fractions:
@@ -183,7 +183,7 @@ def _html_report(out: Path, exp: ExperimentConfig, base: TrainConfig, task: Any,
 def tune_grid(exp: ExperimentConfig, base: TrainConfig, build: Any, quiet: bool) -> dict[str, dict[str, Any]]:
     """Tune every method of the grid with the same number of trials, at one clean fraction and seed 0,
     on that task's validation set; write ``tuned.json`` / ``tune.csv``; return method -> values."""
-    from .tune import tune_method, write_tuned
+    from .tuning import tune_method, write_tuned
     fraction = exp.tune_fraction if exp.tune_fraction is not None else exp.clean_fractions[0]
     task = build(fraction, 0)
     train, val, known = task.holdout(base.val_fraction, 0)

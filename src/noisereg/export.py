@@ -1,7 +1,8 @@
 """Export a trained classifier for deployment: ONNX (onnxruntime) or TorchScript.
 
 The exported graph maps a float32 batch (N, C, S, S) of images already preprocessed as recorded in
-the checkpoint (resize the short side to S, centre crop S x S, scale pixels to [0, 1], subtract
+the checkpoint (turn the image upright by its EXIF orientation tag, resize the short side to the
+recorded resize with the recorded interpolation, centre crop S x S, scale pixels to [0, 1], subtract
 ``mean`` and divide by ``std`` per channel) to g's class probabilities (N, K): sigmoid(c) per class
 (eq. 2), or softmax(c) for softmax methods. A model trained on features takes (N, D) features.
 The preprocessing, classes and multi-label thresholds are written into the ONNX metadata (and the
@@ -47,8 +48,10 @@ def deployment_info(meta: dict[str, Any]) -> dict[str, Any]:
     shape = ["N", int(meta["feature_dim"])] if features else ["N", pre.channels, pre.image_size, pre.image_size]
     info = {"input": {"name": INPUT, "dtype": "float32", "shape": shape}}
     if not features:
-        info["input"].update(layout="NCHW", resize_short_side=pre.image_size, center_crop=pre.image_size,
-                             scale="pixels / 255", mean=list(pre.mean), std=list(pre.std),
+        info["input"].update(layout="NCHW", orientation="apply the image's EXIF orientation tag first, "
+                             "before resizing (PIL.ImageOps.exif_transpose): phone photos are stored sideways",
+                             resize_short_side=pre.resize, interpolation=pre.interpolation,
+                             center_crop=pre.image_size, scale="pixels / 255", mean=list(pre.mean), std=list(pre.std),
                              transform=" -> ".join(type(t).__name__ for t in eval_transform(pre).transforms))
     info["output"] = {"name": OUTPUT, "shape": ["N", len(meta["classes"])],
                       "meaning": "g's class probabilities (the clean net's classifier)"}
@@ -92,8 +95,8 @@ def _onnx(model: nn.Module, example: torch.Tensor, out: Path, info: dict[str, An
                           external_data=False)
     graph = onnx.load(str(out))
     props = {"noisereg": json.dumps(info), "classes": json.dumps(info["classes"])}
-    props.update({k: json.dumps(v) for k, v in info["input"].items() if k in ("mean", "std", "resize_short_side",
-                                                                             "center_crop", "shape")})
+    props.update({k: json.dumps(v) for k, v in info["input"].items() if k in (
+        "mean", "std", "resize_short_side", "interpolation", "center_crop", "shape", "orientation")})
     onnx.helper.set_model_props(graph, props)
     onnx.save(graph, str(out))
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import typing
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, TypeVar, Union
 
-from .errors import UserError
+from .errors import UserError, did_you_mean  # noqa: F401 (did_you_mean: re-exported)
 
 T = TypeVar("T")
 _MISSING = dataclasses.MISSING
@@ -87,13 +86,6 @@ def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
             raise bad
         return value
     return value
-
-
-def did_you_mean(value: Any, known: Sequence[Any]) -> str:
-    """``"; did you mean 'x'?"`` naming the closest of ``known`` to ``value``, or ``""`` when none is close
-    (a typo in a class name, a method id or an option key)."""
-    close = difflib.get_close_matches(str(value), [str(a) for a in known], n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def check_choice(name: str, value: Any, allowed: Sequence[Any]) -> None:

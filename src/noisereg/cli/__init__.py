@@ -2,9 +2,9 @@
 find-label-issues | data | protocol``.
 
 One parser and one small function per subcommand (``training.py``: what trains or evaluates a
-classifier; ``deploy.py``: what uses a trained one (predict, export); ``issues.py``: what finds wrong
-labels; ``report.py``: the HTML report; ``data.py``: what reads datasets), each calling one library
-function. Flags of the config dataclasses are generated from their fields. User errors print one line
+classifier; ``tuning.py``: the hyper-parameter searches; ``deploy.py``: what uses a trained one (predict,
+export); ``issues.py``: what finds wrong labels; ``report.py``: the HTML report; ``data.py``: what reads
+datasets), each calling one library function. Flags of the config dataclasses are generated from their fields. User errors print one line
 (``noisereg: error: ...``) and exit with code 2, without a traceback.
 """
 from __future__ import annotations
@@ -15,9 +15,11 @@ import os
 import sys
 from typing import Callable, Optional, Sequence
 
+from noisereg import __version__  # the package root's version (no layer: importing it imports nothing else)
+
 from ..allocator import tune_allocator
 from ..errors import TrainingDiverged, UserError
-from . import data, deploy, issues, report, training
+from . import data, deploy, issues, report, training, tuning
 from .limits import apply_input_limits
 
 
@@ -29,9 +31,11 @@ USER_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISD
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="noisereg", description="Weakly supervised image classification "
                                      "through noise regularization (Hu et al., CVPR 2019).")
+    parser.add_argument("--version", action="version", version=f"noisereg {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     training.add_commands(sub)
+    tuning.add_commands(sub)
     report.add_commands(sub)
     deploy.add_commands(sub)
     issues.add_commands(sub)

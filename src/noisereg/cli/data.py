@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .limits import add_input_limits
+from .limits import add_device_option, add_input_limits
 from .training import add_folder_options
 
 
@@ -96,7 +96,7 @@ def _add_annotator_options(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("--top-k", type=int, default=8, help="predictions kept per image (default 8)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--num-workers", type=int, default=0)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_device_option(p)
 
 
 def _add_source_options(p: argparse.ArgumentParser, *, format_required: bool = True) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..safe_io import output_file, write_text
-from .limits import add_input_limits
+from .limits import add_device_option, add_input_limits
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -59,7 +59,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--show-h", action="store_true", help="add h:<class> columns: h = sigmoid(r + c), the noisy-label view")
     p.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
     p.add_argument("--num-workers", type=int, default=0, help="processes decoding images (default 0)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_device_option(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("export", help="export g to ONNX or TorchScript, with the preprocessing it expects")

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from .limits import add_device_option
+
 SHOWN = 10  # suspects printed
 
 
@@ -77,5 +79,5 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--write-manifest", help="write a corrected manifest here")
     p.add_argument("--action", default="replace", choices=ACTIONS, help="replace flagged labels by g's "
                    "suggestion, or drop them (default replace)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_device_option(p)
     p.set_defaults(func=cmd_find_label_issues)

@@ -1,7 +1,11 @@
-"""Flags shared by every subcommand that reads user files: limits checked before any work starts."""
+"""Flags shared by every subcommand that reads user files: limits checked before any work starts, and the
+device."""
 from __future__ import annotations
 
 import argparse
+
+from ..errors import UserError
+from ..devices import DEVICE_HELP, check_device_name
 
 
 def add_input_limits(p: argparse.ArgumentParser) -> None:
@@ -15,3 +19,13 @@ def apply_input_limits(args: argparse.Namespace) -> None:
     """Set the limits given on the command line (called once, before the subcommand runs)."""
     from ..data.images import set_max_pixels
     set_max_pixels(getattr(args, "max_pixels", None))
+
+
+def add_device_option(p: argparse.ArgumentParser) -> None:
+    """``--device``: checked for its spelling at parsing, for its presence where it is used."""
+    def device(name: str) -> str:
+        try:
+            return check_device_name(name)
+        except UserError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    p.add_argument("--device", default="auto", type=device, help=f"device: {DEVICE_HELP} (default auto)")

@@ -8,7 +8,7 @@ from typing import Any, Optional, Sequence
 
 from ..errors import UserError
 from ..options import add_flags, flag_values
-from .limits import add_input_limits
+from .limits import add_device_option, add_input_limits
 
 # TrainConfig fields an experiment sets per run (the grid's own flags name them in the plural)
 PER_RUN = ("method", "seed", "activation", "cache_dir")
@@ -94,6 +94,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from ..distributed import init_from_env, shutdown
     cfg = train_config(args)
+    if cfg.tensorboard:  # only training needs the package: checked here, before any work
+        from ..train.log import require_tensorboard
+        require_tensorboard()
     ctx = init_from_env(cfg.device)  # joins the torchrun job, if any
     try:
         data = train_and_val(args)  # bad input is refused before the output folder is created or locked
@@ -134,7 +137,14 @@ def _train(args: argparse.Namespace, cfg: Any, data: tuple, is_main: bool) -> in
     from ..train import evaluate, fit
     from .report import find_suspects
     train, val = data
+    search = None
+    if cfg.tune_trials and not args.resume:  # a resumed run keeps the values its first sitting chose
+        from .tuning import tune_before_training
+        cfg, search = tune_before_training(cfg, train, val, quiet=args.quiet)
     result = fit(train, cfg, eval_set=val, out=args.out, resume=args.resume, overwrite=args.overwrite)
+    if search is not None and is_main:
+        from ..safe_io import write_csv
+        write_csv(Path(args.out) / "tune.csv", search.trials, list(dict.fromkeys(k for r in search.trials for k in r)))
     scores = None
     if val is not None:  # every rank takes part: the ranks score blocks of the val split
         device = resolve_device(cfg.device)
@@ -206,25 +216,6 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_tune(args: argparse.Namespace) -> int:
-    from ..config import TrainConfig, load_config
-    from ..data.labelset import split_validation
-    from ..tune import tune_method, write_tuned
-    base = load_config(args.config, quiet=True, **flag_values(args, TrainConfig))
-    train, val = train_and_val(args)
-    if val is None:
-        train, val = split_validation(train, base.val_fraction, base.seed)
-    results = {}
-    for method in [m for m in args.methods.split(",") if m]:
-        results[method] = r = tune_method(train, val, base, method, trials=args.trials, seed=base.seed,
-                                          on_trial=None if args.quiet else lambda row: print(
-                                              "  " + "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                                               for k, v in row.items()), flush=True))
-        print(f"{method}: best validation {r.value:.4f} with {r.params} ({args.trials} trials, {r.seconds:.0f} s)")
-    print(f"wrote {write_tuned(args.out, results, base)}, {args.out}/tune.csv and one <method>.yaml per method")
-    return 0
-
-
 def cmd_methods(args: argparse.Namespace) -> int:
     from ..methods import get_method_spec, list_methods
     for name in list_methods():
@@ -263,7 +254,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--json", action="store_true", help="print JSON with keys mAP, AP_all, top1")
     p.add_argument("--show-h", action="store_true", help="also score the noisy-label classifier h")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_device_option(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("experiment", help="a grid of methods x clean fractions x activations x seeds")
@@ -271,20 +262,9 @@ def add_commands(sub: Any) -> None:
     add_flags(p, ExperimentConfig)
     add_input_limits(p)
     group = p.add_argument_group("training options of every run (override the dataset's defaults)")
-    add_flags(group, TrainConfig, skip=PER_RUN + NEEDS_FOLDER, prefix="train__")
+    add_flags(group, TrainConfig, skip=PER_RUN + NEEDS_FOLDER + ("tune_trials",), prefix="train__")
     p.add_argument("--quiet", action="store_true", help="no line per run")
     p.set_defaults(func=cmd_experiment)
-
-    p = sub.add_parser("tune", help="search each method's hyper-parameters on validation, the same number of "
-                       "trials for every method (Optuna)")
-    add_data_options(p)
-    p.add_argument("--methods", required=True, help="comma-separated method ids")
-    p.add_argument("--trials", type=int, default=20, help="trials per method (default 20)")
-    p.add_argument("--out", required=True, help="folder for tuned.json, tune.csv and <method>.yaml")
-    p.add_argument("--quiet", action="store_true", help="no line per trial")
-    p.add_argument("--config", help="YAML file of TrainConfig fields every trial starts from")
-    add_flags(p, TrainConfig, skip=("method",) + NEEDS_FOLDER)
-    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("methods", help="list the registered methods")
     p.set_defaults(func=cmd_methods)

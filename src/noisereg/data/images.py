@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms import v2
 
 from ..errors import UserError
@@ -21,20 +21,38 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class Preprocess:
-    """How images must be prepared for a backbone: square size, channels, normalisation."""
+    """How images must be prepared for a backbone: the short side resized to ``resize_size`` with
+    ``interpolation`` (a torchvision ``InterpolationMode`` value), a centre crop of ``image_size`` x
+    ``image_size``, channels, normalisation. ``resize_size`` 0 resizes to ``image_size`` itself, as
+    every checkpoint written before the resize was recorded did."""
 
     image_size: int
     channels: int = 3
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
+    resize_size: int = 0
+    interpolation: str = "bilinear"
+
+    @property
+    def resize(self) -> int:
+        """The short side's length before the centre crop."""
+        return self.resize_size or self.image_size
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields, leaving out a resize equal to the crop and bilinear interpolation (the defaults),
+        so a checkpoint or feature-cache key of a backbone that has neither reads as it always did."""
+        d = asdict(self)
+        if self.resize == self.image_size:
+            del d["resize_size"]
+        if self.interpolation == "bilinear":
+            del d["interpolation"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Preprocess":
-        return cls(image_size=int(d["image_size"]), channels=int(d["channels"]),
-                   mean=tuple(d["mean"]), std=tuple(d["std"]))
+        return cls(image_size=int(d["image_size"]), channels=int(d["channels"]), mean=tuple(d["mean"]),
+                   std=tuple(d["std"]), resize_size=int(d.get("resize_size", 0)),
+                   interpolation=str(d.get("interpolation", "bilinear")))
 
 
 # the most pixels an image may have before it is decoded: PIL's own warning threshold (about 89 M
@@ -53,8 +71,10 @@ def set_max_pixels(limit: Optional[int]) -> None:
 
 
 def load_image(path: str | Path, channels: int = 3) -> Image.Image:
-    """Open and fully decode an image as RGB (or L for one channel), refusing one with more pixels than
-    the limit (``set_max_pixels``) before decoding it."""
+    """Open and fully decode an image as RGB (or L for one channel), upright as its EXIF orientation tag
+    says (a phone photo is stored as the sensor saw it, tagged "rotate 90"), refusing one with more
+    pixels than the limit (``set_max_pixels``) before decoding it. Every image noisereg reads is
+    decoded here: training, features, prediction, label issues, annotation and report thumbnails."""
     try:
         with warnings.catch_warnings():  # the limit is checked here, with a message naming the file
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -63,6 +83,7 @@ def load_image(path: str | Path, channels: int = 3) -> Image.Image:
             if im.width * im.height > MAX_PIXELS["limit"]:
                 raise UserError(f"image {path} has {im.width} x {im.height} = {im.width * im.height:,} pixels, more "
                                 f"than the limit of {MAX_PIXELS['limit']:,} (--max-pixels N raises it)")
+            ImageOps.exif_transpose(im, in_place=True)
             return im.convert("L" if channels == 1 else "RGB")
     except UserError:
         raise
@@ -77,17 +98,18 @@ def load_image(path: str | Path, channels: int = 3) -> Image.Image:
 
 def eval_transform(pre: Preprocess) -> v2.Compose:
     """PIL image -> normalised float tensor (C, S, S), as evaluation, feature extraction, prediction and
-    export expect it: resize the short side to S, centre crop S x S, scale to [0, 1], normalise."""
-    s = pre.image_size
-    return v2.Compose([v2.Resize(s, antialias=True), v2.CenterCrop(s), *_to_input(pre)])
+    export expect it: resize the short side to ``pre.resize`` (the backbone's resize, S for most),
+    centre crop S x S, scale to [0, 1], normalise."""
+    resize = v2.Resize(pre.resize, interpolation=v2.InterpolationMode(pre.interpolation), antialias=True)
+    return v2.Compose([resize, v2.CenterCrop(pre.image_size), *_to_input(pre)])
 
 
 def train_transform(pre: Preprocess) -> v2.Compose:
     """The standard augmentation of end-to-end training (``--augment``): a random resized crop (8-100%
     of the area, aspect 3:4-4:3) to S x S and a horizontal flip, then the same scaling as
     ``eval_transform``."""
-    return v2.Compose([v2.RandomResizedCrop(pre.image_size, antialias=True), v2.RandomHorizontalFlip(),
-                       *_to_input(pre)])
+    crop = v2.RandomResizedCrop(pre.image_size, interpolation=v2.InterpolationMode(pre.interpolation), antialias=True)
+    return v2.Compose([crop, v2.RandomHorizontalFlip(), *_to_input(pre)])
 
 
 def _to_input(pre: Preprocess) -> list[Any]:

@@ -158,12 +158,11 @@ def _array_set(x: np.ndarray, y: Any, classes: np.ndarray, role: str) -> Labelle
 
 
 def prediction_inputs(X: Any) -> tuple[Any, Optional[list[list[str]]]]:
-    """(what the model reads, the clean label names of each row or None) for image paths, a folder, a
-    glob, a ``LabelledSet`` (its clean-labelled rows) or a feature / pixel array."""
+    """(what the model reads, one row per row of ``X``; the clean label names of each row, or None unless
+    every row has them) for image paths, a folder, a glob, a ``LabelledSet`` (every row, noisy-only ones
+    too) or a feature / pixel array."""
     if isinstance(X, LabelledSet):
-        data = X.subset(X.clean_indices) if X.has_clean.any() else X
-        names = [[data.classes[k] for k in np.flatnonzero(row)] for row in data.clean_rows(np.arange(len(data)))]
-        return data.images, names if X.has_clean.any() else None
+        return X.images, (prediction_labels(X) if X.has_clean.all() else None)
     if is_path(X):
         return folder_images(X) if Path(X).is_dir() else (image_paths([X]), None)
     if isinstance(X, (list, tuple)) and X and all(is_path(p) for p in X):
@@ -172,3 +171,48 @@ def prediction_inputs(X: Any) -> tuple[Any, Optional[list[list[str]]]]:
     if isinstance(X, torch.Tensor) and X.dim() == 4:
         return X.float(), None
     return _features(X), None
+
+
+def prediction_labels(X: Any) -> Optional[list[list[str]]]:
+    """The clean label names of each row of ``X`` (what ``score`` compares the predictions with), None
+    when ``X`` carries no labels. A ``LabelledSet`` with rows that have no clean label is refused: every
+    row is predicted, so none may silently drop out of the score."""
+    if not isinstance(X, LabelledSet):
+        return prediction_inputs(X)[1]
+    missing = int((~X.has_clean).sum())
+    if missing:
+        raise UserError(f"{missing} of the {len(X)} rows of X have no clean label to score against: give y, "
+                        "or score X.subset(X.clean_indices)")
+    return [[X.classes[k] for k in np.flatnonzero(row)] for row in X.clean_rows(np.arange(len(X)))]
+
+
+class BadFeatureType(UserError, TypeError):
+    """Features of a type scikit-learn refuses with a ``TypeError`` (sparse, objects that are not numbers)."""
+
+
+def checked_features(x: Any) -> np.ndarray:
+    """A feature array as scikit-learn checks one (2-D, real, finite, dense, not empty), as float32/64;
+    scikit-learn's message, on one line, as a ``UserError``."""
+    from sklearn.utils.validation import check_array
+    try:
+        return check_array(x, dtype=[np.float32, np.float64], input_name="X")
+    except (TypeError, ValueError) as e:
+        raise (BadFeatureType if isinstance(e, TypeError) else UserError)(" ".join(str(e).split())) from None
+
+
+def checked_labels(y: Any, role: str) -> Any:
+    """Labels given with a feature array: array-likes as arrays, a column of class values ravelled (with
+    scikit-learn's warning; a 0/1 column stays a one-class indicator), continuous values refused."""
+    import warnings
+    from sklearn.exceptions import DataConversionWarning
+    from sklearn.utils.multiclass import type_of_target
+    if y is None:
+        raise UserError(f"{role}: NoiseRegClassifier requires y to be passed, but the target y is None")
+    y = np.asarray(y) if hasattr(y, "__array__") else y
+    if isinstance(y, np.ndarray) and y.ndim == 2 and y.shape[1] == 1 and not np.isin(y, (0, 1)).all():
+        warnings.warn("A column-vector y was passed when a 1d array was expected: ravelled", DataConversionWarning)
+        y = y.ravel()
+    if isinstance(y, np.ndarray) and y.dtype.kind == "f" and type_of_target(y).startswith("continuous"):
+        raise UserError(f"{role}: the labels are continuous (e.g. {float(y[y % 1 != 0].flat[0])!r}); "
+                        "give class values")
+    return y

@@ -6,6 +6,7 @@ uninterrupted run would have seen, and ranks of a distributed run can take disjo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -50,13 +51,19 @@ class MixedBatchSampler:
         batch_size: samples per batch (default 32 as in the paper).
         clean_ratio: share of clean samples per batch; 0.1 is the paper's 1:9.
         seed: seeds everything; batch ``t`` depends only on (seed, t).
+        clean_weights, noisy_weights: optional per-row sampling weights (a balanced sampler: rows of
+            rare classes weigh more); a weighted set is drawn with replacement, each batch independently.
         rank, world_size: data-parallel training: ``batch_size`` is the global batch; each rank gets
             ``batch_size / world_size`` samples in the same clean:noisy ratio, and the ranks' shares
-            together are the global batch a single process would draw.
+            together are the global batch a single process would draw when that ratio splits evenly
+            (batch 20 at 0.1: 1 + 9 per rank). When it does not (batch 32 at 0.1: 3 + 29 for one process,
+            2 + 14 per rank), the ranks draw their own counts: each rank averages its own L_clean and
+            L_noise, so equal counts per rank keep the losses' weights those of one process.
     """
 
     def __init__(self, clean_indices: np.ndarray, noisy_indices: np.ndarray, *, batch_size: int = 32,
-                 clean_ratio: float = 0.1, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
+                 clean_ratio: float = 0.1, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 clean_weights: Optional[np.ndarray] = None, noisy_weights: Optional[np.ndarray] = None) -> None:
         if world_size < 1 or not 0 <= rank < world_size or batch_size % world_size:
             raise UserError(f"batch size {batch_size} must split evenly over {world_size} processes")
         self.clean_indices = np.asarray(clean_indices, dtype=np.int64)
@@ -66,6 +73,8 @@ class MixedBatchSampler:
         self.rank, self.world_size = rank, world_size
         self.seed = seed
         self._order: tuple[int, np.ndarray] = (-1, np.empty(0, dtype=np.int64))
+        self._clean_cdf = _cdf(clean_weights, len(self.clean_indices), "clean")
+        self._noisy_cdf = _cdf(noisy_weights, len(self.noisy_indices), "noisy")
         if self.n_clean and not len(self.clean_indices):
             raise UserError("the clean set D_c is empty but the batches need clean samples")
         if self.n_noisy and not len(self.noisy_indices):
@@ -81,9 +90,13 @@ class MixedBatchSampler:
         """This rank's share of the global batch at ``step`` (0-based)."""
         w, r = self.world_size, self.rank
         rng = np.random.default_rng([self.seed, 0, step])
-        clean = self.clean_indices[rng.integers(0, len(self.clean_indices), self.n_clean * w)] \
+        clean = self.clean_indices[_draw(rng, self._clean_cdf, len(self.clean_indices), self.n_clean * w)] \
             if self.n_clean else np.empty(0, dtype=np.int64)
-        noisy = self._noisy_slice(step * self.n_noisy * w, self.n_noisy * w)
+        if self._noisy_cdf is not None and self.n_noisy:
+            noisy = self.noisy_indices[_draw(np.random.default_rng([self.seed, 2, step]), self._noisy_cdf,
+                                             len(self.noisy_indices), self.n_noisy * w)]
+        else:
+            noisy = self._noisy_slice(step * self.n_noisy * w, self.n_noisy * w)
         return MixedBatch(clean=clean[r * self.n_clean:(r + 1) * self.n_clean],
                           noisy=noisy[r * self.n_noisy:(r + 1) * self.n_noisy])
 
@@ -104,3 +117,21 @@ class MixedBatchSampler:
         if self.n_noisy:
             return max(1, -(-len(self.noisy_indices) // (self.n_noisy * self.world_size)))
         return max(1, -(-len(self.clean_indices) // (self.n_clean * self.world_size)))
+
+
+def _cdf(weights: Optional[np.ndarray], n: int, what: str) -> Optional[np.ndarray]:
+    """The cumulative distribution of ``n`` rows' sampling weights (None: uniform)."""
+    if weights is None:
+        return None
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != (n,) or not np.isfinite(weights).all() or (weights < 0).any() or (n and not weights.sum() > 0):
+        raise UserError(f"{what} sampling weights must be {n} finite non-negative numbers, not all 0")
+    cdf = np.cumsum(weights)
+    return cdf / cdf[-1] if n else cdf
+
+
+def _draw(rng: np.random.Generator, cdf: Optional[np.ndarray], n: int, count: int) -> np.ndarray:
+    """``count`` row positions out of ``n``, uniform or by the weights' ``cdf`` (with replacement)."""
+    if cdf is None:
+        return rng.integers(0, n, count)
+    return np.minimum(np.searchsorted(cdf, rng.random(count), side="right"), n - 1)

@@ -58,7 +58,7 @@ register_method("gt", lambda d, k, c: BackboneGT(d, k),
                 group="reference", train_view=every_clean_label)
 register_method("ft-l", lambda d, k, c: FineTune(d, k, ft_ratio=1.0, scheme=c.scheme, whole=False, name="ft-l"),
                 "Noisy-FT-L: last layer trained on noisy labels, then fine-tuned on the clean set",
-                group="fine-tuning")
+                group="fine-tuning", demo_peer=True)
 register_method("ft-m", lambda d, k, c: FineTune(d, k, ft_ratio=c.clean_ratio, scheme=c.scheme, whole=False,
                                                  name="ft-m"),
                 "Noisy-FT-M: last layer fine-tuned with mixed clean:noisy labels (1:9)",
@@ -79,10 +79,11 @@ register_method("forward", lambda d, k, c: TransitionCorrected(d, k, estimator="
                 group="loss correction", single_label_only=True)
 register_method("forward-ft", lambda d, k, c: TransitionCorrected(d, k, estimator="anchor", finetune=True),
                 "forward correction, then fine-tuned on the clean set (single-label)",
-                group="loss correction", single_label_only=True)
+                group="loss correction", single_label_only=True, demo_peer=True)
 register_method("glc", lambda d, k, c: TransitionCorrected(d, k, estimator="gold", clean_ratio=c.clean_ratio),
                 "Gold Loss Correction (Hendrycks et al. 2018), T from the clean set (single-label)",
-                group="loss correction", single_label_only=True, tunable=("lr", "weight_decay", "clean_ratio"))
+                group="loss correction", single_label_only=True, tunable=("lr", "weight_decay", "clean_ratio"),
+                demo_peer=True)
 register_method("cleannet", lambda d, k, c: CleanNetWeighting(d, k, hidden=c.hidden, clean_ratio=c.clean_ratio,
                                                            seed=c.seed),
                 "CleanNet (Lee et al. 2018): verification against clean reference sets weights the noisy labels "

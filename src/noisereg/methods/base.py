@@ -23,6 +23,7 @@ class Batch:
         noisy: optional (N, K) noisy labels of every row (zeros where absent), for methods that use
             clean and noisy labels of the same image (label cleaning).
         has_noisy: optional (N,) bool, which rows have a noisy label.
+        pos_weight: optional (K,) weight of each class's positive labels in every BCE (``--pos-weight``).
     """
 
     x: torch.Tensor
@@ -31,20 +32,23 @@ class Batch:
     is_clean: torch.Tensor
     noisy: Optional[torch.Tensor] = None
     has_noisy: Optional[torch.Tensor] = None
+    pos_weight: Optional[torch.Tensor] = None
 
     def to(self, device: torch.device) -> "Batch":
         nb = device.type == "cuda"
         return Batch(*(None if t is None else t.to(device, non_blocking=nb) for t in
-                       (self.x, self.targets, self.mask, self.is_clean, self.noisy, self.has_noisy)))
+                       (self.x, self.targets, self.mask, self.is_clean, self.noisy, self.has_noisy, self.pos_weight)))
 
 
-def masked_bce(logits: torch.Tensor, targets: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+def masked_bce(logits: torch.Tensor, targets: torch.Tensor, mask: Optional[torch.Tensor] = None,
+               pos_weight: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Binary cross-entropy from logits (numerically stable), averaged over known entries.
 
     Entries where ``mask`` is 0 contribute nothing; with no known entry the loss is an exact 0
     that still belongs to the graph, so a batch without clean rows trains the rest as usual.
+    ``pos_weight`` (K,) multiplies each class's positive term (rare classes of a multi-label set).
     """
-    loss = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    loss = F.binary_cross_entropy_with_logits(logits, targets, reduction="none", pos_weight=pos_weight)
     if mask is None:
         return loss.mean() if loss.numel() else logits.sum() * 0.0
     known = mask.sum()

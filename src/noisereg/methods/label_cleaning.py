@@ -63,8 +63,9 @@ class LabelCleaning(Method):
         if self.phase == "cleaner":
             out.update(loss=l_cleaner, l_cleaner=l_cleaner.detach())
             return out
-        l_class = masked_bce(logits[clean], batch.targets[clean], batch.mask[clean]) * clean.float().mean() + \
-            masked_bce(logits[noisy], cleaned[noisy].detach()) * noisy.float().mean()
+        pw = batch.pos_weight
+        l_class = masked_bce(logits[clean], batch.targets[clean], batch.mask[clean], pw) * clean.float().mean() + \
+            masked_bce(logits[noisy], cleaned[noisy].detach(), pos_weight=pw) * noisy.float().mean()
         out.update(loss=l_cleaner + l_class, l_cleaner=l_cleaner.detach(), l_classifier=l_class.detach())
         return out
 

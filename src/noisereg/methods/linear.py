@@ -24,5 +24,5 @@ class LinearClassifier(Method):
         logits = self.fc(features)
         out = {"logits": logits}
         if batch is not None:
-            out["loss"] = masked_bce(logits, batch.targets, batch.mask)
+            out["loss"] = masked_bce(logits, batch.targets, batch.mask, batch.pos_weight)
         return out

@@ -82,11 +82,13 @@ class MetaWeightNet(Method):
         self.multi_label.fill_(not data.is_single_label)  # the loss form follows the data: CE per image, BCE per entry
         super().check_data(data, where)
 
-    def losses(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Per-sample losses: (N,) cross-entropy (single-label) or (N, K) binary cross-entropy entries."""
+    def losses(self, logits: torch.Tensor, targets: torch.Tensor,
+               pos_weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Per-sample losses: (N,) cross-entropy (single-label) or (N, K) binary cross-entropy entries
+        (positives weighed by ``pos_weight``)."""
         if self.single_label:
             return -(targets * F.log_softmax(logits.float(), 1)).sum(1)
-        return F.binary_cross_entropy_with_logits(logits.float(), targets, reduction="none")
+        return F.binary_cross_entropy_with_logits(logits.float(), targets, reduction="none", pos_weight=pos_weight)
 
     def label_trust(self, outputs: dict[str, torch.Tensor], given: torch.Tensor) -> Optional[torch.Tensor]:
         """(N, K) the weight V would give each label entry: single-label, the weight of the image's loss were
@@ -102,14 +104,15 @@ class MetaWeightNet(Method):
         clean, noisy = batch.is_clean, ~batch.is_clean
         x = features.detach().float()
         weights = {k: v.detach().requires_grad_(True) for k, v in self.classifier.named_parameters()}
-        losses = self.losses(functional_call(self.classifier, weights, (x[noisy],)), batch.targets[noisy])
+        z_noisy = functional_call(self.classifier, weights, (x[noisy],))
+        losses = self.losses(z_noisy, batch.targets[noisy], batch.pos_weight)
         inner = normalised_mean(self.weight_net(losses.detach()), losses)
         grads = torch.autograd.grad(inner, list(weights.values()), create_graph=True)
         fast = {k: w - self.meta_step * g for (k, w), g in zip(weights.items(), grads)}
         z = functional_call(self.classifier, fast, (x[clean],))
         if self.single_label:
             return self.losses(z, batch.targets[clean]).mean()
-        return masked_bce(z, batch.targets[clean], batch.mask[clean])
+        return masked_bce(z, batch.targets[clean], batch.mask[clean], batch.pos_weight)
 
     def forward(self, features: torch.Tensor, batch: Optional[Batch] = None) -> dict[str, torch.Tensor]:
         logits = self.classifier(features)
@@ -118,7 +121,7 @@ class MetaWeightNet(Method):
             return out
         noisy = ~batch.is_clean
         l_meta = self.meta_loss(features, batch) if batch.is_clean.any() and noisy.any() else logits.sum() * 0
-        losses = self.losses(logits[noisy], batch.targets[noisy])
+        losses = self.losses(logits[noisy], batch.targets[noisy], batch.pos_weight)
         with torch.no_grad():
             weights = self.weight_net(losses)
         l_weighted = normalised_mean(weights, losses) if losses.numel() else logits.sum() * 0       # step 3

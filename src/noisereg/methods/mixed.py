@@ -28,5 +28,5 @@ class MixedLabels(Method):
         logits = self.clean_net(features)
         out = {"logits": logits}
         if batch is not None:
-            out["loss"] = masked_bce(logits, batch.targets, batch.mask)
+            out["loss"] = masked_bce(logits, batch.targets, batch.mask, batch.pos_weight)
         return out

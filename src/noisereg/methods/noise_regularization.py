@@ -81,8 +81,8 @@ class NoiseRegularization(Method):
             l_clean = soft_ce(out["logits"][clean], batch.targets[clean])
             l_noise = soft_ce(out["h_logits"][noisy], batch.targets[noisy])
         else:
-            l_clean = masked_bce(c[clean], batch.targets[clean], batch.mask[clean])    # eq. (6)
-            l_noise = masked_bce((r + c)[noisy], batch.targets[noisy])                 # eq. (5)
+            l_clean = masked_bce(c[clean], batch.targets[clean], batch.mask[clean], batch.pos_weight)  # eq. (6)
+            l_noise = masked_bce((r + c)[noisy], batch.targets[noisy], pos_weight=batch.pos_weight)  # eq. (5)
         loss = self.alpha * l_clean + l_noise                                          # eq. (7)
         out.update(l_clean=l_clean.detach(), l_noise=l_noise.detach())
         if self.correct and self.phase == "corrected":

@@ -37,6 +37,8 @@ class MethodSpec:
         train_view: the training set as the method must see it, when it differs from the shared one
             (``(train, known_clean) -> train``): it then cannot share a stage one with the others.
         tunable: the ``TrainConfig`` fields that equal-budget tuning searches for this method.
+        demo_peer: one of the strongest trusted-set baselines on the demo's own tasks, shown beside the
+            method in ``noisereg demo`` (measured over 5 seeds: ``benchmarks/bench_demo.py``).
     """
 
     factory: Factory
@@ -49,6 +51,7 @@ class MethodSpec:
     single_label_only: bool = False
     train_view: Optional[TrainView] = None
     tunable: tuple[str, ...] = ("lr", "weight_decay")
+    demo_peer: bool = False
 
 
 _REGISTRY: dict[str, MethodSpec] = {}

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from typing import Iterator, Optional
+import math
+from typing import Any, Iterator, Optional
 
 import torch
 from torch import nn
+from torchvision.transforms import InterpolationMode
 
 from ..data.images import Preprocess
 from ..errors import UserError
@@ -170,6 +172,43 @@ def _timm_body(name: str, pretrained: bool, weights: Optional[str]) -> tuple[nn.
     return model, int(model.num_features)
 
 
+def _scaled(crop: int, resize_over_crop: float, interpolation: str, mean: Any, std: Any,
+            image_size: int) -> Preprocess:
+    """A model's own preprocessing (centre ``crop``, the short side resized to ``crop *
+    resize_over_crop`` first), with ``image_size`` (> 0, ``--image-size``) replacing the crop side
+    while keeping the model's crop ratio."""
+    side = image_size or crop
+    modes = {m.value for m in InterpolationMode}
+    return Preprocess(side, 3, tuple(float(v) for v in mean), tuple(float(v) for v in std),
+                      resize_size=math.floor(side * resize_over_crop + 1e-6),
+                      interpolation=interpolation if interpolation in modes else "bilinear")
+
+
+def torchvision_preprocess(name: str, image_size: int = 0) -> Preprocess:
+    """The preprocessing of torchvision model ``name``'s default weights (``weights.transforms()``: resize,
+    crop, mean, std, interpolation), whether or not they are loaded (``--weights`` files and
+    ``--no-pretrained`` runs are fed alike); ImageNet's mean and std at 224 px for a model without
+    weights."""
+    import torchvision
+    try:
+        t = torchvision.models.get_model_weights(name).DEFAULT.transforms()
+        crop, resize = int(t.crop_size[0]), int(t.resize_size[0])
+        mean, std, mode = t.mean, t.std, InterpolationMode(t.interpolation).value
+    except (ValueError, KeyError, AttributeError, TypeError, IndexError):
+        return Preprocess(image_size or 224)
+    return _scaled(crop, resize / crop, mode, mean, std, image_size)
+
+
+def timm_preprocess(model: nn.Module, image_size: int = 0) -> Preprocess:
+    """The preprocessing in a timm model's own config (``timm.data.resolve_model_data_config``: input
+    size, crop_pct, mean, std, interpolation), as timm's eval transform applies it: the short side
+    resized to floor(size / crop_pct), then a centre crop."""
+    from timm.data import resolve_model_data_config
+    c = resolve_model_data_config(model=model)
+    return _scaled(int(c["input_size"][-1]), 1.0 / float(c.get("crop_pct") or 1.0), str(c.get("interpolation")),
+                   c["mean"], c["std"], image_size)
+
+
 def list_backbones() -> list[str]:
     """Built-in names; any torchvision model name or ``timm/NAME`` also works."""
     return ["small-cnn", *LITE_VARIANTS, "features"]
@@ -186,7 +225,9 @@ def create_backbone(name: str, *, pretrained: bool = True, weights: Optional[str
         pretrained: load ImageNet weights where the backbone has them (torchvision/timm download them).
         weights: a local weight file (.safetensors or tensor-only .pth) to load instead.
         in_chans: channels of the input images; ImageNet backbones take 3 (grayscale is repeated).
-        image_size: input side in pixels; 0 picks the backbone's default.
+        image_size: input side in pixels; 0 picks the backbone's default. torchvision and timm models
+            are preprocessed as their own configs say (resize, crop, mean, std, interpolation), the
+            resize keeping the model's crop ratio when ``image_size`` changes the crop.
     """
     if name == "features":  # precomputed embeddings: f(x) is the input row itself, D = in_chans
         return Backbone(nn.Identity(), in_chans, Preprocess(0, in_chans, (0.0,), (1.0,)), name)
@@ -201,10 +242,10 @@ def create_backbone(name: str, *, pretrained: bool = True, weights: Optional[str
                         Preprocess(image_size or LITE_VARIANTS[name], 3, TF_MEAN, TF_STD), name)
     if name.startswith("timm/"):
         body, dim = _timm_body(name[5:], pretrained, weights)
-        return Backbone(body, dim, Preprocess(image_size or 224), name)
+        return Backbone(body, dim, timm_preprocess(body, image_size), name)
     import torchvision
     if name.lower() not in torchvision.models.list_models():
         raise UserError(f"unknown backbone '{name}': expected one of {list_backbones()}, "
                         "a torchvision model name (e.g. resnet18) or timm/NAME")
     body, dim = _torchvision_body(name.lower(), pretrained, weights)
-    return Backbone(body, dim, Preprocess(image_size or 224), name)
+    return Backbone(body, dim, torchvision_preprocess(name.lower(), image_size), name)

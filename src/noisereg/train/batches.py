@@ -26,7 +26,8 @@ def batch_targets(data: LabelledSet, clean: np.ndarray, noisy: np.ndarray) -> tu
 
 def iter_training_batches(data: LabelledSet, images: Any, pre: Preprocess, sampler: MixedBatchSampler,
                           steps: range, num_workers: int = 0, pin: bool = False,
-                          augment_seed: Optional[int] = None) -> Iterator[Batch]:
+                          augment_seed: Optional[int] = None,
+                          pos_weight: Optional[torch.Tensor] = None) -> Iterator[Batch]:
     """Mixed batches for ``steps``: the clean rows first, then the noisy rows.
 
     Batches are drawn as they are consumed (a phase of a million steps holds none in advance).
@@ -35,6 +36,7 @@ def iter_training_batches(data: LabelledSet, images: Any, pre: Preprocess, sampl
         images: what the model reads for ``data``'s rows (its images, or their cached features).
         augment_seed: augment images (not features) with ``train_transform``, seeded by
             (``augment_seed``, step) so that a batch stays a pure function of the step.
+        pos_weight: (K,) weight of each class's positive labels in the methods' BCE (``Batch.pos_weight``).
     """
     parts, ahead = tee(sampler.batch(t) for t in steps)  # ``ahead`` runs ahead by the loader's prefetch
     index_batches = (np.concatenate([p.clean, p.noisy]) for p in ahead)
@@ -42,4 +44,4 @@ def iter_training_batches(data: LabelledSet, images: Any, pre: Preprocess, sampl
                                                for t in steps]
     inputs = iter_inputs(images, pre, index_batches, num_workers=num_workers, pin=pin, augment_seeds=seeds)
     for p, x in zip(parts, inputs):
-        yield Batch(x, *batch_targets(data, p.clean, p.noisy))
+        yield Batch(x, *batch_targets(data, p.clean, p.noisy), pos_weight=pos_weight)

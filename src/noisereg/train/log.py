@@ -8,6 +8,7 @@ any list of records (an experiment's curves) through the same column order.
 from __future__ import annotations
 
 import csv
+import importlib.util
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
@@ -37,8 +38,16 @@ def write_records(records: list[dict[str, Any]], path: str | Path, *, first: tup
     return write_csv(path, records, record_columns(records, first))
 
 
+def require_tensorboard() -> None:
+    """Refuse ``--tensorboard`` in one line where its package is missing: checked when training starts
+    (``RunLog``, and the ``train`` command before any work), never when a checkpoint trained with it
+    is loaded to evaluate, predict or export."""
+    if importlib.util.find_spec("tensorboard") is None:
+        raise UserError("--tensorboard needs the tensorboard package: pip install tensorboard")
+
+
 def tensorboard_writer(folder: Path) -> Any:
-    """A ``SummaryWriter`` into ``folder`` (``TrainConfig`` has checked that tensorboard is installed)."""
+    """A ``SummaryWriter`` into ``folder`` (``RunLog`` has called ``require_tensorboard``)."""
     from torch.utils.tensorboard import SummaryWriter
     return SummaryWriter(log_dir=str(folder))
 
@@ -56,6 +65,8 @@ class RunLog:
 
     def __init__(self, out: Optional[Path], *, metric: str, tensorboard: bool = False,
                  print_evaluations: bool = True) -> None:
+        if tensorboard:
+            require_tensorboard()
         if tensorboard and out is None:
             raise UserError("--tensorboard needs an output folder (--out) for its event files")
         self.out, self.metric, self.print_evaluations = out, metric, print_evaluations

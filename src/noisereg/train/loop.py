@@ -14,8 +14,9 @@ from .model import Classifier
 
 
 def make_optimizer(model: Classifier, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam (fused) or RMSProp (foreach); the backbone gets ``backbone_lr`` (default ``lr``), frozen parts
-    nothing."""
+    """``cfg.optimizer`` over what trains: the backbone gets ``backbone_lr`` (default ``lr``), frozen parts
+    nothing. Adam and AdamW run fused (one kernel per step on CPU and CUDA: 4-7x faster updates than a
+    loop), SGD (with ``momentum``) and RMSProp over foreach kernels."""
     groups = [{"params": [p for p in model.method.parameters() if p.requires_grad], "lr": cfg.lr}]
     backbone = [p for p in model.backbone.parameters() if p.requires_grad]
     if backbone:
@@ -23,9 +24,13 @@ def make_optimizer(model: Classifier, cfg: TrainConfig) -> torch.optim.Optimizer
     for g in groups:
         g["initial_lr"] = g["lr"]
     params = [p for g in groups for p in g["params"]]
-    if cfg.optimizer == "adam":  # one fused kernel per step (CPU and CUDA): 4-7x faster updates than a loop
+    if cfg.optimizer in ("adam", "adamw"):
         fused = bool(params) and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
-        return torch.optim.Adam(groups, weight_decay=cfg.weight_decay, fused=fused or None)
+        kind = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+        return kind(groups, weight_decay=cfg.weight_decay, fused=fused or None)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                               foreach=bool(params) or None)
     return torch.optim.RMSprop(groups, weight_decay=cfg.weight_decay, foreach=bool(params) or None)
 
 
@@ -83,6 +88,9 @@ def train_loop(model: torch.nn.Module, batches: Iterable[Batch], optimizer: torc
                                    "try a lower learning rate (the last good checkpoint is kept)")
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        if cfg.grad_clip:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
+            torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], cfg.grad_clip)
         scaler.step(optimizer)
         scaler.update()
         record = {"step": step + 1, **(tag or {}), "lr": optimizer.param_groups[0]["initial_lr"] * factor,

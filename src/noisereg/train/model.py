@@ -53,12 +53,17 @@ def with_method(backbone: Backbone, cfg: TrainConfig, num_classes: int) -> Class
 
 
 def load_classifier(ckpt_dir: str | Path) -> tuple[Classifier, dict[str, Any]]:
-    """Rebuild a trained classifier from a checkpoint folder (safetensors + JSON, no pickle)."""
+    """Rebuild a trained classifier from a checkpoint folder (safetensors + JSON, no pickle).
+
+    Needs nothing that only training needed (tensorboard, optuna, the feature cache folder: the config
+    checks none of them). The backbone keeps the preprocessing recorded at training, not the one its
+    library gives today."""
     meta = read_meta(ckpt_dir)
     cfg = TrainConfig.from_dict(meta["config"])
     pre = Preprocess.from_dict(meta["preprocess"])
     backbone = create_backbone(meta.get("backbone", cfg.backbone), pretrained=False, in_chans=int(meta["in_chans"]),
                                image_size=pre.image_size)
+    backbone.preprocess = pre
     k = len(meta["classes"])
     model = stage_one_model(backbone, k) if meta["stage"] == "backbone" else with_method(backbone, cfg, k)
     try:

@@ -11,7 +11,7 @@ import math
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
@@ -21,7 +21,6 @@ from ..checkpoint import save_checkpoint, write_config
 from ..config import TrainConfig
 from ..data.images import Preprocess
 from ..data.labelset import LabelledSet, split_validation
-from ..data.sampler import MixedBatchSampler
 from ..distributed import DistContext, barrier, broadcast_state, current, resolve_device
 from ..progress import echo, warn
 from ..safe_io import OutputLock
@@ -29,6 +28,7 @@ from ..features import cached_features, freeze
 from ..methods import get_method_spec
 from ..methods.base import Phase, PhaseContext
 from .batches import iter_training_batches
+from .imbalance import pos_weight_for, sampler_for
 from .evaluate import evaluate, f1_thresholds_on, predict_logits
 from .log import RunLog
 from .loop import make_optimizer, train_loop
@@ -62,8 +62,10 @@ class Run:
     and the logs written from it (rank 0 writes and prints)."""
 
     def __init__(self, train: LabelledSet, cfg: TrainConfig, eval_set: Optional[LabelledSet],
-                 out: Optional[Path], print_evaluations: bool = True) -> None:
+                 out: Optional[Path], print_evaluations: bool = True,
+                 on_evaluation: Optional[Callable[[dict], None]] = None) -> None:
         self.train, self.cfg, self.eval_set, self.out = train, cfg, eval_set, out
+        self.on_evaluation = on_evaluation  # sees each validation score (a tuning pruner may raise to stop)
         self.device = resolve_device(cfg.device)
         self.ctx: DistContext = current()
         if not self.ctx.is_main:
@@ -122,9 +124,7 @@ class Run:
     def _phase(self, model: Classifier, train_model: Classifier, images: Any, eval_images: Any, pre: Preprocess,
                label: str, phase: Phase, total: int, state: Optional[dict]) -> None:
         cfg = self.cfg
-        sampler = MixedBatchSampler(self.train.clean_indices, self.train.noisy_indices,
-                                    batch_size=cfg.batch_size, clean_ratio=phase.clean_ratio, seed=cfg.seed,
-                                    rank=self.ctx.rank, world_size=self.ctx.world_size)
+        sampler = sampler_for(cfg, self.train, phase.clean_ratio, self.ctx)
         per_epoch = sampler.steps_per_epoch()
         total = math.ceil(cfg.epochs * per_epoch) if cfg.epochs else total
         every = cfg.eval_every or max(1, min(max(per_epoch // 2, total // 50), total // 10))
@@ -140,7 +140,8 @@ class Run:
             stepper = torch.compile(stepper)
         steps = range(state["step"] if state else 0, total)
         batches = iter_training_batches(self.train, images, pre, sampler, steps, cfg.num_workers,
-                                        pin=self.device.type == "cuda", augment_seed=cfg.seed if cfg.augment else None)
+                                        pin=self.device.type == "cuda", augment_seed=cfg.seed if cfg.augment else None,
+                                        pos_weight=pos_weight_for(cfg, self.train))
 
         def on_step(step: int, record: dict) -> bool:
             record["epoch"] = round(step / per_epoch, 4)
@@ -152,6 +153,8 @@ class Run:
                 stop = selection.update(step, scores, train_model) and step > start_stopping
                 record["val_best"] = selection.best
                 record["best_epoch"] = round(selection.best_step / per_epoch, 4)  # where the kept weights are
+                if self.on_evaluation is not None:
+                    self.on_evaluation(scores)
             if cfg.save_every and step % cfg.save_every == 0 and step < total and not stop:
                 self.save(model, pre, label, step, optimizer, selection)
             self.log.step(record, self.history, name=f"{cfg.method}:{label}", total=total)
@@ -204,7 +207,8 @@ def _data_parallel(model: Classifier, device: torch.device, ctx: DistContext) ->
 
 def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet] = None,
         out: Optional[str | Path] = None, resume: bool = False, overwrite: bool = False,
-        stage_one: Optional[Classifier] = None, print_evaluations: bool = True) -> FitResult:
+        stage_one: Optional[Classifier] = None, print_evaluations: bool = True,
+        on_evaluation: Optional[Callable[[dict], None]] = None) -> FitResult:
     """Train ``cfg.method`` on ``train`` with ``cfg.scheme``; checkpoints go to ``out`` when given.
 
     Args:
@@ -222,6 +226,7 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
         stage_one: for the frozen scheme, an already trained Backbone (Noisy) to reuse (its backbone is
             shared, not copied), so one stage one serves many methods.
         print_evaluations: print one line per evaluation and each stage's start (unless ``cfg.quiet``).
+        on_evaluation: called with each validation score (tuning's pruner; raising stops the run).
 
     For multi-label data with a validation set, per-class thresholds on g that maximise F1 there are
     chosen after training and recorded (``FitResult.thresholds``, ``checkpoint.json``).
@@ -232,7 +237,7 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
     folder = Path(out) if out is not None else None
     with OutputLock(folder) if folder is not None and current().is_main else nullcontext():
         state = resume_state(folder, cfg, train) if resume else None
-        run = Run(train, cfg, eval_set, folder, print_evaluations)
+        run = Run(train, cfg, eval_set, folder, print_evaluations, on_evaluation)
         if folder is not None and run.ctx.is_main and state is None:
             prepare_output(folder, overwrite=overwrite)
             write_config(cfg.to_dict(), folder / "config.yaml")  # --resume keeps the run's own config
