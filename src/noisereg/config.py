@@ -47,9 +47,11 @@ class TrainConfig:
     hidden: int = option(256, "hidden width of the heads")
     alpha: float = option(0.2, "weight of L_clean in alpha * L_clean + L_noise (eq. 7)")
     clean_ratio: float = option(0.1, "clean share of each batch (0.1 = the paper's 1:9)")
-    batch_size: int = option(32, "samples per batch")
-    steps: int = option(1000, "most training steps of each phase: of the heads (frozen) or of the whole "
-                        "network (end-to-end); early stopping may end it sooner")
+    batch_size: int = option(0, "samples per batch (0 = from the data: 32 below 4,000 training rows, 64 below "
+                             "16,000, else 128)")
+    steps: int = option(0, "most training steps of each phase: of the heads (frozen) or of the whole network "
+                        "(end-to-end); early stopping may end it sooner (0 = from the data: 20 epochs of the noisy "
+                        "set, or of the clean set for a clean-only phase, at least 3,000 steps and at most 100,000)")
     epochs: Optional[float] = option(None, "most passes over the noisy set per phase (overrides --steps)")
     backbone_steps: int = option(500, "frozen scheme: steps of stage one, the whole backbone fine-tuned on the "
                                  "noisy labels (Backbone (Noisy)); about 1 s a step for efficientnet-lite0 at 128 px "
@@ -112,9 +114,8 @@ class TrainConfig:
                               ("activation", ACTIVATION_NAMES), ("amp_dtype", ("bfloat16", "float16")),
                               ("pos_weight", POS_WEIGHTS), ("sampler", SAMPLERS)):
             check_choice(name, getattr(self, name), allowed)
-        for name in ("hidden", "batch_size", "steps"):
-            _at_least(name, getattr(self, name), 1)
-        for name in ("backbone_steps", "image_size", "eval_every", "save_every", "num_workers",
+        _at_least("hidden", self.hidden, 1)
+        for name in ("batch_size", "steps", "backbone_steps", "image_size", "eval_every", "save_every", "num_workers",
                      "decay_every", "patience", "tune_trials"):
             _at_least(name, getattr(self, name), 0)
         _at_least("seed", self.seed, 0)

@@ -57,7 +57,7 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
                  scheme: str = "frozen", backbone: str = "small-cnn", pretrained: bool = True,
                  weights: Optional[str] = None, image_size: int = 0, augment: bool = False, activation: str = "sigmoid",
                  hidden: int = 256, alpha: float = 0.2, clean_ratio: float = 0.1,
-                 batch_size: int = 32, steps: int = 1000, epochs: Optional[float] = None, backbone_steps: int = 500,
+                 batch_size: int = 0, steps: int = 0, epochs: Optional[float] = None, backbone_steps: int = 500,
                  optimizer: str = "adam", momentum: float = 0.9, grad_clip: float = 0.0, pos_weight: str = "none",
                  sampler: str = "uniform", lr: float = 1e-3, backbone_lr: Optional[float] = None,
                  schedule: str = "cosine", warmup: float = 0.05, lr_decay: float = 1.0, decay_every: int = 0,

@@ -7,7 +7,6 @@
 """
 from __future__ import annotations
 
-import math
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from ..methods import get_method_spec
 from ..methods.base import Phase, PhaseContext
 from .batches import iter_training_batches
 from .imbalance import pos_weight_for, sampler_for
+from .length import auto_batch_size, eval_interval, left_to_data, length_line, phase_steps
 from .evaluate import evaluate, f1_thresholds_on, predict_logits
 from .log import RunLog
 from .loop import make_optimizer, train_loop
@@ -80,6 +80,8 @@ class Run:
         self.final: dict[str, Any] = {}  # the last phase's checkpoint record
         self.fingerprint = data_fingerprint(train) if out is not None else None  # what --resume checks
         self.overrides: dict[str, Any] = {}  # options --resume changed (device, workers, ...)
+        self.length: dict[str, dict[str, int]] = {}  # per phase: steps, steps an epoch, evaluation interval, batch
+        self.from_data: tuple[str, ...] = ()  # the options left to the data (batch, length)
 
     def meta(self, model: Classifier, pre: Preprocess, stage: str, step: int,
              selection: Optional[Selection] = None) -> dict[str, Any]:
@@ -88,7 +90,7 @@ class Run:
                 "feature_dim": int(model.backbone.feature_dim), "stage": stage, "step": step,
                 "selection": selection.state() if selection else None, "history": self.history,
                 "multi_label": self.multi_label, "thresholds": self.thresholds, "data": self.fingerprint,
-                "overrides": self.overrides}
+                "overrides": self.overrides, "length": self.length}
 
     def save(self, model: Classifier, pre: Preprocess, stage: str, step: int,
              optimizer: Optional[torch.optim.Optimizer], selection: Optional[Selection] = None,
@@ -126,8 +128,11 @@ class Run:
         cfg = self.cfg
         sampler = sampler_for(cfg, self.train, phase.clean_ratio, self.ctx)
         per_epoch = sampler.steps_per_epoch()
-        total = math.ceil(cfg.epochs * per_epoch) if cfg.epochs else total
-        every = cfg.eval_every or max(1, min(max(per_epoch // 2, total // 50), total // 10))
+        total = phase_steps(cfg, per_epoch, total)
+        every = eval_interval(cfg, per_epoch, total)
+        self.length[label] = dict(steps=total, steps_per_epoch=per_epoch, eval_every=every, batch_size=cfg.batch_size)
+        if state is None:
+            self.log.note(length_line(label, self.length[label], self.from_data, len(self.train)))
         start_stopping = max(int(cfg.warmup * total), total // 5)  # early stopping only after this step
         optimizer = make_optimizer(train_model, cfg)
         selection = Selection(self.metric, cfg.patience, select=phase.select and not cfg.keep_last)
@@ -234,10 +239,14 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
     check_task(train, warn if current().is_main else lambda line: None)  # quiet never hides these
     if eval_set is None and cfg.val_fraction > 0:
         train, eval_set = split_validation(train, cfg.val_fraction, cfg.seed)
+    from_data = left_to_data(cfg)
+    if cfg.batch_size == 0:  # recorded as chosen, so --resume and the checkpoint's config see the same batch
+        cfg = cfg.replace(batch_size=auto_batch_size(len(train)))
     folder = Path(out) if out is not None else None
     with OutputLock(folder) if folder is not None and current().is_main else nullcontext():
         state = resume_state(folder, cfg, train) if resume else None
         run = Run(train, cfg, eval_set, folder, print_evaluations, on_evaluation)
+        run.from_data = from_data
         if folder is not None and run.ctx.is_main and state is None:
             prepare_output(folder, overwrite=overwrite)
             write_config(cfg.to_dict(), folder / "config.yaml")  # --resume keeps the run's own config
