@@ -42,7 +42,7 @@ def test_a_small_set_trains_the_minimum_and_a_large_one_twenty_epochs():
 def test_a_run_on_the_defaults_records_what_it_derived(tmp_path, capsys):
     data = _features(1_200)
     cfg = TrainConfig(method="proposed", hidden=8, patience=0, eval_every=100)
-    result = fit(data, cfg, out=tmp_path / "run")
+    fit(data, cfg, out=tmp_path / "run")
     meta = json.loads((tmp_path / "run" / "checkpoint.json").read_text())
     assert meta["config"]["batch_size"] == 32 and meta["config"]["steps"] == 0
     length = meta["length"]["heads"]
@@ -51,7 +51,6 @@ def test_a_run_on_the_defaults_records_what_it_derived(tmp_path, capsys):
     assert 0 < per_epoch < MIN_STEPS / DEFAULT_EPOCHS  # a small set: the minimum, not 20 epochs, decided
     out = "".join(capsys.readouterr())
     assert f"heads: {MIN_STEPS:,} steps of batch 32" in out and "(batch and length from the " in out
-    assert result.history[-1]["step"] <= MIN_STEPS
 
 
 def test_given_values_are_kept_and_not_called_derived(tmp_path, capsys):

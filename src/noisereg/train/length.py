@@ -38,8 +38,8 @@ def phase_steps(cfg: TrainConfig, per_epoch: int, total: int) -> int:
 
 
 def eval_interval(cfg: TrainConfig, per_epoch: int, total: int) -> int:
-    """Steps between evaluations: ``--eval-every``, else about twice an epoch, at least 50 and at most 10
-    times a phase."""
+    """Steps between evaluations: ``--eval-every``, else about twice an epoch, but no more than 50 and no
+    fewer than 10 evaluations a phase."""
     return cfg.eval_every or max(1, min(max(per_epoch // 2, total // 50), total // 10))
 
 
