@@ -71,7 +71,7 @@ def main() -> None:
         class_level = float((t_true.argmax(1)[true[noisy_rows]] == given[noisy_rows])[wrong].mean())
         for method in METHODS:
             cfg = TrainConfig(method=method, scheme="frozen", backbone_steps=0, epochs=20, batch_size=128,
-                              patience=8, quiet=True, **tuned[method])
+                              patience=4, quiet=True, **tuned[method])
             r = fit(train, cfg, eval_set=val)
             out = predict_logits(r.model, np.asarray(train.images)[noisy_rows], r.preprocess, device=torch.device("cpu"))
             g = out["logits"].argmax(1).numpy()

@@ -50,7 +50,9 @@ SINGLE = ["proposed", "proposed-softmax", "proposed-glc", "g-alone", "h-alone", 
           "veit-wp", "veit-tj", "forward", "forward-ft", "glc", "cleannet", "mw-net"]
 MULTI = ["proposed", "g-alone", "h-alone", "noisy", "mixed", "gt", "ft-l", "ft-m", "veit-wp", "veit-tj", "mw-net"]
 BASELINE_GROUPS = ("fine-tuning", "label cleaning", "loss correction", "meta-learning")
-TRAIN = {"epochs": 20, "batch_size": 128, "patience": 8, "hidden": 256, "lr": 1e-3}
+TRAIN = {"epochs": 20, "batch_size": 128, "patience": 4, "hidden": 256, "lr": 1e-3, "weight_decay": 0.0, "alpha": 0.2,
+         "clean_ratio": 0.1}  # every method's first tuning trial (pinned: not the methods' defaults); patience in
+# epochs: 4 = the 8 evaluations, half an epoch apart, that the rows before 2026-12-03 waited (9 for an odd epoch)
 COLUMNS = ["part", "data", "noise", "scheme", "method", "clean_fraction", "seed", "top1", "mAP", "AP_all", "epochs",
            "val_best", "hyperparameters", "seconds", "best_epoch"]  # epochs: where a run stopped; best_epoch: its
 # kept weights (rows before 2026-12-02 lack it)
@@ -73,7 +75,8 @@ def experiment(args: argparse.Namespace, part: str, methods: list[str], **fields
     train = dict(TRAIN)
     if part == "e2e":
         train = {"scheme": "end-to-end", "backbone": "small-cnn", "image_size": 32, "epochs": args.e2e_epochs,
-                 "batch_size": 128, "patience": 6, "hidden": 256, "lr": 1e-3, "num_workers": args.loader_workers}
+                 "batch_size": 128, "patience": 3, "hidden": 256, "lr": 1e-3, "weight_decay": 0.0, "alpha": 0.2,
+                 "clean_ratio": 0.1, "num_workers": args.loader_workers}
     settings = dict(data=data, noise=noise, methods=methods, clean_fractions=fractions(args, part), seeds=args.seeds,
                     train=train, feature_image_size=args.image_size, features=part != "e2e", mosaics=args.mosaics,
                     cache_dir=args.cache_dir, out=f"{args.out}/{part}")

@@ -39,8 +39,8 @@ COLUMNS = ["part", "noise", "clean_fraction", "seed", "peer", "score", "level", 
            "recall_at_k", "k", "labels", "flagged", "flagged_precision", "flagged_recall", "seconds", "cpu_seconds",
            "test_top1", "test_mAP", "mosaics", "epochs"]
 CSV = RESULTS_DIR / "label_issues.csv"
-TRAIN = {"scheme": "frozen", "backbone_steps": 0, "hidden": 256, "lr": 1e-3, "batch_size": 128, "patience": 8,
-         "quiet": True}
+TRAIN = {"scheme": "frozen", "backbone_steps": 0, "hidden": 256, "lr": 1e-3, "weight_decay": 0.0, "alpha": 0.2,
+         "clean_ratio": 0.1, "batch_size": 128, "patience": 4, "quiet": True}  # pinned: not the methods' defaults
 
 
 @contextmanager

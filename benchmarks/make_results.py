@@ -150,6 +150,9 @@ def generated() -> str:
     demo = read("demo.csv")
     if demo:
         parts += demo_table(demo)
+    defaults = read("defaults.csv")
+    if defaults:
+        parts += defaults_table(defaults)
     return "\n".join(parts)
 
 
@@ -188,6 +191,43 @@ def demo_table(rows: list[dict]) -> list[str]:
     for m in methods:
         out.append(f"| {m} | " + " | ".join(f"{np.mean(vals[(t, m, k)]):.1f} ± {sample_std(np.asarray(vals[(t, m, k)])):.1f}"
                                             for t, k in cols) + " |")
+    return out + [""]
+
+
+def defaults_table(rows: list[dict]) -> list[str]:
+    """Untuned defaults against the tuned grid (``results/defaults.csv``, ``bench_defaults.py``): per part and
+    method, default - tuned at each clean fraction, and whether ``proposed``'s defaults meet issue 24's target
+    (within 1 point of its tuned result, and not below ``g-alone``'s defaults)."""
+    fractions = sorted({float(r["clean_fraction"]) for r in rows})
+    cell = {(r["part"], r["method"], float(r["clean_fraction"])): r for r in rows}
+    out = ["## Out of the box: untuned defaults against the tuned grid (generated from "
+           "`benchmarks/results/defaults.csv`)", "",
+           "`python benchmarks/bench_defaults.py --part PART`: each method with no option set (length and batch "
+           "from the data, the method's own defaults) against its tuned rows above; mean ± sample std over the "
+           "seeds, (default - tuned) in brackets.", "",
+           "| part | method | " + " | ".join(f"{100 * f:g}%" for f in fractions) + " |",
+           "|---|---|" + "---:|" * len(fractions)]
+    for part, method in dict.fromkeys((r["part"], r["method"]) for r in rows):
+        vals = []
+        for f in fractions:
+            r = cell.get((part, method, f))
+            if r is None:
+                vals.append("")
+                continue
+            diff = f" ({float(r['default']) - float(r['tuned']):+.2f})" if r["tuned"] != "" else ""
+            vals.append(f"{float(r['default']):.2f} ± {float(r['default_std']):.2f}{diff}")
+        out.append(f"| {part} | {method} | " + " | ".join(vals) + " |")
+    verdicts = []
+    for (part, method, f), r in cell.items():
+        if method != "proposed" or r["tuned"] == "":
+            continue
+        g = cell.get((part, "g-alone", f))
+        within = float(r["default"]) >= float(r["tuned"]) - 1
+        above = g is None or float(r["default"]) >= float(g["default"])
+        verdicts.append(f"{part} {100 * f:g}%: {'yes' if within and above else 'no'}")
+    if verdicts:
+        out += ["", "Target (proposed's defaults within 1 point of its tuned result and not below g-alone's "
+                "defaults): " + "; ".join(verdicts) + "."]
     return out + [""]
 
 

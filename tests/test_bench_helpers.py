@@ -129,3 +129,17 @@ def test_results_rows_with_a_new_column_keep_the_old_rows(tmp_path):
     rows = list(csv.DictReader(open(path)))
     assert list(rows[0]) == bench.COLUMNS and rows[0]["method"] == "glc" and rows[0]["best_epoch"] == ""
     assert rows[1]["method"] == "proposed" and rows[1]["best_epoch"] == "7.5" and rows[1]["part"] == "annotated"
+
+
+def test_the_defaults_table_says_where_the_target_is_missed():
+    rows = [{"part": "worse", "method": "proposed", "clean_fraction": "0.05", "default": "78.5", "default_std": "0.2",
+             "tuned": "79.06", "seeds": "3"},
+            {"part": "worse", "method": "g-alone", "clean_fraction": "0.05", "default": "70.0", "default_std": "0.3",
+             "tuned": "69.0", "seeds": "3"},
+            {"part": "worse", "method": "proposed", "clean_fraction": "0.1", "default": "77.0", "default_std": "0.1",
+             "tuned": "79.0", "seeds": "3"}]
+    text = "\n".join(make_results.defaults_table(rows))
+    assert "| worse | proposed | 78.50 ± 0.20 (-0.56) | 77.00 ± 0.10 (-2.00) |" in text
+    assert "worse 5%: yes; worse 10%: no." in text  # 2 points below its tuned result at 10%
+    rows[1]["default"] = "79.0"  # g-alone's defaults above proposed's: missed although within a point
+    assert "worse 5%: no" in "\n".join(make_results.defaults_table(rows))

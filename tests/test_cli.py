@@ -44,8 +44,11 @@ def test_train_says_what_it_does_and_prints_validation_metrics(image_folders, tm
                  "--val-dir", str(image_folders["val"]), "--out", str(out), "--backbone-steps", "4", "--steps", "6",
                  "--eval-every", "3", "--image-size", "16", "--hidden", "8", "--batch-size", "8"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("backbone stage: fine-tuning the whole small-cnn backbone on the noisy labels for up "
-                               "to 4 steps") and "--backbone-steps 0" in lines[0]
+    assert lines.pop(1).startswith("note: the validation set has ")  # a few images: said once
+    # what was left unset (all but --hidden) is said once, with the values the method's defaults gave it
+    assert lines[0].startswith("proposed: lr 0.001, weight_decay 0, alpha 0.2, clean_ratio 0.1 (the method's defaults")
+    assert lines[1].startswith("backbone stage: fine-tuning the whole small-cnn backbone on the noisy labels for up "
+                               "to 4 steps") and "--backbone-steps 0" in lines[1]
     evals = [line for line in lines if "  val top1 " in line]
     assert [line.split(" epoch")[0] for line in evals] == ["proposed:backbone step 3/4", "proposed:backbone step 4/4",
                                                             "proposed:heads step 3/6", "proposed:heads step 6/6"]

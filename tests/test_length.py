@@ -60,3 +60,13 @@ def test_given_values_are_kept_and_not_called_derived(tmp_path, capsys):
     assert meta["length"]["heads"]["steps"] == 40 and meta["config"]["batch_size"] == 16
     out = "".join(capsys.readouterr())
     assert "heads: 40 steps of batch 16" in out and "training rows)" not in out
+
+
+def test_patience_counts_epochs_and_at_least_five_evaluations():
+    from noisereg.train.length import patience_evaluations
+    cfg = TrainConfig()
+    assert cfg.patience == 5.0
+    assert patience_evaluations(cfg, per_epoch=400, every=200) == 10  # 5 epochs at two evaluations an epoch
+    assert patience_evaluations(cfg.replace(patience=2.5), per_epoch=400, every=200) == 5
+    assert patience_evaluations(cfg, per_epoch=30, every=60) == 5  # 2.5 evaluations' worth: the floor
+    assert patience_evaluations(cfg.replace(patience=0), per_epoch=400, every=200) == 0  # never stop early

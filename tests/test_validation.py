@@ -130,13 +130,16 @@ def test_early_stopping_ends_a_phase_after_the_patience_runs_out():
                       patience=5, quiet=True)
     r = fit(data, cfg)
     assert r.history[-1]["step"] < 2000
+    length = r.meta["length"]["heads"]  # patience in epochs, as evaluations: at least 5
+    wait = max(5, -(-5 * length["steps_per_epoch"] // 10))
+    assert length["patience_evaluations"] == wait
     evals = [h for h in r.history if "val_top1" in h]
     bad, stops = 0, []
     for i, h in enumerate(evals):  # the rule, recomputed: neither top-1 nor the loss improved
         better = i == 0 or h["val_top1"] > max(e["val_top1"] for e in evals[:i]) or \
             h["val_bce"] < min(e["val_bce"] for e in evals[:i])
         bad = 0 if better else bad + 1
-        stops.append(bad >= 5 and h["step"] > 2000 // 5)  # no stop in the first fifth of the phase
+        stops.append(bad >= wait and h["step"] > 2000 // 5)  # no stop in the first fifth of the phase
     assert stops.index(True) == len(evals) - 1  # it stopped at the first evaluation the rule allows
 
 
@@ -174,3 +177,15 @@ def test_multi_label_validation_selects_by_map():
     r = fit(data, TrainConfig(steps=60, hidden=16, quiet=True, patience=0))
     assert any("val_mAP" in h for h in r.history)
     assert json.dumps(r.history)  # plain numbers only
+
+
+def test_a_small_validation_set_is_said_once_in_one_line(capsys):
+    """600 rows, a tenth clean, a fifth of that held out: 12 validation images, said in one line at the start;
+    2,400 rows, half clean, hold out 240: nothing said."""
+    fit(_features(), TrainConfig(steps=4, device="cpu"))
+    out = capsys.readouterr().out.splitlines()
+    small = [line for line in out if "the validation set has" in line]
+    assert small == [small[0]] and small[0].startswith("note: the validation set has 12 images: a score on it "
+                                                       "moves by about ±13 points")
+    fit(_features(n=2400, clean_every=2), TrainConfig(steps=4, device="cpu"))
+    assert "the validation set has" not in capsys.readouterr().out

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 from .errors import UserError
 from .devices import DEVICE_HELP, check_device_name
@@ -23,6 +23,10 @@ MAX_POS_WEIGHT = 100.0  # pos_weight auto: a class with one positive in a millio
 ACTIVATION_NAMES = ("sigmoid", "tanh", "relu")
 MAX_LR = 10.0  # a larger learning rate only diverges
 MAX_ALPHA = 1000.0  # alpha weighs L_clean against L_noise (eq. 7); beyond this L_noise is lost in rounding
+# the fields a method may default (MethodSpec.defaults, from what tuning found robust across the benchmark
+# parts), and their values for a method that does not: the paper's (alpha 0.2, clean:noisy 1:9 per batch)
+BASE_DEFAULTS: dict[str, Any] = {"lr": 1e-3, "weight_decay": 0.0, "hidden": 256, "alpha": 0.2, "clean_ratio": 0.1}
+METHOD_DEFAULTED = tuple(BASE_DEFAULTS)
 
 
 @dataclass
@@ -44,9 +48,11 @@ class TrainConfig:
                            "(torchvision v2) wherever the backbone trains on them: the end-to-end scheme and "
                            "the frozen scheme's backbone stage (cached features are never augmented)")
     activation: str = option("sigmoid", "activation inside the clean and residual nets", choices=ACTIVATION_NAMES)
-    hidden: int = option(256, "hidden width of the heads")
-    alpha: float = option(0.2, "weight of L_clean in alpha * L_clean + L_noise (eq. 7)")
-    clean_ratio: float = option(0.1, "clean share of each batch (0.1 = the paper's 1:9)")
+    hidden: Optional[int] = option(None, "hidden width of the heads (default: the method's, 256 for the paper's)")
+    alpha: Optional[float] = option(None, "weight of L_clean in alpha * L_clean + L_noise (eq. 7) (default: the "
+                                    "method's, 0.2 for the paper's)")
+    clean_ratio: Optional[float] = option(None, "clean share of each batch (default: the method's; 0.1, the paper's "
+                                          "1:9, for the paper's)")
     batch_size: int = option(0, "samples per batch (0 = from the data: 32 below 4,000 training rows, 64 below "
                              "16,000, else 128)")
     steps: int = option(0, "most training steps of each phase: of the heads (frozen) or of the whole network "
@@ -68,14 +74,15 @@ class TrainConfig:
                           "inversely proportional to the frequency of its noisy label and each clean row to that of "
                           "its clean label, so every class fills the batches equally; uniform: as the data come",
                           choices=SAMPLERS)
-    lr: float = option(1e-3, "learning rate of the heads")
+    lr: Optional[float] = option(None, "learning rate of the heads (default: the method's, 1e-3 for the paper's)")
     backbone_lr: Optional[float] = option(None, "learning rate of the backbone (default: --lr)")
     schedule: str = option("cosine", "learning-rate schedule of each phase after the warm-up: cosine to 0, step "
                            "(x --lr-decay every --decay-every steps) or constant", choices=SCHEDULES)
     warmup: float = option(0.05, "share of each phase's steps with a linear learning-rate warm-up")
     lr_decay: float = option(1.0, "step schedule: multiply the learning rate by this every --decay-every steps")
     decay_every: int = option(0, "step schedule: steps between learning-rate decays (0 = never)")
-    weight_decay: float = option(0.0, "L2 penalty (adamw: decoupled weight decay)")
+    weight_decay: Optional[float] = option(None, "L2 penalty (adamw: decoupled weight decay) (default: the "
+                                           "method's, 0 for the paper's)")
     seed: int = option(0, "seeds initialisation and batches")
     device: str = option("auto", f"device: {DEVICE_HELP}")
     amp: bool = option(True, "no mixed precision on CUDA", flag="--no-amp")
@@ -87,7 +94,8 @@ class TrainConfig:
                              "single-label data, mAP for multi-label)", choices=VAL_METRICS)
     eval_every: int = option(0, "evaluate on validation every N steps (0 = about twice an epoch, at least "
                              "10 times a phase)")
-    patience: int = option(10, "stop a phase after this many evaluations without improvement (0 = never)")
+    patience: float = option(5.0, "stop a phase after this many epochs of the noisy set (and at least 5 "
+                             "evaluations) in which neither the validation metric nor its loss improved (0 = never)")
     keep_last: bool = option(False, "keep the last weights instead of the best on validation")
     tune_trials: int = option(0, "before the final run, this many seeded Optuna trials of the method's tunable values "
                               "(learning rate and weight decay; width, alpha and the batch's clean share where it has "
@@ -100,6 +108,8 @@ class TrainConfig:
     tensorboard: bool = option(False, "also write TensorBoard event files into the run's folder (OUT/tensorboard; "
                                "needs `pip install tensorboard`)")
     quiet: bool = option(False, "no progress output and no evaluation lines", cli=False)
+
+    METHOD_DEFAULTED: ClassVar[tuple[str, ...]] = METHOD_DEFAULTED
 
     def __post_init__(self) -> None:
         self.validate()
@@ -114,24 +124,25 @@ class TrainConfig:
                               ("activation", ACTIVATION_NAMES), ("amp_dtype", ("bfloat16", "float16")),
                               ("pos_weight", POS_WEIGHTS), ("sampler", SAMPLERS)):
             check_choice(name, getattr(self, name), allowed)
-        _at_least("hidden", self.hidden, 1)
+        if self.hidden is not None:
+            _at_least("hidden", self.hidden, 1)
         for name in ("batch_size", "steps", "backbone_steps", "image_size", "eval_every", "save_every", "num_workers",
-                     "decay_every", "patience", "tune_trials"):
+                     "decay_every", "tune_trials"):
             _at_least(name, getattr(self, name), 0)
         _at_least("seed", self.seed, 0)
         for name in ("lr", "backbone_lr"):
             value = getattr(self, name)
             if value is not None and not 0 < value <= MAX_LR:
                 raise UserError(f"{name}: learning rate must be > 0 and at most {MAX_LR}, got {value}")
-        if not 0 <= self.alpha <= MAX_ALPHA:
+        if self.alpha is not None and not 0 <= self.alpha <= MAX_ALPHA:
             raise UserError(f"alpha must be >= 0 and at most {MAX_ALPHA}, got {self.alpha}")
-        if not 0 <= self.weight_decay <= 1:
+        if self.weight_decay is not None and not 0 <= self.weight_decay <= 1:
             raise UserError(f"weight_decay must be in [0, 1], got {self.weight_decay}")
         if not 0 <= self.momentum < 1:
             raise UserError(f"momentum must be in [0, 1), got {self.momentum}")
         if not self.grad_clip >= 0:
             raise UserError(f"grad_clip must be >= 0 (0 = never), got {self.grad_clip}")
-        if not 0 <= self.clean_ratio <= 1:
+        if self.clean_ratio is not None and not 0 <= self.clean_ratio <= 1:
             raise UserError(f"clean_ratio must be in [0, 1], got {self.clean_ratio}")
         if not 0 < self.lr_decay <= 1:
             raise UserError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
@@ -139,10 +150,30 @@ class TrainConfig:
             raise UserError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if not 0 <= self.warmup < 1:
             raise UserError(f"warmup must be in [0, 1), got {self.warmup}")
+        if isinstance(self.patience, bool) or not isinstance(self.patience, (int, float)) or not self.patience >= 0:
+            raise UserError(f"patience must be a number of epochs >= 0 (0 = never stop early), got {self.patience!r}")
         if self.epochs is not None and not self.epochs > 0:
             raise UserError(f"epochs must be > 0, got {self.epochs}")
         # what only training needs (tensorboard's package) is checked where training starts
         # (train/log.py), so a checkpoint's config loads where it is missing
+
+    def unset(self) -> tuple[str, ...]:
+        """Every field a method may default that is left unset (None), used by the method or not."""
+        return tuple(n for n in METHOD_DEFAULTED if getattr(self, n) is None)
+
+    def left_to_method(self) -> tuple[str, ...]:
+        """The fields the method uses (those it tunes or defaults) that are left unset: its defaults decide them."""
+        from .methods import get_method_spec
+        spec = get_method_spec(self.method)
+        return tuple(n for n in self.unset() if n in spec.tunable or n in spec.defaults)
+
+    def resolved(self) -> "TrainConfig":
+        """A copy in which every field left unset holds the method's default (``MethodSpec.defaults``, else
+        ``BASE_DEFAULTS``): what a run trains with and its checkpoint records. Set values are kept."""
+        from .methods import get_method_spec
+        own = get_method_spec(self.method).defaults
+        fill = {n: own.get(n, BASE_DEFAULTS[n]) for n in self.unset()}
+        return self.replace(**fill) if fill else self
 
     def replace(self, **changes: Any) -> "TrainConfig":
         """A copy with some fields changed (validated)."""

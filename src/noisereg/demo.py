@@ -46,7 +46,7 @@ def demo_config(*, epochs: float = 30, seed: int = 0, quiet: bool = False, cache
     """The demo's settings: the paper's alpha 0.2 and 1:9 batches of 32, Adam, heads on frozen
     ImageNet features, at most ``epochs`` passes over the noisy set with early stopping."""
     return TrainConfig(scheme="frozen", backbone="efficientnet-lite0", image_size=64, backbone_steps=0, hidden=256,
-                       lr=1e-3, alpha=0.2, clean_ratio=0.1, batch_size=32, epochs=epochs, seed=seed, quiet=quiet,
+                       lr=1e-3, weight_decay=0.0, alpha=0.2, clean_ratio=0.1, batch_size=32, epochs=epochs, seed=seed, quiet=quiet,
                        device="auto", cache_dir=cache_dir)
 
 

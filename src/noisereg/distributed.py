@@ -176,3 +176,18 @@ def ranks_agree(text: str, ctx: DistContext) -> bool:
     votes = np.zeros(ctx.world_size, dtype=np.int64)
     votes[ctx.rank] = digest
     return len(set(all_reduce_sum(votes, ctx).tolist())) == 1
+
+
+def data_parallel(model: torch.nn.Module, device: torch.device, ctx: DistContext) -> torch.nn.Module:
+    """The module the loop steps: ``model`` itself, or under torchrun a DDP wrapper of its trainable
+    parts (a frozen backbone is never wrapped: the heads stage wraps ``Identity`` + heads).
+
+    BatchNorm layers become SyncBatchNorm on GPU, so statistics cover the global batch there; on
+    CPU (gloo) each rank normalises with its own share.
+    """
+    if not ctx.enabled:
+        return model
+    if device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    ids = [device.index] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)

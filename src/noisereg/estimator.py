@@ -56,14 +56,14 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, *, method: str = TrainConfig.method,  # the paper's (method ids: registry and config only)
                  scheme: str = "frozen", backbone: str = "small-cnn", pretrained: bool = True,
                  weights: Optional[str] = None, image_size: int = 0, augment: bool = False, activation: str = "sigmoid",
-                 hidden: int = 256, alpha: float = 0.2, clean_ratio: float = 0.1,
+                 hidden: Optional[int] = None, alpha: Optional[float] = None, clean_ratio: Optional[float] = None,
                  batch_size: int = 0, steps: int = 0, epochs: Optional[float] = None, backbone_steps: int = 500,
                  optimizer: str = "adam", momentum: float = 0.9, grad_clip: float = 0.0, pos_weight: str = "none",
-                 sampler: str = "uniform", lr: float = 1e-3, backbone_lr: Optional[float] = None,
+                 sampler: str = "uniform", lr: Optional[float] = None, backbone_lr: Optional[float] = None,
                  schedule: str = "cosine", warmup: float = 0.05, lr_decay: float = 1.0, decay_every: int = 0,
-                 weight_decay: float = 0.0, seed: int = 0, device: str = "auto", amp: bool = True,
+                 weight_decay: Optional[float] = None, seed: int = 0, device: str = "auto", amp: bool = True,
                  amp_dtype: str = "bfloat16", compile: bool = False, val_fraction: float = 0.2,
-                 val_metric: str = "auto", eval_every: int = 0, patience: int = 10, keep_last: bool = False,
+                 val_metric: str = "auto", eval_every: int = 0, patience: float = 5.0, keep_last: bool = False,
                  tune_trials: int = 0,
                  save_every: int = 0, num_workers: int = 0, cache_dir: Optional[str] = None,
                  tensorboard: bool = False, quiet: bool = True) -> None:
@@ -150,7 +150,7 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         """A fitted classifier from a folder written by ``save`` or by ``noisereg train`` (no pickle)."""
         from .train import load_classifier
         model, meta = load_classifier(folder)
-        est = cls(**meta["config"])
+        est = cls(**{**meta["config"], **{n: None for n in meta.get("method_defaults", [])}})  # as given: unset
         est.classes_ = np.asarray(meta.get("class_values", meta["classes"]))
         est._fitted(model, meta)
         return est

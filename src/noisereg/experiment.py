@@ -210,7 +210,7 @@ def tune_grid(exp: ExperimentConfig, base: TrainConfig, build: Any, quiet: bool)
 def _row(exp: ExperimentConfig, task: Any, cfg: TrainConfig, spec: Any, fraction: float, activation: str,
          scores: dict[str, float], history: list[dict], seconds: float) -> dict[str, Any]:
     """One results.csv row: the setting, the test scores, how long it trained and the values it used."""
-    last = history[-1] if history else {}
+    last, cfg = (history[-1] if history else {}), cfg.resolved()  # the values the run trained with
     return {"dataset": exp.data if exp.data != "manifest" else task.name,
             "noise": exp.noise if exp.data.startswith("cifar") else "-",
             "method": cfg.method, "clean_fraction": fraction, "activation": activation,

@@ -94,7 +94,8 @@ def tune_method(train: Any, val: Any, base: TrainConfig, method: str, *, trials:
     study = _study(optuna, method, seed, pruner, storage)
     done = [t for t in study.trials if t.state.is_finished()]
     if not done:
-        study.enqueue_trial({n: getattr(base, n) for n in names if _in_space(n, getattr(base, n))})  # defaults first
+        first = base.replace(method=method).resolved()  # the method's defaults (or the values base sets) first
+        study.enqueue_trial({n: getattr(first, n) for n in names if _in_space(n, getattr(first, n))})
     rows: list[dict[str, Any]] = [_trial_row(method, t) for t in done]  # an earlier sitting's (storage)
     start, device = time.perf_counter(), resolve_device(base.device)
     objective = _objective(train, val, base, method, names, None if spec.train_view else stage_one, device,

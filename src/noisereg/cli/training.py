@@ -217,10 +217,19 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
+    from ..config import TrainConfig
     from ..methods import get_method_spec, list_methods
     for name in list_methods():
         spec = get_method_spec(name)
-        print(f"{name:10s} {spec.group:15s} {spec.description}")
+        if args.defaults:  # what a field left unset takes: the method's own values, else the base ones
+            fields, cfg = TrainConfig(method=name).left_to_method(), TrainConfig(method=name).resolved()
+            own = " ".join(f"{n}={getattr(cfg, n):g}{'' if n in spec.defaults else '*'}" for n in fields)
+            print(f"{name:16s} {own or '-'}")
+        else:
+            print(f"{name:10s} {spec.group:15s} {spec.description}")
+    if args.defaults:
+        print("* = the base default (config.BASE_DEFAULTS); the others are the method's own, the tuned values that held "
+              "up best across the benchmark parts (benchmarks/results/robust_defaults.csv)")
     return 0
 
 
@@ -267,4 +276,6 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("methods", help="list the registered methods")
+    p.add_argument("--defaults", action="store_true", help="the values each method trains with where lr, "
+                   "weight_decay, hidden, alpha or clean_ratio is not given")
     p.set_defaults(func=cmd_methods)

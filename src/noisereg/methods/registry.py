@@ -3,7 +3,7 @@ method is here, so the trainer, the experiment grid and the demo never test a me
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..errors import UserError
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 Factory = Callable[[int, int, Any], Method]
 TrainView = Callable[["LabelledSet", "Optional[np.ndarray]"], "LabelledSet"]
+DEFAULTABLE = ("lr", "weight_decay", "hidden", "alpha", "clean_ratio")  # config.BASE_DEFAULTS' fields
 GROUPS = ("paper", "variant", "ablation", "reference", "fine-tuning", "label cleaning", "loss correction",
           "meta-learning", "other")
 
@@ -39,6 +40,10 @@ class MethodSpec:
         tunable: the ``TrainConfig`` fields that equal-budget tuning searches for this method.
         demo_peer: one of the strongest trusted-set baselines on the demo's own tasks, shown beside the
             method in ``noisereg demo`` (measured over 5 seeds: ``benchmarks/bench_demo.py``).
+        defaults: the values a ``TrainConfig`` field left unset takes for this method (of ``lr``,
+            ``weight_decay``, ``hidden``, ``alpha``, ``clean_ratio``; the rest of them as ``BASE_DEFAULTS`` in
+            config.py): the tuned values that held up best across the benchmark parts, by validation regret
+            alone (``benchmarks/robust_defaults.py``).
     """
 
     factory: Factory
@@ -52,6 +57,7 @@ class MethodSpec:
     train_view: Optional[TrainView] = None
     tunable: tuple[str, ...] = ("lr", "weight_decay")
     demo_peer: bool = False
+    defaults: dict[str, Any] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
@@ -63,6 +69,9 @@ def register_method(name: str, factory: Factory, description: str = "", **spec: 
         raise ValueError(f"method '{name}' is already registered")
     if spec.get("group", "other") not in GROUPS:
         raise ValueError(f"group '{spec['group']}' is not one of {GROUPS}")
+    unknown = set(spec.get("defaults", {})) - set(DEFAULTABLE)
+    if unknown:
+        raise ValueError(f"method '{name}': no default can be given for {sorted(unknown)} (only {DEFAULTABLE})")
     _REGISTRY[name] = MethodSpec(factory, description, **spec)
     return _REGISTRY[name]
 
@@ -86,5 +95,7 @@ def method_specs() -> dict[str, MethodSpec]:
 
 
 def create_method(name: str, feature_dim: int, num_classes: int, cfg: Any) -> Method:
-    """Build method ``name`` for features of size ``feature_dim`` and ``num_classes`` classes."""
-    return get_method_spec(name).factory(feature_dim, num_classes, cfg)
+    """Build method ``name`` for features of size ``feature_dim`` and ``num_classes`` classes (a config's
+    fields left unset take the method's defaults)."""
+    resolved = getattr(cfg, "resolved", None)
+    return get_method_spec(name).factory(feature_dim, num_classes, resolved() if resolved else cfg)

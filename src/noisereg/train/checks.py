@@ -2,11 +2,14 @@
 
 A task with one class trains to a trivial 100%; a class with no clean example gets no L_clean
 signal at all; a noisy set smaller than the clean set is not the regime the method is for (the
-residual net learns the noise from D_n, which is then the smaller part).
+residual net learns the noise from D_n, which is then the smaller part); a validation set of tens of
+images chooses weights and stops training on a score that moves by several points between equally good
+steps.
 """
 from __future__ import annotations
 
-from typing import Callable
+import math
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -35,3 +38,20 @@ def check_task(train: LabelledSet, warn: Callable[[str], None]) -> None:
     if 0 < n_noisy < n_clean:
         warn(f"warning: the noisy set ({n_noisy} images) is smaller than the clean set ({n_clean}); noise "
              "regularization is meant for a large noisy set and a small clean one")
+
+
+SMALL_VALIDATION = 200  # below this many images one validation top-1 has a standard error over 3 points
+
+
+def small_validation(val: Optional[LabelledSet]) -> Optional[str]:
+    """The line a run starts with when its validation set is small: its score's standard error (at 70%
+    accuracy) and what selection does about it (early stopping only after a fifth of the phase, patience
+    counting the validation loss too); None otherwise."""
+    if val is None or len(val) >= SMALL_VALIDATION:
+        return None
+    n = len(val)
+    se = 100 * math.sqrt(0.7 * 0.3 / max(n, 1))
+    return (f"note: the validation set has {n} images: a score on it moves by about ±{se:.0f} points between "
+            "equally good weights, so the kept step and early stopping are noisy (selection waits a fifth of each "
+            "phase and also counts the validation loss); more clean images for validation (--val-dir, "
+            "--val-fraction) choose better")

@@ -1,6 +1,7 @@
 """How long a phase trains and on what batch, when the user leaves it to the data (``--steps 0``,
 ``--batch-size 0``, the defaults): a fixed step count fits no data size, so a thousand-image set was
-stopped before it converged while a million-image one never saw an epoch."""
+stopped before it converged while a million-image one never saw an epoch. And the line that says which
+values a run left to its method's defaults."""
 from __future__ import annotations
 
 import math
@@ -12,6 +13,7 @@ MIN_STEPS = 3000  # a small set still trains this long (its cosine schedule woul
 MAX_STEPS = 100_000  # a huge set (OpenImages) stops here unless --steps or --epochs asks for more
 BATCH_BY_ROWS = ((4_000, 32), (16_000, 64))  # (fewer training rows than this, batch); otherwise 128
 LARGE_BATCH = 128
+MIN_PATIENCE = 5  # evaluations: a set whose epoch is shorter than an evaluation interval still waits this long
 
 
 def auto_batch_size(rows: int) -> int:
@@ -43,10 +45,27 @@ def eval_interval(cfg: TrainConfig, per_epoch: int, total: int) -> int:
     return cfg.eval_every or max(1, min(max(per_epoch // 2, total // 50), total // 10))
 
 
+def patience_evaluations(cfg: TrainConfig, per_epoch: int, every: int) -> int:
+    """``--patience`` (epochs of the noisy set) as evaluations ``every`` steps apart: at least ``MIN_PATIENCE``
+    (0 = never stop early)."""
+    if not cfg.patience:
+        return 0
+    return max(MIN_PATIENCE, math.ceil(cfg.patience * per_epoch / every - 1e-9))
+
+
 def length_line(label: str, length: dict[str, int], from_data: tuple[str, ...], rows: int) -> str:
     """The line that starts a phase: its steps, batch, epochs and evaluation interval, and which of them came
     from the data (``from_data``: ``batch``, ``length``)."""
     steps, per_epoch = length["steps"], length["steps_per_epoch"]
     derived = f" ({' and '.join(from_data)} from the {rows:,} training rows)" if from_data else ""
+    patience = length.get("patience_evaluations")
+    stop = f", stopping after {patience} evaluations without improvement" if patience else ""
     return (f"{label}: {steps:,} steps of batch {length['batch_size']} ({steps / per_epoch:.3g} epochs of "
-            f"{per_epoch:,} steps), evaluating every {length['eval_every']:,} steps{derived}")
+            f"{per_epoch:,} steps), evaluating every {length['eval_every']:,} steps{stop}{derived}")
+
+
+def defaults_line(cfg: TrainConfig, fields: tuple[str, ...]) -> str:
+    """The line that says which values a run took from its method's defaults (``fields``: those left unset)."""
+    values = ", ".join(f"{name} {getattr(cfg, name):g}" for name in fields)
+    return (f"{cfg.method}: {values} (the method's defaults, robust across the benchmark parts; "
+            "`noisereg methods --defaults` lists them)")

@@ -20,7 +20,7 @@ from ..checkpoint import save_checkpoint, write_config
 from ..config import TrainConfig
 from ..data.images import Preprocess
 from ..data.labelset import LabelledSet, split_validation
-from ..distributed import DistContext, barrier, broadcast_state, current, resolve_device
+from ..distributed import DistContext, barrier, broadcast_state, current, data_parallel, resolve_device
 from ..progress import echo, warn
 from ..safe_io import OutputLock
 from ..features import cached_features, freeze
@@ -28,12 +28,13 @@ from ..methods import get_method_spec
 from ..methods.base import Phase, PhaseContext
 from .batches import iter_training_batches
 from .imbalance import pos_weight_for, sampler_for
-from .length import auto_batch_size, eval_interval, left_to_data, length_line, phase_steps
+from .length import (auto_batch_size, defaults_line, eval_interval, left_to_data, length_line, patience_evaluations,
+                     phase_steps)
 from .evaluate import evaluate, f1_thresholds_on, predict_logits
 from .log import RunLog
 from .loop import make_optimizer, train_loop
 from .model import Classifier, build_backbone, in_chans_of, stage_one_model, with_method
-from .checks import check_task
+from .checks import check_task, small_validation
 from .resume import data_fingerprint, prepare_output, resume_state
 from .selection import Selection, metric_name
 
@@ -82,6 +83,7 @@ class Run:
         self.overrides: dict[str, Any] = {}  # options --resume changed (device, workers, ...)
         self.length: dict[str, dict[str, int]] = {}  # per phase: steps, steps an epoch, evaluation interval, batch
         self.from_data: tuple[str, ...] = ()  # the options left to the data (batch, length)
+        self.from_method: tuple[str, ...] = ()  # the fields left unset, holding the method's defaults (all of them)
 
     def meta(self, model: Classifier, pre: Preprocess, stage: str, step: int,
              selection: Optional[Selection] = None) -> dict[str, Any]:
@@ -90,7 +92,7 @@ class Run:
                 "feature_dim": int(model.backbone.feature_dim), "stage": stage, "step": step,
                 "selection": selection.state() if selection else None, "history": self.history,
                 "multi_label": self.multi_label, "thresholds": self.thresholds, "data": self.fingerprint,
-                "overrides": self.overrides, "length": self.length}
+                "overrides": self.overrides, "length": self.length, "method_defaults": list(self.from_method)}
 
     def save(self, model: Classifier, pre: Preprocess, stage: str, step: int,
              optimizer: Optional[torch.optim.Optimizer], selection: Optional[Selection] = None,
@@ -130,17 +132,19 @@ class Run:
         per_epoch = sampler.steps_per_epoch()
         total = phase_steps(cfg, per_epoch, total)
         every = eval_interval(cfg, per_epoch, total)
-        self.length[label] = dict(steps=total, steps_per_epoch=per_epoch, eval_every=every, batch_size=cfg.batch_size)
+        self.length[label] = dict(steps=total, steps_per_epoch=per_epoch, eval_every=every, batch_size=cfg.batch_size,
+                                  patience_evaluations=patience_evaluations(cfg, per_epoch, every))
         if state is None:
             self.log.note(length_line(label, self.length[label], self.from_data, len(self.train)))
         start_stopping = max(int(cfg.warmup * total), total // 5)  # early stopping only after this step
         optimizer = make_optimizer(train_model, cfg)
-        selection = Selection(self.metric, cfg.patience, select=phase.select and not cfg.keep_last)
+        selection = Selection(self.metric, self.length[label]["patience_evaluations"],
+                              select=phase.select and not cfg.keep_last)
         if state is not None:
             if state.get("optimizer") is not None:
                 optimizer.load_state_dict(state["optimizer"])
             selection.load_state(state.get("selection") or {}, _subset(state["best"], train_model))
-        stepper = _data_parallel(train_model, self.device, self.ctx)
+        stepper = data_parallel(train_model, self.device, self.ctx)
         if cfg.compile:
             stepper = torch.compile(stepper)
         steps = range(state["step"] if state else 0, total)
@@ -196,20 +200,6 @@ def _outputs_of(model: Classifier, images: Any, pre: Preprocess, rows: np.ndarra
     return out
 
 
-def _data_parallel(model: Classifier, device: torch.device, ctx: DistContext) -> nn.Module:
-    """The module the loop steps: ``model`` itself, or under torchrun a DDP wrapper of its trainable
-    parts (a frozen backbone is never wrapped: the heads stage wraps ``Identity`` + heads).
-
-    BatchNorm layers become SyncBatchNorm on GPU, so statistics cover the global batch there; on
-    CPU (gloo) each rank normalises with its own share.
-    """
-    if not ctx.enabled:
-        return model
-    if device.type == "cuda":
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-
-
 def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet] = None,
         out: Optional[str | Path] = None, resume: bool = False, overwrite: bool = False,
         stage_one: Optional[Classifier] = None, print_evaluations: bool = True,
@@ -239,14 +229,17 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
     check_task(train, warn if current().is_main else lambda line: None)  # quiet never hides these
     if eval_set is None and cfg.val_fraction > 0:
         train, eval_set = split_validation(train, cfg.val_fraction, cfg.seed)
-    from_data = left_to_data(cfg)
-    if cfg.batch_size == 0:  # recorded as chosen, so --resume and the checkpoint's config see the same batch
-        cfg = cfg.replace(batch_size=auto_batch_size(len(train)))
+    from_data, from_method, used = left_to_data(cfg), cfg.unset(), cfg.left_to_method()
+    cfg = cfg.resolved().replace(batch_size=cfg.batch_size or auto_batch_size(len(train)))  # recorded as chosen,
+    # so --resume and the checkpoint's config see the values the run trained with
     folder = Path(out) if out is not None else None
     with OutputLock(folder) if folder is not None and current().is_main else nullcontext():
         state = resume_state(folder, cfg, train) if resume else None
         run = Run(train, cfg, eval_set, folder, print_evaluations, on_evaluation)
-        run.from_data = from_data
+        run.from_data, run.from_method = from_data, from_method
+        for line in (defaults_line(cfg, used) if used else None, small_validation(eval_set)):
+            if line and state is None:
+                run.log.note(line)
         if folder is not None and run.ctx.is_main and state is None:
             prepare_output(folder, overwrite=overwrite)
             write_config(cfg.to_dict(), folder / "config.yaml")  # --resume keeps the run's own config
