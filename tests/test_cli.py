@@ -62,8 +62,10 @@ def test_resume_from_the_cli(digit_folder, tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", "--manifest", str(digit_folder), "--out", str(out), "--scheme", "end-to-end", *TRAIN]
     assert main(args[:-len(TRAIN)] + ["--steps", "5", *TRAIN[4:]]) == 0
+    unset = json.loads((out / "checkpoint.json").read_text())["method_defaults"]
     assert main(args + ["--resume"]) == 0
     meta = json.loads((out / "checkpoint.json").read_text())
+    assert unset and meta["method_defaults"] == unset  # what the first sitting left to the method, kept
     assert meta["step"] == 30 and [r["step"] for r in meta["history"]] == list(range(1, 31))
     with open(out / "metrics.csv") as f:  # rewritten from the checkpoint's history, then appended to
         assert [int(r["step"]) for r in csv.DictReader(f)] == list(range(1, 31))

@@ -245,6 +245,7 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
             write_config(cfg.to_dict(), folder / "config.yaml")  # --resume keeps the run's own config
         if state is not None:
             run.history, run.overrides = state["meta"]["history"], state["overrides"]
+            run.from_method = tuple(state["meta"].get("method_defaults", ()))  # the first sitting's unset fields
         run.log.begin(run.history)
         try:
             result = _fit_end_to_end(run, state) if cfg.scheme == "end-to-end" else _fit_frozen(run, state, stage_one)
