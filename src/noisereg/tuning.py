@@ -135,7 +135,7 @@ def _objective(train: Any, val: Any, base: TrainConfig, method: str, names: list
         params = {n: suggest(trial, n) for n in names}
         t, seen = time.perf_counter(), []
 
-        def report(scores: dict) -> None:  # the validation curve, one point per evaluation
+        def report(scores: dict, _model: Any) -> None:  # the validation curve, one point per evaluation
             seen.append(scores[metric])
             trial.report(scores[metric], len(seen) - 1)
             if trial.should_prune():

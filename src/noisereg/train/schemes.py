@@ -64,9 +64,9 @@ class Run:
 
     def __init__(self, train: LabelledSet, cfg: TrainConfig, eval_set: Optional[LabelledSet],
                  out: Optional[Path], print_evaluations: bool = True,
-                 on_evaluation: Optional[Callable[[dict], None]] = None) -> None:
+                 on_evaluation: Optional[Callable[[dict, nn.Module], None]] = None) -> None:
         self.train, self.cfg, self.eval_set, self.out = train, cfg, eval_set, out
-        self.on_evaluation = on_evaluation  # sees each validation score (a tuning pruner may raise to stop)
+        self.on_evaluation = on_evaluation  # sees each validation score and the model (a pruner may raise to stop)
         self.device = resolve_device(cfg.device)
         self.ctx: DistContext = current()
         if not self.ctx.is_main:
@@ -163,7 +163,7 @@ class Run:
                 record["val_best"] = selection.best
                 record["best_epoch"] = round(selection.best_step / per_epoch, 4)  # where the kept weights are
                 if self.on_evaluation is not None:
-                    self.on_evaluation(scores)
+                    self.on_evaluation(scores, train_model)
             if cfg.save_every and step % cfg.save_every == 0 and step < total and not stop:
                 self.save(model, pre, label, step, optimizer, selection)
             self.log.step(record, self.history, name=f"{cfg.method}:{label}", total=total)
@@ -203,7 +203,7 @@ def _outputs_of(model: Classifier, images: Any, pre: Preprocess, rows: np.ndarra
 def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet] = None,
         out: Optional[str | Path] = None, resume: bool = False, overwrite: bool = False,
         stage_one: Optional[Classifier] = None, print_evaluations: bool = True,
-        on_evaluation: Optional[Callable[[dict], None]] = None) -> FitResult:
+        on_evaluation: Optional[Callable[[dict, nn.Module], None]] = None) -> FitResult:
     """Train ``cfg.method`` on ``train`` with ``cfg.scheme``; checkpoints go to ``out`` when given.
 
     Args:
@@ -221,7 +221,8 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
         stage_one: for the frozen scheme, an already trained Backbone (Noisy) to reuse (its backbone is
             shared, not copied), so one stage one serves many methods.
         print_evaluations: print one line per evaluation and each stage's start (unless ``cfg.quiet``).
-        on_evaluation: called with each validation score (tuning's pruner; raising stops the run).
+        on_evaluation: called with each evaluation's validation scores and the part being trained, in eval
+            mode (tuning's pruner; a study of how selection rules fare); raising stops the run.
 
     For multi-label data with a validation set, per-class thresholds on g that maximise F1 there are
     chosen after training and recorded (``FitResult.thresholds``, ``checkpoint.json``).
