@@ -190,7 +190,7 @@ def demo_table(rows: list[dict]) -> list[str]:
            "| method | " + " | ".join(f"{t} {m}" for t, m in cols) + " |", "|---|" + "---:|" * len(cols)]
     for m in methods:
         out.append(f"| {m} | " + " | ".join(f"{np.mean(vals[(t, m, k)]):.1f} ± {sample_std(np.asarray(vals[(t, m, k)])):.1f}"
-                                            for t, k in cols) + " |")
+                                            if vals[(t, m, k)] else "-" for t, k in cols) + " |")
     return out + [""]
 
 
