@@ -2,6 +2,7 @@
 targets of make_results, the sample std, and cleanlab's set-up (same head, clean rows never pruned)."""
 from __future__ import annotations
 
+import csv
 import sys
 from pathlib import Path
 
@@ -143,3 +144,82 @@ def test_the_defaults_table_says_where_the_target_is_missed():
     assert "worse 5%: yes; worse 10%: no." in text  # 2 points below its tuned result at 10%
     rows[1]["default"] = "79.0"  # g-alone's defaults above proposed's: missed although within a point
     assert "worse 5%: no" in "\n".join(make_results.defaults_table(rows))
+
+
+def _curve_run(metric_by_eval, test_by_eval, pool=40, patience=3, total=1000):
+    """A run whose every validation draw sees ``metric_by_eval`` exactly (each image right on the same
+    evaluations, so any subset's mean is the pool's)."""
+    m = np.asarray(metric_by_eval)
+    correct = np.zeros((len(m), pool), bool)
+    for e, v in enumerate(m):
+        correct[e, :int(round(v * pool))] = True
+    bce = np.tile((1 - m)[:, None], (1, pool))
+    return {"steps": np.arange(1, len(m) + 1) * 100, "correct": correct, "bce": bce, "test": np.asarray(test_by_eval),
+            "total": total, "patience": patience}
+
+
+def test_the_selection_study_replays_the_library_rule_with_its_early_stop():
+    bench = pytest.importorskip("bench_selection")
+    # validation peaks at evaluation 2, sags for the patience, then climbs higher at evaluation 9
+    metric = [0.5, 0.6, 0.8, 0.7, 0.7, 0.7, 0.7, 0.75, 0.78, 0.9]
+    test = [0.50, 0.60, 0.70, 0.65, 0.65, 0.65, 0.65, 0.70, 0.72, 0.80]
+    run = _curve_run(metric, test, patience=3)
+    library = next(iter(bench.RULES))
+    picked = bench.simulate(run, [40], draws=1, rng=np.random.default_rng(0))
+    assert picked[(library, 40)] == [0.70]  # stopped at evaluation 5: the later peak is never seen
+    assert picked[("best top-1, ties later, never stop", 40)] == [0.80]
+    assert picked[("last evaluation", 40)] == [0.80]
+    assert picked[(bench.ORACLE, 40)] == [0.80]
+    # with no patience the library rule trains on and finds the later peak
+    assert bench.simulate({**run, "patience": 0}, [40], 1, np.random.default_rng(0))[(library, 40)] == [0.80]
+
+
+def test_the_selection_study_draws_subsets_and_breaks_ties_as_named():
+    bench = pytest.importorskip("bench_selection")
+    metric, test = [0.5, 0.8, 0.8, 0.6], [0.5, 0.6, 0.7, 0.4]
+    run = _curve_run(metric, test, patience=0)
+    picked = bench.simulate(run, [10, 40], draws=5, rng=np.random.default_rng(0))
+    assert picked[("best top-1, ties later, never stop", 40)] == [0.7]
+    assert picked[("best top-1, ties earlier", 40)] == [0.6]
+    assert len(picked[("best top-1, ties earlier", 10)]) == 5 and len(picked[("last evaluation", 40)]) == 1
+    assert bench.smoothed(np.array([0.0, 3.0, 0.0])).tolist() == [1.5, 1.0, 1.5]
+
+
+def test_label_issue_rows_take_the_score_that_ranks_validation_best_not_the_answer():
+    from types import SimpleNamespace
+    bench = pytest.importorskip("bench_label_issues")
+    ranked = {"posterior": SimpleNamespace(val_auroc=0.81), "g": SimpleNamespace(val_auroc=0.86),
+              "residual": SimpleNamespace(val_auroc=None)}
+    assert bench.chosen_score(ranked) == "g"
+    assert bench.chosen_score({"method": SimpleNamespace(val_auroc=None), "g": SimpleNamespace(val_auroc=None)}) == "method"
+
+
+def test_label_issue_rows_written_before_a_column_was_added_are_kept(tmp_path):
+    from types import SimpleNamespace
+    bench = pytest.importorskip("bench_label_issues")
+    path = tmp_path / "label_issues.csv"
+    path.write_text("part,noise,peer,auroc\nsingle,worse,old peer,0.9\n")
+    args = SimpleNamespace(csv=str(path), clean=0.05, seed=0)
+    bench.append([{"part": "single", "noise": "worse", "peer": "new peer", "auroc": 0.95, "head": "linear",
+                   "chosen_on": "fixed"}], args)
+    rows = list(csv.DictReader(open(path)))
+    assert list(rows[0]) == bench.COLUMNS
+    assert [(r["peer"], r["auroc"], r["head"]) for r in rows] == [("old peer", "0.9", ""), ("new peer", "0.95", "linear")]
+
+
+def test_cleanlabs_multi_label_head_is_the_validated_mixed_head_with_clean_rows_flagged():
+    bench = pytest.importorskip("bench_label_issues")
+    from noisereg.data.labelset import LabelledSet
+    from sklearn.metrics import roc_auc_score
+    rng = np.random.default_rng(0)
+    y = (rng.random((300, 3)) < 0.4).astype(int)
+    x = (y @ rng.normal(0, 2, (3, 8)) + rng.normal(0, 0.5, (300, 8))).astype(np.float32)
+    flag = np.zeros((300, 1), np.float32)
+    flag[:30] = 1
+    vy = y[:40]
+    val = LabelledSet(images=x[:40], classes=["0", "1", "2"], noisy=np.zeros_like(vy), clean=vy,
+                      has_noisy=np.zeros(40, bool), has_clean=np.ones(40, bool))
+    head = bench.MultiHead(val=val, epochs=150, seed=0).fit(np.hstack([x, flag]), y)
+    assert head.result_.meta["config"]["method"] == "mixed" and head.result_.eval_set is val
+    probs = head.predict_proba(np.hstack([x, flag]))
+    assert probs.shape == (300, 3) and roc_auc_score(y.ravel(), probs.ravel()) > 0.9

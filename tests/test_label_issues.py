@@ -56,6 +56,7 @@ def test_the_ranking_finds_the_injected_wrong_labels(single):
     flagged = issues["is_label_issue"].to_numpy()
     assert truth[flagged].mean() > 2 * truth[~flagged].mean()  # what is flagged is mostly wrong
     assert "validation images" in issues.attrs["cutoff_how"]   # chosen where both labels are known
+    assert 0.7 < issues.attrs["val_auroc"] <= 1.0              # and the ranking is checked there too
     assert (issues.loc[flagged, "predicted_label"] != issues.loc[flagged, "given_label"]).mean() > 0.5
 
 
@@ -80,6 +81,25 @@ def test_posterior_is_bayes_rule_and_cutoff_is_best_f1():
     quality = np.array([0.1, 0.2, 0.3, 0.8, 0.9, 0.95])
     cut, f1 = best_cutoff(quality, np.array([1, 1, 1, 0, 0, 0], bool))
     assert f1 == 1.0 and 0.3 <= cut < 0.8
+
+
+def test_the_validation_check_reports_the_rankings_auroc_on_the_known_pairs():
+    from noisereg.label_issues.finder import validation_cutoff
+    rng = np.random.default_rng(1)
+    n, k = 60, 3
+    given = np.eye(k)[rng.integers(0, k, n)]
+    wrong = rng.random(n) < 0.4
+    clean = np.where(wrong[:, None], np.roll(given, 1, axis=1), given)
+    quality = np.where(wrong, 0.3, 0.6) + rng.normal(0, 0.2, n)  # informative but not perfect
+    known = np.ones(n, bool)
+    known[:10] = False                                              # pairs without a clean label do not count
+    quality[:10] = np.where(wrong[:10], 1.0, 0.0)                   # (they would rank perfectly backwards)
+    s = LabelScores(classes=list("abc"), rows=np.arange(n), ids=[str(i) for i in range(n)], given=given,
+                    predicted=given, scores={"g": quality}, score="g", single_label=True, clean=clean, has_clean=known)
+    checked = validation_cutoff(s)
+    assert checked.val_auroc == pytest.approx(roc_auc_score(wrong[10:], -quality[10:]))
+    assert 0.6 < checked.val_auroc < 1.0 and f"{checked.val_auroc:.3f}" in checked.how
+    assert validation_cutoff(LabelScores(**{**s.__dict__, "has_clean": np.zeros(n, bool)})).val_auroc is None
 
 
 def _scores(single_label: bool, given, predicted, flags) -> LabelScores:

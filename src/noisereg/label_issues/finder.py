@@ -96,16 +96,20 @@ def best_cutoff(quality: np.ndarray, wrong: np.ndarray) -> tuple[float, float]:
 
 
 def validation_cutoff(scores: LabelScores) -> LabelScores:
-    """``scores`` (of validation images) with the cut-off chosen on those that have both labels; unchanged
-    (0.5) when fewer than ``MIN_PAIRS`` have, or their noisy labels are all right or all wrong."""
+    """``scores`` (of validation images) with the cut-off chosen on those that have both labels and the
+    ranking's AUROC there; unchanged (0.5, no AUROC) when fewer than ``MIN_PAIRS`` have, or their noisy labels
+    are all right or all wrong."""
+    from sklearn.metrics import roc_auc_score
     wrong = scores.true_wrong()
     known = scores.has_clean if scores.has_clean is not None else np.zeros(len(scores.rows), bool)
     if wrong is None or known.sum() < MIN_PAIRS or not wrong[known].any() or wrong[known].all():
         return scores
     cut, f1 = best_cutoff(scores.quality[known], wrong[known])
     n = int(known.sum())
-    return replace(scores, cutoff=cut, how=f"{cut:.3f}: best F1 ({f1:.2f}) on {n} validation images whose "
-                                           "noisy and clean labels are both known")
+    auroc = float(roc_auc_score(wrong[known].ravel(), -scores.quality[known].ravel()))
+    return replace(scores, cutoff=cut, val_auroc=auroc,
+                   how=f"{cut:.3f}: best F1 ({f1:.2f}) on {n} validation images whose noisy and clean labels are "
+                       f"both known (ranking AUROC there {auroc:.3f})")
 
 
 def validation_set(table: LabelTable, train: LabelledSet, cfg: Any, classes: list[str]) -> Optional[LabelledSet]:
@@ -140,7 +144,7 @@ def score_set(model: Classifier, data: LabelledSet, pre: Any, *, device: torch.d
     paired = np.flatnonzero(val.has_noisy & val.has_clean)
     checked = validation_cutoff(score_rows(model, val, model_outputs(model, val, pre, device=device), paired,
                                            score=score, h_clean=h_clean, single_label=single))
-    return replace(scores, cutoff=checked.cutoff, how=checked.how)
+    return replace(scores, cutoff=checked.cutoff, how=checked.how, val_auroc=checked.val_auroc)
 
 
 def label_scores(checkpoint: Any, manifest: Any, *, image_root: Optional[str] = None, features: Optional[str] = None,

@@ -36,6 +36,9 @@ class LabelScores:
         single_label: one label per image.
         cutoff: entries with a quality <= cutoff are label issues; how: how it was chosen.
         clean: (N, K) clean labels where known (``has_clean``), to say how many flags are right.
+        val_auroc: how well ``score`` ranks the known wrong labels of the validation images (AUROC, 0.5 =
+            chance; None without enough of them): the evidence for trusting the ranking, and for choosing
+            between scores without touching the answer on the training labels.
     """
 
     classes: list[str]
@@ -51,6 +54,7 @@ class LabelScores:
     clean: Optional[np.ndarray] = None
     has_clean: Optional[np.ndarray] = None
     flags: Optional[np.ndarray] = field(default=None, repr=False)
+    val_auroc: Optional[float] = None
 
     @property
     def quality(self) -> np.ndarray:
@@ -95,7 +99,7 @@ class LabelScores:
         if level == "entry" and self.single_label:
             level = "image"
         frame = self._images() if level == "image" or (level == "auto" and self.single_label) else self._entries()
-        frame.attrs.update(cutoff=self.cutoff, cutoff_how=self.how, score=self.score)
+        frame.attrs.update(cutoff=self.cutoff, cutoff_how=self.how, score=self.score, val_auroc=self.val_auroc)
         return frame
 
     def _names(self, m: np.ndarray) -> list[str]:
