@@ -11,7 +11,7 @@ from noisereg.config import TrainConfig
 from noisereg.data.labelset import LabelledSet, multi_hot, one_hot, split_validation, validation_rows
 from noisereg.train import evaluate, fit
 from noisereg.train.loop import lr_factor
-from noisereg.train.selection import Selection
+from noisereg.train.selection import Selection, selects_by_loss
 
 CPU = torch.device("cpu")
 
@@ -110,7 +110,7 @@ def test_the_best_weights_on_validation_are_kept_and_the_last_beside_them(tmp_pa
     """Validation accuracy peaks early, then falls as the noise is memorised."""
     data = _memorisable()
     cfg = TrainConfig(method="noisy", steps=400, lr=0.05, schedule="constant", warmup=0.0, eval_every=10,
-                      patience=0, quiet=True)
+                      patience=0, quiet=True, val_metric="top1")  # named: kept by top-1 though validation is small
     r = fit(data, cfg, out=tmp_path)
     vals = [(h["step"], h["val_top1"]) for h in r.history if "val_top1" in h]
     best_step, best = max(vals, key=lambda v: (v[1], v[0]))
@@ -155,6 +155,41 @@ def test_selection_prefers_later_weights_on_ties_and_counts_patience_on_both_sig
     assert not sel.update(30, {"top1": 0.4, "bce": 0.65}, module)
     assert sel.update(40, {"top1": 0.45, "bce": 0.61}, module)  # two evaluations without improvement
     assert sel.best_step == 20
+
+
+def test_a_small_single_label_validation_set_keeps_the_lowest_loss_weights(tmp_path):
+    """Under 200 validation images (here 80) and --val-metric auto, the kept weights are those of the lowest
+    validation loss, not of the best top-1; named top1 keeps the best top-1; multi-label keeps mAP."""
+    data = _memorisable()
+    cfg = TrainConfig(method="noisy", steps=400, lr=0.05, schedule="constant", warmup=0.0, eval_every=10,
+                      patience=0, quiet=True)
+    r = fit(data, cfg, out=tmp_path)
+    evals = [h for h in r.history if "val_bce" in h]
+    assert len(r.eval_set) < 200
+    low = min(evals, key=lambda h: (h["val_bce"], -h["step"]))
+    per_epoch = r.meta["length"]["heads"]["steps_per_epoch"]
+    assert r.history[-1]["best_epoch"] == pytest.approx(low["step"] / per_epoch, abs=1e-3)
+    assert r.history[-1]["val_best"] == pytest.approx(low["val_top1"])  # the kept weights' top-1
+    assert evaluate(r.model, r.eval_set, r.preprocess, device=CPU)["bce"] == pytest.approx(low["val_bce"], rel=1e-4)
+    assert json.loads((tmp_path / "checkpoint.json").read_text())["selection"]["by_loss"] is True
+    by_top1 = max(evals, key=lambda h: (h["val_top1"], h["step"]))
+    assert by_top1["step"] != low["step"]  # the two rules disagree on this curve, so the test can tell them apart
+    assert selects_by_loss("auto", r.eval_set) and not selects_by_loss("top1", r.eval_set)
+    assert not selects_by_loss("auto", None)
+
+
+def test_selection_by_loss_keeps_the_later_of_equal_losses_and_still_counts_top1_for_patience():
+    sel, module = Selection("top1", patience=2, by_loss=True), torch.nn.Linear(2, 1)
+    sel.update(10, {"top1": 0.9, "bce": 0.5}, module)
+    sel.update(20, {"top1": 0.6, "bce": 0.4}, module)
+    assert (sel.best_step, sel.best, sel.top) == (20, 0.6, 0.9)
+    sel.update(30, {"top1": 0.7, "bce": 0.4}, module)  # a tie on the loss: the later weights
+    assert sel.best_step == 30 and sel.bad == 1
+    assert not sel.update(40, {"top1": 0.95, "bce": 0.45}, module)  # top-1 improved: patience reset, not kept
+    assert sel.best_step == 30 and sel.bad == 0
+    restored = Selection("top1", patience=2, by_loss=True)
+    restored.load_state(sel.state(), sel.weights)
+    assert (restored.best, restored.top, restored.best_loss) == (sel.best, sel.top, sel.best_loss)
 
 
 def test_schedules():

@@ -45,13 +45,14 @@ SMALL_VALIDATION = 200  # below this many images one validation top-1 has a stan
 
 def small_validation(val: Optional[LabelledSet]) -> Optional[str]:
     """The line a run starts with when its validation set is small: its score's standard error (at 70%
-    accuracy) and what selection does about it (early stopping only after a fifth of the phase, patience
-    counting the validation loss too); None otherwise."""
+    accuracy) and what selection does about it (early stopping only after a fifth of the phase; the heads
+    kept by the validation loss for single-label data, ``selection.selects_by_loss``); None otherwise."""
     if val is None or len(val) >= SMALL_VALIDATION:
         return None
     n = len(val)
     se = 100 * math.sqrt(0.7 * 0.3 / max(n, 1))
+    kept = ("keeps the heads of the lowest validation loss, which few images measure more steadily"
+            if val.is_single_label else "also counts the validation loss")
     return (f"note: the validation set has {n} images: a score on it moves by about ±{se:.0f} points between "
-            "equally good weights, so the kept step and early stopping are noisy (selection waits a fifth of each "
-            "phase and also counts the validation loss); more clean images for validation (--val-dir, "
-            "--val-fraction) choose better")
+            f"equally good weights, so the kept step and early stopping are noisy (selection waits a fifth of each "
+            f"phase and {kept}); more clean images for validation (--val-dir, --val-fraction) choose better")

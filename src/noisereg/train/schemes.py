@@ -36,7 +36,7 @@ from .loop import make_optimizer, train_loop
 from .model import Classifier, build_backbone, in_chans_of, stage_one_model, with_method
 from .checks import check_task, small_validation
 from .resume import data_fingerprint, prepare_output, resume_state
-from .selection import Selection, metric_name
+from .selection import Selection, metric_name, selects_by_loss
 
 
 @dataclass
@@ -72,7 +72,7 @@ class Run:
         if not self.ctx.is_main:
             self.cfg = cfg = cfg.replace(quiet=True)  # one progress bar, on rank 0
         self.history: list[dict[str, float]] = []
-        self.metric = metric_name(cfg.val_metric, eval_set)
+        self.metric, self.by_loss = metric_name(cfg.val_metric, eval_set), selects_by_loss(cfg.val_metric, eval_set)
         main = self.ctx.is_main
         self.log = RunLog(out if main else None, metric=self.metric, tensorboard=cfg.tensorboard and main,
                           print_evaluations=print_evaluations and not cfg.quiet)
@@ -138,8 +138,8 @@ class Run:
             self.log.note(length_line(label, self.length[label], self.from_data, len(self.train)))
         start_stopping = max(int(cfg.warmup * total), total // 5)  # early stopping only after this step
         optimizer = make_optimizer(train_model, cfg)
-        selection = Selection(self.metric, self.length[label]["patience_evaluations"],
-                              select=phase.select and not cfg.keep_last)
+        selection = Selection(self.metric, self.length[label]["patience_evaluations"], select=phase.select and
+                              not cfg.keep_last, by_loss=self.by_loss and label.startswith("heads"))
         if state is not None:
             if state.get("optimizer") is not None:
                 optimizer.load_state_dict(state["optimizer"])

@@ -5,6 +5,8 @@ from typing import Any, Optional
 
 import torch
 
+from .checks import SMALL_VALIDATION
+
 
 def metric_name(val_metric: str, data: Any) -> str:
     """The metric that selects weights: ``val_metric``, or for ``auto`` top-1 on single-label data and
@@ -14,38 +16,57 @@ def metric_name(val_metric: str, data: Any) -> str:
     return "top1" if data is None or data.is_single_label else "mAP"
 
 
+def selects_by_loss(val_metric: str, data: Any) -> bool:
+    """Whether the weights kept are those of the lowest validation loss rather than the best ``metric``: for
+    ``auto`` on a single-label validation set under ``SMALL_VALIDATION`` images, whose top-1 moves in steps of
+    1/n so that its best evaluation is mostly chance. Measured (``benchmarks/bench_selection.py``, RESULTS.md
+    "Selection with a small validation set"): at 10-100 validation images the loss-chosen weights score 0.06-0.5
+    points higher on test than the best top-1's and vary 1.4-8x less; at 200-500 the two are level. Measured on
+    heads over frozen features, so ``fit`` applies it to the heads phases only: a backbone being fine-tuned
+    can see its validation loss climb and fall back while its top-1 recovers, and there the loss kept a
+    barely trained backbone (``tests/test_cli.py``'s tiny frozen run)."""
+    return val_metric == "auto" and data is not None and data.is_single_label and len(data) < SMALL_VALIDATION
+
+
 class Selection:
     """Best-by-validation weights and early stopping of one training phase.
 
-    The best weights are those of the highest ``metric`` (on a tie the later ones). The patience
-    counts evaluations in which neither the metric nor the validation loss (``bce``) improved: a
-    coarse metric on a small validation set (top-1 of a few dozen images) plateaus while the
-    model still improves, and the loss sees that.
+    The best weights are those of the highest ``metric`` (on a tie the later ones), or with ``by_loss`` those
+    of the lowest validation loss (``bce``; on a tie the later ones). The patience counts evaluations in which
+    neither the metric nor the validation loss improved: a coarse metric on a small validation set (top-1 of
+    a few dozen images) plateaus while the model still improves, and the loss sees that.
 
     Args:
         metric: the validation score to maximise (``top1``, ``mAP`` or ``AP_all``).
         patience: evaluations without improvement after which the phase stops (0 = never).
         select: keep the best weights (False: the last ones; the phase still records its scores).
+        by_loss: keep the lowest-loss weights (``selects_by_loss``); ``best`` is then their ``metric``.
     """
 
-    def __init__(self, metric: str, patience: int, select: bool = True) -> None:
-        self.metric, self.patience, self.select = metric, patience, select
-        self.best: Optional[float] = None
+    def __init__(self, metric: str, patience: int, select: bool = True, by_loss: bool = False) -> None:
+        self.metric, self.patience, self.select, self.by_loss = metric, patience, select, by_loss
+        self.best: Optional[float] = None  # the kept weights' metric
+        self.top: Optional[float] = None  # the best metric seen (the patience's signal)
         self.best_loss: Optional[float] = None
         self.best_step = 0
         self.bad = 0
         self.weights: Optional[dict[str, torch.Tensor]] = None
 
     def update(self, step: int, scores: dict[str, float], module: torch.nn.Module) -> bool:
-        """Record an evaluation at ``step``; snapshot ``module`` when it is at least as good as the best
-        (on a tie the later, longer-trained weights win), reset the patience only on a strict
-        improvement. True = stop now."""
+        """Record an evaluation at ``step``; snapshot ``module`` when it is at least as good as the kept weights
+        (on a tie the later, longer-trained weights win), reset the patience only on a strict improvement of
+        the metric or the loss. True = stop now."""
         value, loss = scores[self.metric], scores.get("bce")
-        improved = self.best is None or value > self.best
+        improved = self.top is None or value > self.top
+        self.top = value if self.top is None else max(self.top, value)
+        if self.by_loss and loss is not None:
+            keep = self.best_loss is None or loss <= self.best_loss
+        else:
+            keep = self.best is None or value >= self.best
         if loss is not None and (self.best_loss is None or loss < self.best_loss):
             self.best_loss = loss
             improved = True
-        if self.best is None or value >= self.best:
+        if keep:
             self.best, self.best_step = value, step
             if self.select:
                 self.weights = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
@@ -63,10 +84,11 @@ class Selection:
 
     def state(self) -> dict[str, Any]:
         """What a checkpoint records to resume the selection (the weights are the checkpoint's model)."""
-        return {"metric": self.metric, "best": self.best, "best_loss": self.best_loss, "best_step": self.best_step,
-                "bad": self.bad}
+        return {"metric": self.metric, "best": self.best, "top": self.top, "best_loss": self.best_loss,
+                "best_step": self.best_step, "bad": self.bad, "by_loss": self.by_loss}
 
     def load_state(self, state: dict[str, Any], weights: Optional[dict[str, torch.Tensor]]) -> None:
         self.best, self.best_loss = state.get("best"), state.get("best_loss")
+        self.top = state.get("top", self.best)
         self.best_step, self.bad = int(state.get("best_step", 0)), int(state.get("bad", 0))
         self.weights = weights if self.best is not None and self.select else None
