@@ -87,12 +87,14 @@ def _train_and_record(args: argparse.Namespace, part: str, seed: int) -> dict[st
             "patience": patience}
 
 
-def library_rule(metric: np.ndarray, loss: np.ndarray, steps: np.ndarray, total: int, patience: int) -> int:
-    """What ``fit`` keeps: ``Selection`` (the best metric, ties to the later; patience counting evaluations
-    in which neither the metric nor the loss improved) with early stopping only after a fifth of the run."""
+def library_rule(metric: np.ndarray, loss: np.ndarray, steps: np.ndarray, total: int, patience: int,
+                 by_loss: bool = False) -> int:
+    """What ``fit`` keeps: ``Selection`` (the best metric, or with ``by_loss`` the lowest loss, ties to the later;
+    patience counting evaluations in which neither the metric nor the loss improved) with early stopping only
+    after a fifth of the run."""
     from noisereg.train.selection import Selection
     import torch
-    sel, dummy = Selection("top1", patience, select=False), torch.nn.Linear(1, 1)
+    sel, dummy = Selection("top1", patience, select=False, by_loss=by_loss), torch.nn.Linear(1, 1)
     for e, step in enumerate(steps):
         if sel.update(int(step), {"top1": float(metric[e]), "bce": float(loss[e])}, dummy) and step > total // 5:
             break
@@ -110,7 +112,8 @@ def smoothed(v: np.ndarray, window: int = 3) -> np.ndarray:
 
 
 RULES: dict[str, Callable[..., int]] = {
-    "library (best top-1, ties later, patience on top-1 or loss)": library_rule,
+    "library before 2026-12-04 (best top-1, ties later, patience on top-1 or loss)": library_rule,
+    "library since (lowest loss, ties later, same patience)": lambda *a: library_rule(*a, by_loss=True),
     "best top-1, ties later, never stop": lambda m, l, *_: _last_argmax(m),
     "best top-1, ties earlier": lambda m, l, *_: int(np.argmax(m)),
     "best top-1, ties by lower loss": lambda m, l, *_: int(np.lexsort((l, -m))[0]),

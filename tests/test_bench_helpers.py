@@ -167,6 +167,7 @@ def test_the_selection_study_replays_the_library_rule_with_its_early_stop():
     library = next(iter(bench.RULES))
     picked = bench.simulate(run, [40], draws=1, rng=np.random.default_rng(0))
     assert picked[(library, 40)] == [0.70]  # stopped at evaluation 5: the later peak is never seen
+    assert picked[("library since (lowest loss, ties later, same patience)", 40)] == [0.70]  # same stop
     assert picked[("best top-1, ties later, never stop", 40)] == [0.80]
     assert picked[("last evaluation", 40)] == [0.80]
     assert picked[(bench.ORACLE, 40)] == [0.80]
