@@ -54,8 +54,9 @@ TRAIN = {"epochs": 20, "batch_size": 128, "patience": 4, "hidden": 256, "lr": 1e
          "clean_ratio": 0.1}  # every method's first tuning trial (pinned: not the methods' defaults); patience in
 # epochs: 4 = the 8 evaluations, half an epoch apart, that the rows before 2026-12-03 waited (9 for an odd epoch)
 COLUMNS = ["part", "data", "noise", "scheme", "method", "clean_fraction", "seed", "top1", "mAP", "AP_all", "epochs",
-           "val_best", "hyperparameters", "seconds", "best_epoch"]  # epochs: where a run stopped; best_epoch: its
-# kept weights (rows before 2026-12-02 lack it)
+           "val_best", "hyperparameters", "seconds", "best_epoch", "commit"]  # epochs: where a run stopped;
+# best_epoch: its kept weights (rows before 2026-12-02 lack it); commit: the code that ran it (rows before
+# 2026-12-04 lack it; a cell read back from an interrupted run keeps the commit it ran with)
 CSV = RESULTS_DIR / "cifar10n.csv"
 
 
@@ -217,6 +218,7 @@ def _cleanlab_tune_job(item: tuple) -> tuple[dict, list[dict]]:
 def _cleanlab_job(item: tuple) -> dict:
     """One (fraction, seed) row of CleanLearning, scored once on the test split."""
     from _cleanlab import clean_learning, cv_probabilities
+    from noisereg.report import source_commit
     args, part, head_values, settings, f, seed = item
     start = time.perf_counter()
     exp, task, x, y, clean, _, head = _cleanlab_prepared(args, part, head_values, f, seed)
@@ -230,7 +232,7 @@ def _cleanlab_job(item: tuple) -> dict:
             "top1": round(top1, 5), "mAP": "", "AP_all": "",
             "epochs": round(float(cl.clf.head_.history_[-1].get("epoch", 0)), 2), "val_best": "",
             "hyperparameters": ";".join(f"{k}={v}" for k, v in values.items()),
-            "seconds": round(time.perf_counter() - start, 2)}
+            "seconds": round(time.perf_counter() - start, 2), "commit": source_commit()}
 
 
 def cleanlab_rows(args: argparse.Namespace, part: str, tuned: dict) -> list[dict]:

@@ -163,7 +163,8 @@ def cleanlab_single(train, val, task, args) -> list[dict]:
 
 
 def retrain(train, val, task, ranked, args) -> list[dict]:
-    """``proposed`` retrained on the labels corrected by its own flags (replace / drop): test scores."""
+    """``proposed`` retrained on the labels corrected by its own flags (replace / drop), ranked by the score
+    chosen on validation: test scores."""
     import torch
     from noisereg.label_issues import corrected_set
     from noisereg.train import evaluate, fit
@@ -173,6 +174,7 @@ def retrain(train, val, task, ranked, args) -> list[dict]:
             result = fit(corrected_set(train, ranked, action=action), cfg("proposed", args), eval_set=val)
         test = evaluate(result.model, task.test, result.preprocess, device=torch.device("cpu"))
         rows.append({"peer": f"noisereg proposed retrained ({action})", "score": ranked.score, "level": "",
+                     "chosen_on": "validation",
                      "test_top1": test["top1"], "test_mAP": test["mAP"], "epochs": result.history[-1].get("epoch"), **t})
         print_row(rows[-1])
     return rows
@@ -198,7 +200,7 @@ def single_part(args, noise: str) -> list[dict]:
     for r in rows:
         print_row(r)
     rows += cleanlab_single(train, val, task, args)
-    rows += retrain(train, val, task, ranked["posterior"], args)
+    rows += retrain(train, val, task, ranked[chosen_score(ranked)], args)
     return [{"part": "single", "noise": noise, **r} for r in rows]
 
 

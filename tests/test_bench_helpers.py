@@ -45,6 +45,16 @@ def test_gap_is_against_the_best_competitor_and_skips_ours_and_the_upper_bound()
     assert who == "g-alone" and g == pytest.approx(4.0)
 
 
+def test_a_part_without_baselines_names_its_best_other_as_an_ablation():
+    rows = [{**_row("e2e", m, 0.1, s, v, 0), "part": "e2e"} for s in range(2)
+            for m, v in (("proposed", 0.70), ("noisy", 0.60), ("g-alone", 0.65), ("h-alone", 0.62))]
+    line = next(ln for ln in make_results.others_table(rows).splitlines() if ln.startswith("| small CNN"))
+    assert "vs its ablations only" in line and "**70.00** vs 65.00" in line
+    rows += [_row("e2e", "glc", 0.1, s, 0.71, 0) for s in range(2)]
+    line = next(ln for ln in make_results.others_table(rows).splitlines() if ln.startswith("| small CNN"))
+    assert "ablations only" not in line and "70.00 vs 71.00" in line
+
+
 def test_targets_report_a_missed_annotated_target_as_missed():
     rows = [_row("annotated", m, f, s, v, 0) for s in range(2) for f in (0.02, 0.05)
             for m, v in (("proposed", 0.70), ("glc", 0.69), ("g-alone", 0.60), ("h-alone", 0.50))]

@@ -1,5 +1,7 @@
 """The experiment runner on a tiny grid, and the CIFAR-10N readers on ../shared/data (skipped without it)."""
 import csv
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +10,8 @@ from noisereg.cli import main
 from noisereg.errors import UserError
 from noisereg.experiment import ExperimentConfig, load_experiment, run_experiment, summary_table
 from tests.conftest import SHARED_DATA
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "noisereg"
 
 
 def test_tiny_grid_writes_csv_table_and_plots(tmp_path):
@@ -23,6 +27,9 @@ def test_tiny_grid_writes_csv_table_and_plots(tmp_path):
                                                    "top1", "mAP", "AP_all", "seconds"}
     for r in read:  # where the kept weights are, beside where the run stopped
         assert 0 <= float(r["best_epoch"]) <= float(r["epochs"]), r
+    head = subprocess.run(["git", "-C", str(SRC), "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:  # a git checkout: every row names the commit that produced it
+        assert {r["commit"].removesuffix("+dirty") for r in read} == {head.stdout.strip()}
     table = (tmp_path / "table.md").read_text()
     assert "| proposed | relu |" in table and "| noisy | - |" in table and "top1 @ 0.2" in table
     assert (tmp_path / "convergence_sigmoid.png").is_file() and (tmp_path / "convergence_relu.png").is_file()

@@ -51,10 +51,11 @@ def test_empty_sets_are_refused():
 
 
 
-@pytest.mark.parametrize("batch, ratio, world", [(20, 0.1, 2), (40, 0.1, 4), (30, 0.2, 3), (16, 0.0, 2)])
-def test_ranks_split_the_batch_one_process_draws_when_the_ratio_splits_evenly(batch, ratio, world):
-    """N processes train on exactly the samples of one when batch x ratio splits over the ranks (each rank
-    averages its own losses, so unequal clean counts per rank would change L_clean's weight instead)."""
+@pytest.mark.parametrize("batch, ratio, world", [(20, 0.1, 2), (32, 0.1, 2), (40, 0.1, 4), (30, 0.2, 3),
+                                                 (16, 0.0, 2), (7, 0.5, 3), (3, 0.1, 3)])
+def test_ranks_hold_consecutive_blocks_of_the_batch_one_process_draws(batch, ratio, world):
+    """N processes train on exactly the samples of one, also when the clean count does not split over
+    the ranks (batch 32 at 0.1: 3 clean + 29 noisy in all, rank 0 3 + 13, rank 1 16 noisy)."""
     clean, noisy = np.arange(10), np.arange(10, 300)
     single = MixedBatchSampler(clean, noisy, batch_size=batch, clean_ratio=ratio, seed=5)
     ranks = [MixedBatchSampler(clean, noisy, batch_size=batch, clean_ratio=ratio, seed=5, rank=r, world_size=world)
@@ -62,7 +63,12 @@ def test_ranks_split_the_batch_one_process_draws_when_the_ratio_splits_evenly(ba
     assert all(s.steps_per_epoch() == single.steps_per_epoch() for s in ranks)
     for t in (0, 1, 17):
         whole, parts = single.batch(t), [s.batch(t) for s in ranks]
-        assert len({len(p.clean) for p in parts}) == 1 and all(len(p.clean) + len(p.noisy) == batch // world
-                                                                for p in parts)
+        assert [len(p.clean) + len(p.noisy) for p in parts] == [len(b) for b in np.array_split(range(batch), world)]
         np.testing.assert_array_equal(np.concatenate([p.clean for p in parts]), whole.clean)
         np.testing.assert_array_equal(np.concatenate([p.noisy for p in parts]), whole.noisy)
+        assert all(not len(p.clean) for p in parts[1:] if len(parts[0].noisy))  # clean rows first, in rank order
+
+
+def test_a_batch_smaller_than_the_processes_is_refused():
+    with pytest.raises(UserError, match="batch size 2 is smaller than the 3 processes"):
+        MixedBatchSampler(np.arange(5), np.arange(5, 50), batch_size=2, rank=0, world_size=3)

@@ -2,8 +2,9 @@
 launched by ``torchrun``.
 
 ``torchrun --nproc-per-node N -m noisereg train ...`` sets RANK / WORLD_SIZE / LOCAL_RANK; the CLI
-joins the process group (``nccl`` on GPU, ``gloo`` on CPU), every rank trains on its own share of
-each mixed batch, gradients are averaged by DistributedDataParallel, and only rank 0 writes
+joins the process group (``nccl`` on GPU, ``gloo`` on CPU), every rank runs the backbone on its block
+of each mixed batch, the blocks' features are gathered (``gather_rows_with_grad``) so the losses average
+over the global batch, gradients are averaged by DistributedDataParallel, and only rank 0 writes
 checkpoints. Nothing of size N travels between ranks: each rank writes its rows of extracted
 features into one shared memmap, and evaluation sums per-rank counts (``all_reduce_sum``).
 """
@@ -113,21 +114,49 @@ def _backend_device() -> torch.device:
 def gather_rows(local: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     """Concatenate every rank's rows in rank order (ranks may hold different row counts).
 
-    Every rank ends up holding all rows: for small outputs only (``predict_logits``); extraction
-    into the cache and evaluation never gather.
+    Every rank ends up holding all rows: for small outputs only (``predict_logits``, a training batch's
+    features and labels); extraction into the cache and evaluation never gather.
     """
-    if not ctx.enabled:
-        return local
+    return _gather(local, ctx)[0] if ctx.enabled else local
+
+
+def _gather(local: torch.Tensor, ctx: DistContext) -> tuple[torch.Tensor, list[int]]:
+    """``gather_rows`` and each rank's row count."""
     backend_device = _backend_device()
     count = torch.tensor([local.shape[0]], device=backend_device)
     counts = [torch.zeros_like(count) for _ in range(ctx.world_size)]
     dist.all_gather(counts, count)
-    most = int(max(c.item() for c in counts))
-    padded = torch.zeros((most, *local.shape[1:]), dtype=local.dtype, device=backend_device)
-    padded[:local.shape[0]] = local.to(backend_device)
+    sizes = [int(c.item()) for c in counts]
+    padded = torch.zeros((max(sizes), *local.shape[1:]), dtype=local.dtype, device=backend_device)
+    padded[:local.shape[0]] = local.detach().to(backend_device)
     parts = [torch.empty_like(padded) for _ in range(ctx.world_size)]
     dist.all_gather(parts, padded)
-    return torch.cat([p[:int(c.item())] for p, c in zip(parts, counts)]).to(local.device)
+    return torch.cat([p[:n] for p, n in zip(parts, sizes)]).to(local.device), sizes
+
+
+class _GatherRows(torch.autograd.Function):
+    """``gather_rows`` that gradients flow back through: every rank computes the same loss on the
+    gathered rows, so the gradient of its own block is its share, taken ``world_size`` times, which
+    DistributedDataParallel's averaging divides back out."""
+
+    @staticmethod
+    def forward(fn_ctx, local: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:  # type: ignore[override]
+        rows, sizes = _gather(local, DistContext(rank, world_size))
+        fn_ctx.block, fn_ctx.world_size = (sum(sizes[:rank]), sum(sizes[:rank + 1])), world_size
+        return rows
+
+    @staticmethod
+    def backward(fn_ctx, grad: torch.Tensor):  # type: ignore[override]
+        start, stop = fn_ctx.block
+        return grad[start:stop] * fn_ctx.world_size, None, None
+
+
+def gather_rows_with_grad(local: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """Every rank's rows of ``local`` in rank order, differentiable: a loss computed from them on every
+    rank trains each rank's rows as one process training on all of them would (see ``_GatherRows``)."""
+    if not ctx.enabled:
+        return local
+    return _GatherRows.apply(local, ctx.rank, ctx.world_size)
 
 
 def barrier(ctx: DistContext) -> None:

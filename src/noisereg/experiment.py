@@ -21,7 +21,7 @@ from .safe_io import write_csv, write_text
 from .tasks import TASKS
 
 CSV_COLUMNS = ["dataset", "noise", "method", "clean_fraction", "activation", "alpha", "seed", "top1", "mAP",
-               "AP_all", "epochs", "best_epoch", "val_best", "hyperparameters", "seconds"]
+               "AP_all", "epochs", "best_epoch", "val_best", "hyperparameters", "seconds", "commit"]
 
 
 @dataclass
@@ -106,9 +106,9 @@ def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[s
     """
     from .distributed import resolve_device
     from .methods import get_method_spec
-    from .report import score_set
+    from .report import score_set, source_commit
     from .train import Classifier, evaluate, fit
-    out = Path(exp.out)
+    out, commit = Path(exp.out), source_commit()  # each row names the code that produced it
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(exp.train.get("device", "auto"))
     spec_of = TASKS[exp.data]
@@ -138,8 +138,8 @@ def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[s
                 if stage_one is None and spec.train_view is None:
                     stage_one = result.stage_one
                 scores = evaluate(result.model, task.test, result.preprocess, device=device)
-                rows.append(_row(exp, task, cfg, spec, fraction, activation, scores, result.history,
-                                 time.perf_counter() - start))
+                rows.append({**_row(exp, task, cfg, spec, fraction, activation, scores, result.history,
+                                    time.perf_counter() - start), "commit": commit})
                 if seed == exp.first_seed:
                     curves.setdefault(activation, {}).setdefault(f"{fraction:g}", {})[method] = result.history
                 if seed == exp.first_seed and fraction == exp.clean_fractions[0]:

@@ -53,24 +53,23 @@ class MixedBatchSampler:
         seed: seeds everything; batch ``t`` depends only on (seed, t).
         clean_weights, noisy_weights: optional per-row sampling weights (a balanced sampler: rows of
             rare classes weigh more); a weighted set is drawn with replacement, each batch independently.
-        rank, world_size: data-parallel training: ``batch_size`` is the global batch; each rank gets
-            ``batch_size / world_size`` samples in the same clean:noisy ratio, and the ranks' shares
-            together are the global batch a single process would draw when that ratio splits evenly
-            (batch 20 at 0.1: 1 + 9 per rank). When it does not (batch 32 at 0.1: 3 + 29 for one process,
-            2 + 14 per rank), the ranks draw their own counts: each rank averages its own L_clean and
-            L_noise, so equal counts per rank keep the losses' weights those of one process.
+        rank, world_size: data-parallel training: ``batch_size`` is the global batch, drawn as one process
+            draws it (batch 32 at 0.1: 3 clean + 29 noisy) and cut into ``world_size`` consecutive blocks,
+            clean rows first (rank 0: 3 + 13, rank 1: 16 noisy), so the ranks together hold exactly one
+            process's batch; the trainer gathers the blocks' features before the losses (``Classifier``),
+            so L_clean and L_noise are averaged over the global batch, never over a rank's block.
     """
 
     def __init__(self, clean_indices: np.ndarray, noisy_indices: np.ndarray, *, batch_size: int = 32,
                  clean_ratio: float = 0.1, seed: int = 0, rank: int = 0, world_size: int = 1,
                  clean_weights: Optional[np.ndarray] = None, noisy_weights: Optional[np.ndarray] = None) -> None:
-        if world_size < 1 or not 0 <= rank < world_size or batch_size % world_size:
-            raise UserError(f"batch size {batch_size} must split evenly over {world_size} processes")
+        if world_size < 1 or not 0 <= rank < world_size or batch_size < world_size:
+            raise UserError(f"batch size {batch_size} is smaller than the {world_size} processes it is shared by")
         self.clean_indices = np.asarray(clean_indices, dtype=np.int64)
         self.noisy_indices = np.asarray(noisy_indices, dtype=np.int64)
-        self.n_clean = clean_count(batch_size // world_size, clean_ratio)  # per rank
-        self.n_noisy = batch_size // world_size - self.n_clean
-        self.rank, self.world_size = rank, world_size
+        self.n_clean = clean_count(batch_size, clean_ratio)  # of the global batch
+        self.n_noisy = batch_size - self.n_clean
+        self.block = tuple(int(b) for b in np.array_split(np.arange(batch_size), world_size)[rank][[0, -1]] + [0, 1])
         self.seed = seed
         self._order: tuple[int, np.ndarray] = (-1, np.empty(0, dtype=np.int64))
         self._clean_cdf = _cdf(clean_weights, len(self.clean_indices), "clean")
@@ -87,18 +86,17 @@ class MixedBatchSampler:
         return self._order[1]
 
     def batch(self, step: int) -> MixedBatch:
-        """This rank's share of the global batch at ``step`` (0-based)."""
-        w, r = self.world_size, self.rank
+        """This rank's block of the global batch at ``step`` (0-based)."""
         rng = np.random.default_rng([self.seed, 0, step])
-        clean = self.clean_indices[_draw(rng, self._clean_cdf, len(self.clean_indices), self.n_clean * w)] \
+        clean = self.clean_indices[_draw(rng, self._clean_cdf, len(self.clean_indices), self.n_clean)] \
             if self.n_clean else np.empty(0, dtype=np.int64)
         if self._noisy_cdf is not None and self.n_noisy:
             noisy = self.noisy_indices[_draw(np.random.default_rng([self.seed, 2, step]), self._noisy_cdf,
-                                             len(self.noisy_indices), self.n_noisy * w)]
+                                             len(self.noisy_indices), self.n_noisy)]
         else:
-            noisy = self._noisy_slice(step * self.n_noisy * w, self.n_noisy * w)
-        return MixedBatch(clean=clean[r * self.n_clean:(r + 1) * self.n_clean],
-                          noisy=noisy[r * self.n_noisy:(r + 1) * self.n_noisy])
+            noisy = self._noisy_slice(step * self.n_noisy, self.n_noisy)
+        (lo, hi), c = self.block, self.n_clean
+        return MixedBatch(clean=clean[min(lo, c):min(hi, c)], noisy=noisy[max(lo - c, 0):max(hi - c, 0)])
 
     def _noisy_slice(self, start: int, count: int) -> np.ndarray:
         if not count:
@@ -115,8 +113,8 @@ class MixedBatchSampler:
     def steps_per_epoch(self) -> int:
         """Steps for one pass over D_n (or over D_c when batches are all clean)."""
         if self.n_noisy:
-            return max(1, -(-len(self.noisy_indices) // (self.n_noisy * self.world_size)))
-        return max(1, -(-len(self.clean_indices) // (self.n_clean * self.world_size)))
+            return max(1, -(-len(self.noisy_indices) // self.n_noisy))
+        return max(1, -(-len(self.clean_indices) // self.n_clean))
 
 
 def _cdf(weights: Optional[np.ndarray], n: int, what: str) -> Optional[np.ndarray]:

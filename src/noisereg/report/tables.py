@@ -104,5 +104,24 @@ def versions() -> dict[str, str]:
     import torch
 
     import noisereg
-    return {"noisereg": noisereg.__version__, "python": platform.python_version(), "torch": torch.__version__,
-            "numpy": np.__version__, "scikit-learn": sklearn.__version__, "machine": platform.machine()}
+    return {"noisereg": noisereg.__version__, "commit": source_commit(), "python": platform.python_version(),
+            "torch": torch.__version__, "numpy": np.__version__, "scikit-learn": sklearn.__version__,
+            "machine": platform.machine()}
+
+
+def source_commit() -> str:
+    """The git commit of the noisereg source that runs (``+dirty`` when the package's files differ from it),
+    so a figure can be traced to its code; "" for an installed copy outside a git checkout."""
+    import subprocess
+    from pathlib import Path
+    here = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(here), "rev-parse", "--short=10", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode:
+            return ""
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", "."], capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return head.stdout.strip() + ("+dirty" if dirty else "")

@@ -10,6 +10,7 @@ from torch import nn
 from ..checkpoint import load_weights, read_meta
 from ..config import TrainConfig
 from ..data.images import Preprocess
+from ..distributed import DistContext, current, gather_rows, gather_rows_with_grad
 from ..data.labelset import LabelledSet
 from ..errors import UserError
 from ..methods import Batch, LinearClassifier, Method, create_method
@@ -25,7 +26,24 @@ class Classifier(nn.Module):
         self.method = method
 
     def forward(self, x: torch.Tensor, batch: Optional[Batch] = None) -> dict[str, torch.Tensor]:
-        return self.method(self.backbone(x), batch)
+        features = self.backbone(x)
+        ctx = current()
+        if batch is not None and self.training and ctx.enabled:  # a rank's block of a training batch
+            features, batch = global_batch(features, batch, ctx)
+        return self.method(features, batch)
+
+
+def global_batch(features: torch.Tensor, batch: Batch, ctx: DistContext) -> tuple[torch.Tensor, Batch]:
+    """Every rank's block of a training batch, with their features, in rank order: the batch one process
+    would train on, so that each method's losses average over it as they would there (the gradient
+    reaches each rank's backbone through its own rows). The heads run on every rank; the backbone, the
+    costly part, on each rank's block only."""
+    def rows(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        return None if t is None else gather_rows(t.to(torch.uint8) if t.dtype == torch.bool else t, ctx).to(t.dtype)
+    features = gather_rows_with_grad(features, ctx)
+    return features, Batch(
+        x=features, targets=rows(batch.targets), mask=rows(batch.mask), is_clean=rows(batch.is_clean),
+        noisy=rows(batch.noisy), has_noisy=rows(batch.has_noisy), pos_weight=batch.pos_weight)
 
 
 def in_chans_of(data: LabelledSet) -> int:
