@@ -33,7 +33,7 @@ def cifar_like(n: int) -> LabelledSet:
         images = [str(root / classes[k] / f"{i // 10:04d}.jpg") for i, k in enumerate(y)]
     else:
         images = torch.rand(n, 3, 32, 32)
-    is_clean = np.arange(n) % 10 == 0
+    is_clean = np.arange(n) % 10 == (np.arange(n) // 10) % 10  # one row in ten, every class in turn
     return LabelledSet(images=images, classes=classes, noisy=one_hot(y, 10), clean=one_hot(y, 10),
                        has_noisy=~is_clean, has_clean=is_clean)
 
@@ -49,7 +49,7 @@ def main() -> None:
     torch.manual_seed(0)
     data = cifar_like(args.images)
     cfg = TrainConfig(scheme="frozen", backbone=args.backbone, image_size=args.image_size, backbone_steps=0,
-                      hidden=256, quiet=True, device="cpu")
+                      hidden=256, batch_size=32, quiet=True, device="cpu")  # one batch for both sides
     backbone = create_backbone(args.backbone, image_size=args.image_size)
     freeze(backbone)
     with tempfile.TemporaryDirectory() as tmp:

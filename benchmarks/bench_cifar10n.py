@@ -235,6 +235,15 @@ def _cleanlab_job(item: tuple) -> dict:
             "seconds": round(time.perf_counter() - start, 2), "commit": source_commit()}
 
 
+def cleanlab_settings_in_table(table: Path) -> dict[str, Any]:
+    """cleanlab's chosen settings from a committed ``tune_<part>_cleanlab.csv``: the trial with the best
+    validation score, ties to the earlier trial, as Optuna chooses."""
+    rows = list(csv.DictReader(open(table)))
+    best = max(rows, key=lambda r: (float(r["value"]), -int(r["trial"])))
+    return {k: (float(v) if k == "frac_noise" else v) for k, v in best.items()
+            if k not in ("method", "trial", "value", "pruned", "state")}
+
+
 def cleanlab_rows(args: argparse.Namespace, part: str, tuned: dict) -> list[dict]:
     """cleanlab's CleanLearning around the ``mixed`` head (its tuned values, early stopping on the
     validation images every method has), 5-fold, the clean rows never pruned, its own settings tuned
@@ -242,14 +251,17 @@ def cleanlab_rows(args: argparse.Namespace, part: str, tuned: dict) -> list[dict
     grid is: one thread per process, ``--workers`` processes side by side."""
     head_values = tuned.get("mixed", {})
     settings_file = Path(args.out) / part / "tune" / "cleanlab.json"
+    table = RESULTS_DIR / f"tune_{part}_cleanlab.csv"
     if settings_file.exists():
         settings = json.loads(settings_file.read_text())
+    elif table.exists():  # an earlier sitting's search (a fresh clone): its best trial, ties to the earlier
+        settings = cleanlab_settings_in_table(table)
     else:
         with ProcessPoolExecutor(max_workers=1) as pool:
             settings, trials = pool.submit(_cleanlab_tune_job, (args, part, head_values)).result()
         settings_file.parent.mkdir(parents=True, exist_ok=True)
         settings_file.write_text(json.dumps(settings, indent=1))
-        with open(RESULTS_DIR / f"tune_{part}_cleanlab.csv", "w", newline="") as fh:
+        with open(table, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=list(trials[0]))
             w.writeheader()
             w.writerows(trials)

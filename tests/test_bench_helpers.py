@@ -130,6 +130,16 @@ def test_a_later_sitting_reads_the_chosen_values_back_from_the_tuning_table(tmp_
     assert bench.tuned_in_table(tmp_path / "absent.csv") == {}
 
 
+def test_a_later_sitting_reads_cleanlabs_settings_back_from_its_tuning_table(tmp_path):
+    bench = pytest.importorskip("bench_cifar10n")
+    table = tmp_path / "tune_x_cleanlab.csv"
+    table.write_text("method,trial,value,pruned,filter_by,frac_noise\n"
+                     "cleanlab-cl,0,0.80,0.35,prune_by_noise_rate,1.0\n"
+                     "cleanlab-cl,1,0.81,0.30,prune_by_class,0.75\n"
+                     "cleanlab-cl,2,0.81,0.20,both,0.5\n")   # a tie: the earlier trial wins
+    assert bench.cleanlab_settings_in_table(table) == {"filter_by": "prune_by_class", "frac_noise": 0.75}
+
+
 def test_results_rows_with_a_new_column_keep_the_old_rows(tmp_path):
     bench = pytest.importorskip("bench_cifar10n")
     path = tmp_path / "r.csv"

@@ -52,7 +52,7 @@ register_method("mixed", lambda d, k, c: MixedLabels(d, k, hidden=c.hidden, acti
                                                    clean_ratio=c.clean_ratio),
                 "clean + noisy mixed: the clean net's head on every given label, clean:noisy batches (no residual net)",
                 group="reference", uses_heads=True, tunable=(*_HEADS, "clean_ratio"),
-                defaults=dict(lr=2e-2, weight_decay=0.0, hidden=512, clean_ratio=0.4))
+                defaults=dict(lr=5.9e-3, weight_decay=1e-4, hidden=512, clean_ratio=0.25))
 register_method("g-alone", lambda d, k, c: _heads(d, k, c, alpha=1.0, clean_ratio=1.0),
                 "ablation: the clean net trained on the clean set only",
                 group="ablation", uses_heads=True, has_h=True, tunable=_HEADS,
