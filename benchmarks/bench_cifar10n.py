@@ -169,8 +169,10 @@ def tune(args: argparse.Namespace, part: str, methods: list[str]) -> Path:
         and table.exists() else {}
     merged.update({m: v for m, v in tuned_in_table(table).items() if m not in merged})  # an earlier sitting's
     todo = [m for m in methods if m not in merged]
-    if not todo:
-        return out / "tuned.json"  # an interrupted run already tuned this part
+    if not todo:  # an interrupted run or an earlier sitting (a fresh clone: its table only) tuned them all
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "tuned.json").write_text(json.dumps(merged, indent=1))
+        return out / "tuned.json"
     first = len(list(out.glob("[0-9]*")))  # new trial folders after any earlier ones
     items = [(experiment(args, part, [m], tune_trials=args.trials, tune_fraction=0.05, out=f"{out}/{first + i}"),)
              for i, m in enumerate(todo)]

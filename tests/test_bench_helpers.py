@@ -130,6 +130,19 @@ def test_a_later_sitting_reads_the_chosen_values_back_from_the_tuning_table(tmp_
     assert bench.tuned_in_table(tmp_path / "absent.csv") == {}
 
 
+def test_a_fresh_clone_with_every_method_in_the_table_tunes_nothing_and_writes_the_values(tmp_path, monkeypatch):
+    import argparse
+    import json
+    bench = pytest.importorskip("bench_cifar10n")
+    monkeypatch.setattr(bench, "RESULTS_DIR", tmp_path)
+    (tmp_path / "tune_worse.csv").write_text("method,trial,lr,weight_decay,hidden,clean_ratio,value\n"
+                                             "mixed,0,0.001,1e-05,256,0.1,0.80\n")
+    args = argparse.Namespace(out=str(tmp_path / "runs"), tuned_from=None, trials=8, workers=1)
+    got = bench.tune(args, "worse", ["mixed"])
+    assert json.loads(got.read_text()) == {"mixed": {"lr": 0.001, "weight_decay": 1e-05, "hidden": 256,
+                                                     "clean_ratio": 0.1}}
+
+
 def test_a_later_sitting_reads_cleanlabs_settings_back_from_its_tuning_table(tmp_path):
     bench = pytest.importorskip("bench_cifar10n")
     table = tmp_path / "tune_x_cleanlab.csv"
@@ -246,3 +259,27 @@ def test_cleanlabs_multi_label_head_is_the_validated_mixed_head_with_clean_rows_
     assert head.result_.meta["config"]["method"] == "mixed" and head.result_.eval_set is val
     probs = head.predict_proba(np.hstack([x, flag]))
     assert probs.shape == (300, 3) and roc_auc_score(y.ravel(), probs.ravel()) > 0.9
+
+
+def test_a_defaults_variant_names_trainconfig_fields_and_keeps_integers():
+    bench = pytest.importorskip("bench_defaults")
+    assert bench.parse_variant("len:epochs=20,batch_size=128") == ("len", {"epochs": 20.0, "batch_size": 128})
+    assert isinstance(bench.parse_variant("w:hidden=128")[1]["hidden"], int)
+    for bad in ("nocolon", "x:hiden=128", "x:lr"):
+        with pytest.raises(SystemExit):
+            bench.parse_variant(bad)
+    rows = bench.ablation_rows("random1", {("proposed", "w", 0.01): [(82.0, 80.0)],
+                                           ("proposed", "defaults", 0.01): [(80.0, 79.0), (81.0, 78.0)]},
+                               {"defaults": {}, "w": {"hidden": 128}})
+    assert [r["variant"] for r in rows] == ["defaults", "w"]  # the defaults first, then the variants as given
+    assert rows[0]["val"] == 80.5 and rows[0]["test_std"] == pytest.approx(np.std([79.0, 78.0], ddof=1), abs=0.01)
+    assert rows[1]["settings"] == "hidden=128"
+
+
+def test_timings_report_cpu_seconds_beside_wall_seconds_for_the_same_call():
+    import time
+    common = pytest.importorskip("_common")
+    wall, cpu = common.timed_both(lambda: time.sleep(0.05), repeat=2)  # waiting costs wall time, not CPU time
+    assert wall >= 0.05 and cpu < 0.03
+    wall, cpu = common.timed_both(lambda: sum(i * i for i in range(300_000)), repeat=1)  # work costs both
+    assert cpu > 0.2 * wall > 0  # a loaded machine stretches wall time only
