@@ -223,13 +223,15 @@ def cmd_methods(args: argparse.Namespace) -> int:
         spec = get_method_spec(name)
         if args.defaults:  # what a field left unset takes: the method's own values, else the base ones
             fields, cfg = TrainConfig(method=name).left_to_method(), TrainConfig(method=name).resolved()
-            own = " ".join(f"{n}={getattr(cfg, n):g}{'' if n in spec.defaults else '*'}" for n in fields)
+            own = " ".join(f"{n}={'/'.join(f'{c:g}' for c in spec.chosen_on_val[n])}^" if n in spec.chosen_on_val
+                           else f"{n}={getattr(cfg, n):g}{'' if n in spec.defaults else '*'}" for n in fields)
             print(f"{name:16s} {own or '-'}")
         else:
             print(f"{name:10s} {spec.group:15s} {spec.description}")
     if args.defaults:
         print("* = the base default (config.BASE_DEFAULTS); the others are the method's own, the tuned values that held "
-              "up best across the benchmark parts (benchmarks/results/robust_defaults.csv)")
+              "up best across the benchmark parts (benchmarks/results/robust_defaults.csv); ^ = chosen on validation "
+              "among these (frozen scheme; the first elsewhere and on a tie)")
     return 0
 
 

@@ -44,6 +44,9 @@ class MethodSpec:
             ``weight_decay``, ``hidden``, ``alpha``, ``clean_ratio``; the rest of them as ``BASE_DEFAULTS`` in
             config.py): the tuned values that held up best across the benchmark parts, by validation regret
             alone (``benchmarks/robust_defaults.py``).
+        chosen_on_val: fields that, left unset, are chosen on the validation set among a few candidates
+            (``train/choice.py``; the first candidate is the method's default, kept on a tie and wherever no
+            choice is made): for values whose best setting flips with the kind of noise.
     """
 
     factory: Factory
@@ -58,6 +61,7 @@ class MethodSpec:
     tunable: tuple[str, ...] = ("lr", "weight_decay")
     demo_peer: bool = False
     defaults: dict[str, Any] = field(default_factory=dict)
+    chosen_on_val: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
@@ -72,6 +76,9 @@ def register_method(name: str, factory: Factory, description: str = "", **spec: 
     unknown = set(spec.get("defaults", {})) - set(DEFAULTABLE)
     if unknown:
         raise ValueError(f"method '{name}': no default can be given for {sorted(unknown)} (only {DEFAULTABLE})")
+    for key, candidates in spec.get("chosen_on_val", {}).items():
+        if key not in DEFAULTABLE or len(candidates) < 2:
+            raise ValueError(f"method '{name}': chosen_on_val needs two or more candidates of one of {DEFAULTABLE}")
     _REGISTRY[name] = MethodSpec(factory, description, **spec)
     return _REGISTRY[name]
 

@@ -150,3 +150,15 @@ def f1_thresholds_on(model: Classifier, data: LabelledSet, pre: Preprocess, *, d
     logits = predict_logits(model, data.images if images is None else images, pre, device=device)["logits"][rows]
     g = model.method.probabilities(logits)
     return f1_thresholds(g.numpy(), data.clean_rows(rows), data.known_rows(rows)).tolist()
+
+
+def outputs_of(model: Classifier, images: Any, pre: Preprocess, rows: np.ndarray,
+               device: torch.device) -> dict[str, torch.Tensor]:
+    """The model's outputs for some training rows (for a phase's set-up), in eval mode."""
+    if isinstance(images, (torch.Tensor, np.ndarray)):
+        subset = images[torch.as_tensor(rows)] if isinstance(images, torch.Tensor) else np.asarray(images[rows])
+    else:
+        subset = [images[i] for i in rows]
+    out = predict_logits(model, subset, pre, device=device)
+    model.train()
+    return out

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -30,13 +29,14 @@ from .batches import iter_training_batches
 from .imbalance import pos_weight_for, sampler_for
 from .length import (auto_batch_size, defaults_line, eval_interval, left_to_data, length_line, patience_evaluations,
                      phase_steps)
-from .evaluate import evaluate, f1_thresholds_on, predict_logits
+from .evaluate import evaluate, f1_thresholds_on, outputs_of
 from .log import RunLog
 from .loop import make_optimizer, train_loop
 from .model import Classifier, build_backbone, in_chans_of, stage_one_model, with_method
 from .checks import check_task, small_validation
+from .choice import choose_on_validation, resumed_choices
 from .resume import data_fingerprint, prepare_output, resume_state
-from .selection import Selection, metric_name, selects_by_loss
+from .selection import Selection, metric_name, selects_by_loss, weights_of
 
 
 @dataclass
@@ -84,6 +84,7 @@ class Run:
         self.length: dict[str, dict[str, int]] = {}  # per phase: steps, steps an epoch, evaluation interval, batch
         self.from_data: tuple[str, ...] = ()  # the options left to the data (batch, length)
         self.from_method: tuple[str, ...] = ()  # the fields left unset, holding the method's defaults (all of them)
+        self.choices: list[dict[str, Any]] = []  # values chosen on validation (train/choice.py)
 
     def meta(self, model: Classifier, pre: Preprocess, stage: str, step: int,
              selection: Optional[Selection] = None) -> dict[str, Any]:
@@ -92,7 +93,8 @@ class Run:
                 "feature_dim": int(model.backbone.feature_dim), "stage": stage, "step": step,
                 "selection": selection.state() if selection else None, "history": self.history,
                 "multi_label": self.multi_label, "thresholds": self.thresholds, "data": self.fingerprint,
-                "overrides": self.overrides, "length": self.length, "method_defaults": list(self.from_method)}
+                "overrides": self.overrides, "length": self.length, "method_defaults": list(self.from_method),
+                "chosen_on_validation": self.choices}
 
     def save(self, model: Classifier, pre: Preprocess, stage: str, step: int,
              optimizer: Optional[torch.optim.Optimizer], selection: Optional[Selection] = None,
@@ -120,7 +122,7 @@ class Run:
         for i in range(first, len(phases)):
             state = resume if resume and i == first else None
             if state is None or state["step"] == 0:
-                method.start_phase(phases[i].name, PhaseContext(self.train, lambda rows: _outputs_of(
+                method.start_phase(phases[i].name, PhaseContext(self.train, lambda rows: outputs_of(
                     train_model, images, pre, rows, self.device)))
             method.phase = phases[i].name
             self._phase(model, train_model, images, eval_images, pre, labels[i], phases[i], total, state)
@@ -143,7 +145,7 @@ class Run:
         if state is not None:
             if state.get("optimizer") is not None:
                 optimizer.load_state_dict(state["optimizer"])
-            selection.load_state(state.get("selection") or {}, _subset(state["best"], train_model))
+            selection.load_state(state.get("selection") or {}, weights_of(state["best"], train_model))
         stepper = data_parallel(train_model, self.device, self.ctx)
         if cfg.compile:
             stepper = torch.compile(stepper)
@@ -180,30 +182,10 @@ class Run:
         self.save(model, pre, label, total, optimizer, selection, last=last)
 
 
-def _subset(weights: Optional[dict[str, torch.Tensor]], module: nn.Module) -> Optional[dict[str, torch.Tensor]]:
-    """The entries of a full model's weights that belong to ``module`` (the part a phase trains)."""
-    if weights is None:
-        return None
-    keys = module.state_dict().keys()
-    return {k: weights[k] for k in keys if k in weights}
-
-
-def _outputs_of(model: Classifier, images: Any, pre: Preprocess, rows: np.ndarray,
-                device: torch.device) -> dict[str, torch.Tensor]:
-    """The model's outputs for some training rows (for a phase's set-up), in eval mode."""
-    if isinstance(images, (torch.Tensor, np.ndarray)):
-        subset = images[torch.as_tensor(rows)] if isinstance(images, torch.Tensor) else np.asarray(images[rows])
-    else:
-        subset = [images[i] for i in rows]
-    out = predict_logits(model, subset, pre, device=device)
-    model.train()
-    return out
-
-
 def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet] = None,
         out: Optional[str | Path] = None, resume: bool = False, overwrite: bool = False,
         stage_one: Optional[Classifier] = None, print_evaluations: bool = True,
-        on_evaluation: Optional[Callable[[dict, nn.Module], None]] = None) -> FitResult:
+        on_evaluation: Optional[Callable[[dict, nn.Module], None]] = None, checked: bool = False) -> FitResult:
     """Train ``cfg.method`` on ``train`` with ``cfg.scheme``; checkpoints go to ``out`` when given.
 
     Args:
@@ -223,14 +205,23 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
         print_evaluations: print one line per evaluation and each stage's start (unless ``cfg.quiet``).
         on_evaluation: called with each evaluation's validation scores and the part being trained, in eval
             mode (tuning's pruner; a study of how selection rules fare); raising stops the run.
+        checked: the data were checked by a calling ``fit`` (a candidate of ``train/choice.py``): its
+            warnings are not repeated and nothing more is chosen on validation.
 
     For multi-label data with a validation set, per-class thresholds on g that maximise F1 there are
     chosen after training and recorded (``FitResult.thresholds``, ``checkpoint.json``).
     """
-    check_task(train, warn if current().is_main else lambda line: None)  # quiet never hides these
+    check_task(train, warn if current().is_main and not checked else lambda line: None)  # quiet never hides these
     if eval_set is None and cfg.val_fraction > 0:
         train, eval_set = split_validation(train, cfg.val_fraction, cfg.seed)
     from_data, from_method, used = left_to_data(cfg), cfg.unset(), cfg.left_to_method()
+    choices: list = []
+    if resume:
+        cfg = resumed_choices(cfg, out)
+    elif not checked:  # each candidate: this fit, in memory and silent, sharing one stage one
+        cfg, choices, stage_one = choose_on_validation(cfg, train, eval_set, stage_one, lambda c, s1: fit(
+            train, c, eval_set=eval_set, stage_one=s1, print_evaluations=False, checked=True))
+    used = tuple(n for n in used if getattr(cfg, n) is None)  # not those chosen on validation
     cfg = cfg.resolved().replace(batch_size=cfg.batch_size or auto_batch_size(len(train)))  # recorded as chosen,
     # so --resume and the checkpoint's config see the values the run trained with
     folder = Path(out) if out is not None else None
@@ -238,7 +229,9 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
         state = resume_state(folder, cfg, train) if resume else None
         run = Run(train, cfg, eval_set, folder, print_evaluations, on_evaluation)
         run.from_data, run.from_method = from_data, from_method
-        for line in (defaults_line(cfg, used) if used else None, small_validation(eval_set)):
+        run.choices = [c.to_dict() for c in choices]
+        for line in (defaults_line(cfg, used) if used else None, *(c.line(cfg.method) for c in choices),
+                     small_validation(eval_set)):
             if line and state is None:
                 run.log.note(line)
         if folder is not None and run.ctx.is_main and state is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import torch
+from torch import nn
 
 from .checks import SMALL_VALIDATION
 
@@ -92,3 +93,11 @@ class Selection:
         self.top = state.get("top", self.best)
         self.best_step, self.bad = int(state.get("best_step", 0)), int(state.get("bad", 0))
         self.weights = weights if self.best is not None and self.select else None
+
+
+def weights_of(weights: Optional[dict[str, torch.Tensor]], module: nn.Module) -> Optional[dict[str, torch.Tensor]]:
+    """The entries of a full model's weights that belong to ``module`` (the part a phase trains)."""
+    if weights is None:
+        return None
+    keys = module.state_dict().keys()
+    return {k: weights[k] for k in keys if k in weights}

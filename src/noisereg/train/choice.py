@@ -1,0 +1,89 @@
+"""Values chosen on the validation set when the user leaves them unset (``MethodSpec.chosen_on_val``).
+
+One value can be right for one kind of noise and wrong for another: for the paper's method, alpha (the
+weight of L_clean) at the paper's 0.2 is best on machine-annotated labels, while lighter human noise and
+tile-labelled mosaics gain up to 3 points from 0.02-0.05 (benchmarks/RESULTS.md, "alpha on validation").
+So a run that leaves such a field unset trains the heads once per candidate on frozen features, keeps the
+candidate whose kept weights score best on validation (on a tie the earlier one: the method's default
+first), and then trains its own run with it. Validation comes from the clean budget, never the test set.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from ..config import TrainConfig
+from ..distributed import current, resolve_device
+from ..methods import get_method_spec
+from .evaluate import evaluate
+from .selection import metric_name
+
+TrainOne = Callable[[TrainConfig, Any], Any]  # (config, shared stage one) -> FitResult, in memory and silent
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What validation chose for one field: the candidates in order, each one's validation score (the
+    weights its run kept, ``metric``), and the value kept."""
+
+    name: str
+    candidates: tuple[Any, ...]
+    scores: tuple[float, ...]
+    chosen: Any
+    metric: str
+
+    def line(self, method: str) -> str:
+        """The line a run starts with."""
+        scored = ", ".join(f"{c:g}: {s:.4f}" for c, s in zip(self.candidates, self.scores))
+        return (f"{method}: {self.name} {self.chosen:g} chosen on validation ({self.metric} of each candidate's "
+                f"kept weights: {scored}; a tie keeps the earlier); --{self.name.replace('_', '-')} sets it")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "candidates": list(self.candidates), "scores": list(self.scores)}
+
+
+def pending(cfg: TrainConfig, eval_set: Any, train: Any = None, stage_one: Any = None) -> tuple[str, ...]:
+    """The fields of ``cfg.method`` to choose on validation: unset, with a validation set, and only where a
+    candidate costs a heads phase: the frozen scheme on features, with ``--backbone-steps 0`` or a given
+    stage one. The end-to-end scheme and a backbone stage trained in this run (a candidate would retrain
+    the backbone, or train it without its checkpoints) and a torchrun launch keep the method's default."""
+    spec = get_method_spec(cfg.method)
+    if not spec.chosen_on_val or eval_set is None or len(eval_set) == 0 or not eval_set.has_clean.any():
+        return ()
+    trains_backbone = stage_one is None and cfg.backbone_steps and not getattr(train, "holds_features", True)
+    if cfg.scheme != "frozen" or trains_backbone or current().enabled:
+        return ()
+    return tuple(n for n in spec.chosen_on_val if getattr(cfg, n) is None)
+
+
+def choose_on_validation(cfg: TrainConfig, train: Any, eval_set: Any, stage_one: Any,
+                         train_one: TrainOne) -> tuple[TrainConfig, list[Choice], Any]:
+    """``cfg`` with every ``pending`` field set to its best candidate on ``eval_set``, the choices, and the
+    stage one the candidates shared (the backbone as created, built once, when none was given)."""
+    choices: list[Choice] = []
+    metric = metric_name(cfg.val_metric, eval_set)
+    device = resolve_device(cfg.device)
+    for name in pending(cfg, eval_set, train, stage_one):
+        candidates = tuple(get_method_spec(cfg.method).chosen_on_val[name])
+        scores = []
+        for value in candidates:
+            result = train_one(cfg.replace(**{name: value}, quiet=True, tensorboard=False), stage_one)
+            stage_one = stage_one if stage_one is not None else result.stage_one
+            scores.append(float(evaluate(result.model, eval_set, result.preprocess, device=device)[metric]))
+        best = max(range(len(candidates)), key=lambda i: (scores[i], -i))
+        choices.append(Choice(name, candidates, tuple(scores), candidates[best], metric))
+        cfg = cfg.replace(**{name: candidates[best]})
+    return cfg, choices, stage_one
+
+
+def resumed_choices(cfg: TrainConfig, out: Optional[str | Path]) -> TrainConfig:
+    """``--resume`` of a run that chose on validation: the fields still unset take the values its first
+    sitting chose (recorded in its config), so the choice is not made again."""
+    from .resume import saved_config
+    names = get_method_spec(cfg.method).chosen_on_val
+    unset = [n for n in names if getattr(cfg, n) is None]
+    if not unset or out is None:
+        return cfg
+    saved = saved_config(out)
+    return cfg.replace(**{n: saved[n] for n in unset if saved.get(n) is not None})
