@@ -10,7 +10,7 @@ read at the end, as in the grid; nothing here is chosen on them.
     python benchmarks/bench_defaults.py --part annotated [--methods proposed,g-alone] [--fractions 0.02,0.05]
         [--seeds 3] [--workers 2]
 
-Rows go to ``results/defaults.csv`` (``part, method, clean_fraction, default, default_std, tuned, seeds``;
+Rows go to ``results/defaults.csv`` (``part, method, clean_fraction, default, default_std, tuned, seeds, source``;
 means over the seeds, in points), merged with earlier parts; ``make_results.py`` renders the table.
 
 Why a cell misses (``--variant NAME:key=value,...``, repeatable): the defaults beside each variant (the
@@ -38,7 +38,9 @@ CSV = RESULTS_DIR / "defaults.csv"
 ABLATION_CSV = RESULTS_DIR / "defaults_ablation.csv"
 ABLATION_COLUMNS = ["part", "method", "clean_fraction", "variant", "settings", "val", "val_std", "test", "test_std",
                     "seeds"]
-COLUMNS = ["part", "method", "clean_fraction", "default", "default_std", "tuned", "seeds"]
+COLUMNS = ["part", "method", "clean_fraction", "default", "default_std", "tuned", "seeds", "source"]
+# source: run = this script with the library of its day; candidates = proposed's alpha choice read off the
+# three candidates' per-seed runs (alpha_choice.py --write); alpha 0.2 = run before alpha was chosen on validation
 # the task's own settings (cifar10n's steps 2,000, hidden 256, lr 1e-3) set back to "from the data / the method"
 UNSET = {"steps": 0, "epochs": None, "batch_size": 0, "hidden": None, "lr": None, "weight_decay": None,
          "alpha": None, "clean_ratio": None, "patience": 5.0}
@@ -150,7 +152,7 @@ def main() -> None:
     tuned = tuned_means(part, metric)
     new = [{"part": part, "method": m, "clean_fraction": f, "default": round(float(np.mean(v)), 2),
             "default_std": round(float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, 2),
-            "tuned": round(tuned[(m, f)], 2) if (m, f) in tuned else "", "seeds": len(v)}
+            "tuned": round(tuned[(m, f)], 2) if (m, f) in tuned else "", "seeds": len(v), "source": "run"}
            for (m, f), v in sorted(scores.items())]
     keys = {(r["part"], r["method"], float(r["clean_fraction"])) for r in new}
     old = [r for r in csv.DictReader(open(CSV))] if CSV.exists() else []

@@ -205,7 +205,10 @@ def defaults_table(rows: list[dict]) -> list[str]:
            "`benchmarks/results/defaults.csv`)", "",
            "`python benchmarks/bench_defaults.py --part PART`: each method with no option set (length and batch "
            "from the data, the method's own defaults) against its tuned rows above; mean ± sample std over the "
-           "seeds, (default - tuned) in brackets.", "",
+           "seeds, (default - tuned) in brackets. `proposed` chooses its alpha on validation (0.2 / 0.05 / 0.02, "
+           "`train/choice.py`); † = that choice read off the three candidates' per-seed runs "
+           "(`benchmarks/alpha_choice.py`, which replays the library's rule), ‡ = run before the choice existed "
+           "(alpha 0.2), unmarked = run through the library as it is.", "",
            "| part | method | " + " | ".join(f"{100 * f:g}%" for f in fractions) + " |",
            "|---|---|" + "---:|" * len(fractions)]
     for part, method in dict.fromkeys((r["part"], r["method"]) for r in rows):
@@ -216,7 +219,8 @@ def defaults_table(rows: list[dict]) -> list[str]:
                 vals.append("")
                 continue
             diff = f" ({float(r['default']) - float(r['tuned']):+.2f})" if r["tuned"] != "" else ""
-            vals.append(f"{float(r['default']):.2f} ± {float(r['default_std']):.2f}{diff}")
+            mark = {"candidates": "†", "alpha 0.2": "‡"}.get(r.get("source") or "", "")
+            vals.append(f"{float(r['default']):.2f} ± {float(r['default_std']):.2f}{diff}{mark}")
         out.append(f"| {part} | {method} | " + " | ".join(vals) + " |")
     verdicts = []
     for (part, method, f), r in cell.items():
