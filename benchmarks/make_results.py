@@ -223,17 +223,32 @@ def defaults_table(rows: list[dict]) -> list[str]:
             vals.append(f"{float(r['default']):.2f} ± {float(r['default_std']):.2f}{diff}{mark}")
         out.append(f"| {part} | {method} | " + " | ".join(vals) + " |")
     verdicts = []
-    for (part, method, f), r in cell.items():
-        if method != "proposed" or r["tuned"] == "":
-            continue
-        g = cell.get((part, "g-alone", f))
-        within = float(r["default"]) >= float(r["tuned"]) - 1
-        above = g is None or float(r["default"]) >= float(g["default"])
-        verdicts.append(f"{part} {100 * f:g}%: {'yes' if within and above else 'no'}")
+    for part in dict.fromkeys(r["part"] for r in rows):
+        for f in fractions:
+            r = cell.get((part, "proposed", f))
+            if r is None or r["tuned"] == "":
+                continue
+            g = cell.get((part, "g-alone", f))
+            within = float(r["default"]) >= float(r["tuned"]) - 1
+            above = g is None or float(r["default"]) >= float(g["default"])
+            verdicts.append(f"{part} {100 * f:g}%: {'yes' if within and above else 'no'}")
     if verdicts:
         out += ["", "Target (proposed's defaults within 1 point of its tuned result and not below g-alone's "
                 "defaults): " + "; ".join(verdicts) + "."]
-    return out + [""]
+    return out + [""] + alpha_choice_table()
+
+
+def alpha_choice_table() -> list[str]:
+    """``proposed``'s alpha chosen on validation, replayed per seed from the ablation's candidate runs
+    (``alpha_choice.py``, ``results/alpha_candidates.csv``): the paper's 0.2 beside the choice and tuned."""
+    if not (DIR / "alpha_candidates.csv").exists():
+        return []
+    import alpha_choice
+    return ["### alpha on validation: the choice per cell (generated from "
+            "`benchmarks/results/alpha_candidates.csv`)", "",
+            "`python benchmarks/alpha_choice.py`: per seed, the candidate (0.2, 0.05, 0.02) whose kept weights "
+            "score best on validation, read off the ablation's runs of each; test mean ± sample std over 3 seeds; "
+            "per seed: the alpha chosen.", "", alpha_choice.table().rstrip("\n"), ""]
 
 
 README = HERE.parent / "README.md"

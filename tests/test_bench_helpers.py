@@ -283,3 +283,18 @@ def test_timings_report_cpu_seconds_beside_wall_seconds_for_the_same_call():
     assert wall >= 0.05 and cpu < 0.03
     wall, cpu = common.timed_both(lambda: sum(i * i for i in range(300_000)), repeat=1)  # work costs both
     assert cpu > 0.2 * wall > 0  # a loaded machine stretches wall time only
+
+
+def test_alpha_choice_replay_picks_on_validation_and_ties_keep_the_earlier(tmp_path, monkeypatch):
+    alpha_choice = pytest.importorskip("alpha_choice")
+    runs = tmp_path / "alpha_candidates.csv"
+    rows = [  # seed 0: 0.02 best on validation but worst on test; seed 1: a tie between 0.2 and 0.05
+        ("worse", 0.01, 0, 0.2, 70.0, 80.0), ("worse", 0.01, 0, 0.05, 71.0, 79.0), ("worse", 0.01, 0, 0.02, 72.0, 60.0),
+        ("worse", 0.01, 1, 0.2, 70.0, 81.0), ("worse", 0.01, 1, 0.05, 70.0, 90.0), ("worse", 0.01, 1, 0.02, 69.0, 99.0),
+        ("worse", 0.01, 2, 0.2, 70.0, 81.0)]  # an incomplete seed: left out
+    with runs.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["part", "clean_fraction", "seed", "alpha", "val", "test"])
+        w.writerows(rows)
+    monkeypatch.setattr(alpha_choice, "RUNS", runs)
+    assert alpha_choice.chosen_cells()[("worse", 0.01)] == [(80.0, 60.0, 0.02), (81.0, 81.0, 0.2)]

@@ -1,6 +1,7 @@
 """End to end through the command line on a tiny folder of real image files, and its error cases."""
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -74,6 +75,14 @@ def test_resume_from_the_cli(digit_folder, tmp_path, capsys):
 def test_console_script_module_runs():
     r = subprocess.run([sys.executable, "-m", "noisereg", "methods"], capture_output=True, text=True)
     assert r.returncode == 0 and "proposed" in r.stdout
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    read, write = os.pipe()
+    os.close(read)  # gone before the command writes: `noisereg methods | head -0`
+    r = subprocess.run([sys.executable, "-m", "noisereg", "methods"], stdout=write, stderr=subprocess.PIPE, text=True)
+    os.close(write)
+    assert r.returncode == 141 and "Traceback" not in r.stderr, r.stderr
 
 
 def _fails(capsys, argv, pattern):

@@ -56,6 +56,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise
         lines = [s for s in str(e).strip().splitlines() if s.strip()]
         return _fail(lines[-1] if lines else type(e).__name__)
+    except BrokenPipeError:  # the reader left (`noisereg methods | head`): stop quietly, as a shell tool does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
+        return 141  # 128 + SIGPIPE
     except OSError as e:
         if args.debug or e.errno not in USER_ERRNOS:
             raise
