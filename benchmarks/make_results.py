@@ -51,7 +51,7 @@ def table(rows: list[dict], metric: str) -> str:
     methods = list(dict.fromkeys(r["method"] for r in rows))
     fracs = sorted({f for _, f in c})
     best = {f: max((v.mean(), m) for (m, g), v in c.items() if g == f and m not in UPPER)[1] for f in fracs}
-    head = f"| method | " + " | ".join(f"{metric} @ {f:g}" for f in fracs) + " | epochs run | best epoch | tuned values |"
+    head = "| method | " + " | ".join(f"{metric} @ {f:g}" for f in fracs) + " | epochs run | best epoch | tuned values |"
     lines = [head, "|---|" + "---:|" * len(fracs) + "---:|---:|---|"]
     for m in methods:
         vals = []

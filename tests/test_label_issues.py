@@ -11,7 +11,7 @@ from noisereg.cli import main
 from noisereg.config import TrainConfig
 from noisereg.data.embeddings import features_table
 from noisereg.data.manifest import read_table
-from noisereg.label_issues import LabelScores, best_cutoff, corrected_table, entry_scores, find_label_issues, label_scores
+from noisereg.label_issues import LabelScores, best_cutoff, corrected_table, find_label_issues, label_scores
 from noisereg.label_issues.scores import posterior_single
 from noisereg.tasks.digits import digits_multi_label, digits_single_label
 from noisereg.train import fit

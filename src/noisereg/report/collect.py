@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import UserError
 from ..train.log import METRICS_FILE
-from .evidence import EVALUATION_DIR, read_evaluations, thumbnail_uri
+from .evidence import EVALUATION_DIR, thumbnail_uri
 from .figures import confusion_figure, curves_figure, per_class_ap_figure, png_data_uri
 from .summary import CURVES_FILE, read_summary
 from .tables import METRIC_NAMES, best_in_columns, mean_std_over_seeds

@@ -20,7 +20,7 @@ from ..config import TrainConfig
 from ..data.images import Preprocess
 from ..data.labelset import LabelledSet, split_validation
 from ..distributed import DistContext, barrier, broadcast_state, current, data_parallel, resolve_device
-from ..progress import echo, warn
+from ..progress import warn
 from ..safe_io import OutputLock
 from ..features import cached_features, freeze
 from ..methods import get_method_spec
