@@ -20,7 +20,12 @@ into the tables of RESULTS.md.
 - ``annotated-mosaics``: the same annotator on whole 2x2 mosaics (every mapped class among its top-8);
 - the mosaic parts use each training image in one mosaic only (12,500 mosaics; test: 2,500 of the test
   images), so clean, noisy, validation and test mosaics never share a tile;
-- ``e2e``: the small CNN trained end to end on the 32x32 images (no ImageNet features).
+- ``e2e``: the small CNN trained end to end on the 32x32 images (no ImageNet features);
+- ``voc``: the paper's protocol on real photos (multi-label): PASCAL VOC 2007 (``shared/data/voc2007``)
+  labelled by EfficientNet-Lite2's top-8 through the shipped ``voc`` map, ``person`` (no ImageNet class)
+  dropped with the photos it alone labels; train on the ``train`` split (3,218 photos), test on ``val`` +
+  ``test`` (1,382); EfficientNet-Lite0 features at 224 px; clean 2/5/10/20%; every multi-label method and
+  cleanlab's multi-label issue filter around the ``mixed`` head (``_cleanlab.py``).
 
 Every method is tuned once per part (``--trials`` Optuna trials, the same for every method, at 5%
 clean and seed 0, on that run's validation set) and the chosen values are reused at every clean
@@ -60,8 +65,10 @@ COLUMNS = ["part", "data", "noise", "scheme", "method", "clean_fraction", "seed"
 CSV = RESULTS_DIR / "cifar10n.csv"
 
 
-MULTI_PARTS = ("mosaics", "annotated-mosaics")
-ANNOTATED_PARTS = ("annotated", "annotated-mosaics")
+MULTI_PARTS = ("mosaics", "annotated-mosaics", "voc")
+ANNOTATED_PARTS = ("annotated", "annotated-mosaics", "voc")
+VOC_FRACTIONS = [0.02, 0.05, 0.1, 0.2]
+IMAGE_SIZE = {"voc": 224}  # the feature backbone's input side where it is not --image-size's 160 (photos)
 
 
 def metric_of(part: str) -> str:
@@ -71,7 +78,7 @@ def metric_of(part: str) -> str:
 
 def experiment(args: argparse.Namespace, part: str, methods: list[str], **fields: Any):
     from noisereg.experiment import ExperimentConfig
-    data = "cifar10n-multi" if part in MULTI_PARTS else "cifar10n"
+    data = "voc" if part == "voc" else "cifar10n-multi" if part in MULTI_PARTS else "cifar10n"
     noise = part if part in ("random1", "aggre") else "annotated" if part in ANNOTATED_PARTS else "worse"
     train = dict(TRAIN)
     if part == "e2e":
@@ -79,7 +86,8 @@ def experiment(args: argparse.Namespace, part: str, methods: list[str], **fields
                  "batch_size": 128, "patience": 3, "hidden": 256, "lr": 1e-3, "weight_decay": 0.0, "alpha": 0.2,
                  "clean_ratio": 0.1, "num_workers": args.loader_workers}
     settings = dict(data=data, noise=noise, methods=methods, clean_fractions=fractions(args, part), seeds=args.seeds,
-                    train=train, feature_image_size=args.image_size, features=part != "e2e", mosaics=args.mosaics,
+                    train=train, feature_image_size=args.image_size or IMAGE_SIZE.get(part, 160),
+                    features=part != "e2e", mosaics=args.mosaics,
                     cache_dir=args.cache_dir, out=f"{args.out}/{part}")
     return ExperimentConfig(**{**settings, **fields})
 
@@ -88,7 +96,7 @@ def fractions(args: argparse.Namespace, part: str) -> list[float]:
     """The clean fractions of a part (the end-to-end CNN, at ~2 min an epoch here, runs at 10% only)."""
     if args.fractions:
         return [float(f) for f in args.fractions.split(",")]
-    return [0.1] if part == "e2e" else FRACTIONS
+    return [0.1] if part == "e2e" else VOC_FRACTIONS if part == "voc" else FRACTIONS
 
 
 def _job(exp: Any) -> list[dict]:
@@ -209,12 +217,53 @@ def _cleanlab_prepared(args: argparse.Namespace, part: str, head_values: dict, f
     return exp, task, x, y, clean, val_xy, head
 
 
+def _cleanlab_multi_prepared(args: argparse.Namespace, part: str, head_values: dict, f: float, seed: int) -> tuple:
+    """The multi-label counterpart: the task, the rows (multi-hot, clean rows flagged), the validation set and
+    the ``mixed`` head on multi-hot labels, in a worker with one thread."""
+    import torch
+    from noisereg.experiment import TASKS
+    from _cleanlab import MultiHead, multilabel_rows
+    torch.set_num_threads(1)
+    exp = experiment(args, part, ["mixed"])
+    task = TASKS[exp.data].builder(exp, torch.device("cpu"))(f, seed)
+    train, val, _ = task.holdout(0.2, seed)
+    x, y, clean = multilabel_rows(train)
+    head = MultiHead(params=head_values, val=val, seed=seed, train={k: v for k, v in TRAIN.items() if k != "hidden"})
+    return exp, task, x, y, clean, val, head
+
+
 def _cleanlab_tune_job(item: tuple) -> tuple[dict, list[dict]]:
     """cleanlab's own settings, ``--trials`` trials on validation at 5% clean, seed 0."""
-    from _cleanlab import tune_settings
+    from _cleanlab import tune_multilabel_settings, tune_settings
     args, part, head_values = item
+    if part in MULTI_PARTS:
+        _, _, x, y, clean, val, head = _cleanlab_multi_prepared(args, part, head_values, 0.05, 0)
+        return tune_multilabel_settings(head, x, y, clean, val, args.trials)
     _, _, x, y, clean, val_xy, head = _cleanlab_prepared(args, part, head_values, 0.05, 0)
     return tune_settings(head, x, y, clean, val_xy, args.trials)
+
+
+def _cleanlab_multi_job(item: tuple) -> dict:
+    """One (fraction, seed) row of cleanlab's multi-label filter around the ``mixed`` head, scored once on test."""
+    from _cleanlab import multilabel_clean_learning, multilabel_cv_probabilities
+    from noisereg.metrics import evaluate_scores
+    from noisereg.report import source_commit
+    args, part, head_values, settings, f, seed = item
+    start = time.perf_counter()
+    exp, task, x, y, clean, _, head = _cleanlab_multi_prepared(args, part, head_values, f, seed)
+    fitted, pruned = multilabel_clean_learning(head, x, y, clean, multilabel_cv_probabilities(head, x, y, seed),
+                                               settings)
+    test = np.hstack([np.asarray(task.test.images, np.float32), np.zeros((len(task.test), 1), np.float32)])
+    scores = evaluate_scores(fitted.predict_proba(test), np.asarray(task.test.clean))
+    values = {**head_values, **settings, "pruned": round(pruned, 4)}
+    print(f"{part}: cleanlab-cl clean {f:g} seed {seed}: mAP {100 * scores['mAP']:.1f} ({pruned:.1%} pruned)",
+          flush=True)
+    last = fitted.result_.history[-1] if fitted.result_.history else {}
+    return {"dataset": exp.data, "noise": exp.noise, "method": "cleanlab-cl", "clean_fraction": f, "seed": seed,
+            **{k: round(float(scores[k]), 5) for k in ("top1", "mAP", "AP_all")},
+            "epochs": round(float(last.get("epoch", 0)), 2), "val_best": "",
+            "hyperparameters": ";".join(f"{k}={v}" for k, v in values.items()),
+            "seconds": round(time.perf_counter() - start, 2), "commit": source_commit()}
 
 
 def _cleanlab_job(item: tuple) -> dict:
@@ -222,6 +271,8 @@ def _cleanlab_job(item: tuple) -> dict:
     from _cleanlab import clean_learning, cv_probabilities
     from noisereg.report import source_commit
     args, part, head_values, settings, f, seed = item
+    if part in MULTI_PARTS:
+        return _cleanlab_multi_job(item)
     start = time.perf_counter()
     exp, task, x, y, clean, _, head = _cleanlab_prepared(args, part, head_values, f, seed)
     cl, pruned = clean_learning(head, x, y, clean, cv_probabilities(head, x, y, seed), settings, seed)
@@ -267,8 +318,10 @@ def cleanlab_rows(args: argparse.Namespace, part: str, tuned: dict) -> list[dict
             w = csv.DictWriter(fh, fieldnames=list(trials[0]))
             w.writeheader()
             w.writerows(trials)
+    chosen = args.cleanlab_fractions if args.cleanlab_fractions is not None else \
+        ",".join(map(str, fractions(args, part))) if part == "voc" else "0.05"
     items = [(args, part, head_values, settings, float(f), seed)
-             for f in args.cleanlab_fractions.split(",") if f for seed in range(args.seeds)]
+             for f in chosen.split(",") if f for seed in range(args.seeds)]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         return list(pool.map(_cleanlab_job, items))
 
@@ -335,11 +388,12 @@ def best_baselines(n: int = 3, rows: Optional[list[dict]] = None) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--part", required=True, choices=["worse", "random1", "aggre", "mosaics", "annotated",
-                                                           "annotated-mosaics", "e2e"])
+                                                           "annotated-mosaics", "e2e", "voc"])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--trials", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--image-size", type=int, default=160)
+    ap.add_argument("--image-size", type=int, default=0, help="input side of the feature backbone (default: 160 on "
+                    "the CIFAR parts, 224 on voc)")
     ap.add_argument("--mosaics", type=int, default=12500,
                     help="training mosaics (at most 12,500: each training image is a tile of one mosaic)")
     ap.add_argument("--e2e-epochs", type=float, default=15)
@@ -349,17 +403,19 @@ def main() -> None:
     ap.add_argument("--methods", help="only these methods (e.g. to add a new method to a part already run)")
     ap.add_argument("--fractions", help="only these clean fractions (a smoke test)")
     ap.add_argument("--tuned-from", help="reuse the values another part tuned (e.g. worse) instead of tuning")
-    ap.add_argument("--cleanlab-fractions", default="0.05",
-                    help="clean fractions of the cleanlab rows (a 5-fold CleanLearning costs six trainings; '' for none)")
+    ap.add_argument("--cleanlab-fractions", default=None,
+                    help="clean fractions of the cleanlab rows (a 5-fold CleanLearning costs six trainings; '' for "
+                    "none; default 0.05, every fraction of the part on voc, whose heads train in seconds)")
     ap.add_argument("--cleanlab-only", action="store_true",
                     help="only the cleanlab rows (e.g. at fractions a finished part did not give them)")
     ap.add_argument("--out", default="runs/bench-cifar10n")
     args = ap.parse_args()
-    if not (SHARED_DATA / "cifar10n").is_dir():
-        raise SystemExit("../shared/data/cifar10n is absent")
+    needs = "voc2007" if args.part == "voc" else "cifar10n"
+    if not (SHARED_DATA / needs).is_dir():
+        raise SystemExit(f"../shared/data/{needs} is absent")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     start, part = time.perf_counter(), args.part
-    methods = {"worse": SINGLE, "annotated": SINGLE, "mosaics": MULTI, "annotated-mosaics": MULTI,
+    methods = {"worse": SINGLE, "annotated": SINGLE, "mosaics": MULTI, "annotated-mosaics": MULTI, "voc": MULTI,
                "e2e": ["proposed", "noisy", "g-alone", "h-alone"]}.get(part)
     if methods is None:
         methods = ["proposed", "g-alone", *best_baselines()]
@@ -371,7 +427,7 @@ def main() -> None:
     # --cleanlab-only tunes nothing but the head cleanlab wraps (when this part has not tuned it yet)
     tuned = None if part == "e2e" else tune(args, part, ["mixed"] if args.cleanlab_only else methods)
     rows = [] if args.cleanlab_only else run_grid(args, part, methods, str(tuned) if tuned else None)
-    if tuned and part in ("worse", "random1", "aggre", "annotated") and (args.cleanlab_only or not args.methods):
+    if tuned and part in ("worse", "random1", "aggre", "annotated", "voc") and (args.cleanlab_only or not args.methods):
         rows += cleanlab_rows(args, part, json.loads(tuned.read_text()))
     append(part, "end-to-end" if part == "e2e" else "frozen", rows)
     seconds = time.perf_counter() - start

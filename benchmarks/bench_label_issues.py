@@ -34,7 +34,6 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
 
 from _common import RESULTS_DIR, SHARED_DATA, append_results, machine
 
@@ -213,6 +212,7 @@ def mosaics_part(args) -> list[dict]:
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    from _cleanlab import MultiHead
     task, train, val = build(args, "worse", True)
     rows, _, _, _ = ours("proposed", train, val, task, args, scores=("posterior", "g", "residual"))
     rows += ours("mw-net", train, val, task, args, scores=("method", "g"))[0]
@@ -226,7 +226,7 @@ def mosaics_part(args) -> list[dict]:
     wrong = (train.noisy != task.train.clean)[use][noisy]
     flagged_x = np.hstack([x, clean[:, None].astype(np.float32)])
     heads = {"cleanlab + same head (5-fold)": (f"{MLP} (mixed)", lambda: MultiHead(
-                 val=val, epochs=args.epochs, seed=args.seed), flagged_x),
+                 val=val, seed=args.seed, train={**TRAIN, "epochs": args.epochs}), flagged_x),
              "cleanlab + logistic regression (5-fold)": ("linear (logistic regression)", lambda: OneVsRestClassifier(
                  make_pipeline(StandardScaler(), LogisticRegression(max_iter=300))), x)}
     for peer, (head, make, features) in heads.items():
@@ -243,37 +243,6 @@ def mosaics_part(args) -> list[dict]:
                          **metrics(w, q, f), **t})
             print_row(rows[-1])
     return [{"part": "mosaics", "noise": "worse", "mosaics": args.mosaics, **r} for r in rows]
-
-
-class MultiHead(ClassifierMixin, BaseEstimator):
-    """The same head as ``_cleanlab.SameHead`` on multi-hot labels, as a scikit-learn estimator for
-    cross-validation (``NoiseRegClassifier`` takes one label per row): ``mixed`` (the clean net's MLP on every
-    given label), X's last column flagging the clean rows, each fit stopping early on ``val``."""
-
-    def __init__(self, val: Any = None, epochs: float = 20.0, seed: int = 0) -> None:
-        self.val, self.epochs, self.seed = val, epochs, seed
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return (self.predict_proba(x) >= 0.5).astype(int)
-
-    def fit(self, x: np.ndarray, y: np.ndarray) -> "MultiHead":
-        from noisereg.config import TrainConfig
-        from noisereg.data.labelset import LabelledSet
-        from noisereg.train import fit
-        flag, feats = x[:, -1] > 0.5, np.ascontiguousarray(x[:, :-1])
-        data = LabelledSet(images=feats, classes=[str(k) for k in range(y.shape[1])], has_noisy=~flag, has_clean=flag,
-                           noisy=np.where(flag[:, None], 0, y), clean=np.where(flag[:, None], y, 0))
-        self.result_ = fit(data, TrainConfig(method="mixed", epochs=self.epochs, seed=self.seed, **TRAIN),
-                           eval_set=self.val)
-        self.classes_ = np.arange(y.shape[1])
-        return self
-
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        import torch
-        from noisereg.train import predict_logits
-        feats = np.ascontiguousarray(x[:, :-1])
-        z = predict_logits(self.result_.model, feats, self.result_.preprocess, device=torch.device("cpu"))["logits"]
-        return torch.sigmoid(z).numpy()
 
 
 def print_row(r: dict) -> None:

@@ -119,7 +119,7 @@ def test_the_cached_top_k_serves_another_map_and_top_k_without_a_forward_pass(ph
     (root / "map2.csv").write_text(f"imagenet_index,class\n{top[0, 0]},building\n")
     code = main(["protocol", "annotate", "--manifest", str(manifest), "--image-root", str(root), "--class-map",
                  str(root / "map2.csv"), "--annotator", "efficientnet-lite0", "--out", str(tmp_path / "o"),
-                 "--top-k", "3", "--label-mode", "multi", "--quiet", "--device", "cpu"])
+                 "--top-k", "3", "--label-mode", "multi", "--quiet", "--device", "cpu", "--keep-unmapped-classes"])
     assert code == 0
     table = read_table(tmp_path / "o" / "manifest.csv", image_root=str(root))
     assert table.label_names(table.noisy, 0) == ["building"]
@@ -216,3 +216,113 @@ def test_annotate_reads_cifar_n_pickles_and_labels_their_pixels(tmp_path, capsys
     result = json.loads(out.out)
     assert result["counts"]["images"] == result["counts"]["noisy"] + result["without_mapped_prediction"]
     assert result["counts"]["clean"] == result["counts"]["images"]
+
+
+def test_classes_the_map_leaves_out_are_dropped_with_the_images_they_alone_label(photos, tmp_path):
+    """The paper's compilation: a map naming only ``building`` drops ``flower`` and its three photos; every
+    count printed and recorded is counted on what the manifest holds; --keep-unmapped-classes keeps them."""
+    root, manifest, top, _ = photos
+    (root / "building.csv").write_text(f"imagenet_index,class\n{top[3, 1]},building\n{top[0, 0]},building\n")
+    assert _annotate_with(root, manifest, tmp_path / "o", "building.csv", "--label-mode", "multi") == 0
+    table = read_table(tmp_path / "o" / "manifest.csv", image_root=str(root))
+    result = json.loads((tmp_path / "o" / "protocol.json").read_text())
+    assert table.classes == ["building"] and len(table) == 3
+    assert result["dropped_classes"] == ["flower"] and result["removed_images"] == 3
+    assert result["removed_per_split"] == {"train": 3} and len(result["removed_ids"]) == 3
+    assert result["counts"]["images"] == len(table) == result["counts"]["clean"]
+    rows = (tmp_path / "o" / "manifest.csv").read_text().splitlines()[1:]
+    empty = sum(1 for i in range(len(table)) if not table.label_names(table.noisy, i))
+    assert result["without_mapped_prediction"] == empty == sum("<none>" in r for r in rows)
+    noise_md = (tmp_path / "o" / "noise.md").read_text()
+    assert "dropped 1 class(es)" in noise_md and "flower" in noise_md and "3 images left without a clean label" in noise_md
+    assert _annotate_with(root, manifest, tmp_path / "k", "building.csv", "--label-mode", "multi",
+                          "--keep-unmapped-classes") == 0
+    kept = read_table(tmp_path / "k" / "manifest.csv", image_root=str(root))
+    assert sorted(kept.classes) == ["building", "flower"] and len(kept) == 6
+    assert json.loads((tmp_path / "k" / "protocol.json").read_text())["removed_images"] == 0
+
+
+def test_the_multi_mode_count_of_images_without_a_mapped_prediction_is_what_the_manifest_writes(photos, tmp_path):
+    """Multi mode keeps an image without any mapped prediction in D_n with an empty label set (``<none>``); the
+    count printed and recorded is those rows (it once read 0 whatever the manifest held)."""
+    root, manifest, top, mapping = photos
+    assert _annotate(root, manifest, tmp_path / "o", "--label-mode", "multi", "--top-k", "1") == 0
+    result = json.loads((tmp_path / "o" / "protocol.json").read_text())
+    rows = (tmp_path / "o" / "manifest.csv").read_text().splitlines()[1:]
+    expected = sum(1 for row in top if int(row[0]) not in mapping)
+    assert expected > 0 and result["without_mapped_prediction"] == expected == sum("<none>" in r for r in rows)
+    assert f"{expected} without any mapped prediction" in (tmp_path / "o" / "noise.md").read_text()
+
+
+def test_the_shipped_voc_map_covers_the_19_voc_classes_imagenet_has_and_not_person():
+    m = read_class_map("voc")
+    voc = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
+           "dog", "horse", "motorbike", "pottedplant", "sheep", "sofa", "train", "tvmonitor"]
+    assert sorted(set(m.values())) == voc  # every VOC class but person, which no ImageNet class names
+    assert m[404] == "aeroplane" and m[831] == "sofa" and m[532] == "diningtable" and m[851] == "tvmonitor"
+    assert m[738] == "pottedplant" and m[670] == "motorbike" and m[339] == "horse"
+    coco = read_class_map("coco56")  # the same ImageNet members as coco56's class of the same name
+    assert {i for i, c in m.items() if c == "dog"} == {i for i, c in coco.items() if c == "dog"}
+    with pytest.raises(UserError, match=r"class\(es\) \['aeroplane'"):  # a map class the dataset lacks
+        class_lookup(m, [c for c in voc if c != "aeroplane"] + ["person"])
+
+
+def _voc_subset(tmp_path, n_per_split=6):
+    """A few real VOC photos in the COCO layout, with at least one that only ``person`` labels."""
+    from conftest import SHARED_DATA
+    src = SHARED_DATA / "voc2007"
+    if not (src / "annotations").is_dir():
+        pytest.skip("../shared/data/voc2007 is absent")
+    root = tmp_path / "voc"
+    for split in ("train", "test"):
+        full = json.loads((src / "annotations" / f"instances_{split}.json").read_text())
+        person = next(c["id"] for c in full["categories"] if c["name"] == "person")
+        by_image = {}
+        for a in full["annotations"]:
+            by_image.setdefault(a["image_id"], set()).add(a["category_id"])
+        only_person = [i for i, cats in by_image.items() if cats == {person}][:1]
+        others = [i for i, cats in by_image.items() if cats - {person}][:n_per_split]
+        keep = set(only_person + others)
+        images = [im for im in full["images"] if im["id"] in keep]
+        (root / "images" / split).mkdir(parents=True)
+        for im in images:
+            (root / "images" / split / im["file_name"]).write_bytes((src / "images" / split / im["file_name"]).read_bytes())
+        (root / "annotations").mkdir(exist_ok=True)
+        (root / "annotations" / f"instances_{split}.json").write_text(json.dumps(
+            {**full, "images": images, "annotations": [a for a in full["annotations"] if a["image_id"] in keep]}))
+    return root
+
+
+def test_voc_photos_annotated_with_the_shipped_map_lose_person_and_the_photos_only_it_labels(tmp_path, capsys):
+    root = _voc_subset(tmp_path)
+    code = main(["protocol", "annotate", "--format", "coco", "--root", str(root), "--class-map", "voc",
+                 "--annotator", "efficientnet-lite0", "--label-mode", "multi", "--out", str(tmp_path / "o"),
+                 "--device", "cpu", "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    result = json.loads(out.out)
+    assert result["dropped_classes"] == ["person"] and result["removed_per_split"] == {"train": 1, "test": 1}
+    table = read_table(tmp_path / "o" / "manifest.csv", image_root=str(root))
+    assert "person" not in table.classes and len(table) == 12 == result["counts"]["images"]
+    assert all(table.label_names(table.clean, i) for i in range(len(table)))  # every kept photo has a clean label
+    rows = (tmp_path / "o" / "manifest.csv").read_text().splitlines()[1:]
+    assert result["without_mapped_prediction"] == sum("<none>" in r for r in rows)
+
+
+def test_the_voc_task_is_the_papers_protocol_on_the_shared_photos():
+    """The benchmark's VOC part reads 4,600 photos: person dropped with the 361 it alone labels, train 3,218,
+    and the test photos are val + test (1,382), never the training split."""
+    from conftest import SHARED_DATA
+    from noisereg.tasks.voc import voc_table
+    if not (SHARED_DATA / "voc2007" / "annotations").is_dir():
+        pytest.skip("../shared/data/voc2007 is absent")
+    table = voc_table(None)
+    assert len(table.classes) == 19 and "person" not in table.classes
+    assert len(table) == 4600 and int(table.split_mask("train").sum()) == 3218
+    assert int((~table.split_mask("train")).sum()) == 1382
+
+
+def _annotate_with(root, manifest, out, class_map, *extra):
+    return main(["protocol", "annotate", "--manifest", str(manifest), "--image-root", str(root), "--class-map",
+                 str(root / class_map), "--annotator", "efficientnet-lite0", "--out", str(out), "--device", "cpu",
+                 "--quiet", *map(str, extra)])

@@ -16,17 +16,19 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from .data.table import SPLITS, LabelTable
 from .errors import UserError
 from .safe_io import atomic_write, output_dir, write_json
 
 CACHED_K = 20  # predictions kept per image in the cache (any top_k up to this reuses it)
-SHIPPED_MAPS = {"coco56": "imagenet_to_coco56.csv", "cifar10": "imagenet_to_cifar10.csv"}
+SHIPPED_MAPS = {"coco56": "imagenet_to_coco56.csv", "cifar10": "imagenet_to_cifar10.csv", "voc": "imagenet_to_voc.csv"}
 
 
 def read_class_map(source: Optional[str] = None) -> dict[int, str]:
@@ -35,7 +37,8 @@ def read_class_map(source: Optional[str] = None) -> dict[int, str]:
     Args:
         source: a CSV file with columns ``imagenet_index`` and ``class`` (``coco_name`` is read as
             ``class`` for maps written for ``protocol coco``), or a shipped map's name
-            (``coco56``, ``cifar10``); None is ``coco56``.
+            (``coco56``, ``cifar10``, ``voc``: PASCAL VOC's 19 classes other than person, each with the
+            ImageNet members ``coco56`` gives the same COCO class); None is ``coco56``.
     Raises:
         UserError: one line with file and line of an index outside 0-999, a repeated index, a row
             without a class, or missing columns.
@@ -88,6 +91,40 @@ def class_lookup(class_map: dict[int, str], classes: Sequence[str], *, where: st
     for index, cls in class_map.items():
         lookup[index] = column[cls]
     return lookup
+
+
+def drop_unmapped_classes(table: LabelTable, class_map: dict[int, str]) -> tuple[LabelTable, dict[str, Any]]:
+    """The paper's compilation of a machine-annotated dataset (sec. 4.1, MS COCO): the dataset's classes
+    that ``class_map`` gives no ImageNet index are dropped (an annotator can never name them, so their
+    clean labels would teach what the noisy set cannot), and the images then left without any clean
+    label are removed. Images that had no clean label to begin with (noisy-only) stay.
+
+    Returns:
+        (the table, JSON-ready counts: ``dropped_classes``, ``removed_images`` with ``removed_per_split``
+        and ``removed_ids``).
+    Raises:
+        UserError: the map covers none of the dataset's classes.
+    """
+    mapped = set(class_map.values())
+    kept = [c for c in table.classes if c in mapped]
+    dropped = [c for c in table.classes if c not in mapped]
+    info: dict[str, Any] = {"dropped_classes": dropped, "removed_images": 0, "removed_per_split": {},
+                            "removed_ids": []}
+    if not dropped:
+        return table, info
+    if not kept:
+        raise UserError(f"the class map covers none of the dataset's classes {table.classes[:5]}")
+    cols = np.asarray([table.classes.index(c) for c in kept])
+    clean = table.clean[:, cols].tocsr()
+    clean.eliminate_zeros()
+    had = table.has_clean & (np.diff(table.clean.indptr) > 0)
+    removed = had & (np.diff(clean.indptr) == 0)
+    out = replace(table, classes=kept, clean=clean, noisy=table.noisy[:, cols].tocsr(), notes=list(table.notes),
+                  verified=None if table.verified is None else table.verified[:, cols].tocsr())
+    info.update(removed_images=int(removed.sum()), removed_ids=[str(i) for i in table.ids[removed]],
+                removed_per_split={s: int((removed & (table.split == k)).sum()) for k, s in enumerate(SPLITS)
+                                   if (removed & (table.split == k)).any()})
+    return out.select(~removed), info
 
 
 def assign_labels(index: np.ndarray, lookup: np.ndarray, *, top_k: int, mode: str) -> Any:

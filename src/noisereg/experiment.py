@@ -10,7 +10,7 @@ training set of their own is read from the method registry, never from their ids
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Optional
 
@@ -35,8 +35,10 @@ class ExperimentConfig:
                         "(machine labels: the annotator's top-8 mapped to CIFAR-10)")
     annotator: str = option("efficientnet-lite2", "ImageNet classifier that labels the images with noise annotated "
                             "(never the feature backbone)")
-    annotator_image_size: int = option(160, "input side of the annotator")
-    data_root: Optional[str] = option(None, "CIFAR-10 image folder with train/ and test/ (manifest: image root)")
+    annotator_image_size: int = option(0, "input side of the annotator (0: 160 px for the CIFAR thumbnails, the "
+                                       "annotator's own size for photos)")
+    data_root: Optional[str] = option(None, "CIFAR-10 image folder with train/ and test/ (voc: the VOC 2007 folder in "
+                                      "the COCO layout; manifest: image root)")
     labels: Optional[str] = option(None, "CIFAR-10_human.pt (default: beside the image folder, in cifar10n/)")
     manifest: Optional[str] = option(None, "data manifest: a manifest whose train images carry clean labels "
                                      "(e.g. from `noisereg protocol coco --clean-fraction 1`)")
@@ -175,8 +177,10 @@ def _html_report(out: Path, exp: ExperimentConfig, base: TrainConfig, task: Any,
                   metric=metric)
     if scores:
         paper = [k for k in scores if k.split(" (")[0] in list_methods(group="paper")]
-        write_evaluation(out, f"clean {exp.clean_fractions[0]:g}, seed {exp.first_seed}", task.test, scores,
-                         featured=(paper or list(scores))[0], split="test")
+        test = replace(task.test, images=task.photos) if task.photos is not None else task.test  # photos to show
+        write_evaluation(out, f"clean {exp.clean_fractions[0]:g}, seed {exp.first_seed}", test, scores,
+                         featured=(paper or list(scores))[0], split="test",
+                         compare=[m for m in ("noisy", "ft-l") if m in scores])  # the paper's Fig. 3 columns
     write_report(out)
 
 

@@ -70,7 +70,8 @@ def cmd_protocol_annotate(args: argparse.Namespace) -> int:
     cfg = AnnotateConfig(out=args.out, class_map=args.class_map, annotator=args.annotator, weights=args.weights,
                          image_size=args.image_size, top_k=args.top_k, label_mode=args.label_mode,
                          clean_fraction=args.clean_fraction, seed=args.seed, batch_size=args.batch_size,
-                         num_workers=args.num_workers, device=args.device, quiet=args.quiet or args.json)
+                         num_workers=args.num_workers, device=args.device, quiet=args.quiet or args.json,
+                         keep_unmapped_classes=args.keep_unmapped_classes)
     if args.format:
         from ..data.sources import open_table
         table = open_table(_source_options(args))
@@ -79,7 +80,7 @@ def cmd_protocol_annotate(args: argparse.Namespace) -> int:
         table = open_manifest(args)
     result = compile_annotated(table, cfg)
     if args.json:
-        print(json.dumps({k: v for k, v in result.items() if k != "without_mapped_prediction_ids"}))
+        print(json.dumps({k: v for k, v in result.items() if k not in ("without_mapped_prediction_ids", "removed_ids")}))
     else:
         print((Path(args.out) / "noise.md").read_text())
         print(f"wrote {result['manifest']}, {Path(args.out) / 'protocol.json'} ({result['seconds']:.0f} s); "
@@ -171,4 +172,7 @@ def add_commands(sub: Any) -> None:
                    help="single: the best-ranked mapped prediction (none: no noisy label); multi: every mapped class")
     p.add_argument("--clean-fraction", type=float, help="keep clean labels on this seeded share of train only "
                    "(default: keep the input's)")
+    p.add_argument("--keep-unmapped-classes", action="store_true",
+                   help="keep the classes the map gives no ImageNet index (default: drop them and the images left "
+                   "without a clean label, as the paper compiles MS COCO)")
     p.set_defaults(func=cmd_protocol_annotate)

@@ -4,8 +4,10 @@ An ImageNet classifier (the annotator) labels every image: its top-k predictions
 dataset's classes through a class map (``imagenet_index,class`` rows; a class may own many ImageNet
 indices, predictions outside the map add nothing). ``single`` mode keeps the highest-ranked mapped
 prediction (an image with none gets no noisy label and leaves D_n); ``multi`` keeps every mapped
-class (possibly none). The input's clean labels are kept. ``protocol coco`` is this step with the
-COCO reader and the shipped 56-class map.
+class (possibly none: an empty label set, ``<none>`` in the manifest). The input's clean labels are
+kept, except that, as the paper compiles MS COCO, the dataset's classes the map gives no ImageNet index
+are dropped and the images then left without a clean label removed (``keep_unmapped_classes`` keeps
+them). ``protocol coco`` is this step with the COCO reader and the shipped 56-class map.
 
 Writes ``manifest.csv`` (train with it), ``protocol.json`` (settings, counts, agreement with the
 clean labels per class; missing / spurious rates for multi-label), ``noise.md`` and the annotator's
@@ -20,7 +22,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..annotation import annotator_topk, assign_labels, class_lookup, read_class_map
+from ..annotation import annotator_topk, assign_labels, class_lookup, drop_unmapped_classes, read_class_map
 from ..data.check import format_summary, summarize
 from ..data.manifest_writer import manifest_image_root, write_manifest
 from ..data.table import LabelTable, csr_from_lists
@@ -47,6 +49,7 @@ class AnnotateConfig:
     num_workers: int = 0
     device: str = "auto"
     quiet: bool = False
+    keep_unmapped_classes: bool = False
 
     def __post_init__(self) -> None:
         if self.label_mode not in LABEL_MODES:
@@ -81,9 +84,9 @@ def annotate_table(table: LabelTable, cfg: AnnotateConfig) -> tuple[LabelTable, 
     if cfg.label_mode == "single":
         has_noisy = labels >= 0
         lists = [[int(c)] if c >= 0 else [] for c in labels]
-    else:
+    else:  # an empty set is a noisy label too ("none of the classes"): the row stays in D_n
         has_noisy, lists = np.ones(len(table), bool), labels
-    unlabelled = np.flatnonzero(~has_noisy)
+    unlabelled = np.flatnonzero([not row for row in lists])
     out = replace(table, noisy=csr_from_lists(lists, table.num_classes), has_noisy=has_noisy, notes=list(table.notes),
                   multi_label=table.multi_label or cfg.label_mode == "multi",
                   source=f"{table.source} (noisy: top-{cfg.top_k} of {cfg.annotator}, {cfg.label_mode})")
@@ -128,19 +131,38 @@ def write_protocol(full: LabelTable, cfg: Any, result: dict[str, Any], *, title:
 
 
 def compile_annotated(table: LabelTable, cfg: AnnotateConfig) -> dict[str, Any]:
-    """Annotate any dataset read by ``open_table`` and write the protocol; returns protocol.json's dict."""
+    """Annotate any dataset read by ``open_table`` and write the protocol; returns protocol.json's dict.
+
+    Unless ``cfg.keep_unmapped_classes``, the classes the map gives no ImageNet index are dropped first
+    (``drop_unmapped_classes``); every count printed is counted on what is written.
+    """
     started = time.time()
-    class_lookup(read_class_map(cfg.class_map), table.classes, where=f"class map {cfg.class_map}")  # a bad map
+    class_map = read_class_map(cfg.class_map)
+    class_lookup(class_map, table.classes, where=f"class map {cfg.class_map}")  # a bad map
     output_dir(cfg.out)  # and an unwritable --out fail before any work, with nothing written
+    dropped = {"dropped_classes": [], "removed_images": 0}
+    if not cfg.keep_unmapped_classes:
+        table, dropped = drop_unmapped_classes(table, class_map)
     full, info = annotate_table(table, cfg)
     counts = {"images": len(full), "train": int(full.split_mask("train").sum()),
               "noisy": int(full.has_noisy.sum()), "clean": int(full.has_clean.sum())}
-    lines = [f"{counts['images']:,} images; {counts['noisy']:,} with a noisy label; "
-             f"{info['without_mapped_prediction']:,} without any mapped prediction among the top-{cfg.top_k}"
-             + (" (no noisy label: left out of D_n)." if cfg.label_mode == "single" else " (an empty label set).")]
-    result = write_protocol(full, cfg, {"classes": list(full.classes), "counts": counts, **info, "_lines": lines},
+    lines = [_dropped_line(dropped, cfg)] if dropped["dropped_classes"] else []
+    lines += [f"{counts['images']:,} images; {counts['noisy']:,} with a noisy label; "
+              f"{info['without_mapped_prediction']:,} without any mapped prediction among the top-{cfg.top_k}"
+              + (" (no noisy label: left out of D_n)." if cfg.label_mode == "single" else
+                 " (an empty label set, <none> in the manifest).")]
+    result = write_protocol(full, cfg, {"classes": list(full.classes), "counts": counts, **dropped, **info,
+                                        "_lines": lines},
                             title=f"# Machine-annotated labels: top-{cfg.top_k} of {cfg.annotator} "
                                   f"({cfg.label_mode}), class map {cfg.class_map}")
     result["seconds"] = round(time.time() - started, 1)
     write_json(Path(cfg.out) / "protocol.json", result, indent=1)
     return result
+
+
+def _dropped_line(dropped: dict[str, Any], cfg: AnnotateConfig) -> str:
+    """One line: which classes the map leaves out and how many images that removed, split by split."""
+    per = ", ".join(f"{s} {n:,}" for s, n in dropped["removed_per_split"].items())
+    return (f"dropped {len(dropped['dropped_classes'])} class(es) that {cfg.class_map} gives no ImageNet index: "
+            f"{', '.join(dropped['dropped_classes'])}; {dropped['removed_images']:,} images left without a clean "
+            f"label removed{f' ({per})' if per else ''} (--keep-unmapped-classes keeps them).")

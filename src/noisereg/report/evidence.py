@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
@@ -109,13 +109,17 @@ def thumbnail_uri(path: Path) -> str:
     return png_data_uri(buf.getvalue())
 
 
-def _example(data: LabelledSet, row: int, scores: Scores, folder: Path, normalise: bool) -> dict[str, Any]:
+def _example(data: LabelledSet, row: int, scores: Scores, folder: Path, normalise: bool, top: int = 3,
+             others: Optional[dict[str, Scores]] = None) -> dict[str, Any]:
+    """One example card: the image, its labels, g's (and h's) ``top`` classes and, for the paper's Fig. 3
+    comparison, each of ``others``' ``top`` classes on the same image."""
     classes = data.classes
     noisy = _names(data.noisy_rows(np.array([row]))[0], classes) if data.has_noisy[row] else None
     return {"id": data.ids[row], "image": thumbnail(data, row, folder / f"{row}.png"),
             "clean": _names(data.clean_rows(np.array([row]))[0], classes), "noisy": noisy,
-            "g": _top(scores.g[row], classes, 3, normalise),
-            "h": _top(scores.h[row], classes, 3, normalise) if scores.h is not None else None}
+            "g": _top(scores.g[row], classes, top, normalise),
+            "h": _top(scores.h[row], classes, 3, normalise) if scores.h is not None else None,
+            "others": {m: _top(s.g[row], classes, top, normalise) for m, s in (others or {}).items()}}
 
 
 def confusion(g: np.ndarray, clean: np.ndarray) -> list[list[int]]:
@@ -127,13 +131,15 @@ def confusion(g: np.ndarray, clean: np.ndarray) -> list[list[int]]:
 
 
 def write_evaluation(folder: str | Path, name: str, data: LabelledSet, scores: dict[str, Scores], *,
-                     featured: str, split: str, examples: int = 12) -> Path:
+                     featured: str, split: str, examples: int = 12, compare: Sequence[str] = ()) -> Path:
     """``folder/evaluation/<name>.json`` (+ thumbnails in ``<name>/``): test scores and per-class AP of
     every method in ``scores``; the confusion matrix and the Fig. 3/5 examples of ``featured``.
 
     Args:
         data: the clean-labelled set the scores are on (rows without a clean label are left out).
         split: which split it is (``test``, ``val``), said in the report.
+        compare: methods of ``scores`` whose top-5 the Fig. 3 cards show beside ``featured``'s, as the
+            paper's Fig. 3 shows Noisy, FT-L and the method (without: ``featured``'s top-3 alone).
     """
     rows = data.clean_indices
     sub = data.subset(rows)
@@ -143,6 +149,7 @@ def write_evaluation(folder: str | Path, name: str, data: LabelledSet, scores: d
     thumbs = out / name
     thumbs.mkdir(parents=True, exist_ok=True)
     mine = scores[featured]
+    others = {m: scores[m] for m in compare if m in scores and m != featured}
     noisy = sub.noisy_rows(np.arange(len(sub))) * sub.has_noisy[:, None] if sub.has_noisy.any() else None
     body = {"name": name, "split": split, "classes": sub.classes, "single_label": sub.is_single_label,
             "images": len(sub), "featured": featured,
@@ -152,7 +159,7 @@ def write_evaluation(folder: str | Path, name: str, data: LabelledSet, scores: d
             "per_class_ap": {m: [None if np.isnan(a) else round(float(a), 5)
                                  for a in average_precision_per_class(s.g, clean)] for m, s in scores.items()},
             "confusion": confusion(mine.g, clean) if sub.is_single_label else None,
-            "fig3": [{**_example(sub, i, mine, thumbs, False), "kind": kind}
+            "fig3": [{**_example(sub, i, mine, thumbs, False, 5 if others else 3, others), "kind": kind}
                      for i, kind in pick_fig3(mine.g, clean, noisy, examples)],
             "fig5": [{**_example(sub, i, mine, thumbs, True), "disagreement": d}
                      for i, d in pick_fig5(mine.g, mine.h, examples)] if mine.h is not None else []}

@@ -2,7 +2,8 @@
 
 ``digits`` / ``digits-multi``: scikit-learn's digit scans (no download); ``cifar10n`` /
 ``cifar10n-multi``: CIFAR-10 with CIFAR-10N human labels on frozen ImageNet features (or images);
-``manifest``: any manifest. A new dataset is one module plus one entry in ``TASKS``.
+``voc``: PASCAL VOC 2007 photos labelled by an ImageNet classifier (the paper's protocol), on frozen
+features; ``manifest``: any manifest. A new dataset is one module plus one entry in ``TASKS``.
 """
 from __future__ import annotations
 
@@ -47,8 +48,16 @@ def _cifar(multi: bool) -> Callable[[Any, torch.device], Builder]:
                                 backbone=opts.feature_backbone, image_size=opts.feature_image_size,
                                 mosaics=opts.mosaics, cache_dir=_cache(opts), device=device, features=opts.features,
                                 annotator=getattr(opts, "annotator", "efficientnet-lite2"),
-                                annotator_image_size=getattr(opts, "annotator_image_size", 160))
+                                annotator_image_size=getattr(opts, "annotator_image_size", 0) or 160)
     return make
+
+
+def _voc(opts: Any, device: torch.device) -> Builder:
+    from .voc import voc_builder
+    return voc_builder(opts.data_root, backbone=opts.feature_backbone, image_size=opts.feature_image_size,
+                       annotator=getattr(opts, "annotator", "efficientnet-lite2"),
+                       annotator_image_size=getattr(opts, "annotator_image_size", 0), cache_dir=_cache(opts),
+                       device=device)
 
 
 def _manifest(opts: Any, device: torch.device) -> Builder:
@@ -68,6 +77,7 @@ TASKS: dict[str, TaskSpec] = {
                                                            backbone_steps=500)),
     "cifar10n": TaskSpec(_cifar(False), _cifar_train),
     "cifar10n-multi": TaskSpec(_cifar(True), _cifar_train),
+    "voc": TaskSpec(_voc, lambda o: dict(scheme="frozen", backbone_steps=0, hidden=256, steps=2000, lr=1e-3)),
     # frozen ImageNet features of the images, cached and shared by every run
     "manifest": TaskSpec(_manifest, lambda o: dict(scheme="frozen", backbone=o.feature_backbone,
                                                    image_size=o.feature_image_size, backbone_steps=0, hidden=256,

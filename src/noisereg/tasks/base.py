@@ -16,6 +16,8 @@ class Task:
     Attributes:
         known_clean: train rows whose clean label exists at all (None: every row), for methods that
             train on every clean label there is (Backbone (GT)).
+        photos: the image files of the test rows where the sets hold their features (the report's
+            figures show them); None where the test set holds its images itself.
     """
 
     name: str
@@ -24,6 +26,7 @@ class Task:
     noise: dict[str, float] = field(default_factory=dict)
     single_label: bool = True
     known_clean: Optional[np.ndarray] = None
+    photos: Optional[list[str]] = None
 
     def holdout(self, fraction: float, seed: int) -> tuple[LabelledSet, Optional[LabelledSet], np.ndarray]:
         """(training set, validation set, known clean rows of the training set): validation is a seeded
