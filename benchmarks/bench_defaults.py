@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cifar10n import FRACTIONS, RESULTS_DIR, _job, experiment, metric_of  # noqa: E402
+from bench_cifar10n import RESULTS_DIR, _job, experiment, fractions, metric_of  # noqa: E402
 from _common import append_results  # noqa: E402
 
 CSV = RESULTS_DIR / "defaults.csv"
@@ -90,7 +90,7 @@ def run_ablation(args: argparse.Namespace, part: str, methods: list[str], metric
     settings = {"defaults": {}, **dict(parse_variant(v) for v in args.variant)}
     cells = [(name, experiment(args, part, methods, clean_fractions=[f], seeds=1, first_seed=s,
                                train={**UNSET, **values}, out=f"{args.out}/{part}/{name}-f{f:g}-s{s}"))
-             for f in map(float, args.fractions.split(",")) for s in range(args.seeds)
+             for f in fractions(args, part) for s in range(args.seeds)
              for name, values in settings.items()]
     scores: dict[tuple[str, str, float], list[tuple[float, float]]] = {}
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
@@ -120,12 +120,12 @@ def run_ablation(args: argparse.Namespace, part: str, methods: list[str], metric
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--part", required=True, choices=["worse", "random1", "aggre", "mosaics", "annotated",
-                                                           "annotated-mosaics"])
+                                                           "annotated-mosaics", "voc"])
     ap.add_argument("--methods", default="proposed,g-alone")
-    ap.add_argument("--fractions", default=",".join(map(str, FRACTIONS)))
+    ap.add_argument("--fractions", help="clean fractions (default: the part's, as bench_cifar10n.py runs it)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--image-size", type=int, default=160)  # bench_cifar10n.py's, so its feature cache serves
+    ap.add_argument("--image-size", type=int, default=0)  # bench_cifar10n.py's (0: 160, voc 224): its cache serves
     ap.add_argument("--mosaics", type=int, default=12_500)
     ap.add_argument("--cache-dir", default="runs/cache")
     ap.add_argument("--out", default="runs/bench-defaults")
@@ -138,7 +138,7 @@ def main() -> None:
         return run_ablation(args, part, methods, metric)
     start = time.perf_counter()
     cells = []
-    for f in map(float, args.fractions.split(",")):
+    for f in fractions(args, part):
         for s in range(args.seeds):
             cells.append(experiment(args, part, methods, clean_fractions=[f], seeds=1, first_seed=s, train=dict(UNSET),
                                     out=f"{args.out}/{part}/f{f:g}-s{s}"))
