@@ -26,8 +26,6 @@ import torch
 from _common import RESULTS_DIR
 
 METHODS = ("proposed", "mixed", "noisy", "g-alone")
-TRAIN = {"epochs": 20, "batch_size": 128, "patience": 4, "hidden": 256, "lr": 1e-3, "weight_decay": 0.0, "alpha": 0.2,
-         "clean_ratio": 0.1}  # bench_cifar10n.TRAIN, the grid's (tuned values override it)
 
 
 def entry_rates(prob: np.ndarray, truth: np.ndarray, given: np.ndarray) -> dict[str, float]:
@@ -41,7 +39,7 @@ def entry_rates(prob: np.ndarray, truth: np.ndarray, given: np.ndarray) -> dict[
 
 
 def main() -> None:
-    from bench_cifar10n import tuned_in_table
+    from bench_cifar10n import train_settings, tuned_in_table
     from noisereg.config import TrainConfig
     from noisereg.experiment import ExperimentConfig
     from noisereg.metrics import average_precision_per_class, mean_average_precision
@@ -67,7 +65,7 @@ def main() -> None:
         test_y = np.asarray(task.test.clean)
         for method in METHODS:
             cfg = TrainConfig(method=method, scheme="frozen", backbone_steps=0, quiet=True, seed=0,
-                              **{**TRAIN, **tuned.get(method, {})})
+                              **{**train_settings("voc"), **tuned.get(method, {})})
             r = fit(train, cfg, eval_set=val)
             out = predict_logits(r.model, feats, r.preprocess, device=cpu)
             test_g = torch.sigmoid(predict_logits(r.model, task.test.images, r.preprocess, device=cpu)["logits"]).numpy()

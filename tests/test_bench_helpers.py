@@ -244,7 +244,7 @@ def test_label_issue_rows_written_before_a_column_was_added_are_kept(tmp_path):
 
 
 def test_cleanlabs_multi_label_head_is_the_validated_mixed_head_with_clean_rows_flagged():
-    bench = pytest.importorskip("bench_label_issues")
+    bench = pytest.importorskip("_cleanlab")
     from noisereg.data.labelset import LabelledSet
     from sklearn.metrics import roc_auc_score
     rng = np.random.default_rng(0)
@@ -255,7 +255,7 @@ def test_cleanlabs_multi_label_head_is_the_validated_mixed_head_with_clean_rows_
     vy = y[:40]
     val = LabelledSet(images=x[:40], classes=["0", "1", "2"], noisy=np.zeros_like(vy), clean=vy,
                       has_noisy=np.zeros(40, bool), has_clean=np.ones(40, bool))
-    head = bench.MultiHead(val=val, epochs=150, seed=0).fit(np.hstack([x, flag]), y)
+    head = bench.MultiHead(val=val, seed=0, train={"epochs": 150}).fit(np.hstack([x, flag]), y)
     assert head.result_.meta["config"]["method"] == "mixed" and head.result_.eval_set is val
     probs = head.predict_proba(np.hstack([x, flag]))
     assert probs.shape == (300, 3) and roc_auc_score(y.ravel(), probs.ravel()) > 0.9
@@ -298,3 +298,50 @@ def test_alpha_choice_replay_picks_on_validation_and_ties_keep_the_earlier(tmp_p
         w.writerows(rows)
     monkeypatch.setattr(alpha_choice, "RUNS", runs)
     assert alpha_choice.chosen_cells()[("worse", 0.01)] == [(80.0, 60.0, 0.02), (81.0, 81.0, 0.2)]
+
+
+def test_cleanlabs_multi_label_filter_leaves_out_flagged_noisy_photos_and_never_a_clean_one():
+    """The voc part's cleanlab row: out-of-fold probabilities of the same head, cleanlab's multi-label
+    ``find_label_issues``, the flagged noisy rows left out and the head fitted again; clean rows stay."""
+    pytest.importorskip("cleanlab")
+    _cleanlab = pytest.importorskip("_cleanlab")
+    from noisereg.data.labelset import LabelledSet
+    rng = np.random.default_rng(1)
+    n = 240
+    y = (rng.random((n, 3)) < 0.4).astype(np.float32)
+    x = (y @ rng.normal(0, 2, (3, 8)) + rng.normal(0, 0.5, (n, 8))).astype(np.float32)
+    noisy = y.copy()
+    noisy[:, 0] = np.where(rng.random(n) < 0.3, 1 - y[:, 0], y[:, 0])  # class 0's labels flipped for 30%
+    clean = np.zeros(n, bool)
+    clean[:40] = True
+    noisy[:40] = 1 - y[:40]  # the clean rows' noisy labels are all wrong: never read
+    train = LabelledSet(images=x, classes=list("abc"), clean=y, noisy=noisy, has_noisy=~clean, has_clean=clean)
+    xs, ys, flags = _cleanlab.multilabel_rows(train)
+    assert (ys[flags] == y[:40]).all() and (ys[~flags] == noisy[40:]).all() and xs.shape == (n, 9)
+    val = LabelledSet(images=x[:40], classes=list("abc"), noisy=np.zeros_like(y[:40]), clean=y[:40],
+                      has_noisy=np.zeros(40, bool), has_clean=np.ones(40, bool))
+    head = _cleanlab.MultiHead(val=val, seed=0, train={"steps": 60, "batch_size": 32, "patience": 0})
+    probs = _cleanlab.multilabel_cv_probabilities(head, xs, ys, seed=0, folds=2)
+    fitted, pruned = _cleanlab.multilabel_clean_learning(head, xs, ys, flags, probs,
+                                                         {"filter_by": "predicted_neq_given", "frac_noise": 1.0})
+    assert 0 < pruned < 1 - flags.mean()  # some noisy rows left out, never the clean ones
+    assert len(fitted.result_.history) and fitted.result_.meta["config"]["method"] == "mixed"
+
+
+def test_the_voc_part_trains_as_long_as_the_data_needs_and_its_targets_are_reported():
+    """A clean-only phase on a few hundred photos must not stop after a handful of steps (the first sitting's
+    20 epochs of batch 128 gave g-alone 18 steps at 5%): the voc part leaves length and batch to the data."""
+    bench = pytest.importorskip("bench_cifar10n")
+    from noisereg.config import TrainConfig
+    from noisereg.train.length import MIN_STEPS, phase_steps
+    voc = TrainConfig.from_dict(bench.train_settings("voc"))
+    assert phase_steps(voc, per_epoch=2, total=voc.steps) >= MIN_STEPS and not voc.batch_size
+    assert bench.train_settings("worse")["epochs"] == 20  # the CIFAR parts keep the length they were measured with
+    assert bench.metric_of("voc") == "mAP" and bench.fractions(type("A", (), {"fractions": None})(), "voc") == \
+        [0.02, 0.05, 0.1, 0.2]
+    rows = [_row("voc", m, f, s, v, 0, metric="mAP") for s in range(2) for f in (0.02, 0.05, 0.1)
+            for m, v in (("proposed", 0.76), ("mixed", 0.77), ("g-alone", 0.60), ("h-alone", 0.70), ("gt", 0.9))]
+    lines = make_results.targets(rows).splitlines()
+    five = next(ln for ln in lines if ln.startswith("| voc, 5% clean"))
+    assert "+ 3" in five and "-1.00 vs mixed" in five and five.endswith("| no |")
+    assert next(ln for ln in lines if ln.startswith("| voc: proposed > g-alone > h-alone")).endswith("| no |")

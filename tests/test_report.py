@@ -120,6 +120,22 @@ def test_experiment_report_in_a_browser(tmp_path, browser):
     check.page.close()
 
 
+def test_the_experiment_fig3_shows_noisy_and_ft_l_top_5_beside_the_method(tmp_path):
+    """The paper's Fig. 3: each example with the top-5 of Backbone (Noisy), Noisy-FT-L and the method."""
+    import json
+    exp = ExperimentConfig(data="digits-multi", methods=["proposed", "noisy", "ft-l", "g-alone"], clean_fractions=[0.2],
+                           train={"steps": 8, "hidden": 16, "eval_every": 4, "backbone_steps": 4}, out=str(tmp_path))
+    run_experiment(exp, quiet=True)
+    ev = json.loads(next((tmp_path / "evaluation").glob("*.json")).read_text())
+    assert ev["featured"] == "proposed" and len(ev["fig3"]) == 12
+    for card in ev["fig3"]:
+        assert list(card["others"]) == ["noisy", "ft-l"] and len(card["g"]) == 5
+        assert all(len(top) == 5 for top in card["others"].values())
+    html = (tmp_path / "report.html").read_text()
+    assert "the top-5 of proposed, then of noisy, ft-l on the same image" in html
+    assert html.count('<div class="head">ft-l</div>') == 12
+
+
 def test_report_of_a_folder_that_is_no_run(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err
