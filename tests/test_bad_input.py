@@ -259,6 +259,9 @@ CASES = [
                                                           str(g.manifest), "--out", str(t)], r"folder"),
     Case("protocol --out under a file", lambda g, t: ["protocol", "coco", "--root", str(t), "--out",
                                                       _file(t) + "/p"], r"a_file"),
+    Case("protocol annotate into an --out holding a manifest", lambda g, t: [
+        "protocol", "annotate", "--manifest", str(g.manifest), "--class-map", "cifar10", "--out",
+        str(Path(_text(t, "earlier/manifest.csv", "path,noisy,clean,split\n")).parent)], r"earlier.*manifest\.csv.*--overwrite"),
     Case("experiment --out under a file", lambda g, t: ["experiment", "--out", _file(t) + "/exp"], r"a_file"),
     Case("report --out under a file", lambda g, t: ["report", str(g.ckpt), "--out", _file(t) + "/r.html"], r"a_file"),
     Case("predict --out under a file", lambda g, t: ["predict", "--checkpoint", str(g.ckpt),
