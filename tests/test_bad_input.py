@@ -164,6 +164,12 @@ CASES = [
     Case("header-only CSV, data check", lambda g, t: ["data", "check", "--format", "csv", "--manifest",
                                                       _text(t, "m.csv", "path,noisy,clean,split\n")],
          r"m\.csv.*(no rows|empty)"),
+    Case("manifest header with spaces after the commas", lambda g, t: [
+        "train", "--manifest", _text(t, "m.csv", "path, noisy, clean, split\nimg/0_0.png, 0, , train\n"), "--out",
+        str(t / "run"), *TINY], r"m\.csv: missing column.*found \['path', ' noisy', ' clean', ' split'\].*spaces"),
+    Case("unknown flag --image_size", lambda g, t: ["train", "--manifest", str(g.manifest), "--out", str(t / "run"),
+                                                    "--image_size", "8"],
+         r"unrecognized arguments: --image_size 8 \(did you mean --image-size\?\)"),
     Case("manifest is a directory", lambda g, t: ["train", "--manifest", str(t), "--out", str(t / "run"), *TINY],
          r"m\w*.*is a folder"),
     Case("JSON-lines label that is an object", lambda g, t: ["data", "check", "--format", "csv", "--manifest",

@@ -178,8 +178,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         out = _evaluate(args)
         if ctx.is_main:  # one report, from rank 0
             print(json.dumps(out) if args.json else f"{args.split} ({out['images']} images): " + format_scores(out)
-                  + (f"  [{out['classes_skipped']} classes without positives left out of mAP]"
-                     if out["classes_skipped"] else ""))
+                  + (f"  [{out['classes_skipped']} classes without positives left out of mAP: "
+                     f"{_names(out['classes_without_positives'])}]" if out["classes_skipped"] else ""))
         return 0
     finally:
         shutdown()
@@ -198,11 +198,24 @@ def _evaluate(args: argparse.Namespace) -> dict:
     pre, device = Preprocess.from_dict(meta["preprocess"]), resolve_device(args.device)
     scores = evaluate(model.to(device), data, pre, device=device)
     out = {k: scores[k] for k in ("mAP", "AP_all", "top1")}
-    out.update(classes_skipped=scores["classes_skipped"], images=int(data.has_clean.sum()))
+    out.update(classes_skipped=scores["classes_skipped"], images=int(data.has_clean.sum()),
+               classes_without_positives=classes_without_positives(data))
     if args.show_h:
         out["h"] = {k: v for k, v in evaluate(model, data, pre, device=device, which="h_logits").items()
                     if k in ("mAP", "AP_all", "top1")}
     return out
+
+
+def classes_without_positives(data: Any) -> list[str]:
+    """The names of the classes no clean label of ``data`` holds (mAP leaves them out)."""
+    import numpy as np
+    positives = np.asarray(abs(data.clean[data.clean_indices]).sum(axis=0)).ravel()
+    return [data.classes[k] for k in np.flatnonzero(positives == 0)]
+
+
+def _names(names: list[str], most: int = 10) -> str:
+    """``a, b, c`` (``... and N more`` past ``most``)."""
+    return ", ".join(names[:most]) + (f" ... and {len(names) - most} more" if len(names) > most else "")
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
