@@ -34,6 +34,19 @@ def test_predict_writes_one_row_per_image_and_reports_unreadable_files(folder_mo
     assert (ok.predicted == est.predict(list(ok.path))).all()
 
 
+def test_predict_on_a_flat_folder_reads_every_image_whatever_its_subfolders(folder_model, tmp_path, capsys):
+    folders, est, ckpt = folder_model
+    flat, png = tmp_path / "flat", next((folders["test"] / "7").glob("*.png")).read_bytes()
+    for name in ("a.png", "b.png", "sub/c.png", "__MACOSX/._a.png"):
+        (flat / name).parent.mkdir(parents=True, exist_ok=True)
+        (flat / name).write_bytes(png)
+    (flat / ".ipynb_checkpoints").mkdir()
+    assert main(["predict", "--checkpoint", str(ckpt), str(flat), "--out", str(tmp_path / "p.csv")]) == 0
+    frame = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
+    assert list(frame.path) == [str(flat / n) for n in ("a.png", "b.png", "sub/c.png")] and (frame.error == "").all()
+    assert len(est.predict(str(flat))) == 3  # the Python API reads the folder the same way
+
+
 def test_predict_top_k_threshold_and_json_lines(folder_model, capsys):
     folders, est, ckpt = folder_model
     images = str(folders["val"] / "*" / "*.png")

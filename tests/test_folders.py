@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from noisereg.cli import main
-from noisereg.data.folders import folder_labels, folders_table, image_paths
+from noisereg.data.folders import folder_images, folder_labels, folders_table, image_paths
 from noisereg.errors import UserError
 from tests.conftest import write_image_folders, write_manifest
 
@@ -134,6 +134,48 @@ def test_image_paths_expands_folders_and_globs_in_order(tmp_path):
     assert len(image_paths([f["test"]])) == 6  # a labelled folder: the images of its class folders
     with pytest.raises(UserError, match="no file matches"):
         image_paths([str(tmp_path / "*.tiff")])
+
+
+def _stray_folders(folder, png: bytes) -> None:
+    """What unpacking a Mac zip or running Jupyter leaves: __MACOSX/ with ._ files, .ipynb_checkpoints/, an
+    empty folder."""
+    for stray in ("__MACOSX/._a.png", "__MACOSX/7/._7_0.png", ".ipynb_checkpoints/a-checkpoint.png", "0/._0_0.png"):
+        (folder / stray).parent.mkdir(parents=True, exist_ok=True)
+        (folder / stray).write_bytes(png)
+    (folder / "empty").mkdir()
+
+
+def test_a_flat_folder_is_predicted_with_its_subfolders_whatever_they_hold(tmp_path):
+    png = (write_image_folders(tmp_path / "src", {"test": 1})["test"] / "0" / "0_0.png").read_bytes()
+    flat = tmp_path / "flat"
+    for name in ("a.jpg", "b.png", "sub/c.png", "sub/deeper/d.png"):
+        (flat / name).parent.mkdir(parents=True, exist_ok=True)
+        (flat / name).write_bytes(png)
+    _stray_folders(flat, png)
+    expected = [str(flat / n) for n in ("a.jpg", "b.png", "sub/c.png", "sub/deeper/d.png")]
+    assert folder_images(flat) == (expected, None)  # not read as class folders: every image, unlabelled
+    assert image_paths([flat]) == expected
+    only_stray = tmp_path / "only_stray"
+    _stray_folders(only_stray, png)
+    with pytest.raises(UserError, match="no image files"):
+        folder_images(only_stray)
+
+
+def test_hidden_folders_and_macosx_are_never_classes_or_images(tmp_path, capsys):
+    f = write_image_folders(tmp_path, {"noisy": 3, "test": 2})
+    before = folders_table(noisy=f["noisy"])
+    png = (f["noisy"] / "0" / "0_0.png").read_bytes()
+    for folder in (f["noisy"], f["test"]):
+        _stray_folders(folder, png)
+    table = folders_table(noisy=f["noisy"])
+    assert table.classes == ["0", "1", "7"] and list(table.ids) == list(before.ids)
+    paths, labels = folder_images(f["test"])
+    assert len(paths) == 6 and sorted({n for (n,) in labels}) == ["0", "1", "7"]  # still read as class folders
+    assert capsys.readouterr().err == ""
+    (f["noisy"] / "loose.png").write_bytes(png)  # an image beside the class folders: said, not read
+    assert list(folders_table(noisy=f["noisy"]).ids) == list(before.ids)
+    err = capsys.readouterr().err
+    assert "1 image(s) directly inside it" in err and "not read" in err and len(err.splitlines()) == 1
 
 
 def test_data_check_and_manifest_read_folders(tmp_path, capsys):
