@@ -273,6 +273,27 @@ CASES = [
     Case("predict --out under a file", lambda g, t: ["predict", "--checkpoint", str(g.ckpt),
                                                      str(g.manifest.parent / "img"), "--out", _file(t) + "/p.csv"],
          r"a_file"),
+    # outputs that would lose something (issue 44): a run's files, a wrong extension, an existing file
+    Case("predict --out the run's weights", lambda g, t: ["predict", "--checkpoint", str(g.ckpt),
+                                                          str(g.manifest.parent / "img"), "--out",
+                                                          str(g.ckpt / "model.safetensors")],
+         r"model\.safetensors.*\.csv or \.jsonl"),
+    Case("predict --out the run's metrics.csv", lambda g, t: ["predict", "--checkpoint", str(g.ckpt),
+                                                              str(g.manifest.parent / "img"), "--out",
+                                                              str(g.ckpt / "metrics.csv"), "--overwrite"],
+         r"metrics\.csv.*file of the trained run"),
+    Case("predict --out p.xlsx", lambda g, t: ["predict", "--checkpoint", str(g.ckpt), str(g.manifest.parent / "img"),
+                                               "--out", str(t / "p.xlsx")], r"p\.xlsx.*\.csv or \.jsonl.*not \.xlsx"),
+    Case("predict --format jsonl --out p.csv", lambda g, t: ["predict", "--checkpoint", str(g.ckpt), str(
+        g.manifest.parent / "img"), "--format", "jsonl", "--out", str(t / "p.csv")], r"jsonl.*\.jsonl.*not \.csv"),
+    Case("predict --out an existing file", lambda g, t: ["predict", "--checkpoint", str(g.ckpt), str(
+        g.manifest.parent / "img"), "--out", _text(t, "p.csv", "earlier\n")], r"p\.csv already exists.*--overwrite"),
+    Case("export --format onnx --out m.pt", lambda g, t: ["export", "--checkpoint", str(g.ckpt), "--format", "onnx",
+                                                          "--out", str(t / "m.pt")], r"m\.pt.*\.onnx.*not \.pt"),
+    Case("export beside the run's checkpoint.json", lambda g, t: ["export", "--checkpoint", str(g.ckpt), "--format",
+                                                                  "onnx", "--out", str(g.ckpt / "checkpoint.onnx"),
+                                                                  "--overwrite"],
+         r"checkpoint\.json.*file of the trained run"),
     # dataset layouts
     Case("YOLO names as a dict with names for keys", lambda g, t: ["data", "check", "--format", "yolo", "--root",
                                                                     str(t), "--names", _yaml(t, "names: {a: cat}\n")],

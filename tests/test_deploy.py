@@ -47,6 +47,21 @@ def test_predict_on_a_flat_folder_reads_every_image_whatever_its_subfolders(fold
     assert len(est.predict(str(flat))) == 3  # the Python API reads the folder the same way
 
 
+def test_predict_and_export_replace_an_existing_output_only_with_overwrite(folder_model, tmp_path, capsys):
+    folders, _, ckpt = folder_model
+    out, image = tmp_path / "p.jsonl", str(next((folders["test"] / "0").glob("*.png")))
+    out.write_text("earlier\n")
+    assert main(["predict", "--checkpoint", str(ckpt), image, "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err and out.read_text() == "earlier\n"
+    assert main(["predict", "--checkpoint", str(ckpt), image, "--out", str(out), "--overwrite"]) == 0
+    assert json.loads(out.read_text().splitlines()[0])["path"] == image
+    (tmp_path / "g.json").write_text("{}")  # export's deployment info, from an earlier export
+    argv = ["export", "--checkpoint", str(ckpt), "--format", "torchscript", "--out", str(tmp_path / "g.pt")]
+    assert main(argv) == 2 and "g.json already exists" in capsys.readouterr().err
+    assert not (tmp_path / "g.pt").exists()
+    assert main(argv + ["--overwrite"]) == 0 and json.loads((tmp_path / "g.json").read_text())["classes"] == CLASSES
+
+
 def test_predict_top_k_threshold_and_json_lines(folder_model, capsys):
     folders, est, ckpt = folder_model
     images = str(folders["val"] / "*" / "*.png")
