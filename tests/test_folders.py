@@ -111,6 +111,42 @@ def test_a_class_typo_is_refused_with_a_suggestion(tmp_path, capsys):
                     str(tmp_path / "run")], "m.csv:2 column clean", "unknown class 'sevn'", "did you mean 'seven'?")
 
 
+def test_class_names_that_look_misspelt_are_warned_about_before_any_work(tmp_path, capsys, digit_folder):
+    """Without --classes: a folder 'airplnae' beside 'airplane', 'Cat' beside 'cat' in a manifest, 'persn' beside
+    'person' in metadata.jsonl: one line on stderr naming both, when the data is opened (nothing trained yet)."""
+    from noisereg.cli import build_parser
+    from noisereg.cli.training import train_and_val
+    from noisereg.data.classes import look_alike_classes
+    f = write_image_folders(tmp_path, {"noisy": 3})
+    (f["noisy"] / "0").rename(f["noisy"] / "airplane")
+    (f["noisy"] / "1").rename(f["noisy"] / "airplnae")
+    train_and_val(build_parser().parse_args(["train", "--noisy-dir", str(f["noisy"]), "--out", str(tmp_path / "r")]))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'airplane' and 'airplnae'" in err[0] and "--classes" in err[0], err
+    lines = digit_folder.read_text().splitlines()
+    named = [lines[0]] + [ln.replace(",0,", ",cat,").replace(",1,", ",Cat,").replace(",7,", ",dog,") for ln in lines[1:]]
+    (tmp_path / "named.csv").write_text("\n".join(named) + "\n")
+    train_and_val(build_parser().parse_args(["train", "--manifest", str(tmp_path / "named.csv"), "--image-root",
+                                             str(digit_folder.parent), "--out", str(tmp_path / "r")]))
+    assert "'Cat' and 'cat'" in capsys.readouterr().err
+    (tmp_path / "classes.txt").write_text("airplane\nairplnae\n7\n")  # a fixed list: said by the user, no warning
+    train_and_val(build_parser().parse_args(["train", "--noisy-dir", str(f["noisy"]), "--classes",
+                                             str(tmp_path / "classes.txt"), "--out", str(tmp_path / "r")]))
+    assert capsys.readouterr().err == ""
+    meta = tmp_path / "meta"
+    meta.mkdir()
+    for i, label in enumerate(["person", "persn"]):
+        (meta / f"{i}.png").write_bytes(next((f["noisy"] / "7").glob("*.png")).read_bytes())
+    (meta / "metadata.jsonl").write_text("".join(json.dumps({"file_name": f"{i}.png", "label": label}) + "\n"
+                                                 for i, label in enumerate(["person", "persn"])))
+    train_and_val(build_parser().parse_args(["train", "--noisy-dir", str(meta), "--out", str(tmp_path / "r")]))
+    assert "'persn' and 'person'" in capsys.readouterr().err
+    assert look_alike_classes(["person", "persn", "car", "cat", "0", "1", "7", "dog", "dogs"]) == [("person", "persn")]
+    from noisereg.data.inputs import training_sets  # the Python API warns the same way
+    training_sets(f["noisy"])
+    assert "'airplane' and 'airplnae'" in capsys.readouterr().err
+
+
 def test_folder_and_manifest_options_exclude_each_other(tmp_path, capsys, digit_folder):
     f = write_image_folders(tmp_path, {"noisy": 2})
     _fails(capsys, ["train", "--manifest", str(digit_folder), "--noisy-dir", str(f["noisy"]), "--out",
