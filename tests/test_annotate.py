@@ -119,11 +119,29 @@ def test_the_cached_top_k_serves_another_map_and_top_k_without_a_forward_pass(ph
     (root / "map2.csv").write_text(f"imagenet_index,class\n{top[0, 0]},building\n")
     code = main(["protocol", "annotate", "--manifest", str(manifest), "--image-root", str(root), "--class-map",
                  str(root / "map2.csv"), "--annotator", "efficientnet-lite0", "--out", str(tmp_path / "o"),
-                 "--top-k", "3", "--label-mode", "multi", "--quiet", "--device", "cpu", "--keep-unmapped-classes"])
+                 "--top-k", "3", "--label-mode", "multi", "--quiet", "--device", "cpu", "--keep-unmapped-classes",
+                 "--overwrite"])
     assert code == 0
     table = read_table(tmp_path / "o" / "manifest.csv", image_root=str(root))
     assert table.label_names(table.noisy, 0) == ["building"]
     assert [bool(table.label_names(table.noisy, i)) for i in range(6)] == [int(top[0, 0]) in row[:3] for row in top]
+
+
+def test_a_rerun_into_the_same_out_is_refused_before_any_forward_pass_unless_overwrite(photos, tmp_path, monkeypatch,
+                                                                                    capsys):
+    root, manifest, _, _ = photos
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "manifest.csv").write_text("path,noisy,clean,split\nearlier,run,,train\n")
+
+    def no_forward(*a, **k):
+        raise AssertionError("the annotator ran before the earlier manifest was refused")
+    monkeypatch.setattr("noisereg.annotation._predict_topk", no_forward)
+    assert _annotate(root, manifest, out) == 2
+    err = capsys.readouterr().err
+    assert "manifest.csv" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert (out / "manifest.csv").read_text() == "path,noisy,clean,split\nearlier,run,,train\n"
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.csv"]
 
 
 @pytest.mark.parametrize("rows, message", [

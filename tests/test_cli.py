@@ -85,6 +85,24 @@ def test_a_reader_that_leaves_early_gets_no_traceback():
     assert r.returncode == 141 and "Traceback" not in r.stderr, r.stderr
 
 
+def test_evaluate_names_the_classes_without_positives_it_leaves_out_of_map(folder_model, tmp_path, capsys):
+    import shutil
+    folders, _, model = folder_model
+    for c in ("0", "1"):  # no image of class 7
+        shutil.copytree(folders["test"] / c, tmp_path / "test" / c)
+    assert main(["evaluate", "--checkpoint", str(model), "--test-dir", str(tmp_path / "test")]) == 0
+    assert "[1 classes without positives left out of mAP: 7]" in capsys.readouterr().out
+    assert main(["evaluate", "--checkpoint", str(model), "--test-dir", str(tmp_path / "test"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["classes_without_positives"] == ["7"]
+
+
+def test_an_unknown_flag_is_one_line_naming_the_flag_it_resembles(capsys):
+    _fails(capsys, ["train", "--manifest", "m.csv", "--image_size", "16", "--out", "o"],
+           "unrecognized arguments: --image_size 16 (did you mean --image-size?)")
+    _fails(capsys, ["predict", "--chekpoint", "run", "x.png"], "did you mean --checkpoint?")
+    _fails(capsys, ["train", "--manifest", "m.csv"], "train: the following arguments are required: --out")
+
+
 def _fails(capsys, argv, pattern):
     assert main(argv) == 2
     err = capsys.readouterr().err

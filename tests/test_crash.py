@@ -155,12 +155,12 @@ def test_writes_never_follow_a_symlink_out_of_the_output_folder(tmp_path: Path, 
     out.mkdir()
     for name in ("config.yaml", "metrics.csv", "model.safetensors"):
         (out / name).symlink_to(victims[name])
-    (out / "p.csv").symlink_to(victims["p.csv"])
+    (out / "p.csv").symlink_to(victims["p.csv"])  # an existing --out: replaced with --overwrite
     train = ["train", "--manifest", str(digit_folder), "--out", str(out), "--scheme", "end-to-end",
              "--image-size", "8", "--hidden", "8", "--steps", "3", "--batch-size", "8", "--quiet"]
     assert main(train) == 0
     assert main(["predict", "--checkpoint", str(out), str(digit_folder.parent / "img" / "7_0.png"),
-                 "--out", str(out / "p.csv")]) == 0
+                 "--out", str(out / "p.csv"), "--overwrite"]) == 0
     assert all(v.read_text() == "precious\n" for v in victims.values())
     assert not any((out / name).is_symlink() for name in victims)  # replaced, not written through
     assert not list(out.glob(".*.tmp"))

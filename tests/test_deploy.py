@@ -34,6 +34,34 @@ def test_predict_writes_one_row_per_image_and_reports_unreadable_files(folder_mo
     assert (ok.predicted == est.predict(list(ok.path))).all()
 
 
+def test_predict_on_a_flat_folder_reads_every_image_whatever_its_subfolders(folder_model, tmp_path, capsys):
+    folders, est, ckpt = folder_model
+    flat, png = tmp_path / "flat", next((folders["test"] / "7").glob("*.png")).read_bytes()
+    for name in ("a.png", "b.png", "sub/c.png", "__MACOSX/._a.png"):
+        (flat / name).parent.mkdir(parents=True, exist_ok=True)
+        (flat / name).write_bytes(png)
+    (flat / ".ipynb_checkpoints").mkdir()
+    assert main(["predict", "--checkpoint", str(ckpt), str(flat), "--out", str(tmp_path / "p.csv")]) == 0
+    frame = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
+    assert list(frame.path) == [str(flat / n) for n in ("a.png", "b.png", "sub/c.png")] and (frame.error == "").all()
+    assert len(est.predict(str(flat))) == 3  # the Python API reads the folder the same way
+
+
+def test_predict_and_export_replace_an_existing_output_only_with_overwrite(folder_model, tmp_path, capsys):
+    folders, _, ckpt = folder_model
+    out, image = tmp_path / "p.jsonl", str(next((folders["test"] / "0").glob("*.png")))
+    out.write_text("earlier\n")
+    assert main(["predict", "--checkpoint", str(ckpt), image, "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err and out.read_text() == "earlier\n"
+    assert main(["predict", "--checkpoint", str(ckpt), image, "--out", str(out), "--overwrite"]) == 0
+    assert json.loads(out.read_text().splitlines()[0])["path"] == image
+    (tmp_path / "g.json").write_text("{}")  # export's deployment info, from an earlier export
+    argv = ["export", "--checkpoint", str(ckpt), "--format", "torchscript", "--out", str(tmp_path / "g.pt")]
+    assert main(argv) == 2 and "g.json already exists" in capsys.readouterr().err
+    assert not (tmp_path / "g.pt").exists()
+    assert main(argv + ["--overwrite"]) == 0 and json.loads((tmp_path / "g.json").read_text())["classes"] == CLASSES
+
+
 def test_predict_top_k_threshold_and_json_lines(folder_model, capsys):
     folders, est, ckpt = folder_model
     images = str(folders["val"] / "*" / "*.png")

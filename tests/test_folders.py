@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from noisereg.cli import main
-from noisereg.data.folders import folder_labels, folders_table, image_paths
+from noisereg.data.folders import folder_images, folder_labels, folders_table, image_paths
 from noisereg.errors import UserError
 from tests.conftest import write_image_folders, write_manifest
 
@@ -111,6 +111,42 @@ def test_a_class_typo_is_refused_with_a_suggestion(tmp_path, capsys):
                     str(tmp_path / "run")], "m.csv:2 column clean", "unknown class 'sevn'", "did you mean 'seven'?")
 
 
+def test_class_names_that_look_misspelt_are_warned_about_before_any_work(tmp_path, capsys, digit_folder):
+    """Without --classes: a folder 'airplnae' beside 'airplane', 'Cat' beside 'cat' in a manifest, 'persn' beside
+    'person' in metadata.jsonl: one line on stderr naming both, when the data is opened (nothing trained yet)."""
+    from noisereg.cli import build_parser
+    from noisereg.cli.training import train_and_val
+    from noisereg.data.classes import look_alike_classes
+    f = write_image_folders(tmp_path, {"noisy": 3})
+    (f["noisy"] / "0").rename(f["noisy"] / "airplane")
+    (f["noisy"] / "1").rename(f["noisy"] / "airplnae")
+    train_and_val(build_parser().parse_args(["train", "--noisy-dir", str(f["noisy"]), "--out", str(tmp_path / "r")]))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'airplane' and 'airplnae'" in err[0] and "--classes" in err[0], err
+    lines = digit_folder.read_text().splitlines()
+    named = [lines[0]] + [ln.replace(",0,", ",cat,").replace(",1,", ",Cat,").replace(",7,", ",dog,") for ln in lines[1:]]
+    (tmp_path / "named.csv").write_text("\n".join(named) + "\n")
+    train_and_val(build_parser().parse_args(["train", "--manifest", str(tmp_path / "named.csv"), "--image-root",
+                                             str(digit_folder.parent), "--out", str(tmp_path / "r")]))
+    assert "'Cat' and 'cat'" in capsys.readouterr().err
+    (tmp_path / "classes.txt").write_text("airplane\nairplnae\n7\n")  # a fixed list: said by the user, no warning
+    train_and_val(build_parser().parse_args(["train", "--noisy-dir", str(f["noisy"]), "--classes",
+                                             str(tmp_path / "classes.txt"), "--out", str(tmp_path / "r")]))
+    assert capsys.readouterr().err == ""
+    meta = tmp_path / "meta"
+    meta.mkdir()
+    for i, label in enumerate(["person", "persn"]):
+        (meta / f"{i}.png").write_bytes(next((f["noisy"] / "7").glob("*.png")).read_bytes())
+    (meta / "metadata.jsonl").write_text("".join(json.dumps({"file_name": f"{i}.png", "label": label}) + "\n"
+                                                 for i, label in enumerate(["person", "persn"])))
+    train_and_val(build_parser().parse_args(["train", "--noisy-dir", str(meta), "--out", str(tmp_path / "r")]))
+    assert "'persn' and 'person'" in capsys.readouterr().err
+    assert look_alike_classes(["person", "persn", "car", "cat", "0", "1", "7", "dog", "dogs"]) == [("person", "persn")]
+    from noisereg.data.inputs import training_sets  # the Python API warns the same way
+    training_sets(f["noisy"])
+    assert "'airplane' and 'airplnae'" in capsys.readouterr().err
+
+
 def test_folder_and_manifest_options_exclude_each_other(tmp_path, capsys, digit_folder):
     f = write_image_folders(tmp_path, {"noisy": 2})
     _fails(capsys, ["train", "--manifest", str(digit_folder), "--noisy-dir", str(f["noisy"]), "--out",
@@ -134,6 +170,48 @@ def test_image_paths_expands_folders_and_globs_in_order(tmp_path):
     assert len(image_paths([f["test"]])) == 6  # a labelled folder: the images of its class folders
     with pytest.raises(UserError, match="no file matches"):
         image_paths([str(tmp_path / "*.tiff")])
+
+
+def _stray_folders(folder, png: bytes) -> None:
+    """What unpacking a Mac zip or running Jupyter leaves: __MACOSX/ with ._ files, .ipynb_checkpoints/, an
+    empty folder."""
+    for stray in ("__MACOSX/._a.png", "__MACOSX/7/._7_0.png", ".ipynb_checkpoints/a-checkpoint.png", "0/._0_0.png"):
+        (folder / stray).parent.mkdir(parents=True, exist_ok=True)
+        (folder / stray).write_bytes(png)
+    (folder / "empty").mkdir()
+
+
+def test_a_flat_folder_is_predicted_with_its_subfolders_whatever_they_hold(tmp_path):
+    png = (write_image_folders(tmp_path / "src", {"test": 1})["test"] / "0" / "0_0.png").read_bytes()
+    flat = tmp_path / "flat"
+    for name in ("a.jpg", "b.png", "sub/c.png", "sub/deeper/d.png"):
+        (flat / name).parent.mkdir(parents=True, exist_ok=True)
+        (flat / name).write_bytes(png)
+    _stray_folders(flat, png)
+    expected = [str(flat / n) for n in ("a.jpg", "b.png", "sub/c.png", "sub/deeper/d.png")]
+    assert folder_images(flat) == (expected, None)  # not read as class folders: every image, unlabelled
+    assert image_paths([flat]) == expected
+    only_stray = tmp_path / "only_stray"
+    _stray_folders(only_stray, png)
+    with pytest.raises(UserError, match="no image files"):
+        folder_images(only_stray)
+
+
+def test_hidden_folders_and_macosx_are_never_classes_or_images(tmp_path, capsys):
+    f = write_image_folders(tmp_path, {"noisy": 3, "test": 2})
+    before = folders_table(noisy=f["noisy"])
+    png = (f["noisy"] / "0" / "0_0.png").read_bytes()
+    for folder in (f["noisy"], f["test"]):
+        _stray_folders(folder, png)
+    table = folders_table(noisy=f["noisy"])
+    assert table.classes == ["0", "1", "7"] and list(table.ids) == list(before.ids)
+    paths, labels = folder_images(f["test"])
+    assert len(paths) == 6 and sorted({n for (n,) in labels}) == ["0", "1", "7"]  # still read as class folders
+    assert capsys.readouterr().err == ""
+    (f["noisy"] / "loose.png").write_bytes(png)  # an image beside the class folders: said, not read
+    assert list(folders_table(noisy=f["noisy"]).ids) == list(before.ids)
+    err = capsys.readouterr().err
+    assert "1 image(s) directly inside it" in err and "not read" in err and len(err.splitlines()) == 1
 
 
 def test_data_check_and_manifest_read_folders(tmp_path, capsys):

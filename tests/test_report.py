@@ -45,7 +45,7 @@ def test_a_run_piped_to_a_file_logs_plain_lines(piped_run):
     lines = log.decode().splitlines()
     evals = [s for s in lines if " val top1 " in s]
     assert len(evals) == 4 and evals[0].startswith("proposed:end-to-end step 10/40 epoch")
-    assert all("  best " in s for s in evals) and "loss " in evals[0]
+    assert all("  kept step " in s and "new best" not in s for s in evals) and "loss " in evals[0]
     assert any(s.startswith("proposed:end-to-end: 40/40 steps done in") for s in lines)  # plain progress
     assert lines[-1] == f"report: {out / 'report.html'}"
 

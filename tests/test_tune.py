@@ -97,17 +97,35 @@ def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(monkeypa
         tune_method(train, val, BASE, "noisy", trials=2, seed=0)
 
 
-def test_the_median_pruner_stops_trials_that_fall_behind_on_the_validation_curve():
+def test_the_median_pruner_stops_trials_that_fall_behind_on_the_validation_curve(monkeypatch):
+    """What pruning does, counted (never timed): a pruned trial stops after fewer evaluations than a full run."""
+    import noisereg.train
     train, val = _task()
     base = TrainConfig(steps=120, eval_every=6, quiet=True, patience=0)
-    seen = {p: tune_method(train, val, base, "proposed", trials=8, seed=0, pruner=p) for p in ("median", "none")}
-    states = [t["state"] for t in seen["median"].trials]
+    fit, evaluations = noisereg.train.fit, []  # per trial: the validation points its run reached
+
+    def counting_fit(*a, on_evaluation=None, **k):
+        evaluations.append(0)
+
+        def count(scores, model):
+            evaluations[-1] += 1
+            if on_evaluation is not None:
+                on_evaluation(scores, model)
+        return fit(*a, on_evaluation=count, **k)
+    monkeypatch.setattr(noisereg.train, "fit", counting_fit)
+    seen = {}
+    for p in ("median", "none"):
+        evaluations.clear()
+        seen[p] = (tune_method(train, val, base, "proposed", trials=8, seed=0, pruner=p), list(evaluations))
+    (median, counts), (unpruned, full_counts) = seen["median"], seen["none"]
+    states = [t["state"] for t in median.trials]
     assert states.count("pruned") >= 1 and states[:2] == ["complete", "complete"], states  # after 2 finished
-    assert {t["state"] for t in seen["none"].trials} == {"complete"}
-    pruned = [t["seconds"] for t in seen["median"].trials if t["state"] == "pruned"]
-    full = [t["seconds"] for t in seen["none"].trials]
-    assert np.mean(pruned) < np.mean(full)  # a pruned trial stopped early
-    assert sum(t["seconds"] for t in seen["median"].trials) < sum(full)
+    assert {t["state"] for t in unpruned.trials} == {"complete"}
+    full = base.steps // base.eval_every
+    assert full_counts == [full] * 8, full_counts  # without the pruner every trial runs its whole curve
+    assert [n for n, s in zip(counts, states) if s == "complete"] == [full] * (8 - states.count("pruned"))
+    pruned = [n for n, s in zip(counts, states) if s == "pruned"]
+    assert all(3 <= n < full for n in pruned), (pruned, full)  # stopped early, never inside the 2-step warm-up
 
 
 def test_a_search_with_storage_resumes_where_it_stopped(tmp_path):

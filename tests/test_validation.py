@@ -178,6 +178,31 @@ def test_a_small_single_label_validation_set_keeps_the_lowest_loss_weights(tmp_p
     assert not selects_by_loss("auto", None)
 
 
+def test_the_evaluation_line_names_the_step_the_rule_keeps_never_a_new_best_it_does_not_keep():
+    """Selected by the validation loss (a small validation set), each evaluation line names the lowest-loss step
+    so far and that step's top-1; on this curve the best top-1 is elsewhere, and no line says "new best"."""
+    from noisereg.train.log import format_evaluation
+    cfg = TrainConfig(method="noisy", steps=400, lr=0.05, schedule="constant", warmup=0.0, eval_every=10,
+                      patience=0, quiet=True)
+    evals = [h for h in fit(_memorisable(), cfg).history if "val_bce" in h]
+    lines = [format_evaluation(h, "top1", name="noisy:heads", total=400, mean_loss=0.1) for h in evals]
+    for i, (h, line) in enumerate(zip(evals, lines)):
+        low = min(evals[: i + 1], key=lambda e: (e["val_bce"], -e["step"]))  # what the rule keeps at this point
+        assert line.endswith(f"kept step {low['step']} (lowest val loss, top1 {100 * low['val_top1']:.2f})"), line
+        assert "new best" not in line
+    assert any(h["val_top1"] > h["val_best"] for h in evals)  # a line whose top-1 beats the kept one's
+
+
+def test_the_evaluation_line_without_selection_says_the_last_weights_are_kept():
+    from noisereg.train.log import format_evaluation
+    record = {"step": 30, "epoch": 1.0, "val_top1": 0.5, "val_best": 0.8, "kept_step": 30, "kept_by": "last"}
+    line = format_evaluation(record, "top1", name="noisy:heads", total=40, mean_loss=0.1)
+    assert line.endswith("kept step 30 (the last weights; best val top1 80.00)")
+    record.update(kept_step=20, kept_by="val top1")
+    assert format_evaluation(record, "top1", name="noisy:heads", total=40, mean_loss=0.1).endswith(
+        "kept step 20 (best val top1 80.00)")
+
+
 def test_selection_by_loss_keeps_the_later_of_equal_losses_and_still_counts_top1_for_patience():
     sel, module = Selection("top1", patience=2, by_loss=True), torch.nn.Linear(2, 1)
     sel.update(10, {"top1": 0.9, "bce": 0.5}, module)

@@ -26,6 +26,7 @@ from .safe_io import atomic_write, output_file, write_json
 from .train import Classifier, load_classifier
 
 FORMATS = ("onnx", "torchscript")
+EXTENSIONS = {"onnx": (".onnx",), "torchscript": (".pt", ".pth", ".torchscript")}  # what each format is saved as
 INPUT, OUTPUT = "images", "g"
 
 
@@ -73,6 +74,9 @@ def export_model(checkpoint: str | Path, out: str | Path, *, format: str = "onnx
     """
     if format not in FORMATS:
         raise UserError(f"export format '{format}' is not one of {list(FORMATS)}")
+    if Path(out).suffix.lower() not in EXTENSIONS[format]:
+        raise UserError(f"--out {out}: {format} is written to a file ending in {' or '.join(EXTENSIONS[format])}, "
+                        f"not {Path(out).suffix or 'no extension'}")
     model, meta = load_classifier(checkpoint)
     info = deployment_info(meta)
     wrapped, out = GProbabilities(model).eval(), output_file(out)

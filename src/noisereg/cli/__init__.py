@@ -21,6 +21,7 @@ from ..allocator import tune_allocator
 from ..errors import TrainingDiverged, UserError
 from . import data, deploy, issues, report, training, tuning
 from .limits import apply_input_limits
+from .parser import Parser, UsageError
 
 
 # what the file system answers when a path given by the user cannot be read or written: a user error
@@ -29,7 +30,7 @@ USER_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISD
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="noisereg", description="Weakly supervised image classification "
+    parser = Parser(prog="noisereg", description="Weakly supervised image classification "
                                      "through noise regularization (Hu et al., CVPR 2019).")
     parser.add_argument("--version", action="version", version=f"noisereg {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
@@ -45,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``noisereg`` console script."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as e:  # an unknown flag, a missing value: one line, with the nearest flag where one is close
+        return _fail(str(e))
     func: Callable[[argparse.Namespace], int] = args.func
     tune_allocator()  # CPU forward passes (features, annotators, end-to-end training): allocator.py
     try:

@@ -66,12 +66,14 @@ def cmd_protocol_coco(args: argparse.Namespace) -> int:
 
 def cmd_protocol_annotate(args: argparse.Namespace) -> int:
     from ..protocol import AnnotateConfig, compile_annotated
+    from ..protocol.annotate import refuse_earlier_manifest
     from .training import open_manifest
+    refuse_earlier_manifest(args.out, args.overwrite)  # before the dataset is even read
     cfg = AnnotateConfig(out=args.out, class_map=args.class_map, annotator=args.annotator, weights=args.weights,
                          image_size=args.image_size, top_k=args.top_k, label_mode=args.label_mode,
                          clean_fraction=args.clean_fraction, seed=args.seed, batch_size=args.batch_size,
                          num_workers=args.num_workers, device=args.device, quiet=args.quiet or args.json,
-                         keep_unmapped_classes=args.keep_unmapped_classes)
+                         keep_unmapped_classes=args.keep_unmapped_classes, overwrite=args.overwrite)
     if args.format:
         from ..data.sources import open_table
         table = open_table(_source_options(args))
@@ -175,4 +177,6 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--keep-unmapped-classes", action="store_true",
                    help="keep the classes the map gives no ImageNet index (default: drop them and the images left "
                    "without a clean label, as the paper compiles MS COCO)")
+    p.add_argument("--overwrite", action="store_true", help="replace the manifest.csv an earlier run wrote in --out "
+                   "(otherwise refused); its cached top-k is reused")
     p.set_defaults(func=cmd_protocol_annotate)

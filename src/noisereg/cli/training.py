@@ -47,10 +47,17 @@ def add_folder_options(p: argparse.ArgumentParser) -> None:
 def open_manifest(args: argparse.Namespace, classes: Optional[Sequence[str]] = None):
     """The manifest or the image folders as a ``LabelTable``, read once per command (over --features when
     given); ``classes`` (a checkpoint's) or --classes fixes the class list."""
-    from ..data.classes import read_classes
+    from ..data.classes import read_classes, warn_look_alike_classes
+    fixed = classes if classes is not None else read_classes(args.classes) if getattr(args, "classes", None) else None
+    table = _open_manifest(args, fixed)
+    if fixed is None:  # the classes are the names the data uses: a typo becomes a class, said before any work
+        warn_look_alike_classes(table.classes, table.source)
+    return table
+
+
+def _open_manifest(args: argparse.Namespace, classes: Optional[Sequence[str]]):
+    """``open_manifest`` before the look-alike check."""
     dirs = {role: getattr(args, f"{role}_dir", None) for role in FOLDERS}
-    if classes is None and getattr(args, "classes", None):
-        classes = read_classes(args.classes)
     if args.manifest and any(dirs.values()):
         raise UserError("give either --manifest or image folders (--noisy-dir, --clean-dir, ...), not both")
     if not args.manifest:
@@ -172,14 +179,15 @@ def format_scores(scores: dict) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..data.classes import short_list
     from ..distributed import init_from_env, shutdown
     ctx = init_from_env(args.device)  # under torchrun the ranks score blocks of the split
     try:
         out = _evaluate(args)
         if ctx.is_main:  # one report, from rank 0
             print(json.dumps(out) if args.json else f"{args.split} ({out['images']} images): " + format_scores(out)
-                  + (f"  [{out['classes_skipped']} classes without positives left out of mAP]"
-                     if out["classes_skipped"] else ""))
+                  + (f"  [{out['classes_skipped']} classes without positives left out of mAP: "
+                     f"{short_list(out['classes_without_positives'])}]" if out["classes_skipped"] else ""))
         return 0
     finally:
         shutdown()
@@ -198,11 +206,19 @@ def _evaluate(args: argparse.Namespace) -> dict:
     pre, device = Preprocess.from_dict(meta["preprocess"]), resolve_device(args.device)
     scores = evaluate(model.to(device), data, pre, device=device)
     out = {k: scores[k] for k in ("mAP", "AP_all", "top1")}
-    out.update(classes_skipped=scores["classes_skipped"], images=int(data.has_clean.sum()))
+    out.update(classes_skipped=scores["classes_skipped"], images=int(data.has_clean.sum()),
+               classes_without_positives=classes_without_positives(data))
     if args.show_h:
         out["h"] = {k: v for k, v in evaluate(model, data, pre, device=device, which="h_logits").items()
                     if k in ("mAP", "AP_all", "top1")}
     return out
+
+
+def classes_without_positives(data: Any) -> list[str]:
+    """The names of the classes no clean label of ``data`` holds (mAP leaves them out)."""
+    import numpy as np
+    positives = np.asarray(abs(data.clean[data.clean_indices]).sum(axis=0)).ravel()
+    return [data.classes[k] for k in np.flatnonzero(positives == 0)]
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:

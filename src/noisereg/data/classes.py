@@ -11,6 +11,7 @@ from typing import Sequence
 
 from ..errors import UserError
 from ..options import did_you_mean
+from ..progress import warn
 
 
 def read_classes(path: str | Path) -> list[str]:
@@ -46,3 +47,41 @@ def unknown_class(name: str, known: Sequence[str], where: str) -> UserError:
 def short_list(names: Sequence[str], limit: int = 10) -> str:
     """The first ``limit`` names, comma-separated, and how many there are in all."""
     return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def edit_distance(a: str, b: str, limit: int = 2) -> int:
+    """Levenshtein distance of ``a`` and ``b`` (insertions, deletions, substitutions), or ``limit + 1`` as
+    soon as it is known to exceed ``limit`` (names of very different lengths cost nothing)."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, start=1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+        if min(row) > limit:
+            return limit + 1
+    return row[-1]
+
+
+def look_alike_classes(names: Sequence[str]) -> list[tuple[str, str]]:
+    """Pairs of class names that are likely one class misspelt: equal but for case (``Cat``, ``cat``), or
+    within edit distance 2 where that is at most a quarter of the shorter name (``airplnae``, ``airplane``;
+    ``persn``, ``person``), so that short distinct names (``cat``, ``car``; the digits ``0``, ``1``) pass."""
+    pairs = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            d = edit_distance(a.lower(), b.lower())
+            if d == 0 or (d <= 2 and 4 * d <= min(len(a), len(b))):
+                pairs.append((a, b))
+    return pairs
+
+
+def warn_look_alike_classes(names: Sequence[str], where: str) -> None:
+    """One line on stderr naming the class names that look like typos of each other (``look_alike_classes``),
+    for class lists taken from the names a dataset uses (no ``--classes``): a typo there becomes a class."""
+    pairs = look_alike_classes(names)
+    if pairs:
+        shown = ", ".join(f"'{a}' and '{b}'" for a, b in pairs[:5]) + (f" (+{len(pairs) - 5} more)" if len(pairs) > 5 else "")
+        warn(f"warning: {where}: class names that look like one class misspelt: {shown}; each is a class of its "
+             "own (--classes FILE fixes the list and refuses the others)")

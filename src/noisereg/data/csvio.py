@@ -32,7 +32,7 @@ def csv_chunks(path: str | Path, *, required: Sequence[str], chunk_rows: int, us
         header = pd.read_csv(path, nrows=0, dtype=str).columns.tolist()
         missing = [c for c in required if c not in header]
         if missing:
-            raise UserError(f"{path}: missing column(s) {missing}{what or f'; header is {header[:6]}'}")
+            raise UserError(f"{path}: missing column(s) {missing}; found {header[:8]}{_spaced(header, missing)}{what}")
         line = 2
         for chunk in pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=chunk_rows,
                                  usecols=list(usecols) if usecols else None):
@@ -49,3 +49,10 @@ def csv_chunks(path: str | Path, *, required: Sequence[str], chunk_rows: int, us
         raise UserError(f"{path}: malformed CSV: {str(e).strip().splitlines()[-1]}") from None
     except pd.errors.EmptyDataError:
         raise UserError(f"{path}: empty file{what}") from None
+
+
+def _spaced(header: list[str], missing: list[str]) -> str:
+    """A hint where a missing column is in the header with blanks around its name (``path, noisy, clean``)."""
+    stripped = {str(c).strip() for c in header}
+    return " (names with blanks around them: write the header without spaces after the commas)" \
+        if any(c in stripped for c in missing) else ""

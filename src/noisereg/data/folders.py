@@ -11,8 +11,8 @@ Two layouts:
 Each folder plays one role: its labels are noisy (D_n) or clean (D_c) training labels, or clean
 validation / test labels. ``folders_table`` joins the folders of one task into one ``LabelTable``
 (an image in both the noisy and the clean folder keeps both labels), so training, evaluation and
-tuning read folders exactly as they read a manifest. Folders are scanned with torchvision's own
-``find_classes`` / ``make_dataset`` (same extensions, same order as ``ImageFolder``).
+tuning read folders exactly as they read a manifest. Folders are scanned as ``ImageFolder`` scans them (same
+extensions, same order), skipping hidden folders and ``__MACOSX`` (``scan.py``).
 """
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..errors import UserError
+from ..progress import warn
 from .classes import unknown_class
 from .files import check_images
+from .scan import class_folders, image_extensions, images_in, subfolders
 from .table import LabelTable, csr_from_lists, split_codes
 
 METADATA = ("metadata.jsonl", "metadata.csv")
@@ -43,18 +45,23 @@ def folder_labels(folder: str | Path) -> tuple[list[str], list[list[str]]]:
 
 
 def _image_folder_labels(folder: Path) -> tuple[list[str], list[list[str]]]:
-    """``DIR/<class>/<image>``, scanned as torchvision's ``ImageFolder`` does."""
-    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
-    try:
-        names, index = find_classes(str(folder))
-    except FileNotFoundError:
-        raise UserError(f"{folder}: no class folders (expected {folder}/<class>/<image>, or a metadata.csv / "
-                        "metadata.jsonl naming each image's labels)") from None
-    samples = make_dataset(str(folder), index, extensions=IMG_EXTENSIONS, allow_empty=True)
-    if not samples:
-        raise UserError(f"{folder}: no images in its class folders ({', '.join(names[:5])}); "
-                        f"expected files ending in {', '.join(IMG_EXTENSIONS)}")
-    return [p for p, _ in samples], [[names[k]] for _, k in samples]
+    """``DIR/<class>/<image>``, scanned as torchvision's ``ImageFolder`` does, except that hidden folders and
+    ``__MACOSX`` are skipped and a class is a sub-folder holding images (``scan.py``). Images directly in
+    ``DIR`` belong to no class: said in one line on stderr, not read."""
+    names = class_folders(folder)
+    if not names:
+        read = subfolders(folder)
+        if not read:
+            raise UserError(f"{folder}: no class folders (expected {folder}/<class>/<image>, or a metadata.csv / "
+                            "metadata.jsonl naming each image's labels)")
+        raise UserError(f"{folder}: no images in its class folders ({', '.join(read[:5])}); "
+                        f"expected files ending in {', '.join(image_extensions())}")
+    loose = images_in(folder, recursive=False)
+    if loose:
+        warn(f"note: {folder}: {len(loose)} image(s) directly inside it, beside its class folders "
+             f"({', '.join(names[:5])}), belong to no class: not read")
+    samples = [(p, name) for name in names for p in images_in(folder / name)]
+    return [p for p, _ in samples], [[name] for _, name in samples]
 
 
 def _label_names(value: object) -> list[str]:
@@ -157,15 +164,19 @@ def _table(rows: dict[str, dict], classes: list[str], source: str) -> LabelTable
 
 
 def folder_images(folder: str | Path) -> tuple[list[str], Optional[list[list[str]]]]:
-    """The images of a folder to predict on, with their labels when it has a labelled layout
-    (class sub-folders or a metadata file), else the image files directly inside it (labels None)."""
+    """The images of a folder to predict on, with their labels when it has a labelled layout, else None.
+
+    A metadata file, or class folders (sub-folders holding images) and no image directly inside: the
+    labelled layout. Any image directly inside: a flat folder, whose images are read with those of every
+    sub-folder, at any depth (hidden folders and ``__MACOSX`` skipped), unlabelled."""
     folder = Path(folder)
-    if any((folder / m).is_file() for m in METADATA) or any(p.is_dir() for p in folder.iterdir()):
+    if any((folder / m).is_file() for m in METADATA):
         return folder_labels(folder)
-    from torchvision.datasets.folder import IMG_EXTENSIONS
-    files = sorted(str(p) for p in folder.iterdir() if p.suffix.lower() in IMG_EXTENSIONS)
+    if not images_in(folder, recursive=False) and class_folders(folder):
+        return folder_labels(folder)
+    files = images_in(folder)
     if not files:
-        raise UserError(f"{folder}: no image files")
+        raise UserError(f"{folder}: no image files (expected files ending in {', '.join(image_extensions())})")
     return files, None
 
 

@@ -15,7 +15,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from ..errors import UserError
-from .classes import unknown_class
+from .classes import unknown_class, warn_look_alike_classes
 from .files import check_images
 from .folders import folder_images, folders_table, image_paths
 from .labelset import LabelledSet, concat_sets, multi_hot
@@ -53,6 +53,8 @@ def training_sets(noisy: Optional[Source], clean: Optional[Source] = None, eval_
         raise UserError("no training data: give noisy=... and/or clean=...")
     if all(s is None or (is_path(s) and Path(s).is_dir()) for s in (noisy, clean, eval_set)):
         table = folders_table(noisy=noisy, clean=clean, val=eval_set, classes=classes)  # one scan, shared images
+        if classes is None:  # the classes are the folders' names: a misspelt one is said before any work
+            warn_look_alike_classes(table.classes, table.source)
         return table.to_labelled_set("train"), _val(table, None)
     parts = [(s, role) for s, role in ((noisy, "noisy"), (clean, "clean")) if s is not None]
     sets = [s for s, _ in parts if isinstance(s, LabelledSet)]
@@ -60,6 +62,8 @@ def training_sets(noisy: Optional[Source], clean: Optional[Source] = None, eval_
     if len(sets) + len(tables) != len(parts):
         raise UserError("noisy= and clean= take a folder, a manifest, a LabelledSet, or both a (features, labels) pair")
     names = list(classes) if classes is not None else sets[0].classes if sets else _union([t.classes for t in tables])
+    if classes is None and not sets:
+        warn_look_alike_classes(names, ", ".join(t.source for t in tables))
     train = sets + [t.to_labelled_set("train", classes=names) for t in tables if "train" in t.splits()]
     if not train:
         raise UserError(f"no train split in {', '.join(t.source for t in tables)}")

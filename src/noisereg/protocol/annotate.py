@@ -50,12 +50,26 @@ class AnnotateConfig:
     device: str = "auto"
     quiet: bool = False
     keep_unmapped_classes: bool = False
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         if self.label_mode not in LABEL_MODES:
             raise UserError(f"label mode must be one of {list(LABEL_MODES)}, got {self.label_mode!r}")
         if not 1 <= self.top_k <= 20:
             raise UserError(f"top-k must be in 1-20, got {self.top_k}")
+
+
+def refuse_earlier_manifest(out: str | Path, overwrite: bool) -> None:
+    """Refuse an ``--out`` that already holds a ``manifest.csv``, unless ``overwrite``.
+
+    A rerun into the same folder would silently replace the earlier labels. With ``overwrite`` the
+    folder's cached top-k (``annotator_topk.npz``) is still reused: only the manifest and reports are
+    rewritten. Called before the annotator runs, so a refusal costs no forward pass.
+    """
+    manifest = Path(out) / "manifest.csv"
+    if manifest.exists() and not overwrite:
+        raise UserError(f"--out {out} already holds {manifest.name} (an earlier run's labels): give --overwrite to "
+                        "replace it (the cached top-k is reused) or another --out")
 
 
 def annotator_inputs(table: LabelTable) -> Any:
@@ -137,6 +151,7 @@ def compile_annotated(table: LabelTable, cfg: AnnotateConfig) -> dict[str, Any]:
     (``drop_unmapped_classes``); every count printed is counted on what is written.
     """
     started = time.time()
+    refuse_earlier_manifest(cfg.out, cfg.overwrite)
     class_map = read_class_map(cfg.class_map)
     class_lookup(class_map, table.classes, where=f"class map {cfg.class_map}")  # a bad map
     output_dir(cfg.out)  # and an unwritable --out fail before any work, with nothing written

@@ -20,7 +20,7 @@ METRICS_FILE = "metrics.csv"
 TENSORBOARD_DIR = "tensorboard"
 # the columns every reader can count on, in this order; loss terms follow ``loss``, other keys come last
 LEADING = ("step", "stage", "epoch", "loss")
-TRAILING = ("lr", "val_top1", "val_mAP", "val_AP_all", "val_bce", "val_best", "best_epoch")
+TRAILING = ("lr", "val_top1", "val_mAP", "val_AP_all", "val_bce", "val_best", "best_epoch", "kept_step", "kept_by")
 
 
 def record_columns(records: list[dict[str, Any]], first: tuple[str, ...] = ()) -> list[str]:
@@ -132,14 +132,21 @@ class RunLog:
 
 
 def format_evaluation(record: dict[str, Any], metric: str, *, name: str, total: int, mean_loss: float) -> str:
-    """``proposed:heads step 120/600 epoch 1.20  loss 0.4321  val top1 84.10  val loss 0.2100  best 85.20``;
-    ``(new best)`` marks an evaluation that is the best so far."""
+    """``proposed:heads step 120/600 epoch 1.20  loss 0.4321  val top1 84.10  val loss 0.2100  kept step 90
+    (best val top1 85.20)``: the step whose weights the selection rule keeps so far and why (``lowest val loss,
+    top1 27.27`` when small validation sets select by loss; ``last`` without selection), never a "best" that
+    the kept weights do not have."""
     value, best = record[f"val_{metric}"], record.get("val_best")
     width = len(str(total))
     line = (f"{name} step {record['step']:>{width}}/{total} epoch {record.get('epoch', 0.0):.2f}  "
             f"loss {mean_loss:.4f}  val {metric} {100 * value:.2f}")
     if "val_bce" in record:
         line += f"  val loss {record['val_bce']:.4f}"
-    if best is not None:
-        line += f"  best {100 * best:.2f}" + (" (new best)" if value >= best else "")
-    return line
+    if best is None:
+        return line
+    kept, rule = record.get("kept_step"), record.get("kept_by")
+    if kept is None or rule is None:  # a record without the rule: only the best value
+        return line + f"  best {100 * best:.2f}"
+    why = {"val loss": f"lowest val loss, {metric} {100 * best:.2f}",
+           "last": f"the last weights; best val {metric} {100 * best:.2f}"}.get(rule, f"best {rule} {100 * best:.2f}")
+    return line + f"  kept step {kept} ({why})"

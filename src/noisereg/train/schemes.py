@@ -164,6 +164,7 @@ class Run:
                 stop = selection.update(step, scores, train_model) and step > start_stopping
                 record["val_best"] = selection.best
                 record["best_epoch"] = round(selection.best_step / per_epoch, 4)  # where the kept weights are
+                record["kept_step"], record["kept_by"] = selection.kept_step(step), selection.rule()
                 if self.on_evaluation is not None:
                     self.on_evaluation(scores, train_model)
             if cfg.save_every and step % cfg.save_every == 0 and step < total and not stop:

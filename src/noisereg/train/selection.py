@@ -74,6 +74,17 @@ class Selection:
         self.bad = 0 if improved else self.bad + 1
         return bool(self.patience) and self.bad >= self.patience
 
+    def rule(self) -> str:
+        """What the phase keeps, in words for the evaluation line and ``metrics.csv``'s ``kept_by``:
+        ``val loss`` (the lowest), ``val <metric>`` (the best) or ``last`` (no selection)."""
+        if not self.select:
+            return "last"
+        return "val loss" if self.by_loss else f"val {self.metric}"
+
+    def kept_step(self, step: int) -> int:
+        """The step whose weights the phase would keep if it ended at ``step``."""
+        return self.best_step if self.select else step
+
     def selected(self, full: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The full model's weights with the best snapshot of the trained part in place."""
         return {**full, **self.weights} if self.weights is not None else full
