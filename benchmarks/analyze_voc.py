@@ -71,7 +71,7 @@ def main() -> None:
             test_g = torch.sigmoid(predict_logits(r.model, task.test.images, r.preprocess, device=cpu)["logits"]).numpy()
             row = {"clean_fraction": fraction, "method": method, "test_mAP": mean_average_precision(test_g, test_y),
                    **{f"g_{k}": v for k, v in entry_rates(torch.sigmoid(out["logits"]).numpy(), truth, given).items()}}
-            if "h_logits" in out:
+            if method == "proposed":  # the residual net's h (the others' h, where they have one, is untrained)
                 h = torch.sigmoid(out["h_logits"]).numpy() > 0.5
                 row.update(h_given_on_missing=float((~h)[(truth == 1) & (given == 0)].mean()),
                            h_given_on_spurious=float(h[(truth == 0) & (given == 1)].mean()))

@@ -342,6 +342,29 @@ def headline_table(rows: list[dict], part: str) -> str:
     return "\n".join(lines)
 
 
+def defaults_headline(part: str, methods: list[str]) -> str:
+    """The README's view of a part on every method's untuned defaults (``results/defaults.csv``, the same cells,
+    validation and seeds as the tuned grid): ``methods``' rows, then the best other method of each column."""
+    rows = [r for r in read("defaults.csv") if r["part"] == part]
+    if not rows:
+        return ""
+    cell = {(r["method"], float(r["clean_fraction"])): r for r in rows}
+    fracs = sorted({f for _, f in cell})
+    lines = ["| clean share | " + " | ".join(f"{f:.0%}" for f in fracs) + " |", "|---|" + "---:|" * len(fracs)]
+    for m in [m for m in methods if any((m, f) in cell for f in fracs)]:
+        lines.append(f"| `{m}` | " + " | ".join(f"{float(cell[(m, f)]['default']):.2f} ± "
+                                                 f"{float(cell[(m, f)]['default_std']):.2f}" if (m, f) in cell else "-"
+                                                 for f in fracs) + " |")
+    best, diff = [], []
+    for f in fracs:
+        others = {m: float(r["default"]) for (m, g), r in cell.items() if g == f and not is_ours(m) and m not in UPPER}
+        who = max(others, key=others.get)
+        best.append(f"`{who}` {others[who]:.2f}")
+        diff.append(f"{float(cell[('proposed', f)]['default']) - others[who]:+.2f}" if ("proposed", f) in cell else "-")
+    return "\n".join(lines + ["| best other method | " + " | ".join(best) + " |",
+                              "| `proposed` - best other | " + " | ".join(diff) + " |"])
+
+
 def others_table(rows: list[dict]) -> str:
     """``proposed`` against the best other method in the remaining parts."""
     lines = ["| part | 1% | 2% | 5% | 10% | 20% |", "|---|---:|---:|---:|---:|---:|"]
@@ -376,6 +399,10 @@ def readme_block(rows: list[dict]) -> str:
                         ("worse", "CIFAR-10N human `worse` labels (40.2% wrong), test top-1 %:")):
         if any(r["part"] == part for r in rows):
             parts += [title, "", headline_table(rows, part), ""]
+        if part == "voc" and defaults_headline(part, HEADLINE[part][1]):
+            parts += ["The same cells with every method on its untuned defaults (`python benchmarks/bench_defaults.py "
+                      "--part voc --methods ...`, 5 seeds; `proposed` chooses its alpha on each run's validation "
+                      "set), test mAP %:", "", defaults_headline(part, HEADLINE[part][1]), ""]
     parts += ["The other parts, `proposed` against the best other method (bold: `proposed` ahead):", "",
               others_table(rows)]
     return "\n".join(parts)

@@ -170,3 +170,16 @@ def test_the_estimator_tunes_before_it_fits():
     est.fit(x[~clean], y[~clean], clean=(x[clean], train.clean.argmax(1)[clean]))
     assert set(est.tuned_) == {"lr", "weight_decay"}
     assert est.meta_["config"]["lr"] == pytest.approx(est.tuned_["lr"]) and est.get_params()["tune_trials"] == 2
+
+
+def test_tuning_on_a_small_validation_set_says_that_its_choice_is_noisy(capsys):
+    """Under 200 validation images the trials are ranked mostly by noise (the VOC benchmark: 32 photos chose
+    values below the defaults): the search says so in one line on stderr, and not on a larger set."""
+    from noisereg.tuning import tune
+    train, val = _task(n=300)
+    tune(train, methods=["noisy"], trials=1, base=BASE, eval_set=val)
+    err = capsys.readouterr().err
+    assert f"tuning on {len(val)} validation images" in err and len(err.strip().splitlines()) == 1
+    big_train, big_val = _task(n=4000)  # 800 clean images, 240 of them validation
+    tune(big_train, methods=["noisy"], trials=1, base=BASE, eval_set=big_val)
+    assert "tuning on" not in capsys.readouterr().err

@@ -170,6 +170,19 @@ def _trial_row(method: str, t: Any) -> dict[str, Any]:
             "state": t.state.name.lower().replace("fail", "failed")}
 
 
+def small_validation_note(val: Any) -> None:
+    """One stderr line when the trials are to be told apart on under ``SMALL_VALIDATION`` images: the search
+    then ranks its trials mostly by the noise of that set, and its choice can be worse than the defaults
+    (the first trial), as measured on the benchmark's VOC part (benchmarks/RESULTS.md)."""
+    from .progress import warn
+    from .train.checks import SMALL_VALIDATION
+    if val is not None and len(val) < SMALL_VALIDATION:
+        warn(f"note: tuning on {len(val)} validation images: the trials are ranked mostly by the noise of so few "
+             "images, and the values chosen can score below the method's defaults on new data (see the README's "
+             "VOC results); with under 200 validation images prefer the defaults, or validate on more images "
+             "(--val-dir)")
+
+
 def tuned_config(train: Any, cfg: TrainConfig, eval_set: Any = None, *, storage: Optional[str] = None,
                  on_trial: Optional[Callable[[dict], None]] = None) -> tuple[TrainConfig, TuneResult]:
     """``noisereg train --tune N``: ``cfg.tune_trials`` trials of ``cfg.method`` on validation (``eval_set``,
@@ -178,6 +191,7 @@ def tuned_config(train: Any, cfg: TrainConfig, eval_set: Any = None, *, storage:
     from .data.labelset import split_validation
     if eval_set is None:
         train, eval_set = split_validation(train, cfg.val_fraction, cfg.seed)
+    small_validation_note(eval_set)
     result = tune_method(train, eval_set, cfg.replace(tune_trials=0, quiet=True), cfg.method, trials=cfg.tune_trials,
                          seed=cfg.seed, on_trial=on_trial, pruner="median", storage=storage)
     return cfg.replace(**result.params), result
@@ -215,6 +229,7 @@ def tune(train: Any, *, methods: Sequence[str], trials: int, base: Optional[Trai
         get_method_spec(method)  # an unknown id is refused before any trial runs
     if eval_set is None:
         train, eval_set = split_validation(train, base.val_fraction, base.seed)
+    small_validation_note(eval_set)
     results = {m: tune_method(train, eval_set, base, m, trials=trials, seed=base.seed, on_trial=on_trial,
                               pruner=pruner, storage=storage) for m in methods}
     if out is not None:
