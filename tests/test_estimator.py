@@ -107,6 +107,22 @@ def test_multi_label_thresholds_are_chosen_on_validation_and_stored(tmp_path):
     assert 0.0 <= loaded.score(xv, yv) <= 1.0
 
 
+def test_multi_label_thresholds_keep_the_default_where_validation_has_few_positives(tmp_path):
+    """Issue 44: a class with under 5 validation positives keeps 0.5, and the checkpoint says which."""
+    x, _, y_noisy = _multi_label(400, 0, flip=0.15)
+    xc, yc, _ = _multi_label(60, 1)
+    xv, yv, _ = _multi_label(80, 2)
+    yv[:, 3] = 0
+    yv[:2, 3] = 1  # 2 positives of class 3 on validation
+    est = NoiseRegClassifier(steps=100, lr=1e-2, hidden=16, batch_size=32, patience=0, quiet=True)
+    est.fit(noisy=(x, y_noisy), clean=(xc, yc), eval_set=(xv, yv))
+    assert est.thresholds_[3] == 0.5 and not np.allclose(est.thresholds_[:3], 0.5)
+    assert est.meta_["thresholds_from"] == ["validation"] * 3 + ["default"]
+    from noisereg.train import describe_thresholds
+    line = describe_thresholds(est.meta_)
+    assert "for 3 of 4 classes" in line and "0.5 for 3 (under 5" in line and "\n" not in line
+
+
 def test_input_errors_are_user_errors(folder_model, tmp_path):
     folders, est, _ = folder_model
     with pytest.raises(UserError, match="not fitted"):

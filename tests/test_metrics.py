@@ -171,3 +171,17 @@ def test_f1_thresholds_maximise_f1_per_class():
     known = np.ones_like(targets, bool)
     known[:30, 0] = False  # unknown entries are left out
     assert f1_thresholds(scores, targets, known)[0] == f1_thresholds(scores[30:], targets[30:])[0]
+
+
+def test_f1_thresholds_keep_the_default_on_few_validation_positives():
+    """Issue 44: a threshold chosen on 2 positives came out at 0.026 and labelled 47 of 50 photos."""
+    from noisereg.metrics import MIN_POSITIVES, f1_thresholds, tunable_classes
+    rng = np.random.default_rng(1)
+    targets = np.zeros((40, 2), int)
+    targets[:MIN_POSITIVES - 1, 0] = 1  # one positive short
+    targets[:MIN_POSITIVES, 1] = 1
+    scores = np.clip(rng.random((40, 2)) * 0.1 + targets * 0.02, 0, 1)  # every score far below 0.5
+    t = f1_thresholds(scores, targets)
+    assert t[0] == 0.5 and t[1] < 0.2
+    assert tunable_classes(targets).tolist() == [False, True]
+    assert f1_thresholds(scores, targets, min_positives=1)[0] < 0.2

@@ -141,7 +141,7 @@ def train_and_val(args: argparse.Namespace):
 def _train(args: argparse.Namespace, cfg: Any, data: tuple, is_main: bool) -> int:
     from ..distributed import resolve_device
     from ..report.train_run import report_train_run
-    from ..train import evaluate, fit
+    from ..train import describe_thresholds, evaluate, fit
     from .report import find_suspects
     train, val = data
     search = None
@@ -162,7 +162,7 @@ def _train(args: argparse.Namespace, cfg: Any, data: tuple, is_main: bool) -> in
         if scores is not None:
             print("val: " + format_scores(scores))
         if result.thresholds:
-            print("multi-label: per-class thresholds on g chosen on validation (F1), recorded in checkpoint.json")
+            print(describe_thresholds(result.meta))
     source = None if not args.manifest else {  # image folders (--noisy-dir ...) have no one manifest
         "manifest": str(args.manifest), "features": args.features,
         "image_root": str(args.image_root or Path(args.manifest).parent),

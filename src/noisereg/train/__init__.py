@@ -5,12 +5,12 @@ loop; ``batches.py`` builds the mixed clean:noisy batches; ``evaluate.py`` score
 ``model.py`` builds the classifier from a config or a checkpoint.
 """
 from .batches import iter_training_batches
-from .evaluate import evaluate, f1_thresholds_on, predict_files, predict_logits
+from .evaluate import describe_thresholds, evaluate, f1_thresholds_on, predict_files, predict_logits
 from .loop import make_optimizer, set_lr, train_loop
 from .model import Classifier, build_backbone, load_classifier, stage_one_model, with_method
 from .schemes import FitResult, Run, fit
 from .selection import metric_name
 
-__all__ = ["Classifier", "FitResult", "Run", "build_backbone", "evaluate", "f1_thresholds_on", "fit",
+__all__ = ["Classifier", "FitResult", "Run", "build_backbone", "describe_thresholds", "evaluate", "f1_thresholds_on", "fit",
            "iter_training_batches", "load_classifier", "make_optimizer", "metric_name", "predict_files",
            "predict_logits", "set_lr", "stage_one_model", "train_loop", "with_method"]

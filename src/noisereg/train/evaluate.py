@@ -17,7 +17,7 @@ from ..data.images import ImageFiles, Preprocess, iter_inputs
 from ..data.labelset import LabelledSet
 from ..distributed import all_reduce_sum, current, gather_rows, shard
 from ..errors import UserError
-from ..metrics import StreamingMetrics, f1_thresholds
+from ..metrics import MIN_POSITIVES, StreamingMetrics, f1_thresholds, tunable_classes
 from .model import Classifier
 
 REPLAY_BYTES = 1 << 28  # first-pass probabilities kept for the second pass up to this size; else recomputed
@@ -139,17 +139,32 @@ def _bce_sums(z: torch.Tensor, data: LabelledSet, rows: np.ndarray) -> np.ndarra
     bce = F.binary_cross_entropy_with_logits(z, torch.from_numpy(data.clean_rows(rows)), reduction="none")
     return np.array([float((bce * known).sum()), float(known.sum())])
 def f1_thresholds_on(model: Classifier, data: LabelledSet, pre: Preprocess, *, device: torch.device,
-                     images: Any = None) -> list[float]:
+                     images: Any = None) -> tuple[list[float], list[str]]:
     """Per-class thresholds on g's probabilities that maximise F1 on ``data``'s clean labels (the
-    validation set: never the test set), for multi-label predictions.
+    validation set: never the test set), for multi-label predictions, and where each came from:
+    ``"validation"``, or ``"default"`` (0.5) for a class with under ``MIN_POSITIVES`` positives there.
 
     Args:
         images: what the model reads for ``data``'s rows when not ``data.images`` (cached features).
     """
     rows = data.clean_indices
     logits = predict_logits(model, data.images if images is None else images, pre, device=device)["logits"][rows]
-    g = model.method.probabilities(logits)
-    return f1_thresholds(g.numpy(), data.clean_rows(rows), data.known_rows(rows)).tolist()
+    g, targets, known = model.method.probabilities(logits), data.clean_rows(rows), data.known_rows(rows)
+    tuned = tunable_classes(targets, known)
+    return (f1_thresholds(g.numpy(), targets, known).tolist(),
+            ["validation" if t else "default" for t in tuned])
+
+
+def describe_thresholds(meta: dict[str, Any]) -> str:
+    """One line saying which classes' thresholds were chosen on validation and which kept the default."""
+    classes, source = meta["classes"], meta.get("thresholds_from") or ["validation"] * len(meta["classes"])
+    chosen = [str(c) for c, s in zip(classes, source) if s == "validation"]
+    default = [str(c) for c, s in zip(classes, source) if s != "validation"]
+    line = f"multi-label thresholds on g: chosen on validation (F1) for {len(chosen)} of {len(classes)} classes"
+    if default:
+        line += (f"; the default 0.5 for {', '.join(default[:10])}{' ...' if len(default) > 10 else ''} "
+                 f"(under {MIN_POSITIVES} validation positives)")
+    return line + "; recorded in checkpoint.json"
 
 
 def outputs_of(model: Classifier, images: Any, pre: Preprocess, rows: np.ndarray,

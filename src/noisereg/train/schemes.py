@@ -78,6 +78,7 @@ class Run:
                           print_evaluations=print_evaluations and not cfg.quiet)
         self.multi_label = not train.is_single_label
         self.thresholds: Optional[list[float]] = None  # multi-label: per class, chosen on validation
+        self.thresholds_from: Optional[list[str]] = None  # per class: "validation" or "default" (few positives)
         self.final: dict[str, Any] = {}  # the last phase's checkpoint record
         self.fingerprint = data_fingerprint(train) if out is not None else None  # what --resume checks
         self.overrides: dict[str, Any] = {}  # options --resume changed (device, workers, ...)
@@ -92,7 +93,8 @@ class Run:
                 "in_chans": in_chans_of(self.train), "backbone": model.backbone.name,
                 "feature_dim": int(model.backbone.feature_dim), "stage": stage, "step": step,
                 "selection": selection.state() if selection else None, "history": self.history,
-                "multi_label": self.multi_label, "thresholds": self.thresholds, "data": self.fingerprint,
+                "multi_label": self.multi_label, "thresholds": self.thresholds,
+                "thresholds_from": self.thresholds_from, "data": self.fingerprint,
                 "overrides": self.overrides, "length": self.length, "method_defaults": list(self.from_method),
                 "chosen_on_validation": self.choices}
 
@@ -178,7 +180,7 @@ class Run:
         selection.restore(train_model)
         broadcast_state(train_model, self.ctx)  # every rank leaves the phase with the weights rank 0 saves
         if self.eval_set is not None and self.multi_label:
-            self.thresholds = f1_thresholds_on(train_model, self.eval_set, pre, device=self.device, images=eval_images)
+            self.thresholds, self.thresholds_from = f1_thresholds_on(train_model, self.eval_set, pre, device=self.device, images=eval_images)
         self.final = self.meta(model, pre, label, total, selection)
         self.save(model, pre, label, total, optimizer, selection, last=last)
 
