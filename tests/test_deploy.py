@@ -122,9 +122,9 @@ def test_onnx_export_matches_pytorch(small_model, tmp_path, capsys):
 
     x = _inputs_from_recorded_preprocessing(info, paths)
     (g,) = ort.InferenceSession(str(out)).run(["g"], {"images": x})
-    expected = torch.sigmoid(torch.as_tensor(est.decision_function(paths))).numpy()  # g = sigmoid(c), eq. (2)
-    np.testing.assert_allclose(g, expected, atol=1e-4)
-    np.testing.assert_allclose(g / g.sum(1, keepdims=True), est.predict_proba(paths), atol=1e-4)
+    np.testing.assert_allclose(g, est.predict_proba(paths), atol=1e-4)  # what predict reports (issue 44)
+    np.testing.assert_allclose(g.sum(1), 1, atol=1e-5)
+    assert "row sums to one" in info["output"]["meaning"]
     (one,) = ort.InferenceSession(str(out)).run(["g"], {"images": x[:1]})  # the batch axis is dynamic
     np.testing.assert_allclose(one, g[:1], atol=1e-4)
 
@@ -139,7 +139,23 @@ def test_torchscript_export_matches_pytorch(small_model, tmp_path):
     assert info == json.loads((tmp_path / "model.json").read_text())
     with torch.inference_mode():
         g = scripted(torch.as_tensor(_inputs_from_recorded_preprocessing(info, paths))).numpy()
-    np.testing.assert_allclose(g, torch.sigmoid(torch.as_tensor(est.decision_function(paths))).numpy(), atol=1e-4)
+    np.testing.assert_allclose(g, est.predict_proba(paths), atol=1e-4)  # single-label: g's rows normalised
+
+
+def test_multi_label_torchscript_export_gives_g_per_class(tmp_path):
+    """Multi-label: the export's output is g itself (rows not normalised), as ``predict`` reports it."""
+    rng = np.random.default_rng(0)
+    y = (rng.random((120, 3)) < 0.4).astype(int)
+    x = (y @ np.eye(3, 6) * 2 + rng.normal(size=(120, 6))).astype(np.float32)
+    est = NoiseRegClassifier(steps=20, hidden=8, batch_size=16, patience=0, seed=0).fit(
+        noisy=(x[:80], y[:80]), clean=(x[80:], y[80:]))
+    est.save(tmp_path / "ml")
+    out = tmp_path / "ml.pt"
+    assert main(["export", "--checkpoint", str(tmp_path / "ml"), "--format", "torchscript", "--out", str(out)]) == 0
+    assert "compare with the thresholds" in json.loads((tmp_path / "ml.json").read_text())["output"]["meaning"]
+    with torch.inference_mode():
+        g = torch.jit.load(str(out))(torch.as_tensor(x[:10])).numpy()
+    np.testing.assert_allclose(g, est.predict_proba(x[:10]), atol=1e-5)
 
 
 def test_export_errors(tmp_path, capsys):

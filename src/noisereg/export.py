@@ -3,8 +3,10 @@
 The exported graph maps a float32 batch (N, C, S, S) of images already preprocessed as recorded in
 the checkpoint (turn the image upright by its EXIF orientation tag, resize the short side to the
 recorded resize with the recorded interpolation, centre crop S x S, scale pixels to [0, 1], subtract
-``mean`` and divide by ``std`` per channel) to g's class probabilities (N, K): sigmoid(c) per class
-(eq. 2), or softmax(c) for softmax methods. A model trained on features takes (N, D) features.
+``mean`` and divide by ``std`` per channel) to what ``predict`` reports (N, K): for multi-label models g's
+class probabilities, sigmoid(c) per class (eq. 2); for single-label models g's rows divided by their sum
+(each row sums to one; the same as ``predict_proba``). Softmax methods give softmax(c) either way.
+A model trained on features takes (N, D) features.
 The preprocessing, classes and multi-label thresholds are written into the ONNX metadata (and the
 TorchScript file's extra files) and into a ``.json`` beside the exported file.
 
@@ -31,14 +33,17 @@ INPUT, OUTPUT = "images", "g"
 
 
 class GProbabilities(nn.Module):
-    """The deployable classifier: preprocessed inputs (N, C, S, S) or features (N, D) -> g (N, K)."""
+    """The deployable classifier: preprocessed inputs (N, C, S, S) or features (N, D) -> (N, K) scores,
+    those ``predict`` reports: g (multi-label), or g's rows normalised to sum to one (``normalise``,
+    single-label), so an exported model and ``predict`` give the same numbers."""
 
-    def __init__(self, model: Classifier) -> None:
+    def __init__(self, model: Classifier, normalise: bool) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.normalise = model, normalise
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.method.probabilities(self.model(x)["logits"])
+        g = self.model.method.probabilities(self.model(x)["logits"])
+        return g / g.sum(1, keepdim=True).clamp_min(1e-12) if self.normalise else g
 
 
 def deployment_info(meta: dict[str, Any]) -> dict[str, Any]:
@@ -54,9 +59,12 @@ def deployment_info(meta: dict[str, Any]) -> dict[str, Any]:
                              resize_short_side=pre.resize, interpolation=pre.interpolation,
                              center_crop=pre.image_size, scale="pixels / 255", mean=list(pre.mean), std=list(pre.std),
                              transform=" -> ".join(type(t).__name__ for t in eval_transform(pre).transforms))
-    info["output"] = {"name": OUTPUT, "shape": ["N", len(meta["classes"])],
-                      "meaning": "g's class probabilities (the clean net's classifier)"}
-    info.update(classes=list(meta["classes"]), multi_label=bool(meta.get("multi_label", False)),
+    multi = bool(meta.get("multi_label", False))
+    info["output"] = {"name": OUTPUT, "shape": ["N", len(meta["classes"])], "meaning": (
+        "g's class probabilities (the clean net's classifier), one per class: compare with the thresholds"
+        if multi else "g's class probabilities (the clean net's classifier) divided by their row sum, so each "
+        "row sums to one: the numbers `noisereg predict` reports")}
+    info.update(classes=list(meta["classes"]), multi_label=multi,
                 thresholds=meta.get("thresholds"), method=meta["config"]["method"], backbone=meta.get("backbone"))
     return info
 
@@ -79,7 +87,7 @@ def export_model(checkpoint: str | Path, out: str | Path, *, format: str = "onnx
                         f"not {Path(out).suffix or 'no extension'}")
     model, meta = load_classifier(checkpoint)
     info = deployment_info(meta)
-    wrapped, out = GProbabilities(model).eval(), output_file(out)
+    wrapped, out = GProbabilities(model, normalise=not info["multi_label"]).eval(), output_file(out)
     atomic_write(out, lambda tmp: (_onnx if format == "onnx" else _torchscript)(wrapped, _example(info), Path(tmp), info))
     write_json(out.with_suffix(".json"), info, indent=1)
     return info
