@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Optional
 
 from .errors import UserError
 from .devices import DEVICE_HELP, check_device_name
-from .options import check_choice, from_mapping, load_options, option
+from .options import check_choice, check_maximums, from_mapping, load_options, option
 
 SCHEMES = ("frozen", "end-to-end")
 SCHEDULES = ("cosine", "step", "constant")
@@ -22,6 +22,10 @@ SAMPLERS = ("uniform", "balanced")
 MAX_POS_WEIGHT = 100.0  # pos_weight auto: a class with one positive in a million would otherwise dominate
 ACTIVATION_NAMES = ("sigmoid", "tanh", "relu")
 MAX_LR = 10.0  # a larger learning rate only diverges
+MAX_IMAGE_SIZE = 4096  # sizes (issue 44): --image-size 100000 grew to 22 GB before it was killed
+MAX_WIDTH = 65536  # --batch-size and --hidden: 10^8 ended in an allocator traceback
+MAX_STEPS = 10**9  # --steps and --backbone-steps
+MAX_EPOCHS = 10**6
 MAX_ALPHA = 1000.0  # alpha weighs L_clean against L_noise (eq. 7); beyond this L_noise is lost in rounding
 # the fields a method may default (MethodSpec.defaults, from what tuning found robust across the benchmark
 # parts), and their values for a method that does not: the paper's (alpha 0.2, clean:noisy 1:9 per batch)
@@ -43,26 +47,29 @@ class TrainConfig:
                            "torchvision name such as resnet50, or timm/NAME")
     pretrained: bool = option(True, "do not load ImageNet weights", flag="--no-pretrained")
     weights: Optional[str] = option(None, "local backbone weight file (.safetensors or tensor-only .pth)")
-    image_size: int = option(0, "input side in pixels (0 = the backbone's default)")
+    image_size: int = option(0, "input side in pixels (0 = the backbone's default)", maximum=MAX_IMAGE_SIZE)
     augment: bool = option(False, "augment training images with a random resized crop and a horizontal flip "
                            "(torchvision v2) wherever the backbone trains on them: the end-to-end scheme and "
                            "the frozen scheme's backbone stage (cached features are never augmented)")
     activation: str = option("sigmoid", "activation inside the clean and residual nets", choices=ACTIVATION_NAMES)
-    hidden: Optional[int] = option(None, "hidden width of the heads (default: the method's, 256 for the paper's)")
+    hidden: Optional[int] = option(None, "hidden width of the heads (default: the method's, 256 for the paper's)",
+                                   maximum=MAX_WIDTH)
     alpha: Optional[float] = option(None, "weight of L_clean in alpha * L_clean + L_noise (eq. 7) (default: the "
                                     "method's, 0.2 for the paper's)")
     clean_ratio: Optional[float] = option(None, "clean share of each batch (default: the method's; 0.1, the paper's "
                                           "1:9, for the paper's)")
     batch_size: int = option(0, "samples per batch (0 = from the data: 32 below 4,000 training rows, 64 below "
-                             "16,000, else 128)")
+                             "16,000, else 128)", maximum=MAX_WIDTH)
     steps: int = option(0, "most training steps of each phase: of the heads (frozen) or of the whole network "
                         "(end-to-end); early stopping may end it sooner (0 = from the data: 20 epochs of the noisy "
-                        "set, or of the clean set for a clean-only phase, at least 3,000 steps and at most 100,000)")
-    epochs: Optional[float] = option(None, "most passes over the noisy set per phase (overrides --steps)")
+                        "set, or of the clean set for a clean-only phase, at least 3,000 steps and at most 100,000)",
+                        maximum=MAX_STEPS)
+    epochs: Optional[float] = option(None, "most passes over the noisy set per phase (overrides --steps)",
+                                    maximum=MAX_EPOCHS)
     backbone_steps: int = option(500, "frozen scheme: steps of stage one, the whole backbone fine-tuned on the "
                                  "noisy labels (Backbone (Noisy)); about 1 s a step for efficientnet-lite0 at 128 px "
                                  "on 2 CPU cores, so 500 steps take about 9 minutes; 0 keeps the backbone as created "
-                                 "(e.g. its ImageNet features)")
+                                 "(e.g. its ImageNet features)", maximum=MAX_STEPS)
     optimizer: str = option("adam", "optimizer: adam, adamw (decoupled weight decay), sgd (with --momentum) or "
                             "rmsprop", choices=OPTIMIZERS)
     momentum: float = option(0.9, "sgd: momentum (0 = plain SGD)")
@@ -119,6 +126,7 @@ class TrainConfig:
         from .methods import get_method_spec
         get_method_spec(self.method)
         check_device_name(self.device)
+        check_maximums(self)
         for name, allowed in (("scheme", SCHEMES), ("optimizer", OPTIMIZERS),
                               ("schedule", SCHEDULES), ("val_metric", VAL_METRICS),
                               ("activation", ACTIVATION_NAMES), ("amp_dtype", ("bfloat16", "float16")),

@@ -22,7 +22,7 @@ _MISSING = dataclasses.MISSING
 
 def option(default: Any = _MISSING, help: str = "", *, choices: Optional[Sequence[Any]] = None,
            default_factory: Optional[Callable[[], Any]] = None, flag: Optional[str] = None,
-           cli: bool = True) -> Any:
+           cli: bool = True, maximum: Optional[float] = None) -> Any:
     """A dataclass field with its CLI metadata.
 
     Args:
@@ -32,8 +32,11 @@ def option(default: Any = _MISSING, help: str = "", *, choices: Optional[Sequenc
         flag: the flag spelling when it differs from ``--field-name`` (e.g. ``--no-amp`` for a
             boolean that defaults to True).
         cli: False for fields that are not command-line flags.
+        maximum: the largest value allowed (sizes: checked before any work by the config's validation,
+            ``check_maximums``, and said in ``--help``).
     """
-    meta = {"help": help, "choices": tuple(choices) if choices is not None else None, "flag": flag, "cli": cli}
+    meta = {"help": help, "choices": tuple(choices) if choices is not None else None, "flag": flag, "cli": cli,
+            "maximum": maximum}
     if default_factory is not None:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -164,6 +167,7 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, *, skip: Sequence[str]
                                                                   else None)
         shown = ",".join(map(str, default)) if isinstance(default, list) else default
         text = meta["help"] + ("" if shown in (None, "") or tp is bool else f" (default {shown})")
+        text += f" (at most {meta['maximum']:,})" if meta.get("maximum") is not None else ""
         flag = meta.get("flag") or "--" + f.name.replace("_", "-")
         dest = prefix + f.name
         if tp is bool:
@@ -173,6 +177,16 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, *, skip: Sequence[str]
             choices = meta.get("choices") if typing.get_origin(tp) is not list else None
             parser.add_argument(flag, dest=dest, type=conv, choices=choices, default=None,
                                 metavar=None if choices else f.name.upper(), help=text)
+
+
+def check_maximums(obj: Any) -> None:
+    """Raise ``UserError`` for the first field of dataclass ``obj`` above its ``option(maximum=...)``, naming
+    its flag: an absurd size (``--image-size 100000``) is refused before it allocates gigabytes."""
+    for f in dataclasses.fields(obj):
+        high, value = f.metadata.get("maximum"), getattr(obj, f.name)
+        if high is not None and isinstance(value, (int, float)) and not isinstance(value, bool) and value > high:
+            flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+            raise UserError(f"{flag} ({f.name}) must be at most {high:,}, got {value:,}")
 
 
 def flag_values(args: argparse.Namespace, cls: type, *, prefix: str = "") -> dict[str, Any]:
