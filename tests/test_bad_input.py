@@ -374,3 +374,29 @@ def test_allow_outside_root_reads_a_manifest_that_climbs_out(good: Good, tmp_pat
     assert main(argv) == 2 and "leaves the image root" in capsys.readouterr().err
     assert main(argv + ["--allow-outside-root"]) == 0
     assert "9" in capsys.readouterr().out
+
+
+def _no_clean(g: Good, t: Path) -> list[str]:
+    """The good manifest with every training clean label removed (and no val split): D_c is empty."""
+    import csv
+    rows = [r for r in csv.DictReader(open(g.manifest)) if r["split"] == "train"]
+    write_manifest(t / "noclean.csv", [{**r, "clean": "", "noisy": r["noisy"] or r["clean"]} for r in rows])
+    return ["train", "--manifest", str(t / "noclean.csv"), "--image-root", str(g.manifest.parent), "--out",
+            str(t / "run"), *TINY]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (lambda g, t: _train(g, t, "--backbone", "efficientnet-lit0"),
+     r"unknown backbone 'efficientnet-lit0'.*did you mean 'efficientnet-lite0'\?"),
+    (_no_clean, r"clean set D_c is empty"),
+], ids=["backbone typo", "empty clean set"])
+def test_a_refused_run_leaves_out_as_it_found_it(argv, message, good: Good, tmp_path: Path, capsys) -> None:
+    """Issue 44: refused before any extraction or write; no config.yaml, metrics.csv, lock or new --out left."""
+    assert main(argv(good, tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and err.count("\n") == 1 and "info" not in err
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "mine.txt").write_text("kept")
+    assert main(argv(good, tmp_path)) == 2
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["mine.txt"]

@@ -125,6 +125,8 @@ class TrainConfig:
         """Raise ``UserError`` naming the first bad value."""
         from .methods import get_method_spec
         get_method_spec(self.method)
+        from .models.backbones import check_backbone_name
+        check_backbone_name(self.backbone)
         check_device_name(self.device)
         check_maximums(self)
         for name, allowed in (("scheme", SCHEMES), ("optimizer", OPTIMIZERS),

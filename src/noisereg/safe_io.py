@@ -14,15 +14,17 @@ by accident, nothing written outside the output folder.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
 import os
+import shutil
 import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from .errors import UserError
 
@@ -194,3 +196,23 @@ class OutputLock:
         if self.fd is not None:
             os.close(self.fd)  # closing releases the flock; the file stays (removing it would race)
             self.fd = None
+
+
+@contextlib.contextmanager
+def undo_on_refusal(folder: str | Path, keep: Callable[[Path], bool] = lambda p: False) -> Iterator[None]:
+    """Leave ``folder`` as it was found when the body raises ``UserError`` (a refused run): the entries it
+    added (config.yaml, metrics.csv, the lock file, ...) are removed, and the folder itself when the body
+    created it. Files that were there before are kept as they are; nothing is removed when ``keep(folder)``
+    (a checkpoint that a ``--resume`` could continue)."""
+    path = Path(folder)
+    before = set(os.listdir(path)) if path.is_dir() else None
+    try:
+        yield
+    except UserError:
+        if path.is_dir() and not keep(path):
+            for name in set(os.listdir(path)) - (before or set()):
+                entry = path / name
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink(missing_ok=True)
+            if before is None and not any(path.iterdir()):
+                path.rmdir()
+        raise

@@ -109,8 +109,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         data = train_and_val(args)  # bad input is refused before the output folder is created or locked
         if not ctx.is_main:
             return _train(args, cfg, data, False)
-        from ..safe_io import OutputLock
-        with OutputLock(args.out):  # the whole command: training, suspects, report
+        from ..checkpoint import has_checkpoint
+        from ..safe_io import OutputLock, undo_on_refusal  # a refused run leaves --out as it found it:
+        with undo_on_refusal(args.out, lambda p: args.resume or has_checkpoint(p)), OutputLock(args.out):
             return _train(args, cfg, data, True)
     finally:
         shutdown()

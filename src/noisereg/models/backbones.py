@@ -214,6 +214,19 @@ def list_backbones() -> list[str]:
     return ["small-cnn", *LITE_VARIANTS, "features"]
 
 
+def check_backbone_name(name: str) -> None:
+    """Raise ``UserError`` for a name ``create_backbone`` does not know, with a did-you-mean over the built-in
+    and torchvision names; run when the config is validated, before any work (``timm/NAME`` is checked by timm)."""
+    if name in list_backbones() or name.startswith("timm/"):
+        return
+    import torchvision
+    known = torchvision.models.list_models()
+    if name.lower() not in known:
+        from ..errors import did_you_mean
+        raise UserError(f"unknown backbone '{name}': expected one of {list_backbones()}, a torchvision model name "
+                        f"(e.g. resnet18) or timm/NAME{did_you_mean(name, [*list_backbones(), *known])}")
+
+
 def create_backbone(name: str, *, pretrained: bool = True, weights: Optional[str] = None,
                     in_chans: int = 3, image_size: int = 0) -> Backbone:
     """Build the feature extractor f(x).
@@ -243,9 +256,6 @@ def create_backbone(name: str, *, pretrained: bool = True, weights: Optional[str
     if name.startswith("timm/"):
         body, dim = _timm_body(name[5:], pretrained, weights)
         return Backbone(body, dim, timm_preprocess(body, image_size), name)
-    import torchvision
-    if name.lower() not in torchvision.models.list_models():
-        raise UserError(f"unknown backbone '{name}': expected one of {list_backbones()}, "
-                        "a torchvision model name (e.g. resnet18) or timm/NAME")
+    check_backbone_name(name)
     body, dim = _torchvision_body(name.lower(), pretrained, weights)
     return Backbone(body, dim, torchvision_preprocess(name.lower(), image_size), name)

@@ -9,7 +9,7 @@ steps.
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -38,6 +38,19 @@ def check_task(train: LabelledSet, warn: Callable[[str], None]) -> None:
     if 0 < n_noisy < n_clean:
         warn(f"warning: the noisy set ({n_noisy} images) is smaller than the clean set ({n_clean}); noise "
              "regularization is meant for a large noisy set and a small clean one")
+
+
+def check_method_data(train: LabelledSet, cfg: Any) -> None:
+    """Refuse, before any feature is extracted or any file written, a training set that lacks what
+    ``cfg.method``'s phases need (an empty clean set for a method with a clean phase, ...): the same check
+    each stage makes, on a throwaway instance of the method over 1-dimensional features.
+
+    Raises:
+        UserError: the clean or the noisy set is empty but needed.
+    """
+    from ..methods import get_method_spec
+    method = get_method_spec(cfg.method).factory(1, max(train.num_classes, 2), cfg.resolved())
+    method.check_data(train, f"method '{cfg.method}'")
 
 
 SMALL_VALIDATION = 200  # below this many images one validation top-1 has a standard error over 3 points

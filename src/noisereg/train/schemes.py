@@ -33,7 +33,7 @@ from .evaluate import evaluate, f1_thresholds_on, outputs_of
 from .log import RunLog
 from .loop import make_optimizer, train_loop
 from .model import Classifier, build_backbone, in_chans_of, stage_one_model, with_method
-from .checks import check_task, small_validation
+from .checks import check_method_data, check_task, small_validation
 from .choice import choose_on_validation, resumed_choices
 from .resume import data_fingerprint, prepare_output, resume_state
 from .selection import Selection, metric_name, selects_by_loss, weights_of
@@ -217,6 +217,7 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
     check_task(train, warn if current().is_main and not checked else lambda line: None)  # quiet never hides these
     if eval_set is None and cfg.val_fraction > 0:
         train, eval_set = split_validation(train, cfg.val_fraction, cfg.seed)
+    check_method_data(train, cfg)  # before any extraction or write into out
     from_data, from_method, used = left_to_data(cfg), cfg.unset(), cfg.left_to_method()
     choices: list = []
     if resume:
