@@ -207,3 +207,18 @@ def test_the_label_issue_finder_fills_the_suspects(piped_run, tmp_path):
     assert again["label_quality"].is_monotonic_increasing  # worst first
     html = (run / "report.html").read_text()
     assert 'id="suspects"' in html and html.count("given: ") >= min(4, int(again["is_label_issue"].sum()))
+
+
+def test_train_report_shows_the_resolved_settings(tmp_path):
+    """Issue 44: the settings are those trained with (method defaults, batch from the data), never None or 0."""
+    manifest = write_digit_folder(tmp_path / "data", n_per_class=8)
+    out = tmp_path / "run"
+    assert main(["train", "--manifest", str(manifest), "--out", str(out), "--scheme", "end-to-end", "--steps", "4",
+                 "--image-size", "8", "--quiet", "--device", "cpu"]) == 0
+    settings = json.loads((out / "run.json").read_text())["settings"]
+    config = json.loads((out / "checkpoint.json").read_text())["config"]
+    for name in ("hidden", "alpha", "clean_ratio", "lr", "weight_decay", "batch_size"):
+        assert settings[name] is not None and settings[name] == config[name], name
+    assert settings["batch_size"] > 0 and settings["hidden"] > 0
+    html = (out / "report.html").read_text()
+    assert "<span>hidden</span><span>None</span>" not in html and "<span>batch_size</span><span>0</span>" not in html

@@ -43,7 +43,18 @@ def report_train_run(out: str | Path, result: FitResult, cfg: TrainConfig, train
     metric = (meta.get("selection") or {}).get("metric") or "top1"
     summary = {**data_summary("training data", train, val=data), **(source or {})}
     write_summary(out, kind="train", title=f"noisereg train: {cfg.method} ({cfg.scheme} scheme)",
-                  settings=cfg.to_dict(), data=[summary], metric=metric)
+                  settings=_resolved_settings(meta, cfg), data=[summary], metric=metric)
     if scores is not None:
         write_evaluation(out, cfg.method, data, {cfg.method: scores}, featured=cfg.method, split=split)
     return write_report(out)
+
+
+def _resolved_settings(meta: dict[str, Any], cfg: TrainConfig) -> dict[str, Any]:
+    """The settings the run trained with, as its checkpoint records them: the method's defaults, the values
+    chosen on validation and the batch size from the data in place of the unset ones (None, 0), so the
+    report never shows ``hidden None`` or ``batch_size 0``."""
+    settings = dict(meta.get("config") or cfg.resolved().to_dict())
+    for choice in meta.get("chosen_on_validation") or []:
+        if isinstance(choice, dict) and choice.get("name") in settings and "chosen" in choice:
+            settings[choice["name"]] = choice["chosen"]
+    return settings
