@@ -222,3 +222,13 @@ def test_train_report_shows_the_resolved_settings(tmp_path):
     assert settings["batch_size"] > 0 and settings["hidden"] > 0
     html = (out / "report.html").read_text()
     assert "<span>hidden</span><span>None</span>" not in html and "<span>batch_size</span><span>0</span>" not in html
+
+
+def test_suspects_without_a_suggestion_show_none(tmp_path):
+    """Issue 44: a multi-label label_issues.csv leaves suggested_label empty; the report showed 'nan'."""
+    from noisereg.report.collect import suspects_of
+    pd.DataFrame({"path": ["a.png", "b.png"], "given_label": ["dog", "cat;dog"], "suggested_label": ["", "cat"],
+                  "label_quality": [0.1, 0.2], "is_label_issue": [True, True]}).to_csv(tmp_path / "label_issues.csv",
+                                                                                      index=False)
+    rows = suspects_of(tmp_path, None)["rows"]
+    assert [r["suggested"] for r in rows] == ["", "cat"] and "nan" not in str(rows)

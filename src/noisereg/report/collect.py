@@ -158,10 +158,15 @@ def suspects_of(folder: Path, image_root: Optional[str]) -> Optional[dict[str, A
     suggested = next((c for c in ("suggested_label", "predicted_label") if c in frame), None)
     rows = []
     for r in frame.head(SUSPECTS_SHOWN).to_dict("records"):
-        rows.append({"path": str(r.get("path", "")), "given": r.get("given_label", ""),
-                     "suggested": r.get(suggested, "") if suggested else "", "kind": r.get("kind", ""),
+        rows.append({"path": str(r.get("path", "")), "given": _text(r.get("given_label")),
+                     "suggested": _text(r.get(suggested)) if suggested else "", "kind": _text(r.get("kind")),
                      "quality": r.get("label_quality"), "uri": _image_uri(r.get("path"), folder, image_root)})
     return {"total": int(len(frame)), "rows": rows}
+
+
+def _text(value: Any) -> str:
+    """A label cell as shown: empty for a missing one (pandas reads an empty cell as NaN, shown as "nan")."""
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value)
 
 
 def _image_uri(path: Any, folder: Path, image_root: Optional[str]) -> Optional[str]:
