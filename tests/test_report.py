@@ -232,3 +232,16 @@ def test_suspects_without_a_suggestion_show_none(tmp_path):
                                                                                       index=False)
     rows = suspects_of(tmp_path, None)["rows"]
     assert [r["suggested"] for r in rows] == ["", "cat"] and "nan" not in str(rows)
+
+
+def test_a_validation_set_held_out_of_the_clean_set_is_counted_under_it(tmp_path):
+    """Issue 44: 'train 350 · val 11' where the 11 came out of the 50 clean images; count them under D_c."""
+    manifest = write_digit_folder(tmp_path / "data", n_per_class=8)
+    frame = pd.read_csv(manifest, keep_default_na=False)
+    frame[frame["split"] == "train"].to_csv(manifest, index=False)  # no val split: fit holds out clean images
+    out = tmp_path / "run"
+    assert main(["train", "--manifest", str(manifest), "--out", str(out), "--scheme", "end-to-end", "--steps", "4",
+                 "--image-size", "8", "--val-fraction", "0.4", "--quiet", "--device", "cpu"]) == 0
+    data = json.loads((out / "run.json").read_text())["data"][0]
+    assert list(data["images"]) == ["train"] and 0 < data["clean_held_out"] < data["clean"]
+    assert "held out for validation" in (out / "report.html").read_text()

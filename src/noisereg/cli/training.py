@@ -169,7 +169,7 @@ def _train(args: argparse.Namespace, cfg: Any, data: tuple, is_main: bool) -> in
         "image_root": str(args.image_root or Path(args.manifest).parent),
         "allow_outside_root": bool(getattr(args, "allow_outside_root", False))}
     find_suspects(args.out, source, write=is_main)  # every rank takes part in scoring
-    path = report_train_run(args.out, result, cfg, train, source=source, write=is_main)
+    path = report_train_run(args.out, result, cfg, train, source=source, write=is_main, held_out=val is None)
     if is_main:
         print(f"report: {path}")
     return 0

@@ -24,19 +24,24 @@ KINDS = ("train", "experiment", "demo")
 
 
 def data_summary(name: str, train: LabelledSet, *, val: Optional[LabelledSet] = None,
-                 test: Optional[LabelledSet] = None, noise: Optional[dict[str, float]] = None) -> dict[str, Any]:
+                 test: Optional[LabelledSet] = None, noise: Optional[dict[str, float]] = None,
+                 val_from_clean: bool = False) -> dict[str, Any]:
     """Images per split, classes, the clean share and the measured noise of one dataset.
 
     Args:
+        val_from_clean: ``val`` was held out of ``train``'s clean images: it is counted under the clean set
+            (``clean_held_out``), not as a split beside ``train``.
         noise: the noise measured when the labels were made (a task's ``noise``); by default it is
             measured on the training images that carry both a clean and a noisy label.
     """
     n = len(train)
     clean, noisy = int(train.has_clean.sum()), int(train.has_noisy.sum())
     summary = {"name": name, "classes": list(train.classes), "single_label": train.is_single_label,
-               "images": {"train": n, **({"val": len(val)} if val is not None else {}),
+               "images": {"train": n, **({"val": len(val)} if val is not None and not val_from_clean else {}),
                           **({"test": len(test)} if test is not None else {})},
                "clean": clean, "noisy": noisy, "clean_share": round(clean / n, 4) if n else None}
+    if val is not None and val_from_clean:
+        summary["clean_held_out"] = len(val)
     summary["noise"] = {k: float(v) for k, v in noise.items()} if noise else _measured_noise(train)
     return summary
 

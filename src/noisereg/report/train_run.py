@@ -15,7 +15,8 @@ from .summary import data_summary, write_summary
 
 
 def report_train_run(out: str | Path, result: FitResult, cfg: TrainConfig, train: LabelledSet, *,
-                     source: Optional[dict[str, Any]] = None, write: bool = True) -> Optional[Path]:
+                     source: Optional[dict[str, Any]] = None, write: bool = True,
+                     held_out: bool = False) -> Optional[Path]:
     """Write ``out/run.json``, ``out/evaluation/`` and ``out/report.html`` for a finished train run.
 
     The examples and per-class AP are those of the validation set that chose the weights (the manifest's
@@ -28,6 +29,8 @@ def report_train_run(out: str | Path, result: FitResult, cfg: TrainConfig, train
         source: where the data came from (``manifest``, ``image_root``, ``features``), shown and used to
             find images of label-issue suspects.
         write: False on the other processes of a torchrun job: they take part in scoring only.
+        held_out: the validation set was held out of ``train``'s clean set (no val split was given): it is
+            then counted under the clean set, not beside the training images.
 
     Returns:
         The report's path (None when ``write`` is False).
@@ -41,7 +44,7 @@ def report_train_run(out: str | Path, result: FitResult, cfg: TrainConfig, train
         return None
     meta = read_meta(out)
     metric = (meta.get("selection") or {}).get("metric") or "top1"
-    summary = {**data_summary("training data", train, val=data), **(source or {})}
+    summary = {**data_summary("training data", train, val=data, val_from_clean=held_out), **(source or {})}
     write_summary(out, kind="train", title=f"noisereg train: {cfg.method} ({cfg.scheme} scheme)",
                   settings=_resolved_settings(meta, cfg), data=[summary], metric=metric)
     if scores is not None:
