@@ -245,3 +245,14 @@ def test_a_validation_set_held_out_of_the_clean_set_is_counted_under_it(tmp_path
     data = json.loads((out / "run.json").read_text())["data"][0]
     assert list(data["images"]) == ["train"] and 0 < data["clean_held_out"] < data["clean"]
     assert "held out for validation" in (out / "report.html").read_text()
+
+
+def test_the_curves_caption_says_which_rule_kept_the_weights(piped_run):
+    """Issue 44: the caption said top-1 chose the kept weights when the validation loss did."""
+    import re
+    out, _ = piped_run
+    metrics = pd.read_csv(out / "metrics.csv").dropna(subset=["kept_by"])
+    rule, step = metrics["kept_by"].iloc[-1], int(metrics["kept_step"].iloc[-1])
+    words = "the lowest val loss" if rule == "val loss" else f"the best {rule}"
+    html = (out / "report.html").read_text()
+    assert re.search(rf"chosen by end-to-end: {words}, step {step}\.", html), rule

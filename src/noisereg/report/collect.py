@@ -111,6 +111,21 @@ def train_results(folder: Path, evaluations: list[dict[str, Any]]) -> Optional[d
             "head": head, "rows": [{"label": [meta["config"]["method"]], "cells": cells}]}
 
 
+def kept_by(folder: Path) -> list[str]:
+    """For a train run, per stage, which rule chose the kept weights and their step (``metrics.csv``'s
+    ``kept_by`` and ``kept_step``), e.g. ``end-to-end: the lowest val loss, step 30``; empty without them."""
+    path = folder / METRICS_FILE
+    frame = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    if not {"kept_by", "kept_step", "stage"} <= set(frame.columns):
+        return []
+    rules = {"val loss": "the lowest val loss", "last": "the last step"}
+    out = []
+    for stage, part in frame.dropna(subset=["kept_by"]).groupby("stage", sort=False):
+        rule, step = str(part["kept_by"].iloc[-1]), int(part["kept_step"].iloc[-1])
+        out.append(f"{stage}: {rules.get(rule, 'the best ' + rule)}, step {step:,}")
+    return out
+
+
 def curves_of(folder: Path, kind: str, summary: dict[str, Any]) -> Optional[str]:
     """The training-curves figure: ``metrics.csv`` of a train run (one panel per stage), ``curves.csv``
     of an experiment or the demo (one panel per task or clean fraction)."""

@@ -12,8 +12,8 @@ from pathlib import Path
 from ..safe_io import output_file, write_text
 from typing import Any, Optional
 
-from .collect import (curves_of, demo_results, evaluation_view, experiment_results, kind_of, suspects_of,
-                      train_results)
+from .collect import (curves_of, demo_results, evaluation_view, experiment_results, kept_by, kind_of,
+                      suspects_of, train_results)
 from .evidence import read_evaluations
 from .summary import read_summary
 
@@ -57,6 +57,7 @@ def report_context(folder: str | Path) -> dict[str, Any]:
             "generated": time.strftime("%Y-%m-%d %H:%M"), "settings": _settings_rows(summary.get("settings", {})),
             "data": summary.get("data", []), "versions": summary.get("versions", {}), "results": results,
             "curves": curves_of(folder, kind, summary), "notes": summary.get("notes", []),
+            "kept_by": kept_by(folder) if kind == "train" else [],
             "evaluations": [evaluation_view(folder, ev) for ev in evaluations],
             "suspects": suspects_of(folder, (summary.get("data") or [{}])[0].get("image_root"))}
 
