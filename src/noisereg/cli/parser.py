@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
-from typing import Any, NoReturn, Optional, Sequence
+from typing import NoReturn, Optional, Sequence
 
 from ..errors import UserError
 
