@@ -278,12 +278,13 @@ def _cleanlab_multi_job(item: tuple) -> dict:
 
 
 def _cleanlab_job(item: tuple) -> dict:
-    """One (fraction, seed) row of CleanLearning, scored once on the test split."""
+    """One (fraction, seed) row of CleanLearning, scored once on the test split (multi-label parts: cleanlab's
+    multi-label filter, ``_cleanlab_multi_job``)."""
+    if item[1] in MULTI_PARTS:
+        return _cleanlab_multi_job(item)
     from _cleanlab import clean_learning, cv_probabilities
     from noisereg.report import source_commit
     args, part, head_values, settings, f, seed = item
-    if part in MULTI_PARTS:
-        return _cleanlab_multi_job(item)
     start = time.perf_counter()
     exp, task, x, y, clean, _, head = _cleanlab_prepared(args, part, head_values, f, seed)
     cl, pruned = clean_learning(head, x, y, clean, cv_probabilities(head, x, y, seed), settings, seed)

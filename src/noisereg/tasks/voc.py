@@ -30,8 +30,8 @@ from ..errors import UserError
 from ..features import cached_features
 from ..models.backbones import create_backbone
 from .base import Task
+from .cifar10n import SHARED
 
-SHARED = Path(__file__).resolve().parents[4] / "shared" / "data"
 TOP_K = 8  # the paper's top-8
 
 
