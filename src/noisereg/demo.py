@@ -90,7 +90,8 @@ def run_task(task: Task, cfg: TrainConfig, methods: Optional[tuple[str, ...]] = 
 
 def suspects(result: Any, train: Any, truth: Any, device: torch.device, top: int = 5) -> dict[str, Any]:
     """The noisy labels the trained model flags in its own training set (``find_label_issues``' scores and
-    0.5 cut-off), checked against the truth the demo knows: every image's clean label ``truth`` (N, K)."""
+    default rule without validation labels: the labels g contradicts with a margin), checked against the
+    truth the demo knows: every image's clean label ``truth`` (N, K)."""
     from sklearn.metrics import roc_auc_score
 
     from .label_issues import score_set
@@ -99,10 +100,11 @@ def suspects(result: Any, train: Any, truth: Any, device: torch.device, top: int
     wrong = wrong.any(1) if scores.single_label else wrong
     flags = scores.is_issue()
     names = lambda row: ";".join(train.classes[k] for k in row.nonzero()[0]) or "-"  # noqa: E731
-    worst = [{"image": scores.ids[i], "given": names(scores.given[i]), "suggested": names(scores.predicted[i]),
+    suggested = scores.suggested()
+    worst = [{"image": scores.ids[i], "given": names(scores.given[i]), "suggested": names(suggested[i]),
               "truth": names(truth[scores.rows[i]]), "quality": round(float(scores.image_quality()[i]), 3)}
              for i in scores.image_quality().argsort(kind="stable")[:top]]
-    return {"score": scores.score, "labels": int(flags.size), "wrong": int(wrong.sum()), "flagged": int(flags.sum()),
+    return {"score": scores.score, "rule": scores.rule, "labels": int(flags.size), "wrong": int(wrong.sum()), "flagged": int(flags.sum()),
             "precision": float(wrong[flags].mean()) if flags.any() else 0.0, "recall": float(flags[wrong].mean()),
             "auroc": float(roc_auc_score(wrong.ravel(), -scores.quality.ravel())), "worst": worst}
 
@@ -115,8 +117,9 @@ def label_issue_lines(results: dict[str, Any]) -> list[str]:
         if not s:
             continue
         unit = "noisy labels" if res["single_label"] else "(image, class) label entries"
-        lines.append(f"- {task}: {s['flagged']:,} of {s['labels']:,} {unit} flagged as wrong ({s['score']} score, "
-                     f"cut-off 0.5); precision {pct(s['precision']).strip()}%, recall {pct(s['recall']).strip()}% "
+        rule = "g contradicts them with a margin" if s.get("rule") == "contradiction" else s.get("rule", "")
+        lines.append(f"- {task}: {s['flagged']:,} of {s['labels']:,} {unit} flagged as wrong ({s['score']} score; "
+                     f"rule: {rule}); precision {pct(s['precision']).strip()}%, recall {pct(s['recall']).strip()}% "
                      f"against the known truth ({s['wrong']:,} wrong; ranking AUROC {s['auroc']:.3f}). Worst:")
         lines += [f"  - image {w['image']}: given {w['given']}, g suggests {w['suggested']}, truth {w['truth']} "
                   f"(quality {w['quality']:.3f})" for w in s["worst"]]

@@ -1,7 +1,8 @@
 """A corrected manifest: the flagged noisy labels replaced by g's suggestion or dropped, to retrain on.
 
-- ``replace``: single-label, the flagged image's noisy label becomes g's top class; multi-label, each
-  flagged entry flips (a spurious class is removed, a missing one added);
+- ``replace``: single-label, the flagged image's noisy label becomes g's suggestion (its best class other
+  than the given one, ``LabelScores.suggested``); multi-label, each flagged entry flips (a spurious class
+  is removed, a missing one added);
 - ``drop``: the flagged image's noisy label is removed (multi-label: the whole label set of an image with
   any flagged entry); the row stays (with its clean label, if any), so rows still follow a feature file.
 """
@@ -27,12 +28,12 @@ def corrections(scores: LabelScores, action: str) -> tuple[np.ndarray, np.ndarra
     if action not in ACTIONS:
         raise UserError(f"action '{action}' is not one of {list(ACTIONS)}")
     flags, given = scores.is_issue(), scores.given > 0.5
-    # the entries to flip: single-label, the given class and g's top class (none where they agree)
-    flips = flags[:, None] & (given ^ (scores.predicted > 0.5)) if scores.single_label else flags
     changed = np.flatnonzero(flags if scores.single_label else flags.any(1))
     if action == "drop":
         return changed, np.zeros((len(changed), given.shape[1]), np.float32)
-    return changed, (given[changed] ^ flips[changed]).astype(np.float32)
+    new = scores.suggested()[changed] > 0.5  # never the given label (multi-label: the flagged entries flipped)
+    keep = new.any(1) if scores.single_label else np.ones(len(changed), bool)  # no suggestion: the label stays
+    return changed[keep], new[keep].astype(np.float32)
 
 
 def corrected_table(table: LabelTable, scores: LabelScores, *, action: str = "replace") -> LabelTable:

@@ -4,8 +4,9 @@ The clean net g learned the clean labels and the residual net where the noisy la
 (paper sec. 3.1), so one trained model scores every noisy label (``scores.py``); cleanlab instead needs
 out-of-sample probabilities from K trainings. The default cut-off is chosen on the run's validation
 images, which training never saw: where they carry both a noisy and a clean label, the cut-off that
-best separates their wrong noisy labels from their right ones (the largest F1) is used; without such
-images, 0.5 (the posterior says the label is more likely wrong than right).
+best separates their wrong noisy labels from their right ones (the largest F1) is used. Without such
+images no quality has a cut-off to trust (the posterior seldom falls below 0.5: h learned the noise it
+explains), so the labels g contradicts with a margin are flagged (``scores.contradicted``).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from ..data.labelset import LabelledSet, validation_rows
 from ..data.table import LabelTable
 from ..errors import UserError
 from .result import LabelScores
-from .scores import entry_scores, resolve_score
+from .scores import MARGIN, entry_scores, g_probs, resolve_score
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,7 +75,8 @@ def score_rows(model: Classifier, data: LabelledSet, outputs: dict[str, torch.Te
     return LabelScores(classes=list(data.classes), rows=rows if manifest_rows is None else manifest_rows[rows],
                        ids=[data.ids[i] for i in rows], given=given, predicted=_suggestion(logits, single_label),
                        scores=scores, score=resolve_score(score, scores), single_label=single_label,
-                       clean=data.clean_rows(rows), has_clean=data.has_clean[rows])
+                       clean=data.clean_rows(rows), has_clean=data.has_clean[rows],
+                       probs=g_probs(logits, single_label))
 
 
 def h_on_clean(outputs: dict[str, torch.Tensor], data: LabelledSet) -> Optional[tuple[np.ndarray, np.ndarray]]:
@@ -107,8 +109,8 @@ def validation_cutoff(scores: LabelScores) -> LabelScores:
     cut, f1 = best_cutoff(scores.quality[known], wrong[known])
     n = int(known.sum())
     auroc = float(roc_auc_score(wrong[known].ravel(), -scores.quality[known].ravel()))
-    return replace(scores, cutoff=cut, val_auroc=auroc,
-                   how=f"{cut:.3f}: best F1 ({f1:.2f}) on {n} validation images whose noisy and clean labels are "
+    return replace(scores, cutoff=cut, val_auroc=auroc, flags=None, rule="validation",
+                   how=f"chosen on validation, {cut:.3f}: best F1 ({f1:.2f}) on {n} validation images whose noisy and clean labels are "
                        f"both known (ranking AUROC there {auroc:.3f})")
 
 
@@ -127,7 +129,8 @@ def score_set(model: Classifier, data: LabelledSet, pre: Any, *, device: torch.d
               val: Optional[LabelledSet] = None, cache_dir: Optional[str] = None,
               manifest_rows: Optional[np.ndarray] = None) -> LabelScores:
     """``LabelScores`` of every noisy label of ``data`` (T estimated on its clean images), with the cut-off
-    chosen on ``val``'s images that have both labels (``validation_cutoff``), else 0.5.
+    chosen on ``val``'s images that have both labels (``validation_cutoff``), else the labels g contradicts
+    by more than ``scores.MARGIN`` flagged (``LabelScores.with_contradictions``).
 
     Args:
         val: validation images the model did not train on (their noisy labels included).
@@ -140,11 +143,14 @@ def score_set(model: Classifier, data: LabelledSet, pre: Any, *, device: torch.d
     scores = score_rows(model, data, outputs, data.noisy_indices, score=score, h_clean=h_clean, single_label=single,
                         manifest_rows=manifest_rows)
     if val is None or not (val.has_noisy & val.has_clean).any():
-        return scores
+        return scores.with_contradictions(MARGIN, why="no validation images with both a noisy and a clean label")
     paired = np.flatnonzero(val.has_noisy & val.has_clean)
     checked = validation_cutoff(score_rows(model, val, model_outputs(model, val, pre, device=device), paired,
                                            score=score, h_clean=h_clean, single_label=single))
-    return replace(scores, cutoff=checked.cutoff, how=checked.how, val_auroc=checked.val_auroc)
+    if checked.rule != "validation":
+        return scores.with_contradictions(MARGIN, why=f"{len(paired)} validation images with both labels cannot "
+                                          f"choose a cut-off (at least {MIN_PAIRS}, some right and some wrong)")
+    return replace(scores, cutoff=checked.cutoff, how=checked.how, val_auroc=checked.val_auroc, rule=checked.rule)
 
 
 def label_scores(checkpoint: Any, manifest: Any, *, image_root: Optional[str] = None, features: Optional[str] = None,
@@ -198,14 +204,16 @@ def find_label_issues(checkpoint: Any, manifest: Any, *, image_root: Optional[st
         split: the split whose noisy labels are checked.
         score: ``auto`` | ``posterior`` | ``g`` | ``residual`` | ``method`` (``scores.py``).
         threshold / top_k: flag labels with a quality <= ``threshold``, or the ``top_k`` worst; default:
-            the cut-off chosen on the validation images (``df.attrs["cutoff_how"]`` says how).
+            the cut-off chosen on the validation images, else the labels g contradicts with a margin
+            (``df.attrs["cutoff_rule"]``: ``validation`` / ``contradiction``; ``cutoff_how`` says more).
         level: ``auto`` (per image for single-label, per (image, class) suspect for multi-label),
             ``image`` or ``entry``.
 
     Returns:
         One row per image (single-label) or suspect entry (multi-label), indexed by manifest row, with
-        ``path``, ``given_label``, ``predicted_label`` (g's suggestion), ``label_quality``,
-        ``is_label_issue`` and the scores used; ``attrs`` holds ``cutoff``, ``cutoff_how`` and ``score``.
+        ``path``, ``given_label``, ``predicted_label`` (g's suggestion; never the given label of a flagged
+        row), ``label_quality``, ``is_label_issue`` and the scores used; ``attrs`` holds ``cutoff``,
+        ``cutoff_how``, ``cutoff_rule`` and ``score``.
     """
     return label_scores(checkpoint, manifest, image_root=image_root, features=features, split=split, score=score,
                         threshold=threshold, top_k=top_k, device=device,

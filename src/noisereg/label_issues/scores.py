@@ -30,6 +30,7 @@ from typing import Optional
 import numpy as np
 
 SCORES = ("auto", "posterior", "g", "residual", "method")
+MARGIN = 0.2  # the contradiction default's margin (``contradicted``), measured in benchmarks/bench_issue_cutoff.py
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -96,7 +97,7 @@ def entry_scores(logits: np.ndarray, given: np.ndarray, *, single_label: bool, h
     rows, y = np.arange(len(given)), given.argmax(1)
     pick = (lambda m: m[rows, y]) if single_label else (lambda m: m)
     sign = 1.0 if single_label else np.where(given > 0.5, 1.0, -1.0)
-    p = softmax(logits) if single_label else sigmoid(logits)
+    p = g_probs(logits, single_label)
     out = {"g": pick(p) if single_label else np.where(given > 0.5, p, 1 - p)}
     if h_logits is not None:
         r = h_logits - logits
@@ -108,6 +109,42 @@ def entry_scores(logits: np.ndarray, given: np.ndarray, *, single_label: bool, h
     if trust is not None:
         out["method"] = pick(trust)
     return out
+
+
+def g_probs(logits: np.ndarray, single_label: bool) -> np.ndarray:
+    """(N, K) the clean net's probabilities g: softmax(c) (single-label) or sigmoid(c_k) (multi-label)."""
+    return softmax(logits) if single_label else sigmoid(logits)
+
+
+def best_other(probs: np.ndarray, given: np.ndarray) -> np.ndarray:
+    """(N, K) one-hot: g's most probable class other than the given one (single-label), the suggestion for
+    a label judged wrong, which must not be the label itself."""
+    rows, y = np.arange(len(given)), given.argmax(1)
+    other = np.array(probs, dtype=np.float64, copy=True)
+    other[rows, y] = -np.inf
+    return np.eye(probs.shape[1], dtype=np.float32)[other.argmax(1)]
+
+
+def contradicted(probs: np.ndarray, given: np.ndarray, *, single_label: bool, margin: float = MARGIN) -> np.ndarray:
+    """Where g contradicts the given label with ``margin``: the cut-off's default when no validation images
+    can choose one (no score has a calibrated cut-off: the posterior rarely falls below 0.5 because h,
+    through T, learned the very noise it explains).
+
+    Single-label, (N,): g's top class is not the given label y and g_top - g_y > ``margin``. Multi-label,
+    (N, K) per (image, class) entry, the same rule on the two outcomes "class k present / absent": g's
+    side differs from the given one by more than ``margin``, i.e. g_k < (1 - margin) / 2 for a given class
+    and g_k > (1 + margin) / 2 for an absent one (for K = 2 the single-label rule says the same).
+
+    Args:
+        probs: (N, K) g (``g_probs``); given: (N, K) the noisy labels (one-hot or multi-hot).
+        margin: in [0, 1); 0 flags every label g's top class (or side) disagrees with.
+    """
+    if single_label:
+        rows = np.arange(len(given))
+        p_given = probs[rows, given.argmax(1)]
+        return (best_other(probs, given) * probs).sum(1) - p_given > margin
+    p_side = np.where(given > 0.5, probs, 1.0 - probs)  # g's belief in the given side of each entry
+    return (1.0 - p_side) - p_side > margin
 
 
 def resolve_score(score: str, available: dict[str, np.ndarray]) -> str:
