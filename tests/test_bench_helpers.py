@@ -179,6 +179,22 @@ def test_the_defaults_table_says_where_the_target_is_missed():
     assert "worse 5%: no" in "\n".join(make_results.defaults_table(rows))
 
 
+def test_the_label_issue_margin_is_the_one_with_the_smallest_worst_case_f1_regret():
+    def row(noise, margin, f1, rule="contradiction"):
+        return {"part": "single", "noise": noise, "rows": "1000", "seed": "0", "rule": rule, "margin": str(margin),
+                "wrong": "10", "labels": "100", "flagged": "12", "precision": "0.5", "recall": "0.6", "f1": str(f1),
+                "suggestion_right": "0.7", "commit": "abc", "date": "d", "command": "c"}
+    # margin 0 is best on "a" but far behind on "b"; 0.1 is never best and never far behind
+    rows = [row("a", 0, 0.80), row("a", 0.1, 0.75), row("a", 0.2, 0.60),
+            row("b", 0, 0.40), row("b", 0.1, 0.55), row("b", 0.2, 0.58),
+            row("b", "", 0.3, "posterior <= 0.5 (old default)")]
+    best, regret = make_results.chosen_margin(make_results.issue_cells(rows))
+    assert best == 0.1 and regret == pytest.approx({0.0: 0.18, 0.1: 0.05, 0.2: 0.20})
+    text = "\n".join(make_results.issue_cutoff_table(rows))
+    assert "| single `b`, 1,000 images | 10.0% | 0.400 | 0.550 | **0.580** |" in text
+    assert "| worst-case F1 regret | | 0.180 | 0.050 | 0.200 |" in text
+
+
 def _curve_run(metric_by_eval, test_by_eval, pool=40, patience=3, total=1000):
     """A run whose every validation draw sees ``metric_by_eval`` exactly (each image right on the same
     evaluations, so any subset's mean is the pool's)."""

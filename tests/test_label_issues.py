@@ -12,7 +12,7 @@ from noisereg.config import TrainConfig
 from noisereg.data.embeddings import features_table
 from noisereg.data.manifest import read_table
 from noisereg.label_issues import LabelScores, best_cutoff, corrected_table, find_label_issues, label_scores
-from noisereg.label_issues.scores import posterior_single
+from noisereg.label_issues.scores import MARGIN, contradicted, posterior_single
 from noisereg.tasks.digits import digits_multi_label, digits_single_label
 from noisereg.train import fit
 
@@ -58,6 +58,76 @@ def test_the_ranking_finds_the_injected_wrong_labels(single):
     assert "validation images" in issues.attrs["cutoff_how"]   # chosen where both labels are known
     assert 0.7 < issues.attrs["val_auroc"] <= 1.0              # and the ranking is checked there too
     assert (issues.loc[flagged, "predicted_label"] != issues.loc[flagged, "given_label"]).mean() > 0.5
+
+
+def _unpaired(folder):
+    """The fixture's manifest with the clean images' noisy labels left out: no validation image has both
+    labels, so no cut-off can be chosen on validation."""
+    rows = list(csv.reader(open(folder / "labels.csv")))
+    path = folder / "unpaired.csv"
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([rows[0]] + [[p, "" if clean else noisy, clean, s] for p, noisy, clean, s in rows[1:]])
+    return path
+
+
+def test_without_validation_labels_the_default_flags_what_g_contradicts(single, tmp_path, capsys):
+    folder, _, wrong = single
+    table = features_table(folder / "feats.npy", _unpaired(folder))
+    issues = find_label_issues(folder / "run", table)
+    flagged, truth = issues["is_label_issue"].to_numpy(), wrong[issues.index]
+    assert 0 < flagged.sum() < len(flagged)
+    assert truth[flagged].mean() > 1.5 * truth.mean()  # precision well above chance (the share of wrong labels)
+    assert (issues.loc[flagged, "predicted_label"] != issues.loc[flagged, "given_label"]).all()
+    assert issues.attrs["cutoff_rule"] == "contradiction" and "contradiction" in issues.attrs["cutoff_how"]
+    out = tmp_path / "issues.csv"
+    assert main(["find-label-issues", "--checkpoint", str(folder / "run"), "--manifest", str(folder / "unpaired.csv"),
+                 "--features", str(folder / "feats.npy"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "cut-off contradiction default (no validation images with both a noisy and a clean label)" in printed
+    assert f"{int(flagged.sum())} labels flagged" in printed
+    scores = label_scores(folder / "run", table)  # the rule exactly: g_top != y and g_top - g_y > MARGIN
+    y, p = scores.given.argmax(1), scores.probs
+    others = np.where(np.eye(p.shape[1])[y] > 0, -1.0, p).max(1)  # g's best class other than the given one
+    np.testing.assert_array_equal(scores.is_issue(), others - p[np.arange(len(y)), y] > MARGIN)
+
+
+def test_a_flagged_label_is_never_suggested_back(single):
+    """Whatever flags it (validation cut-off, top-k, threshold), a flagged row's predicted_label is g's best
+    class other than the given one, and ``replace`` writes that."""
+    folder, table, _ = single
+    for scores in (label_scores(folder / "run", table), label_scores(folder / "run", table, top_k=150),
+                   label_scores(folder / "run", table, threshold=0.9)):
+        issues = scores.issues()
+        flagged = issues[issues["is_label_issue"]]
+        assert len(flagged) and (flagged["predicted_label"] != flagged["given_label"]).all(), scores.how
+        fixed = corrected_table(table, scores)
+        changed = [r for r in flagged.index if fixed.label_names(fixed.noisy, r) != table.label_names(table.noisy, r)]
+        assert len(changed) == len(flagged)
+    agrees = LabelScores(classes=list("abc"), rows=np.arange(2), ids=["x", "y"], given=np.eye(3)[[0, 1]],
+                         predicted=np.eye(3)[[0, 1]], scores={"g": np.array([0.6, 0.9])}, score="g", single_label=True,
+                         probs=np.array([[0.6, 0.1, 0.3], [0.9, 0.05, 0.05]]))
+    shown = agrees.with_top_k(1).issues()  # g agrees with the flagged label: suggest its runner-up
+    assert shown.loc[0, "predicted_label"] == "c" and shown.loc[1, "predicted_label"] == "b"
+
+
+def test_the_contradiction_rule_single_and_multi_label():
+    p = np.array([[0.5, 0.3, 0.2], [0.35, 0.45, 0.2], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])
+    given = np.eye(3)[[0, 0, 0, 2]]
+    assert contradicted(p, given, single_label=True, margin=0.2).tolist() == [False, False, True, False]
+    assert contradicted(p, given, single_label=True, margin=0.0).tolist() == [False, True, True, False]
+    # multi-label: per (image, class) entry, g's side ("present" g_k, "absent" 1 - g_k) against the given side
+    g = np.array([[0.3, 0.45, 0.7, 0.55]])
+    y = np.array([[1, 1, 0, 0]])
+    assert contradicted(g, y, single_label=False, margin=0.2).tolist() == [[True, False, True, False]]
+    # for two classes both rules say the same
+    two = np.array([[0.35, 0.65], [0.45, 0.55]])
+    assert contradicted(two, np.eye(2)[[0, 0]], single_label=True, margin=0.2).tolist() == \
+        contradicted(two[:, :1], np.ones((2, 1)), single_label=False, margin=0.2)[:, 0].tolist()
+    # the multi-label suggestion of a flagged image: the given classes with the flagged entries flipped
+    s = LabelScores(classes=list("abcd"), rows=np.arange(1), ids=["m"], given=y.astype(np.float32),
+                    predicted=(g >= 0.5).astype(np.float32), scores={"g": np.where(y > 0, g, 1 - g)}, score="g",
+                    single_label=False, probs=g).with_contradictions(0.2)
+    assert s.rule == "contradiction" and s.issues().iloc[0]["predicted_label"] == "b;c"
 
 
 def test_top_k_threshold_and_scores(single):

@@ -104,7 +104,8 @@ def suspects(result: Any, train: Any, truth: Any, device: torch.device, top: int
     worst = [{"image": scores.ids[i], "given": names(scores.given[i]), "suggested": names(suggested[i]),
               "truth": names(truth[scores.rows[i]]), "quality": round(float(scores.image_quality()[i]), 3)}
              for i in scores.image_quality().argsort(kind="stable")[:top]]
-    return {"score": scores.score, "rule": scores.rule, "labels": int(flags.size), "wrong": int(wrong.sum()), "flagged": int(flags.sum()),
+    return {"score": scores.score, "rule": scores.rule, "labels": int(flags.size), "wrong": int(wrong.sum()),
+            "flagged": int(flags.sum()),
             "precision": float(wrong[flags].mean()) if flags.any() else 0.0, "recall": float(flags[wrong].mean()),
             "auroc": float(roc_auc_score(wrong.ravel(), -scores.quality.ravel())), "worst": worst}
 

@@ -110,8 +110,8 @@ def validation_cutoff(scores: LabelScores) -> LabelScores:
     n = int(known.sum())
     auroc = float(roc_auc_score(wrong[known].ravel(), -scores.quality[known].ravel()))
     return replace(scores, cutoff=cut, val_auroc=auroc, flags=None, rule="validation",
-                   how=f"chosen on validation, {cut:.3f}: best F1 ({f1:.2f}) on {n} validation images whose noisy and clean labels are "
-                       f"both known (ranking AUROC there {auroc:.3f})")
+                   how=f"chosen on validation, {cut:.3f}: best F1 ({f1:.2f}) on {n} validation images whose noisy "
+                       f"and clean labels are both known (ranking AUROC there {auroc:.3f})")
 
 
 def validation_set(table: LabelTable, train: LabelledSet, cfg: Any, classes: list[str]) -> Optional[LabelledSet]:

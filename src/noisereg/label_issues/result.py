@@ -144,7 +144,8 @@ class LabelScores:
 
     def _images(self) -> "pd.DataFrame":
         import pandas as pd
-        cols = {"path": self.ids, "given_label": self._names(self.given), "predicted_label": self._names(self.suggested()),
+        cols = {"path": self.ids, "given_label": self._names(self.given),
+                "predicted_label": self._names(self.suggested()),
                 "label_quality": self.image_quality(), "is_label_issue": _any(self.is_issue())}
         if not self.single_label:
             flags = self.is_issue()
