@@ -33,9 +33,16 @@ def _files(tmp_path, n=12):
     return paths
 
 
-def _batches(data, steps, augment_seed):
-    sampler = MixedBatchSampler(data.clean_indices, data.noisy_indices, batch_size=4, clean_ratio=0.25, seed=0)
+def _batches(data, steps, augment_seed, rank=0, world_size=1):
+    sampler = MixedBatchSampler(data.clean_indices, data.noisy_indices, batch_size=4, clean_ratio=0.25, seed=0,
+                                rank=rank, world_size=world_size)
     return [b.x for b in iter_training_batches(data, data.images, PRE, sampler, steps, augment_seed=augment_seed)]
+
+
+def _digits_like(images):
+    y = np.arange(12) % 3
+    return LabelledSet(images=images, classes=["a", "b", "c"], noisy=one_hot(y, 3), clean=one_hot(y, 3),
+                       has_noisy=np.arange(12) >= 3, has_clean=np.arange(12) < 3)
 
 
 def test_augmentation_is_a_pure_function_of_seed_and_step(tmp_path):
@@ -50,6 +57,17 @@ def test_augmentation_is_a_pure_function_of_seed_and_step(tmp_path):
         assert all(a.shape == (4, 3, 8, 8) for a in augmented)
         assert not any(torch.allclose(a, p) for a, p in zip(augmented, plain))
         assert not torch.allclose(_batches(data, range(1), 1)[0], augmented[0])  # another seed, other crops
+
+
+def test_ranks_augment_their_blocks_as_one_process_augments_those_rows(tmp_path):
+    """Under torchrun each rank holds a block of the global batch (here rows 0-1 and 2-3 of 4): its images
+    get the crops and flips those rows get in one process, so N processes train on one process's inputs."""
+    for images in (_files(tmp_path), torch.rand(12, 3, 12, 20)):
+        data = _digits_like(images)
+        single = _batches(data, range(3), 0)
+        ranks = [_batches(data, range(3), 0, rank=r, world_size=2) for r in range(2)]
+        for step in range(3):
+            torch.testing.assert_close(torch.cat([ranks[0][step], ranks[1][step]]), single[step])
 
 
 def test_features_are_never_augmented():

@@ -4,8 +4,9 @@ launched by ``torchrun``.
 ``torchrun --nproc-per-node N -m noisereg train ...`` sets RANK / WORLD_SIZE / LOCAL_RANK; the CLI
 joins the process group (``nccl`` on GPU, ``gloo`` on CPU), every rank runs the backbone on its block
 of each mixed batch, the blocks' features are gathered (``gather_rows_with_grad``) so the losses average
-over the global batch, gradients are averaged by DistributedDataParallel, and only rank 0 writes
-checkpoints. Nothing of size N travels between ranks: each rank writes its rows of extracted
+over the global batch, BatchNorm layers normalise with the global batch's statistics
+(``all_reduce_with_grad``, see ``models/batchnorm.py``), gradients are averaged by DistributedDataParallel,
+and only rank 0 writes checkpoints. Nothing of size N travels between ranks: each rank writes its rows of extracted
 features into one shared memmap, and evaluation sums per-rank counts (``all_reduce_sum``).
 """
 from __future__ import annotations
@@ -159,6 +160,28 @@ def gather_rows_with_grad(local: torch.Tensor, ctx: DistContext) -> torch.Tensor
     return _GatherRows.apply(local, ctx.rank, ctx.world_size)
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """The sum over ranks of a tensor, differentiable: every rank uses the sum, so the gradient of its own
+    summand is the sum of every rank's gradient of the sum (itself an all-reduce, so double backward works)."""
+
+    @staticmethod
+    def forward(fn_ctx, local: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        total = local.detach().contiguous().to(_backend_device(), copy=True)
+        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+        return total.to(local.device)
+
+    @staticmethod
+    def backward(fn_ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return _AllReduceSum.apply(grad)
+
+
+def all_reduce_with_grad(local: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """The element-wise sum of ``local`` over all ranks (``local`` itself for one process), through which
+    gradients flow to every rank's summand: BatchNorm's statistics of the global batch
+    (``models/batchnorm.py``). Small tensors only: they travel through the CPU under gloo."""
+    return _AllReduceSum.apply(local) if ctx.enabled else local
+
+
 def barrier(ctx: DistContext) -> None:
     if ctx.enabled:
         dist.barrier()
@@ -181,9 +204,9 @@ def all_reduce_sum(values: np.ndarray, ctx: DistContext) -> np.ndarray:
 def broadcast_state(module: torch.nn.Module, ctx: DistContext) -> None:
     """Give every rank rank 0's parameters and buffers, in place.
 
-    DDP keeps parameters equal but BatchNorm running statistics drift apart on CPU (each rank
-    normalises its own share of the batch): broadcasting makes the ranks score, extract and hash
-    one and the same model.
+    DDP keeps parameters equal, and BatchNorm running statistics computed from the global batch's
+    statistics agree too, but a layer left to normalise per process (``models/batchnorm.py``) keeps
+    its own: broadcasting makes the ranks score, extract and hash one and the same model.
     """
     if not ctx.enabled:
         return
@@ -209,14 +232,9 @@ def ranks_agree(text: str, ctx: DistContext) -> bool:
 
 def data_parallel(model: torch.nn.Module, device: torch.device, ctx: DistContext) -> torch.nn.Module:
     """The module the loop steps: ``model`` itself, or under torchrun a DDP wrapper of its trainable
-    parts (a frozen backbone is never wrapped: the heads stage wraps ``Identity`` + heads).
-
-    BatchNorm layers become SyncBatchNorm on GPU, so statistics cover the global batch there; on
-    CPU (gloo) each rank normalises with its own share.
-    """
+    parts (a frozen backbone is never wrapped: the heads stage wraps ``Identity`` + heads). Its BatchNorm
+    layers are synchronised by the caller (``models.batchnorm.global_batch_norm``)."""
     if not ctx.enabled:
         return model
-    if device.type == "cuda":
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ids = [device.index] if device.type == "cuda" else None
     return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)

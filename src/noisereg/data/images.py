@@ -145,9 +145,10 @@ def seeded(transform: Callable[[Any], torch.Tensor], x: Any, seed: int) -> torch
         return transform(x)
 
 
-def sample_seeds(batch_seed: int, n: int) -> list[int]:
-    """One augmentation seed per sample of a batch."""
-    return np.random.SeedSequence(batch_seed).generate_state(n).tolist()
+def sample_seeds(batch_seed: int, n: int, start: int = 0) -> list[int]:
+    """One augmentation seed per sample of a batch: those of its rows ``start`` to ``start + n`` (a rank's
+    block of the global batch under torchrun gets the seeds its rows get in one process)."""
+    return np.random.SeedSequence(batch_seed).generate_state(start + n)[start:].tolist()
 
 
 class ImageFiles(torch.utils.data.Dataset):
@@ -189,7 +190,8 @@ class _Batches:
 
 
 def iter_inputs(images: Any, pre: Preprocess, index_batches: Iterable[np.ndarray], *, num_workers: int = 0,
-                pin: bool = False, augment_seeds: Optional[Sequence[int]] = None) -> Iterator[torch.Tensor]:
+                pin: bool = False, augment_seeds: Optional[Sequence[int]] = None,
+                first_row: int = 0) -> Iterator[torch.Tensor]:
     """Backbone inputs for each index batch: from a pixel tensor, a feature matrix, or image files.
 
     Args:
@@ -197,6 +199,8 @@ def iter_inputs(images: Any, pre: Preprocess, index_batches: Iterable[np.ndarray
         index_batches: the rows of each batch (a list, or a generator consumed as batches are made).
         augment_seeds: one seed per batch to augment its images with ``train_transform`` (training
             only; features cannot be augmented and are passed through).
+        first_row: where each index batch starts in its global batch (a rank's block; 0 in one process),
+            so that its images are augmented as one process augments them.
     """
     if isinstance(images, torch.Tensor) and images.dim() == 2:       # features in memory (N, D)
         yield from (images[torch.as_tensor(b)] for b in index_batches)
@@ -207,11 +211,13 @@ def iter_inputs(images: Any, pre: Preprocess, index_batches: Iterable[np.ndarray
         for j, b in enumerate(index_batches):
             x = images[torch.as_tensor(b)]
             if augment_seeds is not None:
-                x = torch.stack([seeded(crop, xi, s) for xi, s in zip(x, sample_seeds(augment_seeds[j], len(b)))])
+                seeds = sample_seeds(augment_seeds[j], len(b), first_row)
+                x = torch.stack([seeded(crop, xi, s) for xi, s in zip(x, seeds)])
             yield normalise(resize_batch(x, pre.image_size), pre)
     else:
         items = index_batches if augment_seeds is None else [
-            list(zip(b.tolist(), sample_seeds(seed, len(b)))) for b, seed in zip(index_batches, augment_seeds)]
+            list(zip(b.tolist(), sample_seeds(seed, len(b), first_row)))
+            for b, seed in zip(index_batches, augment_seeds)]
         loader = torch.utils.data.DataLoader(ImageFiles(images, pre), batch_sampler=_Batches(items),
                                              num_workers=num_workers, pin_memory=pin)
         yield from loader

@@ -35,13 +35,15 @@ def iter_training_batches(data: LabelledSet, images: Any, pre: Preprocess, sampl
     Args:
         images: what the model reads for ``data``'s rows (its images, or their cached features).
         augment_seed: augment images (not features) with ``train_transform``, seeded by
-            (``augment_seed``, step) so that a batch stays a pure function of the step.
+            (``augment_seed``, step, row of the global batch) so that a batch stays a pure function of the
+            step, and a rank's block under torchrun is augmented as one process augments those rows.
         pos_weight: (K,) weight of each class's positive labels in the methods' BCE (``Batch.pos_weight``).
     """
     parts, ahead = tee(sampler.batch(t) for t in steps)  # ``ahead`` runs ahead by the loader's prefetch
     index_batches = (np.concatenate([p.clean, p.noisy]) for p in ahead)
     seeds = None if augment_seed is None else [int(np.random.SeedSequence([augment_seed, t]).generate_state(1)[0])
                                                for t in steps]
-    inputs = iter_inputs(images, pre, index_batches, num_workers=num_workers, pin=pin, augment_seeds=seeds)
+    inputs = iter_inputs(images, pre, index_batches, num_workers=num_workers, pin=pin, augment_seeds=seeds,
+                         first_row=sampler.block[0])  # a rank's block: its rows' seeds in the global batch
     for p, x in zip(parts, inputs):
         yield Batch(x, *batch_targets(data, p.clean, p.noisy), pos_weight=pos_weight)

@@ -23,6 +23,7 @@ from ..distributed import DistContext, barrier, broadcast_state, current, data_p
 from ..progress import warn
 from ..safe_io import OutputLock
 from ..features import cached_features, freeze
+from ..models.batchnorm import global_batch_norm
 from ..methods import get_method_spec
 from ..methods.base import Phase, PhaseContext
 from .batches import iter_training_batches
@@ -148,9 +149,6 @@ class Run:
             if state.get("optimizer") is not None:
                 optimizer.load_state_dict(state["optimizer"])
             selection.load_state(state.get("selection") or {}, weights_of(state["best"], train_model))
-        stepper = data_parallel(train_model, self.device, self.ctx)
-        if cfg.compile:
-            stepper = torch.compile(stepper)
         steps = range(state["step"] if state else 0, total)
         batches = iter_training_batches(self.train, images, pre, sampler, steps, cfg.num_workers,
                                         pin=self.device.type == "cuda", augment_seed=cfg.seed if cfg.augment else None,
@@ -160,7 +158,7 @@ class Run:
             record["epoch"] = round(step / per_epoch, 4)
             stop = False
             if self.eval_set is not None and (step % every == 0 or step == total):
-                broadcast_state(train_model, self.ctx)  # one model scored: rank 0's BatchNorm statistics
+                broadcast_state(train_model, self.ctx)  # one model scored (a layer left per process: rank 0's)
                 scores = evaluate(train_model, self.eval_set, pre, device=self.device, images=eval_images)
                 record.update({f"val_{k}": v for k, v in scores.items() if k != "classes_skipped"})
                 stop = selection.update(step, scores, train_model) and step > start_stopping
@@ -174,8 +172,11 @@ class Run:
             self.log.step(record, self.history, name=f"{cfg.method}:{label}", total=total)
             return stop
 
-        train_loop(stepper, batches, optimizer, cfg, steps, device=self.device, desc=f"{cfg.method}:{label}",
-                   total=total, history=self.history, tag={"stage": label}, on_step=on_step)
+        with global_batch_norm(train_model, self.device, self.ctx):  # the global batch's statistics
+            stepper = data_parallel(train_model, self.device, self.ctx)
+            train_loop(torch.compile(stepper) if cfg.compile else stepper, batches, optimizer, cfg, steps,
+                       device=self.device, desc=f"{cfg.method}:{label}", total=total, history=self.history,
+                       tag={"stage": label}, on_step=on_step)
         last = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         selection.restore(train_model)
         broadcast_state(train_model, self.ctx)  # every rank leaves the phase with the weights rank 0 saves
