@@ -132,3 +132,67 @@ def test_the_top_trains_and_the_trunk_does_not(name, size, kwargs, frozen_bn, sc
     assert any(not torch.equal(before[k], after[k]) for k in in_top if k.endswith("weight"))
     stats = [k for k in in_top if k.endswith("running_mean")]
     assert stats and all(torch.equal(before[k], after[k]) for k in stats) == frozen_bn
+
+
+@pytest.mark.parametrize("scheme", ["frozen", "end-to-end"])
+def test_the_cli_trains_the_top_and_evaluate_predict_export_use_its_checkpoint(digit_folder, tmp_path, capsys, scheme):
+    out, img = tmp_path / "run", digit_folder.parent / "img" / "7_0.png"
+    assert main(["train", "--manifest", str(digit_folder), "--out", str(out), "--scheme", scheme, "--backbone",
+                 "small-cnn", "--train-blocks", "2", "--backbone-steps", "12", "--steps", "12", "--image-size", "16",
+                 "--hidden", "16", "--batch-size", "10", "--patience", "0", "--cache-dir", str(tmp_path / "cache")]) == 0
+    stage = "backbone" if scheme == "frozen" else "end-to-end"
+    printed = capsys.readouterr().out
+    assert f"{stage} stage: training the top of small-cnn, the last 2 of 6 blocks (block 4 to block 5) and the " \
+           "head, on the cached activations of the frozen trunk below it (64x4x4 float16 per image; BatchNorm " \
+           "statistics updated); the clean validation set chooses the step kept" in printed
+    meta = json.loads((out / "checkpoint.json").read_text())
+    assert meta["config"]["train_blocks"] == 2 and meta["stage"] == ("heads" if scheme == "frozen" else "end-to-end")
+    assert {r["stage"] for r in meta["history"]} == ({"backbone", "heads"} if scheme == "frozen" else {"end-to-end"})
+
+    assert main(["evaluate", "--checkpoint", str(out), "--manifest", str(digit_folder), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["images"] == 12 and all(0 <= scores[k] <= 1 for k in ("mAP", "AP_all", "top1"))
+    assert main(["predict", "--checkpoint", str(out), str(img), "--format", "jsonl"]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["error"] == "" and abs(sum(row[c] for c in ("0", "1", "7")) - 1) < 1e-3
+    assert main(["export", "--checkpoint", str(out), "--format", "torchscript", "--out", str(tmp_path / "m.pt")]) == 0
+    from noisereg.data.images import Preprocess, image_to_tensor, load_image
+    info = json.loads((tmp_path / "m.json").read_text())
+    pre = Preprocess(16, 3, tuple(info["input"]["mean"]), tuple(info["input"]["std"]))
+    with torch.inference_mode():
+        g = torch.jit.load(str(tmp_path / "m.pt"))(image_to_tensor(load_image(img), pre)[None])[0]
+    assert np.allclose(g.numpy(), [row[c] for c in ("0", "1", "7")], atol=1e-4)
+
+
+class Stop(Exception):
+    """Raised by the test's evaluation callback: the run dies there, as if killed."""
+
+
+def _stopper(at: int):
+    seen = []
+
+    def on_evaluation(scores, model):
+        seen.append(scores)
+        if len(seen) == at:
+            raise Stop
+    return on_evaluation
+
+
+@pytest.mark.parametrize("scheme, stop_at, stage", [("frozen", 3, "backbone"), ("frozen", 7, "heads"),
+                                                     ("end-to-end", 3, "end-to-end")])
+def test_resume_continues_inside_each_stage_to_the_same_weights(tmp_path, scheme, stop_at, stage):
+    """Stopped at the 3rd/7th evaluation (every 2 steps, a checkpoint every 2): the newest checkpoint is inside
+    the stage; --resume continues it there and ends with the weights of a run that was never stopped."""
+    data, val = _pixels(), _pixels(n=12, seed=1, clean_every=1)
+    cfg = _cfg(scheme=scheme, backbone_steps=8, steps=8, eval_every=2, save_every=2)
+    fit(data, cfg, eval_set=val, out=tmp_path / "whole")
+    with pytest.raises(Stop):
+        fit(data, cfg, eval_set=val, out=tmp_path / "cut", on_evaluation=_stopper(stop_at))
+    meta = json.loads((tmp_path / "cut" / "checkpoint.json").read_text())
+    assert (meta["stage"], meta["step"]) == (stage, 4)
+    fit(data, cfg, eval_set=val, out=tmp_path / "cut", resume=True)
+    want, got = load_weights(tmp_path / "whole"), load_weights(tmp_path / "cut")
+    assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
+    history = json.loads((tmp_path / "cut" / "checkpoint.json").read_text())["history"]
+    assert [(r["stage"], r["step"]) for r in history] == [
+        (s, i) for s in (["backbone", "heads"] if scheme == "frozen" else ["end-to-end"]) for i in range(1, 9)]
