@@ -70,11 +70,6 @@ class TrainConfig:
                                  "noisy labels (Backbone (Noisy)); about 1 s a step for efficientnet-lite0 at 128 px "
                                  "on 2 CPU cores, so 500 steps take about 9 minutes; 0 keeps the backbone as created "
                                  "(e.g. its ImageNet features)", maximum=MAX_STEPS)
-    train_blocks: int = option(0, "train only the top of the backbone: its last K blocks (timm: stages) and its head, "
-                               "on the float16 activations of the frozen trunk below them, computed once into the "
-                               "feature cache (--cache-dir); in the frozen scheme's stage one and the end-to-end "
-                               "scheme; a fraction of the whole network's cost per step (0 = the whole backbone "
-                               "trains)")
     optimizer: str = option("adam", "optimizer: adam, adamw (decoupled weight decay), sgd (with --momentum) or "
                             "rmsprop", choices=OPTIMIZERS)
     momentum: float = option(0.9, "sgd: momentum (0 = plain SGD)")
@@ -114,9 +109,15 @@ class TrainConfig:
                               "them), each a run scored on validation, a median pruner stopping those that fall "
                               "behind; the chosen values replace these options and are recorded with them (needs "
                               "optuna; 0 = none)", flag="--tune")
+    train_blocks: int = option(0, "train only the top of the backbone: its last K blocks (timm: stages) and its head, "
+                               "on the float16 activations of the frozen trunk below them, computed once into the "
+                               "feature cache (--cache-dir); in the frozen scheme's stage one and the end-to-end "
+                               "scheme; a fraction of the whole network's cost per step (0 = the whole backbone "
+                               "trains)")
     save_every: int = option(0, "checkpoint every N steps (0 = at the end only)")
     num_workers: int = option(0, "DataLoader workers for images read from disk")
-    cache_dir: Optional[str] = option(None, "frozen scheme: folder of the reusable float16 feature cache")
+    cache_dir: Optional[str] = option(None, "folder of the reusable float16 feature cache (the frozen scheme's "
+                                      "features, --train-blocks' trunk activations)")
     tensorboard: bool = option(False, "also write TensorBoard event files into the run's folder (OUT/tensorboard; "
                                "needs `pip install tensorboard`)")
     quiet: bool = option(False, "no progress output and no evaluation lines", cli=False)
