@@ -13,6 +13,7 @@ from noisereg.cli import main
 from noisereg.config import TrainConfig
 from noisereg.data.labelset import LabelledSet, one_hot
 from noisereg.errors import UserError
+from noisereg.methods import list_methods
 from noisereg.models.backbones import create_backbone
 from noisereg.models.split import count_blocks, split_backbone
 from noisereg.train import fit
@@ -51,9 +52,9 @@ def test_more_blocks_than_the_backbone_has_is_refused_naming_the_maximum():
         split_backbone(backbone, 7)
 
 
-def _pixels(n: int = 48, size: int = 16, seed: int = 0, clean_every: int = 3) -> LabelledSet:
+def _pixels(n: int = 48, size: int = 16, seed: int = 0, clean_every: int = 3, paired: bool = False) -> LabelledSet:
     """Seeded 3-class images whose class is a bright quadrant; every ``clean_every``-th image clean-labelled
-    (1: a validation set), the others noisy-labelled."""
+    (1: a validation set), the others noisy-labelled (with ``paired`` every image: label cleaning's pairs)."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 3, n)
     x = rng.uniform(0, 0.3, size=(n, 3, size, size)).astype(np.float32)
@@ -62,7 +63,7 @@ def _pixels(n: int = 48, size: int = 16, seed: int = 0, clean_every: int = 3) ->
         x[i, :, (c // 2) * h:(c // 2 + 1) * h, (c % 2) * h:(c % 2 + 1) * h] += 0.7
     clean = np.arange(n) % clean_every == 0
     return LabelledSet(images=torch.from_numpy(x), classes=list("abc"), noisy=one_hot(y, 3), clean=one_hot(y, 3),
-                       has_noisy=~clean, has_clean=clean)
+                       has_noisy=np.ones(n, bool) if paired else ~clean, has_clean=clean)
 
 
 def _cfg(**kw) -> TrainConfig:
@@ -134,12 +135,36 @@ def test_the_top_trains_and_the_trunk_does_not(name, size, kwargs, frozen_bn, sc
     assert stats and all(torch.equal(before[k], after[k]) for k in stats) == frozen_bn
 
 
+@pytest.mark.parametrize("method", list_methods())
+def test_every_method_trains_the_top_with_its_own_loss_end_to_end(method):
+    """The joint scheme: each method's loss (every phase of the two-phase ones: ft-w fine-tunes the top on the
+    clean set after the noisy phase) moves the top and leaves the trunk; a method the scheme or the data refuse
+    says so whatever K is."""
+    data = _pixels(n=24, paired=True)
+    cfg = _cfg(method=method, scheme="end-to-end", steps=2, eval_every=2, val_fraction=0, train_blocks=1)
+    created = build_backbone(cfg, data)
+    trunk, top = split_backbone(created, 1)
+    in_trunk, in_top = _owned(created, list(trunk.parts)), _owned(created, top._trained)
+    before = {k: v.clone() for k, v in created.state_dict().items()}
+    try:
+        result = fit(data, cfg)
+    except UserError as e:
+        assert method in ("ft-l", "ft-m", "gt"), e  # last-layer fine-tuning is frozen-only; gt needs all clean
+        return
+    after = result.model.backbone.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in in_trunk)
+    assert any(not torch.equal(before[k], after[k]) for k in in_top if k.endswith("weight"))
+    stages = {r["stage"] for r in result.history}
+    assert stages == ({"end-to-end:noisy", "end-to-end:fine-tune"} if method == "ft-w" else stages)
+
+
 @pytest.mark.parametrize("scheme", ["frozen", "end-to-end"])
 def test_the_cli_trains_the_top_and_evaluate_predict_export_use_its_checkpoint(digit_folder, tmp_path, capsys, scheme):
     out, img = tmp_path / "run", digit_folder.parent / "img" / "7_0.png"
     assert main(["train", "--manifest", str(digit_folder), "--out", str(out), "--scheme", scheme, "--backbone",
                  "small-cnn", "--train-blocks", "2", "--backbone-steps", "12", "--steps", "12", "--image-size", "16",
-                 "--hidden", "16", "--batch-size", "10", "--patience", "0", "--cache-dir", str(tmp_path / "cache")]) == 0
+                 "--hidden", "16", "--batch-size", "10", "--patience", "0",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
     stage = "backbone" if scheme == "frozen" else "end-to-end"
     printed = capsys.readouterr().out
     assert f"{stage} stage: training the top of small-cnn, the last 2 of 6 blocks (block 4 to block 5) and the " \
