@@ -169,7 +169,37 @@ def generated() -> str:
     cutoff = read("issue_cutoff.csv")
     if cutoff:
         parts += issue_cutoff_table(cutoff)
+    parts += top_cost_table(read("top_cost.csv"))
     return "\n".join(parts)
+
+
+def top_cost_table(rows: list[dict]) -> list[str]:
+    """``results/top_cost.csv`` (``bench_top.py``): a step of the top of EfficientNet-Lite0 on cached trunk
+    activations against one of the whole network, same batch, interleaved in one process; medians over the
+    triples, the ratio's range beside its median; the one-time trunk pass per image."""
+    if not rows:
+        return []
+    by: dict[tuple[int, int, int], list[dict]] = defaultdict(list)
+    for r in rows:
+        by[(int(r["image_size"]), int(r["batch"]), int(r["train_blocks"]))].append(r)
+    first = rows[0]
+    out = ["## Training the top of the backbone: cost per step (generated from `benchmarks/results/top_cost.csv`)", "",
+           f"`python benchmarks/bench_top.py` at commit {first['commit']} ({first['date']}, {first['machine']}): one "
+           "optimisation step (forward, backward, Adam) of EfficientNet-Lite0 with Backbone (Noisy)'s linear "
+           "classifier, the whole network on the images against the top (`--train-blocks K`) on the cached float16 "
+           "activations of the frozen trunk, same batch, in interleaved triples (whole, K=2, K=5); medians over the "
+           "triples. The trunk pass is paid once per image, when the cache is filled.", "",
+           "| image | batch | K: what trains | activations per image | whole step s | top step s | whole / top "
+           "(min-max) | trunk pass ms/image | whole inference ms/image |",
+           "|---:|---:|---|---|---:|---:|---:|---:|---:|"]
+    for (size, batch, k), rs in sorted(by.items()):
+        med = lambda key: float(np.median([float(r[key]) for r in rs]))  # noqa: E731
+        ratios = [float(r["ratio"]) for r in rs]
+        out.append(f"| {size} px | {batch} | {k}: {rs[0]['trained']} | {rs[0]['activation']} float16 | "
+                   f"{med('whole_s'):.3f} | {med('top_s'):.3f} | **{np.median(ratios):.1f}x** "
+                   f"({min(ratios):.1f}-{max(ratios):.1f}) | {med('trunk_ms_per_image'):.1f} | "
+                   f"{med('whole_ms_per_image'):.1f} |")
+    return out + [""]
 
 
 def noise_lines(part: str) -> list[str]:

@@ -248,6 +248,22 @@ CASES = [
     Case("--pos-weight auto, single-label", lambda g, t: _train(g, t, "--pos-weight", "auto"),
          r"--pos-weight auto is for multi-label"),
     Case("--momentum 1", lambda g, t: _train(g, t, "--optimizer", "sgd", "--momentum", "1"), r"momentum"),
+    # partial fine-tuning (issue 42)
+    Case("--train-blocks 7 of small-cnn's 6", lambda g, t: _train(g, t, "--train-blocks", "7"),
+         r"--train-blocks 7: small-cnn has 6 blocks, so at most 6"),
+    Case("--train-blocks with --augment", lambda g, t: _train(g, t, "--train-blocks", "2", "--augment"),
+         r"--augment cannot be used with --train-blocks.*activations.*no image to augment"),
+    Case("--train-blocks with --backbone features", lambda g, t: _train(g, t, "--train-blocks", "2", "--backbone",
+                                                                        "features"), r"--backbone features"),
+    Case("--train-blocks with precomputed --features", lambda g, t: [
+        "train", "--manifest", str(g.feat_manifest), "--features", str(g.features), "--out", str(t / "run"),
+        "--train-blocks", "2", "--scheme", "end-to-end", "--quiet"], r"--train-blocks needs images"),
+    Case("--train-blocks with --backbone-steps 0 (frozen)", lambda g, t: _train(
+        g, t, "--scheme", "frozen", "--backbone-steps", "0", "--train-blocks", "2"), r"--backbone-steps 0 skips"),
+    Case("--train-blocks of a backbone without blocks", lambda g, t: _train(
+        g, t, "--backbone", "mobilenet_v3_small", "--no-pretrained", "--train-blocks", "2"),
+         r"'mobilenet_v3_small' cannot be cut into blocks; supported: small-cnn"),
+    Case("--train-blocks -1", lambda g, t: _train(g, t, "--train-blocks", "-1"), r"train_blocks.*-1"),
     Case("YAML lr: fast", lambda g, t: _train(g, t, "--config", _yaml(t, "lr: fast\n")), r"'lr' must be a number"),
     Case("YAML alpha: [1, 2]", lambda g, t: _train(g, t, "--config", _yaml(t, "alpha: [1, 2]\n")),
          r"'alpha' must be a number"),

@@ -109,9 +109,15 @@ class TrainConfig:
                               "them), each a run scored on validation, a median pruner stopping those that fall "
                               "behind; the chosen values replace these options and are recorded with them (needs "
                               "optuna; 0 = none)", flag="--tune")
+    train_blocks: int = option(0, "train only the top of the backbone: its last K blocks (timm: stages) and its head, "
+                               "on the float16 activations of the frozen trunk below them, computed once into the "
+                               "feature cache (--cache-dir); in the frozen scheme's stage one and the end-to-end "
+                               "scheme; a fraction of the whole network's cost per step (0 = the whole backbone "
+                               "trains)")
     save_every: int = option(0, "checkpoint every N steps (0 = at the end only)")
     num_workers: int = option(0, "DataLoader workers for images read from disk")
-    cache_dir: Optional[str] = option(None, "frozen scheme: folder of the reusable float16 feature cache")
+    cache_dir: Optional[str] = option(None, "folder of the reusable float16 feature cache (the frozen scheme's "
+                                      "features, --train-blocks' trunk activations)")
     tensorboard: bool = option(False, "also write TensorBoard event files into the run's folder (OUT/tensorboard; "
                                "needs `pip install tensorboard`)")
     quiet: bool = option(False, "no progress output and no evaluation lines", cli=False)
@@ -137,8 +143,10 @@ class TrainConfig:
         if self.hidden is not None:
             _at_least("hidden", self.hidden, 1)
         for name in ("batch_size", "steps", "backbone_steps", "image_size", "eval_every", "save_every", "num_workers",
-                     "decay_every", "tune_trials"):
+                     "decay_every", "tune_trials", "train_blocks"):
             _at_least(name, getattr(self, name), 0)
+        if self.train_blocks:
+            _check_train_blocks(self)
         _at_least("seed", self.seed, 0)
         for name in ("lr", "backbone_lr"):
             value = getattr(self, name)
@@ -201,6 +209,20 @@ class TrainConfig:
 def load_config(path: Optional[str | Path] = None, **overrides: Any) -> TrainConfig:
     """YAML defaults (optional) updated by the non-None ``overrides`` (the CLI flags)."""
     return load_options(TrainConfig, path, **overrides)
+
+
+def _check_train_blocks(cfg: TrainConfig) -> None:
+    """Refuse ``--train-blocks K`` (K > 0) with options it cannot honour (K against the backbone's number of
+    blocks is checked when the data are known: ``train/partial.py``)."""
+    if cfg.augment:
+        raise UserError("--augment cannot be used with --train-blocks: the top trains on the trunk's activations, "
+                        "computed once from the unaugmented images and cached, so there is no image to augment")
+    if cfg.backbone == "features":
+        raise UserError("--train-blocks cannot be used with --backbone features: precomputed features have no "
+                        "blocks to train")
+    if cfg.scheme == "frozen" and not cfg.backbone_steps:
+        raise UserError(f"--train-blocks {cfg.train_blocks} trains the top of the backbone in the frozen scheme's "
+                        "stage one, which --backbone-steps 0 skips: give --backbone-steps N (or --scheme end-to-end)")
 
 
 def _at_least(name: str, value: Any, low: int) -> None:

@@ -65,6 +65,7 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
                  amp_dtype: str = "bfloat16", compile: bool = False, val_fraction: float = 0.2,
                  val_metric: str = "auto", eval_every: int = 0, patience: float = 5.0, keep_last: bool = False,
                  tune_trials: int = 0,
+                 train_blocks: int = 0,
                  save_every: int = 0, num_workers: int = 0, cache_dir: Optional[str] = None,
                  tensorboard: bool = False, quiet: bool = True) -> None:
         for name, value in list(locals().items()):

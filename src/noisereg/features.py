@@ -1,7 +1,8 @@
 """Features f(x) of a frozen backbone: extraction, and the on-disk cache of the frozen scheme.
 
 f(x) of every image is computed once and stored as a float16 ``.npy`` memmap plus a JSON index,
-reused across methods, seeds and clean fractions.
+reused across methods, seeds and clean fractions. A backbone cut by ``--train-blocks`` caches its trunk's
+activations the same way, as (N, C, H, W) float16 arrays, the cut part of the key.
 
 The cache key covers everything that changes the features (backbone name, a hash of its weights,
 the preprocessing, the image ids in order), so a changed transform or a retrained backbone gets a
@@ -65,7 +66,8 @@ def _name(key: dict[str, Any]) -> str:
 
 
 def open_cache(cache_dir: str | Path, key: dict[str, Any]) -> Optional[np.memmap]:
-    """The cached (N, D) float16 features for ``key``, read-only memmap, or None when absent/incomplete."""
+    """The cached (N, D) float16 features (or (N, C, H, W) trunk activations) for ``key``, read-only memmap,
+    or None when absent/incomplete."""
     base = Path(cache_dir) / _name(key)
     index, data = base.with_suffix(".json"), base.with_suffix(".npy")
     if not index.is_file() or not data.is_file():
@@ -75,15 +77,16 @@ def open_cache(cache_dir: str | Path, key: dict[str, Any]) -> Optional[np.memmap
         arr = np.load(data, mmap_mode="r")
     except (ValueError, OSError, json.JSONDecodeError):
         return None
-    if meta.get("key") != key or arr.shape != (key["n"], meta.get("dim")) or arr.dtype != np.float16:
+    shape = (key["n"], *meta.get("shape", [meta.get("dim")]))
+    if meta.get("key") != key or arr.shape != shape or arr.dtype != np.float16:
         return None
     return arr
 
 
-def write_cache(cache_dir: str | Path, key: dict[str, Any], dim: int,
+def write_cache(cache_dir: str | Path, key: dict[str, Any], dim: int | tuple[int, ...],
                 fill: Callable[[np.memmap], None]) -> np.memmap:
     """Create the cache for ``key``: ``fill(out)`` writes this process's rows of the (N, dim) float16
-    array, then the file is renamed into place and the JSON index written last.
+    array (``dim`` a tuple: (N, *dim)), then the file is renamed into place and the JSON index written last.
 
     Under torchrun this is collective: rank 0 creates the temporary file, every rank fills its rows
     of it, and rank 0 renames it after all have flushed (barriers in between), so the index never
@@ -92,13 +95,16 @@ def write_cache(cache_dir: str | Path, key: dict[str, Any], dim: int,
     ctx = current()
     cache_dir = Path(cache_dir)
     base = cache_dir / _name(key)
+    tail = (dim,) if isinstance(dim, int) else tuple(dim)
+    index = {"key": key, "dim": tail[0], "dtype": "float16"} if len(tail) == 1 else {
+        "key": key, "shape": list(tail), "dtype": "float16"}
     token = int(all_reduce_sum(np.array([secrets.randbits(62) if ctx.is_main else 0], dtype=np.int64), ctx)[0])
     tmp_data = base.with_name(f".{base.name}.{token}.npy.tmp")
     try:
         if ctx.is_main:
             output_dir(cache_dir, "--cache-dir")
             os.close(os.open(tmp_data, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))  # ours: never a planted link
-            np.lib.format.open_memmap(tmp_data, mode="w+", dtype=np.float16, shape=(key["n"], dim)).flush()
+            np.lib.format.open_memmap(tmp_data, mode="w+", dtype=np.float16, shape=(key["n"], *tail)).flush()
         barrier(ctx)
         out = np.load(tmp_data, mmap_mode="r+")
         fill(out)
@@ -107,7 +113,7 @@ def write_cache(cache_dir: str | Path, key: dict[str, Any], dim: int,
         barrier(ctx)
         if ctx.is_main:
             os.replace(tmp_data, base.with_suffix(".npy"))
-            write_json(base.with_suffix(".json"), {"key": key, "dim": dim, "dtype": "float16"}, indent=2)  # last
+            write_json(base.with_suffix(".json"), index, indent=2)  # last
     finally:
         if ctx.is_main:
             tmp_data.unlink(missing_ok=True)
@@ -159,19 +165,25 @@ def extract_features(backbone: nn.Module, images: Any, pre: Preprocess, *, devic
 
 
 def features_key(backbone: Backbone, data: LabelledSet) -> dict[str, Any]:
-    """The feature-cache key: backbone name and weights, preprocessing, image ids (and pixels for tensors)."""
+    """The feature-cache key: backbone name and weights, preprocessing, image ids (and pixels for tensors);
+    for a trunk (``models.split.Trunk``) also its cut."""
     content = ""
     if isinstance(data.images, torch.Tensor):  # in-memory images: their pixels are part of the key
         content = hashlib.sha256(data.images.contiguous().numpy().tobytes()).hexdigest()
-    return cache_key(backbone=backbone.name, weights=weights_hash(backbone),
-                     preprocess=backbone.preprocess.to_dict(), ids=data.ids, content=content)
+    key = cache_key(backbone=backbone.name, weights=weights_hash(backbone),
+                    preprocess=backbone.preprocess.to_dict(), ids=data.ids, content=content)
+    cut = getattr(backbone, "cut", None)
+    return key if cut is None else {**key, "cut": json.loads(json.dumps(cut))}
 
 
 def cached_features(backbone: Backbone, data: LabelledSet, *, device: torch.device, cache_dir: Optional[str],
-                    batch_size: int = 256, num_workers: int = 0, quiet: bool = True) -> Any:
+                    batch_size: int = 256, num_workers: int = 0, quiet: bool = True, inputs: Any = None) -> Any:
     """Features of ``data``: from the cache in ``cache_dir`` when its key matches, else extracted once
     (and stored there). Without a cache folder they stay in memory as float32 (under torchrun:
-    gathered on every rank, so give a cache folder for large sets).
+    gathered on every rank, so give a cache folder for large sets). A trunk's activations (its
+    ``output_shape`` (C, H, W)) are cached alike as (N, C, H, W) float16, and held in memory as float16.
+    ``inputs``: what ``backbone`` reads for ``data``'s rows instead of ``data.images`` (a top reads its
+    trunk's activations; the images still key the cache).
 
     Raises:
         RuntimeError: under torchrun, when the ranks hold different backbones (their keys differ).
@@ -181,8 +193,10 @@ def cached_features(backbone: Backbone, data: LabelledSet, *, device: torch.devi
     if data.holds_features:  # precomputed embeddings are their own cache
         return data.images
     opts = dict(device=device, batch_size=batch_size, num_workers=num_workers, quiet=quiet)
+    images = data.images if inputs is None else inputs
     if cache_dir is None:
-        return extract_features(backbone, data.images, pre, **opts)
+        out = extract_features(backbone, images, pre, **opts)
+        return out if out.dim() == 2 else out.numpy().astype(np.float16)  # an array: never read as pixels
     key, ctx = features_key(backbone, data), current()
     if not ranks_agree(json.dumps(key, sort_keys=True), ctx):
         raise RuntimeError("the processes hold different backbones (their feature-cache keys differ); "
@@ -196,7 +210,8 @@ def cached_features(backbone: Backbone, data: LabelledSet, *, device: torch.devi
                         "--cache-dir must be a folder all processes share")
 
     def fill(out: np.ndarray) -> None:  # this rank's block of rows (all rows for one process)
-        for rows, f in iter_features(backbone, data.images, pre, **opts):
+        for rows, f in iter_features(backbone, images, pre, **opts):
             out[rows[0]:rows[-1] + 1] = f.numpy().astype(np.float16)
 
-    return write_cache(cache_dir, key, backbone.feature_dim, fill)
+    shape = tuple(backbone.output_shape) if hasattr(backbone, "output_shape") else backbone.feature_dim
+    return write_cache(cache_dir, key, shape, fill)

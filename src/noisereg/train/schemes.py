@@ -22,7 +22,7 @@ from ..data.labelset import LabelledSet, split_validation
 from ..distributed import DistContext, barrier, broadcast_state, current, data_parallel, resolve_device
 from ..progress import warn
 from ..safe_io import OutputLock
-from ..features import cached_features, freeze
+from ..features import freeze
 from ..models.batchnorm import global_batch_norm
 from ..methods import get_method_spec
 from ..methods.base import Phase, PhaseContext
@@ -34,6 +34,7 @@ from .evaluate import evaluate, f1_thresholds_on, outputs_of
 from .log import RunLog
 from .loop import make_optimizer, train_loop
 from .model import Classifier, build_backbone, in_chans_of, stage_one_model, with_method
+from .partial import check_train_blocks, heads_features, train_top
 from .checks import check_method_data, check_task, small_validation
 from .choice import choose_on_validation, resumed_choices
 from .resume import data_fingerprint, prepare_output, resume_state
@@ -219,6 +220,7 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
     if eval_set is None and cfg.val_fraction > 0:
         train, eval_set = split_validation(train, cfg.val_fraction, cfg.seed)
     check_method_data(train, cfg)  # before any extraction or write into out
+    check_train_blocks(cfg, train)
     from_data, from_method, used = left_to_data(cfg), cfg.unset(), cfg.left_to_method()
     choices: list = []
     if resume:
@@ -258,21 +260,27 @@ def _fit_end_to_end(run: Run, state: Optional[dict]) -> FitResult:
     cfg = run.cfg
     model = state["model"] if state else with_method(build_backbone(cfg, run.train), cfg, run.train.num_classes)
     pre = model.backbone.preprocess
-    run.stage(model, model, run.train.images, None if run.eval_set is None else run.eval_set.images, pre,
-              "end-to-end", cfg.steps, state)
+    if cfg.train_blocks:  # the top of the backbone and the method on cached trunk activations
+        train_top(run, model, "end-to-end", cfg.steps, state)
+    else:
+        run.stage(model, model, run.train.images, None if run.eval_set is None else run.eval_set.images, pre,
+                  "end-to-end", cfg.steps, state)
     return FitResult(model.cpu(), pre, run.history)
 
 
 def _fit_frozen(run: Run, state: Optional[dict], stage_one: Optional[Classifier]) -> FitResult:
     cfg, k = run.cfg, run.train.num_classes
     in_heads = bool(state) and state["stage"].startswith("heads")
+    acts = None  # the trunk activations stage one trained the top on (--train-blocks)
     if in_heads:
         model = state["model"]
         backbone = model.backbone
     else:
         if stage_one is None:
             stage_one = state["model"] if state else stage_one_model(build_backbone(cfg, run.train), k)
-            if cfg.backbone_steps and not run.train.holds_features:
+            if cfg.backbone_steps and cfg.train_blocks:
+                acts = train_top(run, stage_one, "backbone", cfg.backbone_steps, state)
+            elif cfg.backbone_steps and not run.train.holds_features:
                 run.log.note(f"backbone stage: fine-tuning the whole {cfg.backbone} backbone on the noisy labels for "
                              f"up to {cfg.backbone_steps} steps (Backbone (Noisy)) before training the heads on its "
                              "frozen features; --backbone-steps 0 keeps the backbone as created")
@@ -285,9 +293,7 @@ def _fit_frozen(run: Run, state: Optional[dict], stage_one: Optional[Classifier]
     broadcast_state(backbone, run.ctx)  # the ranks extract (and key the cache) with one backbone
     freeze(backbone)
     pre = backbone.preprocess
-    opts = dict(device=run.device, cache_dir=cfg.cache_dir, quiet=cfg.quiet, num_workers=cfg.num_workers)
-    feats = cached_features(backbone, run.train, **opts)
-    eval_feats = None if run.eval_set is None else cached_features(backbone, run.eval_set, **opts)
+    feats, eval_feats = heads_features(run, backbone, acts)
     heads = Classifier(nn.Identity(), model.method)
     run.stage(model, heads, feats, eval_feats, pre, "heads", cfg.steps, state if in_heads else None)
     return FitResult(model.cpu(), pre, run.history, stage_one)
