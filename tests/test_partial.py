@@ -46,6 +46,17 @@ def test_trunk_then_top_is_the_backbone_and_shares_its_modules(name, size, kwarg
     assert not trained & {id(p) for p in trunk.parameters()}
 
 
+def test_the_top_trains_at_the_backbone_learning_rate_and_the_trunk_not_at_all():
+    from noisereg.train.loop import make_optimizer
+    from noisereg.train.model import Classifier, stage_one_model
+    backbone = create_backbone("small-cnn", image_size=16)
+    trunk, top = split_backbone(backbone, 2)
+    model = Classifier(top, stage_one_model(backbone, 3).method)
+    heads, body = make_optimizer(model, TrainConfig(lr=1e-2, backbone_lr=1e-4, quiet=True)).param_groups
+    assert (heads["lr"], body["lr"]) == (1e-2, 1e-4)
+    assert {id(p) for p in body["params"]} == {id(p) for m in top._trained for p in m.parameters()}
+
+
 def test_more_blocks_than_the_backbone_has_is_refused_naming_the_maximum():
     backbone = create_backbone("small-cnn", image_size=16)
     with pytest.raises(UserError, match=r"--train-blocks 7: small-cnn has 6 blocks, so at most 6"):
@@ -173,6 +184,8 @@ def test_the_cli_trains_the_top_and_evaluate_predict_export_use_its_checkpoint(d
     meta = json.loads((out / "checkpoint.json").read_text())
     assert meta["config"]["train_blocks"] == 2 and meta["stage"] == ("heads" if scheme == "frozen" else "end-to-end")
     assert {r["stage"] for r in meta["history"]} == ({"backbone", "heads"} if scheme == "frozen" else {"end-to-end"})
+    scored = [r for r in meta["history"] if r["stage"] == stage and "val_top1" in r]  # the top is chosen on validation
+    assert scored and all(r["kept_by"] == "val top1" for r in scored)
 
     assert main(["evaluate", "--checkpoint", str(out), "--manifest", str(digit_folder), "--json"]) == 0
     scores = json.loads(capsys.readouterr().out)
