@@ -87,6 +87,19 @@ def write_image_folders(root: Path, sizes: dict[str, int], *, classes=("0", "1",
     return out
 
 
+def write_unreadable(folder: Path) -> tuple[Path, Path]:
+    """Two image files that do not decode, in ``folder``: a JPEG cut in half (its header reads, its pixels
+    do not: only a full decode finds it) and a text file named ``.jpg``."""
+    import io
+    folder.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(buf, "JPEG")
+    truncated, text = folder / "truncated.jpg", folder / "text.jpg"
+    truncated.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    text.write_text("not an image\n")
+    return truncated, text
+
+
 @pytest.fixture
 def image_folders(tmp_path: Path) -> dict[str, Path]:
     """noisy (40 per class, 20% in a wrong folder), clean (8), val (6) and test (10) digit folders."""

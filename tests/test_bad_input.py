@@ -120,6 +120,13 @@ def _bomb_manifest(g: Good, tmp: Path) -> str:
     return _rows(g, tmp, f"{_big_png(tmp / 'big.png', 12000)},1,,train")
 
 
+def _unreadable_manifest(g: Good, tmp: Path) -> str:
+    """The good manifest plus a truncated JPEG (train) and a text file named .jpg (val)."""
+    from tests.conftest import write_unreadable
+    truncated, text = write_unreadable(tmp / "bad")
+    return _rows(g, tmp, f"{truncated},0,,train\n{text},,1,val")
+
+
 def _file(tmp: Path) -> str:
     return _text(tmp, "a_file", "not a folder")
 
@@ -190,6 +197,12 @@ CASES = [
          r"(one class|single class|2 classes)"),
     Case("decompression bomb, train", lambda g, t: ["train", "--manifest", _bomb_manifest(g, t), *OUTSIDE,
                                                     "--out", str(t / "run"), *TINY], r"big\.png.*12000 x 12000"),
+    Case("images that do not decode, data check --decode", lambda g, t: [
+        "data", "check", "--format", "csv", "--manifest", _unreadable_manifest(g, t), *OUTSIDE, "--decode"],
+         r"2 of 50 images do not decode \(first: .*truncated\.jpg: image file is truncated.*--skip-unreadable"),
+    Case("a truncated JPEG among the training images, train", lambda g, t: [
+        "train", "--manifest", _unreadable_manifest(g, t), *OUTSIDE, "--out", str(t / "run"), *TINY, "--scheme",
+        "frozen", "--backbone-steps", "0"], r"truncated\.jpg: image file is truncated.*--skip-unreadable.*data check"),
     Case("decompression bomb, predict", lambda g, t: ["predict", "--checkpoint", str(g.ckpt),
                                                       _big_png(t / "big.png", 12000), "--out", str(t / "p.csv")],
          r"big\.png.*(12000 x 12000|pixels)"),

@@ -102,3 +102,68 @@ def test_demo_tasks_are_seeded_unpaired_and_as_noisy_as_documented():
     m = digits_multi_label(seed=0)
     assert m.noise["missing"] > 0.1 and m.noise["spurious"] > 0.05  # both kinds of multi-label noise
     assert m.train.images.shape[1:] == (1, 16, 16) and not m.train.is_single_label
+
+
+TINY_TRAIN = ["--scheme", "end-to-end", "--image-size", "8", "--hidden", "8", "--batch-size", "8", "--steps", "4",
+              "--quiet", "--device", "cpu"]
+
+
+def _folders_with_two_unreadable(tmp_path):
+    """Digit folders with a truncated JPEG among the noisy images and a text .jpg among the clean ones."""
+    from tests.conftest import write_image_folders, write_unreadable
+    folders = write_image_folders(tmp_path / "photos", {"noisy": 6, "clean": 3, "val": 2}, side=16)
+    truncated, _ = write_unreadable(folders["noisy"] / "0")
+    _, text = write_unreadable(folders["clean"] / "1")
+    truncated.with_name("text.jpg").unlink()
+    text.with_name("truncated.jpg").unlink()
+    return folders, truncated, text
+
+
+def test_data_check_lists_every_image_that_does_not_decode_in_one_run(tmp_path, capsys):
+    """Issue 44 (13): both bad files in one run, each with its reason; exit code 2 and one error line."""
+    from noisereg.cli import main
+    folders, truncated, text = _folders_with_two_unreadable(tmp_path)
+    dirs = ["--format", "folders", "--noisy-dir", str(folders["noisy"]), "--clean-dir", str(folders["clean"]),
+            "--val-dir", str(folders["val"])]
+    for extra in (["--decode"], []):  # a set this small is decoded by default
+        assert main(["data", "check", *dirs, "--quiet", *extra]) == 2
+        out, err = capsys.readouterr()
+        assert "decoded      35 images: 2 do not decode" in out
+        assert f"  {truncated}: image file is truncated" in out and f"  {text}: cannot identify image file" in out
+        errors = [ln for ln in err.splitlines() if ln.startswith("noisereg: error: ")]
+        assert len(errors) == 1 and "2 of 35 images do not decode" in errors[0] and "--skip-unreadable" in errors[0]
+    assert main(["data", "check", *dirs, "--no-decode"]) == 0
+    assert "decoded" not in capsys.readouterr().out
+
+
+def test_train_skip_unreadable_trains_without_them_and_says_how_many(tmp_path, capsys):
+    """Issue 44 (13): --skip-unreadable decodes the training and validation images first, drops the two
+    that do not decode, says so in one line, and trains on the rest (the config records the flag)."""
+    from noisereg.cli import main
+    folders, truncated, _ = _folders_with_two_unreadable(tmp_path)
+    out = tmp_path / "run"
+    assert main(["train", "--noisy-dir", str(folders["noisy"]), "--clean-dir", str(folders["clean"]), "--val-dir",
+                 str(folders["val"]), "--out", str(out), "--skip-unreadable", *TINY_TRAIN]) == 0
+    captured = capsys.readouterr()
+    skipped = [ln for ln in captured.err.splitlines() if ln.startswith("skipped")]
+    assert len(skipped) == 1 and skipped[0].startswith(f"skipped 2 unreadable images (first: {truncated}: image file "
+                                                       "is truncated")
+    assert "on 9 clean + 18 noisy images" in captured.out  # 10 clean + 19 noisy files, one of each unreadable
+    assert "skip_unreadable: true" in (out / "config.yaml").read_text()
+
+
+def test_train_skip_unreadable_on_a_manifest_also_finds_label_issues(tmp_path, capsys):
+    """The rows dropped from train and val stay out of the label-issue scoring after training (it reads the
+    manifest again, as the checkpoint's config says)."""
+    import pandas as pd
+    from noisereg.cli import main
+    from tests.conftest import write_digit_folder, write_unreadable
+    manifest = write_digit_folder(tmp_path / "data", n_per_class=8)
+    write_unreadable(tmp_path / "data" / "img")
+    with open(manifest, "a") as f:
+        f.write("img/truncated.jpg,0,,train\nimg/text.jpg,,1,val\n")
+    argv = ["train", "--manifest", str(manifest), "--out", str(tmp_path / "run"), *TINY_TRAIN]
+    assert main([*argv, "--skip-unreadable"]) == 0
+    assert capsys.readouterr().err.count("skipped 2 unreadable images") == 1
+    issues = pd.read_csv(tmp_path / "run" / "label_issues.csv")
+    assert len(issues) == 15 and "img/truncated.jpg" not in set(issues["path"])

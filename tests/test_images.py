@@ -126,3 +126,23 @@ def test_export_notes_say_to_turn_the_image_upright_then_resize_as_recorded():
     notes = deployment_info(meta)["input"]
     assert (notes["resize_short_side"], notes["center_crop"], notes["interpolation"]) == (256, 224, "bicubic")
     assert "EXIF orientation tag first, before resizing" in notes["orientation"]
+
+
+def test_every_file_that_does_not_decode_is_found_at_once_with_its_reason(tmp_path):
+    """Issue 44 (13): a truncated JPEG opens (its header is whole) but does not decode; a text file named
+    .jpg does not open; both are returned in one pass, in path order, beside the images that decode."""
+    import pytest
+    from noisereg.data.decode import UnreadableImage, find_unreadable
+    from tests.conftest import write_unreadable
+    good = _files(tmp_path, 5)
+    truncated, text = write_unreadable(tmp_path / "bad")
+    Image.open(truncated).close()  # opening alone accepts it: the check must decode the pixels
+    with pytest.raises(UnreadableImage, match="truncated") as e:
+        load_image(truncated)
+    assert e.value.path == str(truncated) and "truncated" in e.value.reason and str(truncated) not in e.value.reason
+    found = find_unreadable([good[0], str(text), *good[1:], str(truncated), str(tmp_path / "gone.png")], quiet=True,
+                            workers=2, chunk=2)
+    assert [f.path for f in found] == [str(text), str(truncated), str(tmp_path / "gone.png")]
+    assert "cannot identify image" in found[0].reason and "truncated" in found[1].reason
+    assert found[2].reason == "not found"
+    assert find_unreadable(good, quiet=True) == []

@@ -116,6 +116,9 @@ class TrainConfig:
                                "trains)")
     save_every: int = option(0, "checkpoint every N steps (0 = at the end only)")
     num_workers: int = option(0, "DataLoader workers for images read from disk")
+    skip_unreadable: bool = option(False, "decode every training and validation image before any work and train "
+                                   "without those that do not decode (truncated, not an image, over --max-pixels), "
+                                   "saying how many in one line (default: such a file stops the run, naming it)")
     cache_dir: Optional[str] = option(None, "folder of the reusable float16 feature cache (the frozen scheme's "
                                       "features, --train-blocks' trunk activations)")
     tensorboard: bool = option(False, "also write TensorBoard event files into the run's folder (OUT/tensorboard; "

@@ -66,7 +66,8 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
                  val_metric: str = "auto", eval_every: int = 0, patience: float = 5.0, keep_last: bool = False,
                  tune_trials: int = 0,
                  train_blocks: int = 0,
-                 save_every: int = 0, num_workers: int = 0, cache_dir: Optional[str] = None,
+                 save_every: int = 0, num_workers: int = 0, skip_unreadable: bool = False,
+                 cache_dir: Optional[str] = None,
                  tensorboard: bool = False, quiet: bool = True) -> None:
         for name, value in list(locals().items()):
             if name != "self":
@@ -96,6 +97,7 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
                 seeded ``val_fraction`` of the clean set is held out.
             classes: fixes the class list; a label outside it is refused (with a did-you-mean).
         """
+        from .data.decode import drop_unreadable
         from .data.inputs import array_sets, checked_features, checked_labels, is_arrays, is_path, training_sets
         from .data.labelset import LabelledSet
         from .train import fit
@@ -114,6 +116,7 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
             train, val = training_sets(noisy, clean, eval_set, classes=classes)
             self.classes_ = np.asarray(train.classes)
         cfg = self.config()
+        train, val = drop_unreadable(train, val, cfg)  # skip_unreadable: once, before tuning's trials and fit
         cfg = cfg if train.has_clean.any() else cfg.replace(val_fraction=0.0)
         if cfg.tune_trials:  # the search on validation first; ``tuned_`` holds what it chose
             from .tuning import tuned_config

@@ -188,7 +188,9 @@ def tuned_config(train: Any, cfg: TrainConfig, eval_set: Any = None, *, storage:
     """``noisereg train --tune N``: ``cfg.tune_trials`` trials of ``cfg.method`` on validation (``eval_set``,
     or the seeded ``cfg.val_fraction`` of the clean set that ``fit`` holds out with the same seed), median
     pruning; returns ``cfg`` with the chosen values, and the search."""
+    from .data.decode import drop_unreadable
     from .data.labelset import split_validation
+    train, eval_set = drop_unreadable(train, eval_set, cfg)  # skip_unreadable: before the hold-out, as fit; once
     if eval_set is None:
         train, eval_set = split_validation(train, cfg.val_fraction, cfg.seed)
     small_validation_note(eval_set)
@@ -227,6 +229,8 @@ def tune(train: Any, *, methods: Sequence[str], trials: int, base: Optional[Trai
         raise UserError(f"methods must be a non-empty list of method ids, got {methods!r}")
     for method in methods:
         get_method_spec(method)  # an unknown id is refused before any trial runs
+    from .data.decode import drop_unreadable
+    train, eval_set = drop_unreadable(train, eval_set, base)  # skip_unreadable: before the hold-out, as fit; once
     if eval_set is None:
         train, eval_set = split_validation(train, base.val_fraction, base.seed)
     small_validation_note(eval_set)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..errors import UserError
 from .limits import add_device_option, add_input_limits
 from .training import add_folder_options
 
@@ -22,10 +23,14 @@ def _source_options(args: argparse.Namespace):
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
-    from ..data.check import format_summary, summarize
+    from ..data.check import format_summary, summarize, unreadable_error
     from ..data.sources import open_table
-    summary = summarize(open_table(_source_options(args)))
-    print(json.dumps(summary, indent=1) if args.json else format_summary(summary))
+    decode = args.decode if args.decode is not None or args.image_check else False  # --no-image-check: no files read
+    summary = summarize(open_table(_source_options(args)), decode=decode, quiet=args.quiet or args.json)
+    print(json.dumps(summary, indent=1) if args.json else format_summary(summary), flush=True)
+    error = unreadable_error(summary)  # every unreadable image is listed above; the exit code says there are some
+    if error:
+        raise UserError(error)
     return 0
 
 
@@ -135,6 +140,11 @@ def add_commands(sub: Any) -> None:
     p = data.add_parser("check", help="images per split, classes, label cardinality, clean/noisy counts, "
                         "measured noise rates")
     _add_source_options(p)
+    from ..data.check import DECODE_BY_DEFAULT
+    p.add_argument("--decode", action=argparse.BooleanOptionalAction, default=None,
+                   help="decode every image fully, as training does, and list each one that does not decode, all at "
+                   f"once (then exit code 2); default: decode sets of at most {DECODE_BY_DEFAULT:,} image files, "
+                   "unless --no-image-check (--no-decode: never)")
     p.set_defaults(func=cmd_data_check)
     p = data.add_parser("manifest", help="write a dataset as a training manifest (CSV, or JSONL for .jsonl)")
     _add_source_options(p)

@@ -17,7 +17,7 @@ def add_input_limits(p: argparse.ArgumentParser) -> None:
 
 def apply_input_limits(args: argparse.Namespace) -> None:
     """Set the limits given on the command line (called once, before the subcommand runs)."""
-    from ..data.images import set_max_pixels
+    from ..data.decode import set_max_pixels
     set_max_pixels(getattr(args, "max_pixels", None))
 
 

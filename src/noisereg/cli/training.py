@@ -15,7 +15,6 @@ PER_RUN = ("method", "seed", "activation", "cache_dir")
 # TrainConfig fields that need a run folder, which the runs of an experiment or a tuning do not have
 NEEDS_FOLDER = ("tensorboard",)
 
-
 FOLDERS = ("noisy", "clean", "val", "test")
 
 
@@ -106,7 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         require_tensorboard()
     ctx = init_from_env(cfg.device)  # joins the torchrun job, if any
     try:
-        data = train_and_val(args)  # bad input is refused before the output folder is created or locked
+        data = train_and_val(args, cfg)  # bad input is refused (or skipped) before --out is created or locked
         if not ctx.is_main:
             return _train(args, cfg, data, False)
         from ..checkpoint import has_checkpoint
@@ -130,13 +129,14 @@ def train_config(args: argparse.Namespace) -> Any:
     return from_mapping(TrainConfig, data, where=f"--resume {args.out}")
 
 
-def train_and_val(args: argparse.Namespace):
+def train_and_val(args: argparse.Namespace, cfg: Any = None):
     """The manifest's train split and its val split (None when it has no clean-labelled val rows: ``fit``
-    then holds out a share of the clean set)."""
+    then holds out a share of the clean set), without the images that do not decode if ``cfg.skip_unreadable``."""
+    from ..data.decode import drop_unreadable
     table = open_manifest(args)
     train = split_of(table, "train")
     val = split_of(table, "val") if "val" in table.splits() else None
-    return train, (val if val is not None and val.has_clean.any() else None)
+    return drop_unreadable(train, val if val is not None and val.has_clean.any() else None, cfg)
 
 
 def _train(args: argparse.Namespace, cfg: Any, data: tuple, is_main: bool) -> int:

@@ -19,7 +19,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from ..tuning import tune
     from .training import train_and_val
     base = load_config(args.config, quiet=True, **flag_values(args, TrainConfig))
-    train, val = train_and_val(args)
+    train, val = train_and_val(args, base)
     methods = [m for m in args.methods.split(",") if m]
     results = tune(train, methods=methods, trials=args.trials, base=base, eval_set=val, out=args.out,
                    on_trial=None if args.quiet else _trial_line, pruner=args.pruner, storage=args.storage)

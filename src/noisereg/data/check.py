@@ -1,5 +1,9 @@
 """``noisereg data check``: what a dataset holds and how noisy its noisy labels really are.
 
+With ``decode`` (by default for sets of at most ``DECODE_BY_DEFAULT`` image files) every image is
+decoded as training decodes it, and each one that does not decode is listed with its reason, all in
+one run (``decode.find_unreadable``).
+
 The noise rate is measured only where one image carries both a clean and a noisy label.
 Single-label: the share of such images whose noisy class differs from the clean one (per class:
 by clean class). Multi-label: *missing* = clean labels the noisy set lacks / clean labels, and
@@ -14,7 +18,11 @@ from typing import Any, Optional
 import numpy as np
 import scipy.sparse as sp
 
+from .decode import find_unreadable
 from .table import LabelTable
+
+DECODE_BY_DEFAULT = 5000  # image files a `data check` decodes without --decode (seconds, not minutes)
+SHOWN_UNREADABLE = 20  # unreadable files listed in the text report (--json lists every one)
 
 
 def _per_split(table: LabelTable, mask: np.ndarray) -> dict[str, int]:
@@ -77,9 +85,24 @@ def multi_label_noise(table: LabelTable, rows: np.ndarray) -> dict[str, Any]:
     return r
 
 
-def summarize(table: LabelTable) -> dict[str, Any]:
+def decode_images(table: LabelTable, decode: Optional[bool], *, quiet: bool = True) -> dict[str, Any]:
+    """``decoded`` (how many image files were decoded, None when none were) and ``unreadable`` (each file
+    that does not decode: ``path``, ``reason``). ``decode`` None decodes sets of at most
+    ``DECODE_BY_DEFAULT`` files and says in ``note`` that a larger one was not; False decodes nothing."""
+    if decode is False or table.paths is None:  # nothing asked, or no files (features, pixels in memory)
+        note = {"note": "--decode: no image files to decode (the images are arrays)"} if decode else {}
+        return {"decoded": None, "unreadable": [], **note}
+    if decode is None and len(table) > DECODE_BY_DEFAULT:
+        return {"decoded": None, "unreadable": [], "note": f"images not decoded ({len(table):,} files, more than "
+                f"{DECODE_BY_DEFAULT:,}): --decode checks that every one decodes"}
+    failures = find_unreadable(table.image_paths(), quiet=quiet)
+    return {"decoded": len(table), "unreadable": [f._asdict() for f in failures]}
+
+
+def summarize(table: LabelTable, *, decode: Optional[bool] = False, quiet: bool = True) -> dict[str, Any]:
     """The ``data check`` summary as a JSON-ready dict (keys: images, classes, clean, noisy,
-    label_cardinality, noise_rate, plus class_names, multi_label, source)."""
+    label_cardinality, noise_rate, decoded, unreadable, plus class_names, multi_label, source); ``decode``
+    as ``decode_images`` (False: no image is decoded)."""
     both = np.flatnonzero(table.has_clean & table.has_noisy)
     if not len(both):
         noise = None
@@ -87,6 +110,7 @@ def summarize(table: LabelTable) -> dict[str, Any]:
         noise = multi_label_noise(table, both)
     else:
         noise = single_label_noise(table, both)
+    decoded = decode_images(table, decode, quiet=quiet)
     return {
         "source": table.source,
         "images": _per_split(table, np.ones(len(table), dtype=bool)),
@@ -98,7 +122,9 @@ def summarize(table: LabelTable) -> dict[str, Any]:
         "label_cardinality": {"clean": _cardinality(table.clean, table.has_clean),
                               "noisy": _cardinality(table.noisy, table.has_noisy)},
         "noise_rate": noise,
-        "notes": list(table.notes),
+        "decoded": decoded["decoded"],
+        "unreadable": decoded["unreadable"],
+        "notes": list(table.notes) + ([decoded["note"]] if "note" in decoded else []),
     }
 
 
@@ -137,5 +163,27 @@ def format_summary(s: dict[str, Any], *, max_classes: int = 80) -> str:
         lines.append(f"noise rate   {_pct(noise['overall'])} of {noise['images']:,} images with both labels")
         rows = list(noise["per_class"].items())[:max_classes]
         lines += [f"  {name[:24]:24s} {v['images']:7,d} images  {_pct(v['rate']):>8s} noisy" for name, v in rows]
+    lines += _decode_lines(s)
     lines += [f"note: {n}" for n in s.get("notes", [])]
     return "\n".join(lines)
+
+
+def _decode_lines(s: dict[str, Any]) -> list[str]:
+    """``decoded  N images: all decode``, or how many do not and each (at most ``SHOWN_UNREADABLE``)."""
+    if s.get("decoded") is None:
+        return []
+    bad = s["unreadable"]
+    lines = [f"decoded      {s['decoded']:,} images: " + (f"{len(bad):,} do not decode" if bad else "all decode")]
+    lines += [f"  {u['path']}: {u['reason']}" for u in bad[:SHOWN_UNREADABLE]]
+    if len(bad) > SHOWN_UNREADABLE:
+        lines.append(f"  ... and {len(bad) - SHOWN_UNREADABLE:,} more (--json lists every one)")
+    return lines
+
+
+def unreadable_error(s: dict[str, Any]) -> Optional[str]:
+    """The one line ``data check`` ends with when images do not decode (None when all do)."""
+    bad = s.get("unreadable") or []
+    if not bad:
+        return None
+    return (f"{len(bad):,} of {s['decoded']:,} images do not decode (first: {bad[0]['path']}: {bad[0]['reason']}); "
+            "fix or remove them, or train with --skip-unreadable")

@@ -1,19 +1,18 @@
 """Images into backbone-ready tensors: the preprocessing a backbone expects (torchvision transforms v2),
-the augmentation of end-to-end training, file decoding with errors that name the file, and the inputs
-of index batches from pixels, features or files."""
+the augmentation of end-to-end training, and the inputs of index batches from pixels, features or files
+(decoded by ``decode.load_image``, whose errors name the file)."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 from torchvision.transforms import v2
 
 from ..errors import UserError
+from .decode import load_image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -53,47 +52,6 @@ class Preprocess:
         return cls(image_size=int(d["image_size"]), channels=int(d["channels"]), mean=tuple(d["mean"]),
                    std=tuple(d["std"]), resize_size=int(d.get("resize_size", 0)),
                    interpolation=str(d.get("interpolation", "bilinear")))
-
-
-# the most pixels an image may have before it is decoded: PIL's own warning threshold (about 89 M
-# pixels) by default, so a decompression bomb or a 12000 x 12000 photo is refused, not decoded
-MAX_PIXELS = {"limit": int(Image.MAX_IMAGE_PIXELS or 89_478_485)}
-
-
-def set_max_pixels(limit: Optional[int]) -> None:
-    """Set the pixel limit of every image decoded from now on (``--max-pixels``; None keeps it)."""
-    if limit is None:
-        return
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise UserError(f"--max-pixels must be a positive integer, got {limit!r}")
-    MAX_PIXELS["limit"] = limit
-    Image.MAX_IMAGE_PIXELS = limit  # PIL refuses at twice this itself, before reading the header fully
-
-
-def load_image(path: str | Path, channels: int = 3) -> Image.Image:
-    """Open and fully decode an image as RGB (or L for one channel), upright as its EXIF orientation tag
-    says (a phone photo is stored as the sensor saw it, tagged "rotate 90"), refusing one with more
-    pixels than the limit (``set_max_pixels``) before decoding it. Every image noisereg reads is
-    decoded here: training, features, prediction, label issues, annotation and report thumbnails."""
-    try:
-        with warnings.catch_warnings():  # the limit is checked here, with a message naming the file
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(path)
-        with im:
-            if im.width * im.height > MAX_PIXELS["limit"]:
-                raise UserError(f"image {path} has {im.width} x {im.height} = {im.width * im.height:,} pixels, more "
-                                f"than the limit of {MAX_PIXELS['limit']:,} (--max-pixels N raises it)")
-            ImageOps.exif_transpose(im, in_place=True)
-            return im.convert("L" if channels == 1 else "RGB")
-    except UserError:
-        raise
-    except FileNotFoundError:
-        raise UserError(f"image not found: {path}") from None
-    except Image.DecompressionBombError:
-        raise UserError(f"image {path} has more pixels than the limit of {MAX_PIXELS['limit']:,} "
-                        "(--max-pixels N raises it)") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise UserError(f"cannot read image {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
 def eval_transform(pre: Preprocess) -> v2.Compose:

@@ -94,6 +94,8 @@ class LabelledSet:
             rows without a clean label are never read. Dense or CSR.
         ids: optional N sample ids (paths by default; row numbers, made on demand, for arrays) for
             reports and error messages.
+        decoded: every image file was decoded once and those that do not decode left out
+            (``data.decode.drop_unreadable``), so ``skip_unreadable`` does not decode them again.
     """
 
     images: Images
@@ -104,6 +106,7 @@ class LabelledSet:
     has_clean: np.ndarray
     clean_mask: Optional[Labels] = None
     ids: Sequence[str] = field(default_factory=list)
+    decoded: bool = False
 
     def __post_init__(self) -> None:
         n, k = len(self.images), len(self.classes)
@@ -187,7 +190,7 @@ class LabelledSet:
                            clean=self.clean[index], has_noisy=self.has_noisy[index],
                            has_clean=self.has_clean[index],
                            clean_mask=None if self.clean_mask is None else self.clean_mask[index],
-                           ids=[self.ids[i] for i in index])
+                           ids=[self.ids[i] for i in index], decoded=self.decoded)
 
     def require(self, *, clean: bool, noisy: bool, where: str) -> None:
         """Fail with one clear line when D_c or D_n is empty but needed."""
@@ -216,7 +219,8 @@ def concat_sets(a: LabelledSet, b: LabelledSet) -> LabelledSet:
     return LabelledSet(images=images, classes=list(a.classes), noisy=stack(a.noisy, b.noisy),
                        clean=stack(a.clean, b.clean), has_noisy=np.r_[a.has_noisy, b.has_noisy],
                        has_clean=np.r_[a.has_clean, b.has_clean],
-                       clean_mask=None if masks is None else stack(*masks), ids=_joined_ids(a.ids, b.ids))
+                       clean_mask=None if masks is None else stack(*masks), ids=_joined_ids(a.ids, b.ids),
+                       decoded=a.decoded and b.decoded)
 
 
 def _joined_ids(a: Sequence[str], b: Sequence[str]) -> Sequence[str]:

@@ -166,6 +166,11 @@ def label_scores(checkpoint: Any, manifest: Any, *, image_root: Optional[str] = 
     classes, cfg = list(meta["classes"]), TrainConfig.from_dict(meta["config"])
     table = manifest if isinstance(manifest, LabelTable) else _read(manifest, image_root, features, classes,
                                                                      allow_outside_root)
+    kept = np.arange(len(table))  # the manifest row of each row of ``table``
+    if cfg.skip_unreadable:  # the rows the run trained on: without the images that do not decode
+        from ..data.decode import readable_rows
+        kept = np.flatnonzero(readable_rows(table, [s for s in (split, "val") if s in table.splits()]))
+        table = table.select(kept)
     if split not in table.splits():
         raise UserError(f"{table.source}: no rows with split '{split}'")
     data = table.to_labelled_set(split, classes=classes)
@@ -174,7 +179,8 @@ def label_scores(checkpoint: Any, manifest: Any, *, image_root: Optional[str] = 
     data.require(clean=False, noisy=True, where=f"{table.source} split '{split}'")
     val = validation_set(table, data, cfg, classes) if top_k is None and threshold is None else None
     scores = score_set(model, data, Preprocess.from_dict(meta["preprocess"]), device=resolve_device(device),
-                       score=score, val=val, cache_dir=cfg.cache_dir, manifest_rows=np.flatnonzero(table.split_mask(split)))
+                       score=score, val=val, cache_dir=cfg.cache_dir,
+                       manifest_rows=kept[np.flatnonzero(table.split_mask(split))])
     if top_k is not None:
         return scores.with_top_k(top_k)
     return scores if threshold is None else scores.with_threshold(threshold)

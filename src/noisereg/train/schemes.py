@@ -17,6 +17,7 @@ from torch import nn
 
 from ..checkpoint import save_checkpoint, write_config
 from ..config import TrainConfig
+from ..data.decode import UnreadableImage, drop_unreadable, with_skip_hint
 from ..data.images import Preprocess
 from ..data.labelset import LabelledSet, split_validation
 from ..distributed import DistContext, barrier, broadcast_state, current, data_parallel, resolve_device
@@ -216,6 +217,7 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
     For multi-label data with a validation set, per-class thresholds on g that maximise F1 there are
     chosen after training and recorded (``FitResult.thresholds``, ``checkpoint.json``).
     """
+    train, eval_set = drop_unreadable(train, eval_set, cfg)  # skip_unreadable: once per set (LabelledSet.decoded)
     check_task(train, warn if current().is_main and not checked else lambda line: None)  # quiet never hides these
     if eval_set is None and cfg.val_fraction > 0:
         train, eval_set = split_validation(train, cfg.val_fraction, cfg.seed)
@@ -250,6 +252,8 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
         run.log.begin(run.history)
         try:
             result = _fit_end_to_end(run, state) if cfg.scheme == "end-to-end" else _fit_frozen(run, state, stage_one)
+        except UnreadableImage as e:  # one line: the file, and the option that trains without such files
+            raise with_skip_hint(e) from None
         finally:
             run.log.close()
     result.eval_set, result.meta = run.eval_set, run.final
