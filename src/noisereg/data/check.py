@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from .decode import find_unreadable
 from .table import LabelTable
 
-DECODE_BY_DEFAULT = 5000  # image files a `data check` decodes without --decode (seconds, not minutes)
+DECODE_BY_DEFAULT = 5000  # image files a `data check` decodes without --decode (a larger set only when asked)
 SHOWN_UNREADABLE = 20  # unreadable files listed in the text report (--json lists every one)
 
 
