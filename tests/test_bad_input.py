@@ -262,7 +262,8 @@ CASES = [
          r"--pos-weight auto is for multi-label"),
     Case("--momentum 1", lambda g, t: _train(g, t, "--optimizer", "sgd", "--momentum", "1"), r"momentum"),
     # partial fine-tuning (issue 42)
-    Case("--train-blocks 7 of small-cnn's 6", lambda g, t: _train(g, t, "--train-blocks", "7"),
+    Case("--train-blocks 7 of small-cnn's 6", lambda g, t: _train(g, t, "--backbone", "small-cnn",
+                                                                  "--train-blocks", "7"),
          r"--train-blocks 7: small-cnn has 6 blocks, so at most 6"),
     Case("--train-blocks with --augment", lambda g, t: _train(g, t, "--train-blocks", "2", "--augment"),
          r"--augment cannot be used with --train-blocks.*activations.*no image to augment"),
