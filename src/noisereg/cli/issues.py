@@ -73,10 +73,11 @@ def add_commands(sub: Any) -> None:
                    "the residual net, else the method's own trust, else g")
     cut = p.add_mutually_exclusive_group()
     cut.add_argument("--threshold", type=float, help="flag labels whose quality is <= this (default: chosen on "
-                     "the validation images whose noisy and clean labels are both known, else 0.5)")
+                     "the validation images whose noisy and clean labels are both known, else the labels g "
+                     "contradicts: its top class beats the given one by more than a margin)")
     cut.add_argument("--top-k", type=int, help="flag the k worst labels")
     p.add_argument("--write-manifest", help="write a corrected manifest here")
     p.add_argument("--action", default="replace", choices=ACTIONS, help="replace flagged labels by g's "
-                   "suggestion, or drop them (default replace)")
+                   "suggestion (never the label itself), or drop them (default replace)")
     add_device_option(p)
     p.set_defaults(func=cmd_find_label_issues)
