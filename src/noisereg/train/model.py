@@ -1,6 +1,7 @@
 """The trained model: a backbone f(x) with a method on top, built from a config or a checkpoint."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -31,6 +32,25 @@ class Classifier(nn.Module):
         if batch is not None and self.training and ctx.enabled:  # a rank's block of a training batch
             features, batch = global_batch(features, batch, ctx)
         return self.method(features, batch)
+
+
+@dataclass
+class FitResult:
+    """A trained classifier, its preprocessing, the per-step records (loss, eval metrics), the
+    validation set that chose its weights (None without validation) and what a checkpoint of it
+    records (``meta``: config, classes, preprocessing, multi-label thresholds, ...)."""
+
+    model: Classifier
+    preprocess: Preprocess
+    history: list[dict[str, float]] = field(default_factory=list)
+    stage_one: Optional[Classifier] = None
+    eval_set: Optional[LabelledSet] = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def thresholds(self) -> Optional[list[float]]:
+        """Per-class thresholds on g chosen on validation (F1), for multi-label data; else None."""
+        return self.meta.get("thresholds")
 
 
 def global_batch(features: torch.Tensor, batch: Batch, ctx: DistContext) -> tuple[torch.Tensor, Batch]:

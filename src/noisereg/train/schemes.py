@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -34,31 +33,12 @@ from .length import (auto_batch_size, defaults_line, eval_interval, left_to_data
 from .evaluate import evaluate, f1_thresholds_on, outputs_of
 from .log import RunLog
 from .loop import make_optimizer, train_loop
-from .model import Classifier, build_backbone, in_chans_of, stage_one_model, with_method
+from .model import Classifier, FitResult, build_backbone, in_chans_of, stage_one_model, with_method
 from .partial import check_train_blocks, heads_features, train_top
 from .checks import check_method_data, check_task, small_validation
 from .choice import choose_on_validation, resumed_choices
 from .resume import data_fingerprint, prepare_output, resume_state
 from .selection import Selection, metric_name, selects_by_loss, weights_of
-
-
-@dataclass
-class FitResult:
-    """A trained classifier, its preprocessing, the per-step records (loss, eval metrics), the
-    validation set that chose its weights (None without validation) and what a checkpoint of it
-    records (``meta``: config, classes, preprocessing, multi-label thresholds, ...)."""
-
-    model: Classifier
-    preprocess: Preprocess
-    history: list[dict[str, float]] = field(default_factory=list)
-    stage_one: Optional[Classifier] = None
-    eval_set: Optional[LabelledSet] = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def thresholds(self) -> Optional[list[float]]:
-        """Per-class thresholds on g chosen on validation (F1), for multi-label data; else None."""
-        return self.meta.get("thresholds")
 
 
 class Run:
