@@ -1,5 +1,6 @@
 """Values chosen on validation when left unset (issue 24, train/choice.py): `proposed`'s alpha among the
-paper's 0.2, 0.05 and 0.02, scored by each candidate's kept weights on the validation set."""
+paper's 0.2, 0.05 and 0.02, scored by each candidate's kept weights on the validation set; the features
+computed once for all candidates and the final run, and a line at the start and per candidate (issue 44)."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,7 @@ import torch
 from noisereg.config import TrainConfig
 from noisereg.data.labelset import LabelledSet, one_hot, split_validation
 from noisereg.methods import get_method_spec, list_methods, register_method
+from noisereg.models.backbones import Backbone
 from noisereg.train import evaluate, fit
 from noisereg.train.choice import choose_on_validation, pending, resumed_choices
 
@@ -26,6 +28,18 @@ def _task(n: int = 400, k: int = 3, seed: int = 0) -> LabelledSet:
     is_clean = np.arange(n) % 4 == 0
     return LabelledSet(images=x, classes=[str(c) for c in range(k)], noisy=one_hot(noisy, k), clean=one_hot(y, k),
                        has_noisy=~is_clean, has_clean=is_clean)
+
+
+def _image_task(n: int = 240, k: int = 3, seed: int = 0) -> LabelledSet:
+    """1x8x8 images in memory (a bright row per class over noise), a quarter clean, 30% of noisy labels flipped."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    x = rng.random((n, 1, 8, 8)).astype(np.float32)
+    x[np.arange(n), 0, 2 * y] += 1.0
+    noisy = np.where(rng.random(n) < 0.3, rng.integers(0, k, n), y)
+    is_clean = np.arange(n) % 4 == 0
+    return LabelledSet(images=torch.from_numpy(x), classes=[str(c) for c in range(k)], noisy=one_hot(noisy, k),
+                       clean=one_hot(y, k), has_noisy=~is_clean, has_clean=is_clean)
 
 
 def _cfg(**kw) -> TrainConfig:
@@ -58,7 +72,7 @@ def test_a_tie_keeps_the_earlier_candidate_the_paper_value():
     train, val = split_validation(_task(), 0.3, 0)
     once = fit(train, _cfg(alpha=0.05), eval_set=val)
     calls = []
-    cfg, [choice], _ = choose_on_validation(_cfg(), train, val, None, lambda c, s1: calls.append(c.alpha) or once)
+    cfg, [choice], _, _ = choose_on_validation(_cfg(), train, val, None, lambda c, s1, f: calls.append(c.alpha) or once)
     assert calls == list(CANDIDATES) and len(set(choice.scores)) == 1
     assert choice.chosen == cfg.alpha == CANDIDATES[0] == 0.2
 
@@ -97,3 +111,52 @@ def test_a_choice_needs_two_candidates_of_a_defaultable_field():
         with pytest.raises(ValueError, match="chosen_on_val needs two or more candidates"):
             register_method("x-bad-choice", lambda d, k, c: None, chosen_on_val=bad)
     assert "x-bad-choice" not in list_methods()
+
+
+IMAGES = dict(backbone="small-cnn", backbone_steps=0, image_size=8)
+
+
+def _backbone_rows(run) -> tuple[int, object]:
+    """(images that went through any backbone, what ``run()`` returned): f(x) computed, wherever it is."""
+    seen = []
+    hook = torch.nn.modules.module.register_module_forward_hook(
+        lambda m, args, out: seen.append(len(args[0])) if isinstance(m, Backbone) else None)
+    try:
+        result = run()
+    finally:
+        hook.remove()
+    return sum(seen), result
+
+
+@pytest.mark.parametrize("kind", ["images", "cached images", "features"])
+def test_the_choice_computes_the_features_once_for_all_candidates_and_the_final_run(kind, tmp_path):
+    features = kind == "features"
+    train, val = split_validation(_task() if features else _image_task(), 0.3, 0)
+    cfg = _cfg(**({} if features else IMAGES), cache_dir=str(tmp_path / "cache") if kind == "cached images" else None)
+    rows, result = _backbone_rows(lambda: fit(train, cfg, eval_set=val))
+    [choice] = result.meta["chosen_on_validation"]
+    assert choice["candidates"] == list(CANDIDATES) and result.model.method.alpha == choice["chosen"]
+    assert rows == (0 if features else len(train) + len(val))  # the data are their own features; else once each
+    if kind == "images":  # the same choice as before: each score is that alpha's own run, on its images
+        for alpha, score in zip(CANDIDATES, choice["scores"]):
+            alone = fit(train, cfg.replace(alpha=alpha), eval_set=val)
+            assert evaluate(alone.model, val, alone.preprocess, device=torch.device("cpu"))["top1"] == score
+        twin = fit(train, cfg.replace(alpha=choice["chosen"]), eval_set=val)  # the final run is the winner's
+        for a, b in zip(result.model.state_dict().values(), twin.model.state_dict().values()):
+            assert torch.equal(a, b)
+
+
+def test_the_choice_says_what_it_chooses_when_it_starts_and_each_candidates_score(capsys):
+    train, val = split_validation(_task(), 0.3, 0)
+    result = fit(train, _cfg(quiet=False), eval_set=val)
+    [choice] = result.meta["chosen_on_validation"]
+    lines = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("proposed: choosing alpha on validation"))
+    assert "3 candidates (0.2, 0.05, 0.02)" in lines[start]
+    assert f"scored on {int(val.has_clean.sum())} validation images" in lines[start]
+    each = [lines.index(f"proposed: alpha {c:g} ({i + 1}/3): validation top1 {s:.4f}")
+            for i, (c, s) in enumerate(zip(CANDIDATES, choice["scores"]))]
+    summary = next(i for i, line in enumerate(lines) if "chosen on validation (top1 of each" in line)
+    assert start < each[0] < each[1] < each[2] < summary
+    fit(train, _cfg(), eval_set=val)  # quiet: none of them
+    assert "alpha" not in capsys.readouterr().out

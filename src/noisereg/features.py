@@ -8,7 +8,8 @@ The cache key covers everything that changes the features (backbone name, a hash
 the preprocessing, the image ids in order), so a changed transform or a retrained backbone gets a
 new cache instead of stale features. Files are written under temporary names and renamed when
 complete; the JSON index is renamed last and marks the cache as usable. Heads read the memmap in
-batches, so a cache larger than RAM works.
+batches, so a cache larger than RAM works. The runs of one ``fit`` on one backbone (the candidates of a
+choice on validation and the final run) share one ``SharedFeatures``: computed once, not once per run.
 
 Under torchrun every rank writes its own block of rows straight into one shared temporary memmap
 (the cache folder must be visible to all ranks: one machine, or a shared filesystem), and rank 0
@@ -20,6 +21,7 @@ import hashlib
 import json
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence
 
@@ -215,3 +217,36 @@ def cached_features(backbone: Backbone, data: LabelledSet, *, device: torch.devi
 
     shape = tuple(backbone.output_shape) if hasattr(backbone, "output_shape") else backbone.feature_dim
     return write_cache(cache_dir, key, shape, fill)
+
+
+@dataclass(frozen=True)
+class SharedFeatures:
+    """f(x) of a run's training and validation sets under one frozen backbone, computed once and handed to
+    every run that trains heads on them: the candidates of a choice on validation and the run it chose for
+    (train/choice.py), which would otherwise extract them again each (or, with a cache, hash the weights
+    and read the cache again each).
+
+    ``train`` and ``eval`` are (N, D): float32 tensors in memory, the cache's float16 memmaps, or the sets'
+    own rows when they hold features; ``eval`` is None without a validation set.
+    """
+
+    backbone: nn.Module
+    train_data: LabelledSet
+    eval_data: Optional[LabelledSet]
+    train: Any
+    eval: Any
+
+    def serves(self, backbone: nn.Module, train: LabelledSet, eval_set: Optional[LabelledSet]) -> bool:
+        """True when these are the features of ``backbone`` on these very sets (the same objects)."""
+        return self.backbone is backbone and self.train_data is train and self.eval_data is eval_set
+
+
+def frozen_features(backbone: Backbone, train: LabelledSet, eval_set: Optional[LabelledSet], *,
+                    device: torch.device, cache_dir: Optional[str], num_workers: int = 0,
+                    quiet: bool = True) -> SharedFeatures:
+    """Freeze ``backbone`` and compute the features of ``train`` and ``eval_set`` (``cached_features``)."""
+    freeze(backbone)
+    opts: dict[str, Any] = dict(device=device, cache_dir=cache_dir, quiet=quiet, num_workers=num_workers)
+    feats = cached_features(backbone, train, **opts)
+    return SharedFeatures(backbone, train, eval_set, feats,
+                          None if eval_set is None else cached_features(backbone, eval_set, **opts))

@@ -6,6 +6,11 @@ tile-labelled mosaics gain up to 3 points from 0.02-0.05 (benchmarks/RESULTS.md,
 So a run that leaves such a field unset trains the heads once per candidate on frozen features, keeps the
 candidate whose kept weights score best on validation (on a tie the earlier one: the method's default
 first), and then trains its own run with it. Validation comes from the clean budget, never the test set.
+
+The backbone is the same for every candidate and for the final run (as created, or a given stage one), so
+its features of the training and validation sets are computed once, before the first candidate, and handed
+to each (``features.SharedFeatures``): the choice costs heads phases only, as the module's premise says.
+It says what it chooses when it starts and each candidate's score as that candidate ends, like the phases.
 """
 from __future__ import annotations
 
@@ -13,13 +18,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from torch import nn
+
 from ..config import TrainConfig
 from ..distributed import current, resolve_device
+from ..features import SharedFeatures, frozen_features
 from ..methods import get_method_spec
 from .evaluate import evaluate
+from .model import Classifier, build_backbone, stage_one_model
 from .selection import metric_name
 
-TrainOne = Callable[[TrainConfig, Any], Any]  # (config, shared stage one) -> FitResult, in memory and silent
+# (config, shared stage one, its shared features) -> FitResult, in memory and silent
+TrainOne = Callable[[TrainConfig, Any, SharedFeatures], Any]
+Note = Callable[[str], None]  # prints a line about the run (or nothing, for a quiet one)
 
 
 @dataclass(frozen=True)
@@ -57,24 +68,51 @@ def pending(cfg: TrainConfig, eval_set: Any, train: Any = None, stage_one: Any =
     return tuple(n for n in spec.chosen_on_val if getattr(cfg, n) is None)
 
 
-def choose_on_validation(cfg: TrainConfig, train: Any, eval_set: Any, stage_one: Any,
-                         train_one: TrainOne) -> tuple[TrainConfig, list[Choice], Any]:
-    """``cfg`` with every ``pending`` field set to its best candidate on ``eval_set``, the choices, and the
-    stage one the candidates shared (the backbone as created, built once, when none was given)."""
+def choose_on_validation(cfg: TrainConfig, train: Any, eval_set: Any, stage_one: Any, train_one: TrainOne,
+                         note: Note = lambda line: None) -> tuple[TrainConfig, list[Choice], Any,
+                                                                    Optional[SharedFeatures]]:
+    """``cfg`` with every ``pending`` field set to its best candidate on ``eval_set``, the choices, the stage
+    one the candidates shared (the backbone as created, built once, when none was given) and the features
+    they shared (None when nothing was chosen), for the final run to train on. ``note`` gets a line when
+    the choice starts and one per candidate as it ends (value, validation score)."""
+    names = pending(cfg, eval_set, train, stage_one)
+    if not names:
+        return cfg, [], stage_one, None
+    spec, device = get_method_spec(cfg.method), resolve_device(cfg.device)
+    if stage_one is None:  # what each candidate's fit would build: seeded, so the same backbone
+        stage_one = stage_one_model(build_backbone(cfg.resolved(), train), train.num_classes)
+    for name in names:
+        note(start_line(cfg.method, name, spec.chosen_on_val[name], int(eval_set.has_clean.sum())))
+    shared = frozen_features(stage_one.backbone, train, eval_set, device=device, cache_dir=cfg.cache_dir,
+                             num_workers=cfg.num_workers, quiet=cfg.quiet)
     choices: list[Choice] = []
     metric = metric_name(cfg.val_metric, eval_set)
-    device = resolve_device(cfg.device)
-    for name in pending(cfg, eval_set, train, stage_one):
-        candidates = tuple(get_method_spec(cfg.method).chosen_on_val[name])
+    for name in names:
+        candidates = tuple(spec.chosen_on_val[name])
         scores = []
-        for value in candidates:
-            result = train_one(cfg.replace(**{name: value}, quiet=True, tensorboard=False), stage_one)
-            stage_one = stage_one if stage_one is not None else result.stage_one
-            scores.append(float(evaluate(result.model, eval_set, result.preprocess, device=device)[metric]))
+        for i, value in enumerate(candidates):
+            result = train_one(cfg.replace(**{name: value}, quiet=True, tensorboard=False), stage_one, shared)
+            scores.append(_score(result, shared, metric, device))
+            note(f"{cfg.method}: {name} {value:g} ({i + 1}/{len(candidates)}): validation {metric} {scores[-1]:.4f}")
         best = max(range(len(candidates)), key=lambda i: (scores[i], -i))
         choices.append(Choice(name, candidates, tuple(scores), candidates[best], metric))
         cfg = cfg.replace(**{name: candidates[best]})
-    return cfg, choices, stage_one
+    return cfg, choices, stage_one, shared
+
+
+def _score(result: Any, shared: SharedFeatures, metric: str, device: Any) -> float:
+    """A candidate's ``metric`` on validation: its kept heads on the shared validation features, those its
+    phase selected on (on a CPU without a cache, bit for bit the full model's score on the images)."""
+    heads = Classifier(nn.Identity(), result.model.method)
+    return float(evaluate(heads, shared.eval_data, result.preprocess, device=device, images=shared.eval)[metric])
+
+
+def start_line(method: str, name: str, candidates: tuple[Any, ...], n_val: int) -> str:
+    """The line a choice starts with: what it chooses, among what, on how many validation images."""
+    values = ", ".join(f"{c:g}" for c in candidates)
+    return (f"{method}: choosing {name} on validation: the heads train once with each of {len(candidates)} "
+            f"candidates ({values}) on the frozen features, computed once, and are scored on {n_val} validation "
+            f"images; --{name.replace('_', '-')} skips it")
 
 
 def resumed_choices(cfg: TrainConfig, out: Optional[str | Path]) -> TrainConfig:

@@ -20,9 +20,9 @@ from ..data.decode import UnreadableImage, drop_unreadable, with_skip_hint
 from ..data.images import Preprocess
 from ..data.labelset import LabelledSet, split_validation
 from ..distributed import DistContext, barrier, broadcast_state, current, data_parallel, resolve_device
-from ..progress import warn
+from ..progress import echo, warn
 from ..safe_io import OutputLock
-from ..features import freeze
+from ..features import SharedFeatures, freeze
 from ..models.batchnorm import global_batch_norm
 from ..methods import get_method_spec
 from ..methods.base import Phase, PhaseContext
@@ -171,7 +171,8 @@ class Run:
 def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet] = None,
         out: Optional[str | Path] = None, resume: bool = False, overwrite: bool = False,
         stage_one: Optional[Classifier] = None, print_evaluations: bool = True,
-        on_evaluation: Optional[Callable[[dict, nn.Module], None]] = None, checked: bool = False) -> FitResult:
+        on_evaluation: Optional[Callable[[dict, nn.Module], None]] = None, checked: bool = False,
+        features: Optional[SharedFeatures] = None) -> FitResult:
     """Train ``cfg.method`` on ``train`` with ``cfg.scheme``; checkpoints go to ``out`` when given.
 
     Args:
@@ -193,6 +194,8 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
             mode (tuning's pruner; a study of how selection rules fare); raising stops the run.
         checked: the data were checked by a calling ``fit`` (a candidate of ``train/choice.py``): its
             warnings are not repeated and nothing more is chosen on validation.
+        features: for the frozen scheme, the features of ``stage_one``'s backbone on these very ``train`` and
+            ``eval_set``, computed by a calling ``fit`` (``features.frozen_features``): not extracted again.
 
     For multi-label data with a validation set, per-class thresholds on g that maximise F1 there are
     chosen after training and recorded (``FitResult.thresholds``, ``checkpoint.json``).
@@ -207,9 +210,11 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
     choices: list = []
     if resume:
         cfg = resumed_choices(cfg, out)
-    elif not checked:  # each candidate: this fit, in memory and silent, sharing one stage one
-        cfg, choices, stage_one = choose_on_validation(cfg, train, eval_set, stage_one, lambda c, s1: fit(
-            train, c, eval_set=eval_set, stage_one=s1, print_evaluations=False, checked=True))
+    elif not checked:  # each candidate: this fit, in memory and silent, sharing one stage one and its features
+        note = echo if print_evaluations and not cfg.quiet and current().is_main else lambda line: None
+        cfg, choices, stage_one, shared = choose_on_validation(cfg, train, eval_set, stage_one, lambda c, s1, f: fit(
+            train, c, eval_set=eval_set, stage_one=s1, print_evaluations=False, checked=True, features=f), note)
+        features = shared if shared is not None else features
     used = tuple(n for n in used if getattr(cfg, n) is None)  # not those chosen on validation
     cfg = cfg.resolved().replace(batch_size=cfg.batch_size or auto_batch_size(len(train)))  # recorded as chosen,
     # so --resume and the checkpoint's config see the values the run trained with
@@ -231,7 +236,8 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
             run.from_method = tuple(state["meta"].get("method_defaults", ()))  # the first sitting's unset fields
         run.log.begin(run.history)
         try:
-            result = _fit_end_to_end(run, state) if cfg.scheme == "end-to-end" else _fit_frozen(run, state, stage_one)
+            result = (_fit_end_to_end(run, state) if cfg.scheme == "end-to-end"
+                      else _fit_frozen(run, state, stage_one, features))
         except UnreadableImage as e:  # one line: the file, and the option that trains without such files
             raise with_skip_hint(e) from None
         finally:
@@ -252,7 +258,8 @@ def _fit_end_to_end(run: Run, state: Optional[dict]) -> FitResult:
     return FitResult(model.cpu(), pre, run.history)
 
 
-def _fit_frozen(run: Run, state: Optional[dict], stage_one: Optional[Classifier]) -> FitResult:
+def _fit_frozen(run: Run, state: Optional[dict], stage_one: Optional[Classifier],
+                features: Optional[SharedFeatures] = None) -> FitResult:
     cfg, k = run.cfg, run.train.num_classes
     in_heads = bool(state) and state["stage"].startswith("heads")
     acts = None  # the trunk activations stage one trained the top on (--train-blocks)
@@ -277,7 +284,10 @@ def _fit_frozen(run: Run, state: Optional[dict], stage_one: Optional[Classifier]
     broadcast_state(backbone, run.ctx)  # the ranks extract (and key the cache) with one backbone
     freeze(backbone)
     pre = backbone.preprocess
-    feats, eval_feats = heads_features(run, backbone, acts)
+    if features is not None and features.serves(backbone, run.train, run.eval_set):  # a choice's, shared
+        feats, eval_feats = features.train, features.eval
+    else:
+        feats, eval_feats = heads_features(run, backbone, acts)
     heads = Classifier(nn.Identity(), model.method)
     run.stage(model, heads, feats, eval_feats, pre, "heads", cfg.steps, state if in_heads else None)
     return FitResult(model.cpu(), pre, run.history, stage_one)
