@@ -212,8 +212,11 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
         cfg = resumed_choices(cfg, out)
     elif not checked:  # each candidate: this fit, in memory and silent, sharing one stage one and its features
         note = echo if print_evaluations and not cfg.quiet and current().is_main else lambda line: None
-        cfg, choices, stage_one, shared = choose_on_validation(cfg, train, eval_set, stage_one, lambda c, s1, f: fit(
-            train, c, eval_set=eval_set, stage_one=s1, print_evaluations=False, checked=True, features=f), note)
+        try:  # the choice extracts the features: a file that does not decode stops it as it stops a run
+            cfg, choices, stage_one, shared = choose_on_validation(cfg, train, eval_set, stage_one, lambda c, s1, f: fit(
+                train, c, eval_set=eval_set, stage_one=s1, print_evaluations=False, checked=True, features=f), note)
+        except UnreadableImage as e:
+            raise with_skip_hint(e) from None
         features = shared if shared is not None else features
     used = tuple(n for n in used if getattr(cfg, n) is None)  # not those chosen on validation
     cfg = cfg.resolved().replace(batch_size=cfg.batch_size or auto_batch_size(len(train)))  # recorded as chosen,
