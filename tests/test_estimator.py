@@ -140,7 +140,8 @@ def test_input_errors_are_user_errors(folder_model, tmp_path):
 
 def test_fit_on_a_manifest_validates_on_its_val_split(digit_folder):
     from noisereg.data.manifest import read_manifest
-    est = NoiseRegClassifier(backbone_steps=0, image_size=16, steps=4, hidden=8, batch_size=8, eval_every=2)
+    est = NoiseRegClassifier(backbone="small-cnn", backbone_steps=0, image_size=16, steps=4, hidden=8, batch_size=8,
+                             eval_every=2)
     est.fit(noisy=str(digit_folder))
     assert [r["step"] for r in est.history_ if "val_top1" in r] == [2, 4]  # the manifest's 12 val images
     test = read_manifest(digit_folder, split="test")

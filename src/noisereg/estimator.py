@@ -54,10 +54,11 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, *, method: str = TrainConfig.method,  # the paper's (method ids: registry and config only)
-                 scheme: str = "frozen", backbone: str = "small-cnn", pretrained: bool = True,
+                 scheme: str = "frozen", backbone: str = TrainConfig.backbone, pretrained: bool = True,
                  weights: Optional[str] = None, image_size: int = 0, augment: bool = False, activation: str = "sigmoid",
                  hidden: Optional[int] = None, alpha: Optional[float] = None, clean_ratio: Optional[float] = None,
-                 batch_size: int = 0, steps: int = 0, epochs: Optional[float] = None, backbone_steps: int = 500,
+                 batch_size: int = 0, steps: int = 0, epochs: Optional[float] = None,
+                 backbone_steps: Optional[int] = TrainConfig.backbone_steps,
                  optimizer: str = "adam", momentum: float = 0.9, grad_clip: float = 0.0, pos_weight: str = "none",
                  sampler: str = "uniform", lr: Optional[float] = None, backbone_lr: Optional[float] = None,
                  schedule: str = "cosine", warmup: float = 0.05, lr_decay: float = 1.0, decay_every: int = 0,
