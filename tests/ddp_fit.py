@@ -14,8 +14,9 @@ METHODS = ("proposed", "mw-net")
 def config(method: str) -> TrainConfig:
     """Heads on frozen features (no BatchNorm in the trained part, so ranks must match exactly); batch 32
     at a clean share of 0.1, whose 3 clean rows do not split over 2 ranks."""
-    return TrainConfig(method=method, scheme="frozen", backbone_steps=0, steps=40, batch_size=32, clean_ratio=0.1,
-                       image_size=8, hidden=32, lr=3e-3, seed=0, quiet=True, device="cpu", eval_every=20)
+    return TrainConfig(method=method, scheme="frozen", backbone="small-cnn", backbone_steps=0, steps=40, batch_size=32,
+                       clean_ratio=0.1, image_size=8, hidden=32, lr=3e-3, seed=0, quiet=True, device="cpu",
+                       eval_every=20)
 
 
 if __name__ == "__main__":

@@ -108,3 +108,29 @@ def test_preprocess_of_old_checkpoints_reads_as_before():
                                                                                      "std": IMAGENET_STD}
     new = create_backbone("efficientnet_b0", pretrained=False).preprocess
     assert Preprocess.from_dict(new.to_dict()) == new
+
+
+def test_the_default_backbone_is_pretrained_efficientnet_lite0_without_a_backbone_stage():
+    """Issue 44 (15): by default the frozen scheme trains the heads on ImageNet features (Lite0, installed
+    offline) with no stage one; the estimator's defaults are the config's."""
+    from noisereg import NoiseRegClassifier, TrainConfig
+    cfg = TrainConfig()
+    assert (cfg.scheme, cfg.backbone, cfg.pretrained, cfg.weights) == ("frozen", "efficientnet-lite0", True, None)
+    assert cfg.backbone_steps is None and cfg.stage_one_steps() == 0  # left to the backbone, resolved once
+    assert cfg.resolved().backbone_steps == 0  # what a run records in checkpoint.json and config.yaml
+    assert NoiseRegClassifier().config() == TrainConfig(quiet=True)
+
+
+def test_small_cnn_by_name_is_trained_from_scratch_with_a_backbone_stage():
+    """A backbone that starts from random weights gets stage one (500 steps) when --backbone-steps is left
+    unset; given weights count as pretrained; a given --backbone-steps always wins."""
+    from noisereg.config import SCRATCH_BACKBONE_STEPS, TrainConfig
+    small = TrainConfig(backbone="small-cnn")
+    assert small.backbone_steps is None and small.resolved().backbone_steps == SCRATCH_BACKBONE_STEPS == 500
+    assert TrainConfig(backbone="resnet18", pretrained=False).resolved().backbone_steps == 500
+    assert TrainConfig(backbone="resnet18").resolved().backbone_steps == 0
+    assert TrainConfig(backbone="small-cnn", weights="stage_one.safetensors").resolved().backbone_steps == 0
+    assert TrainConfig(backbone="small-cnn", backbone_steps=7).resolved().backbone_steps == 7
+    assert TrainConfig(backbone_steps=30).resolved().backbone_steps == 30
+    with pytest.raises(UserError, match="backbone_steps must be an integer >= 0, got -1"):
+        TrainConfig(backbone_steps=-1)

@@ -23,8 +23,8 @@ from noisereg.cli import main
 from noisereg.safe_io import LOCK_FILE
 from tests.conftest import write_digit_folder, write_manifest
 
-TINY = ["--scheme", "end-to-end", "--image-size", "8", "--hidden", "8", "--batch-size", "8", "--steps", "4",
-        "--quiet", "--device", "cpu"]
+TINY = ["--scheme", "end-to-end", "--backbone", "small-cnn", "--image-size", "8", "--hidden", "8", "--batch-size", "8",
+        "--steps", "4", "--quiet", "--device", "cpu"]
 OUTSIDE = ["--allow-outside-root"]  # the manifests below name the good images by absolute paths from another folder
 
 

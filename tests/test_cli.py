@@ -11,7 +11,7 @@ from noisereg.cli import main
 from tests.conftest import write_manifest
 
 TRAIN = ["--steps", "30", "--backbone-steps", "30", "--image-size", "16", "--hidden", "16",
-         "--batch-size", "10", "--patience", "0", "--quiet"]
+         "--batch-size", "10", "--patience", "0", "--quiet", "--backbone", "small-cnn"]
 
 
 @pytest.mark.parametrize("scheme", ["frozen", "end-to-end"])
@@ -42,7 +42,8 @@ def test_train_says_what_it_does_and_prints_validation_metrics(image_folders, tm
     """Folders in; the frozen scheme's backbone stage is announced; one line per validation."""
     out = tmp_path / "run"
     assert main(["train", "--noisy-dir", str(image_folders["noisy"]), "--clean-dir", str(image_folders["clean"]),
-                 "--val-dir", str(image_folders["val"]), "--out", str(out), "--backbone-steps", "4", "--steps", "6",
+                 "--val-dir", str(image_folders["val"]), "--out", str(out), "--backbone", "small-cnn",
+                 "--backbone-steps", "4", "--steps", "6",
                  "--eval-every", "3", "--image-size", "16", "--hidden", "8", "--batch-size", "8"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines.pop(1).startswith("note: the validation set has ")  # a few images: said once
@@ -57,6 +58,32 @@ def test_train_says_what_it_does_and_prints_validation_metrics(image_folders, tm
     assert lines[-1] == f"report: {out / 'report.html'}"
     assert main(["evaluate", "--checkpoint", str(out), "--test-dir", str(image_folders["test"]), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["images"] == 30
+
+
+def test_train_without_backbone_flags_uses_pretrained_lite0_and_no_backbone_stage(digit_folder, tmp_path, capsys):
+    """Issue 44 (15): `train` without backbone flags trains the heads on the ImageNet features of EfficientNet-Lite0
+    as installed (no stage one); `--backbone small-cnn` still trains a small CNN from scratch, stage one first."""
+    import torch
+    from safetensors.torch import load_file
+    from noisereg.models.backbones import efficientnet_lite0_weights_path, load_state_dict_file
+    out, small = tmp_path / "run", tmp_path / "small"
+    assert main(["train", "--manifest", str(digit_folder), "--out", str(out), "--image-size", "32", "--steps", "6",
+                 "--hidden", "8", "--batch-size", "8"]) == 0
+    assert "backbone stage" not in capsys.readouterr().out
+    meta = json.loads((out / "checkpoint.json").read_text())
+    config = {k: meta["config"][k] for k in ("scheme", "backbone", "pretrained", "backbone_steps")}
+    assert config == {"scheme": "frozen", "backbone": "efficientnet-lite0", "pretrained": True, "backbone_steps": 0}
+    assert {r["stage"] for r in meta["history"]} == {"heads"}
+    imagenet = load_state_dict_file(efficientnet_lite0_weights_path())
+    kept = load_file(out / "model.safetensors")
+    assert torch.equal(kept["backbone.body._conv_stem.weight"], imagenet["_conv_stem.weight"])  # not fine-tuned
+
+    assert main(["train", "--manifest", str(digit_folder), "--out", str(small), "--backbone", "small-cnn",
+                 "--epochs", "1", "--image-size", "8", "--hidden", "8", "--batch-size", "8"]) == 0
+    assert "fine-tuning the whole small-cnn backbone on the noisy labels for up to 500 steps" in capsys.readouterr().out
+    meta = json.loads((small / "checkpoint.json").read_text())
+    assert (meta["config"]["backbone"], meta["config"]["backbone_steps"]) == ("small-cnn", 500)
+    assert {r["stage"] for r in meta["history"]} == {"backbone", "heads"}
 
 
 def test_resume_from_the_cli(digit_folder, tmp_path, capsys):

@@ -23,7 +23,8 @@ from noisereg.config import TrainConfig
 from noisereg.data.labelset import LabelledSet, one_hot
 from noisereg.errors import UserError
 
-CFG = TrainConfig(steps=16, hidden=8, batch_size=16, save_every=1, eval_every=4, patience=0, quiet=True, device="cpu")
+CFG = TrainConfig(backbone="small-cnn", steps=16, hidden=8, batch_size=16, save_every=1, eval_every=4, patience=0,
+                  quiet=True, device="cpu")
 TRIES = 40
 
 
@@ -132,7 +133,8 @@ def test_a_second_run_on_the_same_folder_is_refused_naming_the_first(tmp_path: P
             assert time.time() < deadline, "the first run never took the lock"
             time.sleep(0.05)
         train = ["train", "--manifest", str(digit_folder), "--out", str(out), "--scheme", "end-to-end",
-                 "--image-size", "8", "--hidden", "8", "--steps", "3", "--batch-size", "8", "--quiet"]
+                 "--backbone", "small-cnn", "--image-size", "8", "--hidden", "8", "--steps", "3", "--batch-size", "8",
+                 "--quiet"]
         assert main(train) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("noisereg: error: ") and f"in use by another run (pid {holder.pid} on " in err
@@ -157,7 +159,8 @@ def test_writes_never_follow_a_symlink_out_of_the_output_folder(tmp_path: Path, 
         (out / name).symlink_to(victims[name])
     (out / "p.csv").symlink_to(victims["p.csv"])  # an existing --out: replaced with --overwrite
     train = ["train", "--manifest", str(digit_folder), "--out", str(out), "--scheme", "end-to-end",
-             "--image-size", "8", "--hidden", "8", "--steps", "3", "--batch-size", "8", "--quiet"]
+             "--backbone", "small-cnn", "--image-size", "8", "--hidden", "8", "--steps", "3", "--batch-size", "8",
+             "--quiet"]
     assert main(train) == 0
     assert main(["predict", "--checkpoint", str(out), str(digit_folder.parent / "img" / "7_0.png"),
                  "--out", str(out / "p.csv"), "--overwrite"]) == 0

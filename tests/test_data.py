@@ -104,8 +104,8 @@ def test_demo_tasks_are_seeded_unpaired_and_as_noisy_as_documented():
     assert m.train.images.shape[1:] == (1, 16, 16) and not m.train.is_single_label
 
 
-TINY_TRAIN = ["--scheme", "end-to-end", "--image-size", "8", "--hidden", "8", "--batch-size", "8", "--steps", "4",
-              "--quiet", "--device", "cpu"]
+TINY_TRAIN = ["--scheme", "end-to-end", "--backbone", "small-cnn", "--image-size", "8", "--hidden", "8",
+              "--batch-size", "8", "--steps", "4", "--quiet", "--device", "cpu"]
 
 
 def _folders_with_two_unreadable(tmp_path):

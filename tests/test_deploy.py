@@ -93,7 +93,8 @@ def small_model(tmp_path_factory, folder_model):
     """A small CNN trained end to end for a few steps (BatchNorm statistics updated), saved."""
     folders = folder_model[0]
     root = tmp_path_factory.mktemp("small_model")
-    est = NoiseRegClassifier(scheme="end-to-end", image_size=16, steps=3, hidden=8, batch_size=8, patience=0)
+    est = NoiseRegClassifier(scheme="end-to-end", backbone="small-cnn", image_size=16, steps=3, hidden=8, batch_size=8,
+                             patience=0)
     est.fit(noisy=folders["noisy"], clean=folders["clean"]).save(root / "run")
     return est, root / "run", sorted(str(p) for p in folders["test"].rglob("*.png"))
 

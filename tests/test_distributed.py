@@ -113,8 +113,8 @@ def test_batchnorm_layers_normalise_with_the_global_batch_on_cpu(tmp_path):
 def test_torchrun_cli_end_to_end_writes_one_checkpoint(digit_folder, tmp_path):
     out = tmp_path / "run"
     r = _torchrun("-m", "noisereg", "train", "--manifest", str(digit_folder), "--out", str(out),
-                  "--scheme", "end-to-end", "--steps", "12", "--batch-size", "10", "--image-size", "16",
-                  "--hidden", "8", "--device", "cpu", "--patience", "0", "--quiet")
+                  "--scheme", "end-to-end", "--backbone", "small-cnn", "--steps", "12", "--batch-size", "10",
+                  "--image-size", "16", "--hidden", "8", "--device", "cpu", "--patience", "0", "--quiet")
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("checkpoint in") == 1, r.stdout + r.stderr[-2000:]  # only rank 0 reports and writes
     meta = json.loads((out / "checkpoint.json").read_text())

@@ -1,4 +1,6 @@
 """NoiseRegClassifier follows scikit-learn's conventions and works inside cleanlab's CleanLearning."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -138,9 +140,29 @@ def test_input_errors_are_user_errors(folder_model, tmp_path):
         NoiseRegClassifier().fit(x, np.where(y_noisy == "dog", "dgo", y_noisy), classes=["cat", "dog", "emu"])
 
 
+def test_predict_proba_on_a_folder_says_which_file_each_row_is(folder_model):
+    """Issue 44 (15): ``last_paths_`` names the file of each row (the folder expanded); predicting those files
+    in another order moves the rows with them; ``predictions`` takes the folder too, in the same order."""
+    import torch
+    folders, est, _ = folder_model
+    proba = est.predict_proba(folders["test"])
+    paths = est.last_paths_
+    assert len(paths) == len(proba) == 18 and {Path(p).parent.name for p in paths} == {"0", "1", "7"}
+    assert sorted(paths) == sorted(str(p) for p in folders["test"].rglob("*.png"))
+    np.testing.assert_allclose(est.predict_proba(paths[::-1]), proba[::-1], rtol=1e-5, atol=1e-7)
+    assert est.last_paths_ == paths[::-1]
+    np.testing.assert_allclose(est.predict_proba(paths[5]), proba[5:6], rtol=1e-5, atol=1e-7)
+    frame = est.predictions(folders["test"])
+    assert frame["path"].tolist() == paths
+    np.testing.assert_allclose(frame[["0", "1", "7"]].to_numpy(), proba, rtol=1e-5, atol=1e-7)
+    est.predict_proba(torch.rand(2, 3, 32, 32))  # pixels: no files, so no paths of an earlier call are left
+    assert not hasattr(est, "last_paths_")
+
+
 def test_fit_on_a_manifest_validates_on_its_val_split(digit_folder):
     from noisereg.data.manifest import read_manifest
-    est = NoiseRegClassifier(backbone_steps=0, image_size=16, steps=4, hidden=8, batch_size=8, eval_every=2)
+    est = NoiseRegClassifier(backbone="small-cnn", backbone_steps=0, image_size=16, steps=4, hidden=8, batch_size=8,
+                             eval_every=2)
     est.fit(noisy=str(digit_folder))
     assert [r["step"] for r in est.history_ if "val_top1" in r] == [2, 4]  # the manifest's 12 val images
     test = read_manifest(digit_folder, split="test")

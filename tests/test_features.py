@@ -73,8 +73,8 @@ def test_half_written_or_foreign_caches_are_never_used(tmp_path):
 
 def test_heads_train_from_the_memmap_like_from_memory(tmp_path):
     data = _data()
-    cfg = TrainConfig(scheme="frozen", backbone_steps=0, steps=20, batch_size=10, image_size=8, hidden=8,
-                      quiet=True)
+    cfg = TrainConfig(scheme="frozen", backbone="small-cnn", backbone_steps=0, steps=20, batch_size=10, image_size=8,
+                      hidden=8, quiet=True)
     mem = fit(data, cfg)
     disk = fit(data, cfg.replace(cache_dir=str(tmp_path)))
     a = [h["loss"] for h in mem.history]

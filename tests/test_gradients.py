@@ -49,7 +49,8 @@ def test_frozen_scheme_leaves_the_backbone_unchanged():
     is_clean = np.arange(60) % 5 == 0
     data = LabelledSet(images=images, classes=["a", "b", "c"], noisy=one_hot(y, 3), clean=one_hot(y, 3),
                        has_noisy=~is_clean, has_clean=is_clean)
-    cfg = TrainConfig(scheme="frozen", backbone_steps=3, steps=5, image_size=8, hidden=8, quiet=True)
+    cfg = TrainConfig(scheme="frozen", backbone="small-cnn", backbone_steps=3, steps=5, image_size=8, hidden=8,
+                      quiet=True)
     stage_one = fit(data, cfg.replace(method="noisy")).model
     before = {k: v.clone() for k, v in stage_one.backbone.state_dict().items()}
     result = fit(data, cfg, stage_one=stage_one)

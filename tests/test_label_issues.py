@@ -272,8 +272,8 @@ def test_command_line_errors(single, tmp_path, capsys, digit_folder):
 def test_command_line_on_image_files(digit_folder, tmp_path, capsys, scheme):
     run, out = tmp_path / "run", tmp_path / "issues.csv"
     assert main(["train", "--manifest", str(digit_folder), "--out", str(run), "--scheme", scheme, "--steps", "20",
-                 "--backbone-steps", "10", "--image-size", "16", "--hidden", "16", "--batch-size", "10",
-                 "--patience", "0", "--quiet"]) == 0
+                 "--backbone", "small-cnn", "--backbone-steps", "10", "--image-size", "16", "--hidden", "16",
+                 "--batch-size", "10", "--patience", "0", "--quiet"]) == 0
     assert main(["find-label-issues", "--checkpoint", str(run), "--manifest", str(digit_folder), "--out", str(out),
                  "--top-k", "3", "--write-manifest", str(tmp_path / "fixed.csv"), "--action", "drop"]) == 0
     assert "cut-off top 3 by posterior" in capsys.readouterr().out

@@ -21,8 +21,8 @@ from tests.browser import assert_clean_page, open_report  # the `browser` fixtur
 from tests.conftest import write_digit_folder
 
 REPO = Path(__file__).resolve().parents[1]
-TRAIN = ["--scheme", "end-to-end", "--steps", "40", "--image-size", "16", "--hidden", "16", "--batch-size", "10",
-         "--patience", "0", "--eval-every", "10", "--lr", "3e-3"]
+TRAIN = ["--scheme", "end-to-end", "--backbone", "small-cnn", "--steps", "40", "--image-size", "16", "--hidden", "16",
+         "--batch-size", "10", "--patience", "0", "--eval-every", "10", "--lr", "3e-3"]
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +157,8 @@ def test_plain_progress_writes_whole_lines():
 
 def _tiny(tmp_path, **changes):
     task = digits_single_label(noise_rate=0.4, clean_fraction=0.2, seed=0)
-    cfg = TrainConfig(scheme="end-to-end", image_size=8, hidden=16, steps=12, eval_every=4, quiet=True, **changes)
+    cfg = TrainConfig(scheme="end-to-end", backbone="small-cnn", image_size=8, hidden=16, steps=12, eval_every=4,
+                      quiet=True, **changes)
     return fit(task.train, cfg, out=tmp_path / "run")
 
 
@@ -183,7 +184,8 @@ def test_tensorboard_missing_is_one_clear_line(tmp_path, capsys, monkeypatch):
 def test_quiet_prints_no_progress_and_no_evaluation(tmp_path, capsys):
     manifest = write_digit_folder(tmp_path / "data")
     args = ["train", "--manifest", str(manifest), "--out", str(tmp_path / "run"), "--scheme", "end-to-end",
-            "--steps", "6", "--image-size", "16", "--hidden", "8", "--eval-every", "3", "--quiet"]
+            "--backbone", "small-cnn", "--steps", "6", "--image-size", "16", "--hidden", "8", "--eval-every", "3",
+            "--quiet"]
     assert main(args) == 0
     captured = capsys.readouterr()
     assert captured.err == "" and " val top1 " not in captured.out
@@ -214,7 +216,7 @@ def test_train_report_shows_the_resolved_settings(tmp_path):
     manifest = write_digit_folder(tmp_path / "data", n_per_class=8)
     out = tmp_path / "run"
     assert main(["train", "--manifest", str(manifest), "--out", str(out), "--scheme", "end-to-end", "--steps", "4",
-                 "--image-size", "8", "--quiet", "--device", "cpu"]) == 0
+                 "--backbone", "small-cnn", "--image-size", "8", "--quiet", "--device", "cpu"]) == 0
     settings = json.loads((out / "run.json").read_text())["settings"]
     config = json.loads((out / "checkpoint.json").read_text())["config"]
     for name in ("hidden", "alpha", "clean_ratio", "lr", "weight_decay", "batch_size"):
@@ -241,7 +243,8 @@ def test_a_validation_set_held_out_of_the_clean_set_is_counted_under_it(tmp_path
     frame[frame["split"] == "train"].to_csv(manifest, index=False)  # no val split: fit holds out clean images
     out = tmp_path / "run"
     assert main(["train", "--manifest", str(manifest), "--out", str(out), "--scheme", "end-to-end", "--steps", "4",
-                 "--image-size", "8", "--val-fraction", "0.4", "--quiet", "--device", "cpu"]) == 0
+                 "--backbone", "small-cnn", "--image-size", "8", "--val-fraction", "0.4", "--quiet", "--device",
+                 "cpu"]) == 0
     data = json.loads((out / "run.json").read_text())["data"][0]
     assert list(data["images"]) == ["train"] and 0 < data["clean_held_out"] < data["clean"]
     assert "held out for validation" in (out / "report.html").read_text()

@@ -20,8 +20,8 @@ def _data(n: int = 64) -> LabelledSet:
 
 def test_epochs_set_the_number_of_steps_from_the_noisy_set():
     data = _data()
-    r = fit(data, TrainConfig(scheme="end-to-end", epochs=2, batch_size=10, image_size=8, hidden=4, quiet=True,
-                              patience=0))
+    r = fit(data, TrainConfig(scheme="end-to-end", backbone="small-cnn", epochs=2, batch_size=10, image_size=8,
+                              hidden=4, quiet=True, patience=0))
     # 56 noisy samples, 9 noisy per batch of 10 (1:9) -> 7 steps an epoch
     assert r.history[-1]["step"] == 14
 
@@ -56,8 +56,8 @@ def test_adam_is_fused_and_steps_like_the_reference_loop():
 def test_training_learns_a_simple_task_in_both_schemes():
     data = _data()
     for scheme in ("end-to-end", "frozen"):
-        r = fit(data, TrainConfig(scheme=scheme, steps=60, backbone_steps=30, batch_size=16, image_size=8,
-                                  hidden=8, lr=3e-3, quiet=True))
+        r = fit(data, TrainConfig(scheme=scheme, backbone="small-cnn", steps=60, backbone_steps=30, batch_size=16,
+                                  image_size=8, hidden=8, lr=3e-3, quiet=True))
         for stage in {h["stage"] for h in r.history}:
             losses = [h["loss"] for h in r.history if h["stage"] == stage]
             assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5]), (scheme, stage, losses)
@@ -65,7 +65,8 @@ def test_training_learns_a_simple_task_in_both_schemes():
 
 def test_config_yaml_round_trip_and_unknown_keys(tmp_path):
     data = _data()
-    fit(data, TrainConfig(scheme="end-to-end", steps=2, image_size=8, hidden=4, quiet=True, alpha=0.1),
+    fit(data, TrainConfig(scheme="end-to-end", backbone="small-cnn", steps=2, image_size=8, hidden=4, quiet=True,
+                          alpha=0.1),
         out=tmp_path)
     cfg = load_config(tmp_path / "config.yaml", steps=5)
     assert cfg.alpha == 0.1 and cfg.steps == 5

@@ -69,11 +69,13 @@ def test_an_experiment_tunes_each_method_once_and_uses_the_chosen_values(tmp_pat
 def test_tune_cli_on_a_manifest(digit_folder, tmp_path, capsys):
     out = tmp_path / "tuned"
     assert main(["tune", "--manifest", str(digit_folder), "--methods", "proposed,noisy", "--trials", "2",
-                 "--out", str(out), "--steps", "10", "--image-size", "16", "--backbone-steps", "5", "--quiet"]) == 0
+                 "--out", str(out), "--steps", "10", "--backbone", "small-cnn", "--image-size", "16",
+                 "--backbone-steps", "5", "--quiet"]) == 0
     assert "proposed: best validation" in capsys.readouterr().out
     assert set(json.loads((out / "tuned.json").read_text())) == {"proposed", "noisy"}
     assert main(["train", "--manifest", str(digit_folder), "--out", str(tmp_path / "run"),
-                 "--config", str(out / "proposed.yaml"), "--steps", "3", "--backbone-steps", "3", "--quiet"]) == 0
+                 "--config", str(out / "proposed.yaml"), "--steps", "3", "--backbone", "small-cnn",
+                 "--backbone-steps", "3", "--quiet"]) == 0
 
 
 # ------------------------------------------------------------------ what Optuna gives a search
@@ -147,7 +149,7 @@ def test_train_tune_records_the_chosen_values_in_checkpoint_and_config(digit_fol
     import yaml
     out = tmp_path / "run"
     assert main(["train", "--manifest", str(digit_folder), "--out", str(out), "--tune", "3", "--steps", "20",
-                 "--image-size", "16", "--backbone-steps", "0", "--hidden", "8"]) == 0
+                 "--backbone", "small-cnn", "--image-size", "16", "--backbone-steps", "0", "--hidden", "8"]) == 0
     printed = capsys.readouterr().out
     assert "tuning 'proposed': 3 trials on validation" in printed and "tuned 'proposed': lr=" in printed
     trials = list(csv.DictReader(open(out / "tune.csv")))

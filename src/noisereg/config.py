@@ -26,6 +26,7 @@ MAX_IMAGE_SIZE = 4096  # sizes (issue 44): --image-size 100000 grew to 22 GB bef
 MAX_WIDTH = 65536  # --batch-size and --hidden: 10^8 ended in an allocator traceback
 MAX_STEPS = 10**9  # --steps and --backbone-steps
 MAX_EPOCHS = 10**6
+SCRATCH_BACKBONE_STEPS = 500  # stage one of a backbone that starts from random weights (--backbone-steps unset)
 MAX_ALPHA = 1000.0  # alpha weighs L_clean against L_noise (eq. 7); beyond this L_noise is lost in rounding
 # the fields a method may default (MethodSpec.defaults, from what tuning found robust across the benchmark
 # parts), and their values for a method that does not: the paper's (alpha 0.2, clean:noisy 1:9 per batch)
@@ -39,12 +40,12 @@ class TrainConfig:
 
     method: str = option("proposed", "method id (see `noisereg methods`)")
     scheme: str = option("frozen", "frozen: fine-tune the whole backbone as Backbone (Noisy) on the noisy labels for "
-                         "--backbone-steps (slow on a CPU; 0 skips it), freeze it, compute features once, train the "
-                         "heads on them (the paper's multi-label scheme); end-to-end: train everything together "
-                         "(its single-label scheme)", choices=SCHEMES)
-    backbone: str = option("small-cnn", "small-cnn, efficientnet-lite0 (ImageNet weights, offline; lite1 and lite2 "
-                           "with the lite extra), a "
-                           "torchvision name such as resnet50, or timm/NAME")
+                         "--backbone-steps (slow on a CPU; 0, the default for a pretrained backbone, skips it), "
+                         "freeze it, compute features once, train the heads on them (the paper's multi-label "
+                         "scheme); end-to-end: train everything together (its single-label scheme)", choices=SCHEMES)
+    backbone: str = option("efficientnet-lite0", "efficientnet-lite0 (ImageNet weights that install with noisereg, "
+                           "offline; lite1 and lite2 with the lite extra), small-cnn (a small CNN trained from "
+                           "scratch), a torchvision name such as resnet50, or timm/NAME")
     pretrained: bool = option(True, "do not load ImageNet weights", flag="--no-pretrained")
     weights: Optional[str] = option(None, "local backbone weight file (.safetensors or tensor-only .pth)")
     image_size: int = option(0, "input side in pixels (0 = the backbone's default)", maximum=MAX_IMAGE_SIZE)
@@ -66,10 +67,12 @@ class TrainConfig:
                         maximum=MAX_STEPS)
     epochs: Optional[float] = option(None, "most passes over the noisy set per phase (overrides --steps)",
                                     maximum=MAX_EPOCHS)
-    backbone_steps: int = option(500, "frozen scheme: steps of stage one, the whole backbone fine-tuned on the "
-                                 "noisy labels (Backbone (Noisy)); about 1 s a step for efficientnet-lite0 at 128 px "
-                                 "on 2 CPU cores, so 500 steps take about 9 minutes; 0 keeps the backbone as created "
-                                 "(e.g. its ImageNet features)", maximum=MAX_STEPS)
+    backbone_steps: Optional[int] = option(None, "frozen scheme: steps of stage one, the whole backbone fine-tuned "
+                                           "on the noisy labels (Backbone (Noisy)); about 1 s a step for "
+                                           "efficientnet-lite0 at 128 px on 2 CPU cores, so 500 steps take about 9 "
+                                           "minutes; 0 keeps the backbone as created (e.g. its ImageNet features) "
+                                           "(default: 0 for a pretrained backbone, 500 for one trained from scratch: "
+                                           "small-cnn, or --no-pretrained without --weights)", maximum=MAX_STEPS)
     optimizer: str = option("adam", "optimizer: adam, adamw (decoupled weight decay), sgd (with --momentum) or "
                             "rmsprop", choices=OPTIMIZERS)
     momentum: float = option(0.9, "sgd: momentum (0 = plain SGD)")
@@ -145,9 +148,11 @@ class TrainConfig:
             check_choice(name, getattr(self, name), allowed)
         if self.hidden is not None:
             _at_least("hidden", self.hidden, 1)
-        for name in ("batch_size", "steps", "backbone_steps", "image_size", "eval_every", "save_every", "num_workers",
+        for name in ("batch_size", "steps", "image_size", "eval_every", "save_every", "num_workers",
                      "decay_every", "tune_trials", "train_blocks"):
             _at_least(name, getattr(self, name), 0)
+        if self.backbone_steps is not None:
+            _at_least("backbone_steps", self.backbone_steps, 0)
         if self.train_blocks:
             _check_train_blocks(self)
         _at_least("seed", self.seed, 0)
@@ -190,11 +195,25 @@ class TrainConfig:
 
     def resolved(self) -> "TrainConfig":
         """A copy in which every field left unset holds the method's default (``MethodSpec.defaults``, else
-        ``BASE_DEFAULTS``): what a run trains with and its checkpoint records. Set values are kept."""
+        ``BASE_DEFAULTS``) and ``backbone_steps`` its backbone's (``stage_one_steps``): what a run trains with
+        and its checkpoint records. Set values are kept."""
         from .methods import get_method_spec
         own = get_method_spec(self.method).defaults
-        fill = {n: own.get(n, BASE_DEFAULTS[n]) for n in self.unset()}
+        fill: dict[str, Any] = {n: own.get(n, BASE_DEFAULTS[n]) for n in self.unset()}
+        if self.backbone_steps is None:
+            fill["backbone_steps"] = self.stage_one_steps()
         return self.replace(**fill) if fill else self
+
+    def stage_one_steps(self) -> int:
+        """The frozen scheme's stage-one length: ``backbone_steps`` when set, else 0 for a pretrained backbone
+        (its ImageNet features serve as they are: the paper's frozen regime, heads only, no backbone
+        fine-tuning) and ``SCRATCH_BACKBONE_STEPS`` for one that starts from random weights (``small-cnn``,
+        or ``pretrained`` off without ``weights``), whose features mean nothing until stage one has trained
+        it. The one place this default is decided; ``resolved`` records it."""
+        if self.backbone_steps is not None:
+            return self.backbone_steps
+        from_scratch = self.weights is None and (self.backbone == "small-cnn" or not self.pretrained)
+        return SCRATCH_BACKBONE_STEPS if from_scratch and self.backbone != "features" else 0
 
     def replace(self, **changes: Any) -> "TrainConfig":
         """A copy with some fields changed (validated)."""
@@ -223,7 +242,7 @@ def _check_train_blocks(cfg: TrainConfig) -> None:
     if cfg.backbone == "features":
         raise UserError("--train-blocks cannot be used with --backbone features: precomputed features have no "
                         "blocks to train")
-    if cfg.scheme == "frozen" and not cfg.backbone_steps:
+    if cfg.scheme == "frozen" and not cfg.stage_one_steps():
         raise UserError(f"--train-blocks {cfg.train_blocks} trains the top of the backbone in the frozen scheme's "
                         "stage one, which --backbone-steps 0 skips: give --backbone-steps N (or --scheme end-to-end)")
 

@@ -81,7 +81,8 @@ def run_task(task: Task, cfg: TrainConfig, methods: Optional[tuple[str, ...]] = 
             out["label_issues"] = suspects(result, train, task.train.clean, device)
         out["methods"][name] = metrics
         out["scores"][name] = score_set(result.model, task.test, result.preprocess, device=device)
-        offset = cfg.backbone_steps if cfg.scheme == "frozen" and not get_method_spec(name).is_backbone_noisy else 0
+        stage_one_shown = cfg.scheme == "frozen" and not get_method_spec(name).is_backbone_noisy
+        offset = cfg.stage_one_steps() if stage_one_shown else 0
         out["histories"][name] = [{**r, "x": r["step"] + offset} for r in result.history]
         out["seconds"][name] = round(time.perf_counter() - start, 2)
     out["methods"] = {m: out["methods"][m] for m in shown if m in out["methods"]}

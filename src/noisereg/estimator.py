@@ -51,13 +51,17 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         model_, preprocess_, history_, meta_: the trained network, its input preprocessing, the
             per-step records, and what its checkpoint records.
         tuned_: with ``tune_trials``, the values the search chose (also in the saved config).
+        last_paths_: after ``predict`` & co. on image files (paths, a folder or a glob), those files in row
+            order, a folder expanded: row i of the result is ``last_paths_[i]``. Absent after a call on
+            pixels or features. ``predictions`` gives the same as a table with a ``path`` column.
     """
 
     def __init__(self, *, method: str = TrainConfig.method,  # the paper's (method ids: registry and config only)
-                 scheme: str = "frozen", backbone: str = "small-cnn", pretrained: bool = True,
+                 scheme: str = "frozen", backbone: str = TrainConfig.backbone, pretrained: bool = True,
                  weights: Optional[str] = None, image_size: int = 0, augment: bool = False, activation: str = "sigmoid",
                  hidden: Optional[int] = None, alpha: Optional[float] = None, clean_ratio: Optional[float] = None,
-                 batch_size: int = 0, steps: int = 0, epochs: Optional[float] = None, backbone_steps: int = 500,
+                 batch_size: int = 0, steps: int = 0, epochs: Optional[float] = None,
+                 backbone_steps: Optional[int] = TrainConfig.backbone_steps,
                  optimizer: str = "adam", momentum: float = 0.9, grad_clip: float = 0.0, pos_weight: str = "none",
                  sampler: str = "uniform", lr: Optional[float] = None, backbone_lr: Optional[float] = None,
                  schedule: str = "cosine", warmup: float = 0.05, lr_decay: float = 1.0, decay_every: int = 0,
@@ -178,6 +182,7 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         if hasattr(self, "n_features_in_") and not (paths or isinstance(X, LabelledSet)):
             X = checked_features(X)
         images, _ = prediction_inputs(X)
+        self._remember_paths(images)
         features = isinstance(images, np.ndarray)
         if features != hasattr(self, "n_features_in_"):
             raise UserError("this model reads features (N, D), not images" if hasattr(self, "n_features_in_")
@@ -187,6 +192,14 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
                             f"{self.n_features_in_} features as input")
         return predict_logits(self.model_, images, self.preprocess_, device=self._device(),
                               batch_size=max(64, self.batch_size))
+
+    def _remember_paths(self, images: Any) -> None:
+        """Set ``last_paths_`` to the image files this call reads, in row order (folders and globs expanded), so
+        that rows can be matched to files; drop it for pixels or features, so it never names another call's rows."""
+        if isinstance(images, (list, tuple)):
+            self.last_paths_ = [str(p) for p in images]
+        else:  # (scikit-learn's checks: predicting on arrays leaves the estimator's attributes as they were)
+            self.__dict__.pop("last_paths_", None)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """g's logits c (N, K) (log-probabilities for softmax methods). Two classes, one label per image:
@@ -204,7 +217,11 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         return g if self.multi_label_ else g / np.clip(g.sum(1, keepdims=True), 1e-12, None)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """(N, K) class probabilities: g's rows normalised to sum to one (single-label), or g (multi-label)."""
+        """(N, K) class probabilities: g's rows normalised to sum to one (single-label), or g (multi-label).
+
+        For image files (paths, a folder, a glob) row i is the file ``last_paths_[i]``, which this call sets: a
+        folder is expanded in ``ImageFolder``'s order (folders, then files, sorted by name) or its metadata
+        file's, so ``predict_proba(folder)`` equals ``predict_proba(clf.last_paths_)``."""
         return self._proba(self._outputs(X)["logits"])
 
     def chosen(self, proba: np.ndarray, *, top_k: Optional[int] = None,
@@ -251,15 +268,20 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
             return label_matrix(rows, self.classes_, "score").astype(int)
         return np.asarray([row[0] if row else None for row in rows], dtype=self.classes_.dtype)
 
-    def predictions(self, paths: Sequence[str], *, top_k: Optional[int] = None, threshold: Optional[float] = None,
-                    show_h: bool = False, batch_size: int = 64, num_workers: int = 0) -> "pd.DataFrame":
-        """One row per image file: ``path``, ``predicted`` (``;``-joined classes, best first, as ``chosen``
-        picks them), one column of ``predict_proba`` per class (``h:<class>`` columns of h = sigmoid(r + c)
-        with ``show_h``), and ``error``: why a file could not be read (its scores are left empty); the
-        other files are still predicted."""
+    def predictions(self, paths: str | Path | Sequence[str | Path], *, top_k: Optional[int] = None,
+                    threshold: Optional[float] = None, show_h: bool = False, batch_size: int = 64,
+                    num_workers: int = 0) -> "pd.DataFrame":
+        """One row per image file of ``paths`` (files, folders and globs, expanded as ``last_paths_`` is):
+        ``path``, ``predicted`` (``;``-joined classes, best first, as ``chosen`` picks them), one column of
+        ``predict_proba`` per class (``h:<class>`` columns of h = sigmoid(r + c) with ``show_h``), and
+        ``error``: why a file could not be read (its scores are left empty); the other files are still
+        predicted."""
         import pandas as pd
+        from .data.folders import image_paths
+        from .data.inputs import is_path
         from .train import predict_files
         self._check_fitted()
+        paths = image_paths([paths] if is_path(paths) else list(paths))
         outs, errors = predict_files(self.model_, list(paths), self.preprocess_, device=self._device(),
                                      batch_size=batch_size, num_workers=num_workers)
         proba = self._proba(outs["logits"])

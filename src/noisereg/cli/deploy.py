@@ -16,7 +16,6 @@ JSONL = (".jsonl", ".ndjson")
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict every image; an unreadable one gets its ``error`` and a line on stderr, the rest go on."""
-    from ..data.folders import image_paths
     from ..estimator import NoiseRegClassifier
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         raise UserError(f"--threshold must be in [0, 1], got {args.threshold}")
@@ -24,7 +23,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         suffixes = {"csv": (".csv",), "jsonl": JSONL}.get(args.format, (".csv", *JSONL))
         new_output(args.out, written=args.format or "a prediction table", suffixes=suffixes, overwrite=args.overwrite)
     est = NoiseRegClassifier.load(args.checkpoint).set_params(device=args.device)
-    frame = est.predictions(image_paths(args.paths), top_k=args.top_k, threshold=args.threshold,
+    frame = est.predictions(args.paths, top_k=args.top_k, threshold=args.threshold,
                             show_h=args.show_h, batch_size=args.batch_size, num_workers=args.num_workers)
     for error in frame["error"][frame["error"] != ""]:
         print(f"noisereg: skipped: {error}", file=sys.stderr)

@@ -62,7 +62,7 @@ def pending(cfg: TrainConfig, eval_set: Any, train: Any = None, stage_one: Any =
     spec = get_method_spec(cfg.method)
     if not spec.chosen_on_val or eval_set is None or len(eval_set) == 0 or not eval_set.has_clean.any():
         return ()
-    trains_backbone = stage_one is None and cfg.backbone_steps and not getattr(train, "holds_features", True)
+    trains_backbone = stage_one is None and cfg.stage_one_steps() and not getattr(train, "holds_features", True)
     if cfg.scheme != "frozen" or trains_backbone or current().enabled:
         return ()
     return tuple(n for n in spec.chosen_on_val if getattr(cfg, n) is None)
