@@ -3,7 +3,7 @@
 The part of RESULTS.md between the ``generated`` markers is rewritten; the rest (the reading, and
 blocks other scripts append) is left as it is.
 
-    python benchmarks/make_results.py
+    python -m benchmarks.make_results
 """
 from __future__ import annotations
 
@@ -184,7 +184,7 @@ def top_cost_table(rows: list[dict]) -> list[str]:
         by[(int(r["image_size"]), int(r["batch"]), int(r["train_blocks"]))].append(r)
     first = rows[0]
     out = ["## Training the top of the backbone: cost per step (generated from `benchmarks/results/top_cost.csv`)", "",
-           f"`python benchmarks/bench_top.py` at commit {first['commit']} ({first['date']}, {first['machine']}): one "
+           f"`python -m benchmarks.bench_top` at commit {first['commit']} ({first['date']}, {first['machine']}): one "
            "optimisation step (forward, backward, Adam) of EfficientNet-Lite0 with Backbone (Noisy)'s linear "
            "classifier, the whole network on the images against the top (`--train-blocks K`) on the cached float16 "
            "activations of the frozen trunk, same batch, in interleaved triples (whole, K=2, K=5); medians over the "
@@ -263,7 +263,7 @@ def voc_analysis() -> list[str]:
     if not rows:
         return []
     pct = lambda r, k: "-" if r.get(k) in (None, "") else f"{100 * float(r[k]):.1f}"  # noqa: E731
-    out = ["What the residual net absorbs (`python benchmarks/analyze_voc.py`, seed 0, tuned values; "
+    out = ["What the residual net absorbs (`python -m benchmarks.analyze_voc`, seed 0, tuned values; "
            "`results/analysis_voc.csv`): on the noisy training photos, entry by entry (photo x class), whether a "
            "method's g says the truth where the machine's label is wrong (a true class it missed; a class it named "
            "wrongly), whether g keeps the right entries, and whether h = sigmoid(r + c) reproduces the machine's "
@@ -300,7 +300,7 @@ def defaults_table(rows: list[dict]) -> list[str]:
     cell = {(r["part"], r["method"], float(r["clean_fraction"])): r for r in rows}
     out = ["## Out of the box: untuned defaults against the tuned grid (generated from "
            "`benchmarks/results/defaults.csv`)", "",
-           "`python benchmarks/bench_defaults.py --part PART`: each method with no option set (length and batch "
+           "`python -m benchmarks.bench_defaults --part PART`: each method with no option set (length and batch "
            "from the data, the method's own defaults) against its tuned rows above; mean ± sample std over the "
            "seeds, (default - tuned) in brackets. `proposed` chooses its alpha on validation (0.2 / 0.05 / 0.02, "
            "`train/choice.py`); † = that choice read off the three candidates' per-seed runs "
@@ -343,7 +343,7 @@ def alpha_choice_table() -> list[str]:
     import alpha_choice
     return ["### alpha on validation: the choice per cell (generated from "
             "`benchmarks/results/alpha_candidates.csv`)", "",
-            "`python benchmarks/alpha_choice.py`: per seed, the candidate (0.2, 0.05, 0.02) whose kept weights "
+            "`python -m benchmarks.alpha_choice`: per seed, the candidate (0.2, 0.05, 0.02) whose kept weights "
             "score best on validation, read off the ablation's runs of each; test mean ± sample std over 3 seeds; "
             "per seed: the alpha chosen.", "", alpha_choice.table().rstrip("\n"), ""]
 
@@ -433,7 +433,7 @@ def readme_block(rows: list[dict]) -> str:
         if any(r["part"] == part for r in rows):
             parts += [title, "", headline_table(rows, part), ""]
         if part == "voc" and defaults_headline(part, HEADLINE[part][1]):
-            parts += ["The same cells with every method on its untuned defaults (`python benchmarks/bench_defaults.py "
+            parts += ["The same cells with every method on its untuned defaults (`python -m benchmarks.bench_defaults "
                       "--part voc --methods ...`, 5 seeds; `proposed` chooses its alpha on each run's validation "
                       "set), test mAP %:", "", defaults_headline(part, HEADLINE[part][1]), ""]
     parts += ["The other parts, `proposed` against the best other method (bold: `proposed` ahead):", "",
