@@ -82,6 +82,9 @@ class Part:
         targets: (clean fraction, margin) claims of ``proposed`` over the best other method, checked in the
             Targets table; ``reference``: shown there for reference only (every fraction, no claim).
         per_class_ap: its test AP per class goes to ``results/per_class_<name>.csv`` (VOC: beside the noise).
+        readme_title, readme_defaults: the README's heading for it, and whether its untuned defaults
+            (``results/defaults.csv``) follow there.
+        summary: its row name in the README's "other parts" table (empty: not there).
         headline: the README's rows for the part (empty: the part is in its "other parts" table as ``summary``).
     """
 
@@ -104,6 +107,7 @@ class Part:
     per_class_ap: bool = False
     headline: tuple[str, ...] = ()
     readme_title: str = ""
+    readme_defaults: bool = False
     summary: str = ""
 
     @property
@@ -182,7 +186,7 @@ register_part(Part(
     unit="photos", per_class_ap=True, targets=((0.02, 0.0), (0.05, 3.0), (0.1, 0.0)),
     headline=("proposed", "g-alone", "h-alone", "mixed", "noisy", "ft-l", "mw-net", "cleanlab-cl", "gt"),
     readme_title=f"Real photos, the paper's protocol: PASCAL VOC 2007 labelled by {ANNOTATOR}'s top-8 "
-                 "(multi-label), test mAP %:"))
+                 "(multi-label), test mAP %:", readme_defaults=True))
 register_part(Part(
     "annotated", f"machine-annotated, single-label: every training image labelled by {ANNOTATOR}",
     data="cifar10n", noise="annotated", annotated=True, cleanlab=True,
