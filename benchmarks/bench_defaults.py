@@ -106,10 +106,13 @@ def run_ablation(args: argparse.Namespace, part: str, methods: list[str], metric
     table = "| part | method | clean | variant | settings | val | test |\n|---|---|---:|---|---|---:|---:|\n" + "".join(
         f"| {r['part']} | {r['method']} | {r['clean_fraction']:g} | {r['variant']} | {r['settings'] or '-'} | "
         f"{r['val']:.2f} ± {r['val_std']:.2f} | {r['test']:.2f} ± {r['test_std']:.2f} |\n" for r in new)
-    write_block(f"defaults-miss-{part}", table,
+    print(table)
+    slug = f"{part}-f{'+'.join(f'{f:g}' for f in fractions(args, part))}-{'+'.join(list(settings)[1:])}"
+    write_block(f"defaults-miss/{slug}", "",
                 f"{len(cells)} cells, {args.seeds} seeds, {(time.perf_counter() - start) / 60:.1f} min on "
                 f"{args.workers} workers. val: the kept weights' validation {metric}; test: read at the end, "
-                f"for the measurement only (no default is chosen on it). Rows in `results/{ABLATION_CSV.name}`.")
+                f"for the measurement only (no default is chosen on it). Rows in `results/{ABLATION_CSV.name}`.",
+                wall_s=time.perf_counter() - start)
 
 
 def main() -> None:

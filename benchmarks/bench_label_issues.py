@@ -270,15 +270,17 @@ def markdown(frame) -> str:
 
 
 def report(rows: list[dict], args, seconds: float) -> None:
-    """The run's rows as a RESULTS.md table, and each noise set's target (AUROC at or above cleanlab's
-    best at 5x less time) as measured."""
+    """Print the run's rows as a table, and write each label set's block for RESULTS.md (its command, machine,
+    settings and target: AUROC at or above cleanlab's best at 5x less time, as measured); the table there is
+    rendered from the CSV's current rows by ``make_results``."""
     import pandas as pd
     frame = pd.DataFrame(rows)
     frame = frame[frame["level"] != ""] if "level" in frame else frame
     cols = ["part", "noise", "peer", "head", "score", "chosen_on", "level", "val_auroc", "auroc", "ap",
             "precision_at_k", "recall_at_k", "flagged_precision", "flagged_recall", "seconds", "cpu_seconds", "test_top1"]
     table = markdown(pd.DataFrame(rows)[[c for c in cols if c in frame.columns]])
-    notes = [f"{args.clean:.0%} clean, seed {args.seed}, at most {args.epochs:g} epochs, {args.mosaics} training "
+    print(table)
+    common = [f"{args.clean:.0%} clean, seed {args.seed}, at most {args.epochs:g} epochs, {args.mosaics} training "
              f"mosaics; wall time of the whole run {seconds / 60:.1f} min. `seconds` (wall) and `cpu_seconds` (this "
              "process only, so other jobs on the machine do not count): training + scoring (ours), 5-fold "
              "cross-validation + cleanlab (cleanlab); every training on the same threads. The time target compares "
@@ -288,12 +290,11 @@ def report(rows: list[dict], args, seconds: float) -> None:
         ours_ = level[(level["peer"] == "noisereg proposed") & (level["chosen_on"] != "alternative")].iloc[0]
         peer = level[level["peer"].str.startswith("cleanlab")].sort_values("auroc").iloc[-1]  # its better head
         ok = ours_["auroc"] >= peer["auroc"] and ours_["cpu_seconds"] * 5 <= peer["cpu_seconds"]
-        notes.append(f"- {part} {noise}: proposed ({ours_['score']}, chosen on validation) AUROC {ours_['auroc']:.3f} in "
-                     f"{ours_['cpu_seconds']:.0f} CPU s vs {peer['peer']} {peer['auroc']:.3f} in "
-                     f"{peer['cpu_seconds']:.0f} CPU s ({peer['cpu_seconds'] / ours_['cpu_seconds']:.1f}x the time): "
-                     f"target {'met' if ok else 'missed'}")
-    write_block("label-issues", table,
-                "\n".join(notes))
+        target = (f"- {part} {noise}: proposed ({ours_['score']}, chosen on validation) AUROC {ours_['auroc']:.3f} in "
+                  f"{ours_['cpu_seconds']:.0f} CPU s vs {peer['peer']} {peer['auroc']:.3f} in "
+                  f"{peer['cpu_seconds']:.0f} CPU s ({peer['cpu_seconds'] / ours_['cpu_seconds']:.1f}x the time): "
+                  f"target {'met' if ok else 'missed'}")
+        write_block(f"label-issues/{part}-{noise}", "", "\n".join(common + [target]), wall_s=seconds)
 
 
 def main() -> None:
