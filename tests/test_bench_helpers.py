@@ -258,8 +258,9 @@ def test_label_issue_rows_written_before_a_column_was_added_are_kept(tmp_path):
 
 def test_cleanlabs_multi_label_head_is_the_validated_mixed_head_with_clean_rows_flagged():
     bench = pytest.importorskip("benchmarks.cleanlab_peer")
-    from noisereg.data.labelset import LabelledSet
     from sklearn.metrics import roc_auc_score
+
+    from noisereg.data.labelset import LabelledSet
     rng = np.random.default_rng(0)
     y = (rng.random((300, 3)) < 0.4).astype(int)
     x = (y @ rng.normal(0, 2, (3, 8)) + rng.normal(0, 0.5, (300, 8))).astype(np.float32)
@@ -345,9 +346,9 @@ def test_the_voc_part_trains_as_long_as_the_data_needs_and_its_targets_are_repor
     """A clean-only phase on a few hundred photos must not stop after a handful of steps (the first sitting's
     20 epochs of batch 128 gave g-alone 18 steps at 5%): the voc part leaves length and batch to the data."""
     bench = pytest.importorskip("benchmarks.bench_cifar10n")
+    from benchmarks.parts import get_part
     from noisereg.config import TrainConfig
     from noisereg.train.length import MIN_STEPS, phase_steps
-    from benchmarks.parts import get_part
     voc = TrainConfig.from_dict(get_part("voc").train)
     assert phase_steps(voc, per_epoch=2, total=voc.steps) >= MIN_STEPS and not voc.batch_size
     assert get_part("worse").train["epochs"] == 20  # the CIFAR parts keep the length they were measured with
