@@ -50,9 +50,8 @@ import numpy as np
 
 from benchmarks.common import RESULTS_DIR, SHARED_DATA, ResultsTable, machine
 from benchmarks.grid import cell_finished, cell_rows, run_cell
-from benchmarks.parts import TRAIN, best_baselines, experiment, fractions, get_part, list_parts, metric_of
+from benchmarks.parts import TRAIN, experiment, fractions, get_part, list_parts, metric_of
 
-__all__ = ["best_baselines", "experiment", "fractions", "metric_of", "tuned_in_table", "RESULTS_TABLE"]
 COLUMNS = ("part", "data", "noise", "scheme", "method", "clean_fraction", "seed", "top1", "mAP", "AP_all", "epochs",
            "val_best", "hyperparameters", "seconds", "best_epoch", "commit")  # epochs: where a run stopped;
 # best_epoch: its kept weights (rows before 2026-12-02 lack it); commit: the code that ran it (rows before

@@ -142,10 +142,10 @@ class ResultsTable:
 
 
 def write_block(slug: str, table: str, notes: str = "", wall_s: Optional[float] = None) -> Path:
-    """Replace the section ``slug``'s current figures (a slug ``section/name``: one of the section's runs) (``results/blocks/<slug>.md``) with this run's table
-    and notes, headed by the command, date, commit, machine and wall time; print it. ``make_results`` puts
-    it into RESULTS.md under the section's title, beside its reading (``results/notes/<slug>.md``); run it
-    next to see the document."""
+    """Replace the section ``slug``'s current figures (``results/blocks/<slug>.md``; a slug ``section/name`` is
+    one of the section's runs) with this run's table and notes, headed by the command, date, commit, machine
+    and wall time; print it. ``make_results`` puts it into RESULTS.md under the section's title, beside its
+    reading (``results/notes/<slug>.md``); run it next to see the document."""
     wall = f"; wall time {wall_s / 60:.1f} min" if wall_s is not None else ""
     block = "\n\n".join(part for part in (f"`{command()}` — {datetime.date.today().isoformat()}, commit {commit()}, "
                                          f"{machine()}{wall}", table, notes) if part) + "\n"

@@ -389,7 +389,8 @@ def readme_block(rows: list[dict]) -> str:
         if part.readme_defaults and defaults_headline(name, list(part.headline)):
             parts += [f"The same cells with every method on its untuned defaults (`python -m benchmarks.bench_defaults "
                       f"--part {name} --methods ...`, 5 seeds; `proposed` chooses its alpha on each run's validation "
-                      f"set), test {METRIC_NAMES[part.metric]} %:", "", defaults_headline(name, list(part.headline)), ""]
+                      f"set), test {METRIC_NAMES[part.metric]} %:", "", defaults_headline(name, list(part.headline)),
+                      ""]
     parts += ["The other parts, `proposed` against the best other method (bold: `proposed` ahead):", "",
               others_table(rows)]
     return "\n".join(parts)

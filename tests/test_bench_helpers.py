@@ -16,7 +16,7 @@ def _row(part, method, f, seed, top1, val, metric="top1"):
 
 
 def test_best_baselines_rank_by_validation_not_test():
-    bench = pytest.importorskip("benchmarks.bench_cifar10n")
+    bench = pytest.importorskip("benchmarks.parts")
     # glc wins on test, ft-l on validation: validation decides; references and ours never count
     rows = [_row("worse", "glc", 0.05, s, 0.90, 0.70) for s in range(3)] + \
            [_row("worse", "ft-l", 0.05, s, 0.80, 0.80) for s in range(3)] + \
