@@ -52,8 +52,10 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
-    exp = ExperimentConfig(data="voc", feature_image_size=224, cache_dir=args.cache_dir, out="runs/analysis-voc")
-    build = TASKS["voc"].builder(exp, cpu)
+    voc = get_part("voc")
+    exp = ExperimentConfig(data=voc.data, feature_image_size=voc.image_size, cache_dir=args.cache_dir,
+                           out="runs/analysis-voc")
+    build = TASKS[voc.data].builder(exp, cpu)
     tuned = tuned_in_table(RESULTS_DIR / "tune_voc.csv")
     rows = []
     for fraction in (float(f) for f in args.fractions.split(",")):

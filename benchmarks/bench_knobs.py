@@ -32,7 +32,7 @@ import numpy as np
 from benchmarks.common import RESULTS_DIR, ResultsTable, write_block
 from benchmarks.bench_cifar10n import tuned_in_table
 from benchmarks.grid import cell_finished, cell_rows, run_cell
-from benchmarks.parts import FRACTIONS, TRAIN, metric_of
+from benchmarks.parts import FRACTIONS, TRAIN, experiment, metric_of
 
 KNOBS = {  # knob -> (part, the default's settings, the knob's settings, clean fractions)
     "pos_weight": ("annotated-mosaics", {"pos_weight": "none"}, {"pos_weight": "auto"}, FRACTIONS),
@@ -45,15 +45,14 @@ COLUMNS = ["knob", "part", "variant", "method", "clean_fraction", "seed", "score
 
 
 def cells(args: argparse.Namespace, knob: str, tuned: Path) -> list[Any]:
-    """One experiment per (variant, fraction, seed), each over ``args.methods``."""
-    from noisereg.experiment import ExperimentConfig
+    """One experiment per (variant, fraction, seed), each over ``args.methods``, on the part as its grid ran it
+    (``parts.experiment``: its data, labels and features; 12,500 mosaics on a mosaic part)."""
     part, default, changed, clean_fractions = KNOBS[knob]
-    multi = part == "annotated-mosaics"
     variants = [("default", default)] if args.rerun_default else []
-    return [ExperimentConfig(data="cifar10n-multi" if multi else "cifar10n", noise="annotated", methods=args.methods,
-                             clean_fractions=[f], seeds=1, first_seed=s, train={**TRAIN, **settings},
-                             feature_image_size=160, features=True, mosaics=12500, cache_dir=args.cache_dir,
-                             tuned=str(tuned), out=f"{args.out}/{knob}/{variant}/f{f:g}-s{s}")
+    grid = argparse.Namespace(fractions=None, seeds=1, image_size=0, mosaics=12500, cache_dir=args.cache_dir,
+                              out=args.out)
+    return [experiment(grid, part, args.methods, clean_fractions=[f], first_seed=s, train={**TRAIN, **settings},
+                       tuned=str(tuned), out=f"{args.out}/{knob}/{variant}/f{f:g}-s{s}")
             for variant, settings in variants + [(knob, changed)] for f in clean_fractions for s in range(args.seeds)]
 
 

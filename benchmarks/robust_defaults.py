@@ -13,6 +13,7 @@ Writes ``results/robust_defaults.csv`` and appends its table to RESULTS.md.
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import math
 from collections import defaultdict
@@ -67,6 +68,7 @@ def robust(method: str, by_key: dict[tuple, dict[str, tuple[int, float]]]) -> di
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # no options: --help only
     rows = [robust(m, by_key) for m, by_key in candidates().items()]
     ResultsTable(OUT, tuple(dict.fromkeys(k for r in rows for k in r))).write(rows)
     head = ("| method | parts | lr | weight decay | hidden | alpha | clean share | mean / worst regret | "
