@@ -21,14 +21,13 @@ A measurement of where the gap comes from, not a choice: defaults are not picked
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
 
-from benchmarks.common import RESULTS_DIR, ResultsTable, write_block
+from benchmarks.common import RESULTS_DIR, ResultsTable, current_rows, write_block
 from benchmarks.grid import run_cell
 from benchmarks.parts import experiment, fractions, list_parts, metric_of
 
@@ -50,7 +49,7 @@ UNSET = {"steps": 0, "epochs": None, "batch_size": 0, "hidden": None, "lr": None
 def tuned_means(part: str, metric: str) -> dict[tuple[str, float], float]:
     """(method, clean fraction) -> the tuned grid's mean test score in points, from results/cifar10n.csv."""
     scores: dict[tuple[str, float], list[float]] = {}
-    for r in csv.DictReader(open(RESULTS_DIR / "cifar10n.csv")):
+    for r in current_rows(RESULTS_DIR / "cifar10n.csv"):
         if r["part"] == part and r.get(metric) not in (None, ""):
             scores.setdefault((r["method"], float(r["clean_fraction"])), []).append(100 * float(r[metric]))
     return {k: float(np.mean(v)) for k, v in scores.items()}

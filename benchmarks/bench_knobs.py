@@ -19,7 +19,6 @@ mAP), or is rerun with ``--rerun-default``. ``pos_weight`` and ``sampler`` run a
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -29,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import RESULTS_DIR, ResultsTable, write_block
+from benchmarks.common import RESULTS_DIR, ResultsTable, current_rows, write_block
 from benchmarks.bench_cifar10n import tuned_in_table
 from benchmarks.grid import cell_finished, cell_rows, run_cell
 from benchmarks.parts import FRACTIONS, TRAIN, experiment, metric_of
@@ -60,7 +59,7 @@ def grid_rows(knob: str, methods: list[str], seeds: int) -> list[dict]:
     """The default side from the part's grid (``results/cifar10n.csv``; the last row of each cell)."""
     part, _, _, clean_fractions = KNOBS[knob]
     last = {}
-    for r in csv.DictReader(open(RESULTS_DIR / "cifar10n.csv")):
+    for r in current_rows(RESULTS_DIR / "cifar10n.csv"):
         if r["part"] == part and r["method"] in methods:
             last[(r["method"], float(r["clean_fraction"]), int(r["seed"]))] = r
     return [{"knob": knob, "part": part, "variant": "default", "method": m, "clean_fraction": f, "seed": s,

@@ -141,6 +141,11 @@ class ResultsTable:
             w.writerows(rows)
 
 
+def current_rows(path: Path) -> list[dict]:
+    """The rows of a results CSV that no later run superseded (all rows of a file without the column)."""
+    return ResultsTable(path, ()).read()
+
+
 def write_block(slug: str, table: str, notes: str = "", wall_s: Optional[float] = None) -> Path:
     """Replace the section ``slug``'s current figures (``results/blocks/<slug>.md``; a slug ``section/name`` is
     one of the section's runs) with this run's table and notes, headed by the command, date, commit, machine

@@ -8,7 +8,6 @@ Adding a part is one ``register_part(Part(...))`` line here: ``bench_cifar10n.py
 from __future__ import annotations
 
 import argparse
-import csv
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -49,8 +48,8 @@ def best_baselines(n: int = 3, rows: Optional[list[dict]] = None) -> list[str]:
     mean *validation* score at 5% clean (the test column is never used to choose what runs)."""
     import numpy as np
     from noisereg.methods import get_method_spec
-    from benchmarks.common import RESULTS_DIR
-    rows = [r for r in (rows if rows is not None else csv.DictReader(open(RESULTS_DIR / "cifar10n.csv")))
+    from benchmarks.common import RESULTS_DIR, current_rows
+    rows = [r for r in (rows if rows is not None else current_rows(RESULTS_DIR / "cifar10n.csv"))
             if r["part"] == "worse" and float(r["clean_fraction"]) == 0.05 and r.get("val_best") not in (None, "")]
     means = {m: np.mean([float(r["val_best"]) for r in rows if r["method"] == m]) for m in {r["method"] for r in rows}
              if m != "cleanlab-cl" and get_method_spec(m).group in BASELINE_GROUPS}
