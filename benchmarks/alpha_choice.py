@@ -8,7 +8,7 @@ outcome can be read off the three candidates' runs: the validation column picks,
 at the end. Cells rerun through the real path (``bench_defaults.py`` with today's library) are in
 ``results/defaults.csv``; this table is the rest, and the check that the two agree.
 
-    python benchmarks/alpha_choice.py [--collect runs/bd-worse runs/bd-am ...] [--write]
+    python -m benchmarks.alpha_choice [--collect runs/bd-worse runs/bd-am ...] [--write]
 
 ``--collect`` gathers the ablation's run folders into ``results/alpha_candidates.csv`` (one row per part,
 fraction, seed and candidate); without it the committed CSV is read.
@@ -23,10 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import RESULTS_DIR
+from benchmarks.bench_defaults import DEFAULTS_TABLE
+from benchmarks.common import RESULTS_DIR, SUPERSEDED, ResultsTable
+from benchmarks.parts import get_part
 
 RUNS = RESULTS_DIR / "alpha_candidates.csv"
-DEFAULTS = RESULTS_DIR / "defaults.csv"
+DEFAULTS = DEFAULTS_TABLE
 NAMES = {"defaults": 0.2, "a05": 0.05, "a02": 0.02}  # the variant names of the ablation -> alpha
 ORDER = (0.2, 0.05, 0.02)  # registry order: a tie keeps the earlier
 
@@ -40,15 +42,12 @@ def collect(folders: list[str]) -> None:
             if not m or m.group(1) not in NAMES:
                 continue
             part = path.parent.parent.name
-            metric = "mAP" if "mosaics" in part else "top1"
+            metric = get_part(part).metric
             r = next(r for r in csv.DictReader(open(path)) if r["method"] == "proposed")
             rows.append({"part": part, "clean_fraction": float(m.group(2)), "seed": int(m.group(3)),
                          "alpha": NAMES[m.group(1)], "val": round(100 * float(r["val_best"]), 4),
                          "test": round(100 * float(r[metric]), 4)})
-    with RUNS.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["part", "clean_fraction", "seed", "alpha", "val", "test"])
-        w.writeheader()
-        w.writerows(rows)
+    ResultsTable(RUNS, ("part", "clean_fraction", "seed", "alpha", "val", "test")).write(rows)
 
 
 def chosen_cells() -> dict[tuple[str, float], list[tuple[float, float, float]]]:
@@ -68,7 +67,7 @@ def chosen_cells() -> dict[tuple[str, float], list[tuple[float, float, float]]]:
 
 def table() -> str:
     """Per (part, fraction): the paper's 0.2, the validation choice, the tuned row, and the choice per seed."""
-    tuned = {(r["part"], float(r["clean_fraction"])): r["tuned"] for r in csv.DictReader(open(DEFAULTS))
+    tuned = {(r["part"], float(r["clean_fraction"])): r["tuned"] for r in DEFAULTS.read()
              if r["method"] == "proposed"}
     out = chosen_cells()
     lines = ["| part | clean | alpha 0.2 | chosen on validation | tuned | chosen - tuned | per seed |",
@@ -85,19 +84,16 @@ def table() -> str:
 def write() -> None:
     """Put the choice's cells into ``results/defaults.csv`` as ``proposed``'s defaults (source ``candidates``),
     except where a cell was run through the library with the choice (source ``run``)."""
-    rows = list(csv.DictReader(open(DEFAULTS)))
+    rows = DEFAULTS.read(current=False)
     for (part, f), v in chosen_cells().items():
         chosen = np.array([b for _, b, _ in v])
         row = next((r for r in rows if (r["part"], r["method"], float(r["clean_fraction"])) == (part, "proposed", f)),
                    None)
-        if row is None or row.get("source") == "run":
+        if row is None or row.get("source") == "run" or row.get(SUPERSEDED):
             continue
         row.update(default=round(float(chosen.mean()), 2), default_std=round(float(chosen.std(ddof=1)), 2),
                    seeds=len(v), source="candidates")
-    with DEFAULTS.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    DEFAULTS.write(rows)
 
 
 def main() -> None:

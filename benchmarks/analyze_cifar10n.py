@@ -16,7 +16,7 @@ training never sees):
 
 Writes benchmarks/results/analysis[_<part>].csv and appends a table to RESULTS.md.
 
-    python benchmarks/analyze_cifar10n.py [--part worse|annotated]
+    python -m benchmarks.analyze_cifar10n [--part worse|annotated]
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import json
 import numpy as np
 import torch
 
-from _common import RESULTS_DIR, append_results
+from benchmarks.common import RESULTS_DIR, ResultsTable, write_block
 
 METHODS = ("proposed", "glc", "g-alone")
 
@@ -98,11 +98,8 @@ def main() -> None:
             row.update({f"top1_{c}": round(v, 4) for c, v in zip(CIFAR10_CLASSES, per_class)})
             rows.append(row)
             print(json.dumps(row), flush=True)
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    with open(RESULTS_DIR / ("analysis.csv" if part == "worse" else f"analysis_{part}.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns)
-        w.writeheader()
-        w.writerows(rows)
+    columns = tuple(dict.fromkeys(k for r in rows for k in r))
+    ResultsTable(RESULTS_DIR / ("analysis.csv" if part == "worse" else f"analysis_{part}.csv"), columns).write(rows)
     head = ("| clean | method | test top-1 | g true on wrong labels | g = given on wrong | h = given on wrong | "
             "h true on wrong | T from h: total-variation error | GLC's T: total-variation error | one matrix per "
             "class: given on wrong |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -114,9 +111,7 @@ def main() -> None:
     classes = "| clean | method | " + " | ".join(CIFAR10_CLASSES) + " |\n|---:|---|" + "---:|" * 10 + "\n" + "\n".join(
         f"| {r['clean_fraction']:g} | {r['method']} | " + " | ".join(f"{100 * r[f'top1_{c}']:.1f}" for c in CIFAR10_CLASSES)
         + " |" for r in rows)
-    title = "CIFAR-10N worse" if part == "worse" else "machine-annotated CIFAR-10"
-    append_results(f"What the residual net absorbs ({title}, seed 0, tuned values)", head + "\n" + body,
-                   "Per-class test top-1:\n\n" + classes)
+    write_block(f"analysis-{part}", head + "\n" + body, "Per-class test top-1:\n\n" + classes)
 
 
 if __name__ == "__main__":

@@ -12,18 +12,17 @@ photos (whose true labels are known to this script, never to training), entry by
 
 Writes ``results/analysis_voc.csv`` (rendered by make_results.py).
 
-    python benchmarks/analyze_voc.py [--fractions 0.02,0.05]
+    python -m benchmarks.analyze_voc [--fractions 0.02,0.05]
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 
 import numpy as np
 import torch
 
-from _common import RESULTS_DIR
+from benchmarks.common import RESULTS_DIR, ResultsTable
 
 METHODS = ("proposed", "mixed", "noisy", "g-alone")
 
@@ -39,7 +38,8 @@ def entry_rates(prob: np.ndarray, truth: np.ndarray, given: np.ndarray) -> dict[
 
 
 def main() -> None:
-    from bench_cifar10n import train_settings, tuned_in_table
+    from benchmarks.bench_cifar10n import tuned_in_table
+    from benchmarks.parts import get_part
     from noisereg.config import TrainConfig
     from noisereg.experiment import ExperimentConfig
     from noisereg.metrics import average_precision_per_class, mean_average_precision
@@ -52,8 +52,10 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
-    exp = ExperimentConfig(data="voc", feature_image_size=224, cache_dir=args.cache_dir, out="runs/analysis-voc")
-    build = TASKS["voc"].builder(exp, cpu)
+    voc = get_part("voc")
+    exp = ExperimentConfig(data=voc.data, feature_image_size=voc.image_size, cache_dir=args.cache_dir,
+                           out="runs/analysis-voc")
+    build = TASKS[voc.data].builder(exp, cpu)
     tuned = tuned_in_table(RESULTS_DIR / "tune_voc.csv")
     rows = []
     for fraction in (float(f) for f in args.fractions.split(",")):
@@ -65,7 +67,7 @@ def main() -> None:
         test_y = np.asarray(task.test.clean)
         for method in METHODS:
             cfg = TrainConfig(method=method, scheme="frozen", backbone_steps=0, quiet=True, seed=0,
-                              **{**train_settings("voc"), **tuned.get(method, {})})
+                              **{**get_part("voc").train, **tuned.get(method, {})})
             r = fit(train, cfg, eval_set=val)
             out = predict_logits(r.model, feats, r.preprocess, device=cpu)
             test_g = torch.sigmoid(predict_logits(r.model, task.test.images, r.preprocess, device=cpu)["logits"]).numpy()
@@ -84,10 +86,7 @@ def main() -> None:
             rows.append({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
             print(json.dumps({k: v for k, v in rows[-1].items() if not k.startswith(("ap_", "missing_", "spurious_"))}),
                   flush=True)
-    with open(RESULTS_DIR / "analysis_voc.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-        w.writeheader()
-        w.writerows(rows)
+    ResultsTable(RESULTS_DIR / "analysis_voc.csv", tuple(dict.fromkeys(k for r in rows for k in r))).write(rows)
 
 
 if __name__ == "__main__":

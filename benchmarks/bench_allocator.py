@@ -3,19 +3,16 @@ defaults (``NOISEREG_MALLOC=system``): EfficientNet-Lite0 at 160 px over the sam
 side in a fresh process (the allocator is process-wide), in alternating pairs within one run. Prints
 images/s of both sides and the ratio of each pair.
 
-    python benchmarks/bench_allocator.py [--images 512] [--pairs 3] [--threads 2]
+    python -m benchmarks.bench_allocator [--images 512] [--pairs 3] [--threads 2]
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 
-from _common import append_results
+from benchmarks.common import fresh_process, write_block
 
 CHILD = """
 import json, sys, time, torch
@@ -36,9 +33,7 @@ print(json.dumps({{"rate": {images} / (time.perf_counter() - wall), "cpu": time.
 def side(images: int, threads: int, system: bool) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     env["NOISEREG_MALLOC"] = "system" if system else ""
-    out = subprocess.run([sys.executable, "-c", CHILD.format(images=images, threads=threads)], env=env,
-                         capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return fresh_process(["-c", CHILD.format(images=images, threads=threads)], env=env)
 
 
 def main() -> None:
@@ -56,10 +51,10 @@ def main() -> None:
         ratios.append(kept["rate"] / system["rate"])
         lines.append(f"| {i + 1} | {kept['rate']:.1f} | {system['rate']:.1f} | {kept['cpu']:.1f} | "
                      f"{system['cpu']:.1f} | {ratios[-1]:.2f} |")
-    append_results("CPU feature extraction: glibc heap kept vs glibc defaults", "\n".join(lines),
-                   f"{args.images} in-memory images, EfficientNet-Lite0 at 160 px, batch 128, {args.threads} torch "
-                   f"threads, each side a fresh process after a 64-image warm-up; median ratio "
-                   f"{np.median(ratios):.2f}x.")
+    write_block("allocator", "\n".join(lines),
+                f"{args.images} in-memory images, EfficientNet-Lite0 at 160 px, batch 128, {args.threads} torch "
+                f"threads, each side a fresh process after a 64-image warm-up; median ratio "
+                f"{np.median(ratios):.2f}x.")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ matrix products instead of a backbone forward. Prints seconds per step of both a
 Both sides are measured the same way in one run: best of 2, the per-step cost taken as the difference
 between a long and a short run (so neither side carries its set-up), wall and CPU seconds.
 
-    python benchmarks/bench_cache.py [--backbone efficientnet-lite0] [--image-size 128] [--images 512]
+    python -m benchmarks.bench_cache [--backbone efficientnet-lite0] [--image-size 128] [--images 512]
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import tempfile
 import numpy as np
 import torch
 
-from _common import SHARED_DATA, append_results, timed, timed_both
+from benchmarks.common import SHARED_DATA, write_block, timed, timed_both
 from noisereg.config import TrainConfig
 from noisereg.data.labelset import LabelledSet, one_hot
 from noisereg.models.backbones import create_backbone
@@ -82,9 +82,9 @@ def main() -> None:
              f"| **speed-up per step** | | | | **{per_recompute / per_cache:.0f}x** | "
              f"**{cpu_recompute / cpu_cache:.0f}x** |\n"
              f"| one-time extraction of {args.images} images | | {extract_s:.2f} | | | |")
-    append_results(f"Feature cache vs recompute ({args.backbone}, {args.image_size} px, batch 32)", table,
-                   "The one-time extraction is paid back after "
-                   f"{extract_s / max(per_recompute - per_cache, 1e-9):.0f} head steps.")
+    write_block("cache", table,
+                "The one-time extraction is paid back after "
+                f"{extract_s / max(per_recompute - per_cache, 1e-9):.0f} head steps.")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,11 @@ equal-budget tuning for every method, several seeds.
 
 Heads train on EfficientNet-Lite0 ImageNet features (installed offline; 160 px, chosen on
 validation, see RESULTS.md) extracted once into the feature cache. Each part appends one row per run
-to ``benchmarks/results/cifar10n.csv``; ``python benchmarks/make_results.py`` turns the CSV files
+to ``benchmarks/results/cifar10n.csv``; ``python -m benchmarks.make_results`` turns the CSV files
 into the tables of RESULTS.md.
 
 - ``worse``: single-label, ``worse`` labels (40.2% noisy), every single-label method and cleanlab's
-  CleanLearning around the ``mixed`` head (the clean net's MLP on pooled labels; see ``_cleanlab.py``:
+  CleanLearning around the ``mixed`` head (the clean net's MLP on pooled labels; see ``cleanlab_peer.py``:
   validation for early stopping, clean rows never pruned, its settings tuned with the same trials);
 - ``random1`` / ``aggre``: ``proposed``, ``g-alone`` and the three best baselines of ``worse`` at 5% clean
   by validation score (``cleannet`` and ``mw-net``, added later with ``--methods``, are in both parts too;
@@ -25,14 +25,14 @@ into the tables of RESULTS.md.
   labelled by EfficientNet-Lite2's top-8 through the shipped ``voc`` map, ``person`` (no ImageNet class)
   dropped with the photos it alone labels; train on the ``train`` split (3,218 photos), test on ``val`` +
   ``test`` (1,382); EfficientNet-Lite0 features at 224 px; clean 2/5/10/20%; every multi-label method and
-  cleanlab's multi-label issue filter around the ``mixed`` head (``_cleanlab.py``).
+  cleanlab's multi-label issue filter around the ``mixed`` head (``cleanlab_peer.py``).
 
 Every method is tuned once per part (``--trials`` Optuna trials, the same for every method, at 5%
 clean and seed 0, on that run's validation set) and the chosen values are reused at every clean
 fraction and seed. Runs end by early stopping on validation (at most ``--epochs``); the test split is
 only scored at the end. Runs of different (fraction, seed) go to ``--workers`` processes.
 
-    python benchmarks/bench_cifar10n.py --part worse [--seeds 3] [--trials 8] [--workers 2]
+    python -m benchmarks.bench_cifar10n --part worse [--seeds 3] [--trials 8] [--workers 2]
 """
 from __future__ import annotations
 
@@ -44,77 +44,23 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from itertools import chain
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
-from _common import RESULTS_DIR, SHARED_DATA, machine
+from benchmarks.common import RESULTS_DIR, SHARED_DATA, ResultsTable, machine
+from benchmarks.grid import cell_finished, cell_rows, run_cell
+from benchmarks.parts import TRAIN, experiment, fractions, get_part, list_parts, metric_of
 
-FRACTIONS = [0.01, 0.02, 0.05, 0.1, 0.2]
-SINGLE = ["proposed", "proposed-softmax", "proposed-glc", "g-alone", "h-alone", "noisy", "mixed", "gt", "ft-l", "ft-m",
-          "veit-wp", "veit-tj", "forward", "forward-ft", "glc", "cleannet", "mw-net"]
-MULTI = ["proposed", "g-alone", "h-alone", "noisy", "mixed", "gt", "ft-l", "ft-m", "veit-wp", "veit-tj", "mw-net"]
-BASELINE_GROUPS = ("fine-tuning", "label cleaning", "loss correction", "meta-learning")
-TRAIN = {"epochs": 20, "batch_size": 128, "patience": 4, "hidden": 256, "lr": 1e-3, "weight_decay": 0.0, "alpha": 0.2,
-         "clean_ratio": 0.1}  # every method's first tuning trial (pinned: not the methods' defaults); patience in
-# epochs: 4 = the 8 evaluations, half an epoch apart, that the rows before 2026-12-03 waited (9 for an odd epoch)
-COLUMNS = ["part", "data", "noise", "scheme", "method", "clean_fraction", "seed", "top1", "mAP", "AP_all", "epochs",
-           "val_best", "hyperparameters", "seconds", "best_epoch", "commit"]  # epochs: where a run stopped;
+COLUMNS = ("part", "data", "noise", "scheme", "method", "clean_fraction", "seed", "top1", "mAP", "AP_all", "epochs",
+           "val_best", "hyperparameters", "seconds", "best_epoch", "commit")  # epochs: where a run stopped;
 # best_epoch: its kept weights (rows before 2026-12-02 lack it); commit: the code that ran it (rows before
 # 2026-12-04 lack it; a cell read back from an interrupted run keeps the commit it ran with)
 CSV = RESULTS_DIR / "cifar10n.csv"
-# voc: the length and batch from the data, the library's rule (20 epochs of the training set, at least 3,000
-# steps; batch 32 under 4,000 rows), not 20 epochs of batch 128: a clean-only phase on 64-645 photos had 1-6
-# steps an epoch there (g-alone at 5% stopped after 18 steps), so the methods that train on the clean set
-# alone, or end on it, never converged; the same first tuning trial otherwise
-TRAIN_VOC = {**TRAIN, "epochs": None, "steps": 0, "batch_size": 0}
-
-
-def train_settings(part: str) -> dict[str, Any]:
-    """Every method's first tuning trial and training length on a part (tuned values replace its entries)."""
-    return dict(TRAIN_VOC if part == "voc" else TRAIN)
-
-
-MULTI_PARTS = ("mosaics", "annotated-mosaics", "voc")
-ANNOTATED_PARTS = ("annotated", "annotated-mosaics", "voc")
-VOC_FRACTIONS = [0.02, 0.05, 0.1, 0.2]
-IMAGE_SIZE = {"voc": 224}  # the feature backbone's input side where it is not --image-size's 160 (photos)
-
-
-def metric_of(part: str) -> str:
-    """The headline score of a part: mAP for the multi-label mosaics, top-1 otherwise."""
-    return "mAP" if part in MULTI_PARTS else "top1"
-
-
-def experiment(args: argparse.Namespace, part: str, methods: list[str], **fields: Any):
-    from noisereg.experiment import ExperimentConfig
-    data = "voc" if part == "voc" else "cifar10n-multi" if part in MULTI_PARTS else "cifar10n"
-    noise = part if part in ("random1", "aggre") else "annotated" if part in ANNOTATED_PARTS else "worse"
-    train = train_settings(part)
-    if part == "e2e":
-        train = {"scheme": "end-to-end", "backbone": "small-cnn", "image_size": 32, "epochs": args.e2e_epochs,
-                 "batch_size": 128, "patience": 3, "hidden": 256, "lr": 1e-3, "weight_decay": 0.0, "alpha": 0.2,
-                 "clean_ratio": 0.1, "num_workers": args.loader_workers}
-    settings = dict(data=data, noise=noise, methods=methods, clean_fractions=fractions(args, part), seeds=args.seeds,
-                    train=train, feature_image_size=args.image_size or IMAGE_SIZE.get(part, 160),
-                    features=part != "e2e", mosaics=args.mosaics,
-                    cache_dir=args.cache_dir, out=f"{args.out}/{part}")
-    return ExperimentConfig(**{**settings, **fields})
-
-
-def fractions(args: argparse.Namespace, part: str) -> list[float]:
-    """The clean fractions of a part (the end-to-end CNN, at ~2 min an epoch here, runs at 10% only)."""
-    if args.fractions:
-        return [float(f) for f in args.fractions.split(",")]
-    return [0.1] if part == "e2e" else VOC_FRACTIONS if part == "voc" else FRACTIONS
-
-
-def _job(exp: Any) -> list[dict]:
-    """One (fraction, seed) cell of the grid, in a worker process with one thread."""
-    import torch
-    torch.set_num_threads(1)
-    from noisereg.experiment import run_experiment
-    return run_experiment(exp, quiet=True)
+# a rerun of a cell supersedes its earlier rows (they stay in the file, marked)
+RESULTS_TABLE = ResultsTable(CSV, COLUMNS, key=("part", "method", "clean_fraction", "seed"))
+RUNS_TABLE = ResultsTable(RESULTS_DIR / "cifar10n_runs.csv",
+                          ("part", "seeds", "trials", "workers", "seconds", "machine"))
 
 
 def run_grid(args: argparse.Namespace, part: str, methods: list[str], tuned: str) -> list[dict]:
@@ -125,28 +71,16 @@ def run_grid(args: argparse.Namespace, part: str, methods: list[str], tuned: str
     cells = [experiment(args, part, ms, clean_fractions=[f], seeds=1, first_seed=s, tuned=tuned,
                         out=f"{args.out}/{part}/f{f:g}-s{s}" + (f"-{ms[0]}" if len(per_method) > 1 else added))
              for f in fractions(args, part) for s in range(args.seeds) for ms in per_method]
-    done = [c for c in cells if _finished(c, c.methods)]
+    done = [c for c in cells if cell_finished(c, c.methods)]
     todo = [c for c in cells if c not in done]
-    results = [[_numbers(r) for r in csv.DictReader(open(Path(c.out) / "results.csv"))] for c in done]
+    results = [cell_rows(c) for c in done]
     rows = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        for cell, result in chain(zip(done, results), zip(todo, pool.map(_job, todo))):  # printed as they end
+        for cell, result in chain(zip(done, results), zip(todo, pool.map(run_cell, todo))):  # printed as they end
             rows += result
             print(f"{part}: clean {cell.clean_fractions[0]:g} seed {cell.first_seed}: " + ", ".join(
                 f"{r['method']} {100 * r[metric_of(part)]:.1f}" for r in result), flush=True)
     return rows
-
-
-def _numbers(row: dict[str, str]) -> dict[str, Any]:
-    """A row read back from a cell's results.csv with its scores as numbers again (blank stays blank)."""
-    return {k: float(v) if k in ("top1", "mAP", "AP_all") and v != "" else v for k, v in row.items()}
-
-
-def _finished(cell: Any, methods: list[str]) -> bool:
-    """Whether an earlier, interrupted run of this benchmark already finished this cell for every method
-    (a cell's ``results.csv`` is written once, at its end): such cells are read back, not rerun."""
-    path = Path(cell.out) / "results.csv"
-    return path.exists() and {r["method"] for r in csv.DictReader(open(path))} >= set(methods)
 
 
 def _tune_job(item: tuple) -> dict:
@@ -203,10 +137,7 @@ def tune(args: argparse.Namespace, part: str, methods: list[str]) -> Path:
     kept = [r for r in csv.DictReader(open(table)) if r["method"] not in todo] if table.exists() else []
     trials = kept + \
         [row for i in range(len(items)) for row in csv.DictReader(open(out / str(first + i) / "tune.csv"))]
-    with open(table, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in trials for k in r)), restval="")
-        w.writeheader()
-        w.writerows(trials)
+    ResultsTable(table, tuple(dict.fromkeys(k for r in trials for k in r))).write(trials)
     return out / "tuned.json"
 
 
@@ -215,7 +146,7 @@ def _cleanlab_prepared(args: argparse.Namespace, part: str, head_values: dict, f
     thread, as every grid run has."""
     import torch
     from noisereg.experiment import TASKS
-    from _cleanlab import SameHead, training_rows
+    from benchmarks.cleanlab_peer import SameHead, training_rows
     torch.set_num_threads(1)
     exp = experiment(args, part, ["mixed"])
     task = TASKS[exp.data].builder(exp, torch.device("cpu"))(f, seed)
@@ -232,22 +163,22 @@ def _cleanlab_multi_prepared(args: argparse.Namespace, part: str, head_values: d
     the ``mixed`` head on multi-hot labels, in a worker with one thread."""
     import torch
     from noisereg.experiment import TASKS
-    from _cleanlab import MultiHead, multilabel_rows
+    from benchmarks.cleanlab_peer import MultiHead, multilabel_rows
     torch.set_num_threads(1)
     exp = experiment(args, part, ["mixed"])
     task = TASKS[exp.data].builder(exp, torch.device("cpu"))(f, seed)
     train, val, _ = task.holdout(0.2, seed)
     x, y, clean = multilabel_rows(train)
     head = MultiHead(params=head_values, val=val, seed=seed,
-                     train={k: v for k, v in train_settings(part).items() if k != "hidden"})
+                     train={k: v for k, v in get_part(part).train.items() if k != "hidden"})
     return exp, task, x, y, clean, val, head
 
 
 def _cleanlab_tune_job(item: tuple) -> tuple[dict, list[dict]]:
     """cleanlab's own settings, ``--trials`` trials on validation at 5% clean, seed 0."""
-    from _cleanlab import tune_multilabel_settings, tune_settings
+    from benchmarks.cleanlab_peer import tune_multilabel_settings, tune_settings
     args, part, head_values = item
-    if part in MULTI_PARTS:
+    if get_part(part).multi_label:
         _, _, x, y, clean, val, head = _cleanlab_multi_prepared(args, part, head_values, 0.05, 0)
         return tune_multilabel_settings(head, x, y, clean, val, args.trials)
     _, _, x, y, clean, val_xy, head = _cleanlab_prepared(args, part, head_values, 0.05, 0)
@@ -256,7 +187,7 @@ def _cleanlab_tune_job(item: tuple) -> tuple[dict, list[dict]]:
 
 def _cleanlab_multi_job(item: tuple) -> dict:
     """One (fraction, seed) row of cleanlab's multi-label filter around the ``mixed`` head, scored once on test."""
-    from _cleanlab import multilabel_clean_learning, multilabel_cv_probabilities
+    from benchmarks.cleanlab_peer import multilabel_clean_learning, multilabel_cv_probabilities
     from noisereg.metrics import evaluate_scores
     from noisereg.report import source_commit
     args, part, head_values, settings, f, seed = item
@@ -280,9 +211,9 @@ def _cleanlab_multi_job(item: tuple) -> dict:
 def _cleanlab_job(item: tuple) -> dict:
     """One (fraction, seed) row of CleanLearning, scored once on the test split (multi-label parts: cleanlab's
     multi-label filter, ``_cleanlab_multi_job``)."""
-    if item[1] in MULTI_PARTS:
+    if get_part(item[1]).multi_label:
         return _cleanlab_multi_job(item)
-    from _cleanlab import clean_learning, cv_probabilities
+    from benchmarks.cleanlab_peer import clean_learning, cv_probabilities
     from noisereg.report import source_commit
     args, part, head_values, settings, f, seed = item
     start = time.perf_counter()
@@ -312,7 +243,7 @@ def cleanlab_settings_in_table(table: Path) -> dict[str, Any]:
 def cleanlab_rows(args: argparse.Namespace, part: str, tuned: dict) -> list[dict]:
     """cleanlab's CleanLearning around the ``mixed`` head (its tuned values, early stopping on the
     validation images every method has), 5-fold, the clean rows never pruned, its own settings tuned
-    with ``--trials`` trials on validation at 5% clean, seed 0 (see ``_cleanlab``). Tuned and run as the
+    with ``--trials`` trials on validation at 5% clean, seed 0 (see ``cleanlab_peer``). Tuned and run as the
     grid is: one thread per process, ``--workers`` processes side by side."""
     head_values = tuned.get("mixed", {})
     settings_file = Path(args.out) / part / "tune" / "cleanlab.json"
@@ -326,12 +257,9 @@ def cleanlab_rows(args: argparse.Namespace, part: str, tuned: dict) -> list[dict
             settings, trials = pool.submit(_cleanlab_tune_job, (args, part, head_values)).result()
         settings_file.parent.mkdir(parents=True, exist_ok=True)
         settings_file.write_text(json.dumps(settings, indent=1))
-        with open(table, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(trials[0]))
-            w.writeheader()
-            w.writerows(trials)
+        ResultsTable(table, tuple(trials[0])).write(trials)
     chosen = args.cleanlab_fractions if args.cleanlab_fractions is not None else \
-        ",".join(map(str, fractions(args, part))) if part == "voc" else "0.05"
+        ",".join(map(str, fractions(args, part))) if get_part(part).cleanlab_everywhere else "0.05"
     items = [(args, part, head_values, settings, float(f), seed)
              for f in chosen.split(",") if f for seed in range(args.seeds)]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
@@ -350,10 +278,7 @@ def per_class_ap(args: argparse.Namespace, part: str) -> Path:
                       "class": c, "positives": n, "ap": "" if a is None else a}
                      for m, aps in ev["per_class_ap"].items() for c, n, a in zip(ev["classes"], ev["positives"], aps)]
     out = RESULTS_DIR / f"per_class_{part}.csv"
-    with open(out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["part", "method", "clean_fraction", "seed", "class", "positives", "ap"])
-        w.writeheader()
-        w.writerows(rows)
+    ResultsTable(out, ("part", "method", "clean_fraction", "seed", "class", "positives", "ap")).write(rows)
     return out
 
 
@@ -371,7 +296,7 @@ def measure_noise(args: argparse.Namespace, part: str) -> dict:
     given = noisy.any(1)
     per_class = {}
     for k, name in enumerate(train.classes):
-        wrong = noisy[clean[:, k] & given & ~noisy[:, k]].sum(0) if part in MULTI_PARTS else \
+        wrong = noisy[clean[:, k] & given & ~noisy[:, k]].sum(0) if get_part(part).multi_label else \
             np.bincount(noisy[clean[:, k] & given].argmax(1), minlength=len(train.classes)) * (np.arange(
                 len(train.classes)) != k)
         per_class[name] = {"images": int(clean[:, k].sum()),
@@ -387,39 +312,14 @@ def measure_noise(args: argparse.Namespace, part: str) -> dict:
     return record
 
 
-def append(part: str, scheme: str, rows: list[dict], path: Path = CSV) -> None:
-    """Add ``rows`` to the results CSV; a file with older columns is rewritten with the current ones first
-    (its rows keep their values, new columns stay blank)."""
-    old = list(csv.DictReader(open(path))) if path.exists() else []
-    if path.exists() and list(old[0].keys() if old else []) != COLUMNS:
-        with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore", restval="")
-            w.writeheader()
-            w.writerows(old)
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore", restval="")
-        if new:
-            w.writeheader()
-        for r in rows:
-            w.writerow({**r, "part": part, "data": r.get("dataset"), "scheme": scheme})
-
-
-def best_baselines(n: int = 3, rows: Optional[list[dict]] = None) -> list[str]:
-    """The ``n`` baselines of the worse part with the highest mean *validation* score at 5% clean (the
-    test column is never used to choose what runs)."""
-    from noisereg.methods import get_method_spec
-    rows = [r for r in (rows if rows is not None else csv.DictReader(open(CSV)))
-            if r["part"] == "worse" and float(r["clean_fraction"]) == 0.05 and r.get("val_best") not in (None, "")]
-    means = {m: np.mean([float(r["val_best"]) for r in rows if r["method"] == m]) for m in {r["method"] for r in rows}
-             if m != "cleanlab-cl" and get_method_spec(m).group in BASELINE_GROUPS}
-    return sorted(means, key=lambda m: (-means[m], m))[:n]
+def append(part: str, scheme: str, rows: list[dict], table: ResultsTable = RESULTS_TABLE) -> None:
+    """Add ``rows`` to the results CSV as one run (earlier rows of the same cells are marked superseded)."""
+    table.append({**r, "part": part, "data": r.get("dataset"), "scheme": scheme} for r in rows)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--part", required=True, choices=["worse", "random1", "aggre", "mosaics", "annotated",
-                                                           "annotated-mosaics", "e2e", "voc"])
+    ap.add_argument("--part", required=True, choices=list_parts())
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--trials", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
@@ -441,35 +341,28 @@ def main() -> None:
                     help="only the cleanlab rows (e.g. at fractions a finished part did not give them)")
     ap.add_argument("--out", default="runs/bench-cifar10n")
     args = ap.parse_args()
-    needs = "voc2007" if args.part == "voc" else "cifar10n"
+    spec = get_part(args.part)
+    needs = spec.shared_data
     if not (SHARED_DATA / needs).is_dir():
         raise SystemExit(f"../shared/data/{needs} is absent")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     start, part = time.perf_counter(), args.part
-    methods = {"worse": SINGLE, "annotated": SINGLE, "mosaics": MULTI, "annotated-mosaics": MULTI, "voc": MULTI,
-               "e2e": ["proposed", "noisy", "g-alone", "h-alone"]}.get(part)
-    if methods is None:
-        methods = ["proposed", "g-alone", *best_baselines()]
-    if args.methods:
-        methods = args.methods.split(",")
-    if part in ANNOTATED_PARTS:
+    methods = args.methods.split(",") if args.methods else spec.methods()
+    if spec.annotated:
         measure_noise(args, part)
     # the end-to-end CNN is not tuned (a trial costs an hour here): every method runs the same defaults
     # --cleanlab-only tunes nothing but the head cleanlab wraps (when this part has not tuned it yet)
-    tuned = None if part == "e2e" else tune(args, part, ["mixed"] if args.cleanlab_only else methods)
+    tuned = None if spec.scheme == "end-to-end" else tune(args, part, ["mixed"] if args.cleanlab_only else methods)
     rows = [] if args.cleanlab_only else run_grid(args, part, methods, str(tuned) if tuned else None)
-    if tuned and part in ("worse", "random1", "aggre", "annotated", "voc") and (args.cleanlab_only or not args.methods):
+    if tuned and spec.cleanlab and (args.cleanlab_only or not args.methods):
         rows += cleanlab_rows(args, part, json.loads(tuned.read_text()))
-    append(part, "end-to-end" if part == "e2e" else "frozen", rows)
-    if part == "voc":  # the per-class AP the issue reports beside the measured noise per class
+    append(part, spec.scheme, rows)
+    if spec.per_class_ap:  # the per-class AP the issue reports beside the measured noise per class
         per_class_ap(args, part)
     seconds = time.perf_counter() - start
-    runs = RESULTS_DIR / "cifar10n_runs.csv"
-    new = not runs.exists()
-    with open(runs, "a", newline="") as f:
-        f.write("part,seeds,trials,workers,seconds,machine\n" if new else "")
-        what = "; cleanlab rows only" if args.cleanlab_only else f"; methods {' '.join(methods)}" if args.methods else ""
-        f.write(f"{part},{args.seeds},{args.trials},{args.workers},{seconds:.0f},\"{machine()}{what}\"\n")
+    what = "; cleanlab rows only" if args.cleanlab_only else f"; methods {' '.join(methods)}" if args.methods else ""
+    RUNS_TABLE.append([{"part": part, "seeds": args.seeds, "trials": args.trials, "workers": args.workers,
+                        "seconds": f"{seconds:.0f}", "machine": machine() + what}])
     print(f"{part}: {len(rows)} runs in {seconds / 60:.1f} min")
 
 

@@ -7,7 +7,7 @@ share, patience in epochs). The tuned side is the part's committed rows in ``res
 (every method tuned with 8 trials at 5% clean, at most 20 epochs of batch 128). Test scores are only
 read at the end, as in the grid; nothing here is chosen on them.
 
-    python benchmarks/bench_defaults.py --part annotated [--methods proposed,g-alone] [--fractions 0.02,0.05]
+    python -m benchmarks.bench_defaults --part annotated [--methods proposed,g-alone] [--fractions 0.02,0.05]
         [--seeds 3] [--workers 2]
 
 Rows go to ``results/defaults.csv`` (``part, method, clean_fraction, default, default_std, tuned, seeds, source``;
@@ -21,24 +21,24 @@ A measurement of where the gap comes from, not a choice: defaults are not picked
 from __future__ import annotations
 
 import argparse
-import csv
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cifar10n import RESULTS_DIR, _job, experiment, fractions, metric_of  # noqa: E402
-from _common import append_results  # noqa: E402
+from benchmarks.common import RESULTS_DIR, ResultsTable, current_rows, write_block
+from benchmarks.grid import run_cell
+from benchmarks.parts import experiment, fractions, list_parts, metric_of
 
 CSV = RESULTS_DIR / "defaults.csv"
 ABLATION_CSV = RESULTS_DIR / "defaults_ablation.csv"
 ABLATION_COLUMNS = ["part", "method", "clean_fraction", "variant", "settings", "val", "val_std", "test", "test_std",
                     "seeds"]
 COLUMNS = ["part", "method", "clean_fraction", "default", "default_std", "tuned", "seeds", "source"]
+# a rerun of a cell supersedes its earlier row (kept in the file, marked)
+DEFAULTS_TABLE = ResultsTable(CSV, tuple(COLUMNS), key=("part", "method", "clean_fraction"))
+ABLATION_TABLE = ResultsTable(ABLATION_CSV, tuple(ABLATION_COLUMNS), key=("part", "method", "clean_fraction", "variant"))
 # source: run = this script with the library of its day; candidates = proposed's alpha choice read off the
 # three candidates' per-seed runs (alpha_choice.py --write); alpha 0.2 = run before alpha was chosen on validation
 # the task's own settings (cifar10n's steps 2,000, hidden 256, lr 1e-3) set back to "from the data / the method"
@@ -49,7 +49,7 @@ UNSET = {"steps": 0, "epochs": None, "batch_size": 0, "hidden": None, "lr": None
 def tuned_means(part: str, metric: str) -> dict[tuple[str, float], float]:
     """(method, clean fraction) -> the tuned grid's mean test score in points, from results/cifar10n.csv."""
     scores: dict[tuple[str, float], list[float]] = {}
-    for r in csv.DictReader(open(RESULTS_DIR / "cifar10n.csv")):
+    for r in current_rows(RESULTS_DIR / "cifar10n.csv"):
         if r["part"] == part and r.get(metric) not in (None, ""):
             scores.setdefault((r["method"], float(r["clean_fraction"])), []).append(100 * float(r[metric]))
     return {k: float(np.mean(v)) for k, v in scores.items()}
@@ -94,33 +94,29 @@ def run_ablation(args: argparse.Namespace, part: str, methods: list[str], metric
              for name, values in settings.items()]
     scores: dict[tuple[str, str, float], list[tuple[float, float]]] = {}
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        for (name, exp), rows in zip(cells, pool.map(_job, [c for _, c in cells])):
+        for (name, exp), rows in zip(cells, pool.map(run_cell, [c for _, c in cells])):
             for r in rows:
                 scores.setdefault((r["method"], name, float(r["clean_fraction"])), []).append(
                     (100 * float(r["val_best"]), 100 * float(r[metric])))
             print(f"{part} {name}: clean {exp.clean_fractions[0]:g} seed {exp.first_seed}: " +
                   ", ".join(f"{r['method']} {100 * float(r[metric]):.1f}" for r in rows), flush=True)
     new = ablation_rows(part, scores, settings)
-    keys = {(r["part"], r["method"], float(r["clean_fraction"]), r["variant"]) for r in new}
-    old = [r for r in csv.DictReader(open(ABLATION_CSV))] if ABLATION_CSV.exists() else []
-    with ABLATION_CSV.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=ABLATION_COLUMNS)
-        w.writeheader()
-        w.writerows([r for r in old if (r["part"], r["method"], float(r["clean_fraction"]), r["variant"]) not in keys]
-                    + new)
+    ABLATION_TABLE.append(new)
     table = "| part | method | clean | variant | settings | val | test |\n|---|---|---:|---|---|---:|---:|\n" + "".join(
         f"| {r['part']} | {r['method']} | {r['clean_fraction']:g} | {r['variant']} | {r['settings'] or '-'} | "
         f"{r['val']:.2f} ± {r['val_std']:.2f} | {r['test']:.2f} ± {r['test_std']:.2f} |\n" for r in new)
-    append_results(f"Why the defaults miss: one value at a time ({part}; issue 24)", table,
-                   f"{len(cells)} cells, {args.seeds} seeds, {(time.perf_counter() - start) / 60:.1f} min on "
-                   f"{args.workers} workers. val: the kept weights' validation {metric}; test: read at the end, "
-                   f"for the measurement only (no default is chosen on it). Rows in `results/{ABLATION_CSV.name}`.")
+    print(table)
+    slug = f"{part}-f{'+'.join(f'{f:g}' for f in fractions(args, part))}-{'+'.join(list(settings)[1:])}"
+    write_block(f"defaults-miss/{slug}", "",
+                f"{len(cells)} cells, {args.seeds} seeds, {(time.perf_counter() - start) / 60:.1f} min on "
+                f"{args.workers} workers. val: the kept weights' validation {metric}; test: read at the end, "
+                f"for the measurement only (no default is chosen on it). Rows in `results/{ABLATION_CSV.name}`.",
+                wall_s=time.perf_counter() - start)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--part", required=True, choices=["worse", "random1", "aggre", "mosaics", "annotated",
-                                                           "annotated-mosaics", "voc"])
+    ap.add_argument("--part", required=True, choices=[p for p in list_parts() if p != "e2e"])
     ap.add_argument("--methods", default="proposed,g-alone")
     ap.add_argument("--fractions", help="clean fractions (default: the part's, as bench_cifar10n.py runs it)")
     ap.add_argument("--seeds", type=int, default=3)
@@ -144,7 +140,7 @@ def main() -> None:
                                     out=f"{args.out}/{part}/f{f:g}-s{s}"))
     scores: dict[tuple[str, float], list[float]] = {}
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        for exp, rows in zip(cells, pool.map(_job, cells)):
+        for exp, rows in zip(cells, pool.map(run_cell, cells)):
             for r in rows:
                 scores.setdefault((r["method"], float(r["clean_fraction"])), []).append(100 * float(r[metric]))
             print(f"{part}: clean {exp.clean_fractions[0]:g} seed {exp.first_seed}: " +
@@ -154,13 +150,7 @@ def main() -> None:
             "default_std": round(float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, 2),
             "tuned": round(tuned[(m, f)], 2) if (m, f) in tuned else "", "seeds": len(v), "source": "run"}
            for (m, f), v in sorted(scores.items())]
-    keys = {(r["part"], r["method"], float(r["clean_fraction"])) for r in new}
-    old = [r for r in csv.DictReader(open(CSV))] if CSV.exists() else []
-    kept = [r for r in old if (r["part"], r["method"], float(r["clean_fraction"])) not in keys]
-    with CSV.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS)
-        w.writeheader()
-        w.writerows(kept + new)
+    DEFAULTS_TABLE.append(new)
     for r in new:
         print(f"{r['method']:10s} {r['clean_fraction']:g}: default {r['default']:.2f} ± {r['default_std']:.2f}, "
               f"tuned {r['tuned']}")

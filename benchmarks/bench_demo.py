@@ -4,25 +4,24 @@ Runs ``noisereg demo`` (the library call) for seeds 0..N-1, writes ``benchmarks/
 (one row per seed, method, task and metric) and appends the mean ± std table to RESULTS.md. The
 demo's test asserts the ordering with margins below the smallest gap seen here.
 
-    python benchmarks/bench_demo.py [--seeds 5]
+    python -m benchmarks.bench_demo [--seeds 5]
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import tempfile
 import time
 
 import numpy as np
 
-from _common import RESULTS_DIR, append_results
-from noisereg.demo import run_demo, versions
+from benchmarks.common import RESULTS_DIR, ResultsTable, write_block
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=5)
     args = ap.parse_args()
+    from noisereg.demo import run_demo, versions
     rows, start = [], time.perf_counter()
     for seed in range(args.seeds):
         with tempfile.TemporaryDirectory() as tmp:
@@ -33,13 +32,10 @@ def main() -> None:
                     rows.append({"seed": seed, "task": task, "method": method, "metric": metric,
                                  "value": round(100 * scores[metric], 2), "seconds": res["seconds"]})
         print(f"seed {seed}: {res['seconds']:.0f} s", flush=True)
-    with open(RESULTS_DIR / "demo.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    append_results(f"The demo over {args.seeds} seeds", table(rows),
-                   f"Versions: {versions()}. Wall time {(time.perf_counter() - start) / 60:.1f} min "
-                   f"({args.seeds} demo runs).")
+    ResultsTable(RESULTS_DIR / "demo.csv", tuple(rows[0])).write(rows)
+    print(table(rows))
+    write_block("demo", "", f"Versions: {versions()}. Wall time {(time.perf_counter() - start) / 60:.1f} min "
+                f"({args.seeds} demo runs).")
 
 
 def table(rows: list[dict]) -> str:

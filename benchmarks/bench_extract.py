@@ -1,7 +1,7 @@
 """Feature extraction throughput: the full pipeline (JPEG decode + resize + backbone) vs the raw
 backbone forward on pre-loaded tensors, plus JPEG decoding alone, so the bottleneck is named.
 
-    python benchmarks/bench_extract.py [--backbone efficientnet-lite0] [--image-size 128] [--images 256]
+    python -m benchmarks.bench_extract [--backbone efficientnet-lite0] [--image-size 128] [--images 256]
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from _common import SHARED_DATA, append_results, timed
+from benchmarks.common import SHARED_DATA, write_block, timed
 from noisereg.data.images import ImageFiles, image_to_tensor, load_image
 from noisereg.models.backbones import create_backbone
 from noisereg.features import extract_features
@@ -64,9 +64,9 @@ def main() -> None:
              f"| full extraction pipeline (`extract_features`, {args.workers} workers) | {rate(pipe_s)} |\n"
              f"| **pipeline / raw forward** | **{raw_s / pipe_s:.2f}** |")
     bottleneck = "the backbone forward" if raw_s > prep_s else "image decoding/preprocessing"
-    append_results(f"Feature extraction throughput ({args.backbone}, {args.image_size} px, {n} JPEGs)", table,
-                   f"Bottleneck here: {bottleneck} (decode+preprocess {prep_s / n * 1000:.2f} ms/img vs forward "
-                   f"{raw_s / n * 1000:.2f} ms/img).")
+    write_block("extract", table,
+                f"Bottleneck here: {bottleneck} (decode+preprocess {prep_s / n * 1000:.2f} ms/img vs forward "
+                f"{raw_s / n * 1000:.2f} ms/img).")
 
 
 if __name__ == "__main__":

@@ -4,15 +4,13 @@ process so peak memory is its own. Time should grow linearly with N and the proc
 (anonymous) memory stay flat apart from the O(N*K) label matrices; memmap pages are reported apart
 (RssFile: page cache the kernel can drop at any time).
 
-    python benchmarks/bench_growth.py [--sizes 10000,100000,1000000] [--dim 1280]
+    python -m benchmarks.bench_growth [--sizes 10000,100000,1000000] [--dim 1280]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -20,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import append_results, status_kib  # noqa: E402
+from benchmarks.common import fresh_process, status_kib, write_block
 
 
 def child(n: int, dim: int, classes: int) -> dict:
@@ -78,9 +75,8 @@ def main() -> None:
         return
     rows = []
     for n in map(int, args.sizes.split(",")):
-        out = subprocess.run([sys.executable, __file__, "--child", str(n), "--dim", str(args.dim),
-                              "--classes", str(args.classes)], capture_output=True, text=True, check=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        rows.append(fresh_process(["-m", "benchmarks.bench_growth", "--child", str(n), "--dim", str(args.dim),
+                                   "--classes", str(args.classes)]))
         print(rows[-1], flush=True)
     first = rows[0]
     table = ["| rows N | cache size | steps (1 epoch of D_n) | seconds | s per 1k steps | time / N vs first | "
@@ -98,8 +94,8 @@ def main() -> None:
              "does not grow with it. What does grow is the dense label matrices: N x K float32 each for noisy "
              "and clean labels (9M x 6,012 classes would be 216 GB), so OpenImages-scale label sets need a "
              "sparse label store (not done yet).")
-    append_results(f"Growth of head training with cache size (D = {args.dim}, K = {args.classes}, batch 32)",
-                   "\n".join(table), notes)
+    write_block("growth",
+                "\n".join(table), notes)
 
 
 if __name__ == "__main__":

@@ -14,22 +14,21 @@ flagged labels, precision and recall against the truth, F1, and for the flags th
 often the suggestion (``predicted_label``) is the true class. Writes ``benchmarks/results/issue_cutoff.csv``
 (this run's rows replace those of the same part, noise, size and seed); ``make_results.py`` renders it.
 
-    python benchmarks/bench_issue_cutoff.py [--noises worse,random1,aggre] [--rows 8000,1000] [--mosaics 2000]
+    python -m benchmarks.bench_issue_cutoff [--noises worse,random1,aggre] [--rows 8000,1000] [--mosaics 2000]
         [--seeds 0,1,2] [--margins 0,0.02,0.05,0.1,0.2,0.3]
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import datetime
 import os
-import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 
-from _common import RESULTS_DIR, SHARED_DATA, command, machine
+from benchmarks.common import RESULTS_DIR, SHARED_DATA, ResultsTable, command, commit, machine
 
 CSV = RESULTS_DIR / "issue_cutoff.csv"
 COLUMNS = ["part", "noise", "seed", "rows", "clean_fraction", "rule", "margin", "labels", "wrong", "flagged",
@@ -74,7 +73,7 @@ def labelled(x, clean: np.ndarray, noisy: np.ndarray, fraction: float, seed: int
 def rows_of(train, clean: np.ndarray, seed: int, args) -> list[dict]:
     """Train ``proposed``, score its noisy labels once, and flag them by each rule."""
     import torch
-    from bench_label_issues import TRAIN
+    from benchmarks.bench_label_issues import TRAIN
     from noisereg.config import TrainConfig
     from noisereg.data.labelset import validation_rows
     from noisereg.label_issues import score_set
@@ -157,18 +156,12 @@ def show(rows: list[dict]) -> None:
 
 
 def write(rows: list[dict], args) -> None:
-    """Replace the CSV's rows of the (part, noise, size, seed) cells this run measured; keep the others."""
-    key = lambda r: (r["part"], r["noise"], str(r["rows"]), str(r["seed"]))  # noqa: E731
-    done = {key(r) for r in rows}
-    old = [r for r in csv.DictReader(open(args.csv))] if os.path.exists(args.csv) else []
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    stamp = {"clean_fraction": args.clean, "commit": commit, "date": datetime.date.today().isoformat(),
+    """Add this run's rows; the CSV's earlier rows of the (part, noise, size, seed) cells it measured are marked
+    superseded (kept in the file, never read by the tables)."""
+    stamp = {"clean_fraction": args.clean, "commit": commit(), "date": datetime.date.today().isoformat(),
              "command": command()}
-    with open(args.csv, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore", restval="")
-        w.writeheader()
-        w.writerows(r for r in old if key(r) not in done)
-        w.writerows({**r, **stamp, **{k: round(v, 4) for k, v in r.items() if isinstance(v, float)}} for r in rows)
+    table = ResultsTable(Path(args.csv), tuple(COLUMNS), key=("part", "noise", "rows", "seed"))
+    table.append({**r, **stamp, **{k: round(v, 4) for k, v in r.items() if isinstance(v, float)}} for r in rows)
 
 
 def main() -> None:

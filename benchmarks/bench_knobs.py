@@ -13,13 +13,12 @@ tuned values and seeds; rerunning two of those cells here reproduced them to the
 mAP), or is rerun with ``--rerun-default``. ``pos_weight`` and ``sampler`` run at every clean fraction,
 ``adamw`` and ``grad_clip`` at 5%; rows go to ``results/knobs.csv`` and a block to RESULTS.md.
 
-    python benchmarks/bench_knobs.py [--knobs pos_weight,sampler,adamw,grad_clip] [--methods proposed]
+    python -m benchmarks.bench_knobs [--knobs pos_weight,sampler,adamw,grad_clip] [--methods proposed]
         [--rerun-default]
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -29,8 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from _common import RESULTS_DIR, append_results
-from bench_cifar10n import FRACTIONS, TRAIN, _finished, _job, _numbers, metric_of, tuned_in_table
+from benchmarks.common import RESULTS_DIR, ResultsTable, current_rows, write_block
+from benchmarks.bench_cifar10n import tuned_in_table
+from benchmarks.grid import cell_finished, cell_rows, run_cell
+from benchmarks.parts import FRACTIONS, TRAIN, experiment, metric_of
 
 KNOBS = {  # knob -> (part, the default's settings, the knob's settings, clean fractions)
     "pos_weight": ("annotated-mosaics", {"pos_weight": "none"}, {"pos_weight": "auto"}, FRACTIONS),
@@ -43,15 +44,14 @@ COLUMNS = ["knob", "part", "variant", "method", "clean_fraction", "seed", "score
 
 
 def cells(args: argparse.Namespace, knob: str, tuned: Path) -> list[Any]:
-    """One experiment per (variant, fraction, seed), each over ``args.methods``."""
-    from noisereg.experiment import ExperimentConfig
+    """One experiment per (variant, fraction, seed), each over ``args.methods``, on the part as its grid ran it
+    (``parts.experiment``: its data, labels and features; 12,500 mosaics on a mosaic part)."""
     part, default, changed, clean_fractions = KNOBS[knob]
-    multi = part == "annotated-mosaics"
     variants = [("default", default)] if args.rerun_default else []
-    return [ExperimentConfig(data="cifar10n-multi" if multi else "cifar10n", noise="annotated", methods=args.methods,
-                             clean_fractions=[f], seeds=1, first_seed=s, train={**TRAIN, **settings},
-                             feature_image_size=160, features=True, mosaics=12500, cache_dir=args.cache_dir,
-                             tuned=str(tuned), out=f"{args.out}/{knob}/{variant}/f{f:g}-s{s}")
+    grid = argparse.Namespace(fractions=None, seeds=1, image_size=0, mosaics=12500, cache_dir=args.cache_dir,
+                              out=args.out)
+    return [experiment(grid, part, args.methods, clean_fractions=[f], first_seed=s, train={**TRAIN, **settings},
+                       tuned=str(tuned), out=f"{args.out}/{knob}/{variant}/f{f:g}-s{s}")
             for variant, settings in variants + [(knob, changed)] for f in clean_fractions for s in range(args.seeds)]
 
 
@@ -59,7 +59,7 @@ def grid_rows(knob: str, methods: list[str], seeds: int) -> list[dict]:
     """The default side from the part's grid (``results/cifar10n.csv``; the last row of each cell)."""
     part, _, _, clean_fractions = KNOBS[knob]
     last = {}
-    for r in csv.DictReader(open(RESULTS_DIR / "cifar10n.csv")):
+    for r in current_rows(RESULTS_DIR / "cifar10n.csv"):
         if r["part"] == part and r["method"] in methods:
             last[(r["method"], float(r["clean_fraction"]), int(r["seed"]))] = r
     return [{"knob": knob, "part": part, "variant": "default", "method": m, "clean_fraction": f, "seed": s,
@@ -101,11 +101,11 @@ def main() -> None:
         todo = cells(args, knob, tuned)
         if not args.rerun_default:
             rows += grid_rows(knob, args.methods, args.seeds)
-        done = [c for c in todo if _finished(c, c.methods)]  # an interrupted run's finished cells are read back
-        results = [[_numbers(r) for r in csv.DictReader(open(Path(c.out) / "results.csv"))] for c in done]
+        done = [c for c in todo if cell_finished(c, c.methods)]  # an interrupted run's finished cells are read back
+        results = [cell_rows(c) for c in done]
         todo = [c for c in todo if c not in done]
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
-            for cell, result in chain(zip(done, results), zip(todo, pool.map(_job, todo))):
+            for cell, result in chain(zip(done, results), zip(todo, pool.map(run_cell, todo))):
                 variant = Path(cell.out).parent.name
                 for r in result:
                     rows.append({"knob": knob, "part": part, "variant": variant, "method": r["method"],
@@ -114,15 +114,10 @@ def main() -> None:
                                  "epochs": r.get("epochs", ""), "seconds": r.get("seconds", "")})
                 print(f"{knob} {variant} clean {cell.clean_fractions[0]:g} seed {cell.first_seed}: " +
                       ", ".join(f"{r['method']} {100 * float(r[metric_of(part)]):.2f}" for r in result), flush=True)
-    new = not CSV.exists()
-    with open(CSV, "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        if new:
-            w.writeheader()
-        w.writerows(rows)
-    append_results("Training knobs: does each help where it should? (test mean ± sample std, 3 seeds)", summary(rows),
-                   f"Wall time {time.perf_counter() - start:.0f} s. Scores: mAP on annotated-mosaics, top-1 on "
-                   "annotated; everything else as the part ran it (its committed tuned values).")
+    ResultsTable(CSV, tuple(COLUMNS), key=("knob", "part", "variant", "method", "clean_fraction", "seed")).append(rows)
+    write_block("knobs", summary(rows),
+                f"Wall time {time.perf_counter() - start:.0f} s. Scores: mAP on annotated-mosaics, top-1 on "
+                "annotated; everything else as the part ran it (its committed tuned values).")
 
 
 if __name__ == "__main__":

@@ -21,26 +21,27 @@ number of wrong labels (equal by construction), the flagged set's precision and 
 and the time: wall seconds and this process's CPU seconds (the machine is shared; CPU time does not
 count other processes' load). Appends rows to ``benchmarks/results/label_issues.csv``.
 
-    python benchmarks/bench_label_issues.py [--noises worse,random1,aggre] [--mosaics 12500] [--epochs 20]
+    python -m benchmarks.bench_label_issues [--noises worse,random1,aggre] [--mosaics 12500] [--epochs 20]
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import os
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
-from _common import RESULTS_DIR, SHARED_DATA, append_results, machine
+from benchmarks.common import RESULTS_DIR, SHARED_DATA, ResultsTable, machine, write_block
 
 COLUMNS = ["part", "noise", "clean_fraction", "seed", "peer", "score", "level", "auroc", "ap", "precision_at_k",
            "recall_at_k", "k", "labels", "flagged", "flagged_precision", "flagged_recall", "seconds", "cpu_seconds",
            "test_top1", "test_mAP", "mosaics", "epochs", "head", "chosen_on", "val_auroc"]
 CSV = RESULTS_DIR / "label_issues.csv"
+KEY = ("part", "noise", "clean_fraction", "seed")  # one run of a label set: a later one supersedes it
 TRAIN = {"scheme": "frozen", "backbone_steps": 0, "hidden": 256, "lr": 1e-3, "weight_decay": 0.0, "alpha": 0.2,
          "clean_ratio": 0.1, "batch_size": 128, "patience": 4, "quiet": True}  # pinned: not the methods' defaults
 MLP = f"mlp-{TRAIN['hidden']}-sigmoid"  # the heads every noisereg row and cleanlab's "same head" train
@@ -131,14 +132,14 @@ def head_settings(args: argparse.Namespace) -> dict:
 
 def cleanlab_single(train, val, task, args) -> list[dict]:
     """cleanlab's ``find_label_issues`` and label quality on 5-fold pred_probs of the same head (``mixed``,
-    validated, clean rows flagged: ``_cleanlab.SameHead``) and of logistic regression, on the same rows
+    validated, clean rows flagged: ``cleanlab_peer.SameHead``) and of logistic regression, on the same rows
     (clean images with their clean label; only noisy labels are scored)."""
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    from _cleanlab import SameHead, training_rows
+    from benchmarks.cleanlab_peer import SameHead, training_rows
     use = np.flatnonzero(train.has_clean | train.has_noisy)
     x, y, _ = training_rows(train)
     noisy = train.has_noisy[use]
@@ -212,7 +213,7 @@ def mosaics_part(args) -> list[dict]:
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    from _cleanlab import MultiHead
+    from benchmarks.cleanlab_peer import MultiHead
     task, train, val = build(args, "worse", True)
     rows, _, _, _ = ours("proposed", train, val, task, args, scores=("posterior", "g", "residual"))
     rows += ours("mw-net", train, val, task, args, scores=("method", "g"))[0]
@@ -253,18 +254,11 @@ def print_row(r: dict) -> None:
 
 
 def append(rows: list[dict], args) -> None:
-    """Add the rows to ``args.csv``; a file written before a column was added is rewritten with the current
-    columns (its rows keep their values, the new columns blank)."""
-    old = list(csv.DictReader(open(args.csv))) if os.path.exists(args.csv) else None
-    rewrite = old is not None and (list(old[0]) if old else []) != COLUMNS
-    with open(args.csv, "w" if rewrite or old is None else "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore", restval="")
-        if rewrite or old is None:
-            w.writeheader()
-            w.writerows(old or [])
-        for r in rows:
-            w.writerow({**r, "clean_fraction": args.clean, "seed": args.seed,
-                        **{k: round(v, 5) for k, v in r.items() if isinstance(v, float)}})
+    """Add the rows of one (part, noise) set to ``args.csv`` as one run: the set's earlier rows at the same
+    clean fraction and seed are marked superseded (kept in the file, never read by a table)."""
+    ResultsTable(Path(args.csv), tuple(COLUMNS), key=KEY).append(
+        {**r, "clean_fraction": args.clean, "seed": args.seed,
+         **{k: round(v, 5) for k, v in r.items() if isinstance(v, float)}} for r in rows)
 
 
 def markdown(frame) -> str:
@@ -276,15 +270,17 @@ def markdown(frame) -> str:
 
 
 def report(rows: list[dict], args, seconds: float) -> None:
-    """The run's rows as a RESULTS.md table, and each noise set's target (AUROC at or above cleanlab's
-    best at 5x less time) as measured."""
+    """Print the run's rows as a table, and write each label set's block for RESULTS.md (its command, machine,
+    settings and target: AUROC at or above cleanlab's best at 5x less time, as measured); the table there is
+    rendered from the CSV's current rows by ``make_results``."""
     import pandas as pd
     frame = pd.DataFrame(rows)
     frame = frame[frame["level"] != ""] if "level" in frame else frame
     cols = ["part", "noise", "peer", "head", "score", "chosen_on", "level", "val_auroc", "auroc", "ap",
             "precision_at_k", "recall_at_k", "flagged_precision", "flagged_recall", "seconds", "cpu_seconds", "test_top1"]
     table = markdown(pd.DataFrame(rows)[[c for c in cols if c in frame.columns]])
-    notes = [f"{args.clean:.0%} clean, seed {args.seed}, at most {args.epochs:g} epochs, {args.mosaics} training "
+    print(table)
+    common = [f"{args.clean:.0%} clean, seed {args.seed}, at most {args.epochs:g} epochs, {args.mosaics} training "
              f"mosaics; wall time of the whole run {seconds / 60:.1f} min. `seconds` (wall) and `cpu_seconds` (this "
              "process only, so other jobs on the machine do not count): training + scoring (ours), 5-fold "
              "cross-validation + cleanlab (cleanlab); every training on the same threads. The time target compares "
@@ -294,12 +290,11 @@ def report(rows: list[dict], args, seconds: float) -> None:
         ours_ = level[(level["peer"] == "noisereg proposed") & (level["chosen_on"] != "alternative")].iloc[0]
         peer = level[level["peer"].str.startswith("cleanlab")].sort_values("auroc").iloc[-1]  # its better head
         ok = ours_["auroc"] >= peer["auroc"] and ours_["cpu_seconds"] * 5 <= peer["cpu_seconds"]
-        notes.append(f"- {part} {noise}: proposed ({ours_['score']}, chosen on validation) AUROC {ours_['auroc']:.3f} in "
-                     f"{ours_['cpu_seconds']:.0f} CPU s vs {peer['peer']} {peer['auroc']:.3f} in "
-                     f"{peer['cpu_seconds']:.0f} CPU s ({peer['cpu_seconds'] / ours_['cpu_seconds']:.1f}x the time): "
-                     f"target {'met' if ok else 'missed'}")
-    append_results("Label issues: CIFAR-10N wrong labels vs cleanlab, CleanNet, Meta-Weight-Net", table,
-                   "\n".join(notes))
+        target = (f"- {part} {noise}: proposed ({ours_['score']}, chosen on validation) AUROC {ours_['auroc']:.3f} in "
+                  f"{ours_['cpu_seconds']:.0f} CPU s vs {peer['peer']} {peer['auroc']:.3f} in "
+                  f"{peer['cpu_seconds']:.0f} CPU s ({peer['cpu_seconds'] / ours_['cpu_seconds']:.1f}x the time): "
+                  f"target {'met' if ok else 'missed'}")
+        write_block(f"label-issues/{part}-{noise}", "", "\n".join(common + [target]), wall_s=seconds)
 
 
 def main() -> None:
@@ -327,13 +322,10 @@ def main() -> None:
         done += mosaics_part(args)
         append([r for r in done if r["part"] == "mosaics"], args)
     report(done, args, time.perf_counter() - start)
-    runs = os.path.join(os.path.dirname(args.csv), "label_issues_runs.csv")
-    new = not os.path.exists(runs)
-    with open(runs, "a", newline="") as f:
-        w = csv.writer(f)
-        if new:
-            w.writerow(["noises", "mosaics", "clean", "seed", "seconds", "machine"])
-        w.writerow([args.noises, args.mosaics, args.clean, args.seed, f"{time.perf_counter() - start:.0f}", machine()])
+    ResultsTable(Path(args.csv).parent / "label_issues_runs.csv",
+                 ("noises", "mosaics", "clean", "seed", "seconds", "machine")).append(
+        [{"noises": args.noises, "mosaics": args.mosaics, "clean": args.clean, "seed": args.seed,
+          "seconds": f"{time.perf_counter() - start:.0f}", "machine": machine()}])
     print(f"label issues: {(time.perf_counter() - start) / 60:.1f} min")
 
 

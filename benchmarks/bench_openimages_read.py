@@ -7,30 +7,20 @@ validation, 6,012 trainable classes), then measures, each in a fresh process sid
 - ``pandas``   : ``pd.read_csv`` of the train labels file alone with default dtypes (what a
   straightforward script does before any label matrix exists).
 Peak resident memory is each child's VmHWM. Usage:
-    python benchmarks/bench_openimages_read.py [--train 9011219] [--labels-per-image 9]
+    python -m benchmarks.bench_openimages_read [--train 9011219] [--labels-per-image 9]
 """
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import append_results  # noqa: E402
+from benchmarks.common import fresh_process, write_block
 
-# VmHWM, not getrusage: Linux keeps ru_maxrss across exec, so a child would report its parent's peak
-PEAK = """
-def peak_mib():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-"""
+PEAK = "from benchmarks.common import peak_rss_mib as peak_mib"  # the child's own VmHWM
 CHILD_NOISEREG = """
 import json, sys, time
 PEAK
@@ -92,8 +82,7 @@ def write_release(root: Path, n_train: int, n_val: int, per_image: int, n_classe
 def child(code: str, arg: str) -> tuple[dict, float]:
     """Run ``code`` in a fresh interpreter; (its JSON output, its own peak RSS in MiB)."""
     code = code.replace("PEAK", PEAK)
-    out = subprocess.run([sys.executable, "-c", code, arg], check=True, capture_output=True, text=True).stdout
-    result = json.loads(out.strip().splitlines()[-1])
+    result = fresh_process(["-c", code, arg])
     return result, result["peak_mib"]
 
 
@@ -126,9 +115,9 @@ def main() -> None:
                  f"| noisereg read_openimages + data check summary | whole release: {ours['images']['total']:,} images, "
                  f"{ours['noisy_labels']:,} machine labels, human labels, 6,012 classes | {ours['seconds']:.1f} | "
                  f"{ours_peak:,.0f} |\n\nmemory ratio pandas / noisereg: {plain_peak / ours_peak:.2f}x")
-        append_results("OpenImages v1 at full scale: streamed reader memory", table,
-                       "Peak RSS is each child process's own high-water mark (VmHWM). Target: under ~2 GiB "
-                       "for the whole release.")
+        write_block("openimages-read", table,
+                    "Peak RSS is each child process's own high-water mark (VmHWM). Target: under ~2 GiB "
+                    "for the whole release.")
 
 
 if __name__ == "__main__":

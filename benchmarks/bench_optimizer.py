@@ -3,7 +3,7 @@ part runs: the same ``fit`` (proposed, 1280-d features, hidden 256, batch 128, 1
 ``make_optimizer`` as shipped and with Adam's reference loop (``foreach=False``), in alternating pairs
 within one process. Prints wall and CPU seconds per run and the ratio of each pair.
 
-    python benchmarks/bench_optimizer.py [--rows 20000] [--steps 300] [--pairs 3]
+    python -m benchmarks.bench_optimizer [--rows 20000] [--steps 300] [--pairs 3]
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from unittest import mock
 import numpy as np
 import torch
 
-from _common import append_results
+from benchmarks.common import write_block
 
 
 def main() -> None:
@@ -57,9 +57,9 @@ def main() -> None:
         (fw, fc), (lw, lc) = run(False), run(True)
         ratios.append(lw / fw)
         lines.append(f"| {i + 1} | {fw:.2f} | {lw:.2f} | {fc:.2f} | {lc:.2f} | {lw / fw:.2f} |")
-    append_results("Fused Adam vs the per-parameter loop (frozen-feature training)", "\n".join(lines),
-                   f"{args.steps} steps of `proposed` on {args.rows:,} rows of 1280-d features, batch 128, hidden "
-                   f"256, 1 torch thread, warm-up pair excluded; median ratio {np.median(ratios):.2f}x.")
+    write_block("optimizer", "\n".join(lines),
+                f"{args.steps} steps of `proposed` on {args.rows:,} rows of 1280-d features, batch 128, hidden "
+                f"256, 1 torch thread, warm-up pair excluded; median ratio {np.median(ratios):.2f}x.")
 
 
 if __name__ == "__main__":

@@ -4,18 +4,17 @@
 regression probe trained on 2,000 of them with their clean labels and scored on the other 1,000.
 Writes benchmarks/results/resolution.csv (size, images/s of extraction, validation accuracy).
 
-    python benchmarks/bench_resolution.py [--sizes 96,128,160,224]
+    python -m benchmarks.bench_resolution [--sizes 96,128,160,224]
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 
 import numpy as np
 import torch
 
-from _common import RESULTS_DIR, SHARED_DATA, append_results
+from benchmarks.common import RESULTS_DIR, SHARED_DATA, ResultsTable, write_block
 
 
 def main() -> None:
@@ -41,13 +40,10 @@ def main() -> None:
         rows.append({"size": size, "images_per_s": round(speed, 1),
                      "val_top1": round(float(probe.score(f[2000:], clean[idx[2000:]])), 4)})
         print(rows[-1], flush=True)
-    with open(RESULTS_DIR / "resolution.csv", "w", newline="") as out:
-        w = csv.DictWriter(out, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    append_results("Feature resolution of CIFAR-10, chosen on validation (3,000 train images)",
-                   "| size (px) | extraction images/s | probe val top-1 |\n|---:|---:|---:|\n" +
-                   "\n".join(f"| {r['size']} | {r['images_per_s']} | {100 * r['val_top1']:.1f} |" for r in rows))
+    ResultsTable(RESULTS_DIR / "resolution.csv", tuple(rows[0])).write(rows)
+    write_block("resolution",
+                "| size (px) | extraction images/s | probe val top-1 |\n|---:|---:|---:|\n" +
+                "\n".join(f"| {r['size']} | {r['images_per_s']} | {100 * r['val_top1']:.1f} |" for r in rows))
 
 
 if __name__ == "__main__":

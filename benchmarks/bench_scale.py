@@ -15,24 +15,20 @@ steps and evaluates it on the test rows with the streaming evaluation. Its peak 
 everything it allocated plus every page of the memmaps it touched. Features are random, so the metrics
 are at chance level: this measures time and memory only.
 
-    python benchmarks/bench_scale.py [--sizes 100000,1000000,9011219] [--steps 300] [--work runs/bench_scale]
+    python -m benchmarks.bench_scale [--sizes 100000,1000000,9011219] [--steps 300] [--work runs/bench_scale]
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS_DIR, append_results, status_kib  # noqa: E402
+from benchmarks.common import RESULTS_DIR, ResultsTable, fresh_process, peak_rss_mib, write_block
 
 CLASSES, DIM, PER_IMAGE, CONFIRMED = 6012, 1280, 9, 0.7
 CLEAN_SHARE = 40_000 / 9_011_219   # the paper's clean training images per training image
@@ -135,7 +131,7 @@ def measure(root: Path, steps: int, threads: int) -> dict:
     trained, cpu1 = time.perf_counter(), time.process_time()
     scores = evaluate(result.model, test, result.preprocess, device=torch.device("cpu"))
     done, cpu2 = time.perf_counter(), time.process_time()
-    return {"rows": len(train), "classes": CLASSES, "peak_rss_mib": round(status_kib("VmHWM") / 1024),
+    return {"rows": len(train), "classes": CLASSES, "peak_rss_mib": round(peak_rss_mib()),
             "steps_per_s": round(steps / (trained - loaded), 3), "eval_s": round(done - trained, 1),
             "eval_rows": int(test.has_clean.sum()), "steps": steps, "fit_s": round(trained - loaded, 1),
             "cpu_ms_per_step": round(1000 * (cpu1 - cpu0) / steps, 1), "eval_cpu_s": round(cpu2 - cpu1, 1),
@@ -145,8 +141,7 @@ def measure(root: Path, steps: int, threads: int) -> dict:
 
 
 def child(*args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return fresh_process(["-m", "benchmarks.bench_scale", *args])
 
 
 def main() -> None:
@@ -186,11 +181,7 @@ def main() -> None:
 
 def record(rows: list[dict]) -> None:
     """benchmarks/results/scale.csv and a block of RESULTS.md."""
-    RESULTS_DIR.mkdir(exist_ok=True)
-    with open(RESULTS_DIR / "scale.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
+    ResultsTable(RESULTS_DIR / "scale.csv", tuple(COLUMNS)).write(rows)
     first = rows[0]["cpu_ms_per_step"]
     table = ["| training rows | features on disk | peak RSS (MiB) | steps/s (wall) | CPU ms / step | vs smallest | "
              "test rows | evaluation s (wall) | evaluation CPU s | load s | load average |",
@@ -206,7 +197,7 @@ def record(rows: list[dict]) -> None:
              f"CSR labels; load average = the machine's 1-minute load after the run (2 cores). Machine labels per "
              f"image after collapsing repeats: {rows[-1]['labels_per_image']}. Peak RSS is the measuring process's "
              f"VmHWM, memmap pages included.")
-    append_results("OpenImages-sized training in bounded memory (synthetic, 6,012 classes)", "\n".join(table), notes)
+    write_block("scale", "\n".join(table), notes)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ many validation sets of n images are drawn from the pool and every rule picks an
 images' curve alone; the rule's result is the test top-1 of the evaluation it picked. ``oracle`` (the best
 test top-1 of the run) is the ceiling the regret is measured against.
 
-    python benchmarks/bench_selection.py [--parts worse,annotated] [--fraction 0.05] [--seeds 3]
+    python -m benchmarks.bench_selection [--parts worse,annotated] [--fraction 0.05] [--seeds 3]
         [--sizes 10,25,50,100,200,500] [--draws 300]
 
 Writes ``results/selection.csv`` (part, rule, n, mean test top-1, std over draws and seeds, mean regret) and
@@ -17,8 +17,6 @@ appends the tables to RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import csv
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -26,10 +24,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cifar10n import RESULTS_DIR, experiment  # noqa: E402
-from bench_defaults import UNSET  # noqa: E402
-from _common import append_results  # noqa: E402
+from benchmarks.bench_defaults import UNSET
+from benchmarks.common import RESULTS_DIR, ResultsTable, write_block
+from benchmarks.parts import experiment
 
 CSV = RESULTS_DIR / "selection.csv"
 
@@ -171,10 +168,7 @@ def main() -> None:
             rows.append({"part": part, "fraction": args.fraction, "rule": rule, "n": n,
                          "top1": round(100 * float(np.mean(v)), 2), "std": round(100 * float(np.std(v)), 2),
                          "regret": round(100 * float(regret), 2), "picks": len(v)})
-    with open(CSV, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    ResultsTable(CSV, tuple(rows[0])).write(rows)
     tables = []
     for part in args.parts.split(","):
         lines = [f"{part}, {args.fraction:.0%} clean: test top-1 of the kept weights, mean ± std over {args.seeds} "
@@ -188,9 +182,9 @@ def main() -> None:
         tables.append("\n".join(lines))
     runs_line = "; ".join(f"{r['part']} seed {r['seed']}: {len(r['test'])} evaluations, patience {r['patience']}"
                           for r in runs)
-    append_results("Selection with a small validation set", "\n\n".join(tables),
-                   f"`proposed` on its defaults, never stopped, scored at every evaluation ({runs_line}); "
-                   f"wall time {(time.perf_counter() - start) / 60:.1f} min. Rows in `results/selection.csv`.")
+    write_block("selection", "\n\n".join(tables),
+                f"`proposed` on its defaults, never stopped, scored at every evaluation ({runs_line}); "
+                f"wall time {(time.perf_counter() - start) / 60:.1f} min. Rows in `results/selection.csv`.")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ ratios of neighbouring steps hold. One torch thread by default: on cores shared 
 wait on each other at every operation, which costs the top's many small operations most and so understates
 the ratio.
 
-    python benchmarks/bench_top.py [--sizes 128,224] [--batches 32,128] [--blocks 2,5] [--pairs 5] [--threads 1]
+    python -m benchmarks.bench_top [--sizes 128,224] [--batches 32,128] [--blocks 2,5] [--pairs 5] [--threads 1]
 
 Writes benchmarks/results/top_cost.csv (one row per triple and K, with the commit and machine) and prints
 the table; ``benchmarks/make_results.py`` renders it into RESULTS.md.
@@ -16,17 +16,14 @@ the table; ``benchmarks/make_results.py`` renders it into RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
-import subprocess
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from _common import RESULTS_DIR, machine
+from benchmarks.common import RESULTS_DIR, ResultsTable, commit, machine
 from noisereg.config import TrainConfig
 from noisereg.methods import Batch
 from noisereg.models.backbones import create_backbone
@@ -35,14 +32,6 @@ from noisereg.train.loop import make_optimizer
 from noisereg.train.model import Classifier, stage_one_model
 
 CLASSES = 10
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent).stdout.strip()
-    except OSError:
-        return ""
 
 
 def stepper(model: Classifier, inputs: Callable[[], torch.Tensor], batch: int) -> Callable[[], float]:
@@ -124,11 +113,7 @@ def main() -> None:
     rows = [r for size in ints(args.sizes) for batch in ints(args.batches)
             for r in measure(size, batch, ints(args.blocks), args.pairs)]
     stamp = dict(commit=commit(), date=datetime.date.today().isoformat(), machine=machine())
-    RESULTS_DIR.mkdir(exist_ok=True)
-    with open(RESULTS_DIR / "top_cost.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=[*rows[0], *stamp])
-        w.writeheader()
-        w.writerows({**r, **stamp} for r in rows)
+    ResultsTable(RESULTS_DIR / "top_cost.csv", (*rows[0], *stamp)).write([{**r, **stamp} for r in rows])
     for (size, batch, k), ratios in sorted(groups(rows).items()):
         print(f"{size} px, batch {batch}, K={k}: median ratio {np.median(ratios):.1f}x over {len(ratios)} pairs")
 

@@ -7,17 +7,18 @@ best validation score minus the candidate's, in points. The least mean regret (t
 regret) is the robust choice; trial 0, the starting point every study is given, is shown beside it.
 Validation scores only (never test), so the choice can become a default without touching the answer.
 
-    python benchmarks/robust_defaults.py
+    python -m benchmarks.robust_defaults
 
 Writes ``results/robust_defaults.csv`` and appends its table to RESULTS.md.
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import math
 from collections import defaultdict
 
-from _common import RESULTS_DIR, append_results
+from benchmarks.common import RESULTS_DIR, ResultsTable, write_block
 
 PARTS = ("worse", "mosaics", "annotated", "annotated-mosaics")
 VALUES = ("lr", "weight_decay", "hidden", "alpha", "clean_ratio")
@@ -67,11 +68,9 @@ def robust(method: str, by_key: dict[tuple, dict[str, tuple[int, float]]]) -> di
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # no options: --help only
     rows = [robust(m, by_key) for m, by_key in candidates().items()]
-    with open(OUT, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-        writer.writeheader()
-        writer.writerows(rows)
+    ResultsTable(OUT, tuple(dict.fromkeys(k for r in rows for k in r))).write(rows)
     head = ("| method | parts | lr | weight decay | hidden | alpha | clean share | mean / worst regret | "
             "trial 0's mean / worst |\n|---|---|---:|---:|---:|---:|---:|---:|---:|")
     lines = [f"| {r['method']} | {r['parts']} | {r['lr']:.2g} | {r['weight_decay']:.2g} | {r['hidden']} | "
@@ -79,14 +78,14 @@ def main() -> None:
              f"{r['clean_ratio'] if r['clean_ratio'] == '' else round(r['clean_ratio'], 3)} | "
              f"{r['mean_regret']:.2f} / {r['worst_regret']:.2f} | "
              f"{r.get('trial0_mean_regret', '')} / {r.get('trial0_worst_regret', '')} |" for r in rows]
-    append_results("Tuned values that hold up across parts (validation regret, points; issue 24)",
-                   head + "\n" + "\n".join(lines),
-                   "Each method's candidate with the least mean validation regret (part's best validation score "
-                   "minus the candidate's) over the parts that tuned it, among the candidates scored on all of "
-                   "them (8 seeded trials a part, one seed, the part's tuning fraction). Trial 0 is the starting "
-                   "point of every study (lr 1e-3, weight decay 5.5e-5, hidden 256, alpha 0.2, clean share 0.1). "
-                   "Methods tuned on one or two parts (the single-label-only ones) have thin evidence. Validation "
-                   "only: no test score enters the choice.")
+    write_block("robust-defaults",
+                head + "\n" + "\n".join(lines),
+                "Each method's candidate with the least mean validation regret (part's best validation score "
+                "minus the candidate's) over the parts that tuned it, among the candidates scored on all of "
+                "them (8 seeded trials a part, one seed, the part's tuning fraction). Trial 0 is the starting "
+                "point of every study (lr 1e-3, weight decay 5.5e-5, hidden 256, alpha 0.2, clean share 0.1). "
+                "Methods tuned on one or two parts (the single-label-only ones) have thin evidence. Validation "
+                "only: no test score enters the choice.")
 
 
 if __name__ == "__main__":

@@ -3,15 +3,11 @@ targets of make_results, the sample std, and cleanlab's set-up (same head, clean
 from __future__ import annotations
 
 import csv
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import make_results  # noqa: E402
+from benchmarks import make_results
 
 
 def _row(part, method, f, seed, top1, val, metric="top1"):
@@ -20,7 +16,7 @@ def _row(part, method, f, seed, top1, val, metric="top1"):
 
 
 def test_best_baselines_rank_by_validation_not_test():
-    bench = pytest.importorskip("bench_cifar10n")
+    bench = pytest.importorskip("benchmarks.parts")
     # glc wins on test, ft-l on validation: validation decides; references and ours never count
     rows = [_row("worse", "glc", 0.05, s, 0.90, 0.70) for s in range(3)] + \
            [_row("worse", "ft-l", 0.05, s, 0.80, 0.80) for s in range(3)] + \
@@ -80,7 +76,7 @@ def test_noise_lines_render_the_measured_noise(tmp_path, monkeypatch):
 
 def test_cleanlab_wraps_the_mixed_head_and_never_prunes_clean_rows():
     pytest.importorskip("cleanlab")
-    _cleanlab = pytest.importorskip("_cleanlab")
+    _cleanlab = pytest.importorskip("benchmarks.cleanlab_peer")
     from noisereg.data.labelset import LabelledSet
     rng = np.random.default_rng(0)
     n, k = 300, 3
@@ -117,7 +113,7 @@ def test_experiment_tables_use_the_sample_std():
 
 
 def test_a_later_sitting_reads_the_chosen_values_back_from_the_tuning_table(tmp_path):
-    bench = pytest.importorskip("bench_cifar10n")
+    bench = pytest.importorskip("benchmarks.bench_cifar10n")
     table = tmp_path / "tune_x.csv"
     table.write_text("method,trial,lr,weight_decay,hidden,clean_ratio,value,epochs,seconds,alpha\n"
                      "proposed,0,0.001,1e-05,256,0.1,0.70,5,1,0.2\n"
@@ -133,7 +129,7 @@ def test_a_later_sitting_reads_the_chosen_values_back_from_the_tuning_table(tmp_
 def test_a_fresh_clone_with_every_method_in_the_table_tunes_nothing_and_writes_the_values(tmp_path, monkeypatch):
     import argparse
     import json
-    bench = pytest.importorskip("bench_cifar10n")
+    bench = pytest.importorskip("benchmarks.bench_cifar10n")
     monkeypatch.setattr(bench, "RESULTS_DIR", tmp_path)
     (tmp_path / "tune_worse.csv").write_text("method,trial,lr,weight_decay,hidden,clean_ratio,value\n"
                                              "mixed,0,0.001,1e-05,256,0.1,0.80\n")
@@ -144,7 +140,7 @@ def test_a_fresh_clone_with_every_method_in_the_table_tunes_nothing_and_writes_t
 
 
 def test_a_later_sitting_reads_cleanlabs_settings_back_from_its_tuning_table(tmp_path):
-    bench = pytest.importorskip("bench_cifar10n")
+    bench = pytest.importorskip("benchmarks.bench_cifar10n")
     table = tmp_path / "tune_x_cleanlab.csv"
     table.write_text("method,trial,value,pruned,filter_by,frac_noise\n"
                      "cleanlab-cl,0,0.80,0.35,prune_by_noise_rate,1.0\n"
@@ -154,14 +150,15 @@ def test_a_later_sitting_reads_cleanlabs_settings_back_from_its_tuning_table(tmp
 
 
 def test_results_rows_with_a_new_column_keep_the_old_rows(tmp_path):
-    bench = pytest.importorskip("bench_cifar10n")
+    bench = pytest.importorskip("benchmarks.bench_cifar10n")
+    from benchmarks.common import ResultsTable
     path = tmp_path / "r.csv"
     old = [c for c in bench.COLUMNS if c != "best_epoch"]
     path.write_text(",".join(old) + "\n" + ",".join("x" if c != "method" else "glc" for c in old) + "\n")
-    bench.append("annotated", "frozen", [{"dataset": "cifar10n", "method": "proposed", "best_epoch": 7.5}], path)
-    import csv
+    table = ResultsTable(path, bench.COLUMNS, bench.RESULTS_TABLE.key)
+    bench.append("annotated", "frozen", [{"dataset": "cifar10n", "method": "proposed", "best_epoch": 7.5}], table)
     rows = list(csv.DictReader(open(path)))
-    assert list(rows[0]) == bench.COLUMNS and rows[0]["method"] == "glc" and rows[0]["best_epoch"] == ""
+    assert list(rows[0]) == table.fieldnames() and rows[0]["method"] == "glc" and rows[0]["best_epoch"] == ""
     assert rows[1]["method"] == "proposed" and rows[1]["best_epoch"] == "7.5" and rows[1]["part"] == "annotated"
 
 
@@ -208,7 +205,7 @@ def _curve_run(metric_by_eval, test_by_eval, pool=40, patience=3, total=1000):
 
 
 def test_the_selection_study_replays_the_library_rule_with_its_early_stop():
-    bench = pytest.importorskip("bench_selection")
+    bench = pytest.importorskip("benchmarks.bench_selection")
     # validation peaks at evaluation 2, sags for the patience, then climbs higher at evaluation 9
     metric = [0.5, 0.6, 0.8, 0.7, 0.7, 0.7, 0.7, 0.75, 0.78, 0.9]
     test = [0.50, 0.60, 0.70, 0.65, 0.65, 0.65, 0.65, 0.70, 0.72, 0.80]
@@ -225,7 +222,7 @@ def test_the_selection_study_replays_the_library_rule_with_its_early_stop():
 
 
 def test_the_selection_study_draws_subsets_and_breaks_ties_as_named():
-    bench = pytest.importorskip("bench_selection")
+    bench = pytest.importorskip("benchmarks.bench_selection")
     metric, test = [0.5, 0.8, 0.8, 0.6], [0.5, 0.6, 0.7, 0.4]
     run = _curve_run(metric, test, patience=0)
     picked = bench.simulate(run, [10, 40], draws=5, rng=np.random.default_rng(0))
@@ -237,7 +234,7 @@ def test_the_selection_study_draws_subsets_and_breaks_ties_as_named():
 
 def test_label_issue_rows_take_the_score_that_ranks_validation_best_not_the_answer():
     from types import SimpleNamespace
-    bench = pytest.importorskip("bench_label_issues")
+    bench = pytest.importorskip("benchmarks.bench_label_issues")
     ranked = {"posterior": SimpleNamespace(val_auroc=0.81), "g": SimpleNamespace(val_auroc=0.86),
               "residual": SimpleNamespace(val_auroc=None)}
     assert bench.chosen_score(ranked) == "g"
@@ -247,22 +244,23 @@ def test_label_issue_rows_take_the_score_that_ranks_validation_best_not_the_answ
 
 def test_label_issue_rows_written_before_a_column_was_added_are_kept(tmp_path):
     from types import SimpleNamespace
-    bench = pytest.importorskip("bench_label_issues")
+    bench = pytest.importorskip("benchmarks.bench_label_issues")
     path = tmp_path / "label_issues.csv"
     path.write_text("part,noise,peer,auroc\nsingle,worse,old peer,0.9\n")
     args = SimpleNamespace(csv=str(path), clean=0.05, seed=0)
     bench.append([{"part": "single", "noise": "worse", "peer": "new peer", "auroc": 0.95, "head": "linear",
                    "chosen_on": "fixed"}], args)
     rows = list(csv.DictReader(open(path)))
-    assert list(rows[0]) == bench.COLUMNS
+    assert list(rows[0]) == bench.COLUMNS + ["run", "superseded_by"]
     assert [(r["peer"], r["auroc"], r["head"]) for r in rows] == [("old peer", "0.9", ""),
                                                                   ("new peer", "0.95", "linear")]
 
 
 def test_cleanlabs_multi_label_head_is_the_validated_mixed_head_with_clean_rows_flagged():
-    bench = pytest.importorskip("_cleanlab")
-    from noisereg.data.labelset import LabelledSet
+    bench = pytest.importorskip("benchmarks.cleanlab_peer")
     from sklearn.metrics import roc_auc_score
+
+    from noisereg.data.labelset import LabelledSet
     rng = np.random.default_rng(0)
     y = (rng.random((300, 3)) < 0.4).astype(int)
     x = (y @ rng.normal(0, 2, (3, 8)) + rng.normal(0, 0.5, (300, 8))).astype(np.float32)
@@ -278,7 +276,7 @@ def test_cleanlabs_multi_label_head_is_the_validated_mixed_head_with_clean_rows_
 
 
 def test_a_defaults_variant_names_trainconfig_fields_and_keeps_integers():
-    bench = pytest.importorskip("bench_defaults")
+    bench = pytest.importorskip("benchmarks.bench_defaults")
     assert bench.parse_variant("len:epochs=20,batch_size=128") == ("len", {"epochs": 20.0, "batch_size": 128})
     assert isinstance(bench.parse_variant("w:hidden=128")[1]["hidden"], int)
     for bad in ("nocolon", "x:hiden=128", "x:lr"):
@@ -294,7 +292,7 @@ def test_a_defaults_variant_names_trainconfig_fields_and_keeps_integers():
 
 def test_timings_report_cpu_seconds_beside_wall_seconds_for_the_same_call():
     import time
-    common = pytest.importorskip("_common")
+    common = pytest.importorskip("benchmarks.common")
     wall, cpu = common.timed_both(lambda: time.sleep(0.05), repeat=2)  # waiting costs wall time, not CPU time
     assert wall >= 0.05 and cpu < 0.03
     wall, cpu = common.timed_both(lambda: sum(i * i for i in range(300_000)), repeat=1)  # work costs both
@@ -302,7 +300,7 @@ def test_timings_report_cpu_seconds_beside_wall_seconds_for_the_same_call():
 
 
 def test_alpha_choice_replay_picks_on_validation_and_ties_keep_the_earlier(tmp_path, monkeypatch):
-    alpha_choice = pytest.importorskip("alpha_choice")
+    alpha_choice = pytest.importorskip("benchmarks.alpha_choice")
     runs = tmp_path / "alpha_candidates.csv"
     rows = [  # seed 0: 0.02 best on validation but worst on test; seed 1: a tie between 0.2 and 0.05
         ("worse", 0.01, 0, 0.2, 70.0, 80.0), ("worse", 0.01, 0, 0.05, 71.0, 79.0), ("worse", 0.01, 0, 0.02, 72.0, 60.0),
@@ -320,7 +318,7 @@ def test_cleanlabs_multi_label_filter_leaves_out_flagged_noisy_photos_and_never_
     """The voc part's cleanlab row: out-of-fold probabilities of the same head, cleanlab's multi-label
     ``find_label_issues``, the flagged noisy rows left out and the head fitted again; clean rows stay."""
     pytest.importorskip("cleanlab")
-    _cleanlab = pytest.importorskip("_cleanlab")
+    _cleanlab = pytest.importorskip("benchmarks.cleanlab_peer")
     from noisereg.data.labelset import LabelledSet
     rng = np.random.default_rng(1)
     n = 240
@@ -347,12 +345,13 @@ def test_cleanlabs_multi_label_filter_leaves_out_flagged_noisy_photos_and_never_
 def test_the_voc_part_trains_as_long_as_the_data_needs_and_its_targets_are_reported():
     """A clean-only phase on a few hundred photos must not stop after a handful of steps (the first sitting's
     20 epochs of batch 128 gave g-alone 18 steps at 5%): the voc part leaves length and batch to the data."""
-    bench = pytest.importorskip("bench_cifar10n")
+    bench = pytest.importorskip("benchmarks.bench_cifar10n")
+    from benchmarks.parts import get_part
     from noisereg.config import TrainConfig
     from noisereg.train.length import MIN_STEPS, phase_steps
-    voc = TrainConfig.from_dict(bench.train_settings("voc"))
+    voc = TrainConfig.from_dict(get_part("voc").train)
     assert phase_steps(voc, per_epoch=2, total=voc.steps) >= MIN_STEPS and not voc.batch_size
-    assert bench.train_settings("worse")["epochs"] == 20  # the CIFAR parts keep the length they were measured with
+    assert get_part("worse").train["epochs"] == 20  # the CIFAR parts keep the length they were measured with
     assert bench.metric_of("voc") == "mAP" and bench.fractions(type("A", (), {"fractions": None})(), "voc") == \
         [0.02, 0.05, 0.1, 0.2]
     rows = [_row("voc", m, f, s, v, 0, metric="mAP") for s in range(2) for f in (0.02, 0.05, 0.1)

@@ -5,8 +5,8 @@ With glibc's defaults every large activation tensor of a CNN forward pass on the
 ``mmap`` whose pages fault in again and are returned at ``free``; EfficientNet-Lite0 at 160 px then
 spends most of its time in page faults. Keeping a padded heap (``M_TOP_PAD``) that is never trimmed
 back (``M_TRIM_THRESHOLD``) and serving blocks up to glibc's 32 MiB ceiling from it
-(``M_MMAP_THRESHOLD``) made feature extraction here 1.5x (busy machine) to 5x (quiet) faster
-(``benchmarks/bench_allocator.py``).
+(``M_MMAP_THRESHOLD``) made feature extraction here several times faster (``benchmarks/bench_allocator.py``;
+the figures in benchmarks/RESULTS.md, "CPU feature extraction: glibc heap kept vs glibc defaults").
 The cost: memory freed after a peak stays with the process until it exits.
 
 Applied by the command line and by the feature / annotator passes (library use); a no-op off

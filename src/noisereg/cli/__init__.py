@@ -78,8 +78,8 @@ def exit_process(code: int) -> None:
     Under torchrun (``WORLD_SIZE`` > 1) the output is flushed and the process ends with ``os._exit``,
     skipping interpreter finalization: there torch's gloo teardown can abort a rank with SIGABRT
     ("terminate called without an active exception") after all its work is written, which torchrun
-    reports as a failed job (measured here: 7 of 17 two-rank launches ending in ``noisereg evaluate``
-    aborted that way, 0 of 30 with this exit). Every file the commands write is closed by then.
+    reports as a failed job (seen here on many two-rank launches ending in ``noisereg evaluate``, and on none
+    with this exit). Every file the commands write is closed by then.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         sys.stdout.flush()

@@ -19,9 +19,9 @@ entry: single-label, the image's one noisy label y; multi-label, every class k o
 - ``method``: the method's own learned trust (``Method.label_trust``: CleanNet's verification score,
   Meta-Weight-Net's weight).
 
-On CIFAR-10N ``worse`` labels (5% clean, EfficientNet-Lite0 features) the posterior ranks wrong labels
-best (AUROC 0.949, g 0.949, residual 0.912; cleanlab on 5-fold pred_probs of the same head 0.929); see
-benchmarks/RESULTS.md.
+How each score ranks CIFAR-10N's known wrong labels beside cleanlab, CleanNet and Meta-Weight-Net is
+measured in benchmarks/RESULTS.md ("Label issues"), generated from benchmarks/results/label_issues.csv; the
+figures live there only, so that none here can drift from them.
 """
 from __future__ import annotations
 

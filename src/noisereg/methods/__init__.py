@@ -19,8 +19,8 @@ from .registry import (GROUPS, MethodSpec, create_method, get_method_spec, list_
 
 _HEADS = ("lr", "weight_decay", "hidden")
 # alpha left unset: the paper's 0.2 against 0.05 and 0.02, on validation. Its best value flips with the noise:
-# lighter human noise and the tile-labelled mosaics gain 0.3-3 points from 0.02-0.05, the machine-annotated
-# mosaics lose 1-6 points (benchmarks/RESULTS.md, "alpha on validation"); the validation set told them apart.
+# lighter human noise and the tile-labelled mosaics gain from 0.02-0.05, the machine-annotated mosaics lose
+# (benchmarks/RESULTS.md, "alpha on validation", has the figures); the validation set told them apart.
 ALPHA_CANDIDATES = (0.2, 0.05, 0.02)
 # defaults=: the tuned values that held up best across the benchmark parts (worse, mosaics, annotated,
 # annotated-mosaics; validation regret only, benchmarks/results/robust_defaults.csv), 2 significant digits.

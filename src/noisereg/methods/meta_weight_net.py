@@ -60,8 +60,8 @@ class MetaWeightNet(Method):
         meta_step: eta, the virtual SGD step of the meta step. The paper uses the classifier's SGD rate
             (0.1); with the trainer's Adam steps, 1.0 gives a virtual step of a comparable effect: at 0.1
             the meta-gradient is too weak against its noise and the weight net learned to raise the
-            weight of high-loss samples (AUROC 0.18 of wrong labels on tests/test_methods.py's task;
-            0.86 at 1.0).
+            weight of high-loss samples (its ranking of the wrong labels of tests/test_methods.py's task
+            fell below chance; at 1.0 it is well above it).
         clean_ratio: clean (meta) share of each batch.
     """
 

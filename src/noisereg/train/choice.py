@@ -2,7 +2,7 @@
 
 One value can be right for one kind of noise and wrong for another: for the paper's method, alpha (the
 weight of L_clean) at the paper's 0.2 is best on machine-annotated labels, while lighter human noise and
-tile-labelled mosaics gain up to 3 points from 0.02-0.05 (benchmarks/RESULTS.md, "alpha on validation").
+tile-labelled mosaics gain from 0.02-0.05 (the figures: benchmarks/RESULTS.md, "alpha on validation").
 So a run that leaves such a field unset trains the heads once per candidate on frozen features, keeps the
 candidate whose kept weights score best on validation (on a tie the earlier one: the method's default
 first), and then trains its own run with it. Validation comes from the clean budget, never the test set.

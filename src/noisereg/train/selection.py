@@ -21,8 +21,8 @@ def selects_by_loss(val_metric: str, data: Any) -> bool:
     """Whether the weights kept are those of the lowest validation loss rather than the best ``metric``: for
     ``auto`` on a single-label validation set under ``SMALL_VALIDATION`` images, whose top-1 moves in steps of
     1/n so that its best evaluation is mostly chance. Measured (``benchmarks/bench_selection.py``, RESULTS.md
-    "Selection with a small validation set"): at 10-100 validation images the loss-chosen weights score 0.06-0.5
-    points higher on test than the best top-1's and vary 1.4-8x less; at 200-500 the two are level. Measured on
+    "Selection with a small validation set", has the figures): at 10-100 validation images the loss-chosen
+    weights score higher on test than the best top-1's and vary less; at 200-500 the two are level. Measured on
     heads over frozen features, so ``fit`` applies it to the heads phases only: a backbone being fine-tuned
     can see its validation loss climb and fall back while its top-1 recovers, and there the loss kept a
     barely trained backbone (``tests/test_cli.py``'s tiny frozen run)."""
