@@ -11,10 +11,10 @@ from typing import Any
 
 from ...errors import UserError
 from . import cifar_n, clothing1m, coco, csv_manifest, image_folders, openimages, precomputed, yolo
-from .registry import (Layout, add_layout_flags, get_layout, layout_options, layout_values, list_layouts,
+from .registry import (Layout, add_layout_flags, get_layout, layout_fields, layout_options, layout_values, list_layouts,
                        open_dataset, register_layout, unregister_layout)
 
-__all__ = ["Layout", "add_layout_flags", "get_layout", "guess_layout", "layout_options", "layout_values",
+__all__ = ["Layout", "add_layout_flags", "get_layout", "guess_layout", "layout_fields", "layout_options", "layout_values",
            "list_layouts", "open_dataset", "register_layout", "unregister_layout", "IMPLICIT_LAYOUTS"]
 
 register_layout(coco.LAYOUT)

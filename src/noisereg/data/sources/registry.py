@@ -80,6 +80,11 @@ def get_layout(name: str) -> Layout:
     return _LAYOUTS[name]
 
 
+def layout_fields(name: str) -> list[str]:
+    """The names of the layout's options."""
+    return [f.name for f in dataclasses.fields(get_layout(name).options)]
+
+
 def flag_of(field: dataclasses.Field) -> str:
     """The CLI spelling of an options field."""
     return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
