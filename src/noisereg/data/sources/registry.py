@@ -76,7 +76,8 @@ def list_layouts() -> list[str]:
 def get_layout(name: str) -> Layout:
     """The layout called ``name``; an unknown one is a ``UserError`` with a did-you-mean."""
     if name not in _LAYOUTS:
-        raise UserError(f"unknown format '{name}': expected one of {list(_LAYOUTS)}{did_you_mean(name, list(_LAYOUTS))}")
+        known = list(_LAYOUTS)
+        raise UserError(f"unknown format '{name}': expected one of {known}{did_you_mean(name, known)}")
     return _LAYOUTS[name]
 
 
