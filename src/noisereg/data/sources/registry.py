@@ -96,7 +96,7 @@ def layout_options(name: str, values: dict[str, Any]) -> Any:
     required fields checked)."""
     layout = get_layout(name)
     values = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in values.items()}
-    opts = from_mapping(layout.options, values, where=f"--format {name}")
+    opts: Any = from_mapping(layout.options, values, where=f"--format {name}")
     for field in dataclasses.fields(layout.options):
         if field.name in layout.required and getattr(opts, field.name) in (None, ""):
             raise UserError(f"--format {name} needs {flag_of(field)} ({field.name}=)")
@@ -122,7 +122,7 @@ def open_dataset(layout: str, *, classes: Classes = None, quiet: bool = False, *
         raise UserError(f"--format {layout} names its own classes: --classes (classes=) cannot fix them")
     if isinstance(classes, (str, os.PathLike)):
         from ..classes import read_classes
-        classes = read_classes(classes)
+        classes = read_classes(os.fspath(classes))
     return spec.read(opts, classes=list(classes) if classes is not None else None, quiet=quiet)
 
 
@@ -192,7 +192,7 @@ def add_layout_flags(parser: argparse.ArgumentParser, names: Optional[Sequence[s
     for n in names:  # flags only one layout has go in its help group, if it names one
         own = [f for f, o in owners.items() if o == [n]]
         if _LAYOUTS[n].group and own:
-            add_flags(parser.add_argument_group(_LAYOUTS[n].group), merged,
+            add_flags(parser.add_argument_group(_LAYOUTS[n].group), merged,  # type: ignore[arg-type]
                       skip=[f for f in owners if f not in own])
             owners = {f: o for f, o in owners.items() if f not in own}
     add_flags(parser, merged, skip=[f.name for f in dataclasses.fields(merged) if f.name not in owners])
