@@ -145,3 +145,16 @@ def test_the_python_api_sets_an_image_root_as_the_cli_does(tmp_path):
     table = open_dataset("csv", manifest=moved, image_root=tmp_path / "data")
     train2, _ = training_sets(table)  # a table from open_dataset is accepted as it is
     assert train2.images == train.images
+
+
+def test_the_estimator_trains_on_a_manifest_away_from_its_images_with_image_root(tmp_path):
+    from noisereg import NoiseRegClassifier
+    manifest = write_manifest_set(tmp_path / "data")
+    moved = tmp_path / "elsewhere" / "m.csv"
+    moved.parent.mkdir()
+    moved.write_text(manifest.read_text())
+    est = NoiseRegClassifier(method="noisy", backbone="small-cnn", image_size=8, backbone_steps=0, steps=2,
+                             batch_size=2, quiet=True)
+    with pytest.raises(UserError, match="image file.s. not found"):
+        est.fit(moved)
+    assert list(est.fit(moved, image_root=tmp_path / "data").classes_) == ["cat", "dog"]
