@@ -65,12 +65,14 @@ class ToyOptions:
 
     listing: Optional[str] = option(None, "text file of 'image class' lines, images relative to it")
     split: str = option("train", "the split of every image", choices=("train", "val", "test"))
+    exclude: list[str] = option(help="comma-separated images to leave out", default_factory=list)
 
 
 def read_toy(o: ToyOptions, *, classes: Optional[list[str]], quiet: bool) -> LabelTable:
     """Every listed image with its one class as a clean label."""
     root = Path(str(o.listing)).parent
     rows = [line.split() for line in Path(str(o.listing)).read_text().splitlines() if line.strip()]
+    rows = [(p, c) for p, c in rows if p not in o.exclude]
     names = sorted({c for _, c in rows})
     return LabelTable.human_labelled(classes=names, ids=[p for p, _ in rows], paths=[str(root / p) for p, _ in rows],
                                      splits=[o.split] * len(rows), labels=[[names.index(c)] for _, c in rows],
@@ -95,6 +97,7 @@ def test_a_toy_layout_is_read_by_open_dataset_and_by_the_cli(toy, tmp_path, caps
     assert len(table) == 3 and table.classes == ["cat", "dog"] and table.splits() == ["val"]
     summary = data_check(capsys, ["--format", "toy", "--listing", toy, "--split", "val"])
     assert summary["images"] == {"val": 3, "total": 3}
+    assert data_check(capsys, ["--format", "toy", "--listing", toy, "--exclude", "0.jpg,2.jpg"])["classes"] == 1
     assert main(["data", "manifest", "--format", "toy", "--listing", str(toy), "--out", str(tmp_path / "m.csv")]) == 0
     capsys.readouterr()
     back = open_dataset("csv", manifest=tmp_path / "m.csv")

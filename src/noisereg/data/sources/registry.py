@@ -140,7 +140,8 @@ def _merged_field(name: str, entries: list[tuple[str, dataclasses.Field, Any]], 
     defaults = {repr(f.default) for _, f, _ in entries}
     first = entries[0][1]
     meta = {**first.metadata, "help": text, "choices": first.metadata.get("choices")}
-    default = first.default if len(defaults) == 1 else None
+    shown = len(defaults) == 1 and first.default is not dataclasses.MISSING and not isinstance(first.default, list)
+    default = first.default if shown else None  # only for --help: each layout's own dataclass holds its defaults
     return name, entries[0][2], dataclasses.field(default=default, metadata=meta)
 
 
