@@ -168,6 +168,7 @@ def write_cifar_n(path: Path, clean: np.ndarray, flip_every: int = 4) -> None:
 
 def write_yolo(root: Path) -> None:
     """images/{train,val}2017 + labels, names as a mapping in data.yaml, one background image, one orphan label."""
+    root.mkdir(parents=True, exist_ok=True)
     (root / "data.yaml").write_text("path: .\ntrain: images/train2017\nval: images/val2017\n"
                                     "names:\n  0: person\n  1: bicycle\n  2: car\n")
     files = {"train2017": {"a": "0 0.5 0.5 0.2 0.2\n2 0.1 0.1 0.1 0.1\n0 0.3 0.3 0.1 0.1\n", "b": "1 0.5 0.5 0.4 0.4\n",
@@ -180,3 +181,58 @@ def write_yolo(root: Path) -> None:
                 (root / "labels" / split).mkdir(parents=True, exist_ok=True)
                 (root / "labels" / split / f"{stem}.txt").write_text(text)
     (root / "labels" / "train2017" / "orphan.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+
+
+def write_manifest_set(root: Path) -> Path:
+    """Six JPEGs under ``root/img`` and a manifest ``root/m.csv`` over them (train noisy/clean, a val, a test)."""
+    rows = ["path,noisy,clean,split"]
+    for i, (noisy, clean, split) in enumerate([("cat", "", "train"), ("dog", "", "train"), ("", "cat", "train"),
+                                               ("cat", "dog", "train"), ("", "dog", "val"), ("", "cat", "test")]):
+        jpeg(root / "img" / f"{i}.jpg", 50 + i, size=8)
+        rows.append(f"img/{i}.jpg,{noisy},{clean},{split}")
+    (root / "m.csv").write_text("\n".join(rows) + "\n")
+    return root / "m.csv"
+
+
+def write_feature_set(root: Path) -> tuple[Path, Path]:
+    """A (6, 4) float32 feature array ``root/f.npy`` and its label CSV ``root/labels.csv``."""
+    root.mkdir(parents=True, exist_ok=True)
+    np.save(root / "f.npy", np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32))
+    (root / "labels.csv").write_text("path,noisy,clean,split\n" + "".join(
+        f"row{i},{'ab'[i % 2] if i < 4 else ''},{'ab'[i % 2] if i % 3 == 0 or i >= 4 else ''},"
+        f"{'train' if i < 4 else 'test'}\n" for i in range(6)))
+    return root / "f.npy", root / "labels.csv"
+
+
+def write_folder_set(root: Path) -> dict[str, Path]:
+    """ImageFolder trees ``root/{noisy,clean}/<class>/<n>.jpg`` of 3 + 2 images."""
+    for role, names in (("noisy", ["cat", "cat", "dog"]), ("clean", ["dog", "cat"])):
+        for i, name in enumerate(names):
+            jpeg(root / role / name / f"{role}{i}.jpg", 70 + i + 10 * len(role), size=8)
+    return {"noisy": root / "noisy", "clean": root / "clean"}
+
+
+def _cifar_n_fixture(root: Path) -> dict:
+    _, clean = write_cifar_pickles(root)
+    write_cifar_n(root / "CIFAR-10_human.pt", clean)
+    return {"root": root, "labels": root / "CIFAR-10_human.pt"}
+
+
+def _features_fixture(root: Path) -> dict:
+    features, labels = write_feature_set(root)
+    return {"features": features, "manifest": labels}
+
+
+# every registered dataset layout (``noisereg.data.sources.list_layouts()``) -> a writer of a tiny copy in its
+# layout under a folder, returning ``open_dataset``'s options for it; tests/test_layouts.py fails on a layout
+# without one
+FIXTURES = {
+    "coco": lambda root: (write_coco(root), {"root": root})[1],
+    "openimages": lambda root: (write_openimages(root), {"root": root})[1],
+    "clothing1m": lambda root: (write_clothing1m(root), {"root": root})[1],
+    "cifar-n": _cifar_n_fixture,
+    "yolo": lambda root: (write_yolo(root), {"root": root})[1],
+    "csv": lambda root: {"manifest": write_manifest_set(root)},
+    "features": _features_fixture,
+    "folders": lambda root: {f"{role}_dir": path for role, path in write_folder_set(root).items()},
+}

@@ -12,6 +12,7 @@ from typing import Any
 _EXPORTS = {
     "TrainConfig": "config", "load_config": "config",
     "LabelledSet": "data.labelset", "MixedBatchSampler": "data.sampler", "read_manifest": "data.manifest",
+    "open_dataset": "data.sources", "list_layouts": "data.sources",
     "UserError": "errors", "TrainingDiverged": "errors",
     "create_method": "methods", "list_methods": "methods", "register_method": "methods",
     "ap_all": "metrics", "mean_average_precision": "metrics", "top1_accuracy": "metrics",

@@ -88,27 +88,31 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ training
     def fit(self, X: Any = None, y: Any = None, *, noisy: Any = None, clean: Any = None, eval_set: Any = None,
-            classes: Optional[Sequence[Any]] = None) -> "NoiseRegClassifier":
+            classes: Optional[Sequence[Any]] = None, image_root: Optional[str] = None) -> "NoiseRegClassifier":
         """Train on D_n ∪ D_c.
 
         Args:
             X, y: features (N, D) and their noisy labels (scikit-learn's form; same as ``noisy=(X, y)``);
-                ``X`` alone may be a folder, a manifest or a ``LabelledSet`` (same as ``noisy=X``).
+                ``X`` alone may be a folder, a manifest, a ``LabelTable`` or a ``LabelledSet`` (same as ``noisy=X``).
             noisy, clean: the noisy-labelled and the clean-labelled images: a folder, a manifest (which
-                may hold both, and a ``val`` split), a ``LabelledSet``, or a (features, labels) pair with
-                labels as values (single-label), an (N, K) indicator or lists of values (multi-label).
+                may hold both, and a ``val`` split), a ``LabelTable`` from ``open_dataset`` (any dataset layout),
+                a ``LabelledSet``, or a (features, labels) pair with labels as values (single-label), an (N, K)
+                indicator or lists of values (multi-label).
             eval_set: the validation set (same kinds). Default: a manifest's ``val`` split, else a
                 seeded ``val_fraction`` of the clean set is held out.
             classes: fixes the class list; a label outside it is refused (with a did-you-mean).
+            image_root: the folder a manifest's image paths are relative to (default: the manifest's folder),
+                as ``--image-root``.
         """
         from .data.decode import drop_unreadable
         from .data.inputs import array_sets, checked_features, checked_labels, is_arrays, is_path, training_sets
         from .data.labelset import LabelledSet
+        from .data.table import LabelTable
         from .train import fit
         if X is not None:
             if noisy is not None:
                 raise UserError("give the noisy data either as X, y or as noisy=..., not both")
-            noisy = X if y is None and (is_path(X) or isinstance(X, LabelledSet)) else (X, y)
+            noisy = X if y is None and (is_path(X) or isinstance(X, (LabelledSet, LabelTable))) else (X, y)
         given = [s for s in (noisy, clean, eval_set) if s is not None]
         if any(is_arrays(s) for s in given):
             if not all(is_arrays(s) for s in given):
@@ -117,7 +121,7 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
                                       for s, role in ((noisy, "noisy"), (clean, "clean"), (eval_set, "eval_set")))
             train, val, self.classes_ = array_sets(noisy, clean, eval_set, classes=classes)
         else:
-            train, val = training_sets(noisy, clean, eval_set, classes=classes)
+            train, val = training_sets(noisy, clean, eval_set, classes=classes, image_root=image_root)
             self.classes_ = np.asarray(train.classes)
         cfg = self.config()
         train, val = drop_unreadable(train, val, cfg)  # skip_unreadable: once, before tuning's trials and fit

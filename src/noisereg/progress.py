@@ -45,7 +45,7 @@ class PlainProgress:
         self.start = self.last = time.monotonic()
 
     def __iter__(self) -> Iterator[Any]:
-        for item in self.iterable or ():
+        for item in self.iterable if self.iterable is not None else ():  # a numpy array has no truth value
             yield item
             self.update(1)
         self.close()

@@ -9,24 +9,20 @@ from typing import Any
 
 from ..errors import UserError
 from .limits import add_device_option, add_input_limits
-from .training import add_folder_options
 
 
-def _source_options(args: argparse.Namespace):
-    from ..data.sources import SourceOptions
-    return SourceOptions(format=args.format, root=args.root, manifest=args.manifest, labels=args.labels,
-                         noise=args.noise, features=args.features, images=args.images, names=args.names,
-                         subsets=args.subsets.split(",") if args.subsets else None, download=args.download,
-                         check_images=args.image_check, seed=args.seed, quiet=args.quiet or args.json,
-                         noisy_dir=args.noisy_dir, clean_dir=args.clean_dir, val_dir=args.val_dir,
-                         test_dir=args.test_dir, classes=args.classes, allow_outside_root=args.allow_outside_root)
+def open_source(args: argparse.Namespace):
+    """The dataset the ``--format`` flags describe (``open_dataset``), read once per command."""
+    from ..data.sources import layout_values, open_dataset
+    return open_dataset(args.format, classes=args.classes, quiet=args.quiet or args.json,
+                        **layout_values(args, args.format))
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
     from ..data.check import format_summary, summarize, unreadable_error
-    from ..data.sources import open_table
-    decode = args.decode if args.decode is not None or args.image_check else False  # --no-image-check: no files read
-    summary = summarize(open_table(_source_options(args)), decode=decode, quiet=args.quiet or args.json)
+    checked = args.check_images is not False
+    decode = args.decode if args.decode is not None or checked else False  # --no-image-check: no files read
+    summary = summarize(open_source(args), decode=decode, quiet=args.quiet or args.json)
     print(json.dumps(summary, indent=1) if args.json else format_summary(summary), flush=True)
     error = unreadable_error(summary)  # every unreadable image is listed above; the exit code says there are some
     if error:
@@ -37,10 +33,9 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 def cmd_data_manifest(args: argparse.Namespace) -> int:
     from ..data.check import format_summary, summarize
     from ..data.manifest_writer import image_root_hint, manifest_image_root, write_manifest
-    from ..data.sources import open_table
-    table = open_table(_source_options(args))
+    table = open_source(args)
     if args.clean_fraction is not None:
-        table = table.with_clean_fraction(args.clean_fraction, args.seed)
+        table = table.with_clean_fraction(args.clean_fraction, args.seed or 0)
     root = manifest_image_root(table, args.out)
     path = write_manifest(table, args.out, image_root=root)
     hint = image_root_hint(root, path)
@@ -76,12 +71,11 @@ def cmd_protocol_annotate(args: argparse.Namespace) -> int:
     refuse_earlier_manifest(args.out, args.overwrite)  # before the dataset is even read
     cfg = AnnotateConfig(out=args.out, class_map=args.class_map, annotator=args.annotator, weights=args.weights,
                          image_size=args.image_size, top_k=args.top_k, label_mode=args.label_mode,
-                         clean_fraction=args.clean_fraction, seed=args.seed, batch_size=args.batch_size,
+                         clean_fraction=args.clean_fraction, seed=args.seed or 0, batch_size=args.batch_size,
                          num_workers=args.num_workers, device=args.device, quiet=args.quiet or args.json,
                          keep_unmapped_classes=args.keep_unmapped_classes, overwrite=args.overwrite)
     if args.format:
-        from ..data.sources import open_table
-        table = open_table(_source_options(args))
+        table = open_source(args)
     else:
         args.features = None
         table = open_manifest(args)
@@ -108,29 +102,13 @@ def _add_annotator_options(p: argparse.ArgumentParser, default: str) -> None:
 
 
 def _add_source_options(p: argparse.ArgumentParser, *, format_required: bool = True) -> None:
-    from ..data.sources import FORMATS
+    """--format and every registered layout's flags (generated from its options), --json, --quiet."""
+    from ..data.sources import add_layout_flags
     add_input_limits(p)
-    p.add_argument("--format", required=format_required, choices=FORMATS,
-                   help="dataset layout" + ("" if format_required else " (default: --manifest, or the image folders)"))
-    p.add_argument("--root", help="dataset folder (cifar-n: the image folder with train/ and test/, or the "
-                   "python-pickle folder; csv: the image root)")
-    p.add_argument("--manifest", help="csv / features: the manifest or label CSV (.csv or .jsonl)")
-    p.add_argument("--allow-outside-root", action="store_true", help="csv: accept manifest paths that leave the "
-                   "image root (--root), through '..' or absolute")
-    p.add_argument("--labels", help="cifar-n: CIFAR-10_human.pt or CIFAR-100_human.pt")
-    p.add_argument("--noise", default="worse", help="cifar-n label set: worse, aggre, random1-3 (CIFAR-100N: noisy)")
-    p.add_argument("--features", help="features: .npy or .safetensors array, one row per label-CSV row")
-    p.add_argument("--images", help="openimages: folder with train/ and validation/ images (default ROOT/images)")
-    p.add_argument("--names", help="yolo: data YAML with the class names (default: the YAML in ROOT)")
-    p.add_argument("--subsets", help="coco: comma-separated subsets, e.g. train2014,val2014 (default: all found)")
-    p.add_argument("--download", action="store_true",
-                   help="cifar-n: download CIFAR (torchvision) and the CIFAR-N file when absent (needs internet)")
-    p.add_argument("--no-image-check", dest="image_check", action="store_false",
-                   help="do not check that every image file exists")
-    p.add_argument("--seed", type=int, default=0, help="seed of random partitions (openimages' clean quarter)")
+    add_layout_flags(p, format_required=format_required,
+                     format_help="" if format_required else "default: --manifest, or the image folders")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_folder_options(p)
 
 
 def add_commands(sub: Any) -> None:
@@ -174,7 +152,6 @@ def add_commands(sub: Any) -> None:
     p = proto.add_parser("annotate", help="machine-annotated noisy labels for any image set: an ImageNet "
                          "classifier's top-k mapped to its classes (the paper's semi-automatic annotation)")
     _add_source_options(p, format_required=False)
-    p.add_argument("--image-root", help="folder the manifest's image paths are relative to")
     p.add_argument("--out", required=True, help="output folder (manifest.csv, protocol.json, noise.md, the "
                    "annotator's cached top-k)")
     p.add_argument("--class-map", required=True, help=f"CSV imagenet_index,class (a class may own many ImageNet "

@@ -15,62 +15,31 @@ PER_RUN = ("method", "seed", "activation", "cache_dir")
 # TrainConfig fields that need a run folder, which the runs of an experiment or a tuning do not have
 NEEDS_FOLDER = ("tensorboard",)
 
-FOLDERS = ("noisy", "clean", "val", "test")
-
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
-    """--manifest (or image folders), --image-root, --features, --classes."""
-    p.add_argument("--manifest", help="CSV (or .jsonl) with columns path,noisy,clean,split[,verified]")
-    p.add_argument("--image-root", help="folder the manifest's paths are relative to (default: its folder)")
-    p.add_argument("--allow-outside-root", action="store_true", help="accept manifest paths that leave the image "
-                   "root, through '..' or absolute (refused by default)")
+    """--manifest (or image folders), --image-root, --features, --classes: the flags of the layouts read
+    without --format (``IMPLICIT_LAYOUTS``), generated from their options."""
+    from ..data.sources import IMPLICIT_LAYOUTS, add_layout_flags
     add_input_limits(p)
-    p.add_argument("--features", help="precomputed features (.npy or .safetensors, one row per manifest row): "
-                   "the heads train on them directly and --manifest only gives labels")
-    add_folder_options(p)
-
-
-def add_folder_options(p: argparse.ArgumentParser) -> None:
-    """Image folders instead of a manifest, and the fixed class list."""
-    g = p.add_argument_group("image folders (instead of --manifest): DIR/<class>/<image> (torchvision ImageFolder), "
-                             "or images beside a metadata.csv / metadata.jsonl with columns file_name,label "
-                             "(Hugging Face imagefolder; a list of classes per image for multi-label)")
-    g.add_argument("--noisy-dir", help="training images with noisy labels (D_n)")
-    g.add_argument("--clean-dir", help="training images with clean, checked labels (D_c)")
-    g.add_argument("--val-dir", help="clean-labelled validation images (default: a seeded share of --clean-dir)")
-    g.add_argument("--test-dir", help="clean-labelled test images (evaluate)")
-    g.add_argument("--classes", help="class list file, one name per line: fixes the classes and their order; "
-                   "a class name outside it (a folder or a label) is refused")
+    add_layout_flags(p, IMPLICIT_LAYOUTS, format_required=None, skip=("check_images",))
 
 
 def open_manifest(args: argparse.Namespace, classes: Optional[Sequence[str]] = None):
-    """The manifest or the image folders as a ``LabelTable``, read once per command (over --features when
-    given); ``classes`` (a checkpoint's) or --classes fixes the class list."""
+    """The manifest, the features or the image folders (``guess_layout``) as a ``LabelTable``, read once per
+    command by ``open_dataset``; ``classes`` (a checkpoint's) or --classes fixes the class list. The image files
+    are checked per split, where they are used (``split_of``)."""
     from ..data.classes import read_classes, warn_look_alike_classes
+    from ..data.sources import IMPLICIT_LAYOUTS, guess_layout, layout_fields, layout_values, open_dataset
     fixed = classes if classes is not None else read_classes(args.classes) if getattr(args, "classes", None) else None
-    table = _open_manifest(args, fixed)
+    given = {k: v for name in IMPLICIT_LAYOUTS for k, v in layout_values(args, name).items()}
+    layout = guess_layout(given)
+    values = layout_values(args, layout)
+    if "check_images" in layout_fields(layout):
+        values["check_images"] = False
+    table = open_dataset(layout, classes=fixed, **values)
     if fixed is None:  # the classes are the names the data uses: a typo becomes a class, said before any work
         warn_look_alike_classes(table.classes, table.source)
     return table
-
-
-def _open_manifest(args: argparse.Namespace, classes: Optional[Sequence[str]]):
-    """``open_manifest`` before the look-alike check."""
-    dirs = {role: getattr(args, f"{role}_dir", None) for role in FOLDERS}
-    if args.manifest and any(dirs.values()):
-        raise UserError("give either --manifest or image folders (--noisy-dir, --clean-dir, ...), not both")
-    if not args.manifest:
-        if not any(dirs.values()) or args.features:
-            raise UserError("give --manifest FILE" + ("" if args.features else
-                                                      " or image folders (--noisy-dir DIR, --clean-dir DIR, ...)"))
-        from ..data.folders import folders_table
-        return folders_table(**dirs, classes=classes)
-    if args.features:
-        from ..data.embeddings import features_table
-        return features_table(args.features, args.manifest, classes=classes)
-    from ..data.manifest import read_table
-    return read_table(args.manifest, image_root=args.image_root, classes=classes,
-                      allow_outside_root=getattr(args, "allow_outside_root", False))
 
 
 def split_of(table: Any, split: str):

@@ -1,5 +1,6 @@
 """What the Python API accepts as data, as ``LabelledSet``s: image folders (ImageFolder or Hugging Face
-``imagefolder`` layout), manifests, ``LabelledSet``s, or (features, labels) arrays.
+``imagefolder`` layout), manifests, tables read by ``open_dataset`` (any layout), ``LabelledSet``s, or
+(features, labels) arrays.
 
 Training data comes as a noisy part and a clean part (either may hold both kinds of label: a
 manifest or a ``LabelledSet`` usually does); a manifest's ``val`` split, or an explicit validation
@@ -16,13 +17,12 @@ import numpy as np
 
 from ..errors import UserError
 from .classes import unknown_class, warn_look_alike_classes
-from .files import check_images
-from .folders import folder_images, folders_table, image_paths
+from .folders import folder_images, image_paths
 from .labelset import LabelledSet, concat_sets, multi_hot
-from .manifest import read_table
+from .sources import open_dataset
 from .table import LabelTable
 
-Source = Union[str, "os.PathLike[str]", LabelledSet, tuple]
+Source = Union[str, "os.PathLike[str]", LabelledSet, LabelTable, tuple]
 
 
 def is_path(x: Any) -> bool:
@@ -34,33 +34,39 @@ def is_arrays(x: Any) -> bool:
     return isinstance(x, tuple) and len(x) == 2 and not is_path(x[0]) and not isinstance(x[0], LabelledSet)
 
 
-def table_of(source: str | Path, role: str, classes: Optional[Sequence[str]] = None) -> LabelTable:
-    """A folder (its labels in ``role``: noisy, clean, val or test) or a manifest, as a ``LabelTable``."""
+def table_of(source: Union[str, "os.PathLike[str]", LabelTable], role: str, classes: Optional[Sequence[str]] = None,
+             image_root: Optional[str | Path] = None) -> LabelTable:
+    """A folder (its labels in ``role``: noisy, clean, val or test) or a manifest (its paths relative to
+    ``image_root``, default its folder), read by ``open_dataset``; a ``LabelTable`` as it is."""
+    if isinstance(source, LabelTable):
+        return source
     path = Path(source)
     if path.is_dir():
-        return folders_table(**{role: path}, classes=classes)
+        return open_dataset("folders", **{f"{role}_dir": path}, classes=classes)
     if not path.is_file():
         raise UserError(f"{source}: no such image folder or manifest")
-    table = read_table(path, classes=classes)
-    check_images(table.image_paths(), what=str(path))
-    return table
+    return open_dataset("csv", manifest=path, image_root=image_root, classes=classes)
 
 
 def training_sets(noisy: Optional[Source], clean: Optional[Source] = None, eval_set: Optional[Source] = None, *,
-                  classes: Optional[Sequence[str]] = None) -> tuple[LabelledSet, Optional[LabelledSet]]:
-    """(D_c ∪ D_n, the validation set or None) from folders, manifests or ``LabelledSet``s."""
+                  classes: Optional[Sequence[str]] = None,
+                  image_root: Optional[str | Path] = None) -> tuple[LabelledSet, Optional[LabelledSet]]:
+    """(D_c ∪ D_n, the validation set or None) from folders, manifests (paths relative to ``image_root``,
+    default each manifest's folder), tables from ``open_dataset`` or ``LabelledSet``s."""
     if noisy is None and clean is None:
         raise UserError("no training data: give noisy=... and/or clean=...")
     if all(s is None or (is_path(s) and Path(s).is_dir()) for s in (noisy, clean, eval_set)):
-        table = folders_table(noisy=noisy, clean=clean, val=eval_set, classes=classes)  # one scan, shared images
+        table = open_dataset("folders", noisy_dir=noisy, clean_dir=clean, val_dir=eval_set,  # one scan, shared images
+                             classes=classes)
         if classes is None:  # the classes are the folders' names: a misspelt one is said before any work
             warn_look_alike_classes(table.classes, table.source)
         return table.to_labelled_set("train"), _val(table, None)
     parts = [(s, role) for s, role in ((noisy, "noisy"), (clean, "clean")) if s is not None]
     sets = [s for s, _ in parts if isinstance(s, LabelledSet)]
-    tables = [table_of(s, role, classes) for s, role in parts if is_path(s)]
+    tables = [table_of(s, role, classes, image_root) for s, role in parts if is_path(s) or isinstance(s, LabelTable)]
     if len(sets) + len(tables) != len(parts):
-        raise UserError("noisy= and clean= take a folder, a manifest, a LabelledSet, or both a (features, labels) pair")
+        raise UserError("noisy= and clean= take a folder, a manifest, a LabelTable (open_dataset), a LabelledSet, "
+                        "or both a (features, labels) pair")
     names = list(classes) if classes is not None else sets[0].classes if sets else _union([t.classes for t in tables])
     if classes is None and not sets:
         warn_look_alike_classes(names, ", ".join(t.source for t in tables))
@@ -73,7 +79,7 @@ def training_sets(noisy: Optional[Source], clean: Optional[Source] = None, eval_
     if isinstance(eval_set, LabelledSet):
         val: Optional[LabelledSet] = eval_set
     elif eval_set is not None:
-        val = _val(table_of(eval_set, "val", names), names)
+        val = _val(table_of(eval_set, "val", names, image_root), names)
     else:  # a manifest's own val split
         val = next((v for v in (_val(t, names) for t in tables) if v is not None), None)
     return out, val

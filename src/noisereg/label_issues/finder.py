@@ -188,12 +188,13 @@ def label_scores(checkpoint: Any, manifest: Any, *, image_root: Optional[str] = 
 
 def _read(manifest: str | Path, image_root: Optional[str], features: Optional[str], classes: list[str],
           allow_outside_root: bool = False) -> LabelTable:
-    """The manifest with the checkpoint's classes (a class outside them is a one-line error)."""
+    """The manifest with the checkpoint's classes (a class outside them is a one-line error); its image files are
+    checked where the split is read."""
+    from ..data.sources import open_dataset
     if features:
-        from ..data.embeddings import features_table
-        return features_table(features, manifest, classes=classes)
-    from ..data.manifest import read_table
-    return read_table(manifest, image_root=image_root, classes=classes, allow_outside_root=allow_outside_root)
+        return open_dataset("features", features=features, manifest=manifest, classes=classes)
+    return open_dataset("csv", manifest=manifest, image_root=image_root, classes=classes,
+                        allow_outside_root=allow_outside_root, check_images=False)
 
 
 def find_label_issues(checkpoint: Any, manifest: Any, *, image_root: Optional[str] = None,

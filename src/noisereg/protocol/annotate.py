@@ -145,7 +145,7 @@ def write_protocol(full: LabelTable, cfg: Any, result: dict[str, Any], *, title:
 
 
 def compile_annotated(table: LabelTable, cfg: AnnotateConfig) -> dict[str, Any]:
-    """Annotate any dataset read by ``open_table`` and write the protocol; returns protocol.json's dict.
+    """Annotate any dataset read by ``open_dataset`` and write the protocol; returns protocol.json's dict.
 
     Unless ``cfg.keep_unmapped_classes``, the classes the map gives no ImageNet index are dropped first
     (``drop_unmapped_classes``); every count printed is counted on what is written.

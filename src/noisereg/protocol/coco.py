@@ -66,10 +66,10 @@ def split_counts(n: int, sizes: tuple[float, ...]) -> tuple[int, int, int]:
 
 def compile_coco(cfg: CocoProtocolConfig) -> dict:
     """Run the whole protocol; returns the ``protocol.json`` content."""
-    from ..data.sources.coco import read_coco
+    from ..data.sources import open_dataset
     started = time.time()
     output_dir(cfg.out)  # an unwritable --out fails before any work
-    coco = read_coco(cfg.root, subsets=cfg.subsets)
+    coco = open_dataset("coco", root=cfg.root, subsets=cfg.subsets)
     class_map = read_class_map(cfg.class_map)
     unknown = sorted(set(class_map.values()) - set(coco.classes))
     if unknown:

@@ -6,16 +6,14 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..data.check import summarize
-from ..data.files import check_images
-from ..data.manifest import read_table
+from ..data.sources import open_dataset
 from .base import Task
 
 
 def manifest_builder(path: str, image_root: Optional[str] = None) -> Callable[[float, int], Task]:
     """Tasks from a manifest: a seeded clean fraction of train keeps its clean labels (clean images keep
     their noisy labels too); the test split, or val when there is none, is the evaluation set."""
-    table = read_table(path, image_root=image_root)
-    check_images(table.image_paths(), what=path)
+    table = open_dataset("csv", manifest=path, image_root=image_root)
     split = "test" if "test" in table.splits() else "val"
     test = table.to_labelled_set(split)
     test.require(clean=True, noisy=False, where=f"{path} split '{split}'")

@@ -24,7 +24,7 @@ import torch
 from ..annotation import annotator_topk, assign_labels, class_lookup, drop_unmapped_classes, read_class_map
 from ..data.labelset import LabelledSet, clean_subset, multi_hot
 from ..data.noise import noise_rates
-from ..data.sources.coco import read_coco
+from ..data.sources import open_dataset
 from ..data.table import LabelTable
 from ..errors import UserError
 from ..features import cached_features
@@ -40,7 +40,7 @@ def voc_table(root: Optional[str]) -> LabelTable:
     path = Path(root) if root else SHARED / "voc2007"
     if not (path / "annotations").is_dir():
         raise UserError(f"PASCAL VOC 2007 (COCO layout) not found: {path} (expected annotations/ and images/)")
-    table, _ = drop_unmapped_classes(read_coco(path), read_class_map("voc"))
+    table, _ = drop_unmapped_classes(open_dataset("coco", root=path), read_class_map("voc"))
     return table
 
 

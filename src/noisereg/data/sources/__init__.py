@@ -1,86 +1,45 @@
-"""Dataset readers in their official layouts, one module each, all returning a ``LabelTable``.
+"""Dataset layouts, one module each, all read by ``open_dataset`` into a ``LabelTable``.
 
-``FORMATS`` lists the ``--format`` names of ``noisereg data check`` / ``data manifest``;
-``open_table`` dispatches on it. A new format is one module plus one line here.
+Each module holds the layout's options dataclass (its flags are generated from it) and its reader, as a
+``LAYOUT``; a new layout is one module plus one ``register_layout`` line below (and its name in the import).
+``guess_layout`` says which layout a command without ``--format`` reads: a manifest, precomputed
+features or image folders.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from typing import Any
 
 from ...errors import UserError
-from ..table import LabelTable
+from . import cifar_n, clothing1m, coco, csv_manifest, image_folders, openimages, precomputed, yolo
+from .registry import (Layout, add_layout_flags, get_layout, layout_fields, layout_options, layout_values,
+                       list_layouts, open_dataset, register_layout, unregister_layout)
 
-FORMATS = ("coco", "openimages", "clothing1m", "cifar-n", "yolo", "csv", "features", "folders")
+__all__ = ["IMPLICIT_LAYOUTS", "Layout", "add_layout_flags", "get_layout", "guess_layout", "layout_fields",
+           "layout_options", "layout_values", "list_layouts", "open_dataset", "register_layout", "unregister_layout"]
 
+register_layout(coco.LAYOUT)
+register_layout(openimages.LAYOUT)
+register_layout(clothing1m.LAYOUT)
+register_layout(cifar_n.LAYOUT)
+register_layout(yolo.LAYOUT)
+register_layout(csv_manifest.LAYOUT)
+register_layout(precomputed.LAYOUT)
+register_layout(image_folders.LAYOUT)
 
-@dataclass
-class SourceOptions:
-    """Where a dataset is and how to read it (the ``data`` subcommands' flags)."""
-
-    format: str
-    root: Optional[str] = None
-    manifest: Optional[str] = None
-    labels: Optional[str] = None
-    noise: str = "worse"
-    features: Optional[str] = None
-    images: Optional[str] = None
-    names: Optional[str] = None
-    subsets: Optional[list[str]] = None
-    download: bool = False
-    check_images: bool = True
-    seed: int = 0
-    quiet: bool = False
-    noisy_dir: Optional[str] = None
-    clean_dir: Optional[str] = None
-    val_dir: Optional[str] = None
-    test_dir: Optional[str] = None
-    classes: Optional[str] = None
-    allow_outside_root: bool = False
+# what the commands without --format read (train, evaluate, tune, find-label-issues, protocol annotate)
+IMPLICIT_LAYOUTS = ("csv", "features", "folders")
+FOLDER_OPTIONS = ("noisy_dir", "clean_dir", "val_dir", "test_dir")
 
 
-def _need(value: Optional[str], flag: str, fmt: str) -> str:
-    if not value:
-        raise UserError(f"--format {fmt} needs {flag}")
-    return value
-
-
-def open_table(o: SourceOptions) -> LabelTable:
-    """Read the dataset ``o`` describes."""
-    fmt = o.format
-    if fmt == "coco":
-        from .coco import read_coco
-        return read_coco(_need(o.root, "--root", fmt), subsets=o.subsets, check_files=o.check_images)
-    if fmt == "openimages":
-        from .openimages import read_openimages
-        return read_openimages(_need(o.root, "--root", fmt), images=o.images, seed=o.seed,
-                               check_files=o.check_images, quiet=o.quiet)
-    if fmt == "clothing1m":
-        from .clothing1m import read_clothing1m
-        return read_clothing1m(_need(o.root, "--root", fmt), check_files=o.check_images)
-    if fmt == "cifar-n":
-        from .cifar_n import read_cifar_n
-        root = _need(o.root, "--root", fmt)
-        return read_cifar_n(root, _need(o.labels, "--labels FILE.pt", fmt), noise=o.noise,
-                            download_missing=o.download)
-    if fmt == "yolo":
-        from .yolo import read_yolo
-        return read_yolo(_need(o.root, "--root", fmt), names=o.names)
-    if fmt == "csv":
-        from ..files import check_images
-        from ..manifest import read_table
-        table = read_table(_need(o.manifest, "--manifest FILE", fmt), image_root=o.root,
-                           allow_outside_root=o.allow_outside_root)
-        if o.check_images:
-            check_images(table.image_paths(), what=str(o.manifest))
-        return table
-    if fmt == "features":
-        from ..embeddings import features_table
-        return features_table(_need(o.features, "--features FILE", fmt), _need(o.manifest, "--manifest FILE", fmt))
-    if fmt == "folders":
-        from ..classes import read_classes
-        from ..folders import folders_table
-        return folders_table(noisy=o.noisy_dir, clean=o.clean_dir, val=o.val_dir, test=o.test_dir,
-                             classes=read_classes(o.classes) if o.classes else None)
-    raise UserError(f"unknown format '{fmt}': expected one of {list(FORMATS)}")
-
+def guess_layout(values: dict[str, Any]) -> str:
+    """The implicit layout of ``values`` (given options): ``features`` with features, ``csv`` with a manifest,
+    ``folders`` with image folders; both a manifest and folders, or neither, is refused."""
+    dirs = any(values.get(k) for k in FOLDER_OPTIONS)
+    if values.get("manifest") and dirs:
+        raise UserError("give either --manifest or image folders (--noisy-dir, --clean-dir, ...), not both")
+    if not values.get("manifest"):
+        if not dirs or values.get("features"):
+            raise UserError("give --manifest FILE" + ("" if values.get("features") else
+                                                      " or image folders (--noisy-dir DIR, --clean-dir DIR, ...)"))
+        return "folders"
+    return "features" if values.get("features") else "csv"

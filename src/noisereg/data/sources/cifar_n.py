@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -19,8 +20,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...errors import UserError
+from ...options import option
 from ..files import check_images
 from ..table import LabelTable, csr_from_parts
+from .registry import Layout
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 NOISE_LABELS = {"clean": "clean_label", "aggre": "aggre_label", "random1": "random_label1",
@@ -241,3 +244,20 @@ def read_cifar_n(root: str | Path, labels: str | Path, *, noise: str = "worse", 
         has_noisy=np.arange(n + m) < n, has_clean=np.ones(n + m, bool), paths=paths, root=None,
         multi_label=False, pixels=None if x_train is None else np.concatenate([x_train, x_test]),
         source=f"cifar-n {root} + {labels.name} ({noise})")
+
+
+@dataclass
+class CifarNOptions:
+    """``--format cifar-n``: the CIFAR images and one CIFAR-N label set."""
+
+    root: Optional[str] = option(None, "the image folder with train/ and test/, or the python-pickle folder")
+    labels: Optional[str] = option(None, "CIFAR-10_human.pt or CIFAR-100_human.pt")
+    noise: str = option("worse", "label set: worse, aggre, random1-3 (CIFAR-100N: noisy)")
+    download: bool = option(False, "download CIFAR (torchvision) and the CIFAR-N file when absent (needs internet)")
+
+
+def _read(o: CifarNOptions, *, classes: Optional[list[str]], quiet: bool) -> LabelTable:
+    return read_cifar_n(str(o.root), str(o.labels), noise=o.noise, download_missing=o.download)
+
+
+LAYOUT = Layout("cifar-n", CifarNOptions, _read, required=("root", "labels"))

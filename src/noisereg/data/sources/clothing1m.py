@@ -8,13 +8,17 @@ only: the 1M noisy images plus the clean training images as the clean set.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
 from ...errors import UserError
+from ...options import option
 from ..files import check_images
 from ..table import LabelTable, csr_from_lists
+from .registry import Layout
 
 FILES = {"noisy_kv": "noisy_label_kv.txt", "clean_kv": "clean_label_kv.txt",
          "noisy_train": "noisy_train_key_list.txt", "clean_train": "clean_train_key_list.txt",
@@ -92,3 +96,18 @@ def read_clothing1m(root: str | Path, *, check_files: bool = True) -> LabelTable
     if check_files:
         check_images(table.image_paths(), what=f"clothing1m {root}")
     return table
+
+
+@dataclass
+class Clothing1MOptions:
+    """``--format clothing1m``: the folder of the official annotation files."""
+
+    root: Optional[str] = option(None, "dataset folder: the official *_kv.txt and *_key_list.txt files")
+    check_images: bool = option(True, "do not check that every image file exists", flag="--no-image-check")
+
+
+def _read(o: Clothing1MOptions, *, classes: Optional[list[str]], quiet: bool) -> LabelTable:
+    return read_clothing1m(str(o.root), check_files=o.check_images)
+
+
+LAYOUT = Layout("clothing1m", Clothing1MOptions, _read, required=("root",))

@@ -8,13 +8,16 @@ clean labels; ``noisereg protocol coco`` adds machine (noisy) labels.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
 
 from ...errors import UserError
+from ...options import option
 from ..files import check_images
 from ..table import LabelTable
+from .registry import Layout
 from .yolo import split_name
 
 
@@ -107,3 +110,18 @@ def read_coco(root: str | Path, *, subsets: Optional[Sequence[str]] = None, chec
         check_images(table.image_paths(), what=f"coco {root}")
     return table
 
+
+@dataclass
+class CocoOptions:
+    """``--format coco``: where the release is and which subsets to read."""
+
+    root: Optional[str] = option(None, "dataset folder: annotations/instances_<subset>.json and the images")
+    subsets: Optional[list[str]] = option(None, "comma-separated subsets, e.g. train2014,val2014 (default: all found)")
+    check_images: bool = option(True, "do not check that every image file exists", flag="--no-image-check")
+
+
+def _read(o: CocoOptions, *, classes: Optional[list[str]], quiet: bool) -> LabelTable:
+    return read_coco(str(o.root), subsets=o.subsets, check_files=o.check_images)
+
+
+LAYOUT = Layout("coco", CocoOptions, _read, required=("root",))

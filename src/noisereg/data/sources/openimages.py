@@ -10,14 +10,15 @@ Files (as the release's tarballs unpack; a flat ``train/`` ``validation/`` layou
 - ``dict.csv``: ``"mid","display name"`` without header (the class descriptions); optional
   ``classes.txt``: the trainable classes, one mid per line (the paper's 6,012)
 
-Partition: train = every train image (noisy) + a seeded quarter of validation (clean, with their
-machine labels too, the pairs Veit et al. need, and a per-class mask: only verified classes count);
-test = the other three quarters. ImageIDs (16 hex digits) are parsed to 64-bit integers and the
-CSVs read in chunks, so 9M images with ~80M labels stay within about 2 GiB.
+Partition: train = every train image (noisy) + a seeded quarter of validation (clean, with their machine
+labels too, the pairs Veit et al. need, and a per-class mask: only verified classes count); test = the other
+three quarters. ImageIDs (16 hex digits) are parsed to 64-bit integers and the CSVs read in chunks, so 9M
+images with ~80M labels stay within about 2 GiB.
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional
 
@@ -25,8 +26,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...errors import UserError
+from ...options import option
 from ..csvio import csv_chunks
 from ..table import LabelTable
+from .registry import Layout
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,9 +37,7 @@ if TYPE_CHECKING:
 CHUNK_ROWS = 1_000_000
 SUBSETS = ("train", "validation")
 _HEX = np.full(256, 255, dtype=np.uint8)
-_HEX[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
-_HEX[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
-_HEX[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
+_HEX[np.frombuffer(b"0123456789abcdefABCDEF", np.uint8)] = np.r_[np.arange(16), np.arange(10, 16)]
 
 
 def parse_ids(values: np.ndarray) -> np.ndarray:
@@ -280,3 +281,20 @@ def _check_openimages_files(table: LabelTable, quiet: bool, limit: int = 3) -> N
     if missing:
         raise UserError(f"openimages: {missing:,} of {len(table):,} image file(s) not found: {', '.join(first)}"
                         + (" ..." if missing > limit else "") + " (--no-image-check to skip)")
+
+
+@dataclass
+class OpenImagesOptions:
+    """``--format openimages``: the v1 release, its images and the seed of the clean quarter."""
+
+    root: Optional[str] = option(None, "dataset folder: the release's tarballs unpacked")
+    images: Optional[str] = option(None, "folder with train/ and validation/ images (default ROOT/images)")
+    seed: int = option(0, "seed of random partitions (the clean quarter of validation)")
+    check_images: bool = option(True, "do not check that every image file exists", flag="--no-image-check")
+
+
+def _read(o: OpenImagesOptions, *, classes: Optional[list[str]], quiet: bool) -> LabelTable:
+    return read_openimages(str(o.root), images=o.images, seed=o.seed, check_files=o.check_images, quiet=quiet)
+
+
+LAYOUT = Layout("openimages", OpenImagesOptions, _read, required=("root",))

@@ -9,12 +9,15 @@ The labels are human annotations, so they are read as clean labels.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 
 from ...errors import UserError
+from ...options import option
 from ..table import LabelTable
+from .registry import Layout
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -100,3 +103,18 @@ def read_yolo(root: str | Path, *, names: Optional[str | Path] = None) -> LabelT
         table.notes.append(f"{len(orphans)} label file(s) without an image skipped: {', '.join(orphans[:3])}"
                            + (" ..." if len(orphans) > 3 else ""))
     return table
+
+
+@dataclass
+class YoloOptions:
+    """``--format yolo``: the dataset folder and its class names."""
+
+    root: Optional[str] = option(None, "dataset folder: images/<split>*/ and labels/<split>*/")
+    names: Optional[str] = option(None, "data YAML with the class names (default: the YAML in ROOT)")
+
+
+def _read(o: YoloOptions, *, classes: Optional[list[str]], quiet: bool) -> LabelTable:
+    return read_yolo(str(o.root), names=o.names)
+
+
+LAYOUT = Layout("yolo", YoloOptions, _read, required=("root",))
