@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import types
 import typing
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, TypeVar, Union
@@ -42,6 +43,13 @@ def option(default: Any = _MISSING, help: str = "", *, choices: Optional[Sequenc
     return dataclasses.field(default=default, metadata=meta)
 
 
+def _optional_of(tp: Any) -> Any:
+    """``X`` for ``Optional[X]`` and ``X | None`` alike (two spellings, two runtime types), else None."""
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        return next(a for a in typing.get_args(tp) if a is not type(None))
+    return None
+
+
 def _type_name(tp: Any) -> str:
     names = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
              dict: "a mapping"}
@@ -53,11 +61,9 @@ def _type_name(tp: Any) -> str:
 
 def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
     """``value`` checked against the annotation ``tp`` (numbers written as strings are accepted)."""
+    if (inner := _optional_of(tp)) is not None:
+        return None if value is None else _coerce(value, inner, key, where)
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is Union:  # Optional[X]
-        if value is None:
-            return None
-        return _coerce(value, next(a for a in args if a is not type(None)), key, where)
     bad = UserError(f"{where}'{key}' must be {_type_name(tp)}, got {value!r}")
     if origin is list:
         if not isinstance(value, (list, tuple)):
@@ -146,8 +152,7 @@ def load_options(cls: type[T], path: Optional[str | Path] = None, **overrides: A
 # ------------------------------------------------------------------ CLI flags from the fields
 def _flag_type(tp: Any) -> tuple[Any, Optional[Callable[[str], Any]]]:
     """(base annotation, argparse type) of a field."""
-    if typing.get_origin(tp) is Union:
-        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    tp = _optional_of(tp) or tp
     if typing.get_origin(tp) is list:
         inner = typing.get_args(tp)[0]
         return tp, lambda s: [inner(x.strip()) for x in s.split(",") if x.strip()]
