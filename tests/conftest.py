@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
 from tests.browser import browser  # noqa: F401 (one session-wide headless Chromium for every report test)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -19,6 +19,7 @@ from noisereg.data.manifest import read_table
 from noisereg.errors import UserError
 from noisereg.tasks.mosaics import disjoint_mosaics
 
+
 def _photos(root):
     """Six real photos: sklearn's flower and china pictures, whole, cropped and mirrored."""
     from sklearn.datasets import load_sample_image
@@ -196,6 +197,7 @@ def test_offline_lite1_and_lite2_classify_real_photos_and_give_features(name):
     """Real ImageNet weights: china.jpg's top class is palace (698); the flower's top-5 holds daisy (985)
     or, for Lite2, the bee and honeycomb it sees on it (309, 599)."""
     from sklearn.datasets import load_sample_image
+
     from noisereg.data.images import image_to_tensor
     from noisereg.models.annotators import create_imagenet_classifier
     from noisereg.models.backbones import create_backbone
@@ -210,8 +212,8 @@ def test_offline_lite1_and_lite2_classify_real_photos_and_give_features(name):
 
 
 def test_the_annotator_is_never_the_feature_backbone():
-    from noisereg.tasks.cifar10n import cifar10n_builder
     from conftest import SHARED_DATA
+    from noisereg.tasks.cifar10n import cifar10n_builder
     if not (SHARED_DATA / "cifar10").is_dir():
         pytest.skip("../shared/data/cifar10 is absent")
     with pytest.raises(UserError, match="must not be the feature backbone"):

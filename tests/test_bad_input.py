@@ -13,15 +13,16 @@ import os
 import re
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import pytest
+from tests.conftest import write_digit_folder, write_manifest
 
 from noisereg.cli import main
 from noisereg.safe_io import LOCK_FILE
-from tests.conftest import write_digit_folder, write_manifest
 
 TINY = ["--scheme", "end-to-end", "--image-size", "8", "--hidden", "8", "--batch-size", "8", "--steps", "4",
         "--quiet", "--device", "cpu"]

@@ -261,8 +261,9 @@ def test_label_issue_rows_written_before_a_column_was_added_are_kept(tmp_path):
 
 def test_cleanlabs_multi_label_head_is_the_validated_mixed_head_with_clean_rows_flagged():
     bench = pytest.importorskip("_cleanlab")
-    from noisereg.data.labelset import LabelledSet
     from sklearn.metrics import roc_auc_score
+
+    from noisereg.data.labelset import LabelledSet
     rng = np.random.default_rng(0)
     y = (rng.random((300, 3)) < 0.4).astype(int)
     x = (y @ rng.normal(0, 2, (3, 8)) + rng.normal(0, 0.5, (300, 8))).astype(np.float32)

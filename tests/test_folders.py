@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from tests.conftest import write_image_folders, write_manifest
 
 from noisereg.cli import main
 from noisereg.data.folders import folder_images, folder_labels, folders_table, image_paths
 from noisereg.errors import UserError
-from tests.conftest import write_image_folders, write_manifest
 
 
 def test_image_folder_layout_reads_as_torchvision_does(tmp_path):

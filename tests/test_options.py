@@ -1,7 +1,6 @@
 """The one loader of YAML/CLI options and the flags generated from the config dataclasses."""
 import argparse
 import dataclasses
-from typing import Optional
 
 import pytest
 
@@ -76,7 +75,7 @@ def test_the_config_offers_exactly_the_heads_activations():
 
 @dataclasses.dataclass
 class _BothSpellings:
-    old: Optional[int] = option(None, "Optional[int]")
+    old: int | None = option(None, "Optional[int]")
     new: int | None = option(None, "int | None")
     sizes: list[int] | None = option(None, "a list or nothing")
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.conftest import write_image_folders
 
 from noisereg.cli import main
-from tests.conftest import write_image_folders
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

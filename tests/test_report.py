@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.browser import assert_clean_page, open_report  # the `browser` fixture is in conftest.py
+from tests.conftest import write_digit_folder
 
 from noisereg.cli import main
 from noisereg.config import TrainConfig
@@ -17,8 +19,6 @@ from noisereg.experiment import ExperimentConfig, run_experiment
 from noisereg.progress import PlainProgress, progress
 from noisereg.tasks.digits import digits_single_label
 from noisereg.train import fit
-from tests.browser import assert_clean_page, open_report  # the `browser` fixture is in conftest.py
-from tests.conftest import write_digit_folder
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = ["--scheme", "end-to-end", "--steps", "40", "--image-size", "16", "--hidden", "16", "--batch-size", "10",

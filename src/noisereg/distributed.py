@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .errors import UserError
 from .devices import check_device_name
+from .errors import UserError
 
 
 @dataclass(frozen=True)

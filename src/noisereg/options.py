@@ -12,8 +12,9 @@ import argparse
 import dataclasses
 import types
 import typing
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, TypeVar, Union
+from typing import Any, TypeVar, Union
 
 from .errors import UserError, did_you_mean  # noqa: F401 (did_you_mean: re-exported)
 
@@ -21,9 +22,9 @@ T = TypeVar("T")
 _MISSING = dataclasses.MISSING
 
 
-def option(default: Any = _MISSING, help: str = "", *, choices: Optional[Sequence[Any]] = None,
-           default_factory: Optional[Callable[[], Any]] = None, flag: Optional[str] = None,
-           cli: bool = True, maximum: Optional[float] = None) -> Any:
+def option(default: Any = _MISSING, help: str = "", *, choices: Sequence[Any] | None = None,
+           default_factory: Callable[[], Any] | None = None, flag: str | None = None,
+           cli: bool = True, maximum: float | None = None) -> Any:
     """A dataclass field with its CLI metadata.
 
     Args:
@@ -142,7 +143,7 @@ def from_mapping(cls: type[T], data: dict[str, Any], *, where: str = "") -> T:
     return cls(**values)
 
 
-def load_options(cls: type[T], path: Optional[str | Path] = None, **overrides: Any) -> T:
+def load_options(cls: type[T], path: str | Path | None = None, **overrides: Any) -> T:
     """The one loader: YAML defaults (optional) updated by the non-None ``overrides`` (CLI flags)."""
     data = read_yaml_mapping(path) if path is not None else {}
     data.update({k: v for k, v in overrides.items() if v is not None})
@@ -150,7 +151,7 @@ def load_options(cls: type[T], path: Optional[str | Path] = None, **overrides: A
 
 
 # ------------------------------------------------------------------ CLI flags from the fields
-def _flag_type(tp: Any) -> tuple[Any, Optional[Callable[[str], Any]]]:
+def _flag_type(tp: Any) -> tuple[Any, Callable[[str], Any] | None]:
     """(base annotation, argparse type) of a field."""
     tp = _optional_of(tp) or tp
     if typing.get_origin(tp) is list:

@@ -6,8 +6,9 @@ passes, exact), so no (N, K) array of scores or labels is ever built and nothing
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from functools import partial
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch

@@ -3,8 +3,6 @@ of a multi-label task; ``--sampler balanced`` draws the rows of a single-label t
 fills the batches equally (any method, any loss)."""
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import torch
 
@@ -33,7 +31,7 @@ def balanced_row_weights(labels: object, rows: np.ndarray, num_classes: int) -> 
     return 1.0 / counts[classes]
 
 
-def pos_weight_for(cfg: TrainConfig, data: LabelledSet) -> Optional[torch.Tensor]:
+def pos_weight_for(cfg: TrainConfig, data: LabelledSet) -> torch.Tensor | None:
     """The BCE's per-class positive weight that ``cfg.pos_weight`` asks for (None: every label weighs 1)."""
     if cfg.pos_weight == "none":
         return None
@@ -45,7 +43,7 @@ def pos_weight_for(cfg: TrainConfig, data: LabelledSet) -> Optional[torch.Tensor
 
 def sampler_for(cfg: TrainConfig, data: LabelledSet, clean_ratio: float, ctx: DistContext) -> MixedBatchSampler:
     """The mixed clean:noisy batches of one phase, uniform or class-balanced (``cfg.sampler``)."""
-    weights: dict[str, Optional[np.ndarray]] = {"clean_weights": None, "noisy_weights": None}
+    weights: dict[str, np.ndarray | None] = {"clean_weights": None, "noisy_weights": None}
     if cfg.sampler == "balanced":
         if not data.is_single_label:
             raise UserError("--sampler balanced is for single-label data; for rare classes of multi-label data "

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..checkpoint import (LAST_FILE, clean_orphans, has_checkpoint, latest_complete, load_optimizer_state,
-                          load_weights, read_meta)
+from ..checkpoint import (
+    LAST_FILE,
+    clean_orphans,
+    has_checkpoint,
+    latest_complete,
+    load_optimizer_state,
+    load_weights,
+    read_meta,
+)
 from ..config import TrainConfig
 from ..data.labelset import LabelledSet, RowIds
 from ..distributed import current
@@ -62,7 +69,7 @@ def saved_config(out: str | Path) -> dict[str, Any]:
     return read_meta(folder, verify=False)["config"]
 
 
-def resume_state(out: Optional[str | Path], cfg: TrainConfig, train: LabelledSet) -> dict[str, Any]:
+def resume_state(out: str | Path | None, cfg: TrainConfig, train: LabelledSet) -> dict[str, Any]:
     """Model, optimizer state, stage and step of the newest complete checkpoint in ``out``.
 
     Raises:
