@@ -18,10 +18,10 @@ import torch
 from _common import SHARED_DATA, append_results, timed, timed_both
 from noisereg.config import TrainConfig
 from noisereg.data.labelset import LabelledSet, one_hot
-from noisereg.models.backbones import create_backbone
 from noisereg.features import cached_features, freeze
-from noisereg.train import Classifier, Run, fit
 from noisereg.methods import create_method
+from noisereg.models.backbones import create_backbone
+from noisereg.train import Classifier, Run, fit
 
 
 def cifar_like(n: int) -> LabelledSet:

@@ -44,7 +44,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from itertools import chain
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -214,8 +214,9 @@ def _cleanlab_prepared(args: argparse.Namespace, part: str, head_values: dict, f
     """One cell's task, CleanLearning's rows (clean rows flagged) and the ``mixed`` head, in a worker with one
     thread, as every grid run has."""
     import torch
-    from noisereg.experiment import TASKS
+
     from _cleanlab import SameHead, training_rows
+    from noisereg.experiment import TASKS
     torch.set_num_threads(1)
     exp = experiment(args, part, ["mixed"])
     task = TASKS[exp.data].builder(exp, torch.device("cpu"))(f, seed)
@@ -231,8 +232,9 @@ def _cleanlab_multi_prepared(args: argparse.Namespace, part: str, head_values: d
     """The multi-label counterpart: the task, the rows (multi-hot, clean rows flagged), the validation set and
     the ``mixed`` head on multi-hot labels, in a worker with one thread."""
     import torch
-    from noisereg.experiment import TASKS
+
     from _cleanlab import MultiHead, multilabel_rows
+    from noisereg.experiment import TASKS
     torch.set_num_threads(1)
     exp = experiment(args, part, ["mixed"])
     task = TASKS[exp.data].builder(exp, torch.device("cpu"))(f, seed)
@@ -363,6 +365,7 @@ def measure_noise(args: argparse.Namespace, part: str) -> dict:
     label, and per class the share of its images whose noisy labels contain it (agreement), the share
     of the noisy labels naming it that are right (precision) and, single-label, its most common wrong label."""
     import torch
+
     from noisereg.data.noise import noise_rates
     from noisereg.experiment import TASKS
     exp = experiment(args, part, ["proposed"])
@@ -405,7 +408,7 @@ def append(part: str, scheme: str, rows: list[dict], path: Path = CSV) -> None:
             w.writerow({**r, "part": part, "data": r.get("dataset"), "scheme": scheme})
 
 
-def best_baselines(n: int = 3, rows: Optional[list[dict]] = None) -> list[str]:
+def best_baselines(n: int = 3, rows: list[dict] | None = None) -> list[str]:
     """The ``n`` baselines of the worse part with the highest mean *validation* score at 5% clean (the
     test column is never used to choose what runs)."""
     from noisereg.methods import get_method_spec

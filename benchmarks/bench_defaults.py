@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cifar10n import RESULTS_DIR, _job, experiment, fractions, metric_of  # noqa: E402
 from _common import append_results  # noqa: E402
+from bench_cifar10n import RESULTS_DIR, _job, experiment, fractions, metric_of  # noqa: E402
 
 CSV = RESULTS_DIR / "defaults.csv"
 ABLATION_CSV = RESULTS_DIR / "defaults_ablation.csv"

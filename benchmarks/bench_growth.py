@@ -27,6 +27,7 @@ from _common import append_results, status_kib  # noqa: E402
 def child(n: int, dim: int, classes: int) -> dict:
     """Build an (n, dim) float16 memmap of random rows and train the heads for one epoch on it."""
     import torch
+
     from noisereg.config import TrainConfig
     from noisereg.data.labelset import LabelledSet
     from noisereg.train import fit

@@ -13,7 +13,8 @@ import argparse
 import errno
 import os
 import sys
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Optional
 
 from noisereg import __version__  # the package root's version (no layer: importing it imports nothing else)
 
@@ -22,7 +23,6 @@ from ..errors import TrainingDiverged, UserError
 from . import data, deploy, issues, report, training, tuning
 from .limits import apply_input_limits
 from .parser import Parser, UsageError
-
 
 # what the file system answers when a path given by the user cannot be read or written: a user error
 USER_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOENT,
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``noisereg`` console script."""
     try:
         args = build_parser().parse_args(argv)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 from ..errors import UserError
 from ..options import add_flags, flag_values
@@ -43,7 +43,7 @@ def add_folder_options(p: argparse.ArgumentParser) -> None:
                    "a class name outside it (a folder or a label) is refused")
 
 
-def open_manifest(args: argparse.Namespace, classes: Optional[Sequence[str]] = None):
+def open_manifest(args: argparse.Namespace, classes: Sequence[str] | None = None):
     """The manifest or the image folders as a ``LabelTable``, read once per command (over --features when
     given); ``classes`` (a checkpoint's) or --classes fixes the class list."""
     from ..data.classes import read_classes, warn_look_alike_classes
@@ -54,7 +54,7 @@ def open_manifest(args: argparse.Namespace, classes: Optional[Sequence[str]] = N
     return table
 
 
-def _open_manifest(args: argparse.Namespace, classes: Optional[Sequence[str]]):
+def _open_manifest(args: argparse.Namespace, classes: Sequence[str] | None):
     """``open_manifest`` before the look-alike check."""
     dirs = {role: getattr(args, f"{role}_dir", None) for role in FOLDERS}
     if args.manifest and any(dirs.values()):

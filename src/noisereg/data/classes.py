@@ -6,8 +6,8 @@ and the closest known class.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..errors import UserError
 from ..options import did_you_mean

@@ -19,27 +19,27 @@ class SourceOptions:
     """Where a dataset is and how to read it (the ``data`` subcommands' flags)."""
 
     format: str
-    root: Optional[str] = None
-    manifest: Optional[str] = None
-    labels: Optional[str] = None
+    root: str | None = None
+    manifest: str | None = None
+    labels: str | None = None
     noise: str = "worse"
-    features: Optional[str] = None
-    images: Optional[str] = None
-    names: Optional[str] = None
-    subsets: Optional[list[str]] = None
+    features: str | None = None
+    images: str | None = None
+    names: str | None = None
+    subsets: list[str] | None = None
     download: bool = False
     check_images: bool = True
     seed: int = 0
     quiet: bool = False
-    noisy_dir: Optional[str] = None
-    clean_dir: Optional[str] = None
-    val_dir: Optional[str] = None
-    test_dir: Optional[str] = None
-    classes: Optional[str] = None
+    noisy_dir: str | None = None
+    clean_dir: str | None = None
+    val_dir: str | None = None
+    test_dir: str | None = None
+    classes: str | None = None
     allow_outside_root: bool = False
 
 
-def _need(value: Optional[str], flag: str, fmt: str) -> str:
+def _need(value: str | None, flag: str, fmt: str) -> str:
     if not value:
         raise UserError(f"--format {fmt} needs {flag}")
     return value

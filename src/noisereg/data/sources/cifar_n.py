@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import pickle
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import scipy.sparse as sp
@@ -163,13 +162,13 @@ def _one_label_csr(labels: np.ndarray, k: int, what: str) -> sp.csr_matrix:
     return csr_from_parts(np.arange(len(labels) + 1, dtype=np.int64), labels.astype(np.int32), k)
 
 
-def _find_images(root: Path) -> Optional[Path]:
+def _find_images(root: Path) -> Path | None:
     """The pickle folder or ImageFolder copy under ``root`` (None when neither is there)."""
     pickles = next((d for d in [root, *(root / n for n in PICKLE_DIRS)] if d.name in PICKLE_DIRS and d.is_dir()), None)
     return pickles or (root if (root / "train").is_dir() else None)
 
 
-def download(root: Path, labels: Path, dataset: str, *, labels_url: Optional[str] = None) -> None:
+def download(root: Path, labels: Path, dataset: str, *, labels_url: str | None = None) -> None:
     """The real download paths, for what is absent: torchvision's CIFAR archive into ``root``
     (unpacked to its python pickles) and the official CIFAR-N label file."""
     if _find_images(root) is None:
@@ -187,7 +186,7 @@ def download(root: Path, labels: Path, dataset: str, *, labels_url: Optional[str
 
 
 def read_cifar_n(root: str | Path, labels: str | Path, *, noise: str = "worse", download_missing: bool = False,
-                 dataset: Optional[str] = None) -> LabelTable:
+                 dataset: str | None = None) -> LabelTable:
     """CIFAR-10/100 with one CIFAR-N label set as a ``LabelTable``.
 
     Train rows carry both the original (clean) label and the human (noisy) label, so the noise

@@ -8,9 +8,8 @@ clean labels; ``noisereg protocol coco`` adds machine (noisy) labels.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
-
 
 from ...errors import UserError
 from ..files import check_images
@@ -52,7 +51,7 @@ def _image_folder(root: Path, subset: str) -> Path:
     return root / subset
 
 
-def read_coco(root: str | Path, *, subsets: Optional[Sequence[str]] = None, check_files: bool = True) -> LabelTable:
+def read_coco(root: str | Path, *, subsets: Sequence[str] | None = None, check_files: bool = True) -> LabelTable:
     """COCO images of the given subsets (default: every instances file, 2014 first) with 80-class labels.
 
     Raises:
@@ -61,7 +60,7 @@ def read_coco(root: str | Path, *, subsets: Optional[Sequence[str]] = None, chec
     """
     root = Path(root)
     subsets = list(subsets or find_subsets(root))
-    categories: Optional[list[tuple[int, str]]] = None
+    categories: list[tuple[int, str]] | None = None
     ids, paths, splits, labels = [], [], [], []
     for subset in subsets:
         path = annotation_file(root, subset)
