@@ -471,7 +471,8 @@ def main() -> None:
     new = not runs.exists()
     with open(runs, "a", newline="") as f:
         f.write("part,seeds,trials,workers,seconds,machine\n" if new else "")
-        what = "; cleanlab rows only" if args.cleanlab_only else f"; methods {' '.join(methods)}" if args.methods else ""
+        what = ("; cleanlab rows only" if args.cleanlab_only
+                else f"; methods {' '.join(methods)}" if args.methods else "")
         f.write(f"{part},{args.seeds},{args.trials},{args.workers},{seconds:.0f},\"{machine()}{what}\"\n")
     print(f"{part}: {len(rows)} runs in {seconds / 60:.1f} min")
 

@@ -76,7 +76,8 @@ def ablation_rows(part: str, scores: dict[tuple[str, str, float], list[tuple[flo
     rows = []
     for (m, name, f), v in sorted(scores.items(), key=lambda kv: (kv[0][0], kv[0][2], list(settings).index(kv[0][1]))):
         val, test = np.array([a for a, _ in v]), np.array([b for _, b in v])
-        std = (lambda x: round(float(np.std(x, ddof=1)), 2) if len(x) > 1 else 0.0)
+        def std(x: np.ndarray) -> float:
+            return round(float(np.std(x, ddof=1)), 2) if len(x) > 1 else 0.0
         rows.append({"part": part, "method": m, "clean_fraction": f, "variant": name,
                      "settings": ";".join(f"{k}={x}" for k, x in settings[name].items()),
                      "val": round(float(val.mean()), 2), "val_std": std(val), "test": round(float(test.mean()), 2),

@@ -178,7 +178,8 @@ def retrain(train, val, task, ranked, args) -> list[dict]:
         test = evaluate(result.model, task.test, result.preprocess, device=torch.device("cpu"))
         rows.append({"peer": f"noisereg proposed retrained ({action})", "score": ranked.score, "level": "",
                      "chosen_on": "validation",
-                     "test_top1": test["top1"], "test_mAP": test["mAP"], "epochs": result.history[-1].get("epoch"), **t})
+                     "test_top1": test["top1"], "test_mAP": test["mAP"], "epochs": result.history[-1].get("epoch"),
+                     **t})
         print_row(rows[-1])
     return rows
 
@@ -288,7 +289,8 @@ def report(rows: list[dict], args, seconds: float) -> None:
     frame = pd.DataFrame(rows)
     frame = frame[frame["level"] != ""] if "level" in frame else frame
     cols = ["part", "noise", "peer", "head", "score", "chosen_on", "level", "val_auroc", "auroc", "ap",
-            "precision_at_k", "recall_at_k", "flagged_precision", "flagged_recall", "seconds", "cpu_seconds", "test_top1"]
+            "precision_at_k", "recall_at_k", "flagged_precision", "flagged_recall", "seconds", "cpu_seconds",
+            "test_top1"]
     table = markdown(pd.DataFrame(rows)[[c for c in cols if c in frame.columns]])
     notes = [f"{args.clean:.0%} clean, seed {args.seed}, at most {args.epochs:g} epochs, {args.mosaics} training "
              f"mosaics; wall time of the whole run {seconds / 60:.1f} min. `seconds` (wall) and `cpu_seconds` (this "
@@ -300,9 +302,10 @@ def report(rows: list[dict], args, seconds: float) -> None:
         ours_ = level[(level["peer"] == "noisereg proposed") & (level["chosen_on"] != "alternative")].iloc[0]
         peer = level[level["peer"].str.startswith("cleanlab")].sort_values("auroc").iloc[-1]  # its better head
         ok = ours_["auroc"] >= peer["auroc"] and ours_["cpu_seconds"] * 5 <= peer["cpu_seconds"]
-        notes.append(f"- {part} {noise}: proposed ({ours_['score']}, chosen on validation) AUROC {ours_['auroc']:.3f} in "
-                     f"{ours_['cpu_seconds']:.0f} CPU s vs {peer['peer']} {peer['auroc']:.3f} in "
-                     f"{peer['cpu_seconds']:.0f} CPU s ({peer['cpu_seconds'] / ours_['cpu_seconds']:.1f}x the time): "
+        notes.append(f"- {part} {noise}: proposed ({ours_['score']}, chosen on validation) AUROC "
+                     f"{ours_['auroc']:.3f} in {ours_['cpu_seconds']:.0f} CPU s vs {peer['peer']} "
+                     f"{peer['auroc']:.3f} in {peer['cpu_seconds']:.0f} CPU s "
+                     f"({peer['cpu_seconds'] / ours_['cpu_seconds']:.1f}x the time): "
                      f"target {'met' if ok else 'missed'}")
     append_results("Label issues: CIFAR-10N wrong labels vs cleanlab, CleanNet, Meta-Weight-Net", table,
                    "\n".join(notes))

@@ -254,7 +254,8 @@ def test_classes_the_map_leaves_out_are_dropped_with_the_images_they_alone_label
     empty = sum(1 for i in range(len(table)) if not table.label_names(table.noisy, i))
     assert result["without_mapped_prediction"] == empty == sum("<none>" in r for r in rows)
     noise_md = (tmp_path / "o" / "noise.md").read_text()
-    assert "dropped 1 class(es)" in noise_md and "flower" in noise_md and "3 images left without a clean label" in noise_md
+    assert "dropped 1 class(es)" in noise_md and "flower" in noise_md
+    assert "3 images left without a clean label" in noise_md
     assert _annotate_with(root, manifest, tmp_path / "k", "building.csv", "--label-mode", "multi",
                           "--keep-unmapped-classes") == 0
     kept = read_table(tmp_path / "k" / "manifest.csv", image_root=str(root))
@@ -306,7 +307,8 @@ def _voc_subset(tmp_path, n_per_split=6):
         images = [im for im in full["images"] if im["id"] in keep]
         (root / "images" / split).mkdir(parents=True)
         for im in images:
-            (root / "images" / split / im["file_name"]).write_bytes((src / "images" / split / im["file_name"]).read_bytes())
+            name = im["file_name"]
+            (root / "images" / split / name).write_bytes((src / "images" / split / name).read_bytes())
         (root / "annotations").mkdir(exist_ok=True)
         (root / "annotations" / f"instances_{split}.json").write_text(json.dumps(
             {**full, "images": images, "annotations": [a for a in full["annotations"] if a["image_id"] in keep]}))

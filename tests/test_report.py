@@ -148,7 +148,8 @@ def test_plain_progress_writes_whole_lines():
     assert list(bar) == list(range(5))
     lines = buf.getvalue().splitlines()
     assert "\r" not in buf.getvalue() and len(lines) == 5  # one per update at interval 0 until done, one closing
-    assert lines[2].startswith("features: 3/5 images (60%) after") and lines[-1].startswith("features: 5/5 images done in")
+    assert lines[2].startswith("features: 3/5 images (60%) after")
+    assert lines[-1].startswith("features: 5/5 images done in")
     assert isinstance(progress(range(3), desc="x"), PlainProgress)  # stderr is not a terminal under pytest
     quiet = io.StringIO()
     list(PlainProgress(range(3), desc="short", delay=60, file=quiet))

@@ -58,8 +58,8 @@ def demo_config(*, epochs: float = 30, seed: int = 0, quiet: bool = False, cache
     """The demo's settings: the paper's alpha 0.2 and 1:9 batches of 32, Adam, heads on frozen
     ImageNet features, at most ``epochs`` passes over the noisy set with early stopping."""
     return TrainConfig(scheme="frozen", backbone="efficientnet-lite0", image_size=64, backbone_steps=0, hidden=256,
-                       lr=1e-3, weight_decay=0.0, alpha=0.2, clean_ratio=0.1, batch_size=32, epochs=epochs, seed=seed, quiet=quiet,
-                       device="auto", cache_dir=cache_dir)
+                       lr=1e-3, weight_decay=0.0, alpha=0.2, clean_ratio=0.1, batch_size=32, epochs=epochs, seed=seed,
+                       quiet=quiet, device="auto", cache_dir=cache_dir)
 
 
 def demo_tasks(seed: int = 0) -> dict[str, Task]:
@@ -72,8 +72,8 @@ def run_task(task: Task, cfg: TrainConfig, methods: tuple[str, ...] | None = Non
     """Train every method on ``task`` and evaluate g (and h for ``proposed``) on its test set.
 
     Every method chooses its weights on the same validation share of the clean set (``cfg.val_fraction``);
-    the test set is used once, at the end. With the frozen scheme one Backbone (Noisy) is trained first and shared by all methods; their
-    histories are then offset by its steps, so the curves show the whole training.
+    the test set is used once, at the end. With the frozen scheme one Backbone (Noisy) is trained first and shared
+    by all methods; their histories are then offset by its steps, so the curves show the whole training.
     """
     device = resolve_device(cfg.device)
     stage_one: Classifier | None = None

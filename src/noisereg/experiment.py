@@ -235,7 +235,8 @@ def summary_table(rows: list[dict[str, Any]], fractions: list[float], metrics: l
     keys, columns, cells = mean_std_over_seeds(rows, fractions, metrics)
     lines = ["| method | activation | " + " | ".join(columns) + " |", "|---|---|" + "---:|" * len(columns)]
     for (method, act), line in zip(keys, cells):
-        lines.append(f"| {method} | {act} | " + " | ".join(f"{c[0]:.2f} ± {c[1]:.2f}" if c else "-" for c in line) + " |")
+        cells = " | ".join(f"{c[0]:.2f} ± {c[1]:.2f}" if c else "-" for c in line)
+        lines.append(f"| {method} | {act} | {cells} |")
     return "\n".join(lines)
 
 

@@ -88,7 +88,8 @@ def export_model(checkpoint: str | Path, out: str | Path, *, format: str = "onnx
     model, meta = load_classifier(checkpoint)
     info = deployment_info(meta)
     wrapped, out = GProbabilities(model, normalise=not info["multi_label"]).eval(), output_file(out)
-    atomic_write(out, lambda tmp: (_onnx if format == "onnx" else _torchscript)(wrapped, _example(info), Path(tmp), info))
+    writer = _onnx if format == "onnx" else _torchscript
+    atomic_write(out, lambda tmp: writer(wrapped, _example(info), Path(tmp), info))
     write_json(out.with_suffix(".json"), info, indent=1)
     return info
 

@@ -4,8 +4,8 @@ find-label-issues | data | protocol``.
 One parser and one small function per subcommand (``training.py``: what trains or evaluates a
 classifier; ``tuning.py``: the hyper-parameter searches; ``deploy.py``: what uses a trained one (predict,
 export); ``issues.py``: what finds wrong labels; ``report.py``: the HTML report; ``data.py``: what reads
-datasets), each calling one library function. Flags of the config dataclasses are generated from their fields. User errors print one line
-(``noisereg: error: ...``) and exit with code 2, without a traceback.
+datasets), each calling one library function. Flags of the config dataclasses are generated from their fields.
+User errors print one line (``noisereg: error: ...``) and exit with code 2, without a traceback.
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Optional
 
 from noisereg import __version__  # the package root's version (no layer: importing it imports nothing else)
 

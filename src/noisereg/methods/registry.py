@@ -93,7 +93,8 @@ def get_method_spec(name: str) -> MethodSpec:
     """The spec of ``name``; an unknown id is a ``UserError`` with a did-you-mean."""
     if name not in _REGISTRY:
         from ..options import did_you_mean
-        raise UserError(f"unknown method '{name}': expected one of {list_methods()}{did_you_mean(name, list_methods())}")
+        known = list_methods()
+        raise UserError(f"unknown method '{name}': expected one of {known}{did_you_mean(name, known)}")
     return _REGISTRY[name]
 
 

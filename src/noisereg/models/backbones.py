@@ -234,8 +234,9 @@ def create_backbone(name: str, *, pretrained: bool = True, weights: str | None =
 
     Args:
         name: ``small-cnn`` (random init, any channel count), ``efficientnet-lite0`` (ImageNet
-            weights from a local file; ``-lite1`` / ``-lite2`` with the ``lite`` extra), a torchvision model name (e.g. ``resnet50``), ``timm/NAME``,
-            or ``features`` for precomputed embeddings (identity; ``in_chans`` is their size D).
+            weights from a local file; ``-lite1`` / ``-lite2`` with the ``lite`` extra), a torchvision model name
+            (e.g. ``resnet50``), ``timm/NAME``, or ``features`` for precomputed embeddings (identity; ``in_chans``
+            is their size D).
         pretrained: load ImageNet weights where the backbone has them (torchvision/timm download them).
         weights: a local weight file (.safetensors or tensor-only .pth) to load instead.
         in_chans: channels of the input images; ImageNet backbones take 3 (grayscale is repeated).

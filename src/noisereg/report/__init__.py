@@ -22,5 +22,5 @@ from .tables import (
 
 __all__ = ["METRIC_NAMES", "REPORT_FILE", "Scores", "best_in_columns", "data_summary", "mean_std_over_seeds",
            "pct", "plot_convergence", "read_evaluations", "read_summary", "report_context", "results_table",
-           "score_set", "source_commit", "versions", "write_curves", "write_evaluation", "write_report", "write_results",
-           "write_summary"]
+           "score_set", "source_commit", "versions", "write_curves", "write_evaluation", "write_report",
+           "write_results", "write_summary"]

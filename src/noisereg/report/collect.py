@@ -76,8 +76,8 @@ def experiment_results(folder: Path) -> dict[str, Any]:
     table = [[_cell(*c) if c else _cell(None) for c in line] for line in cells]
     _bold_best(table)
     seeds = frame.groupby(["method", "activation", "clean_fraction"]).size().max()
-    return {"caption": f"Test scores in %, mean ± sample std over {seeds} seed(s); columns are metric @ clean fraction. "
-                       "Best mean per column in bold.",
+    return {"caption": f"Test scores in %, mean ± sample std over {seeds} seed(s); columns are metric @ clean "
+                       "fraction. Best mean per column in bold.",
             "head": ["method", "activation", *columns],
             "rows": [{"label": list(k), "cells": r} for k, r in zip(keys, table)]}
 

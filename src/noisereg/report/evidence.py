@@ -54,7 +54,8 @@ def _top(p: np.ndarray, classes: list[str], k: int, normalise: bool = False) -> 
     return [(classes[j], round(float(p[j]), 4)) for j in np.argsort(-p, kind="stable")[:k]]
 
 
-def pick_fig3(g: np.ndarray, clean: np.ndarray, noisy: np.ndarray | None, n: int, seed: int = 0) -> list[tuple[int, str]]:
+def pick_fig3(g: np.ndarray, clean: np.ndarray, noisy: np.ndarray | None, n: int,
+              seed: int = 0) -> list[tuple[int, str]]:
     """(row, kind) of the Fig. 3 grid: g's most confident mistakes, images whose noisy label was wrong and
     g got right (when the set has noisy labels), then a seeded sample of the rest; ``n`` at most."""
     top = g.argmax(1)

@@ -112,5 +112,6 @@ def _check_same_run(meta: dict[str, Any], cfg: TrainConfig, train: LabelledSet, 
     changed = [k for k in new if k not in OVERRIDABLE and old.get(k) != new[k]]
     if changed:
         k = changed[0]
-        raise UserError(f"--resume: option {k} is {new[k]!r}, the checkpoint in {out} was trained with {old.get(k)!r} "
-                        f"({len(changed)} option(s) differ: {changed}); resume with the same options or use a new --out")
+        raise UserError(f"--resume: option {k} is {new[k]!r}, the checkpoint in {out} was trained with "
+                        f"{old.get(k)!r} ({len(changed)} option(s) differ: {changed}); resume with the same options "
+                        "or use a new --out")

@@ -164,7 +164,8 @@ class Run:
         selection.restore(train_model)
         broadcast_state(train_model, self.ctx)  # every rank leaves the phase with the weights rank 0 saves
         if self.eval_set is not None and self.multi_label:
-            self.thresholds, self.thresholds_from = f1_thresholds_on(train_model, self.eval_set, pre, device=self.device, images=eval_images)
+            self.thresholds, self.thresholds_from = f1_thresholds_on(train_model, self.eval_set, pre,
+                                                                     device=self.device, images=eval_images)
         self.final = self.meta(model, pre, label, total, selection)
         self.save(model, pre, label, total, optimizer, selection, last=last)
 
@@ -214,8 +215,9 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: LabelledSet | None = 
     elif not checked:  # each candidate: this fit, in memory and silent, sharing one stage one and its features
         note = echo if print_evaluations and not cfg.quiet and current().is_main else lambda line: None
         try:  # the choice extracts the features: a file that does not decode stops it as it stops a run
-            cfg, choices, stage_one, shared = choose_on_validation(cfg, train, eval_set, stage_one, lambda c, s1, f: fit(
-                train, c, eval_set=eval_set, stage_one=s1, print_evaluations=False, checked=True, features=f), note)
+            cfg, choices, stage_one, shared = choose_on_validation(
+                cfg, train, eval_set, stage_one, lambda c, s1, f: fit(
+                    train, c, eval_set=eval_set, stage_one=s1, print_evaluations=False, checked=True, features=f), note)
         except UnreadableImage as e:
             raise with_skip_hint(e) from None
         features = shared if shared is not None else features

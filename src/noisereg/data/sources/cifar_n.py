@@ -92,7 +92,8 @@ def noisy_labels(labels: dict[str, np.ndarray], noise: str) -> np.ndarray:
     """The label set named ``noise`` (CIFAR-10N: aggre, random1-3, worse; CIFAR-100N: noisy; or a key)."""
     key = NOISE_LABELS.get(noise, noise)
     if key not in labels:
-        names = [n for n, k in NOISE_LABELS.items() if k in labels] + [k for k in labels if k not in NOISE_LABELS.values()]
+        names = ([n for n, k in NOISE_LABELS.items() if k in labels]
+                 + [k for k in labels if k not in NOISE_LABELS.values()])
         raise UserError(f"unknown CIFAR-N label set '{noise}': this file has {names}")
     return labels[key]
 

@@ -173,8 +173,8 @@ def read_openimages(root: str | Path, *, images: str | Path | None = None, min_c
         """Stream one labels.csv into ``targets[0]`` (Confidence >= keep_from) and ``targets[1]`` (all)."""
         for line, c in _chunks(path, ["ImageID", "LabelName", "Confidence"], bar):
             chunk_ids = _ids_of(c["ImageID"].to_numpy(), path, line)
-            pos = np.minimum(np.searchsorted(sorted_ids, chunk_ids), n - 1)
-            unknown = np.flatnonzero(sorted_ids[pos] != chunk_ids) if n else np.arange(len(chunk_ids))
+            pos = np.minimum(np.searchsorted(sorted_ids, chunk_ids), n - 1)  # noqa: F821
+            unknown = np.flatnonzero(sorted_ids[pos] != chunk_ids) if n else np.arange(len(chunk_ids))  # noqa: F821
             if len(unknown):
                 raise UserError(f"{path}:{line + unknown[0]}: ImageID {c['ImageID'].iat[unknown[0]]} is not in "
                                 f"images.csv ({len(unknown)} such rows in this chunk)")
@@ -192,7 +192,7 @@ def read_openimages(root: str | Path, *, images: str | Path | None = None, min_c
                 bad_row = int(np.flatnonzero(np.isnan(conf))[0])
                 raise UserError(f"{path}:{line + bad_row}: malformed Confidence '{c['Confidence'].iat[bad_row]}'")
             ok = col >= 0
-            rows, cols, conf = order[pos[ok]].astype(np.int32), col[ok], conf[ok]
+            rows, cols, conf = order[pos[ok]].astype(np.int32), col[ok], conf[ok]  # noqa: F821
             keep = conf >= keep_from
             targets[0].add(rows[keep], cols[keep])
             if len(targets) > 1:
@@ -217,7 +217,7 @@ def read_openimages(root: str | Path, *, images: str | Path | None = None, min_c
     is_val = np.arange(n) >= n_train
     has_clean = is_val & (np.diff(verified.indptr) > 0)
     hex_ids = format_ids(ids)
-    del ids, order, sorted_ids
+    del ids, order, sorted_ids  # after read_labels' last call (hence its noqa: F821, a false alarm of the del)
     paths = image_paths(hex_ids, is_val)
     table = LabelTable(classes=[names[m] for m in mids], ids=hex_ids, split=split, noisy=noisy, clean=clean,
                        has_noisy=np.diff(noisy.indptr) > 0, has_clean=has_clean, verified=verified,
