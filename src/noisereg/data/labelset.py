@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
@@ -14,8 +15,8 @@ import torch
 
 from ..errors import UserError
 
-Images = torch.Tensor | np.ndarray | Sequence[str]
-Labels = np.ndarray | sp.csr_matrix
+Images: TypeAlias = torch.Tensor | np.ndarray | Sequence[str]
+Labels: TypeAlias = np.ndarray | sp.csr_matrix
 
 
 def _as_labels(m: object, dtype: type) -> Labels:
