@@ -245,7 +245,7 @@ def latest_complete(out: str | Path) -> tuple[Path, list[str]]:
         UserError: no complete checkpoint in ``out``.
     """
     out = Path(out)
-    skipped = []
+    skipped: list[str] = []
     for n in sorted(_set_numbers(out / SETS_DIR), reverse=True):
         folder = out / SETS_DIR / f"{n:06d}"
         problem = set_problem(folder)

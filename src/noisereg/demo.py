@@ -87,7 +87,7 @@ def run_task(task: Task, cfg: TrainConfig, methods: tuple[str, ...] | None = Non
         result = fit(train, cfg.replace(method=name), eval_set=val, stage_one=stage_one, print_evaluations=False)
         if cfg.scheme == "frozen" and stage_one is None:
             stage_one = result.stage_one
-        metrics = evaluate(result.model, task.test, result.preprocess, device=device)
+        metrics: dict[str, Any] = evaluate(result.model, task.test, result.preprocess, device=device)
         if get_method_spec(name).group == "paper":
             metrics["h"] = evaluate(result.model, task.test, result.preprocess, device=device, which="h_logits")
             out["label_issues"] = suspects(result, train, task.train.clean, device)

@@ -52,7 +52,7 @@ def deployment_info(meta: dict[str, Any]) -> dict[str, Any]:
     pre = Preprocess.from_dict(meta["preprocess"])
     features = meta.get("backbone") == "features"
     shape = ["N", int(meta["feature_dim"])] if features else ["N", pre.channels, pre.image_size, pre.image_size]
-    info = {"input": {"name": INPUT, "dtype": "float32", "shape": shape}}
+    info: dict[str, Any] = {"input": {"name": INPUT, "dtype": "float32", "shape": shape}}
     if not features:
         info["input"].update(layout="NCHW", orientation="apply the image's EXIF orientation tag first, "
                              "before resizing (PIL.ImageOps.exif_transpose): phone photos are stored sideways",

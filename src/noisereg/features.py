@@ -195,7 +195,7 @@ def cached_features(backbone: Backbone, data: LabelledSet, *, device: torch.devi
     pre = backbone.preprocess
     if data.holds_features:  # precomputed embeddings are their own cache
         return data.images
-    opts = dict(device=device, batch_size=batch_size, num_workers=num_workers, quiet=quiet)
+    opts: dict[str, Any] = dict(device=device, batch_size=batch_size, num_workers=num_workers, quiet=quiet)
     images = data.images if inputs is None else inputs
     if cache_dir is None:
         out = extract_features(backbone, images, pre, **opts)

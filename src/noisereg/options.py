@@ -14,11 +14,14 @@ import types
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from .errors import UserError, did_you_mean  # noqa: F401 (did_you_mean: re-exported)
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")  # a config dataclass
 _MISSING = dataclasses.MISSING
 
 
@@ -181,7 +184,8 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, *, skip: Sequence[str]
             parser.add_argument(flag, dest=dest, action="store_const", const=const, default=None, help=text)
         else:
             choices = meta.get("choices") if typing.get_origin(tp) is not list else None
-            parser.add_argument(flag, dest=dest, type=conv, choices=choices, default=None,
+            parser.add_argument(flag, dest=dest, type=conv,  # type: ignore[arg-type]  # None: argparse keeps the text
+                                choices=choices, default=None,
                                 metavar=None if choices else f.name.upper(), help=text)
 
 

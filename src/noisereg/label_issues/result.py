@@ -14,7 +14,7 @@ What is flagged follows one of ``RULES``: ``validation`` (a quality cut-off chos
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -179,6 +179,6 @@ def _any(flags: np.ndarray) -> np.ndarray:
     return flags if flags.ndim == 1 else flags.any(1)
 
 
-def _replace(s: LabelScores, **changes: object) -> LabelScores:
+def _replace(s: LabelScores, **changes: Any) -> LabelScores:
     from dataclasses import replace
     return replace(s, **changes)

@@ -84,7 +84,8 @@ def _shrunk(image: Any) -> Any:
     from PIL import Image
     scale = THUMB_SIDE / max(image.size)
     size = (max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale)))
-    return image.resize(size, Image.NEAREST if max(image.size) < THUMB_SIDE / 2 else Image.BICUBIC)
+    small = max(image.size) < THUMB_SIDE / 2
+    return image.resize(size, Image.Resampling.NEAREST if small else Image.Resampling.BICUBIC)
 
 
 def thumbnail(data: LabelledSet, row: int, path: Path) -> str | None:

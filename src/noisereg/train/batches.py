@@ -14,7 +14,8 @@ from ..data.sampler import MixedBatchSampler
 from ..methods import Batch
 
 
-def batch_targets(data: LabelledSet, clean: np.ndarray, noisy: np.ndarray) -> tuple[torch.Tensor, ...]:
+def batch_targets(data: LabelledSet, clean: np.ndarray,
+                  noisy: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """targets, mask, is_clean, and every row's noisy label with its presence flag (see ``Batch``)."""
     rows = np.concatenate([clean, noisy])
     noisy_labels = data.noisy_rows(rows)
