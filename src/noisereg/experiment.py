@@ -120,7 +120,10 @@ def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[s
     if exp.tuned:
         from .tuning import read_tuned
         tuned = {**read_tuned(exp.tuned), **tuned}
-    rows, skipped, curves, evidence = [], {}, {}, {}
+    rows: list[dict[str, Any]] = []
+    skipped: dict[str, str] = {}
+    curves: dict[str, dict[str, dict[str, Any]]] = {}  # activation -> clean fraction -> method -> history
+    evidence: dict[str, Any] = {}
     for fraction in exp.clean_fractions:
         for seed in range(exp.first_seed, exp.first_seed + exp.seeds):
             task = build(fraction, seed)
@@ -235,8 +238,8 @@ def summary_table(rows: list[dict[str, Any]], fractions: list[float], metrics: l
     keys, columns, cells = mean_std_over_seeds(rows, fractions, metrics)
     lines = ["| method | activation | " + " | ".join(columns) + " |", "|---|---|" + "---:|" * len(columns)]
     for (method, act), line in zip(keys, cells):
-        cells = " | ".join(f"{c[0]:.2f} ± {c[1]:.2f}" if c else "-" for c in line)
-        lines.append(f"| {method} | {act} | {cells} |")
+        shown = " | ".join(f"{c[0]:.2f} ± {c[1]:.2f}" if c else "-" for c in line)
+        lines.append(f"| {method} | {act} | {shown} |")
     return "\n".join(lines)
 
 

@@ -3,6 +3,8 @@ of a multi-label task; ``--sampler balanced`` draws the rows of a single-label t
 fills the batches equally (any method, any loss)."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -22,7 +24,7 @@ def auto_pos_weight(data: LabelledSet, cap: float = MAX_POS_WEIGHT) -> torch.Ten
     return torch.from_numpy(np.minimum(ratio, cap).astype(np.float32))
 
 
-def balanced_row_weights(labels: object, rows: np.ndarray, num_classes: int) -> np.ndarray:
+def balanced_row_weights(labels: Any, rows: np.ndarray, num_classes: int) -> np.ndarray:
     """(len(rows),) the inverse frequency of each row's class among ``rows`` (single-label rows)."""
     if not len(rows):
         return np.empty(0)
