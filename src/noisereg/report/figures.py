@@ -59,7 +59,7 @@ def curves_figure(curves: pd.DataFrame, metric_of: dict[str, str], *, x: str = "
                 ev = part[part[key].notna()]
                 ax_val.plot(ev[x] if x in ev else ev["step"], 100 * ev[key], marker=".", color=color[method],
                             label=method)
-            kept = part["kept_step"].dropna() if "kept_step" in part and x == "step" else ()
+            kept: Any = part["kept_step"].dropna() if "kept_step" in part and x == "step" else ()
             for ax in (ax_loss, ax_val) if len(kept) else ():  # the step whose weights the phase kept
                 ax.axvline(float(kept.iloc[-1]), color=color[method], linestyle="--", linewidth=1)
         ax_loss.set(title=f"{panel}: training loss", xlabel="step", ylabel="loss (rolling mean)")

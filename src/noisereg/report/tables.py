@@ -91,7 +91,7 @@ def best_in_columns(cells: list[list[tuple | None]]) -> list[int | None]:
     """Per column, the row index of the highest mean (None for an empty column): what a table sets in bold."""
     best = []
     for j in range(len(cells[0]) if cells else 0):
-        values = [(c[j][0], i) for i, c in enumerate(cells) if c[j] is not None]
+        values = [(cell[0], i) for i, c in enumerate(cells) if (cell := c[j]) is not None]
         best.append(max(values)[1] if values else None)
     return best
 

@@ -44,7 +44,8 @@ def data_fingerprint(data: LabelledSet) -> dict[str, Any]:
         digest.update(f"rows {len(data)}\n".encode())
     else:
         digest.update("\n".join(map(str, data.ids)).encode())
-    for arr in (data.noisy, data.clean, data.has_noisy, data.has_clean):
+    labels: tuple[Any, ...] = (data.noisy, data.clean, data.has_noisy, data.has_clean)  # dense or CSR
+    for arr in labels:
         parts = (arr.indptr, arr.indices, arr.data) if sp.issparse(arr) else (arr,)
         for part in parts:
             digest.update(np.ascontiguousarray(part).tobytes())
