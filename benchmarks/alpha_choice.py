@@ -57,7 +57,7 @@ def chosen_cells() -> dict[tuple[str, float], list[tuple[float, float, float]]]:
         cells[(r["part"], float(r["clean_fraction"]), int(r["seed"]))][float(r["alpha"])] = (float(r["val"]),
                                                                                              float(r["test"]))
     out: dict = defaultdict(list)
-    for (part, f, seed), c in sorted(cells.items()):
+    for (part, f, _seed), c in sorted(cells.items()):
         if set(c) != set(ORDER):
             continue
         pick = max(ORDER, key=lambda a: (c[a][0], -ORDER.index(a)))

@@ -70,7 +70,8 @@ def main() -> None:
                               **{**get_part("voc").train, **tuned.get(method, {})})
             r = fit(train, cfg, eval_set=val)
             out = predict_logits(r.model, feats, r.preprocess, device=cpu)
-            test_g = torch.sigmoid(predict_logits(r.model, task.test.images, r.preprocess, device=cpu)["logits"]).numpy()
+            test_logits = predict_logits(r.model, task.test.images, r.preprocess, device=cpu)["logits"]
+            test_g = torch.sigmoid(test_logits).numpy()
             row = {"clean_fraction": fraction, "method": method, "test_mAP": mean_average_precision(test_g, test_y),
                    **{f"g_{k}": v for k, v in entry_rates(torch.sigmoid(out["logits"]).numpy(), truth, given).items()}}
             if method == "proposed":  # the residual net's h (the others' h, where they have one, is untrained)
@@ -79,9 +80,11 @@ def main() -> None:
                            h_given_on_spurious=float(h[(truth == 0) & (given == 1)].mean()))
             ap_k = average_precision_per_class(test_g, test_y)
             row.update({f"ap_{c}": float(a) for c, a in zip(task.train.classes, ap_k)})
-            row.update({f"missing_{c}": float(((truth[:, k] == 1) & (given[:, k] == 0)).sum() / max(1, truth[:, k].sum()))
+            row.update({f"missing_{c}": float(((truth[:, k] == 1) & (given[:, k] == 0)).sum()
+                                              / max(1, truth[:, k].sum()))
                         for k, c in enumerate(task.train.classes)})
-            row.update({f"spurious_{c}": float(((truth[:, k] == 0) & (given[:, k] == 1)).sum() / max(1, given[:, k].sum()))
+            row.update({f"spurious_{c}": float(((truth[:, k] == 0) & (given[:, k] == 1)).sum()
+                                               / max(1, given[:, k].sum()))
                         for k, c in enumerate(task.train.classes)})
             rows.append({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
             print(json.dumps({k: v for k, v in rows[-1].items() if not k.startswith(("ap_", "missing_", "spurious_"))}),

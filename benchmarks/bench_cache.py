@@ -18,10 +18,10 @@ import torch
 from benchmarks.common import SHARED_DATA, write_block, timed, timed_both
 from noisereg.config import TrainConfig
 from noisereg.data.labelset import LabelledSet, one_hot
-from noisereg.models.backbones import create_backbone
 from noisereg.features import cached_features, freeze
-from noisereg.train import Classifier, Run, fit
 from noisereg.methods import create_method
+from noisereg.models.backbones import create_backbone
+from noisereg.train import Classifier, Run, fit
 
 
 def cifar_like(n: int) -> LabelledSet:
@@ -76,7 +76,8 @@ def main() -> None:
              f"| heads on the float16 cache (run set-up excluded) | {args.cache_steps} | {cache_s[0]:.2f} | "
              f"{cache_s[1]:.2f} | {1000 * per_cache:.2f} | {1000 * cpu_cache:.2f} |\n"
              f"| heads + frozen backbone recomputed (set-up excluded the same way) | {args.recompute_steps} | "
-             f"{recompute_s[0]:.2f} | {recompute_s[1]:.2f} | {1000 * per_recompute:.1f} | {1000 * cpu_recompute:.1f} |\n"
+             f"{recompute_s[0]:.2f} | {recompute_s[1]:.2f} | {1000 * per_recompute:.1f} | "
+             f"{1000 * cpu_recompute:.1f} |\n"
              f"| set-up of a cached run (backbone, weights hash, cache open) | | "
              f"{short_s[0] - short * per_cache:.2f} | | | |\n"
              f"| **speed-up per step** | | | | **{per_recompute / per_cache:.0f}x** | "

@@ -15,8 +15,8 @@ from PIL import Image
 
 from benchmarks.common import SHARED_DATA, write_block, timed
 from noisereg.data.images import ImageFiles, image_to_tensor, load_image
-from noisereg.models.backbones import create_backbone
 from noisereg.features import extract_features
+from noisereg.models.backbones import create_backbone
 
 
 def jpeg_paths(n: int, tmp: Path) -> list[str]:

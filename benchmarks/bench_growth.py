@@ -24,6 +24,7 @@ from benchmarks.common import fresh_process, status_kib, write_block
 def child(n: int, dim: int, classes: int) -> dict:
     """Build an (n, dim) float16 memmap of random rows and train the heads for one epoch on it."""
     import torch
+
     from noisereg.config import TrainConfig
     from noisereg.data.labelset import LabelledSet
     from noisereg.train import fit

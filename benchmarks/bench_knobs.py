@@ -70,11 +70,13 @@ def grid_rows(knob: str, methods: list[str], seeds: int) -> list[dict]:
 
 def summary(rows: list[dict]) -> str:
     """A markdown table: each (knob, method, fraction), the default and the knob, test mean ± sample std."""
-    lines = ["| knob | part | method | clean | default | with the knob | difference |", "|---|---|---|---:|---:|---:|---:|"]
+    lines = ["| knob | part | method | clean | default | with the knob | difference |",
+             "|---|---|---|---:|---:|---:|---:|"]
     keys = dict.fromkeys((r["knob"], r["part"], r["method"], r["clean_fraction"]) for r in rows)
     for knob, part, method, f in keys:
-        got = {v: np.array([100 * r["score"] for r in rows if (r["knob"], r["method"], r["clean_fraction"], r["variant"])
-                            == (knob, method, f, v)]) for v in ("default", knob)}
+        got = {v: np.array([100 * r["score"] for r in rows
+                            if (r["knob"], r["method"], r["clean_fraction"], r["variant"]) == (knob, method, f, v)])
+               for v in ("default", knob)}
         a, b = got["default"], got[knob]
         lines.append(f"| {knob} | {part} | {method} | {100 * f:g}% | {a.mean():.2f} ± {a.std(ddof=1):.2f} | "
                      f"{b.mean():.2f} ± {b.std(ddof=1):.2f} | {b.mean() - a.mean():+.2f} |")

@@ -95,6 +95,7 @@ def write(root: Path, n: int) -> dict:
 def load_split(root: Path, name: str):
     """A split as the library holds it: memmapped features, CSR labels, verified-class mask."""
     import scipy.sparse as sp
+
     from noisereg.data.labelset import LabelledSet
     feats = np.load(root / f"{name}.npy", mmap_mode="r")
     parts = np.load(root / f"{name}.labels.npz", allow_pickle=False)
@@ -119,6 +120,7 @@ def measure(root: Path, steps: int, threads: int) -> dict:
     Wall and CPU time both: on a shared machine the wall time carries other processes' load, the
     process's CPU time does not."""
     import torch
+
     from noisereg.config import TrainConfig
     from noisereg.train import evaluate, fit
     torch.set_num_threads(threads)

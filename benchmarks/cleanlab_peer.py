@@ -19,7 +19,7 @@ are tuned, on validation mAP.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -30,11 +30,11 @@ FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning"
 class SameHead(ClassifierMixin, BaseEstimator):
     """The ``mixed`` head as a scikit-learn classifier for CleanLearning (X's last column flags clean rows)."""
 
-    def __init__(self, params: Optional[dict] = None, val: Optional[tuple] = None, num_classes: int = 10,
-                 seed: int = 0, train: Optional[dict] = None) -> None:
+    def __init__(self, params: dict | None = None, val: tuple | None = None, num_classes: int = 10,
+                 seed: int = 0, train: dict | None = None) -> None:
         self.params, self.val, self.num_classes, self.seed, self.train = params, val, num_classes, seed, train
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "SameHead":
+    def fit(self, X: np.ndarray, y: np.ndarray) -> SameHead:
         from noisereg import NoiseRegClassifier
         flag, x = X[:, -1] > 0.5, np.ascontiguousarray(X[:, :-1])
         self.head_ = NoiseRegClassifier(method="mixed", scheme="frozen", backbone_steps=0, seed=self.seed,
@@ -96,7 +96,7 @@ def search(score, trials: int, seed: int = 0) -> tuple[dict, list[dict]]:
     import optuna
     rows: list[dict] = []
 
-    def objective(trial: "optuna.Trial") -> float:
+    def objective(trial: optuna.Trial) -> float:
         settings = {"filter_by": trial.suggest_categorical("filter_by", FILTERS),
                     "frac_noise": trial.suggest_float("frac_noise", 0.3, 1.0)}
         value, pruned = score(settings)
@@ -116,14 +116,14 @@ class MultiHead(ClassifierMixin, BaseEstimator):
     ``mixed``, the clean net's MLP on every given label, X's last column flagging the clean rows, each fit
     stopping early on ``val`` (a ``LabelledSet``)."""
 
-    def __init__(self, params: Optional[dict] = None, val: Any = None, seed: int = 0,
-                 train: Optional[dict] = None) -> None:
+    def __init__(self, params: dict | None = None, val: Any = None, seed: int = 0,
+                 train: dict | None = None) -> None:
         self.params, self.val, self.seed, self.train = params, val, seed, train
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return (self.predict_proba(x) >= 0.5).astype(int)
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> "MultiHead":
+    def fit(self, x: np.ndarray, y: np.ndarray) -> MultiHead:
         from noisereg.config import TrainConfig
         from noisereg.data.labelset import LabelledSet
         from noisereg.train import fit
@@ -137,6 +137,7 @@ class MultiHead(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         import torch
+
         from noisereg.train import predict_logits
         feats = np.ascontiguousarray(x[:, :-1])
         z = predict_logits(self.result_.model, feats, self.result_.preprocess, device=torch.device("cpu"))["logits"]
@@ -166,8 +167,8 @@ def multilabel_clean_learning(head: MultiHead, x: np.ndarray, y: np.ndarray, cle
                               pred_probs: np.ndarray, settings: dict) -> tuple[MultiHead, float]:
     """The head fitted again without the noisy images cleanlab flags under ``settings`` (clean rows are never
     flagged); returns (the head, share of rows left out)."""
-    from sklearn.base import clone
     from cleanlab.multilabel_classification.filter import find_label_issues
+    from sklearn.base import clone
     issues = find_label_issues([np.flatnonzero(r).tolist() for r in y], pred_probs, n_jobs=1, **settings)
     issues = np.asarray(issues, bool) & ~clean
     return clone(head).fit(x[~issues], y[~issues]), float(issues.mean())

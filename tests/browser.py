@@ -10,7 +10,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 
@@ -19,7 +19,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--no-first-run"]
 
 
-def chromium_binary() -> Optional[str]:
+def chromium_binary() -> str | None:
     """The system Chromium (the Debian package installs /usr/bin/chromium), or None."""
     for name in ("chromium", "chromium-browser", "google-chrome"):
         found = shutil.which(name)
@@ -37,7 +37,7 @@ class PageCheck:
     requests: list[str] = field(default_factory=list)
     image_widths: list[int] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)
-    screenshot: Optional[Path] = None
+    screenshot: Path | None = None
     page: Any = None
 
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
 from tests.browser import browser  # noqa: F401 (one session-wide headless Chromium for every report test)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -78,7 +77,8 @@ def write_image_folders(root: Path, sizes: dict[str, int], *, classes=("0", "1",
         for c in classes:
             idx = np.flatnonzero(d.target == int(c))[start:start + n]
             for j, i in enumerate(idx):
-                label = c if part != "noisy" or rng.random() >= noise else classes[(classes.index(c) + 1) % len(classes)]
+                flipped = classes[(classes.index(c) + 1) % len(classes)]
+                label = c if part != "noisy" or rng.random() >= noise else flipped
                 path = root / part / label / f"{c}_{start + j}.png"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray((d.images[i] * 255 / 16).astype(np.uint8)).resize((side, side)).save(path)

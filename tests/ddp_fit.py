@@ -4,9 +4,8 @@ import sys
 import torch
 
 from noisereg.config import TrainConfig
-from noisereg.tasks.digits import digits_single_label
 from noisereg.distributed import init_from_env, shutdown
-
+from noisereg.tasks.digits import digits_single_label
 
 METHODS = ("proposed", "mw-net")
 

@@ -152,7 +152,8 @@ def write_cifar100_n(path: Path, clean: np.ndarray) -> None:
     noisy[::3] = (noisy[::3] + 1) % 100
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"clean_label": clean.astype(np.int64), "noisy_label": noisy.astype(np.int64),
-                "clean_coarse_label": (clean // 5).astype(np.int64), "noisy_coarse_label": (noisy // 5).astype(np.int64)},
+                "clean_coarse_label": (clean // 5).astype(np.int64),
+                "noisy_coarse_label": (noisy // 5).astype(np.int64)},
                path)
 
 

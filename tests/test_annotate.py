@@ -19,6 +19,7 @@ from noisereg.data.manifest import read_table
 from noisereg.errors import UserError
 from noisereg.tasks.mosaics import disjoint_mosaics
 
+
 def _photos(root):
     """Six real photos: sklearn's flower and china pictures, whole, cropped and mirrored."""
     from sklearn.datasets import load_sample_image
@@ -196,6 +197,7 @@ def test_offline_lite1_and_lite2_classify_real_photos_and_give_features(name):
     """Real ImageNet weights: china.jpg's top class is palace (698); the flower's top-5 holds daisy (985)
     or, for Lite2, the bee and honeycomb it sees on it (309, 599)."""
     from sklearn.datasets import load_sample_image
+
     from noisereg.data.images import image_to_tensor
     from noisereg.models.annotators import create_imagenet_classifier
     from noisereg.models.backbones import create_backbone
@@ -210,8 +212,8 @@ def test_offline_lite1_and_lite2_classify_real_photos_and_give_features(name):
 
 
 def test_the_annotator_is_never_the_feature_backbone():
-    from noisereg.tasks.cifar10n import cifar10n_builder
     from conftest import SHARED_DATA
+    from noisereg.tasks.cifar10n import cifar10n_builder
     if not (SHARED_DATA / "cifar10").is_dir():
         pytest.skip("../shared/data/cifar10 is absent")
     with pytest.raises(UserError, match="must not be the feature backbone"):
@@ -252,7 +254,8 @@ def test_classes_the_map_leaves_out_are_dropped_with_the_images_they_alone_label
     empty = sum(1 for i in range(len(table)) if not table.label_names(table.noisy, i))
     assert result["without_mapped_prediction"] == empty == sum("<none>" in r for r in rows)
     noise_md = (tmp_path / "o" / "noise.md").read_text()
-    assert "dropped 1 class(es)" in noise_md and "flower" in noise_md and "3 images left without a clean label" in noise_md
+    assert "dropped 1 class(es)" in noise_md and "flower" in noise_md
+    assert "3 images left without a clean label" in noise_md
     assert _annotate_with(root, manifest, tmp_path / "k", "building.csv", "--label-mode", "multi",
                           "--keep-unmapped-classes") == 0
     kept = read_table(tmp_path / "k" / "manifest.csv", image_root=str(root))
@@ -304,7 +307,8 @@ def _voc_subset(tmp_path, n_per_split=6):
         images = [im for im in full["images"] if im["id"] in keep]
         (root / "images" / split).mkdir(parents=True)
         for im in images:
-            (root / "images" / split / im["file_name"]).write_bytes((src / "images" / split / im["file_name"]).read_bytes())
+            name = im["file_name"]
+            (root / "images" / split / name).write_bytes((src / "images" / split / name).read_bytes())
         (root / "annotations").mkdir(exist_ok=True)
         (root / "annotations" / f"instances_{split}.json").write_text(json.dumps(
             {**full, "images": images, "annotations": [a for a in full["annotations"] if a["image_id"] in keep]}))

@@ -22,7 +22,7 @@ def test_every_public_name_resolves_to_the_object_of_its_module():
         assert getattr(noisereg, name) is not None, name
     assert noisereg.run_experiment is experiment.run_experiment and noisereg.tune is tuning.tune
     with pytest.raises(AttributeError, match="no attribute 'tune_method'"):
-        noisereg.tune_method  # the one-method search stays in noisereg.tuning
+        noisereg.tune_method  # noqa: B018 (the one-method search stays in noisereg.tuning)
 
 
 def _task(n: int = 240, k: int = 3, seed: int = 0) -> "noisereg.LabelledSet":

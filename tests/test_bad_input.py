@@ -13,15 +13,16 @@ import os
 import re
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import pytest
+from tests.conftest import write_digit_folder, write_manifest
 
 from noisereg.cli import main
 from noisereg.safe_io import LOCK_FILE
-from tests.conftest import write_digit_folder, write_manifest
 
 TINY = ["--scheme", "end-to-end", "--backbone", "small-cnn", "--image-size", "8", "--hidden", "8", "--batch-size", "8",
         "--steps", "4", "--quiet", "--device", "cpu"]
@@ -180,15 +181,18 @@ CASES = [
     Case("manifest is a directory", lambda g, t: ["train", "--manifest", str(t), "--out", str(t / "run"), *TINY],
          r"m\w*.*is a folder"),
     Case("JSON-lines label that is an object", lambda g, t: ["data", "check", "--format", "csv", "--manifest",
-         _text(t, "m.jsonl", f'{{"path": "{g.manifest.parent}/img/0_0.png", "noisy": {{"x": 1}}, "split": "train"}}\n')],
+         _text(t, "m.jsonl",
+               f'{{"path": "{g.manifest.parent}/img/0_0.png", "noisy": {{"x": 1}}, "split": "train"}}\n')],
          r"m\.jsonl:1: 'noisy' must be a class name"),
     Case("paths differing only by // or /./", lambda g, t: ["train", "--manifest", _rows(
         g, t, f"{g.manifest.parent}/img//0_1.png,0,,train"), *OUTSIDE, "--out", str(t / "run"), *TINY],
          r"(duplicate|twice|same image).*0_1\.png"),
     Case("manifest path leaving the image root", lambda g, t: ["train", "--manifest", _text(
-        t, "sub/m.csv", "".join(["path,noisy,clean,split\n"] + [f"../../{g.manifest.parent.name}/img/{c}_{i}.png,{c},,train\n"
-                                                              for c in "017" for i in range(3)])),
-        "--image-root", str(t / "sub"), "--out", str(t / "run"), *TINY], r"m\.csv:2: path '\.\./.*leaves the image root"),
+        t, "sub/m.csv", "".join(["path,noisy,clean,split\n"]
+                                + [f"../../{g.manifest.parent.name}/img/{c}_{i}.png,{c},,train\n"
+                                   for c in "017" for i in range(3)])),
+        "--image-root", str(t / "sub"), "--out", str(t / "run"), *TINY],
+         r"m\.csv:2: path '\.\./.*leaves the image root"),
     Case("manifest path absolute and outside the image root", lambda g, t: ["train", "--manifest", _rows(g, t, ""),
                                                                              "--out", str(t / "run"), *TINY],
          r"m\.csv:2: path '/.*0_0\.png' leaves the image root \(it is absolute and outside"),
@@ -303,7 +307,8 @@ CASES = [
                                                       _file(t) + "/p"], r"a_file"),
     Case("protocol annotate into an --out holding a manifest", lambda g, t: [
         "protocol", "annotate", "--manifest", str(g.manifest), "--class-map", "cifar10", "--out",
-        str(Path(_text(t, "earlier/manifest.csv", "path,noisy,clean,split\n")).parent)], r"earlier.*manifest\.csv.*--overwrite"),
+        str(Path(_text(t, "earlier/manifest.csv", "path,noisy,clean,split\n")).parent)],
+         r"earlier.*manifest\.csv.*--overwrite"),
     Case("experiment --out under a file", lambda g, t: ["experiment", "--out", _file(t) + "/exp"], r"a_file"),
     Case("report --out under a file", lambda g, t: ["report", str(g.ckpt), "--out", _file(t) + "/r.html"], r"a_file"),
     Case("predict --out under a file", lambda g, t: ["predict", "--checkpoint", str(g.ckpt),

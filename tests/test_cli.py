@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from tests.conftest import write_manifest
 
 from noisereg.cli import main
-from tests.conftest import write_manifest
 
 TRAIN = ["--steps", "30", "--backbone-steps", "30", "--image-size", "16", "--hidden", "16",
          "--batch-size", "10", "--patience", "0", "--quiet", "--backbone", "small-cnn"]

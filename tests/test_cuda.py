@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from tests.test_cli import TRAIN
 
 from noisereg import NoiseRegClassifier
 from noisereg.cli import main
-from tests.test_cli import TRAIN
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -1,15 +1,15 @@
 import numpy as np
 import pytest
 import torch
+from tests.conftest import write_manifest
 
-from noisereg.tasks.digits import digits_multi_label, digits_single_label
-from noisereg.tasks.mosaics import mosaics
 from noisereg.data.labelset import LabelledSet, multi_hot, one_hot
 from noisereg.data.manifest import read_manifest
 from noisereg.data.noise import class_flip_rates, flip_to_confusable, noise_rates, top_k_labels
 from noisereg.errors import UserError
 from noisereg.methods import Batch, NoiseRegularization, masked_bce
-from tests.conftest import write_manifest
+from noisereg.tasks.digits import digits_multi_label, digits_single_label
+from noisereg.tasks.mosaics import mosaics
 
 
 def test_label_index_out_of_range_names_the_sample():
@@ -156,8 +156,9 @@ def test_train_skip_unreadable_on_a_manifest_also_finds_label_issues(tmp_path, c
     """The rows dropped from train and val stay out of the label-issue scoring after training (it reads the
     manifest again, as the checkpoint's config says)."""
     import pandas as pd
-    from noisereg.cli import main
     from tests.conftest import write_digit_folder, write_unreadable
+
+    from noisereg.cli import main
     manifest = write_digit_folder(tmp_path / "data", n_per_class=8)
     write_unreadable(tmp_path / "data" / "img")
     with open(manifest, "a") as f:

@@ -2,9 +2,9 @@
 import json
 
 import pytest
+from tests.browser import assert_clean_page, open_report  # the `browser` fixture is in conftest.py
 
 from noisereg.cli import main
-from tests.browser import assert_clean_page, open_report  # the `browser` fixture is in conftest.py
 
 # Margins (points) by which proposed must lead noisy and its ablations (not the peers, which the demo shows
 # beside it: GLC leads on its class-conditional noise): below the smallest gap over 5 seeds

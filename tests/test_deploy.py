@@ -23,7 +23,8 @@ def test_predict_writes_one_row_per_image_and_reports_unreadable_files(folder_mo
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "22 images predicted, 1 unreadable" in captured.out
-    assert captured.err.count("\n") == 1 and "skipped: cannot read image" in captured.err and "broken.jpg" in captured.err
+    assert captured.err.count("\n") == 1
+    assert "skipped: cannot read image" in captured.err and "broken.jpg" in captured.err
 
     frame = pd.read_csv(out, keep_default_na=False)
     assert list(frame.columns) == ["path", "predicted", *CLASSES, "error"] and len(frame) == 18 + 1 + 4

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from noisereg.tasks.digits import digits_single_label
 from noisereg.data.sampler import MixedBatchSampler
 from noisereg.features import weights_hash
+from noisereg.tasks.digits import digits_single_label
 from noisereg.train import fit, load_classifier
 
 HERE = Path(__file__).resolve().parent

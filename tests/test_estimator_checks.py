@@ -44,6 +44,7 @@ def test_the_parameters_are_the_train_config_fields_with_their_defaults():
 def test_init_stores_and_fit_checks():
     """scikit-learn's convention: a bad value is stored as given and refused by fit, naming it."""
     import numpy as np
+
     from noisereg.errors import UserError
     est = NoiseRegClassifier(hidden=-3)
     assert est.get_params()["hidden"] == -3 and est.set_params(lr=0.5).lr == 0.5

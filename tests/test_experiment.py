@@ -5,11 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.conftest import SHARED_DATA
 
 from noisereg.cli import main
 from noisereg.errors import UserError
 from noisereg.experiment import ExperimentConfig, load_experiment, run_experiment, summary_table
-from tests.conftest import SHARED_DATA
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "noisereg"
 
@@ -93,7 +93,8 @@ def test_cifar_label_file_errors(tmp_path):
     from noisereg.data.sources.cifar_n import load_cifar_n_labels
     with pytest.raises(UserError, match="CIFAR-N label file not found"):
         load_cifar_n_labels(tmp_path / "none.pt")
-    import pickle, os  # noqa: E401 - writes a malicious-style pickle to prove it is refused
+    import os
+    import pickle  # noqa: E401 - writes a malicious-style pickle to prove it is refused
     (tmp_path / "evil.pt").write_bytes(pickle.dumps({"clean_label": os.getcwd}))
     with pytest.raises(UserError, match="without unsafe unpickling"):
         load_cifar_n_labels(tmp_path / "evil.pt")
@@ -102,6 +103,7 @@ def test_cifar_label_file_errors(tmp_path):
 @needs_cifar
 def test_cifar_multi_label_task_on_real_images_and_human_labels():
     import torch
+
     from noisereg.tasks.cifar10n import cifar10n_builder
     build = cifar10n_builder(None, None, noise="worse", multi_label=True, backbone="small-cnn", image_size=32,
                              mosaics=40, cache_dir="unused", device=torch.device("cpu"), features=False)
@@ -116,6 +118,7 @@ def test_cifar_multi_label_task_on_real_images_and_human_labels():
 def test_experiment_grid_on_a_manifest(tmp_path, digit_folder):
     """Any manifest (a compiled protocol, a converted dataset) runs the grid: fractions of its clean train labels."""
     import csv as _csv
+
     from noisereg.experiment import load_experiment, run_experiment
     exp = load_experiment(None, data="manifest", manifest=str(digit_folder), methods=["proposed", "noisy", "gt"],
                           clean_fractions=[0.1, 0.3], out=str(tmp_path / "exp"), feature_image_size=32,

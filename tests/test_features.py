@@ -4,10 +4,9 @@ import pytest
 import torch
 
 from noisereg.config import TrainConfig
-from noisereg.features import cache_key, open_cache, write_cache
 from noisereg.data.labelset import LabelledSet, one_hot
+from noisereg.features import cache_key, cached_features, extract_features, open_cache, write_cache
 from noisereg.models.backbones import create_backbone
-from noisereg.features import cached_features, extract_features
 from noisereg.train import fit
 
 CPU = torch.device("cpu")
@@ -101,6 +100,7 @@ def test_precomputed_features_train_the_heads_directly(tmp_path):
 
 def test_allocator_is_tuned_on_glibc_and_left_alone_when_asked(monkeypatch):
     import platform
+
     from noisereg.allocator import tune_allocator
     monkeypatch.setenv("NOISEREG_MALLOC", "system")
     assert tune_allocator() is False

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from tests.conftest import write_image_folders, write_manifest
 
 from noisereg.cli import main
 from noisereg.data.folders import folder_images, folder_labels, folders_table, image_paths
 from noisereg.errors import UserError
-from tests.conftest import write_image_folders, write_manifest
 
 
 def test_image_folder_layout_reads_as_torchvision_does(tmp_path):
@@ -105,7 +105,8 @@ def test_a_class_typo_is_refused_with_a_suggestion(tmp_path, capsys):
     _fails(capsys, train + ["--classes", str(classes)], f"{f['clean']}", "unknown class 'sevn'",
            "did you mean 'seven'?")
     # the same list refuses a manifest label
-    rows = [{"path": str(p), "noisy": "", "clean": "sevn", "split": "train"} for p in list(f["noisy"].rglob("*.png"))[:2]]
+    rows = [{"path": str(p), "noisy": "", "clean": "sevn", "split": "train"}
+            for p in list(f["noisy"].rglob("*.png"))[:2]]
     write_manifest(tmp_path / "m.csv", rows)
     _fails(capsys, ["train", "--manifest", str(tmp_path / "m.csv"), "--classes", str(classes), "--out",
                     str(tmp_path / "run")], "m.csv:2 column clean", "unknown class 'sevn'", "did you mean 'seven'?")
@@ -124,7 +125,8 @@ def test_class_names_that_look_misspelt_are_warned_about_before_any_work(tmp_pat
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'airplane' and 'airplnae'" in err[0] and "--classes" in err[0], err
     lines = digit_folder.read_text().splitlines()
-    named = [lines[0]] + [ln.replace(",0,", ",cat,").replace(",1,", ",Cat,").replace(",7,", ",dog,") for ln in lines[1:]]
+    named = [lines[0]] + [ln.replace(",0,", ",cat,").replace(",1,", ",Cat,").replace(",7,", ",dog,")
+                          for ln in lines[1:]]
     (tmp_path / "named.csv").write_text("\n".join(named) + "\n")
     train_and_val(build_parser().parse_args(["train", "--manifest", str(tmp_path / "named.csv"), "--image-root",
                                              str(digit_folder.parent), "--out", str(tmp_path / "r")]))
@@ -135,7 +137,7 @@ def test_class_names_that_look_misspelt_are_warned_about_before_any_work(tmp_pat
     assert capsys.readouterr().err == ""
     meta = tmp_path / "meta"
     meta.mkdir()
-    for i, label in enumerate(["person", "persn"]):
+    for i in range(2):
         (meta / f"{i}.png").write_bytes(next((f["noisy"] / "7").glob("*.png")).read_bytes())
     (meta / "metadata.jsonl").write_text("".join(json.dumps({"file_name": f"{i}.png", "label": label}) + "\n"
                                                  for i, label in enumerate(["person", "persn"])))

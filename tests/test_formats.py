@@ -8,8 +8,18 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_DATA
-from formats import (CLOTHING, oi_id, write_cifar100_n, write_cifar100_pickles, write_cifar_n, write_cifar_pickles,
-                     write_clothing1m, write_coco, write_openimages, write_yolo)
+from formats import (
+    CLOTHING,
+    oi_id,
+    write_cifar100_n,
+    write_cifar100_pickles,
+    write_cifar_n,
+    write_cifar_pickles,
+    write_clothing1m,
+    write_coco,
+    write_openimages,
+    write_yolo,
+)
 from noisereg.cli import main
 from noisereg.data.check import summarize
 from noisereg.errors import UserError
@@ -84,6 +94,7 @@ def test_inception_v3_annotator_from_a_local_weight_file(tmp_path):
     import torch
     import torchvision
     from safetensors.torch import save_file
+
     from noisereg.models.annotators import create_imagenet_classifier
     torch.manual_seed(0)
     reference = torchvision.models.inception_v3(weights=None, init_weights=False, aux_logits=True).eval()
@@ -101,6 +112,7 @@ def test_coco_protocol_on_real_photos_with_a_custom_map(tmp_path):
     """flower.jpg (a daisy, ImageNet 985) and china.jpg: the offline annotator's top-8 become noisy labels."""
     from PIL import Image
     from sklearn.datasets import load_sample_image
+
     from noisereg.data.manifest import read_table
     from noisereg.protocol import CocoProtocolConfig, compile_coco
     root = tmp_path / "coco"
@@ -290,6 +302,7 @@ def test_cifar_pickles_become_png_files_in_a_manifest(tmp_path, capsys):
 
 def test_cifar_pickle_with_code_is_refused(tmp_path):
     import os
+
     from noisereg.data.sources.cifar_n import read_cifar_n
     folder, clean = write_cifar_pickles(tmp_path)
     write_cifar_n(tmp_path / "n.pt", clean)
@@ -439,6 +452,7 @@ def test_features_npy_and_safetensors_train_directly(tmp_path, capsys):
 def test_sparse_labels_train_exactly_like_dense(tmp_path):
     """Label spaces too large to hold densely stay CSR; training on them gives the same weights."""
     import scipy.sparse as sp
+
     from noisereg.config import TrainConfig
     from noisereg.data.embeddings import features_table
     from noisereg.train import fit
@@ -481,6 +495,7 @@ def test_data_manifest_with_clean_fraction(tmp_path, capsys):
 
 def test_openimages_pair_accumulator_equals_a_plain_sparse_build():
     import scipy.sparse as sp
+
     from noisereg.data.sources.openimages import _PairAccumulator
     rng = np.random.default_rng(0)
     n, k = 500, 40
@@ -529,6 +544,7 @@ def test_manifest_read_in_chunks_names_the_right_line(tmp_path, monkeypatch):
 
 def test_cifar_image_folder_with_fewer_labels_than_images_is_one_line(tmp_path, capsys):
     from PIL import Image
+
     from noisereg.data.sources.cifar_n import CIFAR10_CLASSES
     for split in ("train", "test"):
         for name in CIFAR10_CLASSES:

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from noisereg.config import TrainConfig
 from noisereg.errors import UserError
 from noisereg.methods import NoiseRegularization, create_method, list_methods
-from noisereg.config import TrainConfig
 from noisereg.models.heads import CleanNet, ResidualNet
 
 

@@ -132,8 +132,9 @@ def test_every_file_that_does_not_decode_is_found_at_once_with_its_reason(tmp_pa
     """Issue 44 (13): a truncated JPEG opens (its header is whole) but does not decode; a text file named
     .jpg does not open; both are returned in one pass, in path order, beside the images that decode."""
     import pytest
-    from noisereg.data.decode import UnreadableImage, find_unreadable
     from tests.conftest import write_unreadable
+
+    from noisereg.data.decode import UnreadableImage, find_unreadable
     good = _files(tmp_path, 5)
     truncated, text = write_unreadable(tmp_path / "bad")
     Image.open(truncated).close()  # opening alone accepts it: the check must decode the pixels

@@ -174,7 +174,8 @@ def test_the_validation_check_reports_the_rankings_auroc_on_the_known_pairs():
 
 def _scores(single_label: bool, given, predicted, flags) -> LabelScores:
     k = given.shape[1]
-    return LabelScores(classes=[str(c) for c in range(k)], rows=np.arange(len(given)), ids=[f"i{i}" for i in range(len(given))],
+    return LabelScores(classes=[str(c) for c in range(k)], rows=np.arange(len(given)),
+                       ids=[f"i{i}" for i in range(len(given))],
                        given=given.astype(np.float32), predicted=predicted.astype(np.float32),
                        scores={"g": np.where(flags, 0.1, 0.9)}, score="g", single_label=single_label)
 
@@ -246,7 +247,8 @@ def test_command_line_on_features_writes_issues_and_a_corrected_manifest(single,
     issues = pd.read_csv(out, index_col="row")
     assert issues["label_quality"].is_monotonic_increasing and len(issues) == len(wrong)
     before, after = read_table(folder / "labels.csv"), read_table(fixed, need_paths=False)
-    changed = [i for i in range(len(before)) if before.label_names(before.noisy, i) != after.label_names(after.noisy, i)]
+    changed = [i for i in range(len(before))
+               if before.label_names(before.noisy, i) != after.label_names(after.noisy, i)]
     assert sorted(changed) == sorted(issues.index[issues["is_label_issue"]
                                                   & (issues["given_label"] != issues["predicted_label"])])
     assert wrong[changed].mean() > wrong.mean()  # the corrections hit wrong labels more than chance

@@ -72,7 +72,8 @@ def test_no_import_runs_back_up_the_layers(path):
     assert own in RANK, f"{own} has no layer: add it to LAYERS"
     for concept in _imported_concepts(path) - {own}:
         assert concept in RANK, f"{path.name} imports noisereg.{concept}, which has no layer"
-        assert RANK[concept] < RANK[own], f"{path.relative_to(SRC)} ({own}) imports {concept}, a layer above or beside it"
+        assert RANK[concept] < RANK[own], \
+            f"{path.relative_to(SRC)} ({own}) imports {concept}, a layer above or beside it"
 
 
 def test_the_layer_rules_can_fail():

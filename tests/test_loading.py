@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from tests.conftest import write_digit_folder
 
 from noisereg.cli import main
-from tests.conftest import write_digit_folder
 
 MISSING = ["tensorboard", "optuna"]
 # a fresh interpreter in which importing MISSING fails and find_spec finds none of them, as when they

@@ -86,7 +86,8 @@ def test_a_run_trains_with_records_and_says_the_method_defaults(tmp_path, capsys
     peak = max(r["lr"] for r in result.history if "lr" in r)
     assert peak == pytest.approx(spec["lr"], rel=1e-3)  # the optimizer ran at the method's learning rate
     given = fit(_features(), TrainConfig(method="g-alone", steps=20, hidden=16, lr=1e-2, device="cpu", quiet=True))
-    assert given.model.method.clean_net[0].out_features == 16 and given.meta["method_defaults"] == ["weight_decay", "alpha", "clean_ratio"]
+    assert given.model.method.clean_net[0].out_features == 16
+    assert given.meta["method_defaults"] == ["weight_decay", "alpha", "clean_ratio"]
 
 
 def test_the_estimator_leaves_them_to_the_method():

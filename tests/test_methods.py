@@ -97,6 +97,7 @@ def test_fine_tuning_baselines_name_their_scheme():
 def test_learned_label_trust_ranks_wrong_labels_low(method):
     """CleanNet's verification score and Meta-Weight-Net's weight of each noisy label: wrong labels get less."""
     from sklearn.metrics import roc_auc_score
+
     from noisereg.train import predict_logits
     train, _ = _features_task(n=800)
     train.has_noisy[train.has_clean] = False

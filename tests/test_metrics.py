@@ -7,8 +7,14 @@ import torch
 from sklearn.metrics import average_precision_score
 
 from noisereg import metrics
-from noisereg.metrics import (StreamingMetrics, ap_all, average_precision, evaluate_scores, mean_average_precision,
-                              top1_accuracy)
+from noisereg.metrics import (
+    StreamingMetrics,
+    ap_all,
+    average_precision,
+    evaluate_scores,
+    mean_average_precision,
+    top1_accuracy,
+)
 
 
 def _sk_map(scores, targets):
@@ -158,6 +164,7 @@ def test_streaming_checks_its_input_and_its_order():
         empty.result()
 def test_f1_thresholds_maximise_f1_per_class():
     from sklearn.metrics import f1_score
+
     from noisereg.metrics import f1_thresholds
     rng = np.random.default_rng(0)
     targets = (rng.random((60, 3)) < 0.3).astype(int)

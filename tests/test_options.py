@@ -1,4 +1,5 @@
 """The one loader of YAML/CLI options and the flags generated from the config dataclasses."""
+import argparse
 import dataclasses
 
 import pytest
@@ -7,6 +8,7 @@ from noisereg.cli import build_parser, main
 from noisereg.config import TrainConfig, load_config
 from noisereg.errors import UserError
 from noisereg.experiment import ExperimentConfig, load_experiment
+from noisereg.options import add_flags, from_mapping, option
 
 
 @pytest.mark.parametrize("text,pattern", [
@@ -69,3 +71,23 @@ def test_the_config_offers_exactly_the_heads_activations():
     from noisereg.config import ACTIVATION_NAMES
     from noisereg.models.heads import ACTIVATIONS
     assert set(ACTIVATION_NAMES) == set(ACTIVATIONS)
+
+
+@dataclasses.dataclass
+class _BothSpellings:
+    old: int | None = option(None, "Optional[int]")
+    new: int | None = option(None, "int | None")
+    sizes: list[int] | None = option(None, "a list or nothing")
+
+
+@pytest.mark.parametrize("field", ["old", "new"])
+def test_optional_and_pipe_none_read_alike(field):
+    """``X | None`` (what ruff's pyupgrade writes) is loaded, checked and made a flag as ``Optional[X]`` is."""
+    assert getattr(from_mapping(_BothSpellings, {field: 3}), field) == 3
+    assert getattr(from_mapping(_BothSpellings, {field: None}), field) is None
+    with pytest.raises(UserError, match=f"'{field}' must be an integer"):
+        from_mapping(_BothSpellings, {field: "three"})
+    parser = argparse.ArgumentParser()
+    add_flags(parser, _BothSpellings)
+    assert getattr(parser.parse_args([f"--{field}", "7"]), field) == 7
+    assert parser.parse_args(["--sizes", "1,2"]).sizes == [1, 2]

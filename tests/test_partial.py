@@ -86,7 +86,7 @@ def _cfg(**kw) -> TrainConfig:
 class StemCalls:
     """Counts the images the backbone's first convolution (the trunk's first layer) sees."""
 
-    def __enter__(self) -> "StemCalls":
+    def __enter__(self) -> StemCalls:
         self.images = 0
 
         def hook(module, args, out):

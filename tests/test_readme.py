@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.conftest import write_image_folders
 
 from noisereg.cli import main
-from tests.conftest import write_image_folders
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -30,7 +30,8 @@ def _commands(block: str) -> list[list[str]]:
 
 def test_the_section_has_the_four_steps():
     (bash,) = _blocks(_section("Your own photos"), "bash")
-    assert [argv[:2] for argv in _commands(bash)] == [["noisereg", c] for c in ("train", "evaluate", "predict", "export")]
+    expected = [["noisereg", c] for c in ("train", "evaluate", "predict", "export")]
+    assert [argv[:2] for argv in _commands(bash)] == expected
 
 
 @pytest.mark.slow

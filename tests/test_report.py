@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.browser import assert_clean_page, open_report  # the `browser` fixture is in conftest.py
+from tests.conftest import write_digit_folder
 
 from noisereg.cli import main
 from noisereg.config import TrainConfig
@@ -17,8 +19,6 @@ from noisereg.experiment import ExperimentConfig, run_experiment
 from noisereg.progress import PlainProgress, progress
 from noisereg.tasks.digits import digits_single_label
 from noisereg.train import fit
-from tests.browser import assert_clean_page, open_report  # the `browser` fixture is in conftest.py
-from tests.conftest import write_digit_folder
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = ["--scheme", "end-to-end", "--backbone", "small-cnn", "--steps", "40", "--image-size", "16", "--hidden", "16",
@@ -148,7 +148,8 @@ def test_plain_progress_writes_whole_lines():
     assert list(bar) == list(range(5))
     lines = buf.getvalue().splitlines()
     assert "\r" not in buf.getvalue() and len(lines) == 5  # one per update at interval 0 until done, one closing
-    assert lines[2].startswith("features: 3/5 images (60%) after") and lines[-1].startswith("features: 5/5 images done in")
+    assert lines[2].startswith("features: 3/5 images (60%) after")
+    assert lines[-1].startswith("features: 5/5 images done in")
     assert isinstance(progress(range(3), desc="x"), PlainProgress)  # stderr is not a terminal under pytest
     quiet = io.StringIO()
     list(PlainProgress(range(3), desc="short", delay=60, file=quiet))

@@ -5,8 +5,8 @@ import torch
 from noisereg.config import TrainConfig, load_config
 from noisereg.data.labelset import LabelledSet, one_hot
 from noisereg.errors import UserError
-from noisereg.train import Classifier, fit, make_optimizer, set_lr
 from noisereg.methods import NoiseRegularization
+from noisereg.train import Classifier, fit, make_optimizer, set_lr
 
 
 def _data(n: int = 64) -> LabelledSet:

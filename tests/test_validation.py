@@ -186,7 +186,7 @@ def test_the_evaluation_line_names_the_step_the_rule_keeps_never_a_new_best_it_d
                       patience=0, quiet=True)
     evals = [h for h in fit(_memorisable(), cfg).history if "val_bce" in h]
     lines = [format_evaluation(h, "top1", name="noisy:heads", total=400, mean_loss=0.1) for h in evals]
-    for i, (h, line) in enumerate(zip(evals, lines)):
+    for i, line in enumerate(lines):
         low = min(evals[: i + 1], key=lambda e: (e["val_bce"], -e["step"]))  # what the rule keeps at this point
         assert line.endswith(f"kept step {low['step']} (lowest val loss, top1 {100 * low['val_top1']:.2f})"), line
         assert "new best" not in line

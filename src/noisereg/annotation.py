@@ -16,10 +16,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ CACHED_K = 20  # predictions kept per image in the cache (any top_k up to this r
 SHIPPED_MAPS = {"coco56": "imagenet_to_coco56.csv", "cifar10": "imagenet_to_cifar10.csv", "voc": "imagenet_to_voc.csv"}
 
 
-def read_class_map(source: Optional[str] = None) -> dict[int, str]:
+def read_class_map(source: str | None = None) -> dict[int, str]:
     """ImageNet class index (0-999) -> class name.
 
     Args:
@@ -148,7 +149,7 @@ def assign_labels(index: np.ndarray, lookup: np.ndarray, *, top_k: int, mode: st
     raise UserError(f"label mode must be single or multi, got {mode!r}")
 
 
-def _file_hash(path: Optional[str]) -> Optional[str]:
+def _file_hash(path: str | None) -> str | None:
     if not path:
         return None
     h = hashlib.sha256()
@@ -158,7 +159,7 @@ def _file_hash(path: Optional[str]) -> Optional[str]:
     return h.hexdigest()
 
 
-def topk_cache_key(*, annotator: str, weights: Optional[str], image_size: int, ids: Sequence[str],
+def topk_cache_key(*, annotator: str, weights: str | None, image_size: int, ids: Sequence[str],
                    content: str = "") -> dict[str, Any]:
     """What decides the annotator's predictions; ``content`` names pixels held in memory (mosaics)."""
     return {"annotator": annotator, "weights": _file_hash(weights), "image_size": image_size,
@@ -166,8 +167,8 @@ def topk_cache_key(*, annotator: str, weights: Optional[str], image_size: int, i
             "cached_k": CACHED_K}
 
 
-def annotator_topk(images: Any, *, cache: str | Path, annotator: str, weights: Optional[str] = None,
-                   image_size: int = 0, ids: Optional[Sequence[str]] = None, content: str = "",
+def annotator_topk(images: Any, *, cache: str | Path, annotator: str, weights: str | None = None,
+                   image_size: int = 0, ids: Sequence[str] | None = None, content: str = "",
                    device: str = "auto", batch_size: int = 32, num_workers: int = 0,
                    quiet: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(N, CACHED_K) ImageNet indices (int16) and softmax probabilities (float16), best first.
@@ -196,10 +197,11 @@ def annotator_topk(images: Any, *, cache: str | Path, annotator: str, weights: O
     return index, prob
 
 
-def _predict_topk(images: Any, *, annotator: str, weights: Optional[str], image_size: int, device: str,
+def _predict_topk(images: Any, *, annotator: str, weights: str | None, image_size: int, device: str,
                   batch_size: int, num_workers: int, quiet: bool) -> tuple[np.ndarray, np.ndarray]:
     """The annotator's forward pass over every image: its CACHED_K best classes."""
     import torch
+
     from .distributed import resolve_device
     from .features import iter_features
     from .models.annotators import create_imagenet_classifier

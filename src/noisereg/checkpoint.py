@@ -17,7 +17,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from safetensors.torch import load, save
@@ -67,8 +67,8 @@ def _tensors(weights: torch.nn.Module | dict[str, torch.Tensor], out: Path) -> d
 
 
 def save_checkpoint(out_dir: str | Path, model: torch.nn.Module | dict[str, torch.Tensor], meta: dict[str, Any],
-                    optimizer: Optional[torch.optim.Optimizer] = None,
-                    last: Optional[dict[str, torch.Tensor]] = None) -> Path:
+                    optimizer: torch.optim.Optimizer | None = None,
+                    last: dict[str, torch.Tensor] | None = None) -> Path:
     """Write one checkpoint set (``model.safetensors`` + ``last.safetensors``, ``optimizer.safetensors``
     and ``checkpoint.json``) into ``out_dir/checkpoints/<seq>/`` atomically and publish it in ``out_dir``.
 
@@ -186,7 +186,7 @@ def _parse_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-def set_problem(folder: Path) -> Optional[str]:
+def set_problem(folder: Path) -> str | None:
     """Why the checkpoint set in ``folder`` cannot be used (a missing file, a checksum mismatch), or None."""
     try:
         meta = _parse_meta(folder / META_FILE)
@@ -226,7 +226,7 @@ def load_weights(ckpt_dir: str | Path, name: str = MODEL_FILE) -> dict[str, torc
         raise UserError(f"cannot read {path}: {str(e).splitlines()[0]}") from None
 
 
-def load_optimizer_state(ckpt_dir: str | Path, meta: dict[str, Any]) -> Optional[dict[str, Any]]:
+def load_optimizer_state(ckpt_dir: str | Path, meta: dict[str, Any]) -> dict[str, Any] | None:
     """The optimizer state saved with the checkpoint, or None when there is none."""
     path = Path(ckpt_dir) / OPTIMIZER_FILE
     if "optimizer" not in meta or not path.is_file():
@@ -245,7 +245,7 @@ def latest_complete(out: str | Path) -> tuple[Path, list[str]]:
         UserError: no complete checkpoint in ``out``.
     """
     out = Path(out)
-    skipped = []
+    skipped: list[str] = []
     for n in sorted(_set_numbers(out / SETS_DIR), reverse=True):
         folder = out / SETS_DIR / f"{n:06d}"
         problem = set_problem(folder)
@@ -271,7 +271,7 @@ RUN_FILES = (MODEL_FILE, LAST_FILE, OPTIMIZER_FILE, META_FILE, "config.yaml", "m
 RUN_DIRS = (SETS_DIR, "tensorboard", "evaluation")
 
 
-def run_owner(path: str | Path) -> Optional[Path]:
+def run_owner(path: str | Path) -> Path | None:
     """The run folder that owns the file ``path`` (one of its ``RUN_FILES``, or a file under its
     checkpoint sets, TensorBoard or evaluation folders), or None."""
     path = Path(path).absolute()

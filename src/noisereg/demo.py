@@ -14,15 +14,27 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
 from .config import TrainConfig
 from .distributed import resolve_device
 from .methods import get_method_spec, list_methods
-from .report import (Scores, data_summary, pct, plot_convergence, results_table, score_set, versions, write_curves,
-                     write_evaluation, write_report, write_results, write_summary)
+from .report import (
+    Scores,
+    data_summary,
+    pct,
+    plot_convergence,
+    results_table,
+    score_set,
+    versions,
+    write_curves,
+    write_evaluation,
+    write_report,
+    write_results,
+    write_summary,
+)
 from .tasks.base import Task
 from .tasks.digits import digits_multi_label, digits_single_label
 from .train import Classifier, evaluate, fit
@@ -42,12 +54,12 @@ def demo_methods(single_label: bool = True) -> tuple[str, ...]:
 DEMO_CLEAN_FRACTION = 0.05
 
 
-def demo_config(*, epochs: float = 30, seed: int = 0, quiet: bool = False, cache_dir: Optional[str] = None) -> TrainConfig:
+def demo_config(*, epochs: float = 30, seed: int = 0, quiet: bool = False, cache_dir: str | None = None) -> TrainConfig:
     """The demo's settings: the paper's alpha 0.2 and 1:9 batches of 32, Adam, heads on frozen
     ImageNet features, at most ``epochs`` passes over the noisy set with early stopping."""
     return TrainConfig(scheme="frozen", backbone="efficientnet-lite0", image_size=64, backbone_steps=0, hidden=256,
-                       lr=1e-3, weight_decay=0.0, alpha=0.2, clean_ratio=0.1, batch_size=32, epochs=epochs, seed=seed, quiet=quiet,
-                       device="auto", cache_dir=cache_dir)
+                       lr=1e-3, weight_decay=0.0, alpha=0.2, clean_ratio=0.1, batch_size=32, epochs=epochs, seed=seed,
+                       quiet=quiet, device="auto", cache_dir=cache_dir)
 
 
 def demo_tasks(seed: int = 0) -> dict[str, Task]:
@@ -56,15 +68,15 @@ def demo_tasks(seed: int = 0) -> dict[str, Task]:
             "multi-label": digits_multi_label(clean_fraction=DEMO_CLEAN_FRACTION, noise="flips", seed=seed)}
 
 
-def run_task(task: Task, cfg: TrainConfig, methods: Optional[tuple[str, ...]] = None) -> dict[str, Any]:
+def run_task(task: Task, cfg: TrainConfig, methods: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Train every method on ``task`` and evaluate g (and h for ``proposed``) on its test set.
 
     Every method chooses its weights on the same validation share of the clean set (``cfg.val_fraction``);
-    the test set is used once, at the end. With the frozen scheme one Backbone (Noisy) is trained first and shared by all methods; their
-    histories are then offset by its steps, so the curves show the whole training.
+    the test set is used once, at the end. With the frozen scheme one Backbone (Noisy) is trained first and shared
+    by all methods; their histories are then offset by its steps, so the curves show the whole training.
     """
     device = resolve_device(cfg.device)
-    stage_one: Optional[Classifier] = None
+    stage_one: Classifier | None = None
     out: dict[str, Any] = {"methods": {}, "histories": {}, "seconds": {}, "scores": {}}
     shown = methods = methods or demo_methods(task.single_label)
     if cfg.scheme == "frozen":  # stage one is Backbone (Noisy) itself: train it first, share it
@@ -75,7 +87,7 @@ def run_task(task: Task, cfg: TrainConfig, methods: Optional[tuple[str, ...]] = 
         result = fit(train, cfg.replace(method=name), eval_set=val, stage_one=stage_one, print_evaluations=False)
         if cfg.scheme == "frozen" and stage_one is None:
             stage_one = result.stage_one
-        metrics = evaluate(result.model, task.test, result.preprocess, device=device)
+        metrics: dict[str, Any] = evaluate(result.model, task.test, result.preprocess, device=device)
         if get_method_spec(name).group == "paper":
             metrics["h"] = evaluate(result.model, task.test, result.preprocess, device=device, which="h_logits")
             out["label_issues"] = suspects(result, train, task.train.clean, device)
@@ -171,7 +183,7 @@ def _markdown(results: dict[str, Any], plot_name: str) -> str:
 
 
 def run_demo(out: str | Path = "runs/demo", *, epochs: float = 30, seed: int = 0, quiet: bool = False,
-             tasks: Optional[dict[str, Task]] = None) -> dict[str, Any]:
+             tasks: dict[str, Task] | None = None) -> dict[str, Any]:
     """Run the demo and write ``out/results.json``, ``out/report.md``, ``out/convergence.png`` and the
     HTML report ``out/report.html`` (its path in ``results["report"]``)."""
     start = time.perf_counter()

@@ -14,13 +14,14 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from .errors import UserError
 from .devices import check_device_name
+from .errors import UserError
 
 
 @dataclass(frozen=True)
@@ -141,13 +142,13 @@ class _GatherRows(torch.autograd.Function):
     DistributedDataParallel's averaging divides back out."""
 
     @staticmethod
-    def forward(fn_ctx, local: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:  # type: ignore[override]
+    def forward(fn_ctx: Any, local: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
         rows, sizes = _gather(local, DistContext(rank, world_size))
         fn_ctx.block, fn_ctx.world_size = (sum(sizes[:rank]), sum(sizes[:rank + 1])), world_size
         return rows
 
     @staticmethod
-    def backward(fn_ctx, grad: torch.Tensor):  # type: ignore[override]
+    def backward(fn_ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         start, stop = fn_ctx.block
         return grad[start:stop] * fn_ctx.world_size, None, None
 
@@ -165,13 +166,13 @@ class _AllReduceSum(torch.autograd.Function):
     summand is the sum of every rank's gradient of the sum (itself an all-reduce, so double backward works)."""
 
     @staticmethod
-    def forward(fn_ctx, local: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(fn_ctx: Any, local: torch.Tensor) -> torch.Tensor:
         total = local.detach().contiguous().to(_backend_device(), copy=True)
         dist.all_reduce(total, op=dist.ReduceOp.SUM)
         return total.to(local.device)
 
     @staticmethod
-    def backward(fn_ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def backward(fn_ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         return _AllReduceSum.apply(grad)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar
 
 from .config import ACTIVATION_NAMES, TrainConfig
 from .errors import UserError
@@ -37,10 +37,10 @@ class ExperimentConfig:
                             "(never the feature backbone)")
     annotator_image_size: int = option(0, "input side of the annotator (0: 160 px for the CIFAR thumbnails, the "
                                        "annotator's own size for photos)")
-    data_root: Optional[str] = option(None, "CIFAR-10 image folder with train/ and test/ (voc: the VOC 2007 folder in "
+    data_root: str | None = option(None, "CIFAR-10 image folder with train/ and test/ (voc: the VOC 2007 folder in "
                                       "the COCO layout; manifest: image root)")
-    labels: Optional[str] = option(None, "CIFAR-10_human.pt (default: beside the image folder, in cifar10n/)")
-    manifest: Optional[str] = option(None, "data manifest: a manifest whose train images carry clean labels "
+    labels: str | None = option(None, "CIFAR-10_human.pt (default: beside the image folder, in cifar10n/)")
+    manifest: str | None = option(None, "data manifest: a manifest whose train images carry clean labels "
                                      "(e.g. from `noisereg protocol coco --clean-fraction 1`)")
     methods: list[str] = option(help="comma-separated method ids, or all",
                                 default_factory=lambda: ["proposed", "noisy", "g-alone", "h-alone"])
@@ -56,11 +56,11 @@ class ExperimentConfig:
     features: bool = option(True, "cifar datasets on the images themselves (train a backbone end to end)",
                             flag="--no-features")
     mosaics: int = option(10000, "training mosaics of the multi-label datasets (test: a fifth of it)")
-    cache_dir: Optional[str] = option(None, "feature cache folder (default OUT/cache); share it between experiments")
+    cache_dir: str | None = option(None, "feature cache folder (default OUT/cache); share it between experiments")
     tune_trials: int = option(0, "tune every method first with this many trials on validation (the same for "
                               "each), then use its chosen values in every run (0 = no tuning)")
-    tune_fraction: Optional[float] = option(None, "the clean fraction tuning runs at, seed 0 (default: the first)")
-    tuned: Optional[str] = option(None, "a tuned.json whose values every run uses (from an earlier tuning)")
+    tune_fraction: float | None = option(None, "the clean fraction tuning runs at, seed 0 (default: the first)")
+    tuned: str | None = option(None, "a tuned.json whose values every run uses (from an earlier tuning)")
     out: str = option("runs/experiment", "output folder")
 
     def __post_init__(self) -> None:
@@ -87,7 +87,7 @@ class ExperimentConfig:
         TrainConfig.from_dict(self.train)  # unknown keys and wrong types refused before any work
 
 
-def load_experiment(path: Optional[str] = None, **overrides: Any) -> ExperimentConfig:
+def load_experiment(path: str | None = None, **overrides: Any) -> ExperimentConfig:
     """YAML file (optional) updated by the non-None ``overrides`` (the one loader, ``load_options``)."""
     return load_options(ExperimentConfig, path, **overrides)
 
@@ -120,12 +120,15 @@ def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[s
     if exp.tuned:
         from .tuning import read_tuned
         tuned = {**read_tuned(exp.tuned), **tuned}
-    rows, skipped, curves, evidence = [], {}, {}, {}
+    rows: list[dict[str, Any]] = []
+    skipped: dict[str, str] = {}
+    curves: dict[str, dict[str, dict[str, Any]]] = {}  # activation -> clean fraction -> method -> history
+    evidence: dict[str, Any] = {}
     for fraction in exp.clean_fractions:
         for seed in range(exp.first_seed, exp.first_seed + exp.seeds):
             task = build(fraction, seed)
             train, val, known = task.holdout(base.val_fraction, seed)
-            stage_one: Optional[Classifier] = None
+            stage_one: Classifier | None = None
             for method, activation in _runs(exp):
                 spec = get_method_spec(method)
                 cfg = base.replace(method=method, seed=seed, activation=activation if activation != "-" else "sigmoid",
@@ -235,7 +238,8 @@ def summary_table(rows: list[dict[str, Any]], fractions: list[float], metrics: l
     keys, columns, cells = mean_std_over_seeds(rows, fractions, metrics)
     lines = ["| method | activation | " + " | ".join(columns) + " |", "|---|---|" + "---:|" * len(columns)]
     for (method, act), line in zip(keys, cells):
-        lines.append(f"| {method} | {act} | " + " | ".join(f"{c[0]:.2f} ± {c[1]:.2f}" if c else "-" for c in line) + " |")
+        shown = " | ".join(f"{c[0]:.2f} ± {c[1]:.2f}" if c else "-" for c in line)
+        lines.append(f"| {method} | {act} | {shown} |")
     return "\n".join(lines)
 
 

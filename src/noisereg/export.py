@@ -52,7 +52,7 @@ def deployment_info(meta: dict[str, Any]) -> dict[str, Any]:
     pre = Preprocess.from_dict(meta["preprocess"])
     features = meta.get("backbone") == "features"
     shape = ["N", int(meta["feature_dim"])] if features else ["N", pre.channels, pre.image_size, pre.image_size]
-    info = {"input": {"name": INPUT, "dtype": "float32", "shape": shape}}
+    info: dict[str, Any] = {"input": {"name": INPUT, "dtype": "float32", "shape": shape}}
     if not features:
         info["input"].update(layout="NCHW", orientation="apply the image's EXIF orientation tag first, "
                              "before resizing (PIL.ImageOps.exif_transpose): phone photos are stored sideways",
@@ -88,7 +88,8 @@ def export_model(checkpoint: str | Path, out: str | Path, *, format: str = "onnx
     model, meta = load_classifier(checkpoint)
     info = deployment_info(meta)
     wrapped, out = GProbabilities(model, normalise=not info["multi_label"]).eval(), output_file(out)
-    atomic_write(out, lambda tmp: (_onnx if format == "onnx" else _torchscript)(wrapped, _example(info), Path(tmp), info))
+    writer = _onnx if format == "onnx" else _torchscript
+    atomic_write(out, lambda tmp: writer(wrapped, _example(info), Path(tmp), info))
     write_json(out.with_suffix(".json"), info, indent=1)
     return info
 

@@ -21,9 +21,10 @@ import hashlib
 import json
 import os
 import secrets
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -67,7 +68,7 @@ def _name(key: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def open_cache(cache_dir: str | Path, key: dict[str, Any]) -> Optional[np.memmap]:
+def open_cache(cache_dir: str | Path, key: dict[str, Any]) -> np.memmap | None:
     """The cached (N, D) float16 features (or (N, C, H, W) trunk activations) for ``key``, read-only memmap,
     or None when absent/incomplete."""
     base = Path(cache_dir) / _name(key)
@@ -178,7 +179,7 @@ def features_key(backbone: Backbone, data: LabelledSet) -> dict[str, Any]:
     return key if cut is None else {**key, "cut": json.loads(json.dumps(cut))}
 
 
-def cached_features(backbone: Backbone, data: LabelledSet, *, device: torch.device, cache_dir: Optional[str],
+def cached_features(backbone: Backbone, data: LabelledSet, *, device: torch.device, cache_dir: str | None,
                     batch_size: int = 256, num_workers: int = 0, quiet: bool = True, inputs: Any = None) -> Any:
     """Features of ``data``: from the cache in ``cache_dir`` when its key matches, else extracted once
     (and stored there). Without a cache folder they stay in memory as float32 (under torchrun:
@@ -194,7 +195,7 @@ def cached_features(backbone: Backbone, data: LabelledSet, *, device: torch.devi
     pre = backbone.preprocess
     if data.holds_features:  # precomputed embeddings are their own cache
         return data.images
-    opts = dict(device=device, batch_size=batch_size, num_workers=num_workers, quiet=quiet)
+    opts: dict[str, Any] = dict(device=device, batch_size=batch_size, num_workers=num_workers, quiet=quiet)
     images = data.images if inputs is None else inputs
     if cache_dir is None:
         out = extract_features(backbone, images, pre, **opts)
@@ -232,17 +233,17 @@ class SharedFeatures:
 
     backbone: nn.Module
     train_data: LabelledSet
-    eval_data: Optional[LabelledSet]
+    eval_data: LabelledSet | None
     train: Any
     eval: Any
 
-    def serves(self, backbone: nn.Module, train: LabelledSet, eval_set: Optional[LabelledSet]) -> bool:
+    def serves(self, backbone: nn.Module, train: LabelledSet, eval_set: LabelledSet | None) -> bool:
         """True when these are the features of ``backbone`` on these very sets (the same objects)."""
         return self.backbone is backbone and self.train_data is train and self.eval_data is eval_set
 
 
-def frozen_features(backbone: Backbone, train: LabelledSet, eval_set: Optional[LabelledSet], *,
-                    device: torch.device, cache_dir: Optional[str], num_workers: int = 0,
+def frozen_features(backbone: Backbone, train: LabelledSet, eval_set: LabelledSet | None, *,
+                    device: torch.device, cache_dir: str | None, num_workers: int = 0,
                     quiet: bool = True) -> SharedFeatures:
     """Freeze ``backbone`` and compute the features of ``train`` and ``eval_set`` (``cached_features``)."""
     freeze(backbone)

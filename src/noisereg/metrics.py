@@ -11,7 +11,8 @@ to the positive labels plus one chunk.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -154,7 +155,7 @@ class StreamingMetrics:
             probabilities: the same order and ties as their float64 copies).
     """
 
-    def __init__(self, targets: Any, reduce: Optional[Callable[[np.ndarray], np.ndarray]] = None, *,
+    def __init__(self, targets: Any, reduce: Callable[[np.ndarray], np.ndarray] | None = None, *,
                  dtype: type = np.float64) -> None:
         t = sp.csr_matrix(targets > 0.5 if sp.issparse(targets) else np.asarray(targets) > 0.5)
         t.sum_duplicates()

@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import types
 import typing
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from .errors import UserError, did_you_mean  # noqa: F401 (did_you_mean: re-exported)
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")  # a config dataclass
 _MISSING = dataclasses.MISSING
 
 
-def option(default: Any = _MISSING, help: str = "", *, choices: Optional[Sequence[Any]] = None,
-           default_factory: Optional[Callable[[], Any]] = None, flag: Optional[str] = None,
-           cli: bool = True, maximum: Optional[float] = None) -> Any:
+def option(default: Any = _MISSING, help: str = "", *, choices: Sequence[Any] | None = None,
+           default_factory: Callable[[], Any] | None = None, flag: str | None = None,
+           cli: bool = True, maximum: float | None = None) -> Any:
     """A dataclass field with its CLI metadata.
 
     Args:
@@ -42,6 +47,13 @@ def option(default: Any = _MISSING, help: str = "", *, choices: Optional[Sequenc
     return dataclasses.field(default=default, metadata=meta)
 
 
+def _optional_of(tp: Any) -> Any:
+    """``X`` for ``Optional[X]`` and ``X | None`` alike (two spellings, two runtime types), else None."""
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        return next(a for a in typing.get_args(tp) if a is not type(None))
+    return None
+
+
 def _type_name(tp: Any) -> str:
     names = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
              dict: "a mapping"}
@@ -53,11 +65,9 @@ def _type_name(tp: Any) -> str:
 
 def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
     """``value`` checked against the annotation ``tp`` (numbers written as strings are accepted)."""
+    if (inner := _optional_of(tp)) is not None:
+        return None if value is None else _coerce(value, inner, key, where)
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is Union:  # Optional[X]
-        if value is None:
-            return None
-        return _coerce(value, next(a for a in args if a is not type(None)), key, where)
     bad = UserError(f"{where}'{key}' must be {_type_name(tp)}, got {value!r}")
     if origin is list:
         if not isinstance(value, (list, tuple)):
@@ -136,7 +146,7 @@ def from_mapping(cls: type[T], data: dict[str, Any], *, where: str = "") -> T:
     return cls(**values)
 
 
-def load_options(cls: type[T], path: Optional[str | Path] = None, **overrides: Any) -> T:
+def load_options(cls: type[T], path: str | Path | None = None, **overrides: Any) -> T:
     """The one loader: YAML defaults (optional) updated by the non-None ``overrides`` (CLI flags)."""
     data = read_yaml_mapping(path) if path is not None else {}
     data.update({k: v for k, v in overrides.items() if v is not None})
@@ -144,10 +154,9 @@ def load_options(cls: type[T], path: Optional[str | Path] = None, **overrides: A
 
 
 # ------------------------------------------------------------------ CLI flags from the fields
-def _flag_type(tp: Any) -> tuple[Any, Optional[Callable[[str], Any]]]:
+def _flag_type(tp: Any) -> tuple[Any, Callable[[str], Any] | None]:
     """(base annotation, argparse type) of a field."""
-    if typing.get_origin(tp) is Union:
-        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    tp = _optional_of(tp) or tp
     if typing.get_origin(tp) is list:
         inner = typing.get_args(tp)[0]
         return tp, lambda s: [inner(x.strip()) for x in s.split(",") if x.strip()]
@@ -175,7 +184,8 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, *, skip: Sequence[str]
             parser.add_argument(flag, dest=dest, action="store_const", const=const, default=None, help=text)
         else:
             choices = meta.get("choices") if typing.get_origin(tp) is not list else None
-            parser.add_argument(flag, dest=dest, type=conv, choices=choices, default=None,
+            parser.add_argument(flag, dest=dest, type=conv,  # type: ignore[arg-type]  # None: argparse keeps the text
+                                choices=choices, default=None,
                                 metavar=None if choices else f.name.upper(), help=text)
 
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Iterable, Iterator, Optional, TextIO
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
 PLAIN_INTERVAL = 30.0  # seconds between two plain progress lines of one task
 
 
-def on_terminal(stream: Optional[TextIO] = None) -> bool:
+def on_terminal(stream: TextIO | None = None) -> bool:
     """True when ``stream`` (default stderr, where progress goes) is an interactive terminal."""
     stream = sys.stderr if stream is None else stream
     return bool(getattr(stream, "isatty", lambda: False)())
@@ -35,9 +36,9 @@ class PlainProgress:
         file: where lines go (default stderr).
     """
 
-    def __init__(self, iterable: Optional[Iterable] = None, *, total: Optional[int] = None, desc: str = "",
+    def __init__(self, iterable: Iterable | None = None, *, total: int | None = None, desc: str = "",
                  unit: str = "it", interval: float = PLAIN_INTERVAL, delay: float = 0.0,
-                 file: Optional[TextIO] = None) -> None:
+                 file: TextIO | None = None) -> None:
         self.iterable, self.desc, self.unit = iterable, desc, unit
         self.total = total if total is not None or iterable is None else _len_or_none(iterable)
         self.interval, self.delay, self.file = interval, delay, file
@@ -80,14 +81,14 @@ class PlainProgress:
               file=self.file or sys.stderr, flush=True)
 
 
-def _len_or_none(iterable: Iterable) -> Optional[int]:
+def _len_or_none(iterable: Iterable) -> int | None:
     try:
         return len(iterable)  # type: ignore[arg-type]
     except TypeError:
         return None
 
 
-def progress(iterable: Optional[Iterable] = None, *, total: Optional[int] = None, desc: str = "", unit: str = "it",
+def progress(iterable: Iterable | None = None, *, total: int | None = None, desc: str = "", unit: str = "it",
              quiet: bool = False, delay: float = 0.0, unit_scale: bool = False) -> Any:
     """A tqdm bar on a terminal, ``PlainProgress`` lines elsewhere, nothing when ``quiet``.
 

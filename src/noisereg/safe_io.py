@@ -23,8 +23,9 @@ import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 from .errors import UserError
 
@@ -154,9 +155,9 @@ class OutputLock:
     def __init__(self, folder: str | Path, what: str = "--out") -> None:
         self.folder, self.what = Path(folder), what
         self.key = os.path.realpath(self.folder)
-        self.fd: Optional[int] = None
+        self.fd: int | None = None
 
-    def __enter__(self) -> "OutputLock":
+    def __enter__(self) -> OutputLock:
         if _HELD.get(self.key):
             _HELD[self.key] += 1
             return self

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from .config import TrainConfig
 from .errors import TrainingDiverged, UserError
@@ -64,8 +65,8 @@ PRUNERS = ("median", "none")
 
 
 def tune_method(train: Any, val: Any, base: TrainConfig, method: str, *, trials: int, seed: int = 0,
-                stage_one: Any = None, on_trial: Optional[Callable[[dict], None]] = None, pruner: str = "none",
-                storage: Optional[str] = None) -> TuneResult:
+                stage_one: Any = None, on_trial: Callable[[dict], None] | None = None, pruner: str = "none",
+                storage: str | None = None) -> TuneResult:
     """Search ``method``'s tunable fields with ``trials`` runs, each scored on ``val`` (its best step).
 
     A trial whose loss diverges is recorded as failed and the search goes on; with ``pruner="median"`` a
@@ -108,7 +109,7 @@ def tune_method(train: Any, val: Any, base: TrainConfig, method: str, *, trials:
                       round(time.perf_counter() - start, 1))
 
 
-def _study(optuna: Any, method: str, seed: int, pruner: str, storage: Optional[str]) -> Any:
+def _study(optuna: Any, method: str, seed: int, pruner: str, storage: str | None) -> Any:
     """A seeded TPE study, with the median pruner (after 2 finished trials and 2 evaluations) when asked."""
     prune = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2) if pruner == "median" \
         else optuna.pruners.NopPruner()
@@ -124,7 +125,7 @@ def _study(optuna: Any, method: str, seed: int, pruner: str, storage: Optional[s
 
 
 def _objective(train: Any, val: Any, base: TrainConfig, method: str, names: list[str], stage_one: Any,
-               device: Any, rows: list[dict], on_trial: Optional[Callable[[dict], None]], optuna: Any,
+               device: Any, rows: list[dict], on_trial: Callable[[dict], None] | None, optuna: Any,
                pruned: bool) -> Callable[[Any], float]:
     """One trial: a full run with the suggested values, scored by the weights it keeps; its row appended
     (``state``: complete, pruned or failed) whatever its end."""
@@ -183,8 +184,8 @@ def small_validation_note(val: Any) -> None:
              "(--val-dir)")
 
 
-def tuned_config(train: Any, cfg: TrainConfig, eval_set: Any = None, *, storage: Optional[str] = None,
-                 on_trial: Optional[Callable[[dict], None]] = None) -> tuple[TrainConfig, TuneResult]:
+def tuned_config(train: Any, cfg: TrainConfig, eval_set: Any = None, *, storage: str | None = None,
+                 on_trial: Callable[[dict], None] | None = None) -> tuple[TrainConfig, TuneResult]:
     """``noisereg train --tune N``: ``cfg.tune_trials`` trials of ``cfg.method`` on validation (``eval_set``,
     or the seeded ``cfg.val_fraction`` of the clean set that ``fit`` holds out with the same seed), median
     pruning; returns ``cfg`` with the chosen values, and the search."""
@@ -199,9 +200,9 @@ def tuned_config(train: Any, cfg: TrainConfig, eval_set: Any = None, *, storage:
     return cfg.replace(**result.params), result
 
 
-def tune(train: Any, *, methods: Sequence[str], trials: int, base: Optional[TrainConfig] = None,
-         eval_set: Any = None, out: Optional[str | Path] = None, on_trial: Optional[Callable[[dict], None]] = None,
-         pruner: str = "median", storage: Optional[str] = None) -> dict[str, TuneResult]:
+def tune(train: Any, *, methods: Sequence[str], trials: int, base: TrainConfig | None = None,
+         eval_set: Any = None, out: str | Path | None = None, on_trial: Callable[[dict], None] | None = None,
+         pruner: str = "median", storage: str | None = None) -> dict[str, TuneResult]:
     """Tune each of ``methods`` with the same budget (``noisereg tune`` from Python).
 
     Args:

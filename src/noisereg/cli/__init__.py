@@ -4,8 +4,8 @@ find-label-issues | data | protocol``.
 One parser and one small function per subcommand (``training.py``: what trains or evaluates a
 classifier; ``tuning.py``: the hyper-parameter searches; ``deploy.py``: what uses a trained one (predict,
 export); ``issues.py``: what finds wrong labels; ``report.py``: the HTML report; ``data.py``: what reads
-datasets), each calling one library function. Flags of the config dataclasses are generated from their fields. User errors print one line
-(``noisereg: error: ...``) and exit with code 2, without a traceback.
+datasets), each calling one library function. Flags of the config dataclasses are generated from their fields.
+User errors print one line (``noisereg: error: ...``) and exit with code 2, without a traceback.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import argparse
 import errno
 import os
 import sys
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 from noisereg import __version__  # the package root's version (no layer: importing it imports nothing else)
 
@@ -22,7 +22,6 @@ from ..errors import TrainingDiverged, UserError
 from . import data, deploy, issues, report, training, tuning
 from .limits import apply_input_limits
 from .parser import Parser, UsageError
-
 
 # what the file system answers when a path given by the user cannot be read or written: a user error
 USER_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOENT,
@@ -44,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``noisereg`` console script."""
     try:
         args = build_parser().parse_args(argv)

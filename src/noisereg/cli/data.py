@@ -81,7 +81,8 @@ def cmd_protocol_annotate(args: argparse.Namespace) -> int:
         table = open_manifest(args)
     result = compile_annotated(table, cfg)
     if args.json:
-        print(json.dumps({k: v for k, v in result.items() if k not in ("without_mapped_prediction_ids", "removed_ids")}))
+        dropped = ("without_mapped_prediction_ids", "removed_ids")
+        print(json.dumps({k: v for k, v in result.items() if k not in dropped}))
     else:
         print((Path(args.out) / "noise.md").read_text())
         print(f"wrote {result['manifest']}, {Path(args.out) / 'protocol.json'} ({result['seconds']:.0f} s); "

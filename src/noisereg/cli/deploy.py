@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import UserError
 from ..safe_io import output_file, write_text
@@ -50,7 +51,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def new_output(out: str, *, written: str, suffixes: Sequence[str], overwrite: bool, beside: Sequence[Path] = ()) -> None:
+def new_output(out: str, *, written: str, suffixes: Sequence[str], overwrite: bool,
+               beside: Sequence[Path] = ()) -> None:
     """Refuse, before any work, an ``--out`` that would lose something: a name whose extension is not one of
     ``suffixes`` (the format ``written``), a file of a trained run's folder (its weights, ``checkpoint.json``,
     ...: never, even with ``--overwrite``), or an existing file without ``overwrite``; ``beside``: other
@@ -72,7 +74,8 @@ def new_output(out: str, *, written: str, suffixes: Sequence[str], overwrite: bo
 def add_commands(sub: Any) -> None:
     """The deployment subcommands."""
     p = sub.add_parser("predict", help="class scores of image files, folders or globs, as CSV or JSON lines")
-    p.add_argument("--checkpoint", required=True, help="folder written by `noisereg train` (or NoiseRegClassifier.save)")
+    p.add_argument("--checkpoint", required=True,
+                   help="folder written by `noisereg train` (or NoiseRegClassifier.save)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders (their images) or glob patterns")
     p.add_argument("--out", help="output file (.csv, or .jsonl for JSON lines); default: CSV on stdout")
     p.add_argument("--format", choices=["csv", "jsonl"], help="output format (default: from --out, else csv)")
@@ -82,7 +85,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--threshold", type=float, help="predict the classes whose score is at least this (multi-label "
                    "default: the per-class thresholds chosen on validation)")
     add_input_limits(p)
-    p.add_argument("--show-h", action="store_true", help="add h:<class> columns: h = sigmoid(r + c), the noisy-label view")
+    p.add_argument("--show-h", action="store_true",
+                   help="add h:<class> columns: h = sigmoid(r + c), the noisy-label view")
     p.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
     p.add_argument("--num-workers", type=int, default=0, help="processes decoding images (default 0)")
     add_device_option(p)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import UserError
 from ..devices import DEVICE_HELP, check_device_name
+from ..errors import UserError
 
 
 def add_input_limits(p: argparse.ArgumentParser) -> None:

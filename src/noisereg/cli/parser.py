@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import difflib
-from typing import NoReturn, Optional, Sequence
+from collections.abc import Sequence
+from typing import NoReturn
 
 from ..errors import UserError
 
@@ -24,8 +25,8 @@ class Parser(argparse.ArgumentParser):
 
     _args: Sequence[str] = ()  # the arguments of the parse under way
 
-    def parse_known_args(self, args: Optional[Sequence[str]] = None,  # type: ignore[override]
-                         namespace: Optional[argparse.Namespace] = None) -> tuple[argparse.Namespace, list[str]]:
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
         """As argparse; where arguments are left over, record this parser's flags (the innermost one wins)."""
         self._args = list(args) if args is not None else []  # for an error raised before the extras are known
         ns, extras = super().parse_known_args(args, namespace)
@@ -33,8 +34,8 @@ class Parser(argparse.ArgumentParser):
             setattr(ns, _KNOWN, [s for a in self._actions for s in a.option_strings])
         return ns, extras
 
-    def parse_args(self, args: Optional[Sequence[str]] = None,  # type: ignore[override]
-                   namespace: Optional[argparse.Namespace] = None) -> argparse.Namespace:
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
         """As argparse; unknown arguments are one error line naming the nearest known flags."""
         ns, extras = self.parse_known_args(args, namespace)
         known = getattr(ns, _KNOWN, [s for a in self._actions for s in a.option_strings])
@@ -68,7 +69,7 @@ def unrecognized(extras: Sequence[str], known: Sequence[str]) -> str:
     return line
 
 
-def nearest_flag(flag: str, known: Sequence[str]) -> Optional[str]:
+def nearest_flag(flag: str, known: Sequence[str]) -> str | None:
     """The known flag ``flag`` was most likely meant to be, or None when none is close."""
     dashed = flag.replace("_", "-")
     if dashed in known:

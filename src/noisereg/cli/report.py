@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ..safe_io import atomic_write
-from typing import Any, Optional
 
 SUSPECTS_FILE = "label_issues.csv"
 
 
-def find_suspects(folder: str | Path, source: Optional[dict[str, Any]], *, write: bool = True) -> Optional[Path]:
+def find_suspects(folder: str | Path, source: dict[str, Any] | None, *, write: bool = True) -> Path | None:
     """``folder/label_issues.csv`` from the label-issue finder, when the folder has none yet.
 
     Under torchrun every rank calls it (the ranks score blocks of the images) and only the one with

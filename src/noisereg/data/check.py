@@ -13,7 +13,7 @@ label sets differ.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -53,7 +53,7 @@ def single_label_noise(table: LabelTable, rows: np.ndarray) -> dict[str, Any]:
     return {"overall": _ratio(wrong.sum(), len(wrong)), "images": int(len(wrong)), "per_class": per_class}
 
 
-def label_noise(clean: sp.spmatrix, noisy: sp.spmatrix, known: Optional[sp.spmatrix] = None) -> dict[str, Any]:
+def label_noise(clean: sp.spmatrix, noisy: sp.spmatrix, known: sp.spmatrix | None = None) -> dict[str, Any]:
     """Missing / spurious rates between paired multi-hot label matrices (N, K), dense or sparse.
 
     Returns overall rates and per-class counts: ``overall`` (share of images whose label sets
@@ -85,7 +85,7 @@ def multi_label_noise(table: LabelTable, rows: np.ndarray) -> dict[str, Any]:
     return r
 
 
-def decode_images(table: LabelTable, decode: Optional[bool], *, quiet: bool = True) -> dict[str, Any]:
+def decode_images(table: LabelTable, decode: bool | None, *, quiet: bool = True) -> dict[str, Any]:
     """``decoded`` (how many image files were decoded, None when none were) and ``unreadable`` (each file
     that does not decode: ``path``, ``reason``). ``decode`` None decodes sets of at most
     ``DECODE_BY_DEFAULT`` files and says in ``note`` that a larger one was not; False decodes nothing."""
@@ -99,7 +99,7 @@ def decode_images(table: LabelTable, decode: Optional[bool], *, quiet: bool = Tr
     return {"decoded": len(table), "unreadable": [f._asdict() for f in failures]}
 
 
-def summarize(table: LabelTable, *, decode: Optional[bool] = False, quiet: bool = True) -> dict[str, Any]:
+def summarize(table: LabelTable, *, decode: bool | None = False, quiet: bool = True) -> dict[str, Any]:
     """The ``data check`` summary as a JSON-ready dict (keys: images, classes, clean, noisy,
     label_cardinality, noise_rate, decoded, unreadable, plus class_names, multi_label, source); ``decode``
     as ``decode_images`` (False: no image is decoded)."""
@@ -180,7 +180,7 @@ def _decode_lines(s: dict[str, Any]) -> list[str]:
     return lines
 
 
-def unreadable_error(s: dict[str, Any]) -> Optional[str]:
+def unreadable_error(s: dict[str, Any]) -> str | None:
     """The one line ``data check`` ends with when images do not decode (None when all do)."""
     bad = s.get("unreadable") or []
     if not bad:

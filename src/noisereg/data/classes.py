@@ -6,8 +6,8 @@ and the closest known class.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..errors import UserError
 from ..options import did_you_mean
@@ -82,6 +82,7 @@ def warn_look_alike_classes(names: Sequence[str], where: str) -> None:
     for class lists taken from the names a dataset uses (no ``--classes``): a typo there becomes a class."""
     pairs = look_alike_classes(names)
     if pairs:
-        shown = ", ".join(f"'{a}' and '{b}'" for a, b in pairs[:5]) + (f" (+{len(pairs) - 5} more)" if len(pairs) > 5 else "")
+        more = f" (+{len(pairs) - 5} more)" if len(pairs) > 5 else ""
+        shown = ", ".join(f"'{a}' and '{b}'" for a, b in pairs[:5]) + more
         warn(f"warning: {where}: class names that look like one class misspelt: {shown}; each is a class of its "
              "own (--classes FILE fixes the list and refuses the others)")

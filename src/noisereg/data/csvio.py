@@ -5,8 +5,9 @@ memory footprint; every failure becomes one ``UserError`` line naming the file.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import UserError
 
@@ -14,8 +15,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def csv_chunks(path: str | Path, *, required: Sequence[str], chunk_rows: int, usecols: Optional[Sequence[str]] = None,
-               expected: str = "", kind: str = "file") -> Iterator[tuple[int, "pd.DataFrame"]]:
+def csv_chunks(path: str | Path, *, required: Sequence[str], chunk_rows: int, usecols: Sequence[str] | None = None,
+               expected: str = "", kind: str = "file") -> Iterator[tuple[int, pd.DataFrame]]:
     """(line number of the chunk's first row, chunk of string cells) of a CSV file with a header.
 
     Args:

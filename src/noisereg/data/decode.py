@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import replace
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -57,7 +58,7 @@ class Unreadable(NamedTuple):
     reason: str
 
 
-def set_max_pixels(limit: Optional[int]) -> None:
+def set_max_pixels(limit: int | None) -> None:
     """Set the pixel limit of every image decoded from now on (``--max-pixels``; None keeps it)."""
     if limit is None:
         return
@@ -146,8 +147,8 @@ def _readable_part(data: LabelledSet, bad: set[str]) -> LabelledSet:
     return replace(data.subset(np.flatnonzero(keep)) if not keep.all() else data, decoded=True)
 
 
-def drop_unreadable(train: LabelledSet, val: Optional[LabelledSet],
-                    cfg: Any) -> tuple[LabelledSet, Optional[LabelledSet]]:
+def drop_unreadable(train: LabelledSet, val: LabelledSet | None,
+                    cfg: Any) -> tuple[LabelledSet, LabelledSet | None]:
     """``train`` and ``val`` without the images that do not decode when ``cfg.skip_unreadable`` (``cfg``: a
     ``TrainConfig``; its ``quiet`` hides the progress bar), said in one line on stderr; a validation set
     left empty becomes None. Without ``skip_unreadable`` (or ``cfg``) both are returned as they are.

@@ -6,8 +6,9 @@ the feature rows (``path`` optional). Arrays are read without unpickling: ``.npy
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def read_features(features: str | Path, labels: str | Path, *, split: str,
-                  classes: Optional[Sequence[str]] = None) -> LabelledSet:
+                  classes: Sequence[str] | None = None) -> LabelledSet:
     """Precomputed embeddings (``.npy`` or ``.safetensors``, one row per label-file row) + labels.
 
     The label file is a manifest whose rows follow the feature rows (``path`` optional).
@@ -30,7 +31,7 @@ def read_features(features: str | Path, labels: str | Path, *, split: str,
 
 
 def features_table(features: str | Path, labels: str | Path, *,
-                   classes: Optional[Sequence[str]] = None) -> LabelTable:
+                   classes: Sequence[str] | None = None) -> LabelTable:
     """A ``LabelTable`` over precomputed features: the heads train on them directly."""
     table = read_table(labels, classes=classes, need_paths=False)
     table.features = load_feature_array(features)

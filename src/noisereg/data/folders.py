@@ -17,8 +17,8 @@ extensions, same order), skipping hidden folders and ``__MACOSX`` (``scan.py``).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -106,9 +106,9 @@ def _metadata_labels(path: Path) -> tuple[list[str], list[list[str]]]:
     return paths, [_label_names(r.get(column)) for r in rows]
 
 
-def folders_table(*, noisy: Optional[str | Path] = None, clean: Optional[str | Path] = None,
-                  val: Optional[str | Path] = None, test: Optional[str | Path] = None,
-                  classes: Optional[Sequence[str]] = None) -> LabelTable:
+def folders_table(*, noisy: str | Path | None = None, clean: str | Path | None = None,
+                  val: str | Path | None = None, test: str | Path | None = None,
+                  classes: Sequence[str] | None = None) -> LabelTable:
     """The folders of one task as a ``LabelTable`` (train = noisy + clean folders, val, test).
 
     Args:
@@ -163,7 +163,7 @@ def _table(rows: dict[str, dict], classes: list[str], source: str) -> LabelTable
                       multi_label=multi, source=source)
 
 
-def folder_images(folder: str | Path) -> tuple[list[str], Optional[list[list[str]]]]:
+def folder_images(folder: str | Path) -> tuple[list[str], list[list[str]] | None]:
     """The images of a folder to predict on, with their labels when it has a labelled layout, else None.
 
     A metadata file, or class folders (sub-folders holding images) and no image directly inside: the

@@ -3,8 +3,9 @@ the augmentation of end-to-end training, and the inputs of index batches from pi
 (decoded by ``decode.load_image``, whose errors name the file)."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,7 +49,7 @@ class Preprocess:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Preprocess":
+    def from_dict(cls, d: dict) -> Preprocess:
         return cls(image_size=int(d["image_size"]), channels=int(d["channels"]), mean=tuple(d["mean"]),
                    std=tuple(d["std"]), resize_size=int(d.get("resize_size", 0)),
                    interpolation=str(d.get("interpolation", "bilinear")))
@@ -148,7 +149,7 @@ class _Batches:
 
 
 def iter_inputs(images: Any, pre: Preprocess, index_batches: Iterable[np.ndarray], *, num_workers: int = 0,
-                pin: bool = False, augment_seeds: Optional[Sequence[int]] = None,
+                pin: bool = False, augment_seeds: Sequence[int] | None = None,
                 first_row: int = 0) -> Iterator[torch.Tensor]:
     """Backbone inputs for each index batch: from a pixel tensor, a feature matrix, or image files.
 

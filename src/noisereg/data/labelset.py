@@ -5,8 +5,9 @@ no noisy label and noisy images no clean label. Single-label data is the one-hot
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Optional, Sequence, Union
+from typing import TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
@@ -14,8 +15,8 @@ import torch
 
 from ..errors import UserError
 
-Images = Union[torch.Tensor, np.ndarray, Sequence[str]]
-Labels = Union[np.ndarray, sp.csr_matrix]
+Images: TypeAlias = torch.Tensor | np.ndarray | Sequence[str]
+Labels: TypeAlias = np.ndarray | sp.csr_matrix
 
 
 def _as_labels(m: object, dtype: type) -> Labels:
@@ -33,7 +34,7 @@ class RowIds(Sequence[str]):
     def __len__(self) -> int:
         return self.n
 
-    def __getitem__(self, i: Union[int, slice]) -> Union[str, list[str]]:
+    def __getitem__(self, i: int | slice) -> str | list[str]:
         if isinstance(i, slice):
             return [str(j) for j in range(self.n)[i]]
         return str(range(self.n)[i])
@@ -104,7 +105,7 @@ class LabelledSet:
     clean: Labels
     has_noisy: np.ndarray
     has_clean: np.ndarray
-    clean_mask: Optional[Labels] = None
+    clean_mask: Labels | None = None
     ids: Sequence[str] = field(default_factory=list)
     decoded: bool = False
 
@@ -177,7 +178,7 @@ class LabelledSet:
             return np.ones((len(rows), self.num_classes), dtype=bool)
         return dense_rows(self.clean_mask, rows)
 
-    def subset(self, index: Sequence[int]) -> "LabelledSet":
+    def subset(self, index: Sequence[int]) -> LabelledSet:
         """The samples at ``index`` (a new set; label arrays are copied)."""
         index = np.asarray(index, dtype=np.int64)
         if isinstance(self.images, torch.Tensor):
@@ -256,7 +257,7 @@ def validation_rows(data: LabelledSet, fraction: float, seed: int) -> np.ndarray
     return out
 
 
-def split_validation(data: LabelledSet, fraction: float, seed: int) -> tuple[LabelledSet, Optional[LabelledSet]]:
+def split_validation(data: LabelledSet, fraction: float, seed: int) -> tuple[LabelledSet, LabelledSet | None]:
     """(training set, validation set) from ``validation_rows``; the validation set is None when nothing
     is held out.
 

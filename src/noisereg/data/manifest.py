@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -95,7 +96,7 @@ def _jsonl_chunks(path: Path, need_paths: bool) -> Iterator[tuple[np.ndarray, pd
 class _Classes:
     """Class name -> id: a fixed list (unknown names are errors) or one growing in order of appearance."""
 
-    def __init__(self, fixed: Optional[Sequence[str]]) -> None:
+    def __init__(self, fixed: Sequence[str] | None) -> None:
         self.fixed = list(fixed) if fixed is not None else None
         self.index: dict[str, int] = {c: k for k, c in enumerate(self.fixed or [])}
 
@@ -128,8 +129,8 @@ def _label_field(chunk: pd.DataFrame, field_name: str, classes: _Classes, lines:
     return counts, ids, (counts > 0) | empty_set
 
 
-def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
-               classes: Optional[Sequence[str]] = None, need_paths: bool = True,
+def read_table(path: str | Path, *, image_root: str | Path | None = None,
+               classes: Sequence[str] | None = None, need_paths: bool = True,
                allow_outside_root: bool = False) -> LabelTable:
     """Read a whole manifest (every split) into a ``LabelTable``, in vectorised chunks.
 
@@ -149,6 +150,7 @@ def read_table(path: str | Path, *, image_root: Optional[str | Path] = None,
         UserError: malformed rows, unknown split or class, empty or duplicate path, with the line.
     """
     import pandas as pd
+
     from ..progress import progress
     path = Path(path)
     root = Path(image_root) if image_root is not None else path.parent
@@ -235,8 +237,8 @@ def _looks_multi_label(*mats) -> bool:
     return any(len(m.indptr) > 1 and np.diff(m.indptr).max() > 1 for m in mats)
 
 
-def read_manifest(path: str | Path, *, split: str, image_root: Optional[str | Path] = None,
-                  classes: Optional[Sequence[str]] = None, check_files: bool = True) -> LabelledSet:
+def read_manifest(path: str | Path, *, split: str, image_root: str | Path | None = None,
+                  classes: Sequence[str] | None = None, check_files: bool = True) -> LabelledSet:
     """Read one split of a manifest into a ``LabelledSet``.
 
     Args:

@@ -5,16 +5,15 @@ import csv
 import json
 import os
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
 from ..safe_io import atomic_write, output_file, write_text
-from .manifest import COLUMNS, NONE, is_jsonl, classes_file
+from .manifest import COLUMNS, NONE, classes_file, is_jsonl
 from .table import SPLITS, LabelTable
 
 
-def write_manifest(table: LabelTable, path: str | Path, *, image_root: Optional[Path] = None) -> Path:
+def write_manifest(table: LabelTable, path: str | Path, *, image_root: Path | None = None) -> Path:
     """Write a table as a manifest (CSV, or JSONL for ``.jsonl``) with image paths relative to
     ``image_root`` (default: ``manifest_image_root(table, path)``).
 
@@ -49,7 +48,7 @@ def manifest_image_root(table: LabelTable, path: str | Path) -> Path:
     return _image_root([os.path.abspath(p) for p in table.image_paths()], path, table.root)
 
 
-def _image_root(images: list[str], path: str | Path, table_root: Optional[Path]) -> Path:
+def _image_root(images: list[str], path: str | Path, table_root: Path | None) -> Path:
     for candidate in (Path(path).parent, table_root):
         if candidate is not None and all(_under(p, os.path.abspath(candidate)) for p in images):
             return Path(os.path.abspath(candidate))
@@ -94,6 +93,7 @@ def _write_rows(table: LabelTable, paths: list[str], fields: list[str], tmp: str
 def export_pixels(table: LabelTable, folder: Path) -> LabelTable:
     """Save in-memory uint8 images as ``folder/<split>/<row>.png``; the table with those paths."""
     from dataclasses import replace
+
     from PIL import Image
     rel = []
     for i, pixels in enumerate(table.pixels):

@@ -6,7 +6,6 @@ uninterrupted run would have seen, and ranks of a distributed run can take disjo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -62,7 +61,7 @@ class MixedBatchSampler:
 
     def __init__(self, clean_indices: np.ndarray, noisy_indices: np.ndarray, *, batch_size: int = 32,
                  clean_ratio: float = 0.1, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 clean_weights: Optional[np.ndarray] = None, noisy_weights: Optional[np.ndarray] = None) -> None:
+                 clean_weights: np.ndarray | None = None, noisy_weights: np.ndarray | None = None) -> None:
         if world_size < 1 or not 0 <= rank < world_size or batch_size < world_size:
             raise UserError(f"batch size {batch_size} is smaller than the {world_size} processes it is shared by")
         self.clean_indices = np.asarray(clean_indices, dtype=np.int64)
@@ -117,7 +116,7 @@ class MixedBatchSampler:
         return max(1, -(-len(self.clean_indices) // self.n_clean))
 
 
-def _cdf(weights: Optional[np.ndarray], n: int, what: str) -> Optional[np.ndarray]:
+def _cdf(weights: np.ndarray | None, n: int, what: str) -> np.ndarray | None:
     """The cumulative distribution of ``n`` rows' sampling weights (None: uniform)."""
     if weights is None:
         return None
@@ -128,7 +127,7 @@ def _cdf(weights: Optional[np.ndarray], n: int, what: str) -> Optional[np.ndarra
     return cdf / cdf[-1] if n else cdf
 
 
-def _draw(rng: np.random.Generator, cdf: Optional[np.ndarray], n: int, count: int) -> np.ndarray:
+def _draw(rng: np.random.Generator, cdf: np.ndarray | None, n: int, count: int) -> np.ndarray:
     """``count`` row positions out of ``n``, uniform or by the weights' ``cdf`` (with replacement)."""
     if cdf is None:
         return rng.integers(0, n, count)

@@ -6,9 +6,10 @@ well under a gigabyte. Training takes one split at a time as a dense ``LabelledS
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -76,12 +77,12 @@ class LabelTable:
     clean: sp.csr_matrix
     has_noisy: np.ndarray
     has_clean: np.ndarray
-    verified: Optional[sp.csr_matrix] = None
-    paths: Optional[np.ndarray] = None
-    root: Optional[Path] = None
+    verified: sp.csr_matrix | None = None
+    paths: np.ndarray | None = None
+    root: Path | None = None
     multi_label: bool = True
-    features: Optional[np.ndarray] = None
-    pixels: Optional[np.ndarray] = None
+    features: np.ndarray | None = None
+    pixels: np.ndarray | None = None
     source: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -99,7 +100,7 @@ class LabelTable:
     @classmethod
     def human_labelled(cls, *, classes: list[str], ids: Sequence[str], paths: Sequence[str], splits: Sequence[str],
                        labels: Sequence[Iterable[int]], root: Path, source: str,
-                       empty_note: str = "image(s) with an empty label set") -> "LabelTable":
+                       empty_note: str = "image(s) with an empty label set") -> LabelTable:
         """A multi-label table whose only labels are human annotations (clean; an empty set is known)."""
         n, k = len(ids), len(classes)
         table = cls(classes=classes, ids=np.asarray(ids, dtype=object), split=split_codes(splits, what=source),
@@ -129,7 +130,7 @@ class LabelTable:
         present = set(np.unique(self.split).tolist())
         return [s for i, s in enumerate(SPLITS) if i in present]
 
-    def select(self, rows: np.ndarray) -> "LabelTable":
+    def select(self, rows: np.ndarray) -> LabelTable:
         """The rows given by a bool mask or index array (a new table)."""
         rows = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows, dtype=np.int64)
         pick = lambda a: None if a is None else a[rows]  # noqa: E731
@@ -154,7 +155,7 @@ class LabelTable:
         keep[np.random.default_rng(seed).permutation(candidates)[:want]] = True
         return keep
 
-    def with_clean_fraction(self, fraction: float, seed: int = 0) -> "LabelTable":
+    def with_clean_fraction(self, fraction: float, seed: int = 0) -> LabelTable:
         """Keep clean labels on a seeded ``fraction`` of the train split only (the paper's 5/10/20%).
 
         The draw is among train images that have a clean label; the others lose it (their noisy
@@ -171,7 +172,7 @@ class LabelTable:
                          f"train images ({fraction:.0%}, seed {seed})")
         return out
 
-    def image_paths(self, rows: Optional[np.ndarray] = None) -> list[str]:
+    def image_paths(self, rows: np.ndarray | None = None) -> list[str]:
         """Resolved image paths of the given rows (all by default)."""
         if self.paths is None:
             raise UserError(f"{self.source}: this dataset has no image files")
@@ -183,7 +184,7 @@ class LabelTable:
         """Class names of one row of a label matrix."""
         return [self.classes[k] for k in matrix.indices[matrix.indptr[row]:matrix.indptr[row + 1]]]
 
-    def to_labelled_set(self, split: str, *, classes: Optional[Sequence[str]] = None,
+    def to_labelled_set(self, split: str, *, classes: Sequence[str] | None = None,
                         dense_limit: int = DENSE_LIMIT) -> LabelledSet:
         """One split as a ``LabelledSet`` for training or evaluation.
 

@@ -6,7 +6,7 @@ cut-off and makes the tables; ``finder.py`` scores a manifest with a checkpoint;
 the corrected manifest.
 """
 from .correct import ACTIONS, corrected_set, corrected_table, write_corrected_manifest
-from .finder import best_cutoff, find_label_issues, label_scores, model_outputs, score_set, score_rows
+from .finder import best_cutoff, find_label_issues, label_scores, model_outputs, score_rows, score_set
 from .result import LabelScores
 from .scores import SCORES, entry_scores
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,7 +32,7 @@ MIN_PAIRS = 20  # validation images with both labels needed to choose the cut-of
 
 
 def model_outputs(model: Classifier, data: LabelledSet, pre: Any, *, device: torch.device,
-                  cache_dir: Optional[str] = None) -> dict[str, torch.Tensor]:
+                  cache_dir: str | None = None) -> dict[str, torch.Tensor]:
     """The model's outputs (``logits``, ``h_logits``, ...) for every row of ``data``: the heads alone on
     precomputed features (which must have the backbone's size), the whole model on images, or the heads
     on the frozen backbone's cached features when ``cache_dir`` holds them."""
@@ -62,8 +62,8 @@ def _suggestion(logits: np.ndarray, single_label: bool) -> np.ndarray:
 
 
 def score_rows(model: Classifier, data: LabelledSet, outputs: dict[str, torch.Tensor], rows: np.ndarray, *,
-               score: str, h_clean: Optional[tuple[np.ndarray, np.ndarray]], single_label: bool,
-               manifest_rows: Optional[np.ndarray] = None) -> LabelScores:
+               score: str, h_clean: tuple[np.ndarray, np.ndarray] | None, single_label: bool,
+               manifest_rows: np.ndarray | None = None) -> LabelScores:
     """``LabelScores`` of ``rows`` of ``data`` (images with a noisy label) from the model's outputs."""
     given = data.noisy_rows(rows)
     picked = {k: v[torch.as_tensor(rows)] for k, v in outputs.items()}
@@ -79,7 +79,7 @@ def score_rows(model: Classifier, data: LabelledSet, outputs: dict[str, torch.Te
                        probs=g_probs(logits, single_label))
 
 
-def h_on_clean(outputs: dict[str, torch.Tensor], data: LabelledSet) -> Optional[tuple[np.ndarray, np.ndarray]]:
+def h_on_clean(outputs: dict[str, torch.Tensor], data: LabelledSet) -> tuple[np.ndarray, np.ndarray] | None:
     """(h's logits, clean labels) of the clean images, which estimate the noise transition T."""
     rows = data.clean_indices
     if "h_logits" not in outputs or not len(rows):
@@ -114,7 +114,7 @@ def validation_cutoff(scores: LabelScores) -> LabelScores:
                        f"and clean labels are both known (ranking AUROC there {auroc:.3f})")
 
 
-def validation_set(table: LabelTable, train: LabelledSet, cfg: Any, classes: list[str]) -> Optional[LabelledSet]:
+def validation_set(table: LabelTable, train: LabelledSet, cfg: Any, classes: list[str]) -> LabelledSet | None:
     """The run's validation images: the manifest's val split when it has clean labels (``train`` used it),
     else the seeded share of the train split's clean set that ``fit`` held out (``validation_rows``)."""
     if "val" in table.splits():
@@ -126,8 +126,8 @@ def validation_set(table: LabelTable, train: LabelledSet, cfg: Any, classes: lis
 
 
 def score_set(model: Classifier, data: LabelledSet, pre: Any, *, device: torch.device, score: str = "auto",
-              val: Optional[LabelledSet] = None, cache_dir: Optional[str] = None,
-              manifest_rows: Optional[np.ndarray] = None) -> LabelScores:
+              val: LabelledSet | None = None, cache_dir: str | None = None,
+              manifest_rows: np.ndarray | None = None) -> LabelScores:
     """``LabelScores`` of every noisy label of ``data`` (T estimated on its clean images), with the cut-off
     chosen on ``val``'s images that have both labels (``validation_cutoff``), else the labels g contradicts
     by more than ``scores.MARGIN`` flagged (``LabelScores.with_contradictions``).
@@ -153,9 +153,9 @@ def score_set(model: Classifier, data: LabelledSet, pre: Any, *, device: torch.d
     return replace(scores, cutoff=checked.cutoff, how=checked.how, val_auroc=checked.val_auroc, rule=checked.rule)
 
 
-def label_scores(checkpoint: Any, manifest: Any, *, image_root: Optional[str] = None, features: Optional[str] = None,
-                 split: str = "train", score: str = "auto", threshold: Optional[float] = None,
-                 top_k: Optional[int] = None, device: str = "auto", allow_outside_root: bool = False) -> LabelScores:
+def label_scores(checkpoint: Any, manifest: Any, *, image_root: str | None = None, features: str | None = None,
+                 split: str = "train", score: str = "auto", threshold: float | None = None,
+                 top_k: int | None = None, device: str = "auto", allow_outside_root: bool = False) -> LabelScores:
     """Score every noisy label of a manifest split with a checkpoint; see ``find_label_issues``."""
     from ..config import TrainConfig
     from ..data.files import check_images
@@ -186,7 +186,7 @@ def label_scores(checkpoint: Any, manifest: Any, *, image_root: Optional[str] = 
     return scores if threshold is None else scores.with_threshold(threshold)
 
 
-def _read(manifest: str | Path, image_root: Optional[str], features: Optional[str], classes: list[str],
+def _read(manifest: str | Path, image_root: str | None, features: str | None, classes: list[str],
           allow_outside_root: bool = False) -> LabelTable:
     """The manifest with the checkpoint's classes (a class outside them is a one-line error); its image files are
     checked where the split is read."""
@@ -197,9 +197,9 @@ def _read(manifest: str | Path, image_root: Optional[str], features: Optional[st
                         allow_outside_root=allow_outside_root, check_images=False)
 
 
-def find_label_issues(checkpoint: Any, manifest: Any, *, image_root: Optional[str] = None,
-                      features: Optional[str] = None, split: str = "train", score: str = "auto",
-                      threshold: Optional[float] = None, top_k: Optional[int] = None, level: str = "auto",
+def find_label_issues(checkpoint: Any, manifest: Any, *, image_root: str | None = None,
+                      features: str | None = None, split: str = "train", score: str = "auto",
+                      threshold: float | None = None, top_k: int | None = None, level: str = "auto",
                       device: str = "auto", allow_outside_root: bool = False) -> pd.DataFrame:
     """The suspect labels of a manifest split, worst first, as a DataFrame.
 

@@ -14,7 +14,7 @@ What is flagged follows one of ``RULES``: ``validation`` (a quality cut-off chos
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -59,11 +59,11 @@ class LabelScores:
     single_label: bool
     cutoff: float = 0.5
     how: str = "0.5"
-    clean: Optional[np.ndarray] = None
-    has_clean: Optional[np.ndarray] = None
-    flags: Optional[np.ndarray] = field(default=None, repr=False)
-    val_auroc: Optional[float] = None
-    probs: Optional[np.ndarray] = field(default=None, repr=False)
+    clean: np.ndarray | None = None
+    has_clean: np.ndarray | None = None
+    flags: np.ndarray | None = field(default=None, repr=False)
+    val_auroc: float | None = None
+    probs: np.ndarray | None = field(default=None, repr=False)
     rule: str = "threshold"
 
     @property
@@ -79,7 +79,7 @@ class LabelScores:
         """(N,) or (N, K) bool: the flagged labels (quality at or below the cut-off, or the top k)."""
         return self.flags if self.flags is not None else self.quality <= self.cutoff
 
-    def with_top_k(self, k: int) -> "LabelScores":
+    def with_top_k(self, k: int) -> LabelScores:
         """The same scores with exactly the ``k`` worst labels (images or entries) flagged."""
         if k < 1:
             raise UserError(f"--top-k must be >= 1, got {k}")
@@ -90,12 +90,12 @@ class LabelScores:
         return _replace(self, flags=flags.reshape(self.quality.shape), cutoff=cut, how=f"top {k} by {self.score}",
                         rule="top-k")
 
-    def with_threshold(self, threshold: float) -> "LabelScores":
+    def with_threshold(self, threshold: float) -> LabelScores:
         if not 0 <= threshold <= 1:
             raise UserError(f"--threshold must be in [0, 1], got {threshold}")
         return _replace(self, flags=None, cutoff=float(threshold), how=f"--threshold {threshold:g}", rule="threshold")
 
-    def with_contradictions(self, margin: float = MARGIN, why: str = "") -> "LabelScores":
+    def with_contradictions(self, margin: float = MARGIN, why: str = "") -> LabelScores:
         """The same scores with the labels g contradicts by more than ``margin`` flagged
         (``scores.contradicted``): the default when no validation images can choose a quality cut-off."""
         if self.probs is None:
@@ -120,14 +120,14 @@ class LabelScores:
         out[same] = best_other(self.probs, self.given)[same] if self.probs is not None else 0.0
         return out
 
-    def true_wrong(self) -> Optional[np.ndarray]:
+    def true_wrong(self) -> np.ndarray | None:
         """(N,) or (N, K) bool where the clean label is known and differs from the given one, else None."""
         if self.clean is None:
             return None
         wrong = self.clean != self.given
         return wrong.any(1) if self.single_label else wrong
 
-    def issues(self, level: str = "auto") -> "pd.DataFrame":
+    def issues(self, level: str = "auto") -> pd.DataFrame:
         """The table a user reads: ``auto`` = per image (single-label) or per suspect entry (multi-label);
         ``image`` = per image; ``entry`` = per (image, class) suspect."""
         if level not in ("auto", "image", "entry"):
@@ -142,7 +142,7 @@ class LabelScores:
     def _names(self, m: np.ndarray) -> list[str]:
         return [";".join(self.classes[k] for k in np.flatnonzero(row)) for row in m > 0.5]
 
-    def _images(self) -> "pd.DataFrame":
+    def _images(self) -> pd.DataFrame:
         import pandas as pd
         cols = {"path": self.ids, "given_label": self._names(self.given),
                 "predicted_label": self._names(self.suggested()),
@@ -158,7 +158,7 @@ class LabelScores:
         frame = pd.DataFrame(cols, index=pd.Index(self.rows, name="row"))
         return frame.sort_values("label_quality", kind="stable")
 
-    def _entries(self) -> "pd.DataFrame":
+    def _entries(self) -> pd.DataFrame:
         import pandas as pd
         i, k = np.nonzero(self.is_issue())
         suggested = self.suggested()
@@ -179,6 +179,6 @@ def _any(flags: np.ndarray) -> np.ndarray:
     return flags if flags.ndim == 1 else flags.any(1)
 
 
-def _replace(s: LabelScores, **changes: object) -> LabelScores:
+def _replace(s: LabelScores, **changes: Any) -> LabelScores:
     from dataclasses import replace
     return replace(s, **changes)

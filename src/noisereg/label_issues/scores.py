@@ -25,8 +25,6 @@ figures live there only, so that none here can drift from them.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 SCORES = ("auto", "posterior", "g", "residual", "method")
@@ -82,9 +80,9 @@ def posterior_multi(p: np.ndarray, given: np.ndarray, keep: np.ndarray, spurious
     return np.where(given > 0.5, pos, neg)
 
 
-def entry_scores(logits: np.ndarray, given: np.ndarray, *, single_label: bool, h_logits: Optional[np.ndarray] = None,
-                 h_clean: Optional[tuple[np.ndarray, np.ndarray]] = None,
-                 trust: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
+def entry_scores(logits: np.ndarray, given: np.ndarray, *, single_label: bool, h_logits: np.ndarray | None = None,
+                 h_clean: tuple[np.ndarray, np.ndarray] | None = None,
+                 trust: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Every score available, as label qualities: (N,) per image for single-label, (N, K) per entry for
     multi-label, plus the raw ``residual_logit`` r of the given entries.
 

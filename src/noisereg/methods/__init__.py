@@ -14,8 +14,7 @@ from .linear import LinearClassifier
 from .meta_weight_net import MetaWeightNet
 from .mixed import MixedLabels
 from .noise_regularization import NoiseRegularization
-from .registry import (GROUPS, MethodSpec, create_method, get_method_spec, list_methods, method_specs,
-                       register_method)
+from .registry import GROUPS, MethodSpec, create_method, get_method_spec, list_methods, method_specs, register_method
 
 _HEADS = ("lr", "weight_decay", "hidden")
 # alpha left unset: the paper's 0.2 against 0.05 and 0.02, on validation. Its best value flips with the noise:

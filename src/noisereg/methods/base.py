@@ -1,11 +1,11 @@
 """What every method shares: the batch it trains on, the loss it returns, the masked BCE."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -30,18 +30,18 @@ class Batch:
     targets: torch.Tensor
     mask: torch.Tensor
     is_clean: torch.Tensor
-    noisy: Optional[torch.Tensor] = None
-    has_noisy: Optional[torch.Tensor] = None
-    pos_weight: Optional[torch.Tensor] = None
+    noisy: torch.Tensor | None = None
+    has_noisy: torch.Tensor | None = None
+    pos_weight: torch.Tensor | None = None
 
-    def to(self, device: torch.device) -> "Batch":
+    def to(self, device: torch.device) -> Batch:
         nb = device.type == "cuda"
         return Batch(*(None if t is None else t.to(device, non_blocking=nb) for t in
                        (self.x, self.targets, self.mask, self.is_clean, self.noisy, self.has_noisy, self.pos_weight)))
 
 
-def masked_bce(logits: torch.Tensor, targets: torch.Tensor, mask: Optional[torch.Tensor] = None,
-               pos_weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+def masked_bce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None,
+               pos_weight: torch.Tensor | None = None) -> torch.Tensor:
     """Binary cross-entropy from logits (numerically stable), averaged over known entries.
 
     Entries where ``mask`` is 0 contribute nothing; with no known entry the loss is an exact 0
@@ -114,12 +114,12 @@ class Method(nn.Module):
         ratios = [p.clean_ratio for p in self.phases()]
         data.require(clean=any(r > 0 for r in ratios), noisy=any(r < 1 for r in ratios), where=where)
 
-    def label_trust(self, outputs: dict[str, torch.Tensor], given: torch.Tensor) -> Optional[torch.Tensor]:
+    def label_trust(self, outputs: dict[str, torch.Tensor], given: torch.Tensor) -> torch.Tensor | None:
         """The method's own trust in labels, when it learns one (label verification, sample weights): an
         (N, K) tensor in [0, 1] from its ``outputs`` on N images with ``given`` (N, K) labels, entry k the
         trust in class k as a label of the image (single-label) or in the given entry k (multi-label).
         None: the method learns no such score (label issues then come from its classifiers)."""
         return None
 
-    def forward(self, features: torch.Tensor, batch: Optional[Batch] = None) -> dict[str, torch.Tensor]:
+    def forward(self, features: torch.Tensor, batch: Batch | None = None) -> dict[str, torch.Tensor]:
         raise NotImplementedError

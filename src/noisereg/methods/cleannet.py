@@ -20,7 +20,7 @@ Single-label only, as in its paper.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -125,11 +125,11 @@ class CleanNetWeighting(Method):
         self.verifier.reference.copy_(torch.from_numpy(ref))
         self.verifier.reference_mask.copy_(torch.from_numpy(mask))
 
-    def label_trust(self, outputs: dict[str, torch.Tensor], given: torch.Tensor) -> Optional[torch.Tensor]:
+    def label_trust(self, outputs: dict[str, torch.Tensor], given: torch.Tensor) -> torch.Tensor | None:
         """(N, K) trust in each class as the image's label: the verification score mapped to [0, 1]."""
         return (outputs["verification"] + 1) / 2
 
-    def forward(self, features: torch.Tensor, batch: Optional[Batch] = None) -> dict[str, torch.Tensor]:
+    def forward(self, features: torch.Tensor, batch: Batch | None = None) -> dict[str, torch.Tensor]:
         log_p = F.log_softmax(self.classifier(features).float(), dim=1)
         scores = self.verifier(features.float())
         out = {"logits": log_p, "verification": scores}  # log-probabilities: sigmoid ranks like probabilities

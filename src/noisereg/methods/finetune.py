@@ -11,7 +11,7 @@ Each first trains the linear classifier on the noisy labels (phase ``noisy``), t
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +58,7 @@ class BackboneGT(LinearClassifier):
         super().check_data(data, where)
 
 
-def every_clean_label(train: Any, known_clean: Optional[np.ndarray] = None) -> Any:
+def every_clean_label(train: Any, known_clean: np.ndarray | None = None) -> Any:
     """Backbone (GT)'s training set: every training image whose clean label exists, with it
     (``known_clean``; None = every row), whatever share the other methods may use."""
     rows = np.ones(len(train), bool) if known_clean is None else np.asarray(known_clean, bool)

@@ -10,7 +10,7 @@
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -103,7 +103,7 @@ class TransitionCorrected(Method):
         self.transition.copy_(torch.as_tensor(t, dtype=self.transition.dtype))
         self.fc.reset_parameters()  # a fresh classifier learns through the correction
 
-    def forward(self, features: torch.Tensor, batch: Optional[Batch] = None) -> dict[str, torch.Tensor]:
+    def forward(self, features: torch.Tensor, batch: Batch | None = None) -> dict[str, torch.Tensor]:
         log_p = F.log_softmax(self.fc(features).float(), dim=1)
         out = {"logits": log_p}  # log-probabilities: sigmoid of them ranks like the probabilities
         if batch is None:

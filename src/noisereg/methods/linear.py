@@ -4,8 +4,6 @@ With the frozen scheme this is stage one, the fine-tuning of the backbone on the
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import nn
 
@@ -20,7 +18,7 @@ class LinearClassifier(Method):
         self.fc = nn.Linear(feature_dim, num_classes)
         self.clean_ratio = clean_ratio
 
-    def forward(self, features: torch.Tensor, batch: Optional[Batch] = None) -> dict[str, torch.Tensor]:
+    def forward(self, features: torch.Tensor, batch: Batch | None = None) -> dict[str, torch.Tensor]:
         logits = self.fc(features)
         out = {"logits": logits}
         if batch is not None:

@@ -22,7 +22,7 @@ clean rows serve as meta data only; the classifier does not train on them direct
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -83,14 +83,14 @@ class MetaWeightNet(Method):
         super().check_data(data, where)
 
     def losses(self, logits: torch.Tensor, targets: torch.Tensor,
-               pos_weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+               pos_weight: torch.Tensor | None = None) -> torch.Tensor:
         """Per-sample losses: (N,) cross-entropy (single-label) or (N, K) binary cross-entropy entries
         (positives weighed by ``pos_weight``)."""
         if self.single_label:
             return -(targets * F.log_softmax(logits.float(), 1)).sum(1)
         return F.binary_cross_entropy_with_logits(logits.float(), targets, reduction="none", pos_weight=pos_weight)
 
-    def label_trust(self, outputs: dict[str, torch.Tensor], given: torch.Tensor) -> Optional[torch.Tensor]:
+    def label_trust(self, outputs: dict[str, torch.Tensor], given: torch.Tensor) -> torch.Tensor | None:
         """(N, K) the weight V would give each label entry: single-label, the weight of the image's loss were
         class k its label; multi-label, the weight of each given entry's loss."""
         z = outputs["logits"].float()
@@ -114,7 +114,7 @@ class MetaWeightNet(Method):
             return self.losses(z, batch.targets[clean]).mean()
         return masked_bce(z, batch.targets[clean], batch.mask[clean], batch.pos_weight)
 
-    def forward(self, features: torch.Tensor, batch: Optional[Batch] = None) -> dict[str, torch.Tensor]:
+    def forward(self, features: torch.Tensor, batch: Batch | None = None) -> dict[str, torch.Tensor]:
         logits = self.classifier(features)
         out = {"logits": logits}
         if batch is None:

@@ -7,8 +7,6 @@ classifier that cleanlab's CleanLearning wraps in the benchmark, so both see the
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 from ..models.heads import CleanNet
@@ -24,7 +22,7 @@ class MixedLabels(Method):
         self.clean_net = CleanNet(feature_dim, hidden, num_classes, activation)
         self.clean_ratio = clean_ratio
 
-    def forward(self, features: torch.Tensor, batch: Optional[Batch] = None) -> dict[str, torch.Tensor]:
+    def forward(self, features: torch.Tensor, batch: Batch | None = None) -> dict[str, torch.Tensor]:
         logits = self.clean_net(features)
         out = {"logits": logits}
         if batch is not None:

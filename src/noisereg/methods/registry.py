@@ -3,8 +3,9 @@ method is here, so the trainer, the experiment grid and the demo never test a me
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
 from .base import Method
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from ..data.labelset import LabelledSet
 
 Factory = Callable[[int, int, Any], Method]
-TrainView = Callable[["LabelledSet", "Optional[np.ndarray]"], "LabelledSet"]
+TrainView = Callable[["LabelledSet", "np.ndarray | None"], "LabelledSet"]
 DEFAULTABLE = ("lr", "weight_decay", "hidden", "alpha", "clean_ratio")  # config.BASE_DEFAULTS' fields
 GROUPS = ("paper", "variant", "ablation", "reference", "fine-tuning", "label cleaning", "loss correction",
           "meta-learning", "other")
@@ -57,7 +58,7 @@ class MethodSpec:
     has_h: bool = False
     is_backbone_noisy: bool = False
     single_label_only: bool = False
-    train_view: Optional[TrainView] = None
+    train_view: TrainView | None = None
     tunable: tuple[str, ...] = ("lr", "weight_decay")
     demo_peer: bool = False
     defaults: dict[str, Any] = field(default_factory=dict)
@@ -83,7 +84,7 @@ def register_method(name: str, factory: Factory, description: str = "", **spec: 
     return _REGISTRY[name]
 
 
-def list_methods(*, group: Optional[str] = None) -> list[str]:
+def list_methods(*, group: str | None = None) -> list[str]:
     """Registered method ids, in registration order (optionally of one group)."""
     return [m for m, s in _REGISTRY.items() if group is None or s.group == group]
 
@@ -92,7 +93,8 @@ def get_method_spec(name: str) -> MethodSpec:
     """The spec of ``name``; an unknown id is a ``UserError`` with a did-you-mean."""
     if name not in _REGISTRY:
         from ..options import did_you_mean
-        raise UserError(f"unknown method '{name}': expected one of {list_methods()}{did_you_mean(name, list_methods())}")
+        known = list_methods()
+        raise UserError(f"unknown method '{name}': expected one of {known}{did_you_mean(name, known)}")
     return _REGISTRY[name]
 
 

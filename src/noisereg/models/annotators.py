@@ -6,16 +6,14 @@ weights downloaded by torchvision/timm or read from a local file (``weights``).
 """
 from __future__ import annotations
 
-from typing import Optional
-
 from torch import nn
 
-from ..errors import UserError
 from ..data.images import Preprocess
+from ..errors import UserError
 from .backbones import LITE_VARIANTS, TF_MEAN, TF_STD, efficientnet_lite, load_state_dict_file, pretrained_download
 
 
-def create_imagenet_classifier(name: str, *, weights: Optional[str] = None,
+def create_imagenet_classifier(name: str, *, weights: str | None = None,
                                image_size: int = 0) -> tuple[nn.Module, Preprocess]:
     """(model mapping images to 1000 ImageNet logits, its preprocessing)."""
     if name in LITE_VARIANTS:  # offline: Lite0 installs with noisereg, Lite1/Lite2 with the ``lite`` extra

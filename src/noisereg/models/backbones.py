@@ -8,7 +8,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import math
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -89,7 +90,7 @@ def load_state_dict_file(path: str) -> dict[str, torch.Tensor]:
         raise UserError(f"cannot read weight file {path}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
 
 
-def efficientnet_lite(name: str = "efficientnet-lite0", *, pretrained: bool = True, weights: Optional[str] = None,
+def efficientnet_lite(name: str = "efficientnet-lite0", *, pretrained: bool = True, weights: str | None = None,
                       with_head: bool = False) -> nn.Module:
     """EfficientNet-Lite0/1/2 with real ImageNet-1k weights loaded from a local file (works offline).
 
@@ -108,7 +109,7 @@ def efficientnet_lite(name: str = "efficientnet-lite0", *, pretrained: bool = Tr
     return model
 
 
-def efficientnet_lite0(*, pretrained: bool = True, weights: Optional[str] = None,
+def efficientnet_lite0(*, pretrained: bool = True, weights: str | None = None,
                        with_head: bool = False) -> nn.Module:
     """EfficientNet-Lite0 (see ``efficientnet_lite``)."""
     return efficientnet_lite("efficientnet-lite0", pretrained=pretrained, weights=weights, with_head=with_head)
@@ -151,7 +152,7 @@ def _weights_source(name: str) -> str:
     return torchvision.models.get_model_weights(name.lower()).DEFAULT.url
 
 
-def _torchvision_body(name: str, pretrained: bool, weights: Optional[str]) -> tuple[nn.Module, int]:
+def _torchvision_body(name: str, pretrained: bool, weights: str | None) -> tuple[nn.Module, int]:
     import torchvision
     with pretrained_download(name):
         model = torchvision.models.get_model(name, weights="DEFAULT" if pretrained and not weights else None)
@@ -160,7 +161,7 @@ def _torchvision_body(name: str, pretrained: bool, weights: Optional[str]) -> tu
     return model, _strip_last_linear(model)
 
 
-def _timm_body(name: str, pretrained: bool, weights: Optional[str]) -> tuple[nn.Module, int]:
+def _timm_body(name: str, pretrained: bool, weights: str | None) -> tuple[nn.Module, int]:
     try:
         import timm
     except ImportError:
@@ -227,14 +228,15 @@ def check_backbone_name(name: str) -> None:
                         f"(e.g. resnet18) or timm/NAME{did_you_mean(name, [*list_backbones(), *known])}")
 
 
-def create_backbone(name: str, *, pretrained: bool = True, weights: Optional[str] = None,
+def create_backbone(name: str, *, pretrained: bool = True, weights: str | None = None,
                     in_chans: int = 3, image_size: int = 0) -> Backbone:
     """Build the feature extractor f(x).
 
     Args:
         name: ``small-cnn`` (random init, any channel count), ``efficientnet-lite0`` (ImageNet
-            weights from a local file; ``-lite1`` / ``-lite2`` with the ``lite`` extra), a torchvision model name (e.g. ``resnet50``), ``timm/NAME``,
-            or ``features`` for precomputed embeddings (identity; ``in_chans`` is their size D).
+            weights from a local file; ``-lite1`` / ``-lite2`` with the ``lite`` extra), a torchvision model name
+            (e.g. ``resnet50``), ``timm/NAME``, or ``features`` for precomputed embeddings (identity; ``in_chans``
+            is their size D).
         pretrained: load ImageNet weights where the backbone has them (torchvision/timm download them).
         weights: a local weight file (.safetensors or tensor-only .pth) to load instead.
         in_chans: channels of the input images; ImageNet backbones take 3 (grayscale is repeated).

@@ -10,7 +10,7 @@ SyncBatchNorm on CUDA, ``GlobalBatchNorm`` elsewhere (torch's refuses CPU tensor
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn

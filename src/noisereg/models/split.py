@@ -9,7 +9,7 @@ fraction of the whole network's cost per step.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import nn
@@ -30,7 +30,7 @@ class Trunk(nn.Module):
         self.parts = nn.ModuleList([m for u in units for m in u.modules])
         self._units = units
         self.name, self.preprocess, self.cut = backbone.name, backbone.preprocess, cut
-        self._shape: Optional[tuple[int, ...]] = None
+        self._shape: tuple[int, ...] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return run_units(self._units, x)
@@ -71,7 +71,7 @@ class Top(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(run_units(self._units, x), 1)
 
-    def train(self, mode: bool = True) -> "Top":
+    def train(self, mode: bool = True) -> Top:
         self.training = mode
         self.body.train(False)  # the trunk never trains
         for m in self._trained:

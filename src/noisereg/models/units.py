@@ -16,9 +16,9 @@ and in train mode: the same modules, the same per-block drop-connect rates. The 
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Sequence
 
 import torch
 from torch import nn

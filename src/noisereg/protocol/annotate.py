@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -39,11 +39,11 @@ class AnnotateConfig:
     out: str
     class_map: str = "cifar10"
     annotator: str = "efficientnet-lite2"
-    weights: Optional[str] = None
+    weights: str | None = None
     image_size: int = 0
     top_k: int = 8
     label_mode: str = "single"
-    clean_fraction: Optional[float] = None
+    clean_fraction: float | None = None
     seed: int = 0
     batch_size: int = 32
     num_workers: int = 0

@@ -21,7 +21,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -41,14 +40,14 @@ class CocoProtocolConfig:
     root: str
     out: str
     annotator: str = "efficientnet-lite0"
-    weights: Optional[str] = None
+    weights: str | None = None
     image_size: int = 0
     top_k: int = 8
     clean_fraction: float = 0.05
     split_sizes: tuple[float, ...] = PAPER_SPLIT
     seed: int = 0
-    subsets: Optional[list[str]] = None
-    class_map: Optional[str] = None
+    subsets: list[str] | None = None
+    class_map: str | None = None
     batch_size: int = 32
     num_workers: int = 0
     device: str = "auto"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pandas as pd
 
@@ -23,7 +23,7 @@ SUSPECTS_FILE = "label_issues.csv"
 SUSPECTS_SHOWN = 12
 
 
-def kind_of(folder: Path, summary: Optional[dict[str, Any]]) -> str:
+def kind_of(folder: Path, summary: dict[str, Any] | None) -> str:
     """train, experiment or demo: from ``run.json``, else from the files the folder holds."""
     if summary:
         return summary["kind"]
@@ -34,7 +34,7 @@ def kind_of(folder: Path, summary: Optional[dict[str, Any]]) -> str:
                     "(no run.json, checkpoint.json, results.csv or results.json)")
 
 
-def _cell(value: Optional[float], std: Optional[float] = None) -> dict[str, Any]:
+def _cell(value: float | None, std: float | None = None) -> dict[str, Any]:
     """A table cell in %: its text, and the number sorting uses."""
     if value is None:
         return {"text": "-", "sort": ""}
@@ -76,8 +76,8 @@ def experiment_results(folder: Path) -> dict[str, Any]:
     table = [[_cell(*c) if c else _cell(None) for c in line] for line in cells]
     _bold_best(table)
     seeds = frame.groupby(["method", "activation", "clean_fraction"]).size().max()
-    return {"caption": f"Test scores in %, mean ± sample std over {seeds} seed(s); columns are metric @ clean fraction. "
-                       "Best mean per column in bold.",
+    return {"caption": f"Test scores in %, mean ± sample std over {seeds} seed(s); columns are metric @ clean "
+                       "fraction. Best mean per column in bold.",
             "head": ["method", "activation", *columns],
             "rows": [{"label": list(k), "cells": r} for k, r in zip(keys, table)]}
 
@@ -87,7 +87,7 @@ def _single_label(folder: Path) -> bool:
     return bool(data[0].get("single_label", False))
 
 
-def train_results(folder: Path, evaluations: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
+def train_results(folder: Path, evaluations: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The kept weights' scores on the evaluated set (else the best validation score), and the step
     they come from."""
     meta = json.loads((folder / "checkpoint.json").read_text())
@@ -126,7 +126,7 @@ def kept_by(folder: Path) -> list[str]:
     return out
 
 
-def curves_of(folder: Path, kind: str, summary: dict[str, Any]) -> Optional[str]:
+def curves_of(folder: Path, kind: str, summary: dict[str, Any]) -> str | None:
     """The training-curves figure: ``metrics.csv`` of a train run (one panel per stage), ``curves.csv``
     of an experiment or the demo (one panel per task or clean fraction)."""
     if kind == "train":  # metrics.csv, or the checkpoint's history for a run written before it existed
@@ -160,7 +160,7 @@ def evaluation_view(folder: Path, ev: dict[str, Any]) -> dict[str, Any]:
             "confusion_figure": confusion_figure(classes, ev["confusion"]) if ev.get("confusion") else None}
 
 
-def suspects_of(folder: Path, image_root: Optional[str]) -> Optional[dict[str, Any]]:
+def suspects_of(folder: Path, image_root: str | None) -> dict[str, Any] | None:
     """The worst rows of ``label_issues.csv`` (a label-issue finder's output), when the folder has one."""
     path = folder / SUSPECTS_FILE
     if not path.is_file():
@@ -184,7 +184,7 @@ def _text(value: Any) -> str:
     return "" if value is None or (isinstance(value, float) and value != value) else str(value)
 
 
-def _image_uri(path: Any, folder: Path, image_root: Optional[str]) -> Optional[str]:
+def _image_uri(path: Any, folder: Path, image_root: str | None) -> str | None:
     """A suspect's image as a PNG thumbnail URI, found as given, under the image root or the run folder."""
     if not isinstance(path, str) or not path:
         return None

@@ -9,9 +9,10 @@ disagree most, i.e. what the residual net absorbed (predictions normalised over 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,7 +34,7 @@ class Scores:
     h = sigmoid(r + c), both (N, K)."""
 
     g: np.ndarray
-    h: Optional[np.ndarray] = None
+    h: np.ndarray | None = None
 
 
 def score_set(model: torch.nn.Module, data: LabelledSet, pre: Preprocess, *, device: torch.device,
@@ -53,7 +54,8 @@ def _top(p: np.ndarray, classes: list[str], k: int, normalise: bool = False) -> 
     return [(classes[j], round(float(p[j]), 4)) for j in np.argsort(-p, kind="stable")[:k]]
 
 
-def pick_fig3(g: np.ndarray, clean: np.ndarray, noisy: Optional[np.ndarray], n: int, seed: int = 0) -> list[tuple[int, str]]:
+def pick_fig3(g: np.ndarray, clean: np.ndarray, noisy: np.ndarray | None, n: int,
+              seed: int = 0) -> list[tuple[int, str]]:
     """(row, kind) of the Fig. 3 grid: g's most confident mistakes, images whose noisy label was wrong and
     g got right (when the set has noisy labels), then a seeded sample of the rest; ``n`` at most."""
     top = g.argmax(1)
@@ -82,10 +84,11 @@ def _shrunk(image: Any) -> Any:
     from PIL import Image
     scale = THUMB_SIDE / max(image.size)
     size = (max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale)))
-    return image.resize(size, Image.NEAREST if max(image.size) < THUMB_SIDE / 2 else Image.BICUBIC)
+    small = max(image.size) < THUMB_SIDE / 2
+    return image.resize(size, Image.Resampling.NEAREST if small else Image.Resampling.BICUBIC)
 
 
-def thumbnail(data: LabelledSet, row: int, path: Path) -> Optional[str]:
+def thumbnail(data: LabelledSet, row: int, path: Path) -> str | None:
     """Save row ``row``'s image as a PNG thumbnail; its file name, or None for precomputed features
     (nothing to show)."""
     from PIL import Image
@@ -110,7 +113,7 @@ def thumbnail_uri(path: Path) -> str:
 
 
 def _example(data: LabelledSet, row: int, scores: Scores, folder: Path, normalise: bool, top: int = 3,
-             others: Optional[dict[str, Scores]] = None) -> dict[str, Any]:
+             others: dict[str, Scores] | None = None) -> dict[str, Any]:
     """One example card: the image, its labels, g's (and h's) ``top`` classes and, for the paper's Fig. 3
     comparison, each of ``others``' ``top`` classes on the same image."""
     classes = data.classes

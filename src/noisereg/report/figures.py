@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,7 @@ def png_uri(fig: Any, dpi: int = 110) -> str:
     return png_data_uri(buf.getvalue())
 
 
-def curves_figure(curves: pd.DataFrame, metric_of: dict[str, str], *, x: str = "step") -> Optional[str]:
+def curves_figure(curves: pd.DataFrame, metric_of: dict[str, str], *, x: str = "step") -> str | None:
     """One row of two panels per ``panel`` value: the training loss (a rolling mean over a twentieth of
     the steps) and the panel's validation metric ``metric_of[panel]`` (%) against ``x`` (the step, or
     the demo's step counted from the start of stage one), one colour per ``method``."""
@@ -59,7 +59,7 @@ def curves_figure(curves: pd.DataFrame, metric_of: dict[str, str], *, x: str = "
                 ev = part[part[key].notna()]
                 ax_val.plot(ev[x] if x in ev else ev["step"], 100 * ev[key], marker=".", color=color[method],
                             label=method)
-            kept = part["kept_step"].dropna() if "kept_step" in part and x == "step" else ()
+            kept: Any = part["kept_step"].dropna() if "kept_step" in part and x == "step" else ()
             for ax in (ax_loss, ax_val) if len(kept) else ():  # the step whose weights the phase kept
                 ax.axvline(float(kept.iloc[-1]), color=color[method], linestyle="--", linewidth=1)
         ax_loss.set(title=f"{panel}: training loss", xlabel="step", ylabel="loss (rolling mean)")
@@ -71,7 +71,7 @@ def curves_figure(curves: pd.DataFrame, metric_of: dict[str, str], *, x: str = "
     return png_uri(fig)
 
 
-def per_class_ap_figure(classes: list[str], ap: dict[str, list[Optional[float]]], featured: str) -> str:
+def per_class_ap_figure(classes: list[str], ap: dict[str, list[float | None]], featured: str) -> str:
     """Horizontal bars of each class's AP (%), ``featured``'s lowest at the top; other methods as dots.
 
     With more than ``MAX_BARS`` classes only ``featured``'s lowest-AP classes are drawn.

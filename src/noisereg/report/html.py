@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from ..safe_io import output_file, write_text
-from typing import Any, Optional
-
-from .collect import (curves_of, demo_results, evaluation_view, experiment_results, kept_by, kind_of,
-                      suspects_of, train_results)
+from .collect import (
+    curves_of,
+    demo_results,
+    evaluation_view,
+    experiment_results,
+    kept_by,
+    kind_of,
+    suspects_of,
+    train_results,
+)
 from .evidence import read_evaluations
 from .summary import read_summary
 
@@ -71,7 +78,7 @@ def render(context: dict[str, Any]) -> str:
     return env.get_template("report.html.j2").render(**context)
 
 
-def write_report(folder: str | Path, out: Optional[str | Path] = None) -> Path:
+def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
     """Render ``folder``'s report into ``out`` (default ``folder/report.html``); returns its path."""
     path = Path(out) if out is not None else Path(folder) / REPORT_FILE
     html = render(report_context(folder))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -23,8 +23,8 @@ CURVES_FILE = "curves.csv"
 KINDS = ("train", "experiment", "demo")
 
 
-def data_summary(name: str, train: LabelledSet, *, val: Optional[LabelledSet] = None,
-                 test: Optional[LabelledSet] = None, noise: Optional[dict[str, float]] = None,
+def data_summary(name: str, train: LabelledSet, *, val: LabelledSet | None = None,
+                 test: LabelledSet | None = None, noise: dict[str, float] | None = None,
                  val_from_clean: bool = False) -> dict[str, Any]:
     """Images per split, classes, the clean share and the measured noise of one dataset.
 
@@ -72,7 +72,7 @@ def _plain(value: Any) -> Any:
     return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
-def read_summary(folder: str | Path) -> Optional[dict[str, Any]]:
+def read_summary(folder: str | Path) -> dict[str, Any] | None:
     """``run.json`` of ``folder`` (None when the run predates it)."""
     path = Path(folder) / SUMMARY_FILE
     return json.loads(path.read_text()) if path.is_file() else None

@@ -3,7 +3,7 @@ Fig. 4-style convergence curves, and the versions that produced a result."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +66,7 @@ def write_results(out: str | Path, results: dict[str, Any], markdown: str) -> No
 
 
 def mean_std_over_seeds(rows: list[dict[str, Any]], fractions: list[float],
-                        metrics: list[str]) -> tuple[list[tuple[str, str]], list[str], list[list[Optional[tuple]]]]:
+                        metrics: list[str]) -> tuple[list[tuple[str, str]], list[str], list[list[tuple | None]]]:
     """Experiment rows aggregated as the paper's tables: one row per (method, activation), one column per
     metric x clean fraction, each cell (mean, sample std with ddof 1; 0 for one seed) in % over seeds (None
     where nothing ran).
@@ -87,11 +87,11 @@ def mean_std_over_seeds(rows: list[dict[str, Any]], fractions: list[float],
     return keys, [f"{m} @ {f:g}" for m, f in columns], cells
 
 
-def best_in_columns(cells: list[list[Optional[tuple]]]) -> list[Optional[int]]:
+def best_in_columns(cells: list[list[tuple | None]]) -> list[int | None]:
     """Per column, the row index of the highest mean (None for an empty column): what a table sets in bold."""
     best = []
     for j in range(len(cells[0]) if cells else 0):
-        values = [(c[j][0], i) for i, c in enumerate(cells) if c[j] is not None]
+        values = [(cell[0], i) for i, c in enumerate(cells) if (cell := c[j]) is not None]
         best.append(max(values)[1] if values else None)
     return best
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ..checkpoint import read_meta
 from ..config import TrainConfig
@@ -15,8 +15,8 @@ from .summary import data_summary, write_summary
 
 
 def report_train_run(out: str | Path, result: FitResult, cfg: TrainConfig, train: LabelledSet, *,
-                     source: Optional[dict[str, Any]] = None, write: bool = True,
-                     held_out: bool = False) -> Optional[Path]:
+                     source: dict[str, Any] | None = None, write: bool = True,
+                     held_out: bool = False) -> Path | None:
     """Write ``out/run.json``, ``out/evaluation/`` and ``out/report.html`` for a finished train run.
 
     The examples and per-class AP are those of the validation set that chose the weights (the manifest's

@@ -7,9 +7,10 @@ features; ``manifest``: any manifest. A new dataset is one module plus one entry
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the registry is read by the CLI's parser, which must not import torch
     import torch

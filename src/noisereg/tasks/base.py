@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 
@@ -25,10 +24,10 @@ class Task:
     test: LabelledSet
     noise: dict[str, float] = field(default_factory=dict)
     single_label: bool = True
-    known_clean: Optional[np.ndarray] = None
-    photos: Optional[list[str]] = None
+    known_clean: np.ndarray | None = None
+    photos: list[str] | None = None
 
-    def holdout(self, fraction: float, seed: int) -> tuple[LabelledSet, Optional[LabelledSet], np.ndarray]:
+    def holdout(self, fraction: float, seed: int) -> tuple[LabelledSet, LabelledSet | None, np.ndarray]:
         """(training set, validation set, known clean rows of the training set): validation is a seeded
         share of the clean set, the same for every method of a comparison; the test set is never touched."""
         rows = validation_rows(self.train, fraction, seed)

@@ -17,8 +17,8 @@ are the annotator's predictions.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -27,8 +27,7 @@ from ..annotation import annotator_topk, assign_labels, class_lookup, read_class
 from ..data.images import load_image
 from ..data.labelset import LabelledSet, clean_subset, one_hot
 from ..data.noise import noise_rates
-from ..data.sources.cifar_n import (CIFAR10_CLASSES, load_cifar_n_labels, noisy_labels, test_images,
-                                    train_image_paths)
+from ..data.sources.cifar_n import CIFAR10_CLASSES, load_cifar_n_labels, noisy_labels, test_images, train_image_paths
 from ..errors import UserError
 from ..features import cached_features
 from ..models.backbones import create_backbone
@@ -41,8 +40,8 @@ SHARED = Path(__file__).resolve().parents[4] / "shared" / "data"
 ANNOTATED = "annotated"
 
 
-def _labelled(images, clean: np.ndarray, noisy: Optional[np.ndarray], is_clean: np.ndarray,
-              labelled: Optional[np.ndarray] = None) -> LabelledSet:
+def _labelled(images, clean: np.ndarray, noisy: np.ndarray | None, is_clean: np.ndarray,
+              labelled: np.ndarray | None = None) -> LabelledSet:
     """``labelled``: rows that have a noisy label at all (the annotator may give none)."""
     n = len(clean)
     has_noisy = (~is_clean & (labelled if labelled is not None else True)) if noisy is not None else np.zeros(n, bool)
@@ -74,7 +73,7 @@ def _mosaic_pixels(paths: list[str], tiles: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(mosaic).permute(0, 3, 1, 2).contiguous()
 
 
-def cifar10n_builder(root: Optional[str], labels_path: Optional[str], *, noise: str, multi_label: bool,
+def cifar10n_builder(root: str | None, labels_path: str | None, *, noise: str, multi_label: bool,
                      backbone: str, image_size: int, mosaics: int, cache_dir: str,
                      device: torch.device, features: bool = True, annotator: str = "efficientnet-lite2",
                      annotator_image_size: int = 160) -> Callable[[float, int], Task]:

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 from ..data.check import summarize
 from ..data.sources import open_dataset
 from .base import Task
 
 
-def manifest_builder(path: str, image_root: Optional[str] = None) -> Callable[[float, int], Task]:
+def manifest_builder(path: str, image_root: str | None = None) -> Callable[[float, int], Task]:
     """Tasks from a manifest: a seeded clean fraction of train keeps its clean labels (clean images keep
     their noisy labels too); the test split, or val when there is none, is the evaluation set."""
     table = open_dataset("csv", manifest=path, image_root=image_root)

@@ -15,8 +15,8 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ from .cifar10n import SHARED
 TOP_K = 8  # the paper's top-8
 
 
-def voc_table(root: Optional[str]) -> LabelTable:
+def voc_table(root: str | None) -> LabelTable:
     """The VOC photos with the 19 classes the ``voc`` map covers (photos only ``person`` labels removed)."""
     path = Path(root) if root else SHARED / "voc2007"
     if not (path / "annotations").is_dir():
@@ -53,7 +53,7 @@ def machine_labels(table: LabelTable, *, annotator: str, image_size: int, cache_
     return multi_hot(assign_labels(index, lookup, top_k=TOP_K, mode="multi"), table.num_classes)
 
 
-def voc_builder(root: Optional[str], *, backbone: str, image_size: int, annotator: str, annotator_image_size: int,
+def voc_builder(root: str | None, *, backbone: str, image_size: int, annotator: str, annotator_image_size: int,
                 cache_dir: str, device: torch.device) -> Callable[[float, int], Task]:
     """Annotate and extract (or reuse both caches) once; return (clean fraction, seed) -> task."""
     if annotator == backbone:

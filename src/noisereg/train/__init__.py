@@ -11,6 +11,6 @@ from .model import Classifier, build_backbone, load_classifier, stage_one_model,
 from .schemes import FitResult, Run, fit
 from .selection import metric_name
 
-__all__ = ["Classifier", "FitResult", "Run", "build_backbone", "describe_thresholds", "evaluate", "f1_thresholds_on", "fit",
-           "iter_training_batches", "load_classifier", "make_optimizer", "metric_name", "predict_files",
+__all__ = ["Classifier", "FitResult", "Run", "build_backbone", "describe_thresholds", "evaluate", "f1_thresholds_on",
+           "fit", "iter_training_batches", "load_classifier", "make_optimizer", "metric_name", "predict_files",
            "predict_logits", "set_lr", "stage_one_model", "train_loop", "with_method"]

@@ -1,8 +1,9 @@
 """Mixed clean:noisy training batches as the methods see them (``Batch``)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import tee
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,7 +14,8 @@ from ..data.sampler import MixedBatchSampler
 from ..methods import Batch
 
 
-def batch_targets(data: LabelledSet, clean: np.ndarray, noisy: np.ndarray) -> tuple[torch.Tensor, ...]:
+def batch_targets(data: LabelledSet, clean: np.ndarray,
+                  noisy: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """targets, mask, is_clean, and every row's noisy label with its presence flag (see ``Batch``)."""
     rows = np.concatenate([clean, noisy])
     noisy_labels = data.noisy_rows(rows)
@@ -26,8 +28,8 @@ def batch_targets(data: LabelledSet, clean: np.ndarray, noisy: np.ndarray) -> tu
 
 def iter_training_batches(data: LabelledSet, images: Any, pre: Preprocess, sampler: MixedBatchSampler,
                           steps: range, num_workers: int = 0, pin: bool = False,
-                          augment_seed: Optional[int] = None,
-                          pos_weight: Optional[torch.Tensor] = None) -> Iterator[Batch]:
+                          augment_seed: int | None = None,
+                          pos_weight: torch.Tensor | None = None) -> Iterator[Batch]:
     """Mixed batches for ``steps``: the clean rows first, then the noisy rows.
 
     Batches are drawn as they are consumed (a phase of a million steps holds none in advance).

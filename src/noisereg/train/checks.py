@@ -9,7 +9,8 @@ steps.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,7 @@ def check_method_data(train: LabelledSet, cfg: Any) -> None:
 SMALL_VALIDATION = 200  # below this many images one validation top-1 has a standard error over 3 points
 
 
-def small_validation(val: Optional[LabelledSet]) -> Optional[str]:
+def small_validation(val: LabelledSet | None) -> str | None:
     """The line a run starts with when its validation set is small: its score's standard error (at 70%
     accuracy) and what selection does about it (early stopping only after a fifth of the phase; the heads
     kept by the validation loss for single-label data, ``selection.selects_by_loss``); None otherwise."""

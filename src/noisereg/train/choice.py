@@ -14,9 +14,10 @@ It says what it chooses when it starts and each candidate's score as that candid
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from torch import nn
 
@@ -70,7 +71,7 @@ def pending(cfg: TrainConfig, eval_set: Any, train: Any = None, stage_one: Any =
 
 def choose_on_validation(cfg: TrainConfig, train: Any, eval_set: Any, stage_one: Any, train_one: TrainOne,
                          note: Note = lambda line: None) -> tuple[TrainConfig, list[Choice], Any,
-                                                                    Optional[SharedFeatures]]:
+                                                                    SharedFeatures | None]:
     """``cfg`` with every ``pending`` field set to its best candidate on ``eval_set``, the choices, the stage
     one the candidates shared (the backbone as created, built once, when none was given) and the features
     they shared (None when nothing was chosen), for the final run to train on. ``note`` gets a line when
@@ -115,7 +116,7 @@ def start_line(method: str, name: str, candidates: tuple[Any, ...], n_val: int) 
             f"images; --{name.replace('_', '-')} skips it")
 
 
-def resumed_choices(cfg: TrainConfig, out: Optional[str | Path]) -> TrainConfig:
+def resumed_choices(cfg: TrainConfig, out: str | Path | None) -> TrainConfig:
     """``--resume`` of a run that chose on validation: the fields still unset take the values its first
     sitting chose (recorded in its config), so the choice is not made again."""
     from .resume import saved_config

@@ -6,8 +6,9 @@ passes, exact), so no (N, K) array of scores or labels is ever built and nothing
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from functools import partial
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -170,6 +171,7 @@ def describe_thresholds(meta: dict[str, Any]) -> str:
 def outputs_of(model: Classifier, images: Any, pre: Preprocess, rows: np.ndarray,
                device: torch.device) -> dict[str, torch.Tensor]:
     """The model's outputs for some training rows (for a phase's set-up), in eval mode."""
+    subset: Any
     if isinstance(images, (torch.Tensor, np.ndarray)):
         subset = images[torch.as_tensor(rows)] if isinstance(images, torch.Tensor) else np.asarray(images[rows])
     else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 from pathlib import Path
-from typing import Any, Optional, TextIO
+from typing import Any, TextIO
 
 from ..errors import UserError
 from ..progress import echo
@@ -63,7 +63,7 @@ class RunLog:
             validation metric and loss, best value so far).
     """
 
-    def __init__(self, out: Optional[Path], *, metric: str, tensorboard: bool = False,
+    def __init__(self, out: Path | None, *, metric: str, tensorboard: bool = False,
                  print_evaluations: bool = True) -> None:
         if tensorboard:
             require_tensorboard()
@@ -72,7 +72,7 @@ class RunLog:
         self.out, self.metric, self.print_evaluations = out, metric, print_evaluations
         self.tb = tensorboard_writer(out / TENSORBOARD_DIR) if tensorboard and out is not None else None
         self.columns: list[str] = []
-        self.file: Optional[TextIO] = None
+        self.file: TextIO | None = None
         self.losses: list[float] = []
 
     def begin(self, history: list[dict[str, Any]]) -> None:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 
@@ -62,9 +63,9 @@ def set_lr(optimizer: torch.optim.Optimizer, cfg: TrainConfig, step: int, total:
 
 
 def train_loop(model: torch.nn.Module, batches: Iterable[Batch], optimizer: torch.optim.Optimizer,
-               cfg: TrainConfig, steps: range, *, device: torch.device, desc: str, total: Optional[int] = None,
-               history: Optional[list[dict]] = None, tag: Optional[dict[str, Any]] = None,
-               on_step: Optional[Callable[[int, dict], Optional[bool]]] = None) -> list[dict[str, Any]]:
+               cfg: TrainConfig, steps: range, *, device: torch.device, desc: str, total: int | None = None,
+               history: list[dict] | None = None, tag: dict[str, Any] | None = None,
+               on_step: Callable[[int, dict], bool | None] | None = None) -> list[dict[str, Any]]:
     """Run the optimisation over ``steps`` of a phase of ``total`` steps (default ``steps.stop``),
     appending one record per step (loss parts, learning rate, ``tag``) to ``history``;
     ``on_step(step, record)`` may add to the record (evaluation), save checkpoints, and return True

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import nn
@@ -11,8 +11,8 @@ from torch import nn
 from ..checkpoint import load_weights, read_meta
 from ..config import TrainConfig
 from ..data.images import Preprocess
-from ..distributed import DistContext, current, gather_rows, gather_rows_with_grad
 from ..data.labelset import LabelledSet
+from ..distributed import DistContext, current, gather_rows, gather_rows_with_grad
 from ..errors import UserError
 from ..methods import Batch, LinearClassifier, Method, create_method
 from ..models.backbones import Backbone, create_backbone
@@ -26,7 +26,7 @@ class Classifier(nn.Module):
         self.backbone = backbone
         self.method = method
 
-    def forward(self, x: torch.Tensor, batch: Optional[Batch] = None) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, batch: Batch | None = None) -> dict[str, torch.Tensor]:
         features = self.backbone(x)
         ctx = current()
         if batch is not None and self.training and ctx.enabled:  # a rank's block of a training batch
@@ -43,12 +43,12 @@ class FitResult:
     model: Classifier
     preprocess: Preprocess
     history: list[dict[str, float]] = field(default_factory=list)
-    stage_one: Optional[Classifier] = None
-    eval_set: Optional[LabelledSet] = None
+    stage_one: Classifier | None = None
+    eval_set: LabelledSet | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def thresholds(self) -> Optional[list[float]]:
+    def thresholds(self) -> list[float] | None:
         """Per-class thresholds on g chosen on validation (F1), for multi-label data; else None."""
         return self.meta.get("thresholds")
 
@@ -58,7 +58,7 @@ def global_batch(features: torch.Tensor, batch: Batch, ctx: DistContext) -> tupl
     would train on, so that each method's losses average over it as they would there (the gradient
     reaches each rank's backbone through its own rows). The heads run on every rank; the backbone, the
     costly part, on each rank's block only."""
-    def rows(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    def rows(t: torch.Tensor | None) -> torch.Tensor | None:
         return None if t is None else gather_rows(t.to(torch.uint8) if t.dtype == torch.bool else t, ctx).to(t.dtype)
     features = gather_rows_with_grad(features, ctx)
     return features, Batch(

@@ -8,7 +8,7 @@ end-to-end scheme. The model trained and saved is the ordinary ``Classifier(back
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from ..config import TrainConfig
 from ..data.labelset import LabelledSet
@@ -56,7 +56,7 @@ def split_for_run(cfg: TrainConfig, backbone: Backbone) -> tuple[Trunk, Top]:
     return split_backbone(backbone, cfg.train_blocks, frozen_bn=top_batchnorm_frozen(cfg))
 
 
-def activations(run: Any, trunk: Trunk) -> tuple[Any, Optional[Any]]:
+def activations(run: Any, trunk: Trunk) -> tuple[Any, Any | None]:
     """The trunk's float16 activations (N, C, H, W) of the training and validation images: from the cache
     (``--cache-dir``) when its key (trunk weights, cut, preprocessing, images) matches, else computed once."""
     cfg = run.cfg
@@ -65,7 +65,7 @@ def activations(run: Any, trunk: Trunk) -> tuple[Any, Optional[Any]]:
     return train, None if run.eval_set is None else cached_features(trunk, run.eval_set, **opts)
 
 
-def train_top(run: Any, model: Classifier, stage: str, total: int, state: Optional[dict]) -> tuple[Any, Any]:
+def train_top(run: Any, model: Classifier, stage: str, total: int, state: dict | None) -> tuple[Any, Any]:
     """Train ``model``'s top (its backbone's last K blocks and head) with its method on the cached trunk
     activations through ``run.stage``: validation on the clean set chooses the step kept and stops the phase
     early, as for heads; the checkpoint is ``model``'s. Returns the activations (train, validation)."""
@@ -82,7 +82,7 @@ def train_top(run: Any, model: Classifier, stage: str, total: int, state: Option
     return acts, eval_acts
 
 
-def heads_features(run: Any, backbone: Backbone, acts: Optional[tuple[Any, Any]] = None) -> tuple[Any, Optional[Any]]:
+def heads_features(run: Any, backbone: Backbone, acts: tuple[Any, Any] | None = None) -> tuple[Any, Any | None]:
     """Features f(x) (N, D) of the training and validation images for the frozen scheme's heads, from the
     cache in ``--cache-dir`` when its key matches, else computed once. With ``--train-blocks`` the frozen top
     computes them from the trunk activations (``acts``: those ``train_top`` used; else from the cache or

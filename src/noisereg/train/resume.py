@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..checkpoint import (LAST_FILE, clean_orphans, has_checkpoint, latest_complete, load_optimizer_state,
-                          load_weights, read_meta)
+from ..checkpoint import (
+    LAST_FILE,
+    clean_orphans,
+    has_checkpoint,
+    latest_complete,
+    load_optimizer_state,
+    load_weights,
+    read_meta,
+)
 from ..config import TrainConfig
 from ..data.labelset import LabelledSet, RowIds
 from ..distributed import current
@@ -37,7 +44,8 @@ def data_fingerprint(data: LabelledSet) -> dict[str, Any]:
         digest.update(f"rows {len(data)}\n".encode())
     else:
         digest.update("\n".join(map(str, data.ids)).encode())
-    for arr in (data.noisy, data.clean, data.has_noisy, data.has_clean):
+    labels: tuple[Any, ...] = (data.noisy, data.clean, data.has_noisy, data.has_clean)  # dense or CSR
+    for arr in labels:
         parts = (arr.indptr, arr.indices, arr.data) if sp.issparse(arr) else (arr,)
         for part in parts:
             digest.update(np.ascontiguousarray(part).tobytes())
@@ -62,7 +70,7 @@ def saved_config(out: str | Path) -> dict[str, Any]:
     return read_meta(folder, verify=False)["config"]
 
 
-def resume_state(out: Optional[str | Path], cfg: TrainConfig, train: LabelledSet) -> dict[str, Any]:
+def resume_state(out: str | Path | None, cfg: TrainConfig, train: LabelledSet) -> dict[str, Any]:
     """Model, optimizer state, stage and step of the newest complete checkpoint in ``out``.
 
     Raises:
@@ -105,5 +113,6 @@ def _check_same_run(meta: dict[str, Any], cfg: TrainConfig, train: LabelledSet, 
     changed = [k for k in new if k not in OVERRIDABLE and old.get(k) != new[k]]
     if changed:
         k = changed[0]
-        raise UserError(f"--resume: option {k} is {new[k]!r}, the checkpoint in {out} was trained with {old.get(k)!r} "
-                        f"({len(changed)} option(s) differ: {changed}); resume with the same options or use a new --out")
+        raise UserError(f"--resume: option {k} is {new[k]!r}, the checkpoint in {out} was trained with "
+                        f"{old.get(k)!r} ({len(changed)} option(s) differ: {changed}); resume with the same options "
+                        "or use a new --out")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -45,9 +46,9 @@ class Run:
     """State shared by the stages of one ``fit``: config, data, validation set, device, output, history
     and the logs written from it (rank 0 writes and prints)."""
 
-    def __init__(self, train: LabelledSet, cfg: TrainConfig, eval_set: Optional[LabelledSet],
-                 out: Optional[Path], print_evaluations: bool = True,
-                 on_evaluation: Optional[Callable[[dict, nn.Module], None]] = None) -> None:
+    def __init__(self, train: LabelledSet, cfg: TrainConfig, eval_set: LabelledSet | None,
+                 out: Path | None, print_evaluations: bool = True,
+                 on_evaluation: Callable[[dict, nn.Module], None] | None = None) -> None:
         self.train, self.cfg, self.eval_set, self.out = train, cfg, eval_set, out
         self.on_evaluation = on_evaluation  # sees each validation score and the model (a pruner may raise to stop)
         self.device = resolve_device(cfg.device)
@@ -60,8 +61,8 @@ class Run:
         self.log = RunLog(out if main else None, metric=self.metric, tensorboard=cfg.tensorboard and main,
                           print_evaluations=print_evaluations and not cfg.quiet)
         self.multi_label = not train.is_single_label
-        self.thresholds: Optional[list[float]] = None  # multi-label: per class, chosen on validation
-        self.thresholds_from: Optional[list[str]] = None  # per class: "validation" or "default" (few positives)
+        self.thresholds: list[float] | None = None  # multi-label: per class, chosen on validation
+        self.thresholds_from: list[str] | None = None  # per class: "validation" or "default" (few positives)
         self.final: dict[str, Any] = {}  # the last phase's checkpoint record
         self.fingerprint = data_fingerprint(train) if out is not None else None  # what --resume checks
         self.overrides: dict[str, Any] = {}  # options --resume changed (device, workers, ...)
@@ -71,7 +72,7 @@ class Run:
         self.choices: list[dict[str, Any]] = []  # values chosen on validation (train/choice.py)
 
     def meta(self, model: Classifier, pre: Preprocess, stage: str, step: int,
-             selection: Optional[Selection] = None) -> dict[str, Any]:
+             selection: Selection | None = None) -> dict[str, Any]:
         return {"config": self.cfg.to_dict(), "classes": self.train.classes, "preprocess": pre.to_dict(),
                 "in_chans": in_chans_of(self.train), "backbone": model.backbone.name,
                 "feature_dim": int(model.backbone.feature_dim), "stage": stage, "step": step,
@@ -82,8 +83,8 @@ class Run:
                 "chosen_on_validation": self.choices}
 
     def save(self, model: Classifier, pre: Preprocess, stage: str, step: int,
-             optimizer: Optional[torch.optim.Optimizer], selection: Optional[Selection] = None,
-             last: Optional[dict[str, torch.Tensor]] = None) -> None:
+             optimizer: torch.optim.Optimizer | None, selection: Selection | None = None,
+             last: dict[str, torch.Tensor] | None = None) -> None:
         """Checkpoint: the selected weights as the model, the last step's (default: the current ones)
         as ``last``, what ``--resume`` continues from (rank 0 writes)."""
         if self.out is not None and self.ctx.is_main:
@@ -94,7 +95,7 @@ class Run:
         barrier(self.ctx)
 
     def stage(self, model: Classifier, train_model: Classifier, images: Any, eval_images: Any, pre: Preprocess,
-              stage: str, total: int, resume: Optional[dict] = None) -> None:
+              stage: str, total: int, resume: dict | None = None) -> None:
         """Train ``train_model`` (sharing weights with ``model``) through its method's phases, each for at
         most ``total`` steps; ``resume`` (stage label, step, optimizer and selection state) continues
         inside a phase."""
@@ -113,7 +114,7 @@ class Run:
             self._phase(model, train_model, images, eval_images, pre, labels[i], phases[i], total, state)
 
     def _phase(self, model: Classifier, train_model: Classifier, images: Any, eval_images: Any, pre: Preprocess,
-               label: str, phase: Phase, total: int, state: Optional[dict]) -> None:
+               label: str, phase: Phase, total: int, state: dict | None) -> None:
         cfg = self.cfg
         sampler = sampler_for(cfg, self.train, phase.clean_ratio, self.ctx)
         per_epoch = sampler.steps_per_epoch()
@@ -163,16 +164,17 @@ class Run:
         selection.restore(train_model)
         broadcast_state(train_model, self.ctx)  # every rank leaves the phase with the weights rank 0 saves
         if self.eval_set is not None and self.multi_label:
-            self.thresholds, self.thresholds_from = f1_thresholds_on(train_model, self.eval_set, pre, device=self.device, images=eval_images)
+            self.thresholds, self.thresholds_from = f1_thresholds_on(train_model, self.eval_set, pre,
+                                                                     device=self.device, images=eval_images)
         self.final = self.meta(model, pre, label, total, selection)
         self.save(model, pre, label, total, optimizer, selection, last=last)
 
 
-def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet] = None,
-        out: Optional[str | Path] = None, resume: bool = False, overwrite: bool = False,
-        stage_one: Optional[Classifier] = None, print_evaluations: bool = True,
-        on_evaluation: Optional[Callable[[dict, nn.Module], None]] = None, checked: bool = False,
-        features: Optional[SharedFeatures] = None) -> FitResult:
+def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: LabelledSet | None = None,
+        out: str | Path | None = None, resume: bool = False, overwrite: bool = False,
+        stage_one: Classifier | None = None, print_evaluations: bool = True,
+        on_evaluation: Callable[[dict, nn.Module], None] | None = None, checked: bool = False,
+        features: SharedFeatures | None = None) -> FitResult:
     """Train ``cfg.method`` on ``train`` with ``cfg.scheme``; checkpoints go to ``out`` when given.
 
     Args:
@@ -213,8 +215,9 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
     elif not checked:  # each candidate: this fit, in memory and silent, sharing one stage one and its features
         note = echo if print_evaluations and not cfg.quiet and current().is_main else lambda line: None
         try:  # the choice extracts the features: a file that does not decode stops it as it stops a run
-            cfg, choices, stage_one, shared = choose_on_validation(cfg, train, eval_set, stage_one, lambda c, s1, f: fit(
-                train, c, eval_set=eval_set, stage_one=s1, print_evaluations=False, checked=True, features=f), note)
+            cfg, choices, stage_one, shared = choose_on_validation(
+                cfg, train, eval_set, stage_one, lambda c, s1, f: fit(
+                    train, c, eval_set=eval_set, stage_one=s1, print_evaluations=False, checked=True, features=f), note)
         except UnreadableImage as e:
             raise with_skip_hint(e) from None
         features = shared if shared is not None else features
@@ -249,7 +252,7 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
     return result
 
 
-def _fit_end_to_end(run: Run, state: Optional[dict]) -> FitResult:
+def _fit_end_to_end(run: Run, state: dict | None) -> FitResult:
     cfg = run.cfg
     model = state["model"] if state else with_method(build_backbone(cfg, run.train), cfg, run.train.num_classes)
     pre = model.backbone.preprocess
@@ -261,8 +264,8 @@ def _fit_end_to_end(run: Run, state: Optional[dict]) -> FitResult:
     return FitResult(model.cpu(), pre, run.history)
 
 
-def _fit_frozen(run: Run, state: Optional[dict], stage_one: Optional[Classifier],
-                features: Optional[SharedFeatures] = None) -> FitResult:
+def _fit_frozen(run: Run, state: dict | None, stage_one: Classifier | None,
+                features: SharedFeatures | None = None) -> FitResult:
     cfg, k = run.cfg, run.train.num_classes
     in_heads = bool(state) and state["stage"].startswith("heads")
     acts = None  # the trunk activations stage one trained the top on (--train-blocks)

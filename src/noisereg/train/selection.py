@@ -1,7 +1,7 @@
 """Choosing the weights to keep by validation: the best evaluation so far, and early stopping."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import nn
@@ -46,12 +46,12 @@ class Selection:
 
     def __init__(self, metric: str, patience: int, select: bool = True, by_loss: bool = False) -> None:
         self.metric, self.patience, self.select, self.by_loss = metric, patience, select, by_loss
-        self.best: Optional[float] = None  # the kept weights' metric
-        self.top: Optional[float] = None  # the best metric seen (the patience's signal)
-        self.best_loss: Optional[float] = None
+        self.best: float | None = None  # the kept weights' metric
+        self.top: float | None = None  # the best metric seen (the patience's signal)
+        self.best_loss: float | None = None
         self.best_step = 0
         self.bad = 0
-        self.weights: Optional[dict[str, torch.Tensor]] = None
+        self.weights: dict[str, torch.Tensor] | None = None
 
     def update(self, step: int, scores: dict[str, float], module: torch.nn.Module) -> bool:
         """Record an evaluation at ``step``; snapshot ``module`` when it is at least as good as the kept weights
@@ -99,14 +99,14 @@ class Selection:
         return {"metric": self.metric, "best": self.best, "top": self.top, "best_loss": self.best_loss,
                 "best_step": self.best_step, "bad": self.bad, "by_loss": self.by_loss}
 
-    def load_state(self, state: dict[str, Any], weights: Optional[dict[str, torch.Tensor]]) -> None:
+    def load_state(self, state: dict[str, Any], weights: dict[str, torch.Tensor] | None) -> None:
         self.best, self.best_loss = state.get("best"), state.get("best_loss")
         self.top = state.get("top", self.best)
         self.best_step, self.bad = int(state.get("best_step", 0)), int(state.get("bad", 0))
         self.weights = weights if self.best is not None and self.select else None
 
 
-def weights_of(weights: Optional[dict[str, torch.Tensor]], module: nn.Module) -> Optional[dict[str, torch.Tensor]]:
+def weights_of(weights: dict[str, torch.Tensor] | None, module: nn.Module) -> dict[str, torch.Tensor] | None:
     """The entries of a full model's weights that belong to ``module`` (the part a phase trains)."""
     if weights is None:
         return None

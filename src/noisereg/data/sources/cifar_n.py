@@ -14,7 +14,6 @@ import io
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import scipy.sparse as sp
@@ -96,7 +95,8 @@ def noisy_labels(labels: dict[str, np.ndarray], noise: str) -> np.ndarray:
     """The label set named ``noise`` (CIFAR-10N: aggre, random1-3, worse; CIFAR-100N: noisy; or a key)."""
     key = NOISE_LABELS.get(noise, noise)
     if key not in labels:
-        names = [n for n, k in NOISE_LABELS.items() if k in labels] + [k for k in labels if k not in NOISE_LABELS.values()]
+        names = ([n for n, k in NOISE_LABELS.items() if k in labels]
+                 + [k for k in labels if k not in NOISE_LABELS.values()])
         raise UserError(f"unknown CIFAR-N label set '{noise}': this file has {names}")
     return labels[key]
 
@@ -166,13 +166,13 @@ def _one_label_csr(labels: np.ndarray, k: int, what: str) -> sp.csr_matrix:
     return csr_from_parts(np.arange(len(labels) + 1, dtype=np.int64), labels.astype(np.int32), k)
 
 
-def _find_images(root: Path) -> Optional[Path]:
+def _find_images(root: Path) -> Path | None:
     """The pickle folder or ImageFolder copy under ``root`` (None when neither is there)."""
     pickles = next((d for d in [root, *(root / n for n in PICKLE_DIRS)] if d.name in PICKLE_DIRS and d.is_dir()), None)
     return pickles or (root if (root / "train").is_dir() else None)
 
 
-def download(root: Path, labels: Path, dataset: str, *, labels_url: Optional[str] = None) -> None:
+def download(root: Path, labels: Path, dataset: str, *, labels_url: str | None = None) -> None:
     """The real download paths, for what is absent: torchvision's CIFAR archive into ``root``
     (unpacked to its python pickles) and the official CIFAR-N label file."""
     if _find_images(root) is None:
@@ -190,7 +190,7 @@ def download(root: Path, labels: Path, dataset: str, *, labels_url: Optional[str
 
 
 def read_cifar_n(root: str | Path, labels: str | Path, *, noise: str = "worse", download_missing: bool = False,
-                 dataset: Optional[str] = None) -> LabelTable:
+                 dataset: str | None = None) -> LabelTable:
     """CIFAR-10/100 with one CIFAR-N label set as a ``LabelTable``.
 
     Train rows carry both the original (clean) label and the human (noisy) label, so the noise

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
-
 
 from ...errors import UserError
 from ...options import option
@@ -22,7 +20,7 @@ from .registry import Layout
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
-def split_name(folder: str) -> Optional[str]:
+def split_name(folder: str) -> str | None:
     """train2017 -> train, val2017 / valid -> val, test-dev -> test; None for other folders."""
     for prefix, split in (("train", "train"), ("val", "val"), ("test", "test")):
         if folder.lower().startswith(prefix):
@@ -75,7 +73,7 @@ def read_label_file(path: Path, k: int) -> list[int]:
     return classes
 
 
-def read_yolo(root: str | Path, *, names: Optional[str | Path] = None) -> LabelTable:
+def read_yolo(root: str | Path, *, names: str | Path | None = None) -> LabelTable:
     """Every ``images/<split>`` folder of a YOLO dataset with its label files as a ``LabelTable``."""
     root = Path(root)
     classes = read_names(Path(names) if names else _find_yaml(root))
