@@ -44,6 +44,7 @@ def tuned_values(part: str) -> dict[str, dict]:
 
 def main() -> None:
     import argparse
+
     from noisereg.config import TrainConfig
     from noisereg.data.sources.cifar_n import CIFAR10_CLASSES
     from noisereg.tasks.cifar10n import cifar10n_builder

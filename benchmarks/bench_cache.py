@@ -15,7 +15,7 @@ import tempfile
 import numpy as np
 import torch
 
-from benchmarks.common import SHARED_DATA, write_block, timed, timed_both
+from benchmarks.common import SHARED_DATA, timed, timed_both, write_block
 from noisereg.config import TrainConfig
 from noisereg.data.labelset import LabelledSet, one_hot
 from noisereg.features import cached_features, freeze

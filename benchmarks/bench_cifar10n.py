@@ -145,8 +145,9 @@ def _cleanlab_prepared(args: argparse.Namespace, part: str, head_values: dict, f
     """One cell's task, CleanLearning's rows (clean rows flagged) and the ``mixed`` head, in a worker with one
     thread, as every grid run has."""
     import torch
-    from noisereg.experiment import TASKS
+
     from benchmarks.cleanlab_peer import SameHead, training_rows
+    from noisereg.experiment import TASKS
     torch.set_num_threads(1)
     exp = experiment(args, part, ["mixed"])
     task = TASKS[exp.data].builder(exp, torch.device("cpu"))(f, seed)
@@ -162,8 +163,9 @@ def _cleanlab_multi_prepared(args: argparse.Namespace, part: str, head_values: d
     """The multi-label counterpart: the task, the rows (multi-hot, clean rows flagged), the validation set and
     the ``mixed`` head on multi-hot labels, in a worker with one thread."""
     import torch
-    from noisereg.experiment import TASKS
+
     from benchmarks.cleanlab_peer import MultiHead, multilabel_rows
+    from noisereg.experiment import TASKS
     torch.set_num_threads(1)
     exp = experiment(args, part, ["mixed"])
     task = TASKS[exp.data].builder(exp, torch.device("cpu"))(f, seed)
@@ -288,6 +290,7 @@ def measure_noise(args: argparse.Namespace, part: str) -> dict:
     label, and per class the share of its images whose noisy labels contain it (agreement), the share
     of the noisy labels naming it that are right (precision) and, single-label, its most common wrong label."""
     import torch
+
     from noisereg.data.noise import noise_rates
     from noisereg.experiment import TASKS
     exp = experiment(args, part, ["proposed"])

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmarks.common import SHARED_DATA, write_block, timed
+from benchmarks.common import SHARED_DATA, timed, write_block
 from noisereg.data.images import ImageFiles, image_to_tensor, load_image
 from noisereg.features import extract_features
 from noisereg.models.backbones import create_backbone

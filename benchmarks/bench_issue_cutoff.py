@@ -50,6 +50,7 @@ def flag_metrics(wrong: np.ndarray, flags: np.ndarray, fixed: np.ndarray) -> dic
 def features(images, args):
     """Frozen EfficientNet-Lite0 features of ``images`` (paths or pixels), through the feature cache."""
     import torch
+
     from noisereg.data.labelset import LabelledSet
     from noisereg.features import cached_features
     from noisereg.models.backbones import create_backbone
@@ -73,6 +74,7 @@ def labelled(x, clean: np.ndarray, noisy: np.ndarray, fraction: float, seed: int
 def rows_of(train, clean: np.ndarray, seed: int, args) -> list[dict]:
     """Train ``proposed``, score its noisy labels once, and flag them by each rule."""
     import torch
+
     from benchmarks.bench_label_issues import TRAIN
     from noisereg.config import TrainConfig
     from noisereg.data.labelset import validation_rows
@@ -131,6 +133,7 @@ def single_part(args) -> list[dict]:
 def mosaics_part(args) -> list[dict]:
     """2x2 mosaics whose labels are the unions of their tiles' clean / ``worse`` labels."""
     import torch
+
     from noisereg.data.images import load_image
     from noisereg.data.sources.cifar_n import load_cifar_n_labels, noisy_labels, train_image_paths
     from noisereg.tasks.mosaics import assemble, disjoint_mosaics, union_labels

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import RESULTS_DIR, ResultsTable, current_rows, write_block
 from benchmarks.bench_cifar10n import tuned_in_table
+from benchmarks.common import RESULTS_DIR, ResultsTable, current_rows, write_block
 from benchmarks.grid import cell_finished, cell_rows, run_cell
 from benchmarks.parts import FRACTIONS, TRAIN, experiment, metric_of
 

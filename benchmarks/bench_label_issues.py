@@ -29,9 +29,10 @@ import argparse
 import dataclasses
 import os
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -76,6 +77,7 @@ def cfg(method: str, args: argparse.Namespace, **extra: Any):
 def ours(method: str, train, val, task, args, scores=("auto",)) -> tuple[list[dict], Any, Any, dict]:
     """Train ``method`` once and rank the noisy labels by each score: rows, the scores, the fit, its time."""
     import torch
+
     from noisereg.label_issues import score_set
     from noisereg.train import evaluate, fit
     with clock() as t:
@@ -139,6 +141,7 @@ def cleanlab_single(train, val, task, args) -> list[dict]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
     from benchmarks.cleanlab_peer import SameHead, training_rows
     use = np.flatnonzero(train.has_clean | train.has_noisy)
     x, y, _ = training_rows(train)
@@ -166,6 +169,7 @@ def retrain(train, val, task, ranked, args) -> list[dict]:
     """``proposed`` retrained on the labels corrected by its own flags (replace / drop), ranked by the score
     chosen on validation: test scores."""
     import torch
+
     from noisereg.label_issues import corrected_set
     from noisereg.train import evaluate, fit
     rows = []
@@ -182,6 +186,7 @@ def retrain(train, val, task, ranked, args) -> list[dict]:
 
 def build(args, noise: str, multi: bool):
     import torch
+
     from noisereg.tasks.cifar10n import cifar10n_builder
     make = cifar10n_builder(None, None, noise=noise, multi_label=multi, backbone="efficientnet-lite0",
                             image_size=160, mosaics=args.mosaics, cache_dir=args.cache_dir, device=torch.device("cpu"))
@@ -213,6 +218,7 @@ def mosaics_part(args) -> list[dict]:
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
     from benchmarks.cleanlab_peer import MultiHead
     task, train, val = build(args, "worse", True)
     rows, _, _, _ = ours("proposed", train, val, task, args, scores=("posterior", "g", "residual"))

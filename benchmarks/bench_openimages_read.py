@@ -47,6 +47,7 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "rows": len(df),
 def write_release(root: Path, n_train: int, n_val: int, per_image: int, n_classes: int, seed: int = 0) -> None:
     """The v1 layout with random ids and labels, written in blocks (pandas, no Python loop per row)."""
     import pandas as pd
+
     from noisereg.data.sources.openimages import format_ids
     rng = np.random.default_rng(seed)
     mids = np.array([f"/m/{i:06x}" for i in range(n_classes)])

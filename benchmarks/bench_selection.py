@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +49,7 @@ def curves(args: argparse.Namespace, part: str, seed: int) -> dict[str, Any]:
 
 def _train_and_record(args: argparse.Namespace, part: str, seed: int) -> dict[str, Any]:
     import torch
+
     from noisereg.config import TrainConfig
     from noisereg.experiment import TASKS
     from noisereg.train import fit
@@ -89,8 +91,9 @@ def library_rule(metric: np.ndarray, loss: np.ndarray, steps: np.ndarray, total:
     """What ``fit`` keeps: ``Selection`` (the best metric, or with ``by_loss`` the lowest loss, ties to the later;
     patience counting evaluations in which neither the metric nor the loss improved) with early stopping only
     after a fifth of the run."""
-    from noisereg.train.selection import Selection
     import torch
+
+    from noisereg.train.selection import Selection
     sel, dummy = Selection("top1", patience, select=False, by_loss=by_loss), torch.nn.Linear(1, 1)
     for e, step in enumerate(steps):
         if sel.update(int(step), {"top1": float(metric[e]), "bce": float(loss[e])}, dummy) and step > total // 5:

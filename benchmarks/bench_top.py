@@ -18,7 +18,8 @@ from __future__ import annotations
 import argparse
 import datetime
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch

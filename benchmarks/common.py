@@ -11,9 +11,9 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Optional
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -63,7 +63,7 @@ def peak_rss_mib() -> float:
     return status_kib("VmHWM") / 1024
 
 
-def fresh_process(args: list[str], env: Optional[dict[str, str]] = None) -> dict:
+def fresh_process(args: list[str], env: dict[str, str] | None = None) -> dict:
     """Run ``python *args`` in a fresh interpreter from the project root (so ``benchmarks`` imports) and
     return the JSON object it prints last, with ``wall_s``, the child's whole wall time, added.
 
@@ -146,7 +146,7 @@ def current_rows(path: Path) -> list[dict]:
     return ResultsTable(path, ()).read()
 
 
-def write_block(slug: str, table: str, notes: str = "", wall_s: Optional[float] = None) -> Path:
+def write_block(slug: str, table: str, notes: str = "", wall_s: float | None = None) -> Path:
     """Replace the section ``slug``'s current figures (``results/blocks/<slug>.md``; a slug ``section/name`` is
     one of the section's runs) with this run's table and notes, headed by the command, date, commit, machine
     and wall time; print it. ``make_results`` puts it into RESULTS.md under the section's title, beside its

@@ -8,8 +8,9 @@ Adding a part is one ``register_part(Part(...))`` line here: ``bench_cifar10n.py
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.2)
 VOC_FRACTIONS = (0.02, 0.05, 0.1, 0.2)
@@ -43,12 +44,13 @@ def multi_label_methods() -> list[str]:
     return frozen_methods(multi_label=True)
 
 
-def best_baselines(n: int = 3, rows: Optional[list[dict]] = None) -> list[str]:
+def best_baselines(n: int = 3, rows: list[dict] | None = None) -> list[str]:
     """The ``n`` baselines (``MethodSpec.group`` in ``BASELINE_GROUPS``) of the worse part with the highest
     mean *validation* score at 5% clean (the test column is never used to choose what runs)."""
     import numpy as np
-    from noisereg.methods import get_method_spec
+
     from benchmarks.common import RESULTS_DIR, current_rows
+    from noisereg.methods import get_method_spec
     rows = [r for r in (rows if rows is not None else current_rows(RESULTS_DIR / "cifar10n.csv"))
             if r["part"] == "worse" and float(r["clean_fraction"]) == 0.05 and r.get("val_best") not in (None, "")]
     means = {m: np.mean([float(r["val_best"]) for r in rows if r["method"] == m]) for m in {r["method"] for r in rows}

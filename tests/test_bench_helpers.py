@@ -6,7 +6,6 @@ import csv
 
 import numpy as np
 import pytest
-
 from benchmarks import make_results
 
 
@@ -347,6 +346,7 @@ def test_the_voc_part_trains_as_long_as_the_data_needs_and_its_targets_are_repor
     20 epochs of batch 128 gave g-alone 18 steps at 5%): the voc part leaves length and batch to the data."""
     bench = pytest.importorskip("benchmarks.bench_cifar10n")
     from benchmarks.parts import get_part
+
     from noisereg.config import TrainConfig
     from noisereg.train.length import MIN_STEPS, phase_steps
     voc = TrainConfig.from_dict(get_part("voc").train)

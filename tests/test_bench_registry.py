@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from benchmarks import make_results, parts
 from benchmarks.common import BLOCKS_DIR, NOTES_DIR, ResultsTable, fresh_process, peak_rss_mib
 

@@ -65,6 +65,7 @@ def test_train_without_backbone_flags_uses_pretrained_lite0_and_no_backbone_stag
     as installed (no stage one); `--backbone small-cnn` still trains a small CNN from scratch, stage one first."""
     import torch
     from safetensors.torch import load_file
+
     from noisereg.models.backbones import efficientnet_lite0_weights_path, load_state_dict_file
     out, small = tmp_path / "run", tmp_path / "small"
     assert main(["train", "--manifest", str(digit_folder), "--out", str(out), "--image-size", "32", "--steps", "6",

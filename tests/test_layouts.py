@@ -8,20 +8,17 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import pytest
 
 from formats import FIXTURES, jpeg, write_manifest_set
 from noisereg.cli import main
 from noisereg.data.check import summarize
-from noisereg.data.sources import (Layout, get_layout, list_layouts, open_dataset, register_layout,
-                                   unregister_layout)
+from noisereg.data.sources import Layout, get_layout, list_layouts, open_dataset, register_layout, unregister_layout
 from noisereg.data.sources.registry import flag_of
 from noisereg.data.table import LabelTable
 from noisereg.errors import UserError
 from noisereg.options import option
-
 
 KEYS = ("images", "classes", "clean", "noisy", "label_cardinality", "noise_rate")
 
@@ -63,12 +60,12 @@ def test_each_layout_reads_its_fixture_the_same_through_open_dataset_and_its_fla
 class ToyOptions:
     """``--format toy``: a listing of ``image class`` lines."""
 
-    listing: Optional[str] = option(None, "text file of 'image class' lines, images relative to it")
+    listing: str | None = option(None, "text file of 'image class' lines, images relative to it")
     split: str = option("train", "the split of every image", choices=("train", "val", "test"))
     exclude: list[str] = option(help="comma-separated images to leave out", default_factory=list)
 
 
-def read_toy(o: ToyOptions, *, classes: Optional[list[str]], quiet: bool) -> LabelTable:
+def read_toy(o: ToyOptions, *, classes: list[str] | None, quiet: bool) -> LabelTable:
     """Every listed image with its one class as a clean label."""
     root = Path(str(o.listing)).parent
     rows = [line.split() for line in Path(str(o.listing)).read_text().splitlines() if line.strip()]

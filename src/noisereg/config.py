@@ -7,10 +7,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar
 
-from .errors import UserError
 from .devices import DEVICE_HELP, check_device_name
+from .errors import UserError
 from .options import check_choice, check_maximums, from_mapping, load_options, option
 
 SCHEMES = ("frozen", "end-to-end")
@@ -47,17 +47,17 @@ class TrainConfig:
                            "offline; lite1 and lite2 with the lite extra), small-cnn (a small CNN trained from "
                            "scratch), a torchvision name such as resnet50, or timm/NAME")
     pretrained: bool = option(True, "do not load ImageNet weights", flag="--no-pretrained")
-    weights: Optional[str] = option(None, "local backbone weight file (.safetensors or tensor-only .pth)")
+    weights: str | None = option(None, "local backbone weight file (.safetensors or tensor-only .pth)")
     image_size: int = option(0, "input side in pixels (0 = the backbone's default)", maximum=MAX_IMAGE_SIZE)
     augment: bool = option(False, "augment training images with a random resized crop and a horizontal flip "
                            "(torchvision v2) wherever the backbone trains on them: the end-to-end scheme and "
                            "the frozen scheme's backbone stage (cached features are never augmented)")
     activation: str = option("sigmoid", "activation inside the clean and residual nets", choices=ACTIVATION_NAMES)
-    hidden: Optional[int] = option(None, "hidden width of the heads (default: the method's, 256 for the paper's)",
+    hidden: int | None = option(None, "hidden width of the heads (default: the method's, 256 for the paper's)",
                                    maximum=MAX_WIDTH)
-    alpha: Optional[float] = option(None, "weight of L_clean in alpha * L_clean + L_noise (eq. 7) (default: the "
+    alpha: float | None = option(None, "weight of L_clean in alpha * L_clean + L_noise (eq. 7) (default: the "
                                     "method's, 0.2 for the paper's)")
-    clean_ratio: Optional[float] = option(None, "clean share of each batch (default: the method's; 0.1, the paper's "
+    clean_ratio: float | None = option(None, "clean share of each batch (default: the method's; 0.1, the paper's "
                                           "1:9, for the paper's)")
     batch_size: int = option(0, "samples per batch (0 = from the data: 32 below 4,000 training rows, 64 below "
                              "16,000, else 128)", maximum=MAX_WIDTH)
@@ -65,9 +65,9 @@ class TrainConfig:
                         "(end-to-end); early stopping may end it sooner (0 = from the data: 20 epochs of the noisy "
                         "set, or of the clean set for a clean-only phase, at least 3,000 steps and at most 100,000)",
                         maximum=MAX_STEPS)
-    epochs: Optional[float] = option(None, "most passes over the noisy set per phase (overrides --steps)",
+    epochs: float | None = option(None, "most passes over the noisy set per phase (overrides --steps)",
                                     maximum=MAX_EPOCHS)
-    backbone_steps: Optional[int] = option(None, "frozen scheme: steps of stage one, the whole backbone fine-tuned "
+    backbone_steps: int | None = option(None, "frozen scheme: steps of stage one, the whole backbone fine-tuned "
                                            "on the noisy labels (Backbone (Noisy)); about 1 s a step for "
                                            "efficientnet-lite0 at 128 px on 2 CPU cores, so 500 steps take about 9 "
                                            "minutes; 0 keeps the backbone as created (e.g. its ImageNet features) "
@@ -84,14 +84,14 @@ class TrainConfig:
                           "inversely proportional to the frequency of its noisy label and each clean row to that of "
                           "its clean label, so every class fills the batches equally; uniform: as the data come",
                           choices=SAMPLERS)
-    lr: Optional[float] = option(None, "learning rate of the heads (default: the method's, 1e-3 for the paper's)")
-    backbone_lr: Optional[float] = option(None, "learning rate of the backbone (default: --lr)")
+    lr: float | None = option(None, "learning rate of the heads (default: the method's, 1e-3 for the paper's)")
+    backbone_lr: float | None = option(None, "learning rate of the backbone (default: --lr)")
     schedule: str = option("cosine", "learning-rate schedule of each phase after the warm-up: cosine to 0, step "
                            "(x --lr-decay every --decay-every steps) or constant", choices=SCHEDULES)
     warmup: float = option(0.05, "share of each phase's steps with a linear learning-rate warm-up")
     lr_decay: float = option(1.0, "step schedule: multiply the learning rate by this every --decay-every steps")
     decay_every: int = option(0, "step schedule: steps between learning-rate decays (0 = never)")
-    weight_decay: Optional[float] = option(None, "L2 penalty (adamw: decoupled weight decay) (default: the "
+    weight_decay: float | None = option(None, "L2 penalty (adamw: decoupled weight decay) (default: the "
                                            "method's, 0 for the paper's)")
     seed: int = option(0, "seeds initialisation and batches")
     device: str = option("auto", f"device: {DEVICE_HELP}")
@@ -122,7 +122,7 @@ class TrainConfig:
     skip_unreadable: bool = option(False, "decode every training and validation image before any work and train "
                                    "without those that do not decode (truncated, not an image, over --max-pixels), "
                                    "saying how many in one line (default: such a file stops the run, naming it)")
-    cache_dir: Optional[str] = option(None, "folder of the reusable float16 feature cache (the frozen scheme's "
+    cache_dir: str | None = option(None, "folder of the reusable float16 feature cache (the frozen scheme's "
                                       "features, --train-blocks' trunk activations)")
     tensorboard: bool = option(False, "also write TensorBoard event files into the run's folder (OUT/tensorboard; "
                                "needs `pip install tensorboard`)")
@@ -193,7 +193,7 @@ class TrainConfig:
         spec = get_method_spec(self.method)
         return tuple(n for n in self.unset() if n in spec.tunable or n in spec.defaults)
 
-    def resolved(self) -> "TrainConfig":
+    def resolved(self) -> TrainConfig:
         """A copy in which every field left unset holds the method's default (``MethodSpec.defaults``, else
         ``BASE_DEFAULTS``) and ``backbone_steps`` its backbone's (``stage_one_steps``): what a run trains with
         and its checkpoint records. Set values are kept."""
@@ -215,7 +215,7 @@ class TrainConfig:
         from_scratch = self.weights is None and (self.backbone == "small-cnn" or not self.pretrained)
         return SCRATCH_BACKBONE_STEPS if from_scratch and self.backbone != "features" else 0
 
-    def replace(self, **changes: Any) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (validated)."""
         return dataclasses.replace(self, **changes)
 
@@ -223,12 +223,12 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Build from a dict, rejecting unknown keys and wrong types with their names."""
         return from_mapping(cls, d)
 
 
-def load_config(path: Optional[str | Path] = None, **overrides: Any) -> TrainConfig:
+def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
     """YAML defaults (optional) updated by the non-None ``overrides`` (the CLI flags)."""
     return load_options(TrainConfig, path, **overrides)
 

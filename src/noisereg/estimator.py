@@ -17,8 +17,9 @@ maximise F1 (``thresholds_``, stored with the model).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -58,20 +59,20 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, method: str = TrainConfig.method,  # the paper's (method ids: registry and config only)
                  scheme: str = "frozen", backbone: str = TrainConfig.backbone, pretrained: bool = True,
-                 weights: Optional[str] = None, image_size: int = 0, augment: bool = False, activation: str = "sigmoid",
-                 hidden: Optional[int] = None, alpha: Optional[float] = None, clean_ratio: Optional[float] = None,
-                 batch_size: int = 0, steps: int = 0, epochs: Optional[float] = None,
-                 backbone_steps: Optional[int] = TrainConfig.backbone_steps,
+                 weights: str | None = None, image_size: int = 0, augment: bool = False, activation: str = "sigmoid",
+                 hidden: int | None = None, alpha: float | None = None, clean_ratio: float | None = None,
+                 batch_size: int = 0, steps: int = 0, epochs: float | None = None,
+                 backbone_steps: int | None = TrainConfig.backbone_steps,
                  optimizer: str = "adam", momentum: float = 0.9, grad_clip: float = 0.0, pos_weight: str = "none",
-                 sampler: str = "uniform", lr: Optional[float] = None, backbone_lr: Optional[float] = None,
+                 sampler: str = "uniform", lr: float | None = None, backbone_lr: float | None = None,
                  schedule: str = "cosine", warmup: float = 0.05, lr_decay: float = 1.0, decay_every: int = 0,
-                 weight_decay: Optional[float] = None, seed: int = 0, device: str = "auto", amp: bool = True,
+                 weight_decay: float | None = None, seed: int = 0, device: str = "auto", amp: bool = True,
                  amp_dtype: str = "bfloat16", compile: bool = False, val_fraction: float = 0.2,
                  val_metric: str = "auto", eval_every: int = 0, patience: float = 5.0, keep_last: bool = False,
                  tune_trials: int = 0,
                  train_blocks: int = 0,
                  save_every: int = 0, num_workers: int = 0, skip_unreadable: bool = False,
-                 cache_dir: Optional[str] = None,
+                 cache_dir: str | None = None,
                  tensorboard: bool = False, quiet: bool = True) -> None:
         for name, value in list(locals().items()):
             if name != "self":
@@ -88,7 +89,7 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ training
     def fit(self, X: Any = None, y: Any = None, *, noisy: Any = None, clean: Any = None, eval_set: Any = None,
-            classes: Optional[Sequence[Any]] = None, image_root: Optional[str] = None) -> "NoiseRegClassifier":
+            classes: Sequence[Any] | None = None, image_root: str | None = None) -> NoiseRegClassifier:
         """Train on D_n ∪ D_c.
 
         Args:
@@ -158,7 +159,7 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         return save_checkpoint(folder, self.model_, meta)
 
     @classmethod
-    def load(cls, folder: str | Path) -> "NoiseRegClassifier":
+    def load(cls, folder: str | Path) -> NoiseRegClassifier:
         """A fitted classifier from a folder written by ``save`` or by ``noisereg train`` (no pickle)."""
         from .train import load_classifier
         model, meta = load_classifier(folder)
@@ -172,11 +173,11 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         if not hasattr(self, "model_"):
             raise NotFitted("this NoiseRegClassifier is not fitted yet: call fit (or NoiseRegClassifier.load)")
 
-    def _device(self) -> "torch.device":
+    def _device(self) -> torch.device:
         from .distributed import resolve_device
         return resolve_device(self.device)
 
-    def _outputs(self, X: Any) -> dict[str, "torch.Tensor"]:
+    def _outputs(self, X: Any) -> dict[str, torch.Tensor]:
         """Every output's logits (``logits`` = g's) for the rows of ``X``."""
         from .data.inputs import checked_features, is_path, prediction_inputs
         from .data.labelset import LabelledSet
@@ -215,7 +216,7 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         p = np.clip(self._proba(logits), 1e-300, None)
         return np.log(p[:, 1]) - np.log(p[:, 0])
 
-    def _proba(self, logits: "torch.Tensor") -> np.ndarray:
+    def _proba(self, logits: torch.Tensor) -> np.ndarray:
         """predict_proba from g's logits (see the module docstring)."""
         g = self.model_.method.probabilities(logits.float()).double().numpy()
         return g if self.multi_label_ else g / np.clip(g.sum(1, keepdims=True), 1e-12, None)
@@ -228,8 +229,8 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         file's, so ``predict_proba(folder)`` equals ``predict_proba(clf.last_paths_)``."""
         return self._proba(self._outputs(X)["logits"])
 
-    def chosen(self, proba: np.ndarray, *, top_k: Optional[int] = None,
-               threshold: Optional[float] = None) -> np.ndarray:
+    def chosen(self, proba: np.ndarray, *, top_k: int | None = None,
+               threshold: float | None = None) -> np.ndarray:
         """(N, K) bool: the classes predicted from ``predict_proba`` rows: the ``top_k`` best, those at or
         above ``threshold`` (both: the best ``top_k`` of those); by default the best class
         (single-label) or those at or above ``thresholds_`` (multi-label)."""
@@ -272,15 +273,16 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
             return label_matrix(rows, self.classes_, "score").astype(int)
         return np.asarray([row[0] if row else None for row in rows], dtype=self.classes_.dtype)
 
-    def predictions(self, paths: str | Path | Sequence[str | Path], *, top_k: Optional[int] = None,
-                    threshold: Optional[float] = None, show_h: bool = False, batch_size: int = 64,
-                    num_workers: int = 0) -> "pd.DataFrame":
+    def predictions(self, paths: str | Path | Sequence[str | Path], *, top_k: int | None = None,
+                    threshold: float | None = None, show_h: bool = False, batch_size: int = 64,
+                    num_workers: int = 0) -> pd.DataFrame:
         """One row per image file of ``paths`` (files, folders and globs, expanded as ``last_paths_`` is):
         ``path``, ``predicted`` (``;``-joined classes, best first, as ``chosen`` picks them), one column of
         ``predict_proba`` per class (``h:<class>`` columns of h = sigmoid(r + c) with ``show_h``), and
         ``error``: why a file could not be read (its scores are left empty); the other files are still
         predicted."""
         import pandas as pd
+
         from .data.folders import image_paths
         from .data.inputs import is_path
         from .train import predict_files

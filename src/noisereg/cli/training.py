@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 from ..errors import UserError
 from ..options import add_flags, flag_values
@@ -24,7 +24,7 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     add_layout_flags(p, IMPLICIT_LAYOUTS, format_required=None, skip=("check_images",))
 
 
-def open_manifest(args: argparse.Namespace, classes: Optional[Sequence[str]] = None):
+def open_manifest(args: argparse.Namespace, classes: Sequence[str] | None = None):
     """The manifest, the features or the image folders (``guess_layout``) as a ``LabelTable``, read once per
     command by ``open_dataset``; ``classes`` (a checkpoint's) or --classes fixes the class list. The image files
     are checked per split, where they are used (``split_of``)."""

@@ -10,8 +10,9 @@ as the classes; folders and manifests name their classes.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -34,8 +35,8 @@ def is_arrays(x: Any) -> bool:
     return isinstance(x, tuple) and len(x) == 2 and not is_path(x[0]) and not isinstance(x[0], LabelledSet)
 
 
-def table_of(source: Union[str, "os.PathLike[str]", LabelTable], role: str, classes: Optional[Sequence[str]] = None,
-             image_root: Optional[str | Path] = None) -> LabelTable:
+def table_of(source: str | os.PathLike[str] | LabelTable, role: str, classes: Sequence[str] | None = None,
+             image_root: str | Path | None = None) -> LabelTable:
     """A folder (its labels in ``role``: noisy, clean, val or test) or a manifest (its paths relative to
     ``image_root``, default its folder), read by ``open_dataset``; a ``LabelTable`` as it is."""
     if isinstance(source, LabelTable):
@@ -48,9 +49,9 @@ def table_of(source: Union[str, "os.PathLike[str]", LabelTable], role: str, clas
     return open_dataset("csv", manifest=path, image_root=image_root, classes=classes)
 
 
-def training_sets(noisy: Optional[Source], clean: Optional[Source] = None, eval_set: Optional[Source] = None, *,
-                  classes: Optional[Sequence[str]] = None,
-                  image_root: Optional[str | Path] = None) -> tuple[LabelledSet, Optional[LabelledSet]]:
+def training_sets(noisy: Source | None, clean: Source | None = None, eval_set: Source | None = None, *,
+                  classes: Sequence[str] | None = None,
+                  image_root: str | Path | None = None) -> tuple[LabelledSet, LabelledSet | None]:
     """(D_c ∪ D_n, the validation set or None) from folders, manifests (paths relative to ``image_root``,
     default each manifest's folder), tables from ``open_dataset`` or ``LabelledSet``s."""
     if noisy is None and clean is None:
@@ -77,7 +78,7 @@ def training_sets(noisy: Optional[Source], clean: Optional[Source] = None, eval_
     for part in train[1:]:
         out = concat_sets(out, part)
     if isinstance(eval_set, LabelledSet):
-        val: Optional[LabelledSet] = eval_set
+        val: LabelledSet | None = eval_set
     elif eval_set is not None:
         val = _val(table_of(eval_set, "val", names, image_root), names)
     else:  # a manifest's own val split
@@ -91,7 +92,7 @@ def _union(lists: list[list[str]]) -> list[str]:
     return first + sorted({c for names in lists[1:] for c in names} - set(first))
 
 
-def _val(table: LabelTable, classes: Optional[list[str]]) -> Optional[LabelledSet]:
+def _val(table: LabelTable, classes: list[str] | None) -> LabelledSet | None:
     """The table's clean-labelled ``val`` split, or None."""
     if "val" not in table.splits():
         return None
@@ -99,8 +100,8 @@ def _val(table: LabelTable, classes: Optional[list[str]]) -> Optional[LabelledSe
     return val if val.has_clean.any() else None
 
 
-def array_sets(noisy: Optional[tuple], clean: Optional[tuple], eval_set: Optional[tuple] = None, *,
-               classes: Optional[Sequence[Any]] = None) -> tuple[LabelledSet, Optional[LabelledSet], np.ndarray]:
+def array_sets(noisy: tuple | None, clean: tuple | None, eval_set: tuple | None = None, *,
+               classes: Sequence[Any] | None = None) -> tuple[LabelledSet, LabelledSet | None, np.ndarray]:
     """(D_c ∪ D_n, validation set or None, the classes as given) from (features (N, D), labels) pairs.
 
     Labels are (N,) class values (single-label), an (N, K) 0/1 indicator matrix, or N lists of
@@ -131,7 +132,7 @@ def _is_lists(y: Any) -> bool:
     return len(y) > 0 and isinstance(y[0], (list, tuple, set, frozenset))
 
 
-def _array_classes(labels: list[Any], classes: Optional[Sequence[Any]]) -> np.ndarray:
+def _array_classes(labels: list[Any], classes: Sequence[Any] | None) -> np.ndarray:
     """The class values: given, the indicator's column numbers, or every value used, sorted."""
     if classes is not None:
         return np.asarray(list(classes))
@@ -167,7 +168,7 @@ def _array_set(x: np.ndarray, y: Any, classes: np.ndarray, role: str) -> Labelle
                        has_noisy=np.full(n, noisy), has_clean=np.full(n, not noisy))
 
 
-def prediction_inputs(X: Any) -> tuple[Any, Optional[list[list[str]]]]:
+def prediction_inputs(X: Any) -> tuple[Any, list[list[str]] | None]:
     """(what the model reads, one row per row of ``X``; the clean label names of each row, or None unless
     every row has them) for image paths, a folder, a glob, a ``LabelledSet`` (every row, noisy-only ones
     too) or a feature / pixel array."""
@@ -183,7 +184,7 @@ def prediction_inputs(X: Any) -> tuple[Any, Optional[list[list[str]]]]:
     return _features(X), None
 
 
-def prediction_labels(X: Any) -> Optional[list[list[str]]]:
+def prediction_labels(X: Any) -> list[list[str]] | None:
     """The clean label names of each row of ``X`` (what ``score`` compares the predictions with), None
     when ``X`` carries no labels. A ``LabelledSet`` with rows that have no clean label is refused: every
     row is predicted, so none may silently drop out of the score."""
@@ -214,6 +215,7 @@ def checked_labels(y: Any, role: str) -> Any:
     """Labels given with a feature array: array-likes as arrays, a column of class values ravelled (with
     scikit-learn's warning; a 0/1 column stays a one-class indicator), continuous values refused."""
     import warnings
+
     from sklearn.exceptions import DataConversionWarning
     from sklearn.utils.multiclass import type_of_target
     if y is None:

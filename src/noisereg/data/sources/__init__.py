@@ -11,8 +11,18 @@ from typing import Any
 
 from ...errors import UserError
 from . import cifar_n, clothing1m, coco, csv_manifest, image_folders, openimages, precomputed, yolo
-from .registry import (Layout, add_layout_flags, get_layout, layout_fields, layout_options, layout_values,
-                       list_layouts, open_dataset, register_layout, unregister_layout)
+from .registry import (
+    Layout,
+    add_layout_flags,
+    get_layout,
+    layout_fields,
+    layout_options,
+    layout_values,
+    list_layouts,
+    open_dataset,
+    register_layout,
+    unregister_layout,
+)
 
 __all__ = ["IMPLICIT_LAYOUTS", "Layout", "add_layout_flags", "get_layout", "guess_layout", "layout_fields",
            "layout_options", "layout_values", "list_layouts", "open_dataset", "register_layout", "unregister_layout"]

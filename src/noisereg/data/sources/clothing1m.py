@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -102,11 +101,11 @@ def read_clothing1m(root: str | Path, *, check_files: bool = True) -> LabelTable
 class Clothing1MOptions:
     """``--format clothing1m``: the folder of the official annotation files."""
 
-    root: Optional[str] = option(None, "dataset folder: the official *_kv.txt and *_key_list.txt files")
+    root: str | None = option(None, "dataset folder: the official *_kv.txt and *_key_list.txt files")
     check_images: bool = option(True, "do not check that every image file exists", flag="--no-image-check")
 
 
-def _read(o: Clothing1MOptions, *, classes: Optional[list[str]], quiet: bool) -> LabelTable:
+def _read(o: Clothing1MOptions, *, classes: list[str] | None, quiet: bool) -> LabelTable:
     return read_clothing1m(str(o.root), check_files=o.check_images)
 
 

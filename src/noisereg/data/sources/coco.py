@@ -8,10 +8,9 @@ clean labels; ``noisereg protocol coco`` adds machine (noisy) labels.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
-
 
 from ...errors import UserError
 from ...options import option
@@ -55,7 +54,7 @@ def _image_folder(root: Path, subset: str) -> Path:
     return root / subset
 
 
-def read_coco(root: str | Path, *, subsets: Optional[Sequence[str]] = None, check_files: bool = True) -> LabelTable:
+def read_coco(root: str | Path, *, subsets: Sequence[str] | None = None, check_files: bool = True) -> LabelTable:
     """COCO images of the given subsets (default: every instances file, 2014 first) with 80-class labels.
 
     Raises:
@@ -64,7 +63,7 @@ def read_coco(root: str | Path, *, subsets: Optional[Sequence[str]] = None, chec
     """
     root = Path(root)
     subsets = list(subsets or find_subsets(root))
-    categories: Optional[list[tuple[int, str]]] = None
+    categories: list[tuple[int, str]] | None = None
     ids, paths, splits, labels = [], [], [], []
     for subset in subsets:
         path = annotation_file(root, subset)
@@ -115,12 +114,12 @@ def read_coco(root: str | Path, *, subsets: Optional[Sequence[str]] = None, chec
 class CocoOptions:
     """``--format coco``: where the release is and which subsets to read."""
 
-    root: Optional[str] = option(None, "dataset folder: annotations/instances_<subset>.json and the images")
-    subsets: Optional[list[str]] = option(None, "comma-separated subsets, e.g. train2014,val2014 (default: all found)")
+    root: str | None = option(None, "dataset folder: annotations/instances_<subset>.json and the images")
+    subsets: list[str] | None = option(None, "comma-separated subsets, e.g. train2014,val2014 (default: all found)")
     check_images: bool = option(True, "do not check that every image file exists", flag="--no-image-check")
 
 
-def _read(o: CocoOptions, *, classes: Optional[list[str]], quiet: bool) -> LabelTable:
+def _read(o: CocoOptions, *, classes: list[str] | None, quiet: bool) -> LabelTable:
     return read_coco(str(o.root), subsets=o.subsets, check_files=o.check_images)
 
 

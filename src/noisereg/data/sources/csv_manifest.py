@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import ClassVar
 
 from ...options import option
 from ..files import check_images
@@ -15,9 +15,9 @@ from .registry import Layout
 class CsvOptions:
     """The manifest, the folder its paths are relative to, and whether the image files are checked."""
 
-    manifest: Optional[str] = option(None, "the manifest: CSV (or .jsonl) with columns path,noisy,clean,split"
+    manifest: str | None = option(None, "the manifest: CSV (or .jsonl) with columns path,noisy,clean,split"
                                      "[,verified]")
-    image_root: Optional[str] = option(None, "folder the manifest's paths are relative to (default: its folder)")
+    image_root: str | None = option(None, "folder the manifest's paths are relative to (default: its folder)")
     allow_outside_root: bool = option(False, "accept manifest paths that leave the image root, through '..' or "
                                       "absolute (refused by default)")
     check_images: bool = option(True, "do not check that every image file exists", flag="--no-image-check")
@@ -26,7 +26,7 @@ class CsvOptions:
     ALIASES: ClassVar[dict[str, str]] = {"root": "image_root"}
 
 
-def _read(o: CsvOptions, *, classes: Optional[list[str]], quiet: bool) -> LabelTable:
+def _read(o: CsvOptions, *, classes: list[str] | None, quiet: bool) -> LabelTable:
     table = read_table(str(o.manifest), image_root=o.image_root, classes=classes,
                        allow_outside_root=o.allow_outside_root)
     if o.check_images:

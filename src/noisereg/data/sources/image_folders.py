@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from ...options import option
 from ..folders import folders_table
@@ -18,13 +17,13 @@ GROUP = ("image folders (instead of --manifest): DIR/<class>/<image> (torchvisio
 class FoldersOptions:
     """One folder per role: the training images with noisy / clean labels, validation and test images."""
 
-    noisy_dir: Optional[str] = option(None, "training images with noisy labels (D_n)")
-    clean_dir: Optional[str] = option(None, "training images with clean, checked labels (D_c)")
-    val_dir: Optional[str] = option(None, "clean-labelled validation images (default: a seeded share of --clean-dir)")
-    test_dir: Optional[str] = option(None, "clean-labelled test images (evaluate)")
+    noisy_dir: str | None = option(None, "training images with noisy labels (D_n)")
+    clean_dir: str | None = option(None, "training images with clean, checked labels (D_c)")
+    val_dir: str | None = option(None, "clean-labelled validation images (default: a seeded share of --clean-dir)")
+    test_dir: str | None = option(None, "clean-labelled test images (evaluate)")
 
 
-def _read(o: FoldersOptions, *, classes: Optional[list[str]], quiet: bool) -> LabelTable:
+def _read(o: FoldersOptions, *, classes: list[str] | None, quiet: bool) -> LabelTable:
     return folders_table(noisy=o.noisy_dir, clean=o.clean_dir, val=o.val_dir, test=o.test_dir, classes=classes)
 
 

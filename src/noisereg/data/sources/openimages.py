@@ -18,9 +18,10 @@ images with ~80M labels stay within about 2 GiB.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -84,7 +85,7 @@ def image_paths(hex_ids: np.ndarray, is_val: np.ndarray) -> np.ndarray:
     return out.view(f"S{width}").ravel()
 
 
-def _find(root: Path, *candidates: str, required: bool = True) -> Optional[Path]:
+def _find(root: Path, *candidates: str, required: bool = True) -> Path | None:
     for c in candidates:
         if (root / c).is_file():
             return root / c
@@ -129,7 +130,7 @@ def read_class_descriptions(root: Path) -> tuple[list[str], dict[str, str]]:
     return mids, names
 
 
-def read_openimages(root: str | Path, *, images: Optional[str | Path] = None, min_confidence: float = 0.5,
+def read_openimages(root: str | Path, *, images: str | Path | None = None, min_confidence: float = 0.5,
                     clean_share: float = 0.25, seed: int = 0, check_files: bool = True,
                     quiet: bool = False) -> LabelTable:
     """The OpenImages v1 release under ``root`` as a table with the Veit et al. partition.
@@ -144,6 +145,7 @@ def read_openimages(root: str | Path, *, images: Optional[str | Path] = None, mi
         check_files: fail when image files are missing (counted, the first few named).
     """
     import pandas as pd
+
     from ...progress import progress
     root = Path(root)
     images = Path(images) if images else root / "images"
@@ -168,7 +170,7 @@ def read_openimages(root: str | Path, *, images: Optional[str | Path] = None, mi
     n, k = len(ids), len(mids)
     skipped = {"untrainable": 0}
 
-    def read_labels(path: Path, keep_from: float, *targets: "_PairAccumulator") -> None:
+    def read_labels(path: Path, keep_from: float, *targets: _PairAccumulator) -> None:
         """Stream one labels.csv into ``targets[0]`` (Confidence >= keep_from) and ``targets[1]`` (all)."""
         for line, c in _chunks(path, ["ImageID", "LabelName", "Confidence"], bar):
             chunk_ids = _ids_of(c["ImageID"].to_numpy(), path, line)
@@ -287,13 +289,13 @@ def _check_openimages_files(table: LabelTable, quiet: bool, limit: int = 3) -> N
 class OpenImagesOptions:
     """``--format openimages``: the v1 release, its images and the seed of the clean quarter."""
 
-    root: Optional[str] = option(None, "dataset folder: the release's tarballs unpacked")
-    images: Optional[str] = option(None, "folder with train/ and validation/ images (default ROOT/images)")
+    root: str | None = option(None, "dataset folder: the release's tarballs unpacked")
+    images: str | None = option(None, "folder with train/ and validation/ images (default ROOT/images)")
     seed: int = option(0, "seed of random partitions (the clean quarter of validation)")
     check_images: bool = option(True, "do not check that every image file exists", flag="--no-image-check")
 
 
-def _read(o: OpenImagesOptions, *, classes: Optional[list[str]], quiet: bool) -> LabelTable:
+def _read(o: OpenImagesOptions, *, classes: list[str] | None, quiet: bool) -> LabelTable:
     return read_openimages(str(o.root), images=o.images, seed=o.seed, check_files=o.check_images, quiet=quiet)
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from ...options import option
 from ..embeddings import features_table
@@ -14,12 +13,12 @@ from .registry import Layout
 class FeaturesOptions:
     """The feature array and its label CSV, one row per feature row."""
 
-    features: Optional[str] = option(None, "precomputed features (.npy or .safetensors, one row per manifest row): "
+    features: str | None = option(None, "precomputed features (.npy or .safetensors, one row per manifest row): "
                                      "the heads train on them directly and --manifest only gives labels")
-    manifest: Optional[str] = option(None, "the label CSV (.csv or .jsonl) of --features, one row per feature row")
+    manifest: str | None = option(None, "the label CSV (.csv or .jsonl) of --features, one row per feature row")
 
 
-def _read(o: FeaturesOptions, *, classes: Optional[list[str]], quiet: bool) -> LabelTable:
+def _read(o: FeaturesOptions, *, classes: list[str] | None, quiet: bool) -> LabelTable:
     return features_table(str(o.features), str(o.manifest), classes=classes)
 
 

@@ -12,8 +12,9 @@ import argparse
 import dataclasses
 import os
 import typing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Union
 
 from ...errors import UserError, did_you_mean
 from ...options import add_flags, flag_values, from_mapping
@@ -177,8 +178,8 @@ def merged_options(names: Sequence[str], *, prefixed: bool = True, skip: Sequenc
     return dataclasses.make_dataclass("LayoutFlags", specs)
 
 
-def add_layout_flags(parser: argparse.ArgumentParser, names: Optional[Sequence[str]] = None, *,
-                     format_required: Optional[bool] = True, skip: Sequence[str] = (),
+def add_layout_flags(parser: argparse.ArgumentParser, names: Sequence[str] | None = None, *,
+                     format_required: bool | None = True, skip: Sequence[str] = (),
                      format_help: str = "") -> None:
     """The flags of the layouts ``names`` (default: every registered one): ``--format`` (left out when
     ``format_required`` is None: the layout is then told by the flags given), one flag per option, each layout's
