@@ -19,7 +19,7 @@ from noisereg import __version__  # the package root's version (no layer: import
 
 from ..allocator import tune_allocator
 from ..errors import TrainingDiverged, UserError
-from . import data, deploy, issues, report, training, tuning
+from . import data, deploy, issues, methods, report, training, tuning
 from .limits import apply_input_limits
 from .parser import Parser, UsageError
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     training.add_commands(sub)
+    methods.add_commands(sub)
     tuning.add_commands(sub)
     report.add_commands(sub)
     deploy.add_commands(sub)

@@ -1,4 +1,4 @@
-"""Subcommands that train or evaluate a classifier: demo, train, evaluate, experiment, tune, methods."""
+"""Subcommands that train or evaluate a classifier: demo, train, evaluate, experiment."""
 from __future__ import annotations
 
 import argparse
@@ -233,25 +233,6 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_methods(args: argparse.Namespace) -> int:
-    from ..config import TrainConfig
-    from ..methods import get_method_spec, list_methods
-    for name in list_methods():
-        spec = get_method_spec(name)
-        if args.defaults:  # what a field left unset takes: the method's own values, else the base ones
-            fields, cfg = TrainConfig(method=name).left_to_method(), TrainConfig(method=name).resolved()
-            own = " ".join(f"{n}={'/'.join(f'{c:g}' for c in spec.chosen_on_val[n])}^" if n in spec.chosen_on_val
-                           else f"{n}={getattr(cfg, n):g}{'' if n in spec.defaults else '*'}" for n in fields)
-            print(f"{name:16s} {own or '-'}")
-        else:
-            print(f"{name:10s} {spec.group:15s} {spec.description}")
-    if args.defaults:
-        print("* = the base default (config.BASE_DEFAULTS); the others are the method's own, the tuned values that held "
-              "up best across the benchmark parts (benchmarks/results/robust_defaults.csv); ^ = chosen on validation "
-              "among these (frozen scheme; the first elsewhere and on a tie)")
-    return 0
-
-
 def add_commands(sub: Any) -> None:
     """The training subcommands, their flags generated from the config dataclasses."""
     from ..config import TrainConfig
@@ -293,8 +274,3 @@ def add_commands(sub: Any) -> None:
     add_flags(group, TrainConfig, skip=PER_RUN + NEEDS_FOLDER + ("tune_trials",), prefix="train__")
     p.add_argument("--quiet", action="store_true", help="no line per run")
     p.set_defaults(func=cmd_experiment)
-
-    p = sub.add_parser("methods", help="list the registered methods")
-    p.add_argument("--defaults", action="store_true", help="the values each method trains with where lr, "
-                   "weight_decay, hidden, alpha or clean_ratio is not given")
-    p.set_defaults(func=cmd_methods)

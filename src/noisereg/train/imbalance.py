@@ -13,6 +13,7 @@ from ..data.labelset import LabelledSet
 from ..data.sampler import MixedBatchSampler
 from ..distributed import DistContext
 from ..errors import UserError
+from ..methods.base import Phase
 
 
 def auto_pos_weight(data: LabelledSet, cap: float = MAX_POS_WEIGHT) -> torch.Tensor:
@@ -43,8 +44,9 @@ def pos_weight_for(cfg: TrainConfig, data: LabelledSet) -> Optional[torch.Tensor
     return auto_pos_weight(data)
 
 
-def sampler_for(cfg: TrainConfig, data: LabelledSet, clean_ratio: float, ctx: DistContext) -> MixedBatchSampler:
-    """The mixed clean:noisy batches of one phase, uniform or class-balanced (``cfg.sampler``)."""
+def sampler_for(cfg: TrainConfig, data: LabelledSet, phase: Phase, ctx: DistContext) -> MixedBatchSampler:
+    """The mixed clean:noisy batches of one of the method's phases (its ``Phase.sampler``: the mix is the
+    method's), uniform or class-balanced (``cfg.sampler``)."""
     weights: dict[str, Optional[np.ndarray]] = {"clean_weights": None, "noisy_weights": None}
     if cfg.sampler == "balanced":
         if not data.is_single_label:
@@ -52,6 +54,5 @@ def sampler_for(cfg: TrainConfig, data: LabelledSet, clean_ratio: float, ctx: Di
                             "use --pos-weight auto")
         weights = {"clean_weights": balanced_row_weights(data.clean, data.clean_indices, data.num_classes),
                    "noisy_weights": balanced_row_weights(data.noisy, data.noisy_indices, data.num_classes)}
-    return MixedBatchSampler(data.clean_indices, data.noisy_indices, batch_size=cfg.batch_size,
-                             clean_ratio=clean_ratio, seed=cfg.seed, rank=ctx.rank, world_size=ctx.world_size,
-                             **weights)
+    return phase.sampler(data, batch_size=cfg.batch_size, seed=cfg.seed, rank=ctx.rank, world_size=ctx.world_size,
+                         **weights)

@@ -115,7 +115,7 @@ class Run:
     def _phase(self, model: Classifier, train_model: Classifier, images: Any, eval_images: Any, pre: Preprocess,
                label: str, phase: Phase, total: int, state: Optional[dict]) -> None:
         cfg = self.cfg
-        sampler = sampler_for(cfg, self.train, phase.clean_ratio, self.ctx)
+        sampler = sampler_for(cfg, self.train, phase, self.ctx)
         per_epoch = sampler.steps_per_epoch()
         total = phase_steps(cfg, per_epoch, total)
         every = eval_interval(cfg, per_epoch, total)
