@@ -2,7 +2,8 @@
 find-label-issues | data | protocol``.
 
 One parser and one small function per subcommand (``training.py``: what trains or evaluates a
-classifier; ``tuning.py``: the hyper-parameter searches; ``deploy.py``: what uses a trained one (predict,
+classifier, ``train`` calling ``pipeline.train_run`` once; ``methods.py``: the method registry's facts;
+``tuning.py``: the hyper-parameter searches; ``deploy.py``: what uses a trained one (predict,
 export); ``issues.py``: what finds wrong labels; ``report.py``: the HTML report; ``data.py``: what reads
 datasets), each calling one library function. Flags of the config dataclasses are generated from their fields. User errors print one line
 (``noisereg: error: ...``) and exit with code 2, without a traceback.
