@@ -18,7 +18,7 @@ from ..distributed import DistContext, barrier, broadcast_state, current, data_p
 from ..methods.base import Phase, PhaseContext
 from ..models.batchnorm import global_batch_norm
 from .batches import iter_training_batches
-from .callbacks import Checkpointer, EpochCounter, EvaluationHook, Evaluator, Logger
+from .callbacks import Callback, Checkpointer, EpochCounter, EvaluationHook, Evaluator, Logger
 from .evaluate import f1_thresholds_on, outputs_of
 from .imbalance import pos_weight_for, sampler_for
 from .length import eval_interval, length_line, patience_evaluations, phase_steps
@@ -137,12 +137,12 @@ class Run:
         batches = iter_training_batches(self.train, images, pre, sampler, steps, cfg.num_workers,
                                         pin=self.device.type == "cuda", augment_seed=cfg.seed if cfg.augment else None,
                                         pos_weight=pos_weight_for(cfg, self.train))
-        callbacks = [EpochCounter(per_epoch),
-                     Evaluator(train_model, self.eval_set, pre, eval_images, self.device, self.ctx, every, total),
-                     selection.selector, selection.stopper, EvaluationHook(self.on_evaluation, train_model),
-                     Checkpointer(lambda step: self.save(model, pre, label, step, optimizer, selection),
-                                  cfg.save_every, total),
-                     Logger(self.log, self.history, f"{cfg.method}:{label}", total)]
+        callbacks: list[Callback] = [
+            EpochCounter(per_epoch),
+            Evaluator(train_model, self.eval_set, pre, eval_images, self.device, self.ctx, every, total),
+            selection.selector, selection.stopper, EvaluationHook(self.on_evaluation, train_model),
+            Checkpointer(lambda step: self.save(model, pre, label, step, optimizer, selection), cfg.save_every, total),
+            Logger(self.log, self.history, f"{cfg.method}:{label}", total)]
         with global_batch_norm(train_model, self.device, self.ctx):  # the global batch's statistics
             stepper = data_parallel(train_model, self.device, self.ctx)
             train_loop(torch.compile(stepper) if cfg.compile else stepper, batches, optimizer, cfg, steps,

@@ -73,7 +73,8 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
     chooses on validation (``train/choice.py``) are chosen first, each candidate trained by ``train_checked``.
     """
     train, eval_set = checked_data(train, cfg, eval_set)
-    unset, choices, features = Unset.of(cfg), [], None
+    unset, features = Unset.of(cfg), None
+    choices: list[Choice] = []
     if resume:
         cfg = resumed_choices(cfg, out)
     else:  # each candidate: the run in memory and silent, sharing one stage one and its features
