@@ -22,7 +22,7 @@ def _data(n: int = 80) -> LabelledSet:
                        has_noisy=~is_clean, has_clean=is_clean)
 
 
-CFG = TrainConfig(backbone="small-cnn", image_size=8, hidden=8, backbone_steps=4, steps=6, quiet=True, batch_size=16)
+CFG = TrainConfig(image_size=8, hidden=8, backbone_steps=4, steps=6, quiet=True, batch_size=16)
 
 
 @pytest.mark.parametrize("scheme", ["end-to-end", "frozen"])
@@ -43,8 +43,7 @@ def test_round_trip_gives_the_same_predictions(tmp_path, scheme):
 def test_resume_continues_exactly_where_the_run_stopped(tmp_path, monkeypatch, scheme, stage):
     """Snapshot the checkpoint written at step 2 of ``stage`` (as if the run died there), resume it."""
     import shutil
-
-    import noisereg.train.schemes as trainer
+    import noisereg.train.run as trainer  # where the phases save their checkpoints
     data = _data()
     cfg = CFG.replace(scheme=scheme, save_every=2)
     real_save = trainer.save_checkpoint

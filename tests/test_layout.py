@@ -25,7 +25,7 @@ LAYERS = [
     {"tasks", "tuning"},
     {"report", "estimator"},
     {"experiment", "protocol", "label_issues", "export"},
-    {"demo"},
+    {"demo", "pipeline"},
     {"cli"},
     {"__main__"},
 ]
@@ -74,6 +74,48 @@ def test_no_import_runs_back_up_the_layers(path):
         assert concept in RANK, f"{path.name} imports noisereg.{concept}, which has no layer"
         assert RANK[concept] < RANK[own], \
             f"{path.relative_to(SRC)} ({own}) imports {concept}, a layer above or beside it"
+
+
+def _sibling_imports(path: Path) -> set[str]:
+    """The modules of its own package that a module imports (``from .x import``, ``from . import x``)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            out |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+    return out
+
+
+def _circles(package: Path) -> list[list[str]]:
+    """Import circles among a package's modules (its ``__init__`` left out: it gathers them)."""
+    graph = {p.stem: _sibling_imports(p) for p in package.glob("*.py") if p.name != "__init__.py"}
+    found, done = [], set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            found.append(path[path.index(name):] + [name])
+            return
+        if name in done or name not in graph:
+            return
+        for nxt in sorted(graph[name]):
+            visit(nxt, path + [name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(p for p in SRC.iterdir() if (p / "__init__.py").is_file()),
+                         ids=lambda p: p.name)
+def test_no_import_circle_inside_a_package(package):
+    """e.g. cli/training.py and cli/tuning.py importing each other: one of them should call a library function."""
+    assert not _circles(package), _circles(package)
+
+
+def test_the_circle_check_can_fail(tmp_path):
+    (tmp_path / "a.py").write_text("def f():\n    from .b import g\n")
+    (tmp_path / "b.py").write_text("from . import a\n")
+    assert _circles(tmp_path) == [["a", "b", "a"]]
 
 
 def test_the_layer_rules_can_fail():

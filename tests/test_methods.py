@@ -1,4 +1,6 @@
 """Every registered method trains on tiny seeded data and beats chance; baselines refuse data they cannot use."""
+from typing import Optional
+
 import numpy as np
 import pytest
 import torch
@@ -6,9 +8,10 @@ import torch
 from noisereg.config import TrainConfig
 from noisereg.data.labelset import LabelledSet, one_hot
 from noisereg.errors import UserError
-from noisereg.methods import list_methods
+from noisereg.methods import Batch, Method, get_method_spec, list_methods, register_method
 from noisereg.methods.forward_correction import anchor_transition_matrix, gold_transition_matrix
 from noisereg.train import evaluate, fit
+from noisereg.train.checks import check_method_data
 
 K = 4
 T_TRUE = np.array([[0.6, 0.4, 0.0, 0.0], [0.0, 0.8, 0.2, 0.0], [0.0, 0.0, 0.7, 0.3], [0.1, 0.0, 0.0, 0.9]])
@@ -70,17 +73,48 @@ def _multi_label() -> LabelledSet:
     return train
 
 
-@pytest.mark.parametrize("method", ["forward", "forward-ft", "glc", "cleannet"])
+SINGLE_ONLY = [m for m in list_methods() if get_method_spec(m).single_label_only]
+PAIRS = [m for m in list_methods() if get_method_spec(m).needs_pairs]
+
+
+def test_the_registry_declares_the_facts_the_refusals_are_tested_on():
+    """The lists below come from the registry; each must name methods, or its tests test nothing."""
+    assert {"proposed-softmax", "proposed-glc", "forward", "glc", "cleannet"} <= set(SINGLE_ONLY)
+    assert "proposed" not in SINGLE_ONLY and set(PAIRS) == {"veit-wp", "veit-tj"}
+    assert set(list_methods(multi_label=True)) == set(list_methods()) - set(SINGLE_ONLY)
+
+
+@pytest.mark.parametrize("method", SINGLE_ONLY)
 def test_single_label_methods_refuse_multi_label_data(method):
-    with pytest.raises(UserError, match="multi-label"):
+    with pytest.raises(UserError, match=f"method '{method}' assumes one label per image; this data is multi-label"):
         fit(_multi_label(), TrainConfig(method=method, steps=2, quiet=True))
 
 
-def test_label_cleaning_refuses_unpaired_data_and_gt_partial_clean_labels():
-    train, _ = _features_task()
+def _own_scheme(method: str) -> str:
+    return "end-to-end" if method == "ft-w" else "frozen"
+
+
+@pytest.mark.parametrize("method", [m for m in list_methods() if m not in SINGLE_ONLY])
+def test_the_other_methods_take_multi_label_data(method):
+    train = _multi_label()
+    if method == "gt":  # it needs a clean label for every image
+        train.has_clean[:] = True
+    check_method_data(train, TrainConfig(method=method, scheme=_own_scheme(method)))
+
+
+@pytest.mark.parametrize("method", list_methods())
+def test_unpaired_data_is_refused_exactly_by_the_methods_that_need_pairs(method):
+    train, _ = _features_task(all_clean=method == "gt")
     train.has_noisy[train.has_clean] = False  # clean images lose their noisy labels: unpaired
-    with pytest.raises(UserError, match="paired"):
-        fit(train, TrainConfig(method="veit-wp", steps=2, quiet=True))
+    cfg = TrainConfig(method=method, scheme=_own_scheme(method))
+    if method in PAIRS:
+        with pytest.raises(UserError, match=f"method '{method}' needs clean images that also have noisy labels"):
+            check_method_data(train, cfg)
+    else:
+        check_method_data(train, cfg)
+
+
+def test_gt_refuses_partial_clean_labels():
     with pytest.raises(UserError, match="gt needs a clean label for every training image; 320 have none"):
         fit(_features_task()[0], TrainConfig(method="gt", steps=2, quiet=True))
 
@@ -126,6 +160,43 @@ def test_meta_weight_net_meta_step_reaches_only_the_weight_net_and_trains_on_mul
     assert bool(r.model.method.multi_label)
     test.clean[:, 1] = 1.0
     assert evaluate(r.model, test, r.preprocess, device=torch.device("cpu"))["mAP"] > 0.6
+
+
+# ------------------------------------------------------------------ a new baseline: one file + one line
+class ToySoftmax(Method):
+    """What a new baseline's file in methods/ holds: a ``Method`` whose forward returns g's logits and, given a
+    batch, its loss (here softmax regression on every label of the batch, clean and noisy alike)."""
+
+    g_form = "softmax"
+
+    def __init__(self, feature_dim: int, num_classes: int, *, clean_ratio: float) -> None:
+        super().__init__()
+        self.fc, self.clean_ratio = torch.nn.Linear(feature_dim, num_classes), clean_ratio
+
+    def forward(self, features: torch.Tensor, batch: Optional[Batch] = None) -> dict[str, torch.Tensor]:
+        out = {"logits": torch.log_softmax(self.fc(features), 1)}
+        if batch is not None:
+            out["loss"] = -(batch.targets * out["logits"]).sum(1).mean()
+        return out
+
+
+def test_a_baseline_is_one_file_and_one_registration(monkeypatch, capsys):
+    """Registered with its facts and nothing else edited, a toy baseline trains, is listed, and is refused
+    the data its facts rule out."""
+    from noisereg.cli import main
+    from noisereg.methods import registry
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # the registration ends with the test
+    register_method("toy-softmax", lambda d, k, c: ToySoftmax(d, k, clean_ratio=c.clean_ratio),
+                    "a toy: softmax regression on every label", single_label_only=True, tunable=("lr",))
+    train, test = _features_task()
+    result = fit(train, TrainConfig(method="toy-softmax", steps=300, batch_size=32, lr=1e-2, quiet=True))
+    assert evaluate(result.model, test, result.preprocess, device=torch.device("cpu"))["top1"] > 0.5
+    assert [p.name for p in result.model.method.phases()] == ["train"] and result.model.method.clean_ratio == 0.1
+    with pytest.raises(UserError, match="method 'toy-softmax' assumes one label per image"):
+        fit(_multi_label(), TrainConfig(method="toy-softmax", steps=2, quiet=True))
+    assert "toy-softmax" in list_methods() and "toy-softmax" not in list_methods(multi_label=True)
+    assert main(["methods"]) == 0
+    assert "a toy: softmax regression on every label (single-label)" in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------ a task where each mechanism is needed

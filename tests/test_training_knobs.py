@@ -7,15 +7,15 @@ import torch
 from noisereg.config import TrainConfig
 from noisereg.data.labelset import LabelledSet, one_hot
 from noisereg.data.sampler import MixedBatchSampler
-from noisereg.devices import check_device_name
 from noisereg.distributed import DistContext, resolve_device
 from noisereg.errors import UserError
-from noisereg.methods import get_method_spec, list_methods, masked_bce
-from noisereg.models.backbones import create_backbone
+from noisereg.methods import Phase, list_methods, masked_bce
+from noisereg.devices import check_device_name
 from noisereg.train import fit
 from noisereg.train.imbalance import auto_pos_weight, balanced_row_weights, sampler_for
 from noisereg.train.loop import make_optimizer, train_loop
 from noisereg.train.model import with_method
+from noisereg.models.backbones import create_backbone
 
 
 def _multi_label_set(n: int = 120, k: int = 3, seed: int = 0) -> LabelledSet:
@@ -59,7 +59,7 @@ def _one_sgd_step(grad_clip: float) -> float:
     model = with_method(create_backbone("features", in_chans=6), cfg, 3)
     before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
     from noisereg.train.batches import iter_training_batches
-    sampler = sampler_for(cfg, data, 0.25, DistContext())
+    sampler = sampler_for(cfg, data, Phase("train", 0.25), DistContext())
     batches = iter_training_batches(data, torch.from_numpy(data.images), None, sampler, range(1))
     train_loop(model, batches, make_optimizer(model, cfg), cfg, range(1), device=torch.device("cpu"), desc="t")
     after = torch.cat([p.detach().flatten() for p in model.parameters()])
@@ -97,7 +97,7 @@ def test_masked_bce_pos_weight_multiplies_the_positive_terms_only():
     assert float(weighted) == pytest.approx(float((base[0, 0] * 4 + base[0, 1]) / 2))
 
 
-MULTI = [m for m in list_methods() if not get_method_spec(m).single_label_only and m != "gt"]
+MULTI = [m for m in list_methods(multi_label=True) if m != "gt"]
 
 
 @pytest.mark.parametrize("method", MULTI)
@@ -120,10 +120,11 @@ def test_balanced_sampler_fills_batches_equally_and_stays_a_function_of_seed_and
     rare = data.noisy[:, 1] > 0
     share = {}
     for kind in ("uniform", "balanced"):
-        s = sampler_for(TrainConfig(sampler=kind, batch_size=40, clean_ratio=0.25), data, 0.25, DistContext())
+        cfg = TrainConfig(sampler=kind, batch_size=40, clean_ratio=0.25)
+        s = sampler_for(cfg, data, Phase("train", 0.25), DistContext())
         draws = [s.batch(t) for t in range(200)]
         share[kind] = (np.mean([rare[b.noisy].mean() for b in draws]), np.mean([rare[b.clean].mean() for b in draws]))
-        again = sampler_for(TrainConfig(sampler=kind, batch_size=40, clean_ratio=0.25), data, 0.25, DistContext())
+        again = sampler_for(cfg, data, Phase("train", 0.25), DistContext())
         assert all((again.batch(t).noisy == draws[t].noisy).all() and (again.batch(t).clean == draws[t].clean).all()
                    for t in (0, 57, 199))
     assert share["uniform"][0] == pytest.approx(rare[data.noisy_indices].mean(), abs=0.02)

@@ -2,7 +2,8 @@
 find-label-issues | data | protocol``.
 
 One parser and one small function per subcommand (``training.py``: what trains or evaluates a
-classifier; ``tuning.py``: the hyper-parameter searches; ``deploy.py``: what uses a trained one (predict,
+classifier, ``train`` calling ``pipeline.train_run`` once; ``methods.py``: the method registry's facts;
+``tuning.py``: the hyper-parameter searches; ``deploy.py``: what uses a trained one (predict,
 export); ``issues.py``: what finds wrong labels; ``report.py``: the HTML report; ``data.py``: what reads
 datasets), each calling one library function. Flags of the config dataclasses are generated from their fields.
 User errors print one line (``noisereg: error: ...``) and exit with code 2, without a traceback.
@@ -19,7 +20,7 @@ from noisereg import __version__  # the package root's version (no layer: import
 
 from ..allocator import tune_allocator
 from ..errors import TrainingDiverged, UserError
-from . import data, deploy, issues, report, training, tuning
+from . import data, deploy, issues, methods, report, training, tuning
 from .limits import apply_input_limits
 from .parser import Parser, UsageError
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     training.add_commands(sub)
+    methods.add_commands(sub)
     tuning.add_commands(sub)
     report.add_commands(sub)
     deploy.add_commands(sub)

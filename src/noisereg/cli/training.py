@@ -1,4 +1,4 @@
-"""Subcommands that train or evaluate a classifier: demo, train, evaluate, experiment, tune, methods."""
+"""Subcommands that train or evaluate a classifier: demo, train, evaluate, experiment."""
 from __future__ import annotations
 
 import argparse
@@ -76,11 +76,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         data = train_and_val(args, cfg)  # bad input is refused (or skipped) before --out is created or locked
         if not ctx.is_main:
-            return _train(args, cfg, data, False)
+            return _train(args, cfg, data)
         from ..checkpoint import has_checkpoint
         from ..safe_io import OutputLock, undo_on_refusal  # a refused run leaves --out as it found it:
         with undo_on_refusal(args.out, lambda p: args.resume or has_checkpoint(p)), OutputLock(args.out):
-            return _train(args, cfg, data, True)
+            return _train(args, cfg, data)
     finally:
         shutdown()
 
@@ -108,49 +108,23 @@ def train_and_val(args: argparse.Namespace, cfg: Any = None):
     return drop_unreadable(train, val if val is not None and val.has_clean.any() else None, cfg)
 
 
-def _train(args: argparse.Namespace, cfg: Any, data: tuple, is_main: bool) -> int:
-    from ..distributed import resolve_device
-    from ..report.train_run import report_train_run
-    from ..train import describe_thresholds, evaluate, fit
-    from .report import find_suspects
+def _train(args: argparse.Namespace, cfg: Any, data: tuple) -> int:
+    """One library call (``pipeline.train_run``): tune, fit, score validation, label issues, report."""
+    from ..pipeline import train_run
     train, val = data
-    search = None
-    if cfg.tune_trials and not args.resume:  # a resumed run keeps the values its first sitting chose
-        from .tuning import tune_before_training
-        cfg, search = tune_before_training(cfg, train, val, quiet=args.quiet)
-    result = fit(train, cfg, eval_set=val, out=args.out, resume=args.resume, overwrite=args.overwrite)
-    if search is not None and is_main:
-        from ..safe_io import write_csv
-        write_csv(Path(args.out) / "tune.csv", search.trials, list(dict.fromkeys(k for r in search.trials for k in r)))
-    scores = None
-    if val is not None:  # every rank takes part: the ranks score blocks of the val split
-        device = resolve_device(cfg.device)
-        scores = evaluate(result.model.to(device), val, result.preprocess, device=device)
-    if is_main:
-        print(f"trained '{cfg.method}' ({cfg.scheme}) on {int(train.has_clean.sum())} clean + "
-              f"{int(train.has_noisy.sum())} noisy images; checkpoint in {args.out}")
-        if scores is not None:
-            print("val: " + format_scores(scores))
-        if result.thresholds:
-            print(describe_thresholds(result.meta))
     source = None if not args.manifest else {  # image folders (--noisy-dir ...) have no one manifest
         "manifest": str(args.manifest), "features": args.features,
         "image_root": str(args.image_root or Path(args.manifest).parent),
         "allow_outside_root": bool(getattr(args, "allow_outside_root", False))}
-    find_suspects(args.out, source, write=is_main)  # every rank takes part in scoring
-    path = report_train_run(args.out, result, cfg, train, source=source, write=is_main, held_out=val is None)
-    if is_main:
-        print(f"report: {path}")
+    train_run(train, cfg, eval_set=val, out=args.out, resume=args.resume, overwrite=args.overwrite, source=source,
+              quiet=args.quiet, say=lambda line: print(line, flush=True))
     return 0
-
-
-def format_scores(scores: dict) -> str:
-    return "  ".join(f"{k} {100 * scores[k]:.2f}" for k in ("mAP", "AP_all", "top1"))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..data.classes import short_list
     from ..distributed import init_from_env, shutdown
+    from ..metrics import format_scores
     ctx = init_from_env(args.device)  # under torchrun the ranks score blocks of the split
     try:
         out = _evaluate(args)
@@ -202,25 +176,6 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_methods(args: argparse.Namespace) -> int:
-    from ..config import TrainConfig
-    from ..methods import get_method_spec, list_methods
-    for name in list_methods():
-        spec = get_method_spec(name)
-        if args.defaults:  # what a field left unset takes: the method's own values, else the base ones
-            fields, cfg = TrainConfig(method=name).left_to_method(), TrainConfig(method=name).resolved()
-            own = " ".join(f"{n}={'/'.join(f'{c:g}' for c in spec.chosen_on_val[n])}^" if n in spec.chosen_on_val
-                           else f"{n}={getattr(cfg, n):g}{'' if n in spec.defaults else '*'}" for n in fields)
-            print(f"{name:16s} {own or '-'}")
-        else:
-            print(f"{name:10s} {spec.group:15s} {spec.description}")
-    if args.defaults:
-        print("* = the base default (config.BASE_DEFAULTS); the others are the method's own, the tuned values that held "
-              "up best across the benchmark parts (benchmarks/results/robust_defaults.csv); ^ = chosen on validation "
-              "among these (frozen scheme; the first elsewhere and on a tie)")
-    return 0
-
-
 def add_commands(sub: Any) -> None:
     """The training subcommands, their flags generated from the config dataclasses."""
     from ..config import TrainConfig
@@ -262,8 +217,3 @@ def add_commands(sub: Any) -> None:
     add_flags(group, TrainConfig, skip=PER_RUN + NEEDS_FOLDER + ("tune_trials",), prefix="train__")
     p.add_argument("--quiet", action="store_true", help="no line per run")
     p.set_defaults(func=cmd_experiment)
-
-    p = sub.add_parser("methods", help="list the registered methods")
-    p.add_argument("--defaults", action="store_true", help="the values each method trains with where lr, "
-                   "weight_decay, hidden, alpha or clean_ratio is not given")
-    p.set_defaults(func=cmd_methods)

@@ -5,47 +5,26 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..errors import UserError
 from ..options import add_flags, flag_values
-
-
-def _trial_line(row: dict) -> None:
-    print("  " + "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()),
-          flush=True)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from ..config import TrainConfig, load_config
+    from ..pipeline import trial_line
     from ..tuning import tune
     from .training import train_and_val
     base = load_config(args.config, quiet=True, **flag_values(args, TrainConfig))
     train, val = train_and_val(args, base)
     methods = [m for m in args.methods.split(",") if m]
     results = tune(train, methods=methods, trials=args.trials, base=base, eval_set=val, out=args.out,
-                   on_trial=None if args.quiet else _trial_line, pruner=args.pruner, storage=args.storage)
+                   on_trial=None if args.quiet else lambda row: print(trial_line(row), flush=True), pruner=args.pruner,
+                   storage=args.storage)
     for method, r in results.items():
         states = [row.get("state") for row in r.trials]
         print(f"{method}: best validation {r.value:.4f} with {r.params} ({states.count('complete')} trials complete, "
               f"{states.count('pruned')} pruned, {states.count('failed')} failed, {r.seconds:.0f} s)")
     print(f"wrote {args.out}/tuned.json, {args.out}/tune.csv and one <method>.yaml per method")
     return 0
-
-
-def tune_before_training(cfg: Any, train: Any, val: Any, *, quiet: bool) -> tuple[Any, Any]:
-    """``train --tune N``: the search in this process (refused under torchrun), one line on what it chose."""
-    from ..distributed import current
-    from ..tuning import tuned_config
-    if current().enabled:
-        raise UserError("--tune runs in one process: tune with `noisereg tune ... --out DIR`, then train under "
-                        "torchrun with --config DIR/<method>.yaml")
-    if not quiet:
-        print(f"tuning '{cfg.method}': {cfg.tune_trials} trials on validation, then the final run", flush=True)
-    tuned, search = tuned_config(train, cfg, val, on_trial=None if quiet else _trial_line)
-    if not quiet:
-        print(f"tuned '{cfg.method}': " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                                for k, v in search.params.items())
-              + f" (best validation {search.value:.4f}); recorded in checkpoint.json and config.yaml", flush=True)
-    return tuned, search
 
 
 def add_commands(sub: Any) -> None:

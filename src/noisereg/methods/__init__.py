@@ -1,5 +1,7 @@
 """Methods by id: ``create_method("proposed", ...)``. A new baseline is one file plus one
-``register_method`` line here; its ``MethodSpec`` says everything others need to know about it.
+``register_method`` line here; its ``MethodSpec`` says everything others need to know about it, each fact
+once (``single_label_only``, ``needs_pairs``, ``tunable``, ``defaults``, ...): the checks that refuse
+data, ``noisereg methods``, the benchmarks and the tests read them from the registry.
 
 Every factory takes (feature_dim, num_classes, config) and returns a ``Method``.
 """
@@ -39,12 +41,12 @@ register_method("proposed", lambda d, k, c: _heads(d, k, c, alpha=c.alpha, clean
                 tunable=(*_HEADS, "alpha", "clean_ratio"), chosen_on_val=dict(alpha=ALPHA_CANDIDATES))
 register_method("proposed-softmax",
                 lambda d, k, c: _heads(d, k, c, alpha=c.alpha, clean_ratio=c.clean_ratio, form="softmax"),
-                "variant: the paper's heads with softmax g and h and cross-entropy losses (single-label)",
+                "variant: the paper's heads with softmax g and h and cross-entropy losses",
                 group="variant", uses_heads=True, uses_alpha=True, has_h=True, single_label_only=True,
                 tunable=(*_HEADS, "alpha", "clean_ratio"))
 register_method("proposed-glc",
                 lambda d, k, c: _heads(d, k, c, alpha=c.alpha, clean_ratio=c.clean_ratio, correct=True),
-                "variant: the paper's objective, then + Gold Loss Correction on g with T from h (single-label)",
+                "variant: the paper's objective, then + Gold Loss Correction on g with T from h",
                 group="variant", uses_heads=True, uses_alpha=True, has_h=True, single_label_only=True,
                 tunable=(*_HEADS, "alpha", "clean_ratio"),
                 defaults=dict(lr=1.6e-4, weight_decay=0.0, hidden=512, alpha=4.4, clean_ratio=0.41))
@@ -80,27 +82,27 @@ register_method("ft-w", lambda d, k, c: FineTune(d, k, ft_ratio=1.0, scheme=c.sc
                 group="fine-tuning")
 register_method("veit-wp", lambda d, k, c: LabelCleaning(d, k, hidden=c.hidden, pretrain=True,
                                                          clean_ratio=c.clean_ratio),
-                "Veit et al. 2017 label cleaning network, cleaner pre-trained then joint (needs pairs)",
-                group="label cleaning", train_view=with_pairs, tunable=(*_HEADS, "clean_ratio"))
+                "Veit et al. 2017 label cleaning network, cleaner pre-trained then joint",
+                group="label cleaning", needs_pairs=True, train_view=with_pairs, tunable=(*_HEADS, "clean_ratio"))
 register_method("veit-tj", lambda d, k, c: LabelCleaning(d, k, hidden=c.hidden, pretrain=False,
                                                          clean_ratio=c.clean_ratio),
-                "Veit et al. 2017 label cleaning network, trained jointly (needs pairs)",
-                group="label cleaning", train_view=with_pairs, tunable=(*_HEADS, "clean_ratio"),
+                "Veit et al. 2017 label cleaning network, trained jointly",
+                group="label cleaning", needs_pairs=True, train_view=with_pairs, tunable=(*_HEADS, "clean_ratio"),
                 defaults=dict(lr=3.4e-3, weight_decay=5.2e-3, hidden=128, clean_ratio=0.36))
 register_method("forward", lambda d, k, c: TransitionCorrected(d, k, estimator="anchor"),
-                "Patrini et al. 2017 forward correction, T from anchor points (single-label)",
+                "Patrini et al. 2017 forward correction, T from anchor points",
                 group="loss correction", single_label_only=True, defaults=dict(lr=2.2e-3, weight_decay=1.3e-5))
 register_method("forward-ft", lambda d, k, c: TransitionCorrected(d, k, estimator="anchor", finetune=True),
-                "forward correction, then fine-tuned on the clean set (single-label)",
+                "forward correction, then fine-tuned on the clean set",
                 group="loss correction", single_label_only=True, demo_peer=True)
 register_method("glc", lambda d, k, c: TransitionCorrected(d, k, estimator="gold", clean_ratio=c.clean_ratio),
-                "Gold Loss Correction (Hendrycks et al. 2018), T from the clean set (single-label)",
+                "Gold Loss Correction (Hendrycks et al. 2018), T from the clean set",
                 group="loss correction", single_label_only=True, tunable=("lr", "weight_decay", "clean_ratio"),
                 demo_peer=True, defaults=dict(lr=1.1e-4, weight_decay=1.5e-3, clean_ratio=0.4))
 register_method("cleannet", lambda d, k, c: CleanNetWeighting(d, k, hidden=c.hidden, clean_ratio=c.clean_ratio,
                                                            seed=c.seed),
-                "CleanNet (Lee et al. 2018): verification against clean reference sets weights the noisy labels "
-                "(single-label)", group="label cleaning", single_label_only=True, tunable=(*_HEADS, "clean_ratio"))
+                "CleanNet (Lee et al. 2018): verification against clean reference sets weights the noisy labels",
+                group="label cleaning", single_label_only=True, tunable=(*_HEADS, "clean_ratio"))
 register_method("mw-net", lambda d, k, c: MetaWeightNet(d, k, hidden=c.hidden, activation=c.activation,
                                                         clean_ratio=c.clean_ratio),
                 "Meta-Weight-Net (Shu et al. 2019): per-sample loss weights meta-learned on the clean set",

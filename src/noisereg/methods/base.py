@@ -10,6 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.sampler import MixedBatchSampler
+
+PAPER_CLEAN_RATIO = 0.1  # the paper's batches: clean:noisy 1:9 (sec. 3.3), for a method or config that sets none
+
 
 @dataclass
 class Batch:
@@ -62,12 +66,22 @@ class Phase:
 
     Most methods have one phase; two-step baselines (fine-tuning, loss correction) have several,
     run one after the other by the trainer, each for ``steps`` steps, with ``Method.start_phase``
-    called before each.
+    called before each. The phase builds its own batches (``sampler``): the mix is the method's fact.
     """
 
     name: str
     clean_ratio: float
     select: bool = True
+
+    def sampler(self, data: Any, *, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
+                clean_weights: Optional[np.ndarray] = None,
+                noisy_weights: Optional[np.ndarray] = None) -> MixedBatchSampler:
+        """The phase's batches over ``data`` (a ``LabelledSet``): ``clean_ratio`` of each drawn from D_c, the rest
+        from D_n (1:9 at the paper's 0.1), seeded, this rank's block of the global batch; ``*_weights`` per row
+        of D_c / D_n draw some rows more often (``--sampler balanced``)."""
+        return MixedBatchSampler(data.clean_indices, data.noisy_indices, batch_size=batch_size,
+                                 clean_ratio=self.clean_ratio, seed=seed, rank=rank, world_size=world_size,
+                                 clean_weights=clean_weights, noisy_weights=noisy_weights)
 
 
 @dataclass
@@ -93,7 +107,7 @@ class Method(nn.Module):
     the sampler mixes each batch; ``check_data`` refuses data the method cannot use.
     """
 
-    clean_ratio: float = 0.1
+    clean_ratio: float = PAPER_CLEAN_RATIO
     phase: str = "train"
     g_form: str = "sigmoid"  # "sigmoid": g = sigmoid(logits); "softmax": the logits are log-probabilities
 

@@ -27,8 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import UserError
-from .base import Batch, Method, Phase, PhaseContext
+from .base import PAPER_CLEAN_RATIO, Batch, Method, Phase, PhaseContext
 
 
 class ReferenceVerifier(nn.Module):
@@ -94,7 +93,7 @@ class CleanNetWeighting(Method):
     """
 
     def __init__(self, feature_dim: int, num_classes: int, *, hidden: int = 256, references: int = 32,
-                 margin: float = 0.1, clean_ratio: float = 0.1, seed: int = 0) -> None:
+                 margin: float = 0.1, clean_ratio: float = PAPER_CLEAN_RATIO, seed: int = 0) -> None:
         super().__init__()
         self.classifier = nn.Linear(feature_dim, num_classes)
         self.verifier = ReferenceVerifier(feature_dim, num_classes, hidden, references)
@@ -105,8 +104,6 @@ class CleanNetWeighting(Method):
         return [Phase("verify", 1.0, select=False), Phase("classify", self.clean_ratio)]
 
     def check_data(self, data: Any, where: str) -> None:
-        if not data.is_single_label:
-            raise UserError(f"{where}: CleanNet verifies one label per image; this data is multi-label")
         data.require(clean=True, noisy=True, where=where)
         super().check_data(data, where)
 

@@ -17,8 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import UserError
-from .base import Batch, Method, Phase, PhaseContext
+from .base import PAPER_CLEAN_RATIO, Batch, Method, Phase, PhaseContext
 
 
 def anchor_transition_matrix(probs: np.ndarray, *, quantile: float = 0.97) -> np.ndarray:
@@ -69,7 +68,7 @@ class TransitionCorrected(Method):
     g_form = "softmax"  # its logits are log-softmax outputs
 
     def __init__(self, feature_dim: int, num_classes: int, *, estimator: str, finetune: bool = False,
-                 clean_ratio: float = 0.1) -> None:
+                 clean_ratio: float = PAPER_CLEAN_RATIO) -> None:
         super().__init__()
         self.fc = nn.Linear(feature_dim, num_classes)
         self.register_buffer("transition", torch.eye(num_classes))  # saved with the checkpoint
@@ -81,9 +80,6 @@ class TransitionCorrected(Method):
         return [Phase("noisy", 0.0, select=False), corrected] + ([Phase("fine-tune", 1.0)] if self.finetune else [])
 
     def check_data(self, data: Any, where: str) -> None:
-        if not data.is_single_label:
-            raise UserError(f"{where}: transition-matrix correction assumes one label per image (softmax); "
-                            "this data is multi-label")
         if self.estimator == "gold":
             data.require(clean=True, noisy=True, where=where)
         super().check_data(data, where)

@@ -8,14 +8,13 @@ trains them jointly from the start.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..errors import UserError
-from .base import Batch, Method, Phase, masked_bce
+from .base import PAPER_CLEAN_RATIO, Batch, Method, Phase, masked_bce
 
 
 class LabelCleaningNetwork(nn.Module):
@@ -36,7 +35,7 @@ class LabelCleaning(Method):
     """Classifier (linear, sigmoid) + label cleaning network, trained with alpha-free sum of losses."""
 
     def __init__(self, feature_dim: int, num_classes: int, *, hidden: int, pretrain: bool,
-                 clean_ratio: float = 0.1) -> None:
+                 clean_ratio: float = PAPER_CLEAN_RATIO) -> None:
         super().__init__()
         self.classifier = nn.Linear(feature_dim, num_classes)
         self.cleaner = LabelCleaningNetwork(feature_dim, num_classes, hidden)
@@ -45,13 +44,7 @@ class LabelCleaning(Method):
     def phases(self) -> list[Phase]:
         return ([Phase("cleaner", 1.0, select=False)] if self.pretrain else []) + [Phase("joint", self.clean_ratio)]
 
-    def check_data(self, data: Any, where: str) -> None:
-        if not (data.has_clean & data.has_noisy).any():
-            raise UserError(f"{where}: label cleaning needs clean images that also have noisy labels "
-                            "(paired); this data has none")
-        super().check_data(data, where)
-
-    def forward(self, features: torch.Tensor, batch: Batch | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, features: torch.Tensor, batch: Optional[Batch] = None) -> dict[str, torch.Tensor]:
         logits = self.classifier(features)
         out = {"logits": logits}
         if batch is None:
@@ -70,7 +63,7 @@ class LabelCleaning(Method):
         return out
 
 
-def with_pairs(train: Any, known_clean: np.ndarray | None = None) -> Any:
+def with_pairs(train: Any, known_clean: Optional[np.ndarray] = None) -> Any:
     """The label cleaning network's training set: the clean images keep their noisy labels too, so they
     carry (noisy, clean) pairs for the cleaner to learn from (rows in neither set, e.g. held out for
     validation, stay out)."""

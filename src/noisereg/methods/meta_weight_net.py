@@ -30,7 +30,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ..models.heads import make_head
-from .base import Batch, Method, masked_bce
+from .base import PAPER_CLEAN_RATIO, Batch, Method, masked_bce
 
 
 class WeightNet(nn.Module):
@@ -66,7 +66,7 @@ class MetaWeightNet(Method):
     """
 
     def __init__(self, feature_dim: int, num_classes: int, *, hidden: int = 256, activation: str = "sigmoid",
-                 meta_step: float = 1.0, clean_ratio: float = 0.1) -> None:
+                 meta_step: float = 1.0, clean_ratio: float = PAPER_CLEAN_RATIO) -> None:
         super().__init__()
         self.classifier = make_head(feature_dim, hidden, num_classes, activation)
         self.weight_net = WeightNet()

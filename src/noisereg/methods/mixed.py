@@ -10,14 +10,14 @@ from __future__ import annotations
 import torch
 
 from ..models.heads import CleanNet
-from .base import Batch, Method, masked_bce
+from .base import PAPER_CLEAN_RATIO, Batch, Method, masked_bce
 
 
 class MixedLabels(Method):
     """logits = F_c(f(x)), BCE on the batch's labels (clean rows: clean labels; the rest: noisy)."""
 
     def __init__(self, feature_dim: int, num_classes: int, *, hidden: int = 256, activation: str = "sigmoid",
-                 clean_ratio: float = 0.1) -> None:
+                 clean_ratio: float = PAPER_CLEAN_RATIO) -> None:
         super().__init__()
         self.clean_net = CleanNet(feature_dim, hidden, num_classes, activation)
         self.clean_ratio = clean_ratio

@@ -13,13 +13,13 @@ Two options the paper leaves open, measured against its form as ``proposed-<vari
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
 from ..models.heads import CleanNet, ResidualNet
-from .base import Batch, Method, Phase, PhaseContext, masked_bce
+from .base import PAPER_CLEAN_RATIO, Batch, Method, Phase, PhaseContext, masked_bce
 from .forward_correction import gold_transition_matrix, soft_ce
 
 
@@ -32,13 +32,14 @@ class NoiseRegularization(Method):
         hidden: hidden width of both heads.
         activation: ``sigmoid`` | ``tanh`` | ``relu`` between the two linear layers.
         alpha: weight of L_clean (0.2 on MS COCO / Clothing1M, 0.1 on OpenImages).
-        clean_ratio: share of clean samples per batch (0.1 is the paper's 1:9).
+        clean_ratio: share of clean samples per batch (``PAPER_CLEAN_RATIO``, 0.1, is the paper's 1:9).
         form: ``sigmoid`` (the paper: per-class BCE) or ``softmax`` (single-label cross-entropy).
         correct: add the corrected loss on g in a second phase (see the module docstring).
     """
 
     def __init__(self, feature_dim: int, num_classes: int, *, hidden: int = 256, activation: str = "sigmoid",
-                 alpha: float = 0.2, clean_ratio: float = 0.1, form: str = "sigmoid", correct: bool = False) -> None:
+                 alpha: float = 0.2, clean_ratio: float = PAPER_CLEAN_RATIO, form: str = "sigmoid",
+                 correct: bool = False) -> None:
         super().__init__()
         self.clean_net = CleanNet(feature_dim, hidden, num_classes, activation)
         self.residual_net = ResidualNet(feature_dim, hidden, num_classes, activation)
@@ -50,13 +51,6 @@ class NoiseRegularization(Method):
     def phases(self) -> list[Phase]:
         return [Phase("train", self.clean_ratio)] + ([Phase("corrected", self.clean_ratio)] if self.correct else [])
 
-    def check_data(self, data: Any, where: str) -> None:
-        if (self.form == "softmax" or self.correct) and not data.is_single_label:
-            from ..errors import UserError
-            raise UserError(f"{where}: the softmax form and the corrected loss assume one label per image; "
-                            "this data is multi-label")
-        super().check_data(data, where)
-
     def start_phase(self, name: str, ctx: PhaseContext) -> None:
         super().start_phase(name, ctx)
         if name == "corrected":  # T from h, the residual net's model of the noisy labels, on D_c
@@ -67,7 +61,7 @@ class NoiseRegularization(Method):
             t = gold_transition_matrix(probs.numpy(), ctx.data.clean_rows(rows).argmax(1), ctx.data.num_classes)
             self.transition.copy_(torch.as_tensor(t, dtype=self.transition.dtype))
 
-    def forward(self, features: torch.Tensor, batch: Batch | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, features: torch.Tensor, batch: Optional[Batch] = None) -> dict[str, torch.Tensor]:
         c = self.clean_net(features)          # eq. (1)
         r = self.residual_net(features)       # eq. (3)
         if self.form == "softmax":            # log-probabilities: sigmoid of them ranks like the probabilities

@@ -1,11 +1,12 @@
 """The method registry: ids -> ``MethodSpec``. Everything the rest of noisereg needs to know about a
-method is here, so the trainer, the experiment grid and the demo never test a method id.
+method is here, so the trainer, the experiment grid, the CLI, the benchmarks and the tests never test a
+method id: each fact (single-label only, needs paired labels, tunable fields, defaults, ...) is declared
+once, in the method's ``register_method`` line, and the checks that refuse data are made from it.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..errors import UserError
 from .base import Method
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from ..data.labelset import LabelledSet
 
 Factory = Callable[[int, int, Any], Method]
-TrainView = Callable[["LabelledSet", "np.ndarray | None"], "LabelledSet"]
+TrainView = Callable[["LabelledSet", "Optional[np.ndarray]"], "LabelledSet"]
 DEFAULTABLE = ("lr", "weight_decay", "hidden", "alpha", "clean_ratio")  # config.BASE_DEFAULTS' fields
 GROUPS = ("paper", "variant", "ablation", "reference", "fine-tuning", "label cleaning", "loss correction",
           "meta-learning", "other")
@@ -35,7 +36,10 @@ class MethodSpec:
         uses_alpha: ``alpha`` (weight of L_clean) is one of its hyper-parameters.
         has_h: it outputs ``h_logits`` (the noisy-label classifier h) besides g.
         is_backbone_noisy: it *is* Backbone (Noisy), the frozen scheme's stage one: it ends there.
-        single_label_only: it assumes one label per image (softmax).
+        single_label_only: it assumes one label per image (softmax): multi-label data is refused
+            (``check_data``) and ``noisereg methods`` says "(single-label)".
+        needs_pairs: it learns from clean images that also carry a noisy label (a clean/noisy pair per
+            image, e.g. a label cleaning network): data without such an image is refused (``check_data``).
         train_view: the training set as the method must see it, when it differs from the shared one
             (``(train, known_clean) -> train``): it then cannot share a stage one with the others.
         tunable: the ``TrainConfig`` fields that equal-budget tuning searches for this method.
@@ -58,11 +62,37 @@ class MethodSpec:
     has_h: bool = False
     is_backbone_noisy: bool = False
     single_label_only: bool = False
-    train_view: TrainView | None = None
+    needs_pairs: bool = False
+    train_view: Optional[TrainView] = None
     tunable: tuple[str, ...] = ("lr", "weight_decay")
     demo_peer: bool = False
     defaults: dict[str, Any] = field(default_factory=dict)
     chosen_on_val: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+
+    def takes(self, *, multi_label: bool = False) -> bool:
+        """Whether the method trains on data of this kind (multi-label: several labels per image)."""
+        return not (multi_label and self.single_label_only)
+
+    def summary(self) -> str:
+        """The description with the facts a user picks a method by: ``... (single-label)``, ``(needs pairs)``."""
+        facts = [f for f, on in (("single-label", self.single_label_only), ("needs pairs", self.needs_pairs)) if on]
+        return self.description + "".join(f" ({f})" for f in facts)
+
+    def check_data(self, data: Any, where: str) -> None:
+        """Refuse data the declared facts rule out, in one line naming ``where`` (e.g. ``method 'glc'``):
+        multi-label data for a single-label method, no clean image with a noisy label for one that needs
+        pairs. The method's own ``Method.check_data`` then checks what its phases need."""
+        if self.single_label_only and not data.is_single_label:
+            raise UserError(f"{where} assumes one label per image; this data is multi-label "
+                            "(`noisereg methods` marks the single-label methods)")
+        if self.needs_pairs and not (data.has_clean & data.has_noisy).any():
+            raise UserError(f"{where} needs clean images that also have noisy labels (paired); this data has none")
+
+    def phase_names(self, cfg: Any) -> list[str]:
+        """The names of the phases the method trains through with ``cfg`` (a resolved config), in order: read
+        from a throwaway instance over 1-dimensional features, never restated."""
+        return [p.name for p in self.factory(1, 2, cfg).phases()]
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
@@ -84,17 +114,17 @@ def register_method(name: str, factory: Factory, description: str = "", **spec: 
     return _REGISTRY[name]
 
 
-def list_methods(*, group: str | None = None) -> list[str]:
-    """Registered method ids, in registration order (optionally of one group)."""
-    return [m for m, s in _REGISTRY.items() if group is None or s.group == group]
+def list_methods(*, group: Optional[str] = None, multi_label: bool = False) -> list[str]:
+    """Registered method ids, in registration order (optionally of one group; with ``multi_label`` only those
+    that train on multi-label data)."""
+    return [m for m, s in _REGISTRY.items() if (group is None or s.group == group) and s.takes(multi_label=multi_label)]
 
 
 def get_method_spec(name: str) -> MethodSpec:
     """The spec of ``name``; an unknown id is a ``UserError`` with a did-you-mean."""
     if name not in _REGISTRY:
         from ..options import did_you_mean
-        known = list_methods()
-        raise UserError(f"unknown method '{name}': expected one of {known}{did_you_mean(name, known)}")
+        raise UserError(f"unknown method '{name}': expected one of {list_methods()}{did_you_mean(name, list_methods())}")
     return _REGISTRY[name]
 
 

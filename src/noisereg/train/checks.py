@@ -43,15 +43,18 @@ def check_task(train: LabelledSet, warn: Callable[[str], None]) -> None:
 
 def check_method_data(train: LabelledSet, cfg: Any) -> None:
     """Refuse, before any feature is extracted or any file written, a training set that lacks what
-    ``cfg.method``'s phases need (an empty clean set for a method with a clean phase, ...): the same check
-    each stage makes, on a throwaway instance of the method over 1-dimensional features.
+    ``cfg.method`` declares it needs (``MethodSpec.check_data``: one label per image, paired labels) or its
+    phases need (an empty clean set for a method with a clean phase, ...): the same check each stage makes,
+    on a throwaway instance of the method over 1-dimensional features.
 
     Raises:
-        UserError: the clean or the noisy set is empty but needed.
+        UserError: multi-label data for a single-label method, no pairs for one that needs them, the clean or
+            the noisy set empty but needed.
     """
     from ..methods import get_method_spec
-    method = get_method_spec(cfg.method).factory(1, max(train.num_classes, 2), cfg.resolved())
-    method.check_data(train, f"method '{cfg.method}'")
+    spec, where = get_method_spec(cfg.method), f"method '{cfg.method}'"
+    spec.check_data(train, where)
+    spec.factory(1, max(train.num_classes, 2), cfg.resolved()).check_data(train, where)
 
 
 SMALL_VALIDATION = 200  # below this many images one validation top-1 has a standard error over 3 points

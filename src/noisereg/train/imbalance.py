@@ -3,7 +3,7 @@ of a multi-label task; ``--sampler balanced`` draws the rows of a single-label t
 fills the batches equally (any method, any loss)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Optional
 
 import numpy as np
 import torch
@@ -13,6 +13,7 @@ from ..data.labelset import LabelledSet
 from ..data.sampler import MixedBatchSampler
 from ..distributed import DistContext
 from ..errors import UserError
+from ..methods.base import Phase
 
 
 def auto_pos_weight(data: LabelledSet, cap: float = MAX_POS_WEIGHT) -> torch.Tensor:
@@ -24,7 +25,7 @@ def auto_pos_weight(data: LabelledSet, cap: float = MAX_POS_WEIGHT) -> torch.Ten
     return torch.from_numpy(np.minimum(ratio, cap).astype(np.float32))
 
 
-def balanced_row_weights(labels: Any, rows: np.ndarray, num_classes: int) -> np.ndarray:
+def balanced_row_weights(labels: object, rows: np.ndarray, num_classes: int) -> np.ndarray:
     """(len(rows),) the inverse frequency of each row's class among ``rows`` (single-label rows)."""
     if not len(rows):
         return np.empty(0)
@@ -33,7 +34,7 @@ def balanced_row_weights(labels: Any, rows: np.ndarray, num_classes: int) -> np.
     return 1.0 / counts[classes]
 
 
-def pos_weight_for(cfg: TrainConfig, data: LabelledSet) -> torch.Tensor | None:
+def pos_weight_for(cfg: TrainConfig, data: LabelledSet) -> Optional[torch.Tensor]:
     """The BCE's per-class positive weight that ``cfg.pos_weight`` asks for (None: every label weighs 1)."""
     if cfg.pos_weight == "none":
         return None
@@ -43,15 +44,15 @@ def pos_weight_for(cfg: TrainConfig, data: LabelledSet) -> torch.Tensor | None:
     return auto_pos_weight(data)
 
 
-def sampler_for(cfg: TrainConfig, data: LabelledSet, clean_ratio: float, ctx: DistContext) -> MixedBatchSampler:
-    """The mixed clean:noisy batches of one phase, uniform or class-balanced (``cfg.sampler``)."""
-    weights: dict[str, np.ndarray | None] = {"clean_weights": None, "noisy_weights": None}
+def sampler_for(cfg: TrainConfig, data: LabelledSet, phase: Phase, ctx: DistContext) -> MixedBatchSampler:
+    """The mixed clean:noisy batches of one of the method's phases (its ``Phase.sampler``: the mix is the
+    method's), uniform or class-balanced (``cfg.sampler``)."""
+    weights: dict[str, Optional[np.ndarray]] = {"clean_weights": None, "noisy_weights": None}
     if cfg.sampler == "balanced":
         if not data.is_single_label:
             raise UserError("--sampler balanced is for single-label data; for rare classes of multi-label data "
                             "use --pos-weight auto")
         weights = {"clean_weights": balanced_row_weights(data.clean, data.clean_indices, data.num_classes),
                    "noisy_weights": balanced_row_weights(data.noisy, data.noisy_indices, data.num_classes)}
-    return MixedBatchSampler(data.clean_indices, data.noisy_indices, batch_size=cfg.batch_size,
-                             clean_ratio=clean_ratio, seed=cfg.seed, rank=ctx.rank, world_size=ctx.world_size,
-                             **weights)
+    return phase.sampler(data, batch_size=cfg.batch_size, seed=cfg.seed, rank=ctx.rank, world_size=ctx.world_size,
+                         **weights)

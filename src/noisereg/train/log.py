@@ -1,6 +1,6 @@
 """The logs of a training run, all written from its per-step records (the one bookkeeping: ``history``).
 
-``RunLog.step`` is called from the loop's ``on_step`` path with each step's record (loss parts,
+``RunLog.step`` is called by the phase's last callback (``callbacks.Logger``) with each step's record (loss parts,
 learning rate, epoch, and at evaluation steps ``val_*``); it appends the record to ``metrics.csv``,
 writes TensorBoard scalars when asked, and prints one line per evaluation. ``write_records`` writes
 any list of records (an experiment's curves) through the same column order.

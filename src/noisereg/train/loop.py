@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Iterable, Optional, Sequence
 
 import torch
 
@@ -11,6 +10,7 @@ from ..config import TrainConfig
 from ..errors import TrainingDiverged
 from ..methods import Batch
 from ..progress import progress
+from .callbacks import Callback, StepState
 from .model import Classifier
 
 
@@ -63,13 +63,13 @@ def set_lr(optimizer: torch.optim.Optimizer, cfg: TrainConfig, step: int, total:
 
 
 def train_loop(model: torch.nn.Module, batches: Iterable[Batch], optimizer: torch.optim.Optimizer,
-               cfg: TrainConfig, steps: range, *, device: torch.device, desc: str, total: int | None = None,
-               history: list[dict] | None = None, tag: dict[str, Any] | None = None,
-               on_step: Callable[[int, dict], bool | None] | None = None) -> list[dict[str, Any]]:
+               cfg: TrainConfig, steps: range, *, device: torch.device, desc: str, total: Optional[int] = None,
+               history: Optional[list[dict]] = None, tag: Optional[dict[str, Any]] = None,
+               callbacks: Sequence[Callback] = ()) -> list[dict[str, Any]]:
     """Run the optimisation over ``steps`` of a phase of ``total`` steps (default ``steps.stop``),
-    appending one record per step (loss parts, learning rate, ``tag``) to ``history``;
-    ``on_step(step, record)`` may add to the record (evaluation), save checkpoints, and return True
-    to stop early.
+    appending one record per step (loss parts, learning rate, ``tag``) to ``history``; after each step the
+    ``callbacks`` (``callbacks.py``) run in order over one ``StepState``: they may add to the record
+    (epoch, evaluation), keep weights, save checkpoints, log, and set ``stop`` to end the phase early.
 
     Raises:
         TrainingDiverged: the loss became NaN/inf (checked before the update, so weights stay finite).
@@ -100,7 +100,10 @@ def train_loop(model: torch.nn.Module, batches: Iterable[Batch], optimizer: torc
                   **{k: float(v.detach()) for k, v in out.items() if k.startswith(("loss", "l_"))}}
         history.append(record)
         bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
-        if on_step is not None and on_step(step + 1, record):
+        state = StepState(step + 1, record)
+        for callback in callbacks:
+            callback.on_step(state)
+        if state.stop:
             break
         model.train()
     bar.close()

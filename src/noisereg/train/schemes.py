@@ -9,172 +9,45 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
-from collections.abc import Callable
+from typing import Callable, NamedTuple, Optional, Sequence
 
-import torch
 from torch import nn
 
-from ..checkpoint import save_checkpoint, write_config
+from ..checkpoint import write_config
 from ..config import TrainConfig
 from ..data.decode import UnreadableImage, drop_unreadable, with_skip_hint
-from ..data.images import Preprocess
 from ..data.labelset import LabelledSet, split_validation
-from ..distributed import DistContext, barrier, broadcast_state, current, data_parallel, resolve_device
+from ..distributed import broadcast_state, current
+from ..features import SharedFeatures, freeze
+from ..methods import get_method_spec
 from ..progress import echo, warn
 from ..safe_io import OutputLock
-from ..features import SharedFeatures, freeze
-from ..models.batchnorm import global_batch_norm
-from ..methods import get_method_spec
-from ..methods.base import Phase, PhaseContext
-from .batches import iter_training_batches
-from .imbalance import pos_weight_for, sampler_for
-from .length import (auto_batch_size, defaults_line, eval_interval, left_to_data, length_line, patience_evaluations,
-                     phase_steps)
-from .evaluate import evaluate, f1_thresholds_on, outputs_of
-from .log import RunLog
-from .loop import make_optimizer, train_loop
-from .model import Classifier, FitResult, build_backbone, in_chans_of, stage_one_model, with_method
-from .partial import check_train_blocks, heads_features, train_top
 from .checks import check_method_data, check_task, small_validation
-from .choice import choose_on_validation, resumed_choices
-from .resume import data_fingerprint, prepare_output, resume_state
-from .selection import Selection, metric_name, selects_by_loss, weights_of
+from .choice import Choice, choose_on_validation, resumed_choices
+from .length import auto_batch_size, defaults_line, left_to_data
+from .model import Classifier, FitResult, build_backbone, stage_one_model, with_method
+from .partial import check_train_blocks, heads_features, train_top
+from .resume import prepare_output, resume_state
+from .run import Run
 
 
-class Run:
-    """State shared by the stages of one ``fit``: config, data, validation set, device, output, history
-    and the logs written from it (rank 0 writes and prints)."""
+class Unset(NamedTuple):
+    """What the user left unset, as the run's first lines and its checkpoint say: the options left to the data
+    (batch, length), the fields holding the method's defaults, and those the first line names."""
 
-    def __init__(self, train: LabelledSet, cfg: TrainConfig, eval_set: LabelledSet | None,
-                 out: Path | None, print_evaluations: bool = True,
-                 on_evaluation: Callable[[dict, nn.Module], None] | None = None) -> None:
-        self.train, self.cfg, self.eval_set, self.out = train, cfg, eval_set, out
-        self.on_evaluation = on_evaluation  # sees each validation score and the model (a pruner may raise to stop)
-        self.device = resolve_device(cfg.device)
-        self.ctx: DistContext = current()
-        if not self.ctx.is_main:
-            self.cfg = cfg = cfg.replace(quiet=True)  # one progress bar, on rank 0
-        self.history: list[dict[str, float]] = []
-        self.metric, self.by_loss = metric_name(cfg.val_metric, eval_set), selects_by_loss(cfg.val_metric, eval_set)
-        main = self.ctx.is_main
-        self.log = RunLog(out if main else None, metric=self.metric, tensorboard=cfg.tensorboard and main,
-                          print_evaluations=print_evaluations and not cfg.quiet)
-        self.multi_label = not train.is_single_label
-        self.thresholds: list[float] | None = None  # multi-label: per class, chosen on validation
-        self.thresholds_from: list[str] | None = None  # per class: "validation" or "default" (few positives)
-        self.final: dict[str, Any] = {}  # the last phase's checkpoint record
-        self.fingerprint = data_fingerprint(train) if out is not None else None  # what --resume checks
-        self.overrides: dict[str, Any] = {}  # options --resume changed (device, workers, ...)
-        self.length: dict[str, dict[str, int]] = {}  # per phase: steps, steps an epoch, evaluation interval, batch
-        self.from_data: tuple[str, ...] = ()  # the options left to the data (batch, length)
-        self.from_method: tuple[str, ...] = ()  # the fields left unset, holding the method's defaults (all of them)
-        self.choices: list[dict[str, Any]] = []  # values chosen on validation (train/choice.py)
+    from_data: tuple[str, ...]
+    from_method: tuple[str, ...]
+    used: tuple[str, ...]
 
-    def meta(self, model: Classifier, pre: Preprocess, stage: str, step: int,
-             selection: Selection | None = None) -> dict[str, Any]:
-        return {"config": self.cfg.to_dict(), "classes": self.train.classes, "preprocess": pre.to_dict(),
-                "in_chans": in_chans_of(self.train), "backbone": model.backbone.name,
-                "feature_dim": int(model.backbone.feature_dim), "stage": stage, "step": step,
-                "selection": selection.state() if selection else None, "history": self.history,
-                "multi_label": self.multi_label, "thresholds": self.thresholds,
-                "thresholds_from": self.thresholds_from, "data": self.fingerprint,
-                "overrides": self.overrides, "length": self.length, "method_defaults": list(self.from_method),
-                "chosen_on_validation": self.choices}
-
-    def save(self, model: Classifier, pre: Preprocess, stage: str, step: int,
-             optimizer: torch.optim.Optimizer | None, selection: Selection | None = None,
-             last: dict[str, torch.Tensor] | None = None) -> None:
-        """Checkpoint: the selected weights as the model, the last step's (default: the current ones)
-        as ``last``, what ``--resume`` continues from (rank 0 writes)."""
-        if self.out is not None and self.ctx.is_main:
-            current_weights = model.state_dict()
-            best = selection.selected(current_weights) if selection else current_weights
-            save_checkpoint(self.out, best, self.meta(model, pre, stage, step, selection), optimizer,
-                            last=current_weights if last is None else last)
-        barrier(self.ctx)
-
-    def stage(self, model: Classifier, train_model: Classifier, images: Any, eval_images: Any, pre: Preprocess,
-              stage: str, total: int, resume: dict | None = None) -> None:
-        """Train ``train_model`` (sharing weights with ``model``) through its method's phases, each for at
-        most ``total`` steps; ``resume`` (stage label, step, optimizer and selection state) continues
-        inside a phase."""
-        method = train_model.method
-        method.check_data(self.train, f"method '{self.cfg.method}' ({stage} stage)")
-        phases = method.phases()
-        labels = [stage if len(phases) == 1 else f"{stage}:{p.name}" for p in phases]
-        first = labels.index(resume["stage"]) if resume else 0
-        train_model.to(self.device)
-        for i in range(first, len(phases)):
-            state = resume if resume and i == first else None
-            if state is None or state["step"] == 0:
-                method.start_phase(phases[i].name, PhaseContext(self.train, lambda rows: outputs_of(
-                    train_model, images, pre, rows, self.device)))
-            method.phase = phases[i].name
-            self._phase(model, train_model, images, eval_images, pre, labels[i], phases[i], total, state)
-
-    def _phase(self, model: Classifier, train_model: Classifier, images: Any, eval_images: Any, pre: Preprocess,
-               label: str, phase: Phase, total: int, state: dict | None) -> None:
-        cfg = self.cfg
-        sampler = sampler_for(cfg, self.train, phase.clean_ratio, self.ctx)
-        per_epoch = sampler.steps_per_epoch()
-        total = phase_steps(cfg, per_epoch, total)
-        every = eval_interval(cfg, per_epoch, total)
-        self.length[label] = dict(steps=total, steps_per_epoch=per_epoch, eval_every=every, batch_size=cfg.batch_size,
-                                  patience_evaluations=patience_evaluations(cfg, per_epoch, every))
-        if state is None:
-            self.log.note(length_line(label, self.length[label], self.from_data, len(self.train)))
-        start_stopping = max(int(cfg.warmup * total), total // 5)  # early stopping only after this step
-        optimizer = make_optimizer(train_model, cfg)
-        selection = Selection(self.metric, self.length[label]["patience_evaluations"], select=phase.select and
-                              not cfg.keep_last, by_loss=self.by_loss and label.startswith("heads"))
-        if state is not None:
-            if state.get("optimizer") is not None:
-                optimizer.load_state_dict(state["optimizer"])
-            selection.load_state(state.get("selection") or {}, weights_of(state["best"], train_model))
-        steps = range(state["step"] if state else 0, total)
-        batches = iter_training_batches(self.train, images, pre, sampler, steps, cfg.num_workers,
-                                        pin=self.device.type == "cuda", augment_seed=cfg.seed if cfg.augment else None,
-                                        pos_weight=pos_weight_for(cfg, self.train))
-
-        def on_step(step: int, record: dict) -> bool:
-            record["epoch"] = round(step / per_epoch, 4)
-            stop = False
-            if self.eval_set is not None and (step % every == 0 or step == total):
-                broadcast_state(train_model, self.ctx)  # one model scored (a layer left per process: rank 0's)
-                scores = evaluate(train_model, self.eval_set, pre, device=self.device, images=eval_images)
-                record.update({f"val_{k}": v for k, v in scores.items() if k != "classes_skipped"})
-                stop = selection.update(step, scores, train_model) and step > start_stopping
-                record["val_best"] = selection.best
-                record["best_epoch"] = round(selection.best_step / per_epoch, 4)  # where the kept weights are
-                record["kept_step"], record["kept_by"] = selection.kept_step(step), selection.rule()
-                if self.on_evaluation is not None:
-                    self.on_evaluation(scores, train_model)
-            if cfg.save_every and step % cfg.save_every == 0 and step < total and not stop:
-                self.save(model, pre, label, step, optimizer, selection)
-            self.log.step(record, self.history, name=f"{cfg.method}:{label}", total=total)
-            return stop
-
-        with global_batch_norm(train_model, self.device, self.ctx):  # the global batch's statistics
-            stepper = data_parallel(train_model, self.device, self.ctx)
-            train_loop(torch.compile(stepper) if cfg.compile else stepper, batches, optimizer, cfg, steps,
-                       device=self.device, desc=f"{cfg.method}:{label}", total=total, history=self.history,
-                       tag={"stage": label}, on_step=on_step)
-        last = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        selection.restore(train_model)
-        broadcast_state(train_model, self.ctx)  # every rank leaves the phase with the weights rank 0 saves
-        if self.eval_set is not None and self.multi_label:
-            self.thresholds, self.thresholds_from = f1_thresholds_on(train_model, self.eval_set, pre,
-                                                                     device=self.device, images=eval_images)
-        self.final = self.meta(model, pre, label, total, selection)
-        self.save(model, pre, label, total, optimizer, selection, last=last)
+    @classmethod
+    def of(cls, cfg: TrainConfig) -> "Unset":
+        return cls(left_to_data(cfg), cfg.unset(), cfg.left_to_method())
 
 
-def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: LabelledSet | None = None,
-        out: str | Path | None = None, resume: bool = False, overwrite: bool = False,
-        stage_one: Classifier | None = None, print_evaluations: bool = True,
-        on_evaluation: Callable[[dict, nn.Module], None] | None = None, checked: bool = False,
-        features: SharedFeatures | None = None) -> FitResult:
+def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet] = None,
+        out: Optional[str | Path] = None, resume: bool = False, overwrite: bool = False,
+        stage_one: Optional[Classifier] = None, print_evaluations: bool = True,
+        on_evaluation: Optional[Callable[[dict, nn.Module], None]] = None) -> FitResult:
     """Train ``cfg.method`` on ``train`` with ``cfg.scheme``; checkpoints go to ``out`` when given.
 
     Args:
@@ -194,42 +67,61 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: LabelledSet | None = 
         print_evaluations: print one line per evaluation and each stage's start (unless ``cfg.quiet``).
         on_evaluation: called with each evaluation's validation scores and the part being trained, in eval
             mode (tuning's pruner; a study of how selection rules fare); raising stops the run.
-        checked: the data were checked by a calling ``fit`` (a candidate of ``train/choice.py``): its
-            warnings are not repeated and nothing more is chosen on validation.
-        features: for the frozen scheme, the features of ``stage_one``'s backbone on these very ``train`` and
-            ``eval_set``, computed by a calling ``fit`` (``features.frozen_features``): not extracted again.
 
     For multi-label data with a validation set, per-class thresholds on g that maximise F1 there are
-    chosen after training and recorded (``FitResult.thresholds``, ``checkpoint.json``).
+    chosen after training and recorded (``FitResult.thresholds``, ``checkpoint.json``). Fields the method
+    chooses on validation (``train/choice.py``) are chosen first, each candidate trained by ``train_checked``.
     """
-    train, eval_set = drop_unreadable(train, eval_set, cfg)  # skip_unreadable: once per set (LabelledSet.decoded)
-    check_task(train, warn if current().is_main and not checked else lambda line: None)  # quiet never hides these
-    if eval_set is None and cfg.val_fraction > 0:
-        train, eval_set = split_validation(train, cfg.val_fraction, cfg.seed)
-    check_method_data(train, cfg)  # before any extraction or write into out
-    check_train_blocks(cfg, train)
-    from_data, from_method, used = left_to_data(cfg), cfg.unset(), cfg.left_to_method()
-    choices: list = []
+    train, eval_set = checked_data(train, cfg, eval_set)
+    unset, features = Unset.of(cfg), None
+    choices: list[Choice] = []
     if resume:
         cfg = resumed_choices(cfg, out)
-    elif not checked:  # each candidate: this fit, in memory and silent, sharing one stage one and its features
+    else:  # each candidate: the run in memory and silent, sharing one stage one and its features
         note = echo if print_evaluations and not cfg.quiet and current().is_main else lambda line: None
         try:  # the choice extracts the features: a file that does not decode stops it as it stops a run
-            cfg, choices, stage_one, shared = choose_on_validation(
-                cfg, train, eval_set, stage_one, lambda c, s1, f: fit(
-                    train, c, eval_set=eval_set, stage_one=s1, print_evaluations=False, checked=True, features=f), note)
+            cfg, choices, stage_one, features = choose_on_validation(cfg, train, eval_set, stage_one, lambda c, s1, f: (
+                train_checked(train, c, eval_set, Unset.of(c), stage_one=s1, print_evaluations=False, features=f)),
+                note)
         except UnreadableImage as e:
             raise with_skip_hint(e) from None
-        features = shared if shared is not None else features
-    used = tuple(n for n in used if getattr(cfg, n) is None)  # not those chosen on validation
+    return train_checked(train, cfg, eval_set, unset, choices, out=out, resume=resume, overwrite=overwrite,
+                         stage_one=stage_one, print_evaluations=print_evaluations, on_evaluation=on_evaluation,
+                         features=features)
+
+
+def checked_data(train: LabelledSet, cfg: TrainConfig,
+                 eval_set: Optional[LabelledSet]) -> tuple[LabelledSet, Optional[LabelledSet]]:
+    """``train`` and the validation set as the run uses them, refused before any extraction or write when the
+    method or ``--train-blocks`` cannot use them: without the files that do not decode (``skip_unreadable``),
+    warned about (degenerate tasks), with a share of the clean set held out when no validation set is given."""
+    train, eval_set = drop_unreadable(train, eval_set, cfg)  # skip_unreadable: once per set (LabelledSet.decoded)
+    check_task(train, warn if current().is_main else lambda line: None)  # quiet never hides these
+    if eval_set is None and cfg.val_fraction > 0:
+        train, eval_set = split_validation(train, cfg.val_fraction, cfg.seed)
+    check_method_data(train, cfg)
+    check_train_blocks(cfg, train)
+    return train, eval_set
+
+
+def train_checked(train: LabelledSet, cfg: TrainConfig, eval_set: Optional[LabelledSet], unset: Unset,
+                  choices: Sequence[Choice] = (), *, out: Optional[str | Path] = None, resume: bool = False,
+                  overwrite: bool = False, stage_one: Optional[Classifier] = None, print_evaluations: bool = True,
+                  on_evaluation: Optional[Callable[[dict, nn.Module], None]] = None,
+                  features: Optional[SharedFeatures] = None) -> FitResult:
+    """``fit`` on data ``checked_data`` returned, nothing left to choose on validation: the config resolved,
+    ``out`` locked and prepared (or resumed), the scheme run. ``features``: for the frozen scheme, the features
+    of ``stage_one``'s backbone on these very ``train`` and ``eval_set`` (a choice's), not extracted again."""
+    used = tuple(n for n in unset.used if getattr(cfg, n) is None)  # not those chosen on validation
     cfg = cfg.resolved().replace(batch_size=cfg.batch_size or auto_batch_size(len(train)))  # recorded as chosen,
     # so --resume and the checkpoint's config see the values the run trained with
     folder = Path(out) if out is not None else None
     with OutputLock(folder) if folder is not None and current().is_main else nullcontext():
         state = resume_state(folder, cfg, train) if resume else None
         run = Run(train, cfg, eval_set, folder, print_evaluations, on_evaluation)
-        run.from_data, run.from_method = from_data, from_method
-        run.choices = [c.to_dict() for c in choices]
+        record = run.record
+        record.from_data, record.from_method, record.choices = unset.from_data, unset.from_method, [
+            c.to_dict() for c in choices]
         for line in (defaults_line(cfg, used) if used else None, *(c.line(cfg.method) for c in choices),
                      small_validation(eval_set)):
             if line and state is None:
@@ -238,9 +130,9 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: LabelledSet | None = 
             prepare_output(folder, overwrite=overwrite)
             write_config(cfg.to_dict(), folder / "config.yaml")  # --resume keeps the run's own config
         if state is not None:
-            run.history, run.overrides = state["meta"]["history"], state["overrides"]
-            run.from_method = tuple(state["meta"].get("method_defaults", ()))  # the first sitting's unset fields
-        run.log.begin(run.history)
+            record.history, record.overrides = state["meta"]["history"], state["overrides"]
+            record.from_method = tuple(state["meta"].get("method_defaults", ()))  # the first sitting's unset fields
+        run.log.begin(record.history)
         try:
             result = (_fit_end_to_end(run, state) if cfg.scheme == "end-to-end"
                       else _fit_frozen(run, state, stage_one, features))
@@ -248,11 +140,11 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: LabelledSet | None = 
             raise with_skip_hint(e) from None
         finally:
             run.log.close()
-    result.eval_set, result.meta = run.eval_set, run.final
+    result.eval_set, result.meta = run.eval_set, record.final
     return result
 
 
-def _fit_end_to_end(run: Run, state: dict | None) -> FitResult:
+def _fit_end_to_end(run: Run, state: Optional[dict]) -> FitResult:
     cfg = run.cfg
     model = state["model"] if state else with_method(build_backbone(cfg, run.train), cfg, run.train.num_classes)
     pre = model.backbone.preprocess
@@ -264,8 +156,8 @@ def _fit_end_to_end(run: Run, state: dict | None) -> FitResult:
     return FitResult(model.cpu(), pre, run.history)
 
 
-def _fit_frozen(run: Run, state: dict | None, stage_one: Classifier | None,
-                features: SharedFeatures | None = None) -> FitResult:
+def _fit_frozen(run: Run, state: Optional[dict], stage_one: Optional[Classifier],
+                features: Optional[SharedFeatures] = None) -> FitResult:
     cfg, k = run.cfg, run.train.num_classes
     in_heads = bool(state) and state["stage"].startswith("heads")
     acts = None  # the trunk activations stage one trained the top on (--train-blocks)
