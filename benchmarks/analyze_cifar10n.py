@@ -74,7 +74,8 @@ def main() -> None:
             cfg = TrainConfig(method=method, scheme="frozen", backbone_steps=0, epochs=20, batch_size=128,
                               patience=4, quiet=True, **tuned[method])
             r = fit(train, cfg, eval_set=val)
-            out = predict_logits(r.model, np.asarray(train.images)[noisy_rows], r.preprocess, device=torch.device("cpu"))
+            out = predict_logits(r.model, np.asarray(train.images)[noisy_rows], r.preprocess,
+                                 device=torch.device("cpu"))
             g = out["logits"].argmax(1).numpy()
             test = evaluate(r.model, task.test, r.preprocess, device=torch.device("cpu"))
             test_logits = predict_logits(r.model, task.test.images, r.preprocess, device=torch.device("cpu"))["logits"]
@@ -110,7 +111,8 @@ def main() -> None:
                                   ("h_given_on_wrong", "h_true_on_wrong", "t_from_h_error", "t_glc_error",
                                    "class_matrix_given_on_wrong")) + " |" for r in rows)
     classes = "| clean | method | " + " | ".join(CIFAR10_CLASSES) + " |\n|---:|---|" + "---:|" * 10 + "\n" + "\n".join(
-        f"| {r['clean_fraction']:g} | {r['method']} | " + " | ".join(f"{100 * r[f'top1_{c}']:.1f}" for c in CIFAR10_CLASSES)
+        f"| {r['clean_fraction']:g} | {r['method']} | "
+        + " | ".join(f"{100 * r[f'top1_{c}']:.1f}" for c in CIFAR10_CLASSES)
         + " |" for r in rows)
     write_block(f"analysis-{part}", head + "\n" + body, "Per-class test top-1:\n\n" + classes)
 

@@ -38,7 +38,8 @@ ABLATION_COLUMNS = ["part", "method", "clean_fraction", "variant", "settings", "
 COLUMNS = ["part", "method", "clean_fraction", "default", "default_std", "tuned", "seeds", "source"]
 # a rerun of a cell supersedes its earlier row (kept in the file, marked)
 DEFAULTS_TABLE = ResultsTable(CSV, tuple(COLUMNS), key=("part", "method", "clean_fraction"))
-ABLATION_TABLE = ResultsTable(ABLATION_CSV, tuple(ABLATION_COLUMNS), key=("part", "method", "clean_fraction", "variant"))
+ABLATION_TABLE = ResultsTable(ABLATION_CSV, tuple(ABLATION_COLUMNS),
+                              key=("part", "method", "clean_fraction", "variant"))
 # source: run = this script with the library of its day; candidates = proposed's alpha choice read off the
 # three candidates' per-seed runs (alpha_choice.py --write); alpha 0.2 = run before alpha was chosen on validation
 # the task's own settings (cifar10n's steps 2,000, hidden 256, lr 1e-3) set back to "from the data / the method"
@@ -76,7 +77,10 @@ def ablation_rows(part: str, scores: dict[tuple[str, str, float], list[tuple[flo
     rows = []
     for (m, name, f), v in sorted(scores.items(), key=lambda kv: (kv[0][0], kv[0][2], list(settings).index(kv[0][1]))):
         val, test = np.array([a for a, _ in v]), np.array([b for _, b in v])
-        std = (lambda x: round(float(np.std(x, ddof=1)), 2) if len(x) > 1 else 0.0)
+
+        def std(x):
+            return round(float(np.std(x, ddof=1)), 2) if len(x) > 1 else 0.0
+
         rows.append({"part": part, "method": m, "clean_fraction": f, "variant": name,
                      "settings": ";".join(f"{k}={x}" for k, x in settings[name].items()),
                      "val": round(float(val.mean()), 2), "val_std": std(val), "test": round(float(test.mean()), 2),

@@ -179,7 +179,8 @@ def retrain(train, val, task, ranked, args) -> list[dict]:
         test = evaluate(result.model, task.test, result.preprocess, device=torch.device("cpu"))
         rows.append({"peer": f"noisereg proposed retrained ({action})", "score": ranked.score, "level": "",
                      "chosen_on": "validation",
-                     "test_top1": test["top1"], "test_mAP": test["mAP"], "epochs": result.history[-1].get("epoch"), **t})
+                     "test_top1": test["top1"], "test_mAP": test["mAP"],
+                     "epochs": result.history[-1].get("epoch"), **t})
         print_row(rows[-1])
     return rows
 
@@ -283,7 +284,8 @@ def report(rows: list[dict], args, seconds: float) -> None:
     frame = pd.DataFrame(rows)
     frame = frame[frame["level"] != ""] if "level" in frame else frame
     cols = ["part", "noise", "peer", "head", "score", "chosen_on", "level", "val_auroc", "auroc", "ap",
-            "precision_at_k", "recall_at_k", "flagged_precision", "flagged_recall", "seconds", "cpu_seconds", "test_top1"]
+            "precision_at_k", "recall_at_k", "flagged_precision", "flagged_recall", "seconds", "cpu_seconds",
+            "test_top1"]
     table = markdown(pd.DataFrame(rows)[[c for c in cols if c in frame.columns]])
     print(table)
     common = [f"{args.clean:.0%} clean, seed {args.seed}, at most {args.epochs:g} epochs, {args.mosaics} training "

@@ -30,7 +30,8 @@ t0 = time.perf_counter()
 table = read_openimages(sys.argv[1], check_files=False, quiet=True)
 s = summarize(table)
 print(json.dumps({"seconds": time.perf_counter() - t0, "images": s["images"], "noisy_labels": int(table.noisy.nnz),
-                  "classes": s["classes"], "missing": s["noise_rate"]["missing"], "spurious": s["noise_rate"]["spurious"],
+                  "classes": s["classes"], "missing": s["noise_rate"]["missing"],
+                  "spurious": s["noise_rate"]["spurious"],
                   "peak_mib": peak_mib()}))
 """
 CHILD_PANDAS = """
@@ -54,9 +55,10 @@ def write_release(root: Path, n_train: int, n_val: int, per_image: int, n_classe
     pd.DataFrame({0: mids, 1: [f"class {i}" for i in range(n_classes)]}).to_csv(
         root / "dict.csv", header=False, index=False, quoting=1)
     (root / "classes.txt").write_text("\n".join(mids) + "\n")
-    ids = format_ids(rng.permutation(np.arange(1, 1 << 40, (1 << 40) // (n_train + n_val), dtype=np.uint64))[:n_train + n_val])
+    ids = format_ids(
+        rng.permutation(np.arange(1, 1 << 40, (1 << 40) // (n_train + n_val), dtype=np.uint64))[:n_train + n_val])
     for subset, part in (("train", ids[:n_train]), ("validation", ids[n_train:])):
-        for folder, kind in (("images_2016_08", "images"), ("machine_ann_2016_08", "labels")):
+        for folder, _kind in (("images_2016_08", "images"), ("machine_ann_2016_08", "labels")):
             (root / folder / subset).mkdir(parents=True, exist_ok=True)
         with open(root / "images_2016_08" / subset / "images.csv", "w") as f:
             f.write("ImageID,Subset,OriginalURL,OriginalLandingURL,License,AuthorProfileURL,Author,Title\n")
@@ -111,9 +113,11 @@ def main() -> None:
     print(f"memory ratio pandas / noisereg: {plain_peak / ours_peak:.2f}x")
     if not args.no_record:
         table = ("| reader | what it reads | seconds | peak RSS (MiB) |\n|---|---|---:|---:|\n"
-                 f"| pandas.read_csv, default dtypes | train labels.csv only ({rows:,} rows) | {plain['seconds']:.1f} | "
+                 f"| pandas.read_csv, default dtypes | train labels.csv only ({rows:,} rows) | "
+                 f"{plain['seconds']:.1f} | "
                  f"{plain_peak:,.0f} |\n"
-                 f"| noisereg read_openimages + data check summary | whole release: {ours['images']['total']:,} images, "
+                 "| noisereg read_openimages + data check summary | "
+                 f"whole release: {ours['images']['total']:,} images, "
                  f"{ours['noisy_labels']:,} machine labels, human labels, 6,012 classes | {ours['seconds']:.1f} | "
                  f"{ours_peak:,.0f} |\n\nmemory ratio pandas / noisereg: {plain_peak / ours_peak:.2f}x")
         write_block("openimages-read", table,

@@ -114,12 +114,12 @@ def smoothed(v: np.ndarray, window: int = 3) -> np.ndarray:
 RULES: dict[str, Callable[..., int]] = {
     "library before 2026-12-04 (best top-1, ties later, patience on top-1 or loss)": library_rule,
     "library since (lowest loss, ties later, same patience)": lambda *a: library_rule(*a, by_loss=True),
-    "best top-1, ties later, never stop": lambda m, l, *_: _last_argmax(m),
-    "best top-1, ties earlier": lambda m, l, *_: int(np.argmax(m)),
-    "best top-1, ties by lower loss": lambda m, l, *_: int(np.lexsort((l, -m))[0]),
-    "lowest validation loss": lambda m, l, *_: int(np.argmin(l)),
-    "best smoothed top-1 (3 evaluations)": lambda m, l, *_: _last_argmax(smoothed(m)),
-    "last evaluation": lambda m, l, *_: len(m) - 1,
+    "best top-1, ties later, never stop": lambda m, loss, *_: _last_argmax(m),
+    "best top-1, ties earlier": lambda m, loss, *_: int(np.argmax(m)),
+    "best top-1, ties by lower loss": lambda m, loss, *_: int(np.lexsort((loss, -m))[0]),
+    "lowest validation loss": lambda m, loss, *_: int(np.argmin(loss)),
+    "best smoothed top-1 (3 evaluations)": lambda m, loss, *_: _last_argmax(smoothed(m)),
+    "last evaluation": lambda m, loss, *_: len(m) - 1,
 }
 
 

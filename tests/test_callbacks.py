@@ -8,15 +8,14 @@ import torch
 from noisereg.checkpoint import has_checkpoint
 from noisereg.config import TrainConfig
 from noisereg.data.labelset import LabelledSet, one_hot
-from noisereg.methods import LinearClassifier
+from noisereg.distributed import DistContext
+from noisereg.methods import LinearClassifier, Phase
 from noisereg.pipeline import train_run
 from noisereg.train import Classifier, make_optimizer, train_loop
 from noisereg.train.batches import iter_training_batches
 from noisereg.train.callbacks import Checkpointer, StepState
 from noisereg.train.imbalance import sampler_for
 from noisereg.train.selection import EarlyStopper, Selection, Selector
-from noisereg.distributed import DistContext
-from noisereg.methods import Phase
 
 
 def _features(n: int = 120, seed: int = 0) -> LabelledSet:

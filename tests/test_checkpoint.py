@@ -43,6 +43,7 @@ def test_round_trip_gives_the_same_predictions(tmp_path, scheme):
 def test_resume_continues_exactly_where_the_run_stopped(tmp_path, monkeypatch, scheme, stage):
     """Snapshot the checkpoint written at step 2 of ``stage`` (as if the run died there), resume it."""
     import shutil
+
     import noisereg.train.run as trainer  # where the phases save their checkpoints
     data = _data()
     cfg = CFG.replace(scheme=scheme, save_every=2)

@@ -1,5 +1,4 @@
 """Every registered method trains on tiny seeded data and beats chance; baselines refuse data they cannot use."""
-from typing import Optional
 
 import numpy as np
 import pytest
@@ -173,7 +172,7 @@ class ToySoftmax(Method):
         super().__init__()
         self.fc, self.clean_ratio = torch.nn.Linear(feature_dim, num_classes), clean_ratio
 
-    def forward(self, features: torch.Tensor, batch: Optional[Batch] = None) -> dict[str, torch.Tensor]:
+    def forward(self, features: torch.Tensor, batch: Batch | None = None) -> dict[str, torch.Tensor]:
         out = {"logits": torch.log_softmax(self.fc(features), 1)}
         if batch is not None:
             out["loss"] = -(batch.targets * out["logits"]).sum(1).mean()

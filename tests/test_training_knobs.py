@@ -7,15 +7,15 @@ import torch
 from noisereg.config import TrainConfig
 from noisereg.data.labelset import LabelledSet, one_hot
 from noisereg.data.sampler import MixedBatchSampler
+from noisereg.devices import check_device_name
 from noisereg.distributed import DistContext, resolve_device
 from noisereg.errors import UserError
 from noisereg.methods import Phase, list_methods, masked_bce
-from noisereg.devices import check_device_name
+from noisereg.models.backbones import create_backbone
 from noisereg.train import fit
 from noisereg.train.imbalance import auto_pos_weight, balanced_row_weights, sampler_for
 from noisereg.train.loop import make_optimizer, train_loop
 from noisereg.train.model import with_method
-from noisereg.models.backbones import create_backbone
 
 
 def _multi_label_set(n: int = 120, k: int = 3, seed: int = 0) -> LabelledSet:

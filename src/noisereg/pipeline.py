@@ -5,9 +5,10 @@ Under torchrun every rank calls it (the ranks score blocks of the images); rank 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from .config import TrainConfig
 from .data.labelset import LabelledSet
@@ -15,8 +16,8 @@ from .distributed import current, resolve_device
 from .errors import UserError
 from .metrics import format_scores
 from .report.collect import SUSPECTS_FILE
-from .safe_io import atomic_write, write_csv
 from .report.train_run import report_train_run
+from .safe_io import atomic_write, write_csv
 from .train import FitResult, describe_thresholds, evaluate, fit
 
 Say = Callable[[str], None]  # shows one line to the user (the CLI: print)
@@ -29,13 +30,13 @@ class TrainRun:
 
     result: FitResult
     cfg: TrainConfig
-    scores: Optional[dict[str, Any]]
+    scores: dict[str, Any] | None
     search: Any
-    report: Optional[Path]
+    report: Path | None
 
 
-def train_run(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet] = None, out: str | Path,
-              resume: bool = False, overwrite: bool = False, source: Optional[dict[str, Any]] = None,
+def train_run(train: LabelledSet, cfg: TrainConfig, *, eval_set: LabelledSet | None = None, out: str | Path,
+              resume: bool = False, overwrite: bool = False, source: dict[str, Any] | None = None,
               quiet: bool = False, say: Say = lambda line: None) -> TrainRun:
     """Train ``cfg.method`` on ``train`` into ``out`` and leave beside the checkpoint what ``noisereg train``
     leaves: ``tune.csv`` (with ``cfg.tune_trials``), ``label_issues.csv`` (with a manifest ``source``), ``run.json``,
@@ -74,7 +75,7 @@ def train_run(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[Labell
     return TrainRun(result, cfg, scores, search, path)
 
 
-def tune_first(cfg: TrainConfig, train: LabelledSet, val: Optional[LabelledSet], *, say: Say) -> tuple[TrainConfig, Any]:
+def tune_first(cfg: TrainConfig, train: LabelledSet, val: LabelledSet | None, *, say: Say) -> tuple[TrainConfig, Any]:
     """``train --tune N``: the search in this process (refused under torchrun), a line per trial and one on
     what it chose. Returns the tuned config and the search."""
     from .tuning import tuned_config
@@ -94,7 +95,7 @@ def trial_line(row: dict[str, Any]) -> str:
     return "  " + "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
 
 
-def find_suspects(folder: str | Path, source: Optional[dict[str, Any]], *, write: bool = True) -> Optional[Path]:
+def find_suspects(folder: str | Path, source: dict[str, Any] | None, *, write: bool = True) -> Path | None:
     """``folder/label_issues.csv`` from the label-issue finder, when the folder has none yet.
 
     Under torchrun every rank calls it (the ranks score blocks of the images) and only the one with

@@ -20,9 +20,9 @@ def cmd_methods(args: argparse.Namespace) -> int:
         else:
             print(f"{name:10s} {spec.group:15s} {spec.summary()}")
     if args.defaults:
-        print("* = the base default (config.BASE_DEFAULTS); the others are the method's own, the tuned values that held "
-              "up best across the benchmark parts (benchmarks/results/robust_defaults.csv); ^ = chosen on validation "
-              "among these (frozen scheme; the first elsewhere and on a tie)")
+        print("* = the base default (config.BASE_DEFAULTS); the others are the method's own, the tuned values that "
+              "held up best across the benchmark parts (benchmarks/results/robust_defaults.csv); ^ = chosen on "
+              "validation among these (frozen scheme; the first elsewhere and on a tie)")
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+
 def cmd_report(args: argparse.Namespace) -> int:
     from ..pipeline import find_suspects
     from ..report import read_summary, write_report

@@ -222,7 +222,8 @@ def checked_labels(y: Any, role: str) -> Any:
         raise UserError(f"{role}: NoiseRegClassifier requires y to be passed, but the target y is None")
     y = np.asarray(y) if hasattr(y, "__array__") else y
     if isinstance(y, np.ndarray) and y.ndim == 2 and y.shape[1] == 1 and not np.isin(y, (0, 1)).all():
-        warnings.warn("A column-vector y was passed when a 1d array was expected: ravelled", DataConversionWarning)
+        warnings.warn("A column-vector y was passed when a 1d array was expected: ravelled", DataConversionWarning,
+                      stacklevel=3)
         y = y.ravel()
     if isinstance(y, np.ndarray) and y.dtype.kind == "f" and type_of_target(y).startswith("continuous"):
         raise UserError(f"{role}: the labels are continuous (e.g. {float(y[y % 1 != 0].flat[0])!r}); "

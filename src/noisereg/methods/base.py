@@ -74,8 +74,8 @@ class Phase:
     select: bool = True
 
     def sampler(self, data: Any, *, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
-                clean_weights: Optional[np.ndarray] = None,
-                noisy_weights: Optional[np.ndarray] = None) -> MixedBatchSampler:
+                clean_weights: np.ndarray | None = None,
+                noisy_weights: np.ndarray | None = None) -> MixedBatchSampler:
         """The phase's batches over ``data`` (a ``LabelledSet``): ``clean_ratio`` of each drawn from D_c, the rest
         from D_n (1:9 at the paper's 0.1), seeded, this rank's block of the global batch; ``*_weights`` per row
         of D_c / D_n draw some rows more often (``--sampler balanced``)."""

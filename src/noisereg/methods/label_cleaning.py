@@ -8,7 +8,7 @@ trains them jointly from the start.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,7 +44,7 @@ class LabelCleaning(Method):
     def phases(self) -> list[Phase]:
         return ([Phase("cleaner", 1.0, select=False)] if self.pretrain else []) + [Phase("joint", self.clean_ratio)]
 
-    def forward(self, features: torch.Tensor, batch: Optional[Batch] = None) -> dict[str, torch.Tensor]:
+    def forward(self, features: torch.Tensor, batch: Batch | None = None) -> dict[str, torch.Tensor]:
         logits = self.classifier(features)
         out = {"logits": logits}
         if batch is None:
@@ -63,7 +63,7 @@ class LabelCleaning(Method):
         return out
 
 
-def with_pairs(train: Any, known_clean: Optional[np.ndarray] = None) -> Any:
+def with_pairs(train: Any, known_clean: np.ndarray | None = None) -> Any:
     """The label cleaning network's training set: the clean images keep their noisy labels too, so they
     carry (noisy, clean) pairs for the cleaner to learn from (rows in neither set, e.g. held out for
     validation, stay out)."""

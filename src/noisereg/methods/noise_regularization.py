@@ -13,8 +13,6 @@ Two options the paper leaves open, measured against its form as ``proposed-<vari
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 import torch.nn.functional as F
 
@@ -61,7 +59,7 @@ class NoiseRegularization(Method):
             t = gold_transition_matrix(probs.numpy(), ctx.data.clean_rows(rows).argmax(1), ctx.data.num_classes)
             self.transition.copy_(torch.as_tensor(t, dtype=self.transition.dtype))
 
-    def forward(self, features: torch.Tensor, batch: Optional[Batch] = None) -> dict[str, torch.Tensor]:
+    def forward(self, features: torch.Tensor, batch: Batch | None = None) -> dict[str, torch.Tensor]:
         c = self.clean_net(features)          # eq. (1)
         r = self.residual_net(features)       # eq. (3)
         if self.form == "softmax":            # log-probabilities: sigmoid of them ranks like the probabilities

@@ -5,8 +5,9 @@ once, in the method's ``register_method`` line, and the checks that refuse data 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
 from .base import Method
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from ..data.labelset import LabelledSet
 
 Factory = Callable[[int, int, Any], Method]
-TrainView = Callable[["LabelledSet", "Optional[np.ndarray]"], "LabelledSet"]
+TrainView = Callable[["LabelledSet", "np.ndarray | None"], "LabelledSet"]
 DEFAULTABLE = ("lr", "weight_decay", "hidden", "alpha", "clean_ratio")  # config.BASE_DEFAULTS' fields
 GROUPS = ("paper", "variant", "ablation", "reference", "fine-tuning", "label cleaning", "loss correction",
           "meta-learning", "other")
@@ -63,7 +64,7 @@ class MethodSpec:
     is_backbone_noisy: bool = False
     single_label_only: bool = False
     needs_pairs: bool = False
-    train_view: Optional[TrainView] = None
+    train_view: TrainView | None = None
     tunable: tuple[str, ...] = ("lr", "weight_decay")
     demo_peer: bool = False
     defaults: dict[str, Any] = field(default_factory=dict)
@@ -114,7 +115,7 @@ def register_method(name: str, factory: Factory, description: str = "", **spec: 
     return _REGISTRY[name]
 
 
-def list_methods(*, group: Optional[str] = None, multi_label: bool = False) -> list[str]:
+def list_methods(*, group: str | None = None, multi_label: bool = False) -> list[str]:
     """Registered method ids, in registration order (optionally of one group; with ``multi_label`` only those
     that train on multi-label data)."""
     return [m for m, s in _REGISTRY.items() if (group is None or s.group == group) and s.takes(multi_label=multi_label)]
@@ -124,7 +125,8 @@ def get_method_spec(name: str) -> MethodSpec:
     """The spec of ``name``; an unknown id is a ``UserError`` with a did-you-mean."""
     if name not in _REGISTRY:
         from ..options import did_you_mean
-        raise UserError(f"unknown method '{name}': expected one of {list_methods()}{did_you_mean(name, list_methods())}")
+        known = list_methods()
+        raise UserError(f"unknown method '{name}': expected one of {known}{did_you_mean(name, known)}")
     return _REGISTRY[name]
 
 

@@ -5,8 +5,9 @@ one ``StepState``, so the loop (``loop.train_loop``) stays one screen and knows 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -23,7 +24,7 @@ class StepState:
 
     step: int
     record: dict[str, Any]
-    scores: Optional[dict[str, Any]] = None
+    scores: dict[str, Any] | None = None
     stop: bool = False
 
 
@@ -68,7 +69,7 @@ class EvaluationHook:
     """Hands each evaluation's scores and the part being trained to ``fit``'s ``on_evaluation`` (tuning's
     pruner, which may raise to stop the run)."""
 
-    hook: Optional[Callable[[dict, nn.Module], None]]
+    hook: Callable[[dict, nn.Module], None] | None
     model: nn.Module
 
     def on_step(self, state: StepState) -> None:

@@ -3,7 +3,7 @@ of a multi-label task; ``--sampler balanced`` draws the rows of a single-label t
 fills the batches equally (any method, any loss)."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ def auto_pos_weight(data: LabelledSet, cap: float = MAX_POS_WEIGHT) -> torch.Ten
     return torch.from_numpy(np.minimum(ratio, cap).astype(np.float32))
 
 
-def balanced_row_weights(labels: object, rows: np.ndarray, num_classes: int) -> np.ndarray:
+def balanced_row_weights(labels: Any, rows: np.ndarray, num_classes: int) -> np.ndarray:
     """(len(rows),) the inverse frequency of each row's class among ``rows`` (single-label rows)."""
     if not len(rows):
         return np.empty(0)
@@ -34,7 +34,7 @@ def balanced_row_weights(labels: object, rows: np.ndarray, num_classes: int) -> 
     return 1.0 / counts[classes]
 
 
-def pos_weight_for(cfg: TrainConfig, data: LabelledSet) -> Optional[torch.Tensor]:
+def pos_weight_for(cfg: TrainConfig, data: LabelledSet) -> torch.Tensor | None:
     """The BCE's per-class positive weight that ``cfg.pos_weight`` asks for (None: every label weighs 1)."""
     if cfg.pos_weight == "none":
         return None
@@ -47,7 +47,7 @@ def pos_weight_for(cfg: TrainConfig, data: LabelledSet) -> Optional[torch.Tensor
 def sampler_for(cfg: TrainConfig, data: LabelledSet, phase: Phase, ctx: DistContext) -> MixedBatchSampler:
     """The mixed clean:noisy batches of one of the method's phases (its ``Phase.sampler``: the mix is the
     method's), uniform or class-balanced (``cfg.sampler``)."""
-    weights: dict[str, Optional[np.ndarray]] = {"clean_weights": None, "noisy_weights": None}
+    weights: dict[str, np.ndarray | None] = {"clean_weights": None, "noisy_weights": None}
     if cfg.sampler == "balanced":
         if not data.is_single_label:
             raise UserError("--sampler balanced is for single-label data; for rare classes of multi-label data "

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 
@@ -63,8 +64,8 @@ def set_lr(optimizer: torch.optim.Optimizer, cfg: TrainConfig, step: int, total:
 
 
 def train_loop(model: torch.nn.Module, batches: Iterable[Batch], optimizer: torch.optim.Optimizer,
-               cfg: TrainConfig, steps: range, *, device: torch.device, desc: str, total: Optional[int] = None,
-               history: Optional[list[dict]] = None, tag: Optional[dict[str, Any]] = None,
+               cfg: TrainConfig, steps: range, *, device: torch.device, desc: str, total: int | None = None,
+               history: list[dict] | None = None, tag: dict[str, Any] | None = None,
                callbacks: Sequence[Callback] = ()) -> list[dict[str, Any]]:
     """Run the optimisation over ``steps`` of a phase of ``total`` steps (default ``steps.stop``),
     appending one record per step (loss parts, learning rate, ``tag``) to ``history``; after each step the

@@ -3,9 +3,10 @@ mixed batches with its callbacks (``callbacks.py``); ``RunRecord`` is what the r
 besides the weights and the config."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,10 +35,10 @@ class RunRecord:
     """What a run's checkpoints record besides the weights and the config (``meta``), kept as it trains."""
 
     multi_label: bool
-    fingerprint: Optional[dict[str, Any]] = None  # what --resume checks
+    fingerprint: dict[str, Any] | None = None  # what --resume checks
     history: list[dict[str, float]] = field(default_factory=list)  # one record per step
-    thresholds: Optional[list[float]] = None  # multi-label: per class, chosen on validation
-    thresholds_from: Optional[list[str]] = None  # per class: "validation" or "default" (few positives)
+    thresholds: list[float] | None = None  # multi-label: per class, chosen on validation
+    thresholds_from: list[str] | None = None  # per class: "validation" or "default" (few positives)
     overrides: dict[str, Any] = field(default_factory=dict)  # options --resume changed (device, workers, ...)
     length: dict[str, dict[str, int]] = field(default_factory=dict)  # per phase: steps, an epoch's, eval interval
     from_data: tuple[str, ...] = ()  # the options left to the data (batch, length)
@@ -46,7 +47,7 @@ class RunRecord:
     final: dict[str, Any] = field(default_factory=dict)  # the last phase's checkpoint record
 
     def meta(self, cfg: TrainConfig, train: LabelledSet, model: Classifier, pre: Preprocess, stage: str, step: int,
-             selection: Optional[Selection] = None) -> dict[str, Any]:
+             selection: Selection | None = None) -> dict[str, Any]:
         return {"config": cfg.to_dict(), "classes": train.classes, "preprocess": pre.to_dict(),
                 "in_chans": in_chans_of(train), "backbone": model.backbone.name,
                 "feature_dim": int(model.backbone.feature_dim), "stage": stage, "step": step,
@@ -61,9 +62,9 @@ class Run:
     """What the stages of one ``fit`` share: config, data, validation set, device, output folder, the logs
     (rank 0 writes and prints) and the ``RunRecord``."""
 
-    def __init__(self, train: LabelledSet, cfg: TrainConfig, eval_set: Optional[LabelledSet],
-                 out: Optional[Path], print_evaluations: bool = True,
-                 on_evaluation: Optional[Callable[[dict, nn.Module], None]] = None) -> None:
+    def __init__(self, train: LabelledSet, cfg: TrainConfig, eval_set: LabelledSet | None,
+                 out: Path | None, print_evaluations: bool = True,
+                 on_evaluation: Callable[[dict, nn.Module], None] | None = None) -> None:
         self.train, self.cfg, self.eval_set, self.out = train, cfg, eval_set, out
         self.on_evaluation = on_evaluation  # sees each validation score and the model (a pruner may raise to stop)
         self.device = resolve_device(cfg.device)
@@ -81,8 +82,8 @@ class Run:
         return self.record.history
 
     def save(self, model: Classifier, pre: Preprocess, stage: str, step: int,
-             optimizer: Optional[torch.optim.Optimizer], selection: Optional[Selection] = None,
-             last: Optional[dict[str, torch.Tensor]] = None) -> None:
+             optimizer: torch.optim.Optimizer | None, selection: Selection | None = None,
+             last: dict[str, torch.Tensor] | None = None) -> None:
         """Checkpoint: the selected weights as the model, the last step's (default: the current ones)
         as ``last``, what ``--resume`` continues from (rank 0 writes)."""
         if self.out is not None and self.ctx.is_main:
@@ -93,7 +94,7 @@ class Run:
         barrier(self.ctx)
 
     def stage(self, model: Classifier, train_model: Classifier, images: Any, eval_images: Any, pre: Preprocess,
-              stage: str, total: int, resume: Optional[dict] = None) -> None:
+              stage: str, total: int, resume: dict | None = None) -> None:
         """Train ``train_model`` (sharing weights with ``model``) through its method's phases, each for at
         most ``total`` steps; ``resume`` (stage label, step, optimizer and selection state) continues
         inside a phase."""
@@ -112,7 +113,7 @@ class Run:
             self.train_phase(model, train_model, (images, eval_images), pre, labels[i], phases[i], total, state)
 
     def train_phase(self, model: Classifier, train_model: Classifier, inputs: tuple[Any, Any], pre: Preprocess,
-              label: str, phase: Phase, total: int, state: Optional[dict]) -> None:
+              label: str, phase: Phase, total: int, state: dict | None) -> None:
         """One phase: its batches and length, then the loop with its callbacks in order (epoch, evaluation,
         selection, early stopping, ``on_evaluation``, checkpoint, log), then the kept weights restored and saved."""
         cfg, (images, eval_images) = self.cfg, inputs

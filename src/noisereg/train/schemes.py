@@ -7,9 +7,10 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Callable, NamedTuple, Optional, Sequence
+from typing import NamedTuple
 
 from torch import nn
 
@@ -40,14 +41,14 @@ class Unset(NamedTuple):
     used: tuple[str, ...]
 
     @classmethod
-    def of(cls, cfg: TrainConfig) -> "Unset":
+    def of(cls, cfg: TrainConfig) -> Unset:
         return cls(left_to_data(cfg), cfg.unset(), cfg.left_to_method())
 
 
-def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet] = None,
-        out: Optional[str | Path] = None, resume: bool = False, overwrite: bool = False,
-        stage_one: Optional[Classifier] = None, print_evaluations: bool = True,
-        on_evaluation: Optional[Callable[[dict, nn.Module], None]] = None) -> FitResult:
+def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: LabelledSet | None = None,
+        out: str | Path | None = None, resume: bool = False, overwrite: bool = False,
+        stage_one: Classifier | None = None, print_evaluations: bool = True,
+        on_evaluation: Callable[[dict, nn.Module], None] | None = None) -> FitResult:
     """Train ``cfg.method`` on ``train`` with ``cfg.scheme``; checkpoints go to ``out`` when given.
 
     Args:
@@ -91,7 +92,7 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: Optional[LabelledSet]
 
 
 def checked_data(train: LabelledSet, cfg: TrainConfig,
-                 eval_set: Optional[LabelledSet]) -> tuple[LabelledSet, Optional[LabelledSet]]:
+                 eval_set: LabelledSet | None) -> tuple[LabelledSet, LabelledSet | None]:
     """``train`` and the validation set as the run uses them, refused before any extraction or write when the
     method or ``--train-blocks`` cannot use them: without the files that do not decode (``skip_unreadable``),
     warned about (degenerate tasks), with a share of the clean set held out when no validation set is given."""
@@ -104,11 +105,11 @@ def checked_data(train: LabelledSet, cfg: TrainConfig,
     return train, eval_set
 
 
-def train_checked(train: LabelledSet, cfg: TrainConfig, eval_set: Optional[LabelledSet], unset: Unset,
-                  choices: Sequence[Choice] = (), *, out: Optional[str | Path] = None, resume: bool = False,
-                  overwrite: bool = False, stage_one: Optional[Classifier] = None, print_evaluations: bool = True,
-                  on_evaluation: Optional[Callable[[dict, nn.Module], None]] = None,
-                  features: Optional[SharedFeatures] = None) -> FitResult:
+def train_checked(train: LabelledSet, cfg: TrainConfig, eval_set: LabelledSet | None, unset: Unset,
+                  choices: Sequence[Choice] = (), *, out: str | Path | None = None, resume: bool = False,
+                  overwrite: bool = False, stage_one: Classifier | None = None, print_evaluations: bool = True,
+                  on_evaluation: Callable[[dict, nn.Module], None] | None = None,
+                  features: SharedFeatures | None = None) -> FitResult:
     """``fit`` on data ``checked_data`` returned, nothing left to choose on validation: the config resolved,
     ``out`` locked and prepared (or resumed), the scheme run. ``features``: for the frozen scheme, the features
     of ``stage_one``'s backbone on these very ``train`` and ``eval_set`` (a choice's), not extracted again."""
@@ -144,7 +145,7 @@ def train_checked(train: LabelledSet, cfg: TrainConfig, eval_set: Optional[Label
     return result
 
 
-def _fit_end_to_end(run: Run, state: Optional[dict]) -> FitResult:
+def _fit_end_to_end(run: Run, state: dict | None) -> FitResult:
     cfg = run.cfg
     model = state["model"] if state else with_method(build_backbone(cfg, run.train), cfg, run.train.num_classes)
     pre = model.backbone.preprocess
@@ -156,8 +157,8 @@ def _fit_end_to_end(run: Run, state: Optional[dict]) -> FitResult:
     return FitResult(model.cpu(), pre, run.history)
 
 
-def _fit_frozen(run: Run, state: Optional[dict], stage_one: Optional[Classifier],
-                features: Optional[SharedFeatures] = None) -> FitResult:
+def _fit_frozen(run: Run, state: dict | None, stage_one: Classifier | None,
+                features: SharedFeatures | None = None) -> FitResult:
     cfg, k = run.cfg, run.train.num_classes
     in_heads = bool(state) and state["stage"].startswith("heads")
     acts = None  # the trunk activations stage one trained the top on (--train-blocks)

@@ -2,7 +2,7 @@
 (``EarlyStopper``): two of the loop's callbacks (``callbacks.py``), joined in a ``Selection`` for checkpoints."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import nn
@@ -44,13 +44,13 @@ class Selector:
         per_epoch: steps an epoch, to record the kept step's epoch.
     """
 
-    def __init__(self, metric: str, select: bool = True, by_loss: bool = False, *, module: Optional[nn.Module] = None,
+    def __init__(self, metric: str, select: bool = True, by_loss: bool = False, *, module: nn.Module | None = None,
                  per_epoch: float = 1.0) -> None:
         self.metric, self.select, self.by_loss, self.module, self.per_epoch = metric, select, by_loss, module, per_epoch
-        self.best: Optional[float] = None  # the kept weights' metric
-        self.best_loss: Optional[float] = None
+        self.best: float | None = None  # the kept weights' metric
+        self.best_loss: float | None = None
         self.best_step = 0
-        self.weights: Optional[dict[str, torch.Tensor]] = None
+        self.weights: dict[str, torch.Tensor] | None = None
 
     def on_step(self, state: Any) -> None:
         """After an evaluation: keep the weights if best, and record what is kept (``val_best``, ``kept_step``...)."""
@@ -60,7 +60,7 @@ class Selector:
         state.record.update(val_best=self.best, best_epoch=round(self.best_step / self.per_epoch, 4),
                             kept_step=self.kept_step(state.step), kept_by=self.rule())
 
-    def keep(self, step: int, scores: dict[str, float], module: Optional[nn.Module]) -> None:
+    def keep(self, step: int, scores: dict[str, float], module: nn.Module | None) -> None:
         """Snapshot ``module`` when the evaluation at ``step`` is at least as good as the kept weights (on a tie
         the later, longer-trained weights win)."""
         value, loss = scores[self.metric], scores.get("bce")
@@ -99,7 +99,7 @@ class Selector:
         return {"metric": self.metric, "best": self.best, "best_loss": self.best_loss, "best_step": self.best_step,
                 "by_loss": self.by_loss}
 
-    def load_state(self, state: dict[str, Any], weights: Optional[dict[str, torch.Tensor]]) -> None:
+    def load_state(self, state: dict[str, Any], weights: dict[str, torch.Tensor] | None) -> None:
         self.best, self.best_loss = state.get("best"), state.get("best_loss")
         self.best_step = int(state.get("best_step", 0))
         self.weights = weights if self.best is not None and self.select else None
@@ -116,8 +116,8 @@ class EarlyStopper:
 
     def __init__(self, metric: str, patience: int, *, start_after: int = 0) -> None:
         self.metric, self.patience, self.start_after = metric, patience, start_after
-        self.top: Optional[float] = None  # the best metric seen
-        self.best_loss: Optional[float] = None
+        self.top: float | None = None  # the best metric seen
+        self.best_loss: float | None = None
         self.bad = 0
 
     def on_step(self, state: Any) -> None:
@@ -153,12 +153,12 @@ class Selection:
     """
 
     def __init__(self, metric: str, patience: int, select: bool = True, by_loss: bool = False, *,
-                 module: Optional[nn.Module] = None, per_epoch: float = 1.0, start_after: int = 0) -> None:
+                 module: nn.Module | None = None, per_epoch: float = 1.0, start_after: int = 0) -> None:
         self.selector = Selector(metric, select, by_loss, module=module, per_epoch=per_epoch)
         self.stopper = EarlyStopper(metric, patience, start_after=start_after)
 
     @property
-    def best(self) -> Optional[float]:
+    def best(self) -> float | None:
         return self.selector.best
 
     @property
@@ -166,15 +166,15 @@ class Selection:
         return self.selector.best_step
 
     @property
-    def best_loss(self) -> Optional[float]:
+    def best_loss(self) -> float | None:
         return self.selector.best_loss
 
     @property
-    def weights(self) -> Optional[dict[str, torch.Tensor]]:
+    def weights(self) -> dict[str, torch.Tensor] | None:
         return self.selector.weights
 
     @property
-    def top(self) -> Optional[float]:
+    def top(self) -> float | None:
         return self.stopper.top
 
     @property
@@ -204,12 +204,12 @@ class Selection:
         return {"metric": sel.metric, "best": sel.best, "top": stop.top, "best_loss": sel.best_loss,
                 "best_step": sel.best_step, "bad": stop.bad, "by_loss": sel.by_loss}
 
-    def load_state(self, state: dict[str, Any], weights: Optional[dict[str, torch.Tensor]]) -> None:
+    def load_state(self, state: dict[str, Any], weights: dict[str, torch.Tensor] | None) -> None:
         self.selector.load_state(state, weights)
         self.stopper.load_state(state)
 
 
-def weights_of(weights: Optional[dict[str, torch.Tensor]], module: nn.Module) -> Optional[dict[str, torch.Tensor]]:
+def weights_of(weights: dict[str, torch.Tensor] | None, module: nn.Module) -> dict[str, torch.Tensor] | None:
     """The entries of a full model's weights that belong to ``module`` (the part a phase trains)."""
     if weights is None:
         return None

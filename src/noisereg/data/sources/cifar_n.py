@@ -250,13 +250,13 @@ def read_cifar_n(root: str | Path, labels: str | Path, *, noise: str = "worse", 
 class CifarNOptions:
     """``--format cifar-n``: the CIFAR images and one CIFAR-N label set."""
 
-    root: Optional[str] = option(None, "the image folder with train/ and test/, or the python-pickle folder")
-    labels: Optional[str] = option(None, "CIFAR-10_human.pt or CIFAR-100_human.pt")
+    root: str | None = option(None, "the image folder with train/ and test/, or the python-pickle folder")
+    labels: str | None = option(None, "CIFAR-10_human.pt or CIFAR-100_human.pt")
     noise: str = option("worse", "label set: worse, aggre, random1-3 (CIFAR-100N: noisy)")
     download: bool = option(False, "download CIFAR (torchvision) and the CIFAR-N file when absent (needs internet)")
 
 
-def _read(o: CifarNOptions, *, classes: Optional[list[str]], quiet: bool) -> LabelTable:
+def _read(o: CifarNOptions, *, classes: list[str] | None, quiet: bool) -> LabelTable:
     return read_cifar_n(str(o.root), str(o.labels), noise=o.noise, download_missing=o.download)
 
 

@@ -174,8 +174,8 @@ def read_openimages(root: str | Path, *, images: str | Path | None = None, min_c
         """Stream one labels.csv into ``targets[0]`` (Confidence >= keep_from) and ``targets[1]`` (all)."""
         for line, c in _chunks(path, ["ImageID", "LabelName", "Confidence"], bar):
             chunk_ids = _ids_of(c["ImageID"].to_numpy(), path, line)
-            pos = np.minimum(np.searchsorted(sorted_ids, chunk_ids), n - 1)
-            unknown = np.flatnonzero(sorted_ids[pos] != chunk_ids) if n else np.arange(len(chunk_ids))
+            pos = np.minimum(np.searchsorted(sorted_ids, chunk_ids), n - 1)  # noqa: F821
+            unknown = np.flatnonzero(sorted_ids[pos] != chunk_ids) if n else np.arange(len(chunk_ids))  # noqa: F821
             if len(unknown):
                 raise UserError(f"{path}:{line + unknown[0]}: ImageID {c['ImageID'].iat[unknown[0]]} is not in "
                                 f"images.csv ({len(unknown)} such rows in this chunk)")
@@ -193,7 +193,7 @@ def read_openimages(root: str | Path, *, images: str | Path | None = None, min_c
                 bad_row = int(np.flatnonzero(np.isnan(conf))[0])
                 raise UserError(f"{path}:{line + bad_row}: malformed Confidence '{c['Confidence'].iat[bad_row]}'")
             ok = col >= 0
-            rows, cols, conf = order[pos[ok]].astype(np.int32), col[ok], conf[ok]
+            rows, cols, conf = order[pos[ok]].astype(np.int32), col[ok], conf[ok]  # noqa: F821
             keep = conf >= keep_from
             targets[0].add(rows[keep], cols[keep])
             if len(targets) > 1:

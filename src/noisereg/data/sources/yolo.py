@@ -107,11 +107,11 @@ def read_yolo(root: str | Path, *, names: str | Path | None = None) -> LabelTabl
 class YoloOptions:
     """``--format yolo``: the dataset folder and its class names."""
 
-    root: Optional[str] = option(None, "dataset folder: images/<split>*/ and labels/<split>*/")
-    names: Optional[str] = option(None, "data YAML with the class names (default: the YAML in ROOT)")
+    root: str | None = option(None, "dataset folder: images/<split>*/ and labels/<split>*/")
+    names: str | None = option(None, "data YAML with the class names (default: the YAML in ROOT)")
 
 
-def _read(o: YoloOptions, *, classes: Optional[list[str]], quiet: bool) -> LabelTable:
+def _read(o: YoloOptions, *, classes: list[str] | None, quiet: bool) -> LabelTable:
     return read_yolo(str(o.root), names=o.names)
 
 
