@@ -1,13 +1,12 @@
 """A scikit-learn estimator around ``fit``: ``NoiseRegClassifier(...)``, keywords: the ``TrainConfig`` fields.
 
-It follows scikit-learn's conventions (``get_params`` / ``set_params`` / ``clone``, learned
-attributes ending in ``_``), so it plugs into scikit-learn tools and into cleanlab's
-``CleanLearning``, which clones it for cross-validation.
+It follows scikit-learn's conventions (``get_params`` / ``set_params`` / ``clone``, learned attributes ending
+in ``_``), so it plugs into scikit-learn tools and into cleanlab's ``CleanLearning``, which clones it.
 
-Data: ``fit(noisy=..., clean=...)`` takes image folders (ImageFolder or Hugging Face ``imagefolder``
-layout), manifests, ``LabelledSet``s or (features, labels) pairs; ``fit(X, y, clean=(X_clean, y_clean))``
-trains on features ``X`` whose labels ``y`` are noisy. ``predict`` & co. take image paths, a folder, a
-glob, a ``LabelledSet`` or a feature array.
+Data: ``fit(noisy=..., clean=...)`` takes image folders (ImageFolder or Hugging Face ``imagefolder`` layout),
+manifests, ``LabelledSet``s or (features, labels) pairs; ``fit(X, y, clean=(X_clean, y_clean))`` trains on
+features ``X`` whose labels ``y`` are noisy. ``predict`` & co. take image paths, a folder, a glob, a
+``LabelledSet`` or a feature array.
 
 Probabilities come from the final classifier g = sigmoid(c) (eq. 2; for softmax methods g =
 softmax(c)). For single-label data ``predict_proba`` divides each row of g by its sum, so rows sum to
@@ -49,8 +48,7 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         classes_: the K classes, as given (label values, or folder / manifest class names).
         multi_label_: whether the training labels had several classes per image.
         thresholds_: (K,) thresholds on g for multi-label ``predict`` (None for single-label data).
-        model_, preprocess_, history_, meta_: the trained network, its input preprocessing, the
-            per-step records, and what its checkpoint records.
+        model_, preprocess_, history_, meta_: the network, its input preprocessing, the per-step records, the checkpoint's.
         tuned_: with ``tune_trials``, the values the search chose (also in the saved config).
         last_paths_: after ``predict`` & co. on image files (paths, a folder or a glob), those files in row
             order, a folder expanded: row i of the result is ``last_paths_[i]``. Absent after a call on
