@@ -48,7 +48,7 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         classes_: the K classes, as given (label values, or folder / manifest class names).
         multi_label_: whether the training labels had several classes per image.
         thresholds_: (K,) thresholds on g for multi-label ``predict`` (None for single-label data).
-        model_, preprocess_, history_, meta_: the network, its input preprocessing, the per-step records, the checkpoint's.
+        model_, preprocess_, history_, meta_: the network, its preprocessing, per-step records, checkpoint record.
         tuned_: with ``tune_trials``, the values the search chose (also in the saved config).
         last_paths_: after ``predict`` & co. on image files (paths, a folder or a glob), those files in row
             order, a folder expanded: row i of the result is ``last_paths_[i]``. Absent after a call on
