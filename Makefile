@@ -29,6 +29,7 @@ test: $(STAMP)
 # ruff over the code (tests, benchmarks and docs included) and mypy over src/; their settings: pyproject.toml
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks docs
+	$(BIN)/ruff format --check src tests benchmarks docs
 	$(BIN)/mypy src
 
 # the API reference, generated from the docstrings by pdoc (docs/build_api.py): open docs/api/index.html

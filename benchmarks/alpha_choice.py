@@ -13,6 +13,7 @@ at the end. Cells rerun through the real path (``bench_defaults.py`` with today'
 ``--collect`` gathers the ablation's run folders into ``results/alpha_candidates.csv`` (one row per part,
 fraction, seed and candidate); without it the committed CSV is read.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,9 +45,16 @@ def collect(folders: list[str]) -> None:
             part = path.parent.parent.name
             metric = get_part(part).metric
             r = next(r for r in csv.DictReader(open(path)) if r["method"] == "proposed")
-            rows.append({"part": part, "clean_fraction": float(m.group(2)), "seed": int(m.group(3)),
-                         "alpha": NAMES[m.group(1)], "val": round(100 * float(r["val_best"]), 4),
-                         "test": round(100 * float(r[metric]), 4)})
+            rows.append(
+                {
+                    "part": part,
+                    "clean_fraction": float(m.group(2)),
+                    "seed": int(m.group(3)),
+                    "alpha": NAMES[m.group(1)],
+                    "val": round(100 * float(r["val_best"]), 4),
+                    "test": round(100 * float(r[metric]), 4),
+                }
+            )
     ResultsTable(RUNS, ("part", "clean_fraction", "seed", "alpha", "val", "test")).write(rows)
 
 
@@ -54,8 +62,10 @@ def chosen_cells() -> dict[tuple[str, float], list[tuple[float, float, float]]]:
     """(part, fraction) -> per seed (test at alpha 0.2, test at the validation's choice, the choice)."""
     cells: dict = defaultdict(dict)
     for r in csv.DictReader(open(RUNS)):
-        cells[(r["part"], float(r["clean_fraction"]), int(r["seed"]))][float(r["alpha"])] = (float(r["val"]),
-                                                                                             float(r["test"]))
+        cells[(r["part"], float(r["clean_fraction"]), int(r["seed"]))][float(r["alpha"])] = (
+            float(r["val"]),
+            float(r["test"]),
+        )
     out: dict = defaultdict(list)
     for (part, f, _seed), c in sorted(cells.items()):
         if set(c) != set(ORDER):
@@ -67,17 +77,20 @@ def chosen_cells() -> dict[tuple[str, float], list[tuple[float, float, float]]]:
 
 def table() -> str:
     """Per (part, fraction): the paper's 0.2, the validation choice, the tuned row, and the choice per seed."""
-    tuned = {(r["part"], float(r["clean_fraction"])): r["tuned"] for r in DEFAULTS.read()
-             if r["method"] == "proposed"}
+    tuned = {(r["part"], float(r["clean_fraction"])): r["tuned"] for r in DEFAULTS.read() if r["method"] == "proposed"}
     out = chosen_cells()
-    lines = ["| part | clean | alpha 0.2 | chosen on validation | tuned | chosen - tuned | per seed |",
-             "|---|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "| part | clean | alpha 0.2 | chosen on validation | tuned | chosen - tuned | per seed |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
     for (part, f), v in sorted(out.items()):
         paper, chosen = np.array([a for a, _, _ in v]), np.array([b for _, b, _ in v])
         t = float(tuned[(part, f)]) if tuned.get((part, f)) else float("nan")
-        lines.append(f"| {part} | {f:g} | {paper.mean():.2f} ± {paper.std(ddof=1):.2f} | {chosen.mean():.2f} ± "
-                     f"{chosen.std(ddof=1):.2f} | {t:.2f} | {chosen.mean() - t:+.2f} | "
-                     f"{' '.join(f'{p:g}' for *_, p in v)} |")
+        lines.append(
+            f"| {part} | {f:g} | {paper.mean():.2f} ± {paper.std(ddof=1):.2f} | {chosen.mean():.2f} ± "
+            f"{chosen.std(ddof=1):.2f} | {t:.2f} | {chosen.mean() - t:+.2f} | "
+            f"{' '.join(f'{p:g}' for *_, p in v)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -87,12 +100,17 @@ def write() -> None:
     rows = DEFAULTS.read(current=False)
     for (part, f), v in chosen_cells().items():
         chosen = np.array([b for _, b, _ in v])
-        row = next((r for r in rows if (r["part"], r["method"], float(r["clean_fraction"])) == (part, "proposed", f)),
-                   None)
+        row = next(
+            (r for r in rows if (r["part"], r["method"], float(r["clean_fraction"])) == (part, "proposed", f)), None
+        )
         if row is None or row.get("source") == "run" or row.get(SUPERSEDED):
             continue
-        row.update(default=round(float(chosen.mean()), 2), default_std=round(float(chosen.std(ddof=1)), 2),
-                   seeds=len(v), source="candidates")
+        row.update(
+            default=round(float(chosen.mean()), 2),
+            default_std=round(float(chosen.std(ddof=1)), 2),
+            seeds=len(v),
+            source="candidates",
+        )
     DEFAULTS.write(rows)
 
 

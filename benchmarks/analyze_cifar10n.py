@@ -18,6 +18,7 @@ Writes benchmarks/results/analysis[_<part>].csv and appends a table to RESULTS.m
 
     python -m benchmarks.analyze_cifar10n [--part worse|annotated]
 """
+
 from __future__ import annotations
 
 import csv
@@ -37,8 +38,11 @@ def tuned_values(part: str) -> dict[str, dict]:
     out = {}
     for m in METHODS:
         best = max((r for r in rows if r["method"] == m), key=lambda r: float(r["value"]))
-        out[m] = {k: (int(float(v)) if k == "hidden" else float(v)) for k, v in best.items()
-                  if k in ("lr", "weight_decay", "hidden", "alpha", "clean_ratio") and v != ""}
+        out[m] = {
+            k: (int(float(v)) if k == "hidden" else float(v))
+            for k, v in best.items()
+            if k in ("lr", "weight_decay", "hidden", "alpha", "clean_ratio") and v != ""
+        }
     return out
 
 
@@ -49,14 +53,24 @@ def main() -> None:
     from noisereg.data.sources.cifar_n import CIFAR10_CLASSES
     from noisereg.tasks.cifar10n import cifar10n_builder
     from noisereg.train import evaluate, fit, predict_logits
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--part", default="worse", choices=["worse", "annotated"])
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     part = args.part
     torch.set_num_threads(args.threads)
-    build = cifar10n_builder(None, None, noise=part, multi_label=False, backbone="efficientnet-lite0",
-                             image_size=160, mosaics=0, cache_dir="runs/cache", device=torch.device("cpu"))
+    build = cifar10n_builder(
+        None,
+        None,
+        noise=part,
+        multi_label=False,
+        backbone="efficientnet-lite0",
+        image_size=160,
+        mosaics=0,
+        cache_dir="runs/cache",
+        device=torch.device("cpu"),
+    )
     everything = build(0.05, 0).train
     true, given = everything.clean.argmax(1), everything.noisy.argmax(1)
     labelled = everything.noisy.any(1)  # the annotator leaves some images without a label
@@ -71,29 +85,45 @@ def main() -> None:
         wrong = given[noisy_rows] != true[noisy_rows]
         class_level = float((t_true.argmax(1)[true[noisy_rows]] == given[noisy_rows])[wrong].mean())
         for method in METHODS:
-            cfg = TrainConfig(method=method, scheme="frozen", backbone_steps=0, epochs=20, batch_size=128,
-                              patience=4, quiet=True, **tuned[method])
+            cfg = TrainConfig(
+                method=method,
+                scheme="frozen",
+                backbone_steps=0,
+                epochs=20,
+                batch_size=128,
+                patience=4,
+                quiet=True,
+                **tuned[method],
+            )
             r = fit(train, cfg, eval_set=val)
-            out = predict_logits(r.model, np.asarray(train.images)[noisy_rows], r.preprocess,
-                                 device=torch.device("cpu"))
+            out = predict_logits(
+                r.model, np.asarray(train.images)[noisy_rows], r.preprocess, device=torch.device("cpu")
+            )
             g = out["logits"].argmax(1).numpy()
             test = evaluate(r.model, task.test, r.preprocess, device=torch.device("cpu"))
             test_logits = predict_logits(r.model, task.test.images, r.preprocess, device=torch.device("cpu"))["logits"]
             y_test = task.test.clean.argmax(1)
             per_class = [float((test_logits.argmax(1).numpy() == y_test)[y_test == k].mean()) for k in range(10)]
-            row = {"part": part, "clean_fraction": fraction, "method": method, "test_top1": round(test["top1"], 4),
-                   "g_true_on_wrong": round(float((g == true[noisy_rows])[wrong].mean()), 4),
-                   "g_given_on_wrong": round(float((g == given[noisy_rows])[wrong].mean()), 4),
-                   "g_true_on_right": round(float((g == true[noisy_rows])[~wrong].mean()), 4),
-                   "class_matrix_given_on_wrong": round(class_level, 4)}
+            row = {
+                "part": part,
+                "clean_fraction": fraction,
+                "method": method,
+                "test_top1": round(test["top1"], 4),
+                "g_true_on_wrong": round(float((g == true[noisy_rows])[wrong].mean()), 4),
+                "g_given_on_wrong": round(float((g == given[noisy_rows])[wrong].mean()), 4),
+                "g_true_on_right": round(float((g == true[noisy_rows])[~wrong].mean()), 4),
+                "class_matrix_given_on_wrong": round(class_level, 4),
+            }
             if "h_logits" in out:
                 h = out["h_logits"].argmax(1).numpy()
                 probs = torch.sigmoid(out["h_logits"]).numpy()
                 probs /= probs.sum(1, keepdims=True)
                 t_h = np.stack([probs[true[noisy_rows] == k].mean(0) for k in range(10)])
-                row.update(h_given_on_wrong=round(float((h == given[noisy_rows])[wrong].mean()), 4),
-                           h_true_on_wrong=round(float((h == true[noisy_rows])[wrong].mean()), 4),
-                           t_from_h_error=round(float(np.abs(t_h - t_true).sum(1).mean() / 2), 4))
+                row.update(
+                    h_given_on_wrong=round(float((h == given[noisy_rows])[wrong].mean()), 4),
+                    h_true_on_wrong=round(float((h == true[noisy_rows])[wrong].mean()), 4),
+                    t_from_h_error=round(float(np.abs(t_h - t_true).sum(1).mean() / 2), 4),
+                )
             transition = getattr(r.model.method, "transition", None)
             if transition is not None and method == "glc":
                 row["t_glc_error"] = round(float(np.abs(transition.numpy() - t_true).sum(1).mean() / 2), 4)
@@ -102,18 +132,40 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     columns = tuple(dict.fromkeys(k for r in rows for k in r))
     ResultsTable(RESULTS_DIR / ("analysis.csv" if part == "worse" else f"analysis_{part}.csv"), columns).write(rows)
-    head = ("| clean | method | test top-1 | g true on wrong labels | g = given on wrong | h = given on wrong | "
-            "h true on wrong | T from h: total-variation error | GLC's T: total-variation error | one matrix per "
-            "class: given on wrong |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    body = "\n".join(f"| {r['clean_fraction']:g} | {r['method']} | {100 * r['test_top1']:.1f} | "
-                     f"{100 * r['g_true_on_wrong']:.1f} | {100 * r['g_given_on_wrong']:.1f} | "
-                     + " | ".join(f"{100 * r[k]:.1f}" if k in r else "-" for k in
-                                  ("h_given_on_wrong", "h_true_on_wrong", "t_from_h_error", "t_glc_error",
-                                   "class_matrix_given_on_wrong")) + " |" for r in rows)
-    classes = "| clean | method | " + " | ".join(CIFAR10_CLASSES) + " |\n|---:|---|" + "---:|" * 10 + "\n" + "\n".join(
-        f"| {r['clean_fraction']:g} | {r['method']} | "
-        + " | ".join(f"{100 * r[f'top1_{c}']:.1f}" for c in CIFAR10_CLASSES)
-        + " |" for r in rows)
+    head = (
+        "| clean | method | test top-1 | g true on wrong labels | g = given on wrong | h = given on wrong | "
+        "h true on wrong | T from h: total-variation error | GLC's T: total-variation error | one matrix per "
+        "class: given on wrong |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )
+    body = "\n".join(
+        f"| {r['clean_fraction']:g} | {r['method']} | {100 * r['test_top1']:.1f} | "
+        f"{100 * r['g_true_on_wrong']:.1f} | {100 * r['g_given_on_wrong']:.1f} | "
+        + " | ".join(
+            f"{100 * r[k]:.1f}" if k in r else "-"
+            for k in (
+                "h_given_on_wrong",
+                "h_true_on_wrong",
+                "t_from_h_error",
+                "t_glc_error",
+                "class_matrix_given_on_wrong",
+            )
+        )
+        + " |"
+        for r in rows
+    )
+    classes = (
+        "| clean | method | "
+        + " | ".join(CIFAR10_CLASSES)
+        + " |\n|---:|---|"
+        + "---:|" * 10
+        + "\n"
+        + "\n".join(
+            f"| {r['clean_fraction']:g} | {r['method']} | "
+            + " | ".join(f"{100 * r[f'top1_{c}']:.1f}" for c in CIFAR10_CLASSES)
+            + " |"
+            for r in rows
+        )
+    )
     write_block(f"analysis-{part}", head + "\n" + body, "Per-class test top-1:\n\n" + classes)
 
 

@@ -14,6 +14,7 @@ Writes ``results/analysis_voc.csv`` (rendered by make_results.py).
 
     python -m benchmarks.analyze_voc [--fractions 0.02,0.05]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,11 @@ def entry_rates(prob: np.ndarray, truth: np.ndarray, given: np.ndarray) -> dict[
     says = prob > 0.5
     missing, spurious = (truth == 1) & (given == 0), (truth == 0) & (given == 1)
     right = truth == given
-    return {"true_on_missing": float(says[missing].mean()), "true_on_spurious": float((~says)[spurious].mean()),
-            "kept_right": float((says == (truth == 1))[right].mean())}
+    return {
+        "true_on_missing": float(says[missing].mean()),
+        "true_on_spurious": float((~says)[spurious].mean()),
+        "kept_right": float((says == (truth == 1))[right].mean()),
+    }
 
 
 def main() -> None:
@@ -45,6 +49,7 @@ def main() -> None:
     from noisereg.metrics import average_precision_per_class, mean_average_precision
     from noisereg.tasks import TASKS
     from noisereg.train import fit, predict_logits
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--fractions", default="0.02,0.05")
     ap.add_argument("--threads", type=int, default=2)
@@ -53,8 +58,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
     voc = get_part("voc")
-    exp = ExperimentConfig(data=voc.data, feature_image_size=voc.image_size, cache_dir=args.cache_dir,
-                           out="runs/analysis-voc")
+    exp = ExperimentConfig(
+        data=voc.data, feature_image_size=voc.image_size, cache_dir=args.cache_dir, out="runs/analysis-voc"
+    )
     build = TASKS[voc.data].builder(exp, cpu)
     tuned = tuned_in_table(RESULTS_DIR / "tune_voc.csv")
     rows = []
@@ -66,29 +72,49 @@ def main() -> None:
         truth, given = train.clean[noisy], train.noisy[noisy]
         test_y = np.asarray(task.test.clean)
         for method in METHODS:
-            cfg = TrainConfig(method=method, scheme="frozen", backbone_steps=0, quiet=True, seed=0,
-                              **{**get_part("voc").train, **tuned.get(method, {})})
+            cfg = TrainConfig(
+                method=method,
+                scheme="frozen",
+                backbone_steps=0,
+                quiet=True,
+                seed=0,
+                **{**get_part("voc").train, **tuned.get(method, {})},
+            )
             r = fit(train, cfg, eval_set=val)
             out = predict_logits(r.model, feats, r.preprocess, device=cpu)
             test_logits = predict_logits(r.model, task.test.images, r.preprocess, device=cpu)["logits"]
             test_g = torch.sigmoid(test_logits).numpy()
-            row = {"clean_fraction": fraction, "method": method, "test_mAP": mean_average_precision(test_g, test_y),
-                   **{f"g_{k}": v for k, v in entry_rates(torch.sigmoid(out["logits"]).numpy(), truth, given).items()}}
+            row = {
+                "clean_fraction": fraction,
+                "method": method,
+                "test_mAP": mean_average_precision(test_g, test_y),
+                **{f"g_{k}": v for k, v in entry_rates(torch.sigmoid(out["logits"]).numpy(), truth, given).items()},
+            }
             if method == "proposed":  # the residual net's h (the others' h, where they have one, is untrained)
                 h = torch.sigmoid(out["h_logits"]).numpy() > 0.5
-                row.update(h_given_on_missing=float((~h)[(truth == 1) & (given == 0)].mean()),
-                           h_given_on_spurious=float(h[(truth == 0) & (given == 1)].mean()))
+                row.update(
+                    h_given_on_missing=float((~h)[(truth == 1) & (given == 0)].mean()),
+                    h_given_on_spurious=float(h[(truth == 0) & (given == 1)].mean()),
+                )
             ap_k = average_precision_per_class(test_g, test_y)
             row.update({f"ap_{c}": float(a) for c, a in zip(task.train.classes, ap_k)})
-            row.update({f"missing_{c}": float(((truth[:, k] == 1) & (given[:, k] == 0)).sum()
-                                              / max(1, truth[:, k].sum()))
-                        for k, c in enumerate(task.train.classes)})
-            row.update({f"spurious_{c}": float(((truth[:, k] == 0) & (given[:, k] == 1)).sum()
-                                               / max(1, given[:, k].sum()))
-                        for k, c in enumerate(task.train.classes)})
+            row.update(
+                {
+                    f"missing_{c}": float(((truth[:, k] == 1) & (given[:, k] == 0)).sum() / max(1, truth[:, k].sum()))
+                    for k, c in enumerate(task.train.classes)
+                }
+            )
+            row.update(
+                {
+                    f"spurious_{c}": float(((truth[:, k] == 0) & (given[:, k] == 1)).sum() / max(1, given[:, k].sum()))
+                    for k, c in enumerate(task.train.classes)
+                }
+            )
             rows.append({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
-            print(json.dumps({k: v for k, v in rows[-1].items() if not k.startswith(("ap_", "missing_", "spurious_"))}),
-                  flush=True)
+            print(
+                json.dumps({k: v for k, v in rows[-1].items() if not k.startswith(("ap_", "missing_", "spurious_"))}),
+                flush=True,
+            )
     ResultsTable(RESULTS_DIR / "analysis_voc.csv", tuple(dict.fromkeys(k for r in rows for k in r))).write(rows)
 
 

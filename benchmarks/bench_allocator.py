@@ -5,6 +5,7 @@ images/s of both sides and the ratio of each pair.
 
     python -m benchmarks.bench_allocator [--images 512] [--pairs 3] [--threads 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,19 +43,26 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    lines = ["| pair | kept heap images/s | glibc defaults images/s | kept CPU s | defaults CPU s | ratio |",
-             "|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| pair | kept heap images/s | glibc defaults images/s | kept CPU s | defaults CPU s | ratio |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
     ratios = []
     for i in range(args.pairs):
         kept, system = side(args.images, args.threads, False), side(args.images, args.threads, True)
         assert kept["kept"] and not system["kept"], (kept, system)
         ratios.append(kept["rate"] / system["rate"])
-        lines.append(f"| {i + 1} | {kept['rate']:.1f} | {system['rate']:.1f} | {kept['cpu']:.1f} | "
-                     f"{system['cpu']:.1f} | {ratios[-1]:.2f} |")
-    write_block("allocator", "\n".join(lines),
-                f"{args.images} in-memory images, EfficientNet-Lite0 at 160 px, batch 128, {args.threads} torch "
-                f"threads, each side a fresh process after a 64-image warm-up; median ratio "
-                f"{np.median(ratios):.2f}x.")
+        lines.append(
+            f"| {i + 1} | {kept['rate']:.1f} | {system['rate']:.1f} | {kept['cpu']:.1f} | "
+            f"{system['cpu']:.1f} | {ratios[-1]:.2f} |"
+        )
+    write_block(
+        "allocator",
+        "\n".join(lines),
+        f"{args.images} in-memory images, EfficientNet-Lite0 at 160 px, batch 128, {args.threads} torch "
+        f"threads, each side a fresh process after a 64-image warm-up; median ratio "
+        f"{np.median(ratios):.2f}x.",
+    )
 
 
 if __name__ == "__main__":

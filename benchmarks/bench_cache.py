@@ -7,6 +7,7 @@ between a long and a short run (so neither side carries its set-up), wall and CP
 
     python -m benchmarks.bench_cache [--backbone efficientnet-lite0] [--image-size 128] [--images 512]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,14 @@ def cifar_like(n: int) -> LabelledSet:
     else:
         images = torch.rand(n, 3, 32, 32)
     is_clean = np.arange(n) % 10 == (np.arange(n) // 10) % 10  # one row in ten, every class in turn
-    return LabelledSet(images=images, classes=classes, noisy=one_hot(y, 10), clean=one_hot(y, 10),
-                       has_noisy=~is_clean, has_clean=is_clean)
+    return LabelledSet(
+        images=images,
+        classes=classes,
+        noisy=one_hot(y, 10),
+        clean=one_hot(y, 10),
+        has_noisy=~is_clean,
+        has_clean=is_clean,
+    )
 
 
 def main() -> None:
@@ -48,8 +55,16 @@ def main() -> None:
     args = ap.parse_args()
     torch.manual_seed(0)
     data = cifar_like(args.images)
-    cfg = TrainConfig(scheme="frozen", backbone=args.backbone, image_size=args.image_size, backbone_steps=0,
-                      hidden=256, batch_size=32, quiet=True, device="cpu")  # one batch for both sides
+    cfg = TrainConfig(
+        scheme="frozen",
+        backbone=args.backbone,
+        image_size=args.image_size,
+        backbone_steps=0,
+        hidden=256,
+        batch_size=32,
+        quiet=True,
+        device="cpu",
+    )  # one batch for both sides
     backbone = create_backbone(args.backbone, image_size=args.image_size)
     freeze(backbone)
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,27 +80,34 @@ def main() -> None:
         heads_only = Classifier(backbone, model.method)
 
         def recompute(steps: int) -> None:
-            Run(data, cfg.replace(steps=steps), None, None).stage(model, heads_only, data.images, None,
-                                                                  backbone.preprocess, "heads", steps)
+            Run(data, cfg.replace(steps=steps), None, None).stage(
+                model, heads_only, data.images, None, backbone.preprocess, "heads", steps
+            )
+
         few = max(1, args.recompute_steps // 4)
         r_long, r_short = timed_both(lambda: recompute(args.recompute_steps), 2), timed_both(lambda: recompute(few), 2)
         recompute_s = [(a - b) * args.recompute_steps / (args.recompute_steps - few) for a, b in zip(r_long, r_short)]
     per_cache, per_recompute = cache_s[0] / args.cache_steps, recompute_s[0] / args.recompute_steps
     cpu_cache, cpu_recompute = cache_s[1] / args.cache_steps, recompute_s[1] / args.recompute_steps
-    table = ("| what | steps | wall s | CPU s | wall ms / step | CPU ms / step |\n|---|---:|---:|---:|---:|---:|\n"
-             f"| heads on the float16 cache (run set-up excluded) | {args.cache_steps} | {cache_s[0]:.2f} | "
-             f"{cache_s[1]:.2f} | {1000 * per_cache:.2f} | {1000 * cpu_cache:.2f} |\n"
-             f"| heads + frozen backbone recomputed (set-up excluded the same way) | {args.recompute_steps} | "
-             f"{recompute_s[0]:.2f} | {recompute_s[1]:.2f} | {1000 * per_recompute:.1f} | "
-             f"{1000 * cpu_recompute:.1f} |\n"
-             f"| set-up of a cached run (backbone, weights hash, cache open) | | "
-             f"{short_s[0] - short * per_cache:.2f} | | | |\n"
-             f"| **speed-up per step** | | | | **{per_recompute / per_cache:.0f}x** | "
-             f"**{cpu_recompute / cpu_cache:.0f}x** |\n"
-             f"| one-time extraction of {args.images} images | | {extract_s:.2f} | | | |")
-    write_block("cache", table,
-                "The one-time extraction is paid back after "
-                f"{extract_s / max(per_recompute - per_cache, 1e-9):.0f} head steps.")
+    table = (
+        "| what | steps | wall s | CPU s | wall ms / step | CPU ms / step |\n|---|---:|---:|---:|---:|---:|\n"
+        f"| heads on the float16 cache (run set-up excluded) | {args.cache_steps} | {cache_s[0]:.2f} | "
+        f"{cache_s[1]:.2f} | {1000 * per_cache:.2f} | {1000 * cpu_cache:.2f} |\n"
+        f"| heads + frozen backbone recomputed (set-up excluded the same way) | {args.recompute_steps} | "
+        f"{recompute_s[0]:.2f} | {recompute_s[1]:.2f} | {1000 * per_recompute:.1f} | "
+        f"{1000 * cpu_recompute:.1f} |\n"
+        f"| set-up of a cached run (backbone, weights hash, cache open) | | "
+        f"{short_s[0] - short * per_cache:.2f} | | | |\n"
+        f"| **speed-up per step** | | | | **{per_recompute / per_cache:.0f}x** | "
+        f"**{cpu_recompute / cpu_cache:.0f}x** |\n"
+        f"| one-time extraction of {args.images} images | | {extract_s:.2f} | | | |"
+    )
+    write_block(
+        "cache",
+        table,
+        "The one-time extraction is paid back after "
+        f"{extract_s / max(per_recompute - per_cache, 1e-9):.0f} head steps.",
+    )
 
 
 if __name__ == "__main__":

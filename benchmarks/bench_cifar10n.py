@@ -34,6 +34,7 @@ only scored at the end. Runs of different (fraction, seed) go to ``--workers`` p
 
     python -m benchmarks.bench_cifar10n --part worse [--seeds 3] [--trials 8] [--workers 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,15 +53,32 @@ from benchmarks.common import RESULTS_DIR, SHARED_DATA, ResultsTable, machine
 from benchmarks.grid import cell_finished, cell_rows, run_cell
 from benchmarks.parts import TRAIN, experiment, fractions, get_part, list_parts, metric_of
 
-COLUMNS = ("part", "data", "noise", "scheme", "method", "clean_fraction", "seed", "top1", "mAP", "AP_all", "epochs",
-           "val_best", "hyperparameters", "seconds", "best_epoch", "commit")  # epochs: where a run stopped;
+COLUMNS = (
+    "part",
+    "data",
+    "noise",
+    "scheme",
+    "method",
+    "clean_fraction",
+    "seed",
+    "top1",
+    "mAP",
+    "AP_all",
+    "epochs",
+    "val_best",
+    "hyperparameters",
+    "seconds",
+    "best_epoch",
+    "commit",
+)  # epochs: where a run stopped;
 # best_epoch: its kept weights (rows before 2026-12-02 lack it); commit: the code that ran it (rows before
 # 2026-12-04 lack it; a cell read back from an interrupted run keeps the commit it ran with)
 CSV = RESULTS_DIR / "cifar10n.csv"
 # a rerun of a cell supersedes its earlier rows (they stay in the file, marked)
 RESULTS_TABLE = ResultsTable(CSV, COLUMNS, key=("part", "method", "clean_fraction", "seed"))
-RUNS_TABLE = ResultsTable(RESULTS_DIR / "cifar10n_runs.csv",
-                          ("part", "seeds", "trials", "workers", "seconds", "machine"))
+RUNS_TABLE = ResultsTable(
+    RESULTS_DIR / "cifar10n_runs.csv", ("part", "seeds", "trials", "workers", "seconds", "machine")
+)
 
 
 def run_grid(args: argparse.Namespace, part: str, methods: list[str], tuned: str) -> list[dict]:
@@ -68,9 +86,21 @@ def run_grid(args: argparse.Namespace, part: str, methods: list[str], tuned: str
     runs are long, has one cell per (fraction, seed, method) so that its methods also run side by side."""
     per_method = [[m] for m in methods] if part == "e2e" else [methods]
     added = "-" + "+".join(methods) if args.methods and part != "e2e" else ""  # never over a finished cell
-    cells = [experiment(args, part, ms, clean_fractions=[f], seeds=1, first_seed=s, tuned=tuned,
-                        out=f"{args.out}/{part}/f{f:g}-s{s}" + (f"-{ms[0]}" if len(per_method) > 1 else added))
-             for f in fractions(args, part) for s in range(args.seeds) for ms in per_method]
+    cells = [
+        experiment(
+            args,
+            part,
+            ms,
+            clean_fractions=[f],
+            seeds=1,
+            first_seed=s,
+            tuned=tuned,
+            out=f"{args.out}/{part}/f{f:g}-s{s}" + (f"-{ms[0]}" if len(per_method) > 1 else added),
+        )
+        for f in fractions(args, part)
+        for s in range(args.seeds)
+        for ms in per_method
+    ]
     done = [c for c in cells if cell_finished(c, c.methods)]
     todo = [c for c in cells if c not in done]
     results = [cell_rows(c) for c in done]
@@ -78,16 +108,21 @@ def run_grid(args: argparse.Namespace, part: str, methods: list[str], tuned: str
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for cell, result in chain(zip(done, results), zip(todo, pool.map(run_cell, todo))):  # printed as they end
             rows += result
-            print(f"{part}: clean {cell.clean_fractions[0]:g} seed {cell.first_seed}: " + ", ".join(
-                f"{r['method']} {100 * r[metric_of(part)]:.1f}" for r in result), flush=True)
+            print(
+                f"{part}: clean {cell.clean_fractions[0]:g} seed {cell.first_seed}: "
+                + ", ".join(f"{r['method']} {100 * r[metric_of(part)]:.1f}" for r in result),
+                flush=True,
+            )
     return rows
 
 
 def _tune_job(item: tuple) -> dict:
     import torch
+
     torch.set_num_threads(1)
     from noisereg.experiment import TASKS, TrainConfig, tune_grid
-    exp, = item
+
+    (exp,) = item
     base = TrainConfig.from_dict({**TASKS[exp.data].default_train(exp), **exp.train, "quiet": True})
     return tune_grid(exp, base, TASKS[exp.data].builder(exp, torch.device("cpu")), quiet=True)
 
@@ -97,6 +132,7 @@ def tuned_in_table(table: Path) -> dict[str, dict]:
     score, ties to the earlier trial, as Optuna chooses), so that a later sitting on a fresh machine adds
     methods to a part without tuning again the ones it already has."""
     from noisereg.methods import get_method_spec
+
     if not table.exists():
         return {}
     rows = list(csv.DictReader(open(table)))
@@ -104,8 +140,11 @@ def tuned_in_table(table: Path) -> dict[str, dict]:
     for m in dict.fromkeys(r["method"] for r in rows):
         mine = [r for r in rows if r["method"] == m]
         best = max(mine, key=lambda r: (float(r["value"]), -int(r["trial"])))
-        out[m] = {k: int(float(best[k])) if k == "hidden" else float(best[k])
-                  for k in get_method_spec(m).tunable if best.get(k) not in (None, "")}
+        out[m] = {
+            k: int(float(best[k])) if k == "hidden" else float(best[k])
+            for k in get_method_spec(m).tunable
+            if best.get(k) not in (None, "")
+        }
     return out
 
 
@@ -117,8 +156,9 @@ def tune(args: argparse.Namespace, part: str, methods: list[str]) -> Path:
     if args.tuned_from:
         return Path(args.out) / args.tuned_from / "tune" / "tuned.json"
     table = RESULTS_DIR / f"tune_{part}.csv"
-    merged: dict[str, Any] = json.loads((out / "tuned.json").read_text()) if (out / "tuned.json").exists() \
-        and table.exists() else {}
+    merged: dict[str, Any] = (
+        json.loads((out / "tuned.json").read_text()) if (out / "tuned.json").exists() and table.exists() else {}
+    )
     merged.update({m: v for m, v in tuned_in_table(table).items() if m not in merged})  # an earlier sitting's
     todo = [m for m in methods if m not in merged]
     if not todo:  # an interrupted run or an earlier sitting (a fresh clone: its table only) tuned them all
@@ -126,8 +166,10 @@ def tune(args: argparse.Namespace, part: str, methods: list[str]) -> Path:
         (out / "tuned.json").write_text(json.dumps(merged, indent=1))
         return out / "tuned.json"
     first = len(list(out.glob("[0-9]*")))  # new trial folders after any earlier ones
-    items = [(experiment(args, part, [m], tune_trials=args.trials, tune_fraction=0.05, out=f"{out}/{first + i}"),)
-             for i, m in enumerate(todo)]
+    items = [
+        (experiment(args, part, [m], tune_trials=args.trials, tune_fraction=0.05, out=f"{out}/{first + i}"),)
+        for i, m in enumerate(todo)
+    ]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for params in pool.map(_tune_job, items):
             merged.update(params)
@@ -135,8 +177,7 @@ def tune(args: argparse.Namespace, part: str, methods: list[str]) -> Path:
     (out / "tuned.json").write_text(json.dumps(merged, indent=1))
     # the table keeps every other method's trials, also when this run's tune folder is new (a fresh clone)
     kept = [r for r in csv.DictReader(open(table)) if r["method"] not in todo] if table.exists() else []
-    trials = kept + \
-        [row for i in range(len(items)) for row in csv.DictReader(open(out / str(first + i) / "tune.csv"))]
+    trials = kept + [row for i in range(len(items)) for row in csv.DictReader(open(out / str(first + i) / "tune.csv"))]
     ResultsTable(table, tuple(dict.fromkeys(k for r in trials for k in r))).write(trials)
     return out / "tuned.json"
 
@@ -148,6 +189,7 @@ def _cleanlab_prepared(args: argparse.Namespace, part: str, head_values: dict, f
 
     from benchmarks.cleanlab_peer import SameHead, training_rows
     from noisereg.experiment import TASKS
+
     torch.set_num_threads(1)
     exp = experiment(args, part, ["mixed"])
     task = TASKS[exp.data].builder(exp, torch.device("cpu"))(f, seed)
@@ -166,19 +208,22 @@ def _cleanlab_multi_prepared(args: argparse.Namespace, part: str, head_values: d
 
     from benchmarks.cleanlab_peer import MultiHead, multilabel_rows
     from noisereg.experiment import TASKS
+
     torch.set_num_threads(1)
     exp = experiment(args, part, ["mixed"])
     task = TASKS[exp.data].builder(exp, torch.device("cpu"))(f, seed)
     train, val, _ = task.holdout(0.2, seed)
     x, y, clean = multilabel_rows(train)
-    head = MultiHead(params=head_values, val=val, seed=seed,
-                     train={k: v for k, v in get_part(part).train.items() if k != "hidden"})
+    head = MultiHead(
+        params=head_values, val=val, seed=seed, train={k: v for k, v in get_part(part).train.items() if k != "hidden"}
+    )
     return exp, task, x, y, clean, val, head
 
 
 def _cleanlab_tune_job(item: tuple) -> tuple[dict, list[dict]]:
     """cleanlab's own settings, ``--trials`` trials on validation at 5% clean, seed 0."""
     from benchmarks.cleanlab_peer import tune_multilabel_settings, tune_settings
+
     args, part, head_values = item
     if get_part(part).multi_label:
         _, _, x, y, clean, val, head = _cleanlab_multi_prepared(args, part, head_values, 0.05, 0)
@@ -192,22 +237,33 @@ def _cleanlab_multi_job(item: tuple) -> dict:
     from benchmarks.cleanlab_peer import multilabel_clean_learning, multilabel_cv_probabilities
     from noisereg.metrics import evaluate_scores
     from noisereg.report import source_commit
+
     args, part, head_values, settings, f, seed = item
     start = time.perf_counter()
     exp, task, x, y, clean, _, head = _cleanlab_multi_prepared(args, part, head_values, f, seed)
-    fitted, pruned = multilabel_clean_learning(head, x, y, clean, multilabel_cv_probabilities(head, x, y, seed),
-                                               settings)
+    fitted, pruned = multilabel_clean_learning(
+        head, x, y, clean, multilabel_cv_probabilities(head, x, y, seed), settings
+    )
     test = np.hstack([np.asarray(task.test.images, np.float32), np.zeros((len(task.test), 1), np.float32)])
     scores = evaluate_scores(fitted.predict_proba(test), np.asarray(task.test.clean))
     values = {**head_values, **settings, "pruned": round(pruned, 4)}
-    print(f"{part}: cleanlab-cl clean {f:g} seed {seed}: mAP {100 * scores['mAP']:.1f} ({pruned:.1%} pruned)",
-          flush=True)
+    print(
+        f"{part}: cleanlab-cl clean {f:g} seed {seed}: mAP {100 * scores['mAP']:.1f} ({pruned:.1%} pruned)", flush=True
+    )
     last = fitted.result_.history[-1] if fitted.result_.history else {}
-    return {"dataset": exp.data, "noise": exp.noise, "method": "cleanlab-cl", "clean_fraction": f, "seed": seed,
-            **{k: round(float(scores[k]), 5) for k in ("top1", "mAP", "AP_all")},
-            "epochs": round(float(last.get("epoch", 0)), 2), "val_best": "",
-            "hyperparameters": ";".join(f"{k}={v}" for k, v in values.items()),
-            "seconds": round(time.perf_counter() - start, 2), "commit": source_commit()}
+    return {
+        "dataset": exp.data,
+        "noise": exp.noise,
+        "method": "cleanlab-cl",
+        "clean_fraction": f,
+        "seed": seed,
+        **{k: round(float(scores[k]), 5) for k in ("top1", "mAP", "AP_all")},
+        "epochs": round(float(last.get("epoch", 0)), 2),
+        "val_best": "",
+        "hyperparameters": ";".join(f"{k}={v}" for k, v in values.items()),
+        "seconds": round(time.perf_counter() - start, 2),
+        "commit": source_commit(),
+    }
 
 
 def _cleanlab_job(item: tuple) -> dict:
@@ -217,20 +273,32 @@ def _cleanlab_job(item: tuple) -> dict:
         return _cleanlab_multi_job(item)
     from benchmarks.cleanlab_peer import clean_learning, cv_probabilities
     from noisereg.report import source_commit
+
     args, part, head_values, settings, f, seed = item
     start = time.perf_counter()
     exp, task, x, y, clean, _, head = _cleanlab_prepared(args, part, head_values, f, seed)
     cl, pruned = clean_learning(head, x, y, clean, cv_probabilities(head, x, y, seed), settings, seed)
     test = np.asarray(task.test.images, dtype=np.float32)
-    top1 = float((cl.predict(np.hstack([test, np.zeros((len(test), 1), np.float32)]))
-                  == task.test.clean.argmax(1)).mean())
+    top1 = float(
+        (cl.predict(np.hstack([test, np.zeros((len(test), 1), np.float32)])) == task.test.clean.argmax(1)).mean()
+    )
     values = {**head_values, **settings, "pruned": round(pruned, 4)}
     print(f"{part}: cleanlab-cl clean {f:g} seed {seed}: {100 * top1:.1f} ({pruned:.1%} pruned)", flush=True)
-    return {"dataset": "cifar10n", "noise": exp.noise, "method": "cleanlab-cl", "clean_fraction": f, "seed": seed,
-            "top1": round(top1, 5), "mAP": "", "AP_all": "",
-            "epochs": round(float(cl.clf.head_.history_[-1].get("epoch", 0)), 2), "val_best": "",
-            "hyperparameters": ";".join(f"{k}={v}" for k, v in values.items()),
-            "seconds": round(time.perf_counter() - start, 2), "commit": source_commit()}
+    return {
+        "dataset": "cifar10n",
+        "noise": exp.noise,
+        "method": "cleanlab-cl",
+        "clean_fraction": f,
+        "seed": seed,
+        "top1": round(top1, 5),
+        "mAP": "",
+        "AP_all": "",
+        "epochs": round(float(cl.clf.head_.history_[-1].get("epoch", 0)), 2),
+        "val_best": "",
+        "hyperparameters": ";".join(f"{k}={v}" for k, v in values.items()),
+        "seconds": round(time.perf_counter() - start, 2),
+        "commit": source_commit(),
+    }
 
 
 def cleanlab_settings_in_table(table: Path) -> dict[str, Any]:
@@ -238,8 +306,11 @@ def cleanlab_settings_in_table(table: Path) -> dict[str, Any]:
     validation score, ties to the earlier trial, as Optuna chooses."""
     rows = list(csv.DictReader(open(table)))
     best = max(rows, key=lambda r: (float(r["value"]), -int(r["trial"])))
-    return {k: (float(v) if k == "frac_noise" else v) for k, v in best.items()
-            if k not in ("method", "trial", "value", "pruned", "state")}
+    return {
+        k: (float(v) if k == "frac_noise" else v)
+        for k, v in best.items()
+        if k not in ("method", "trial", "value", "pruned", "state")
+    }
 
 
 def cleanlab_rows(args: argparse.Namespace, part: str, tuned: dict) -> list[dict]:
@@ -260,10 +331,19 @@ def cleanlab_rows(args: argparse.Namespace, part: str, tuned: dict) -> list[dict
         settings_file.parent.mkdir(parents=True, exist_ok=True)
         settings_file.write_text(json.dumps(settings, indent=1))
         ResultsTable(table, tuple(trials[0])).write(trials)
-    chosen = args.cleanlab_fractions if args.cleanlab_fractions is not None else \
-        ",".join(map(str, fractions(args, part))) if get_part(part).cleanlab_everywhere else "0.05"
-    items = [(args, part, head_values, settings, float(f), seed)
-             for f in chosen.split(",") if f for seed in range(args.seeds)]
+    chosen = (
+        args.cleanlab_fractions
+        if args.cleanlab_fractions is not None
+        else ",".join(map(str, fractions(args, part)))
+        if get_part(part).cleanlab_everywhere
+        else "0.05"
+    )
+    items = [
+        (args, part, head_values, settings, float(f), seed)
+        for f in chosen.split(",")
+        if f
+        for seed in range(args.seeds)
+    ]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         return list(pool.map(_cleanlab_job, items))
 
@@ -276,9 +356,19 @@ def per_class_ap(args: argparse.Namespace, part: str) -> Path:
         f, s = cell.name[1:].split("-s")
         for path in sorted((cell / "evaluation").glob("*.json")):
             ev = json.loads(path.read_text())
-            rows += [{"part": part, "method": m, "clean_fraction": float(f), "seed": int(s.split("-")[0]),
-                      "class": c, "positives": n, "ap": "" if a is None else a}
-                     for m, aps in ev["per_class_ap"].items() for c, n, a in zip(ev["classes"], ev["positives"], aps)]
+            rows += [
+                {
+                    "part": part,
+                    "method": m,
+                    "clean_fraction": float(f),
+                    "seed": int(s.split("-")[0]),
+                    "class": c,
+                    "positives": n,
+                    "ap": "" if a is None else a,
+                }
+                for m, aps in ev["per_class_ap"].items()
+                for c, n, a in zip(ev["classes"], ev["positives"], aps)
+            ]
     out = RESULTS_DIR / f"per_class_{part}.csv"
     ResultsTable(out, ("part", "method", "clean_fraction", "seed", "class", "positives", "ap")).write(rows)
     return out
@@ -293,24 +383,36 @@ def measure_noise(args: argparse.Namespace, part: str) -> dict:
 
     from noisereg.data.noise import noise_rates
     from noisereg.experiment import TASKS
+
     exp = experiment(args, part, ["proposed"])
     train = TASKS[exp.data].builder(exp, torch.device("cpu"))(0.05, 0).train
     clean, noisy = train.clean > 0.5, train.noisy > 0.5
     given = noisy.any(1)
     per_class = {}
     for k, name in enumerate(train.classes):
-        wrong = noisy[clean[:, k] & given & ~noisy[:, k]].sum(0) if get_part(part).multi_label else \
-            np.bincount(noisy[clean[:, k] & given].argmax(1), minlength=len(train.classes)) * (np.arange(
-                len(train.classes)) != k)
-        per_class[name] = {"images": int(clean[:, k].sum()),
-                           "agreement": round(float(noisy[clean[:, k], k].mean()), 4),
-                           "precision": round(float(clean[noisy[:, k], k].mean()), 4) if noisy[:, k].any() else None,
-                           "most_confused_with": train.classes[int(np.argmax(wrong))] if wrong.any() else None}
-    record = {"part": part, "images": int(len(clean)), "without_label": int((~given).sum()),
-              "rates": {k: round(v, 4) for k, v in noise_rates(train.noisy[given], train.clean[given]).items()},
-              "labels_per_image": {"clean": round(float(clean.sum(1).mean()), 3),
-                                   "noisy": round(float(noisy[given].sum(1).mean()), 3)},
-              "per_class": per_class}
+        wrong = (
+            noisy[clean[:, k] & given & ~noisy[:, k]].sum(0)
+            if get_part(part).multi_label
+            else np.bincount(noisy[clean[:, k] & given].argmax(1), minlength=len(train.classes))
+            * (np.arange(len(train.classes)) != k)
+        )
+        per_class[name] = {
+            "images": int(clean[:, k].sum()),
+            "agreement": round(float(noisy[clean[:, k], k].mean()), 4),
+            "precision": round(float(clean[noisy[:, k], k].mean()), 4) if noisy[:, k].any() else None,
+            "most_confused_with": train.classes[int(np.argmax(wrong))] if wrong.any() else None,
+        }
+    record = {
+        "part": part,
+        "images": int(len(clean)),
+        "without_label": int((~given).sum()),
+        "rates": {k: round(v, 4) for k, v in noise_rates(train.noisy[given], train.clean[given]).items()},
+        "labels_per_image": {
+            "clean": round(float(clean.sum(1).mean()), 3),
+            "noisy": round(float(noisy[given].sum(1).mean()), 3),
+        },
+        "per_class": per_class,
+    }
     (RESULTS_DIR / f"noise_{part}.json").write_text(json.dumps(record, indent=1))
     return record
 
@@ -326,22 +428,40 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--trials", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--image-size", type=int, default=0, help="input side of the feature backbone (default: 160 on "
-                    "the CIFAR parts, 224 on voc)")
-    ap.add_argument("--mosaics", type=int, default=12500,
-                    help="training mosaics (at most 12,500: each training image is a tile of one mosaic)")
+    ap.add_argument(
+        "--image-size",
+        type=int,
+        default=0,
+        help="input side of the feature backbone (default: 160 on the CIFAR parts, 224 on voc)",
+    )
+    ap.add_argument(
+        "--mosaics",
+        type=int,
+        default=12500,
+        help="training mosaics (at most 12,500: each training image is a tile of one mosaic)",
+    )
     ap.add_argument("--e2e-epochs", type=float, default=15)
-    ap.add_argument("--loader-workers", type=int, default=0,
-                    help="DataLoader workers per run of the end-to-end part (images decoded from disk)")
+    ap.add_argument(
+        "--loader-workers",
+        type=int,
+        default=0,
+        help="DataLoader workers per run of the end-to-end part (images decoded from disk)",
+    )
     ap.add_argument("--cache-dir", default="runs/cache")
     ap.add_argument("--methods", help="only these methods (e.g. to add a new method to a part already run)")
     ap.add_argument("--fractions", help="only these clean fractions (a smoke test)")
     ap.add_argument("--tuned-from", help="reuse the values another part tuned (e.g. worse) instead of tuning")
-    ap.add_argument("--cleanlab-fractions", default=None,
-                    help="clean fractions of the cleanlab rows (a 5-fold CleanLearning costs six trainings; '' for "
-                    "none; default 0.05, every fraction of the part on voc, whose heads train in seconds)")
-    ap.add_argument("--cleanlab-only", action="store_true",
-                    help="only the cleanlab rows (e.g. at fractions a finished part did not give them)")
+    ap.add_argument(
+        "--cleanlab-fractions",
+        default=None,
+        help="clean fractions of the cleanlab rows (a 5-fold CleanLearning costs six trainings; '' for "
+        "none; default 0.05, every fraction of the part on voc, whose heads train in seconds)",
+    )
+    ap.add_argument(
+        "--cleanlab-only",
+        action="store_true",
+        help="only the cleanlab rows (e.g. at fractions a finished part did not give them)",
+    )
     ap.add_argument("--out", default="runs/bench-cifar10n")
     args = ap.parse_args()
     spec = get_part(args.part)
@@ -364,8 +484,18 @@ def main() -> None:
         per_class_ap(args, part)
     seconds = time.perf_counter() - start
     what = "; cleanlab rows only" if args.cleanlab_only else f"; methods {' '.join(methods)}" if args.methods else ""
-    RUNS_TABLE.append([{"part": part, "seeds": args.seeds, "trials": args.trials, "workers": args.workers,
-                        "seconds": f"{seconds:.0f}", "machine": machine() + what}])
+    RUNS_TABLE.append(
+        [
+            {
+                "part": part,
+                "seeds": args.seeds,
+                "trials": args.trials,
+                "workers": args.workers,
+                "seconds": f"{seconds:.0f}",
+                "machine": machine() + what,
+            }
+        ]
+    )
     print(f"{part}: {len(rows)} runs in {seconds / 60:.1f} min")
 
 

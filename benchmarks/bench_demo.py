@@ -6,6 +6,7 @@ demo's test asserts the ordering with margins below the smallest gap seen here.
 
     python -m benchmarks.bench_demo [--seeds 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,6 +23,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     args = ap.parse_args()
     from noisereg.demo import run_demo, versions
+
     rows, start = [], time.perf_counter()
     for seed in range(args.seeds):
         with tempfile.TemporaryDirectory() as tmp:
@@ -29,13 +31,24 @@ def main() -> None:
         for task, t in res["tasks"].items():
             for method, scores in t["methods"].items():
                 for metric in ("top1", "mAP", "AP_all"):
-                    rows.append({"seed": seed, "task": task, "method": method, "metric": metric,
-                                 "value": round(100 * scores[metric], 2), "seconds": res["seconds"]})
+                    rows.append(
+                        {
+                            "seed": seed,
+                            "task": task,
+                            "method": method,
+                            "metric": metric,
+                            "value": round(100 * scores[metric], 2),
+                            "seconds": res["seconds"],
+                        }
+                    )
         print(f"seed {seed}: {res['seconds']:.0f} s", flush=True)
     ResultsTable(RESULTS_DIR / "demo.csv", tuple(rows[0])).write(rows)
     print(table(rows))
-    write_block("demo", "", f"Versions: {versions()}. Wall time {(time.perf_counter() - start) / 60:.1f} min "
-                f"({args.seeds} demo runs).")
+    write_block(
+        "demo",
+        "",
+        f"Versions: {versions()}. Wall time {(time.perf_counter() - start) / 60:.1f} min ({args.seeds} demo runs).",
+    )
 
 
 def table(rows: list[dict]) -> str:
@@ -48,12 +61,18 @@ def table(rows: list[dict]) -> str:
     lines = ["| method | " + " | ".join(f"{t} {m}" for t, m in cols) + " |", "|---|" + "---:|" * len(cols)]
     for m in methods:
         cells = [np.array([get.get((s, t, m, k), np.nan) for s in seeds]) for t, k in cols]
-        lines.append(f"| {m} | " + " | ".join("-" if np.isnan(c).all() else f"{c.mean():.1f} ± {c.std(ddof=1):.1f}"
-                                               for c in cells) + " |")
+        lines.append(
+            f"| {m} | "
+            + " | ".join("-" if np.isnan(c).all() else f"{c.mean():.1f} ± {c.std(ddof=1):.1f}" for c in cells)
+            + " |"
+        )
     for m in methods[1:]:
         gaps = [[get[(s, t, methods[0], k)] - get[(s, t, m, k)] for s in seeds if (s, t, m, k) in get] for t, k in cols]
-        lines.append(f"| gap {methods[0]} - {m}: smallest / largest | " +
-                     " | ".join(f"{min(g):+.1f} / {max(g):+.1f}" if g else "-" for g in gaps) + " |")
+        lines.append(
+            f"| gap {methods[0]} - {m}: smallest / largest | "
+            + " | ".join(f"{min(g):+.1f} / {max(g):+.1f}" if g else "-" for g in gaps)
+            + " |"
+        )
     return "\n".join(lines)
 
 

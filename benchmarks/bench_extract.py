@@ -3,6 +3,7 @@ backbone forward on pre-loaded tensors, plus JPEG decoding alone, so the bottlen
 
     python -m benchmarks.bench_extract [--backbone efficientnet-lite0] [--image-size 128] [--images 256]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,28 +46,36 @@ def main() -> None:
         n = len(paths)
         decode_s = timed(lambda: [load_image(p) for p in paths])
         prep_s = timed(lambda: [image_to_tensor(load_image(p), pre) for p in paths])
-        loaded = \
-            torch.stack([ImageFiles(paths, pre)[i] for i in range(n)])
+        loaded = torch.stack([ImageFiles(paths, pre)[i] for i in range(n)])
 
         def raw() -> None:
             with torch.inference_mode():
                 for i in range(0, n, args.batch_size):
-                    backbone(loaded[i:i + args.batch_size])
+                    backbone(loaded[i : i + args.batch_size])
 
         raw_s = timed(raw, repeat=2)
-        pipe_s = timed(lambda: extract_features(backbone, paths, pre, device=cpu, batch_size=args.batch_size,
-                                                num_workers=args.workers), repeat=2)
+        pipe_s = timed(
+            lambda: extract_features(
+                backbone, paths, pre, device=cpu, batch_size=args.batch_size, num_workers=args.workers
+            ),
+            repeat=2,
+        )
     rate = lambda s: f"{n / s:,.0f}"  # noqa: E731
-    table = ("| stage | images/s |\n|---|---:|\n"
-             f"| JPEG decode only (PIL) | {rate(decode_s)} |\n"
-             f"| decode + resize + normalise | {rate(prep_s)} |\n"
-             f"| raw backbone forward on pre-loaded tensors | {rate(raw_s)} |\n"
-             f"| full extraction pipeline (`extract_features`, {args.workers} workers) | {rate(pipe_s)} |\n"
-             f"| **pipeline / raw forward** | **{raw_s / pipe_s:.2f}** |")
+    table = (
+        "| stage | images/s |\n|---|---:|\n"
+        f"| JPEG decode only (PIL) | {rate(decode_s)} |\n"
+        f"| decode + resize + normalise | {rate(prep_s)} |\n"
+        f"| raw backbone forward on pre-loaded tensors | {rate(raw_s)} |\n"
+        f"| full extraction pipeline (`extract_features`, {args.workers} workers) | {rate(pipe_s)} |\n"
+        f"| **pipeline / raw forward** | **{raw_s / pipe_s:.2f}** |"
+    )
     bottleneck = "the backbone forward" if raw_s > prep_s else "image decoding/preprocessing"
-    write_block("extract", table,
-                f"Bottleneck here: {bottleneck} (decode+preprocess {prep_s / n * 1000:.2f} ms/img vs forward "
-                f"{raw_s / n * 1000:.2f} ms/img).")
+    write_block(
+        "extract",
+        table,
+        f"Bottleneck here: {bottleneck} (decode+preprocess {prep_s / n * 1000:.2f} ms/img vs forward "
+        f"{raw_s / n * 1000:.2f} ms/img).",
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ process so peak memory is its own. Time should grow linearly with N and the proc
 
     python -m benchmarks.bench_growth [--sizes 10000,100000,1000000] [--dim 1280]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,6 +29,7 @@ def child(n: int, dim: int, classes: int) -> dict:
     from noisereg.config import TrainConfig
     from noisereg.data.labelset import LabelledSet
     from noisereg.train import fit
+
     torch.set_num_threads(2)
     peak = {"anon": 0, "file": 0}
     stop = threading.Event()
@@ -43,7 +45,7 @@ def child(n: int, dim: int, classes: int) -> dict:
         rng = np.random.default_rng(0)
         arr = np.lib.format.open_memmap(Path(tmp) / "f.npy", mode="w+", dtype=np.float16, shape=(n, dim))
         for i in range(0, n, 65536):
-            arr[i:i + 65536] = rng.standard_normal((min(65536, n - i), dim), dtype=np.float32)
+            arr[i : i + 65536] = rng.standard_normal((min(65536, n - i), dim), dtype=np.float32)
         arr.flush()
         del arr
         feats = np.load(Path(tmp) / "f.npy", mmap_mode="r")
@@ -51,17 +53,29 @@ def child(n: int, dim: int, classes: int) -> dict:
         labels = np.zeros((n, classes), np.float32)
         labels[np.arange(n), y] = 1
         is_clean = np.arange(n) % 10 == 0
-        data = LabelledSet(images=feats, classes=[str(k) for k in range(classes)], noisy=labels, clean=labels,
-                           has_noisy=~is_clean, has_clean=is_clean)
+        data = LabelledSet(
+            images=feats,
+            classes=[str(k) for k in range(classes)],
+            noisy=labels,
+            clean=labels,
+            has_noisy=~is_clean,
+            has_clean=is_clean,
+        )
         base_anon = status_kib("RssAnon")
         peak.update(anon=0, file=0)  # measure training only, not the generation of the random rows
         start = time.perf_counter()
         result = fit(data, TrainConfig(epochs=1, hidden=256, quiet=True, device="cpu"))
         seconds = time.perf_counter() - start
     stop.set()
-    return {"n": n, "steps": len(result.history), "seconds": seconds, "anon_before_mib": base_anon / 1024,
-            "peak_anon_mib": peak["anon"] / 1024, "peak_file_mib": peak["file"] / 1024,
-            "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "n": n,
+        "steps": len(result.history),
+        "seconds": seconds,
+        "anon_before_mib": base_anon / 1024,
+        "peak_anon_mib": peak["anon"] / 1024,
+        "peak_file_mib": peak["file"] / 1024,
+        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def main() -> None:
@@ -76,27 +90,44 @@ def main() -> None:
         return
     rows = []
     for n in map(int, args.sizes.split(",")):
-        rows.append(fresh_process(["-m", "benchmarks.bench_growth", "--child", str(n), "--dim", str(args.dim),
-                                   "--classes", str(args.classes)]))
+        rows.append(
+            fresh_process(
+                [
+                    "-m",
+                    "benchmarks.bench_growth",
+                    "--child",
+                    str(n),
+                    "--dim",
+                    str(args.dim),
+                    "--classes",
+                    str(args.classes),
+                ]
+            )
+        )
         print(rows[-1], flush=True)
     first = rows[0]
-    table = ["| rows N | cache size | steps (1 epoch of D_n) | seconds | s per 1k steps | time / N vs first | "
-             "process memory (RssAnon) before -> peak, MiB | memmap pages (RssFile) peak, MiB |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    table = [
+        "| rows N | cache size | steps (1 epoch of D_n) | seconds | s per 1k steps | time / N vs first | "
+        "process memory (RssAnon) before -> peak, MiB | memmap pages (RssFile) peak, MiB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         size = r["n"] * args.dim * 2 / 2**20
-        table.append(f"| {r['n']:,} | {size:,.0f} MiB | {r['steps']:,} | {r['seconds']:.1f} | "
-                     f"{1000 * r['seconds'] / r['steps']:.2f} | "
-                     f"{(r['seconds'] / r['n']) / (first['seconds'] / first['n']):.2f} | "
-                     f"{r['anon_before_mib']:.0f} -> {r['peak_anon_mib']:.0f} | {r['peak_file_mib']:.0f} |")
+        table.append(
+            f"| {r['n']:,} | {size:,.0f} MiB | {r['steps']:,} | {r['seconds']:.1f} | "
+            f"{1000 * r['seconds'] / r['steps']:.2f} | "
+            f"{(r['seconds'] / r['n']) / (first['seconds'] / first['n']):.2f} | "
+            f"{r['anon_before_mib']:.0f} -> {r['peak_anon_mib']:.0f} | {r['peak_file_mib']:.0f} |"
+        )
     oi = 9_011_219 * 2048 * 2
-    notes = (f"OpenImages arithmetic: 9,011,219 images x 2048 (Inception V3 pool features) x 2 bytes (float16) = "
-             f"{oi / 1e9:.1f} GB ({oi / 2**30:.1f} GiB) on disk, read by memmap in batches; the heads' RAM need "
-             "does not grow with it. What does grow is the dense label matrices: N x K float32 each for noisy "
-             "and clean labels (9M x 6,012 classes would be 216 GB), so OpenImages-scale label sets need a "
-             "sparse label store (not done yet).")
-    write_block("growth",
-                "\n".join(table), notes)
+    notes = (
+        f"OpenImages arithmetic: 9,011,219 images x 2048 (Inception V3 pool features) x 2 bytes (float16) = "
+        f"{oi / 1e9:.1f} GB ({oi / 2**30:.1f} GiB) on disk, read by memmap in batches; the heads' RAM need "
+        "does not grow with it. What does grow is the dense label matrices: N x K float32 each for noisy "
+        "and clean labels (9M x 6,012 classes would be 216 GB), so OpenImages-scale label sets need a "
+        "sparse label store (not done yet)."
+    )
+    write_block("growth", "\n".join(table), notes)
 
 
 if __name__ == "__main__":

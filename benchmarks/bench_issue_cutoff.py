@@ -17,6 +17,7 @@ often the suggestion (``predicted_label``) is the true class. Writes ``benchmark
     python -m benchmarks.bench_issue_cutoff [--noises worse,random1,aggre] [--rows 8000,1000] [--mosaics 2000]
         [--seeds 0,1,2] [--margins 0,0.02,0.05,0.1,0.2,0.3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,26 @@ import numpy as np
 from benchmarks.common import RESULTS_DIR, SHARED_DATA, ResultsTable, command, commit, machine
 
 CSV = RESULTS_DIR / "issue_cutoff.csv"
-COLUMNS = ["part", "noise", "seed", "rows", "clean_fraction", "rule", "margin", "labels", "wrong", "flagged",
-           "precision", "recall", "f1", "suggestion_right", "auroc", "commit", "date", "command"]
+COLUMNS = [
+    "part",
+    "noise",
+    "seed",
+    "rows",
+    "clean_fraction",
+    "rule",
+    "margin",
+    "labels",
+    "wrong",
+    "flagged",
+    "precision",
+    "recall",
+    "f1",
+    "suggestion_right",
+    "auroc",
+    "commit",
+    "date",
+    "command",
+]
 
 
 def flag_metrics(wrong: np.ndarray, flags: np.ndarray, fixed: np.ndarray) -> dict:
@@ -43,8 +62,15 @@ def flag_metrics(wrong: np.ndarray, flags: np.ndarray, fixed: np.ndarray) -> dic
     precision = hits / flags.sum() if flags.any() else 0.0
     recall = hits / wrong.sum() if wrong.any() else 0.0
     f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
-    return {"labels": wrong.size, "wrong": int(wrong.sum()), "flagged": int(flags.sum()), "precision": precision,
-            "recall": recall, "f1": f1, "suggestion_right": fixed[flags & wrong].mean() if hits else ""}
+    return {
+        "labels": wrong.size,
+        "wrong": int(wrong.sum()),
+        "flagged": int(flags.sum()),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "suggestion_right": fixed[flags & wrong].mean() if hits else "",
+    }
 
 
 def features(images, args):
@@ -54,21 +80,31 @@ def features(images, args):
     from noisereg.data.labelset import LabelledSet
     from noisereg.features import cached_features
     from noisereg.models.backbones import create_backbone
+
     net = create_backbone("efficientnet-lite0", image_size=args.image_size).eval()
     n = len(images)
-    holder = LabelledSet(images=images, classes=[str(k) for k in range(10)], clean=np.zeros((n, 10), np.float32),
-                         noisy=np.zeros((n, 10), np.float32), has_noisy=np.zeros(n, bool), has_clean=np.zeros(n, bool))
-    return cached_features(net, holder, device=torch.device("cpu"), cache_dir=args.cache_dir, batch_size=128,
-                           quiet=False)
+    holder = LabelledSet(
+        images=images,
+        classes=[str(k) for k in range(10)],
+        clean=np.zeros((n, 10), np.float32),
+        noisy=np.zeros((n, 10), np.float32),
+        has_noisy=np.zeros(n, bool),
+        has_clean=np.zeros(n, bool),
+    )
+    return cached_features(
+        net, holder, device=torch.device("cpu"), cache_dir=args.cache_dir, batch_size=128, quiet=False
+    )
 
 
 def labelled(x, clean: np.ndarray, noisy: np.ndarray, fraction: float, seed: int):
     """A CIFAR-N-like training set: a seeded clean share keeps its clean label (and leaves D_n)."""
     from noisereg.data.labelset import LabelledSet, clean_subset
     from noisereg.data.sources.cifar_n import CIFAR10_CLASSES
+
     is_clean = clean_subset(len(clean), fraction, seed, stream=11)
-    return LabelledSet(images=x, classes=list(CIFAR10_CLASSES), clean=clean, noisy=noisy, has_noisy=~is_clean,
-                       has_clean=is_clean)
+    return LabelledSet(
+        images=x, classes=list(CIFAR10_CLASSES), clean=clean, noisy=noisy, has_noisy=~is_clean, has_clean=is_clean
+    )
 
 
 def rows_of(train, clean: np.ndarray, seed: int, args) -> list[dict]:
@@ -81,6 +117,7 @@ def rows_of(train, clean: np.ndarray, seed: int, args) -> list[dict]:
     from noisereg.label_issues import score_set
     from noisereg.label_issues.scores import contradicted
     from noisereg.train import fit
+
     cfg = TrainConfig(method="proposed", epochs=args.epochs, seed=seed, **TRAIN)
     result = fit(train, cfg)  # validation: its own share of the clean set, no noisy labels there
     cpu = torch.device("cpu")
@@ -98,6 +135,7 @@ def rows_of(train, clean: np.ndarray, seed: int, args) -> list[dict]:
         return right.all(1) if single else right
 
     from sklearn.metrics import roc_auc_score
+
     auroc = roc_auc_score(wrong.ravel(), -default.quality.ravel())
     out = []
     for margin in args.margins:
@@ -107,17 +145,22 @@ def rows_of(train, clean: np.ndarray, seed: int, args) -> list[dict]:
     old = dataclasses.replace(default, flags=None, cutoff=0.5)
     out.append({"rule": f"{default.score} <= 0.5 (old default)", **flag_metrics(wrong, old.is_issue(), fixed(old))})
     if chosen.rule == "validation":
-        out.append({"rule": f"validation ({chosen.score} <= {chosen.cutoff:.3f})",
-                    **flag_metrics(wrong, chosen.is_issue(), fixed(chosen))})
+        out.append(
+            {
+                "rule": f"validation ({chosen.score} <= {chosen.cutoff:.3f})",
+                **flag_metrics(wrong, chosen.is_issue(), fixed(chosen)),
+            }
+        )
     return [{**r, "auroc": auroc} for r in out]
 
 
 def single_part(args) -> list[dict]:
     from noisereg.data.labelset import one_hot
     from noisereg.data.sources.cifar_n import load_cifar_n_labels, noisy_labels, train_image_paths
+
     root = SHARED_DATA / "cifar10"
     table = load_cifar_n_labels(SHARED_DATA / "cifar10n" / "CIFAR-10_human.pt")
-    order = np.random.default_rng([args.subset_seed, 7]).permutation(len(table["clean_label"]))[:max(args.rows)]
+    order = np.random.default_rng([args.subset_seed, 7]).permutation(len(table["clean_label"]))[: max(args.rows)]
     paths = train_image_paths(root, table["clean_label"])
     x_all = features([paths[i] for i in order], args)
     rows = []
@@ -126,7 +169,7 @@ def single_part(args) -> list[dict]:
         clean, noisy = one_hot(table["clean_label"][pick], 10), one_hot(noisy_labels(table, noise)[pick], 10)
         part = rows_of(labelled(np.asarray(x_all[:n]), clean, noisy, args.clean, seed), clean > 0.5, seed, args)
         rows += [{"part": "single", "noise": noise, "seed": seed, "rows": n, **r} for r in part]
-        show(rows[-len(part):])
+        show(rows[-len(part) :])
     return rows
 
 
@@ -137,6 +180,7 @@ def mosaics_part(args) -> list[dict]:
     from noisereg.data.images import load_image
     from noisereg.data.sources.cifar_n import load_cifar_n_labels, noisy_labels, train_image_paths
     from noisereg.tasks.mosaics import assemble, disjoint_mosaics, union_labels
+
     table = load_cifar_n_labels(SHARED_DATA / "cifar10n" / "CIFAR-10_human.pt")
     paths = train_image_paths(SHARED_DATA / "cifar10", table["clean_label"])
     tiles = disjoint_mosaics(len(paths), args.mosaics, seed=args.subset_seed)
@@ -149,7 +193,7 @@ def mosaics_part(args) -> list[dict]:
     for seed in args.seeds:
         part = rows_of(labelled(x, clean, noisy, args.clean, seed), clean > 0.5, seed, args)
         rows += [{"part": "mosaics", "noise": "worse", "seed": seed, "rows": args.mosaics, **r} for r in part]
-        show(rows[-len(part):])
+        show(rows[-len(part) :])
     return rows
 
 
@@ -161,8 +205,12 @@ def show(rows: list[dict]) -> None:
 def write(rows: list[dict], args) -> None:
     """Add this run's rows; the CSV's earlier rows of the (part, noise, size, seed) cells it measured are marked
     superseded (kept in the file, never read by the tables)."""
-    stamp = {"clean_fraction": args.clean, "commit": commit(), "date": datetime.date.today().isoformat(),
-             "command": command()}
+    stamp = {
+        "clean_fraction": args.clean,
+        "commit": commit(),
+        "date": datetime.date.today().isoformat(),
+        "command": command(),
+    }
     table = ResultsTable(Path(args.csv), tuple(COLUMNS), key=("part", "noise", "rows", "seed"))
     table.append({**r, **stamp, **{k: round(v, 4) for k, v in r.items() if isinstance(v, float)}} for r in rows)
 
@@ -187,6 +235,7 @@ def main() -> None:
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.rows = [int(n) for n in args.rows.split(",") if n]
     import torch
+
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     rows = single_part(args) if args.noises else []

@@ -16,6 +16,7 @@ mAP), or is rerun with ``--rerun-default``. ``pos_weight`` and ``sampler`` run a
     python -m benchmarks.bench_knobs [--knobs pos_weight,sampler,adamw,grad_clip] [--methods proposed]
         [--rerun-default]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,11 +49,24 @@ def cells(args: argparse.Namespace, knob: str, tuned: Path) -> list[Any]:
     (``parts.experiment``: its data, labels and features; 12,500 mosaics on a mosaic part)."""
     part, default, changed, clean_fractions = KNOBS[knob]
     variants = [("default", default)] if args.rerun_default else []
-    grid = argparse.Namespace(fractions=None, seeds=1, image_size=0, mosaics=12500, cache_dir=args.cache_dir,
-                              out=args.out)
-    return [experiment(grid, part, args.methods, clean_fractions=[f], first_seed=s, train={**TRAIN, **settings},
-                       tuned=str(tuned), out=f"{args.out}/{knob}/{variant}/f{f:g}-s{s}")
-            for variant, settings in variants + [(knob, changed)] for f in clean_fractions for s in range(args.seeds)]
+    grid = argparse.Namespace(
+        fractions=None, seeds=1, image_size=0, mosaics=12500, cache_dir=args.cache_dir, out=args.out
+    )
+    return [
+        experiment(
+            grid,
+            part,
+            args.methods,
+            clean_fractions=[f],
+            first_seed=s,
+            train={**TRAIN, **settings},
+            tuned=str(tuned),
+            out=f"{args.out}/{knob}/{variant}/f{f:g}-s{s}",
+        )
+        for variant, settings in variants + [(knob, changed)]
+        for f in clean_fractions
+        for s in range(args.seeds)
+    ]
 
 
 def grid_rows(knob: str, methods: list[str], seeds: int) -> list[dict]:
@@ -62,24 +76,49 @@ def grid_rows(knob: str, methods: list[str], seeds: int) -> list[dict]:
     for r in current_rows(RESULTS_DIR / "cifar10n.csv"):
         if r["part"] == part and r["method"] in methods:
             last[(r["method"], float(r["clean_fraction"]), int(r["seed"]))] = r
-    return [{"knob": knob, "part": part, "variant": "default", "method": m, "clean_fraction": f, "seed": s,
-             "score": float(last[(m, f, s)][metric_of(part)]), "val_best": last[(m, f, s)]["val_best"],
-             "epochs": last[(m, f, s)]["epochs"], "seconds": last[(m, f, s)]["seconds"]}
-            for m in methods for f in clean_fractions for s in range(seeds) if (m, f, s) in last]
+    return [
+        {
+            "knob": knob,
+            "part": part,
+            "variant": "default",
+            "method": m,
+            "clean_fraction": f,
+            "seed": s,
+            "score": float(last[(m, f, s)][metric_of(part)]),
+            "val_best": last[(m, f, s)]["val_best"],
+            "epochs": last[(m, f, s)]["epochs"],
+            "seconds": last[(m, f, s)]["seconds"],
+        }
+        for m in methods
+        for f in clean_fractions
+        for s in range(seeds)
+        if (m, f, s) in last
+    ]
 
 
 def summary(rows: list[dict]) -> str:
     """A markdown table: each (knob, method, fraction), the default and the knob, test mean ± sample std."""
-    lines = ["| knob | part | method | clean | default | with the knob | difference |",
-             "|---|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| knob | part | method | clean | default | with the knob | difference |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
     keys = dict.fromkeys((r["knob"], r["part"], r["method"], r["clean_fraction"]) for r in rows)
     for knob, part, method, f in keys:
-        got = {v: np.array([100 * r["score"] for r in rows
-                            if (r["knob"], r["method"], r["clean_fraction"], r["variant"]) == (knob, method, f, v)])
-               for v in ("default", knob)}
+        got = {
+            v: np.array(
+                [
+                    100 * r["score"]
+                    for r in rows
+                    if (r["knob"], r["method"], r["clean_fraction"], r["variant"]) == (knob, method, f, v)
+                ]
+            )
+            for v in ("default", knob)
+        }
         a, b = got["default"], got[knob]
-        lines.append(f"| {knob} | {part} | {method} | {100 * f:g}% | {a.mean():.2f} ± {a.std(ddof=1):.2f} | "
-                     f"{b.mean():.2f} ± {b.std(ddof=1):.2f} | {b.mean() - a.mean():+.2f} |")
+        lines.append(
+            f"| {knob} | {part} | {method} | {100 * f:g}% | {a.mean():.2f} ± {a.std(ddof=1):.2f} | "
+            f"{b.mean():.2f} ± {b.std(ddof=1):.2f} | {b.mean() - a.mean():+.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -110,16 +149,32 @@ def main() -> None:
             for cell, result in chain(zip(done, results), zip(todo, pool.map(run_cell, todo))):
                 variant = Path(cell.out).parent.name
                 for r in result:
-                    rows.append({"knob": knob, "part": part, "variant": variant, "method": r["method"],
-                                 "clean_fraction": cell.clean_fractions[0], "seed": cell.first_seed,
-                                 "score": float(r[metric_of(part)]), "val_best": r.get("val_best", ""),
-                                 "epochs": r.get("epochs", ""), "seconds": r.get("seconds", "")})
-                print(f"{knob} {variant} clean {cell.clean_fractions[0]:g} seed {cell.first_seed}: " +
-                      ", ".join(f"{r['method']} {100 * float(r[metric_of(part)]):.2f}" for r in result), flush=True)
+                    rows.append(
+                        {
+                            "knob": knob,
+                            "part": part,
+                            "variant": variant,
+                            "method": r["method"],
+                            "clean_fraction": cell.clean_fractions[0],
+                            "seed": cell.first_seed,
+                            "score": float(r[metric_of(part)]),
+                            "val_best": r.get("val_best", ""),
+                            "epochs": r.get("epochs", ""),
+                            "seconds": r.get("seconds", ""),
+                        }
+                    )
+                print(
+                    f"{knob} {variant} clean {cell.clean_fractions[0]:g} seed {cell.first_seed}: "
+                    + ", ".join(f"{r['method']} {100 * float(r[metric_of(part)]):.2f}" for r in result),
+                    flush=True,
+                )
     ResultsTable(CSV, tuple(COLUMNS), key=("knob", "part", "variant", "method", "clean_fraction", "seed")).append(rows)
-    write_block("knobs", summary(rows),
-                f"Wall time {time.perf_counter() - start:.0f} s. Scores: mAP on annotated-mosaics, top-1 on "
-                "annotated; everything else as the part ran it (its committed tuned values).")
+    write_block(
+        "knobs",
+        summary(rows),
+        f"Wall time {time.perf_counter() - start:.0f} s. Scores: mAP on annotated-mosaics, top-1 on "
+        "annotated; everything else as the part ran it (its committed tuned values).",
+    )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ count other processes' load). Appends rows to ``benchmarks/results/label_issues.
 
     python -m benchmarks.bench_label_issues [--noises worse,random1,aggre] [--mosaics 12500] [--epochs 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,13 +39,47 @@ import numpy as np
 
 from benchmarks.common import RESULTS_DIR, SHARED_DATA, ResultsTable, machine, write_block
 
-COLUMNS = ["part", "noise", "clean_fraction", "seed", "peer", "score", "level", "auroc", "ap", "precision_at_k",
-           "recall_at_k", "k", "labels", "flagged", "flagged_precision", "flagged_recall", "seconds", "cpu_seconds",
-           "test_top1", "test_mAP", "mosaics", "epochs", "head", "chosen_on", "val_auroc"]
+COLUMNS = [
+    "part",
+    "noise",
+    "clean_fraction",
+    "seed",
+    "peer",
+    "score",
+    "level",
+    "auroc",
+    "ap",
+    "precision_at_k",
+    "recall_at_k",
+    "k",
+    "labels",
+    "flagged",
+    "flagged_precision",
+    "flagged_recall",
+    "seconds",
+    "cpu_seconds",
+    "test_top1",
+    "test_mAP",
+    "mosaics",
+    "epochs",
+    "head",
+    "chosen_on",
+    "val_auroc",
+]
 CSV = RESULTS_DIR / "label_issues.csv"
 KEY = ("part", "noise", "clean_fraction", "seed")  # one run of a label set: a later one supersedes it
-TRAIN = {"scheme": "frozen", "backbone_steps": 0, "hidden": 256, "lr": 1e-3, "weight_decay": 0.0, "alpha": 0.2,
-         "clean_ratio": 0.1, "batch_size": 128, "patience": 4, "quiet": True}  # pinned: not the methods' defaults
+TRAIN = {
+    "scheme": "frozen",
+    "backbone_steps": 0,
+    "hidden": 256,
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "alpha": 0.2,
+    "clean_ratio": 0.1,
+    "batch_size": 128,
+    "patience": 4,
+    "quiet": True,
+}  # pinned: not the methods' defaults
 MLP = f"mlp-{TRAIN['hidden']}-sigmoid"  # the heads every noisereg row and cleanlab's "same head" train
 
 
@@ -60,17 +95,26 @@ def clock() -> Iterator[dict]:
 def metrics(wrong: np.ndarray, quality: np.ndarray, flagged: np.ndarray) -> dict[str, Any]:
     """Ranking (low quality = suspect) and flagged-set scores against the known ``wrong`` labels."""
     from sklearn.metrics import average_precision_score, roc_auc_score
+
     wrong, quality, flagged = wrong.ravel(), quality.ravel(), flagged.ravel()
     k = int(wrong.sum())
     top = np.argsort(quality, kind="stable")[:k]
-    return {"auroc": roc_auc_score(wrong, -quality), "ap": average_precision_score(wrong, -quality),
-            "precision_at_k": wrong[top].mean(), "recall_at_k": wrong[top].sum() / k, "k": k, "labels": len(wrong),
-            "flagged": int(flagged.sum()), "flagged_precision": wrong[flagged].mean() if flagged.any() else 0.0,
-            "flagged_recall": flagged[wrong].mean()}
+    return {
+        "auroc": roc_auc_score(wrong, -quality),
+        "ap": average_precision_score(wrong, -quality),
+        "precision_at_k": wrong[top].mean(),
+        "recall_at_k": wrong[top].sum() / k,
+        "k": k,
+        "labels": len(wrong),
+        "flagged": int(flagged.sum()),
+        "flagged_precision": wrong[flagged].mean() if flagged.any() else 0.0,
+        "flagged_recall": flagged[wrong].mean(),
+    }
 
 
 def cfg(method: str, args: argparse.Namespace, **extra: Any):
     from noisereg.config import TrainConfig
+
     return TrainConfig(method=method, epochs=args.epochs, seed=args.seed, **{**TRAIN, **extra})
 
 
@@ -80,10 +124,15 @@ def ours(method: str, train, val, task, args, scores=("auto",)) -> tuple[list[di
 
     from noisereg.label_issues import score_set
     from noisereg.train import evaluate, fit
+
     with clock() as t:
         result = fit(train, cfg(method, args), eval_set=val)
-        ranked = {s: score_set(result.model, train, result.preprocess, device=torch.device("cpu"), score=s,
-                               val=paired(val, task)) for s in scores}
+        ranked = {
+            s: score_set(
+                result.model, train, result.preprocess, device=torch.device("cpu"), score=s, val=paired(val, task)
+            )
+            for s in scores
+        }
     test = evaluate(result.model, task.test, result.preprocess, device=torch.device("cpu"))
     rows = []
     chosen = chosen_score(ranked)
@@ -93,10 +142,21 @@ def ours(method: str, train, val, task, args, scores=("auto",)) -> tuple[list[di
         levels += [("image", r.image_quality(), r.is_issue() if r.single_label else r.is_issue().any(1))]
         for level, q, flags in levels:
             w = wrong if level == "entry" or r.single_label else wrong.any(1)
-            rows.append({"peer": f"noisereg {method}", "score": r.score, "level": level, **metrics(w, q, flags),
-                         "test_top1": test["top1"], "test_mAP": test["mAP"], "head": MLP, "val_auroc": r.val_auroc,
-                         "chosen_on": "fixed" if len(ranked) == 1 else "validation" if s == chosen else "alternative",
-                         "epochs": result.history[-1].get("epoch"), **t})
+            rows.append(
+                {
+                    "peer": f"noisereg {method}",
+                    "score": r.score,
+                    "level": level,
+                    **metrics(w, q, flags),
+                    "test_top1": test["top1"],
+                    "test_mAP": test["mAP"],
+                    "head": MLP,
+                    "val_auroc": r.val_auroc,
+                    "chosen_on": "fixed" if len(ranked) == 1 else "validation" if s == chosen else "alternative",
+                    "epochs": result.history[-1].get("epoch"),
+                    **t,
+                }
+            )
     return rows, ranked, result, test
 
 
@@ -122,14 +182,17 @@ def cv_probs(x: np.ndarray, y: np.ndarray, make, folds: int, seed: int) -> np.nd
     """Out-of-sample (N, K) probabilities from ``folds``-fold cross-validation (sklearn's
     ``cross_val_predict``; stratified for single-label ``y``, plain K-fold for (N, K) multi-hot ``y``)."""
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+
     split = StratifiedKFold if y.ndim == 1 else KFold
     return cross_val_predict(make(), x, y, cv=split(folds, shuffle=True, random_state=seed), method="predict_proba")
 
 
 def head_settings(args: argparse.Namespace) -> dict:
     """The training settings of cleanlab's "same head": ours, at most ``--epochs``, early stopping on validation."""
-    return {**{k: TRAIN[k] for k in ("batch_size", "patience", "lr", "weight_decay", "clean_ratio")},
-            "epochs": args.epochs}
+    return {
+        **{k: TRAIN[k] for k in ("batch_size", "patience", "lr", "weight_decay", "clean_ratio")},
+        "epochs": args.epochs,
+    }
 
 
 def cleanlab_single(train, val, task, args) -> list[dict]:
@@ -143,24 +206,47 @@ def cleanlab_single(train, val, task, args) -> list[dict]:
     from sklearn.preprocessing import StandardScaler
 
     from benchmarks.cleanlab_peer import SameHead, training_rows
+
     use = np.flatnonzero(train.has_clean | train.has_noisy)
     x, y, _ = training_rows(train)
     noisy = train.has_noisy[use]
     wrong = (train.noisy.argmax(1) != task.train.clean.argmax(1))[use][noisy]
     val_xy = (np.asarray(val.images, dtype=np.float32), val.clean.argmax(1))
-    heads = {"cleanlab + same head (5-fold)": (f"{MLP} (mixed)", lambda: SameHead(
-                 params={"hidden": TRAIN["hidden"]}, val=val_xy, num_classes=train.num_classes, seed=args.seed,
-                 train=head_settings(args)), x),
-             "cleanlab + logistic regression (5-fold)": ("linear (logistic regression)", lambda: make_pipeline(
-                 StandardScaler(), LogisticRegression(max_iter=300)), x[:, :-1])}
+    heads = {
+        "cleanlab + same head (5-fold)": (
+            f"{MLP} (mixed)",
+            lambda: SameHead(
+                params={"hidden": TRAIN["hidden"]},
+                val=val_xy,
+                num_classes=train.num_classes,
+                seed=args.seed,
+                train=head_settings(args),
+            ),
+            x,
+        ),
+        "cleanlab + logistic regression (5-fold)": (
+            "linear (logistic regression)",
+            lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=300)),
+            x[:, :-1],
+        ),
+    }
     rows = []
     for peer, (head, make, features) in heads.items():
         with clock() as t:
             probs = cv_probs(features, y, make, 5, args.seed)
             flagged = find_label_issues(y, probs)
             quality = get_label_quality_scores(y, probs)
-        rows.append({"peer": peer, "score": "self_confidence", "level": "image", "head": head, "chosen_on": "fixed",
-                     **metrics(wrong, quality[noisy], flagged[noisy]), **t})
+        rows.append(
+            {
+                "peer": peer,
+                "score": "self_confidence",
+                "level": "image",
+                "head": head,
+                "chosen_on": "fixed",
+                **metrics(wrong, quality[noisy], flagged[noisy]),
+                **t,
+            }
+        )
         print_row(rows[-1])
     return rows
 
@@ -172,15 +258,24 @@ def retrain(train, val, task, ranked, args) -> list[dict]:
 
     from noisereg.label_issues import corrected_set
     from noisereg.train import evaluate, fit
+
     rows = []
     for action in ("replace", "drop"):
         with clock() as t:
             result = fit(corrected_set(train, ranked, action=action), cfg("proposed", args), eval_set=val)
         test = evaluate(result.model, task.test, result.preprocess, device=torch.device("cpu"))
-        rows.append({"peer": f"noisereg proposed retrained ({action})", "score": ranked.score, "level": "",
-                     "chosen_on": "validation",
-                     "test_top1": test["top1"], "test_mAP": test["mAP"],
-                     "epochs": result.history[-1].get("epoch"), **t})
+        rows.append(
+            {
+                "peer": f"noisereg proposed retrained ({action})",
+                "score": ranked.score,
+                "level": "",
+                "chosen_on": "validation",
+                "test_top1": test["top1"],
+                "test_mAP": test["mAP"],
+                "epochs": result.history[-1].get("epoch"),
+                **t,
+            }
+        )
         print_row(rows[-1])
     return rows
 
@@ -189,8 +284,18 @@ def build(args, noise: str, multi: bool):
     import torch
 
     from noisereg.tasks.cifar10n import cifar10n_builder
-    make = cifar10n_builder(None, None, noise=noise, multi_label=multi, backbone="efficientnet-lite0",
-                            image_size=160, mosaics=args.mosaics, cache_dir=args.cache_dir, device=torch.device("cpu"))
+
+    make = cifar10n_builder(
+        None,
+        None,
+        noise=noise,
+        multi_label=multi,
+        backbone="efficientnet-lite0",
+        image_size=160,
+        mosaics=args.mosaics,
+        cache_dir=args.cache_dir,
+        device=torch.device("cpu"),
+    )
     task = make(args.clean, args.seed)
     if args.rows:  # a smoke test on the first rows
         task = dataclasses.replace(task, train=task.train.subset(np.arange(min(args.rows, len(task.train)))))
@@ -221,6 +326,7 @@ def mosaics_part(args) -> list[dict]:
     from sklearn.preprocessing import StandardScaler
 
     from benchmarks.cleanlab_peer import MultiHead
+
     task, train, val = build(args, "worse", True)
     rows, _, _, _ = ours("proposed", train, val, task, args, scores=("posterior", "g", "residual"))
     rows += ours("mw-net", train, val, task, args, scores=("method", "g"))[0]
@@ -233,10 +339,18 @@ def mosaics_part(args) -> list[dict]:
     noisy = train.has_noisy[use]
     wrong = (train.noisy != task.train.clean)[use][noisy]
     flagged_x = np.hstack([x, clean[:, None].astype(np.float32)])
-    heads = {"cleanlab + same head (5-fold)": (f"{MLP} (mixed)", lambda: MultiHead(
-                 val=val, seed=args.seed, train={**TRAIN, "epochs": args.epochs}), flagged_x),
-             "cleanlab + logistic regression (5-fold)": ("linear (logistic regression)", lambda: OneVsRestClassifier(
-                 make_pipeline(StandardScaler(), LogisticRegression(max_iter=300))), x)}
+    heads = {
+        "cleanlab + same head (5-fold)": (
+            f"{MLP} (mixed)",
+            lambda: MultiHead(val=val, seed=args.seed, train={**TRAIN, "epochs": args.epochs}),
+            flagged_x,
+        ),
+        "cleanlab + logistic regression (5-fold)": (
+            "linear (logistic regression)",
+            lambda: OneVsRestClassifier(make_pipeline(StandardScaler(), LogisticRegression(max_iter=300))),
+            x,
+        ),
+    }
     for peer, (head, make, features) in heads.items():
         with clock() as t:
             probs = cv_probs(features, y, make, 5, args.seed)
@@ -245,18 +359,45 @@ def mosaics_part(args) -> list[dict]:
             quality = get_label_quality_scores(labels, probs)
             per_class = get_label_quality_scores_per_class(labels, probs)
             entry_flags = np.asarray(find_multilabel_issues_per_class(labels, probs), bool)
-        for level, w, q, f in (("image", wrong.any(1), quality[noisy], flagged[noisy]),
-                               ("entry", wrong, per_class[noisy], entry_flags[noisy])):
-            rows.append({"peer": peer, "score": "self_confidence", "level": level, "head": head, "chosen_on": "fixed",
-                         **metrics(w, q, f), **t})
+        for level, w, q, f in (
+            ("image", wrong.any(1), quality[noisy], flagged[noisy]),
+            ("entry", wrong, per_class[noisy], entry_flags[noisy]),
+        ):
+            rows.append(
+                {
+                    "peer": peer,
+                    "score": "self_confidence",
+                    "level": level,
+                    "head": head,
+                    "chosen_on": "fixed",
+                    **metrics(w, q, f),
+                    **t,
+                }
+            )
             print_row(rows[-1])
     return [{"part": "mosaics", "noise": "worse", "mosaics": args.mosaics, **r} for r in rows]
 
 
 def print_row(r: dict) -> None:
-    shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()
-             if k in ("peer", "score", "level", "auroc", "ap", "precision_at_k", "flagged_precision", "flagged_recall",
-                      "seconds", "cpu_seconds", "test_top1", "test_mAP")}
+    shown = {
+        k: (round(v, 4) if isinstance(v, float) else v)
+        for k, v in r.items()
+        if k
+        in (
+            "peer",
+            "score",
+            "level",
+            "auroc",
+            "ap",
+            "precision_at_k",
+            "flagged_precision",
+            "flagged_recall",
+            "seconds",
+            "cpu_seconds",
+            "test_top1",
+            "test_mAP",
+        )
+    }
     print(shown, flush=True)
 
 
@@ -264,8 +405,14 @@ def append(rows: list[dict], args) -> None:
     """Add the rows of one (part, noise) set to ``args.csv`` as one run: the set's earlier rows at the same
     clean fraction and seed are marked superseded (kept in the file, never read by a table)."""
     ResultsTable(Path(args.csv), tuple(COLUMNS), key=KEY).append(
-        {**r, "clean_fraction": args.clean, "seed": args.seed,
-         **{k: round(v, 5) for k, v in r.items() if isinstance(v, float)}} for r in rows)
+        {
+            **r,
+            "clean_fraction": args.clean,
+            "seed": args.seed,
+            **{k: round(v, 5) for k, v in r.items() if isinstance(v, float)},
+        }
+        for r in rows
+    )
 
 
 def markdown(frame) -> str:
@@ -281,35 +428,61 @@ def report(rows: list[dict], args, seconds: float) -> None:
     settings and target: AUROC at or above cleanlab's best at 5x less time, as measured); the table there is
     rendered from the CSV's current rows by ``make_results``."""
     import pandas as pd
+
     frame = pd.DataFrame(rows)
     frame = frame[frame["level"] != ""] if "level" in frame else frame
-    cols = ["part", "noise", "peer", "head", "score", "chosen_on", "level", "val_auroc", "auroc", "ap",
-            "precision_at_k", "recall_at_k", "flagged_precision", "flagged_recall", "seconds", "cpu_seconds",
-            "test_top1"]
+    cols = [
+        "part",
+        "noise",
+        "peer",
+        "head",
+        "score",
+        "chosen_on",
+        "level",
+        "val_auroc",
+        "auroc",
+        "ap",
+        "precision_at_k",
+        "recall_at_k",
+        "flagged_precision",
+        "flagged_recall",
+        "seconds",
+        "cpu_seconds",
+        "test_top1",
+    ]
     table = markdown(pd.DataFrame(rows)[[c for c in cols if c in frame.columns]])
     print(table)
-    common = [f"{args.clean:.0%} clean, seed {args.seed}, at most {args.epochs:g} epochs, {args.mosaics} training "
-             f"mosaics; wall time of the whole run {seconds / 60:.1f} min. `seconds` (wall) and `cpu_seconds` (this "
-             "process only, so other jobs on the machine do not count): training + scoring (ours), 5-fold "
-             "cross-validation + cleanlab (cleanlab); every training on the same threads. The time target compares "
-             "CPU seconds."]
+    common = [
+        f"{args.clean:.0%} clean, seed {args.seed}, at most {args.epochs:g} epochs, {args.mosaics} training "
+        f"mosaics; wall time of the whole run {seconds / 60:.1f} min. `seconds` (wall) and `cpu_seconds` (this "
+        "process only, so other jobs on the machine do not count): training + scoring (ours), 5-fold "
+        "cross-validation + cleanlab (cleanlab); every training on the same threads. The time target compares "
+        "CPU seconds."
+    ]
     for (part, noise), g in frame.groupby(["part", "noise"], sort=False):
         level = g[g["level"] == ("image" if part == "single" else "entry")]
         ours_ = level[(level["peer"] == "noisereg proposed") & (level["chosen_on"] != "alternative")].iloc[0]
         peer = level[level["peer"].str.startswith("cleanlab")].sort_values("auroc").iloc[-1]  # its better head
         ok = ours_["auroc"] >= peer["auroc"] and ours_["cpu_seconds"] * 5 <= peer["cpu_seconds"]
-        target = (f"- {part} {noise}: proposed ({ours_['score']}, chosen on validation) AUROC {ours_['auroc']:.3f} in "
-                  f"{ours_['cpu_seconds']:.0f} CPU s vs {peer['peer']} {peer['auroc']:.3f} in "
-                  f"{peer['cpu_seconds']:.0f} CPU s ({peer['cpu_seconds'] / ours_['cpu_seconds']:.1f}x the time): "
-                  f"target {'met' if ok else 'missed'}")
+        target = (
+            f"- {part} {noise}: proposed ({ours_['score']}, chosen on validation) AUROC {ours_['auroc']:.3f} in "
+            f"{ours_['cpu_seconds']:.0f} CPU s vs {peer['peer']} {peer['auroc']:.3f} in "
+            f"{peer['cpu_seconds']:.0f} CPU s ({peer['cpu_seconds'] / ours_['cpu_seconds']:.1f}x the time): "
+            f"target {'met' if ok else 'missed'}"
+        )
         write_block(f"label-issues/{part}-{noise}", "", "\n".join(common + [target]), wall_s=seconds)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--noises", default="worse,random1,aggre", help="single-label CIFAR-10N label sets")
-    ap.add_argument("--mosaics", type=int, default=12500, help="training mosaics of the multi-label part (0 = skip; at "
-                    "most 12,500: each training image is a tile of one mosaic)")
+    ap.add_argument(
+        "--mosaics",
+        type=int,
+        default=12500,
+        help="training mosaics of the multi-label part (0 = skip; at "
+        "most 12,500: each training image is a tile of one mosaic)",
+    )
     ap.add_argument("--clean", type=float, default=0.05, help="clean fraction")
     ap.add_argument("--epochs", type=float, default=20, help="most epochs of every training (early stopping)")
     ap.add_argument("--seed", type=int, default=0)
@@ -321,6 +494,7 @@ def main() -> None:
     if not (SHARED_DATA / "cifar10n").is_dir():
         raise SystemExit("../shared/data/cifar10n is absent")
     import torch
+
     torch.set_num_threads(args.threads)
     start, done = time.perf_counter(), []
     for noise in [n for n in args.noises.split(",") if n]:
@@ -330,10 +504,20 @@ def main() -> None:
         done += mosaics_part(args)
         append([r for r in done if r["part"] == "mosaics"], args)
     report(done, args, time.perf_counter() - start)
-    ResultsTable(Path(args.csv).parent / "label_issues_runs.csv",
-                 ("noises", "mosaics", "clean", "seed", "seconds", "machine")).append(
-        [{"noises": args.noises, "mosaics": args.mosaics, "clean": args.clean, "seed": args.seed,
-          "seconds": f"{time.perf_counter() - start:.0f}", "machine": machine()}])
+    ResultsTable(
+        Path(args.csv).parent / "label_issues_runs.csv", ("noises", "mosaics", "clean", "seed", "seconds", "machine")
+    ).append(
+        [
+            {
+                "noises": args.noises,
+                "mosaics": args.mosaics,
+                "clean": args.clean,
+                "seed": args.seed,
+                "seconds": f"{time.perf_counter() - start:.0f}",
+                "machine": machine(),
+            }
+        ]
+    )
     print(f"label issues: {(time.perf_counter() - start) / 60:.1f} min")
 
 

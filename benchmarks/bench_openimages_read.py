@@ -9,6 +9,7 @@ validation, 6,012 trainable classes), then measures, each in a fresh process sid
 Peak resident memory is each child's VmHWM. Usage:
     python -m benchmarks.bench_openimages_read [--train 9011219] [--labels-per-image 9]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,36 +51,54 @@ def write_release(root: Path, n_train: int, n_val: int, per_image: int, n_classe
     import pandas as pd
 
     from noisereg.data.sources.openimages import format_ids
+
     rng = np.random.default_rng(seed)
     mids = np.array([f"/m/{i:06x}" for i in range(n_classes)])
     pd.DataFrame({0: mids, 1: [f"class {i}" for i in range(n_classes)]}).to_csv(
-        root / "dict.csv", header=False, index=False, quoting=1)
+        root / "dict.csv", header=False, index=False, quoting=1
+    )
     (root / "classes.txt").write_text("\n".join(mids) + "\n")
     ids = format_ids(
-        rng.permutation(np.arange(1, 1 << 40, (1 << 40) // (n_train + n_val), dtype=np.uint64))[:n_train + n_val])
+        rng.permutation(np.arange(1, 1 << 40, (1 << 40) // (n_train + n_val), dtype=np.uint64))[: n_train + n_val]
+    )
     for subset, part in (("train", ids[:n_train]), ("validation", ids[n_train:])):
         for folder, _kind in (("images_2016_08", "images"), ("machine_ann_2016_08", "labels")):
             (root / folder / subset).mkdir(parents=True, exist_ok=True)
         with open(root / "images_2016_08" / subset / "images.csv", "w") as f:
             f.write("ImageID,Subset,OriginalURL,OriginalLandingURL,License,AuthorProfileURL,Author,Title\n")
             for i in range(0, len(part), 1_000_000):
-                block = part[i:i + 1_000_000].astype(str)
-                pd.DataFrame({"ImageID": block, "Subset": subset, "OriginalURL": "https://c1.staticflickr.com/x.jpg",
-                              "a": "", "b": "https://creativecommons.org/licenses/by/2.0/", "c": "", "d": "x",
-                              "e": "t"}).to_csv(f, header=False, index=False)
+                block = part[i : i + 1_000_000].astype(str)
+                pd.DataFrame(
+                    {
+                        "ImageID": block,
+                        "Subset": subset,
+                        "OriginalURL": "https://c1.staticflickr.com/x.jpg",
+                        "a": "",
+                        "b": "https://creativecommons.org/licenses/by/2.0/",
+                        "c": "",
+                        "d": "x",
+                        "e": "t",
+                    }
+                ).to_csv(f, header=False, index=False)
         with open(root / "machine_ann_2016_08" / subset / "labels.csv", "w") as f:
             f.write("ImageID,Source,LabelName,Confidence\n")
             for i in range(0, len(part), 1_000_000):
-                block = np.repeat(part[i:i + 1_000_000].astype(str), per_image)
+                block = np.repeat(part[i : i + 1_000_000].astype(str), per_image)
                 cls = rng.zipf(1.3, len(block)) % n_classes
                 conf = np.round(rng.uniform(0.5, 1.0, len(block)), 1)
-                pd.DataFrame({"ImageID": block, "Source": "machine", "LabelName": mids[cls],
-                              "Confidence": conf}).to_csv(f, header=False, index=False)
+                pd.DataFrame(
+                    {"ImageID": block, "Source": "machine", "LabelName": mids[cls], "Confidence": conf}
+                ).to_csv(f, header=False, index=False)
     (root / "human_ann_2016_08" / "validation").mkdir(parents=True, exist_ok=True)
     block = np.repeat(ids[n_train:].astype(str), 2)
-    pd.DataFrame({"ImageID": block, "Source": "human", "LabelName": mids[rng.zipf(1.3, len(block)) % n_classes],
-                  "Confidence": rng.integers(0, 2, len(block))}).to_csv(
-        root / "human_ann_2016_08" / "validation" / "labels.csv", index=False)
+    pd.DataFrame(
+        {
+            "ImageID": block,
+            "Source": "human",
+            "LabelName": mids[rng.zipf(1.3, len(block)) % n_classes],
+            "Confidence": rng.integers(0, 2, len(block)),
+        }
+    ).to_csv(root / "human_ann_2016_08" / "validation" / "labels.csv", index=False)
 
 
 def child(code: str, arg: str) -> tuple[dict, float]:
@@ -103,26 +122,35 @@ def main() -> None:
         write_release(root, args.train, args.val, args.labels_per_image, args.classes)
         labels = root / "machine_ann_2016_08" / "train" / "labels.csv"
         rows = args.train * args.labels_per_image
-        print(f"wrote the release in {time.perf_counter() - t0:.0f} s; train labels.csv: {rows:,} rows, "
-              f"{labels.stat().st_size / 2**20:,.0f} MiB", flush=True)
+        print(
+            f"wrote the release in {time.perf_counter() - t0:.0f} s; train labels.csv: {rows:,} rows, "
+            f"{labels.stat().st_size / 2**20:,.0f} MiB",
+            flush=True,
+        )
         plain, plain_peak = child(CHILD_PANDAS, str(labels))
         ours, ours_peak = child(CHILD_NOISEREG, str(root))
     print(f"pandas.read_csv(train labels.csv) : {plain['seconds']:6.1f} s, peak RSS {plain_peak:7,.0f} MiB")
-    print(f"noisereg read_openimages + summary: {ours['seconds']:6.1f} s, peak RSS {ours_peak:7,.0f} MiB "
-          f"(all files: {ours['images']['total']:,} images, {ours['noisy_labels']:,} noisy labels)")
+    print(
+        f"noisereg read_openimages + summary: {ours['seconds']:6.1f} s, peak RSS {ours_peak:7,.0f} MiB "
+        f"(all files: {ours['images']['total']:,} images, {ours['noisy_labels']:,} noisy labels)"
+    )
     print(f"memory ratio pandas / noisereg: {plain_peak / ours_peak:.2f}x")
     if not args.no_record:
-        table = ("| reader | what it reads | seconds | peak RSS (MiB) |\n|---|---|---:|---:|\n"
-                 f"| pandas.read_csv, default dtypes | train labels.csv only ({rows:,} rows) | "
-                 f"{plain['seconds']:.1f} | "
-                 f"{plain_peak:,.0f} |\n"
-                 "| noisereg read_openimages + data check summary | "
-                 f"whole release: {ours['images']['total']:,} images, "
-                 f"{ours['noisy_labels']:,} machine labels, human labels, 6,012 classes | {ours['seconds']:.1f} | "
-                 f"{ours_peak:,.0f} |\n\nmemory ratio pandas / noisereg: {plain_peak / ours_peak:.2f}x")
-        write_block("openimages-read", table,
-                    "Peak RSS is each child process's own high-water mark (VmHWM). Target: under ~2 GiB "
-                    "for the whole release.")
+        table = (
+            "| reader | what it reads | seconds | peak RSS (MiB) |\n|---|---|---:|---:|\n"
+            f"| pandas.read_csv, default dtypes | train labels.csv only ({rows:,} rows) | "
+            f"{plain['seconds']:.1f} | "
+            f"{plain_peak:,.0f} |\n"
+            "| noisereg read_openimages + data check summary | "
+            f"whole release: {ours['images']['total']:,} images, "
+            f"{ours['noisy_labels']:,} machine labels, human labels, 6,012 classes | {ours['seconds']:.1f} | "
+            f"{ours_peak:,.0f} |\n\nmemory ratio pandas / noisereg: {plain_peak / ours_peak:.2f}x"
+        )
+        write_block(
+            "openimages-read",
+            table,
+            "Peak RSS is each child process's own high-water mark (VmHWM). Target: under ~2 GiB for the whole release.",
+        )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ are at chance level: this measures time and memory only.
 
     python -m benchmarks.bench_scale [--sizes 100000,1000000,9011219] [--steps 300] [--work runs/bench_scale]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,11 +32,25 @@ import numpy as np
 from benchmarks.common import RESULTS_DIR, ResultsTable, fresh_process, peak_rss_mib, write_block
 
 CLASSES, DIM, PER_IMAGE, CONFIRMED = 6012, 1280, 9, 0.7
-CLEAN_SHARE = 40_000 / 9_011_219   # the paper's clean training images per training image
-TEST_SHARE = 120_000 / 9_011_219   # its test images per training image
+CLEAN_SHARE = 40_000 / 9_011_219  # the paper's clean training images per training image
+TEST_SHARE = 120_000 / 9_011_219  # its test images per training image
 VAL_ROWS, BLOCK = 1000, 1 << 18
-COLUMNS = ["rows", "classes", "peak_rss_mib", "steps_per_s", "eval_s", "eval_rows", "steps", "fit_s", "cpu_ms_per_step",
-           "eval_cpu_s", "load_s", "features_gib", "labels_per_image", "load_average"]
+COLUMNS = [
+    "rows",
+    "classes",
+    "peak_rss_mib",
+    "steps_per_s",
+    "eval_s",
+    "eval_rows",
+    "steps",
+    "fit_s",
+    "cpu_ms_per_step",
+    "eval_cpu_s",
+    "load_s",
+    "features_gib",
+    "labels_per_image",
+    "load_average",
+]
 
 
 def machine_labels(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -50,17 +65,23 @@ def machine_labels(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.nda
     return np.r_[0, np.cumsum(np.concatenate(counts))].astype(np.int64), np.concatenate(indices)
 
 
-def human_labels(rng: np.random.Generator, indptr: np.ndarray, indices: np.ndarray,
-                 rows: np.ndarray) -> dict[str, np.ndarray]:
+def human_labels(
+    rng: np.random.Generator, indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray
+) -> dict[str, np.ndarray]:
     """Clean labels of ``rows`` (bool mask): their machine labels verified, each confirmed with prob. 0.7."""
     counts = np.diff(indptr) * rows
     on_row = np.repeat(rows, np.diff(indptr))
     verified = indices[on_row]
     confirmed = rng.random(len(verified)) < CONFIRMED
-    per_row_confirmed = np.bincount(np.repeat(np.arange(len(counts)), counts), weights=confirmed,
-                                    minlength=len(counts)).astype(np.int64)
-    return {"verified_indptr": np.r_[0, np.cumsum(counts)], "verified_indices": verified,
-            "clean_indptr": np.r_[0, np.cumsum(per_row_confirmed)], "clean_indices": verified[confirmed]}
+    per_row_confirmed = np.bincount(
+        np.repeat(np.arange(len(counts)), counts), weights=confirmed, minlength=len(counts)
+    ).astype(np.int64)
+    return {
+        "verified_indptr": np.r_[0, np.cumsum(counts)],
+        "verified_indices": verified,
+        "clean_indptr": np.r_[0, np.cumsum(per_row_confirmed)],
+        "clean_indices": verified[confirmed],
+    }
 
 
 def write_split(root: Path, name: str, n: int, clean_share: float, noisy: bool, seed: int) -> None:
@@ -70,7 +91,7 @@ def write_split(root: Path, name: str, n: int, clean_share: float, noisy: bool, 
     for start in range(0, n, BLOCK // 4):
         rows = min(BLOCK // 4, n - start)
         bits = np.frombuffer(rng.bytes(rows * DIM * 2), np.uint16).reshape(rows, DIM)
-        out[start:start + rows] = (bits & np.uint16(0x3FFF)).view(np.float16)  # sign, top exponent bit off
+        out[start : start + rows] = (bits & np.uint16(0x3FFF)).view(np.float16)  # sign, top exponent bit off
     out.flush()
     del out
     indptr, indices = machine_labels(rng, n)
@@ -97,6 +118,7 @@ def load_split(root: Path, name: str):
     import scipy.sparse as sp
 
     from noisereg.data.labelset import LabelledSet
+
     feats = np.load(root / f"{name}.npy", mmap_mode="r")
     parts = np.load(root / f"{name}.labels.npz", allow_pickle=False)
     n = len(feats)
@@ -108,10 +130,15 @@ def load_split(root: Path, name: str):
         return sp.csr_matrix((np.ones(len(indices), dtype), indices, parts[f"{prefix}_indptr"]), shape=(n, CLASSES))
 
     noisy = csr("noisy", np.float32)
-    return LabelledSet(images=feats, classes=[f"/m/{k:05x}" for k in range(CLASSES)], noisy=noisy,
-                       clean=csr("clean", np.float32), has_noisy=np.full(n, noisy.nnz > 0),
-                       has_clean=parts["has_clean"],
-                       clean_mask=csr("verified", bool))
+    return LabelledSet(
+        images=feats,
+        classes=[f"/m/{k:05x}" for k in range(CLASSES)],
+        noisy=noisy,
+        clean=csr("clean", np.float32),
+        has_noisy=np.full(n, noisy.nnz > 0),
+        has_clean=parts["has_clean"],
+        clean_mask=csr("verified", bool),
+    )
 
 
 def measure(root: Path, steps: int, threads: int) -> dict:
@@ -123,23 +150,43 @@ def measure(root: Path, steps: int, threads: int) -> dict:
 
     from noisereg.config import TrainConfig
     from noisereg.train import evaluate, fit
+
     torch.set_num_threads(threads)
     start = time.perf_counter()
     train, val, test = (load_split(root, s) for s in ("train", "val", "test"))
     loaded, cpu0 = time.perf_counter(), time.process_time()
-    cfg = TrainConfig(method="proposed", scheme="frozen", steps=steps, alpha=0.1, eval_every=steps, patience=0,
-                      quiet=True, device="cpu")
+    cfg = TrainConfig(
+        method="proposed",
+        scheme="frozen",
+        steps=steps,
+        alpha=0.1,
+        eval_every=steps,
+        patience=0,
+        quiet=True,
+        device="cpu",
+    )
     result = fit(train, cfg, eval_set=val)
     trained, cpu1 = time.perf_counter(), time.process_time()
     scores = evaluate(result.model, test, result.preprocess, device=torch.device("cpu"))
     done, cpu2 = time.perf_counter(), time.process_time()
-    return {"rows": len(train), "classes": CLASSES, "peak_rss_mib": round(peak_rss_mib()),
-            "steps_per_s": round(steps / (trained - loaded), 3), "eval_s": round(done - trained, 1),
-            "eval_rows": int(test.has_clean.sum()), "steps": steps, "fit_s": round(trained - loaded, 1),
-            "cpu_ms_per_step": round(1000 * (cpu1 - cpu0) / steps, 1), "eval_cpu_s": round(cpu2 - cpu1, 1),
-            "load_s": round(loaded - start, 1), "features_gib": round(train.images.nbytes / 2**30, 2),
-            "labels_per_image": round(train.noisy.nnz / len(train), 2), "clean_rows": int(train.has_clean.sum()),
-            "load_average": round(os.getloadavg()[0], 1), "test_scores": {k: round(v, 4) for k, v in scores.items()}}
+    return {
+        "rows": len(train),
+        "classes": CLASSES,
+        "peak_rss_mib": round(peak_rss_mib()),
+        "steps_per_s": round(steps / (trained - loaded), 3),
+        "eval_s": round(done - trained, 1),
+        "eval_rows": int(test.has_clean.sum()),
+        "steps": steps,
+        "fit_s": round(trained - loaded, 1),
+        "cpu_ms_per_step": round(1000 * (cpu1 - cpu0) / steps, 1),
+        "eval_cpu_s": round(cpu2 - cpu1, 1),
+        "load_s": round(loaded - start, 1),
+        "features_gib": round(train.images.nbytes / 2**30, 2),
+        "labels_per_image": round(train.noisy.nnz / len(train), 2),
+        "clean_rows": int(train.has_clean.sum()),
+        "load_average": round(os.getloadavg()[0], 1),
+        "test_scores": {k: round(v, 4) for k, v in scores.items()},
+    }
 
 
 def child(*args: str) -> dict:
@@ -150,16 +197,26 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="100000,1000000,9011219", help="training rows, comma-separated")
     ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--threads", type=int, default=1, help="torch threads of the measured process (default 1: "
-                    "on a shared machine a second thread mostly waits for the first)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads of the measured process (default 1: "
+        "on a shared machine a second thread mostly waits for the first)",
+    )
     ap.add_argument("--work", default="runs/bench_scale", help="folder of the synthetic data (deleted after each size)")
     ap.add_argument("--write", help=argparse.SUPPRESS)
     ap.add_argument("--measure", help=argparse.SUPPRESS)
     ap.add_argument("--no-record", action="store_true")
     args = ap.parse_args()
     if args.write or args.measure:
-        print(json.dumps(write(Path(args.write), int(args.sizes)) if args.write
-                         else measure(Path(args.measure), args.steps, args.threads)))
+        print(
+            json.dumps(
+                write(Path(args.write), int(args.sizes))
+                if args.write
+                else measure(Path(args.measure), args.steps, args.threads)
+            )
+        )
         return
     rows, work = [], Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -172,8 +229,9 @@ def main() -> None:
             break
         try:
             written = child("--write", str(root), "--sizes", str(n))
-            rows.append({**child("--measure", str(root), "--steps", str(args.steps), "--threads", str(args.threads)),
-                         **written})
+            rows.append(
+                {**child("--measure", str(root), "--steps", str(args.steps), "--threads", str(args.threads)), **written}
+            )
         finally:
             shutil.rmtree(root, ignore_errors=True)
         print(json.dumps(rows[-1]), flush=True)
@@ -185,20 +243,26 @@ def record(rows: list[dict]) -> None:
     """benchmarks/results/scale.csv and a block of RESULTS.md."""
     ResultsTable(RESULTS_DIR / "scale.csv", tuple(COLUMNS)).write(rows)
     first = rows[0]["cpu_ms_per_step"]
-    table = ["| training rows | features on disk | peak RSS (MiB) | steps/s (wall) | CPU ms / step | vs smallest | "
-             "test rows | evaluation s (wall) | evaluation CPU s | load s | load average |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    table += [f"| {r['rows']:,} | {r['features_gib']:.1f} GiB | {r['peak_rss_mib']:,} | {r['steps_per_s']:.2f} | "
-              f"{r['cpu_ms_per_step']:.0f} | {r['cpu_ms_per_step'] / first:.2f} | {r['eval_rows']:,} | "
-              f"{r['eval_s']:.0f} | {r['eval_cpu_s']:.0f} | {r['load_s']:.0f} | {r['load_average']:.1f} |"
-              for r in rows]
-    notes = (f"{CLASSES:,} classes, D = {DIM}, `proposed` (hidden 256), {rows[0]['steps']:,} steps of batch 32 "
-             f"(1:9) from random rows of the memmap, 1 torch thread; steps/s = steps / fit wall time and CPU ms / "
-             f"step = fit CPU time / steps (set-up and one validation on {VAL_ROWS:,} rows included in both); "
-             f"evaluation = the streaming mAP / AP_all / top-1 on the test rows (two passes); load = reading the "
-             f"CSR labels; load average = the machine's 1-minute load after the run (2 cores). Machine labels per "
-             f"image after collapsing repeats: {rows[-1]['labels_per_image']}. Peak RSS is the measuring process's "
-             f"VmHWM, memmap pages included.")
+    table = [
+        "| training rows | features on disk | peak RSS (MiB) | steps/s (wall) | CPU ms / step | vs smallest | "
+        "test rows | evaluation s (wall) | evaluation CPU s | load s | load average |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    table += [
+        f"| {r['rows']:,} | {r['features_gib']:.1f} GiB | {r['peak_rss_mib']:,} | {r['steps_per_s']:.2f} | "
+        f"{r['cpu_ms_per_step']:.0f} | {r['cpu_ms_per_step'] / first:.2f} | {r['eval_rows']:,} | "
+        f"{r['eval_s']:.0f} | {r['eval_cpu_s']:.0f} | {r['load_s']:.0f} | {r['load_average']:.1f} |"
+        for r in rows
+    ]
+    notes = (
+        f"{CLASSES:,} classes, D = {DIM}, `proposed` (hidden 256), {rows[0]['steps']:,} steps of batch 32 "
+        f"(1:9) from random rows of the memmap, 1 torch thread; steps/s = steps / fit wall time and CPU ms / "
+        f"step = fit CPU time / steps (set-up and one validation on {VAL_ROWS:,} rows included in both); "
+        f"evaluation = the streaming mAP / AP_all / top-1 on the test rows (two passes); load = reading the "
+        f"CSR labels; load average = the machine's 1-minute load after the run (2 cores). Machine labels per "
+        f"image after collapsing repeats: {rows[-1]['labels_per_image']}. Peak RSS is the measuring process's "
+        f"VmHWM, memmap pages included."
+    )
     write_block("scale", "\n".join(table), notes)
 
 

@@ -14,6 +14,7 @@ test top-1 of the run) is the ceiling the regret is measured against.
 Writes ``results/selection.csv`` (part, rule, n, mean test top-1, std over draws and seeds, mean regret) and
 appends the tables to RESULTS.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,13 @@ def curves(args: argparse.Namespace, part: str, seed: int) -> dict[str, Any]:
     saved = Path(args.out) / f"{part}-f{args.fraction:g}-s{seed}.npz"
     if saved.exists():
         with np.load(saved, allow_pickle=False) as z:
-            return {"part": part, "seed": seed, **{k: z[k] for k in ("steps", "correct", "bce", "test")},
-                    "total": int(z["total"]), "patience": int(z["patience"])}
+            return {
+                "part": part,
+                "seed": seed,
+                **{k: z[k] for k in ("steps", "correct", "bce", "test")},
+                "total": int(z["total"]),
+                "patience": int(z["patience"]),
+            }
     run = _train_and_record(args, part, seed)
     saved.parent.mkdir(parents=True, exist_ok=True)
     np.savez(saved, **{k: np.asarray(v) for k, v in run.items() if k not in ("part", "seed")})
@@ -54,13 +60,15 @@ def _train_and_record(args: argparse.Namespace, part: str, seed: int) -> dict[st
     from noisereg.experiment import TASKS
     from noisereg.train import fit
     from noisereg.train.length import patience_evaluations
+
     torch.set_num_threads(1)
     exp = experiment(args, part, ["proposed"], train={**UNSET, "patience": 0.0})
     spec = TASKS[exp.data]
     task = spec.builder(exp, torch.device("cpu"))(args.fraction, seed)
     train, val, _ = task.holdout(0.2, seed)
-    cfg = TrainConfig.from_dict({**spec.default_train(exp), **exp.train, "quiet": True, "method": "proposed",
-                                 "seed": seed})
+    cfg = TrainConfig.from_dict(
+        {**spec.default_train(exp), **exp.train, "quiet": True, "method": "proposed", "seed": seed}
+    )
     vx, vy = torch.from_numpy(np.asarray(val.images, np.float32)), torch.from_numpy(val.clean.astype(np.float32))
     tx, ty = torch.from_numpy(np.asarray(task.test.images, np.float32)), task.test.clean.argmax(1)
     correct, bce, test = [], [], []
@@ -77,23 +85,36 @@ def _train_and_record(args: argparse.Namespace, part: str, seed: int) -> dict[st
     result = fit(train, cfg, eval_set=val, on_evaluation=record, print_evaluations=False)
     steps = [int(h["step"]) for h in result.history if "val_bce" in h]
     (length,) = result.meta["length"].values()
-    patience = patience_evaluations(cfg.replace(patience=TrainConfig().patience), length["steps_per_epoch"],
-                                    length["eval_every"])  # what a default run would wait
-    print(f"{part} seed {seed}: {len(test)} evaluations, last test top-1 {100 * test[-1]:.1f}, best "
-          f"{100 * max(test):.1f} ({time.perf_counter() - start:.0f} s)", flush=True)
-    return {"part": part, "seed": seed, "steps": np.asarray(steps), "correct": np.stack(correct),
-            "bce": np.stack(bce), "test": np.asarray(test), "total": int(length["steps"]),
-            "patience": patience}
+    patience = patience_evaluations(
+        cfg.replace(patience=TrainConfig().patience), length["steps_per_epoch"], length["eval_every"]
+    )  # what a default run would wait
+    print(
+        f"{part} seed {seed}: {len(test)} evaluations, last test top-1 {100 * test[-1]:.1f}, best "
+        f"{100 * max(test):.1f} ({time.perf_counter() - start:.0f} s)",
+        flush=True,
+    )
+    return {
+        "part": part,
+        "seed": seed,
+        "steps": np.asarray(steps),
+        "correct": np.stack(correct),
+        "bce": np.stack(bce),
+        "test": np.asarray(test),
+        "total": int(length["steps"]),
+        "patience": patience,
+    }
 
 
-def library_rule(metric: np.ndarray, loss: np.ndarray, steps: np.ndarray, total: int, patience: int,
-                 by_loss: bool = False) -> int:
+def library_rule(
+    metric: np.ndarray, loss: np.ndarray, steps: np.ndarray, total: int, patience: int, by_loss: bool = False
+) -> int:
     """What ``fit`` keeps: ``Selection`` (the best metric, or with ``by_loss`` the lowest loss, ties to the later;
     patience counting evaluations in which neither the metric nor the loss improved) with early stopping only
     after a fifth of the run."""
     import torch
 
     from noisereg.train.selection import Selection
+
     sel, dummy = Selection("top1", patience, select=False, by_loss=by_loss), torch.nn.Linear(1, 1)
     for e, step in enumerate(steps):
         if sel.update(int(step), {"top1": float(metric[e]), "bce": float(loss[e])}, dummy) and step > total // 5:
@@ -136,8 +157,9 @@ def simulate(run: dict[str, Any], sizes: list[int], draws: int, rng: np.random.G
             rows = rng.choice(pool, size=min(n, pool), replace=False)
             metric, loss = run["correct"][:, rows].mean(1), run["bce"][:, rows].mean(1)
             for name, rule in RULES.items():
-                out.setdefault((name, n), []).append(float(run["test"][rule(metric, loss, run["steps"], run["total"],
-                                                                            run["patience"])]))
+                out.setdefault((name, n), []).append(
+                    float(run["test"][rule(metric, loss, run["steps"], run["total"], run["patience"])])
+                )
             out.setdefault((ORACLE, n), []).append(float(run["test"].max()))
     return out
 
@@ -168,26 +190,48 @@ def main() -> None:
                 picked.setdefault(key, []).extend(v)
         for (rule, n), v in picked.items():
             regret = np.mean(np.asarray(picked[(ORACLE, n)]) - np.asarray(v))
-            rows.append({"part": part, "fraction": args.fraction, "rule": rule, "n": n,
-                         "top1": round(100 * float(np.mean(v)), 2), "std": round(100 * float(np.std(v)), 2),
-                         "regret": round(100 * float(regret), 2), "picks": len(v)})
+            rows.append(
+                {
+                    "part": part,
+                    "fraction": args.fraction,
+                    "rule": rule,
+                    "n": n,
+                    "top1": round(100 * float(np.mean(v)), 2),
+                    "std": round(100 * float(np.std(v)), 2),
+                    "regret": round(100 * float(regret), 2),
+                    "picks": len(v),
+                }
+            )
     ResultsTable(CSV, tuple(rows[0])).write(rows)
     tables = []
     for part in args.parts.split(","):
-        lines = [f"{part}, {args.fraction:.0%} clean: test top-1 of the kept weights, mean ± std over {args.seeds} "
-                 f"seeds x {args.draws} validation draws of n images (in brackets: the mean regret against the "
-                 "run's best evaluation)", "",
-                 "| rule | " + " | ".join(f"n={n}" for n in sizes) + " |", "|---|" + "---:|" * len(sizes)]
+        lines = [
+            f"{part}, {args.fraction:.0%} clean: test top-1 of the kept weights, mean ± std over {args.seeds} "
+            f"seeds x {args.draws} validation draws of n images (in brackets: the mean regret against the "
+            "run's best evaluation)",
+            "",
+            "| rule | " + " | ".join(f"n={n}" for n in sizes) + " |",
+            "|---|" + "---:|" * len(sizes),
+        ]
         for rule in dict.fromkeys(r["rule"] for r in rows):
             cells = {r["n"]: r for r in rows if r["part"] == part and r["rule"] == rule}
-            lines.append(f"| {rule} | " + " | ".join(
-                f"{cells[n]['top1']:.2f} ± {cells[n]['std']:.2f} ({cells[n]['regret']:.2f})" for n in sizes) + " |")
+            lines.append(
+                f"| {rule} | "
+                + " | ".join(
+                    f"{cells[n]['top1']:.2f} ± {cells[n]['std']:.2f} ({cells[n]['regret']:.2f})" for n in sizes
+                )
+                + " |"
+            )
         tables.append("\n".join(lines))
-    runs_line = "; ".join(f"{r['part']} seed {r['seed']}: {len(r['test'])} evaluations, patience {r['patience']}"
-                          for r in runs)
-    write_block("selection", "\n\n".join(tables),
-                f"`proposed` on its defaults, never stopped, scored at every evaluation ({runs_line}); "
-                f"wall time {(time.perf_counter() - start) / 60:.1f} min. Rows in `results/selection.csv`.")
+    runs_line = "; ".join(
+        f"{r['part']} seed {r['seed']}: {len(r['test'])} evaluations, patience {r['patience']}" for r in runs
+    )
+    write_block(
+        "selection",
+        "\n\n".join(tables),
+        f"`proposed` on its defaults, never stopped, scored at every evaluation ({runs_line}); "
+        f"wall time {(time.perf_counter() - start) / 60:.1f} min. Rows in `results/selection.csv`.",
+    )
 
 
 if __name__ == "__main__":

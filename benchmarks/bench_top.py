@@ -13,6 +13,7 @@ the ratio.
 Writes benchmarks/results/top_cost.csv (one row per triple and K, with the commit and machine) and prints
 the table; ``benchmarks/make_results.py`` renders it into RESULTS.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,6 +51,7 @@ def stepper(model: Classifier, inputs: Callable[[], torch.Tensor], batch: int) -
         loss.backward()
         optimizer.step()
         return time.perf_counter() - start
+
     return step
 
 
@@ -77,27 +79,45 @@ def measure(size: int, batch: int, blocks: list[int], pairs: int) -> list[dict[s
         trunk, top = split_backbone(backbone, k, frozen_bn=True)
         with torch.inference_mode():
             acts = trunk.eval()(images).numpy().astype(np.float16)  # what the cache holds
-        steps[k] = stepper(Classifier(top, stage_one_model(backbone, CLASSES).method),
-                           lambda a=acts: torch.from_numpy(a.astype(np.float32)), batch)
-        facts[k] = dict(trained=describe_top(backbone, k), activation="x".join(map(str, acts.shape[1:])),
-                        trunk_ms=per_image_ms(trunk, images[:32]))
+        steps[k] = stepper(
+            Classifier(top, stage_one_model(backbone, CLASSES).method),
+            lambda a=acts: torch.from_numpy(a.astype(np.float32)),
+            batch,
+        )
+        facts[k] = dict(
+            trained=describe_top(backbone, k),
+            activation="x".join(map(str, acts.shape[1:])),
+            trunk_ms=per_image_ms(trunk, images[:32]),
+        )
     whole_ms = per_image_ms(whole.backbone, images[:32])
     order = [0, *blocks]
     for k in order:
         steps[k]()  # warm-up
     rows = []
     for p in range(pairs):
-        turn = order[p % len(order):] + order[:p % len(order)]  # rotated: no part always runs first
+        turn = order[p % len(order) :] + order[: p % len(order)]  # rotated: no part always runs first
         seconds = {k: steps[k]() for k in turn}
         for k in blocks:
-            rows.append(dict(image_size=size, batch=batch, train_blocks=k, trained=facts[k]["trained"],
-                             activation=facts[k]["activation"], pair=p + 1, whole_s=round(seconds[0], 4),
-                             top_s=round(seconds[k], 4), ratio=round(seconds[0] / seconds[k], 2),
-                             trunk_ms_per_image=round(facts[k]["trunk_ms"], 2),
-                             whole_ms_per_image=round(whole_ms, 2)))
-        print(f"{size} px, batch {batch}, pair {p + 1}: whole {seconds[0]:.3f} s, "
-              + ", ".join(f"top K={k} {seconds[k]:.3f} s ({seconds[0] / seconds[k]:.1f}x)" for k in blocks),
-              flush=True)
+            rows.append(
+                dict(
+                    image_size=size,
+                    batch=batch,
+                    train_blocks=k,
+                    trained=facts[k]["trained"],
+                    activation=facts[k]["activation"],
+                    pair=p + 1,
+                    whole_s=round(seconds[0], 4),
+                    top_s=round(seconds[k], 4),
+                    ratio=round(seconds[0] / seconds[k], 2),
+                    trunk_ms_per_image=round(facts[k]["trunk_ms"], 2),
+                    whole_ms_per_image=round(whole_ms, 2),
+                )
+            )
+        print(
+            f"{size} px, batch {batch}, pair {p + 1}: whole {seconds[0]:.3f} s, "
+            + ", ".join(f"top K={k} {seconds[k]:.3f} s ({seconds[0] / seconds[k]:.1f}x)" for k in blocks),
+            flush=True,
+        )
     return rows
 
 
@@ -111,8 +131,12 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     ints = lambda s: [int(v) for v in s.split(",")]  # noqa: E731
-    rows = [r for size in ints(args.sizes) for batch in ints(args.batches)
-            for r in measure(size, batch, ints(args.blocks), args.pairs)]
+    rows = [
+        r
+        for size in ints(args.sizes)
+        for batch in ints(args.batches)
+        for r in measure(size, batch, ints(args.blocks), args.pairs)
+    ]
     stamp = dict(commit=commit(), date=datetime.date.today().isoformat(), machine=machine())
     ResultsTable(RESULTS_DIR / "top_cost.csv", (*rows[0], *stamp)).write([{**r, **stamp} for r in rows])
     for (size, batch, k), ratios in sorted(groups(rows).items()):

@@ -1,5 +1,6 @@
 """Shared by the benchmark scripts: what ran where (machine, versions, command, commit), timing, one
 fresh-process probe for memory and time, one CSV helper, and the block a script writes for RESULTS.md."""
+
 from __future__ import annotations
 
 import csv
@@ -27,16 +28,20 @@ SUPERSEDED = "superseded_by"  # a CSV column: blank on current rows, else the ``
 def machine() -> str:
     """One line: CPU count, torch threads, GPU if any, Python and torch versions."""
     import torch
+
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{os.cpu_count()} CPU cores ({platform.machine()}), torch {torch.__version__} with "
-            f"{torch.get_num_threads()} threads, {gpu}, Python {platform.python_version()}")
+    return (
+        f"{os.cpu_count()} CPU cores ({platform.machine()}), torch {torch.__version__} with "
+        f"{torch.get_num_threads()} threads, {gpu}, Python {platform.python_version()}"
+    )
 
 
 def commit() -> str:
     """The short commit of the checkout (empty outside git)."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=ROOT).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip()
     except OSError:
         return ""
 
@@ -152,8 +157,18 @@ def write_block(slug: str, table: str, notes: str = "", wall_s: float | None = N
     and wall time; print it. ``make_results`` puts it into RESULTS.md under the section's title, beside its
     reading (``results/notes/<slug>.md``); run it next to see the document."""
     wall = f"; wall time {wall_s / 60:.1f} min" if wall_s is not None else ""
-    block = "\n\n".join(part for part in (f"`{command()}` — {datetime.date.today().isoformat()}, commit {commit()}, "
-                                         f"{machine()}{wall}", table, notes) if part) + "\n"
+    block = (
+        "\n\n".join(
+            part
+            for part in (
+                f"`{command()}` — {datetime.date.today().isoformat()}, commit {commit()}, {machine()}{wall}",
+                table,
+                notes,
+            )
+            if part
+        )
+        + "\n"
+    )
     print(f"[{slug}]\n{block}")
     BLOCKS_DIR.mkdir(parents=True, exist_ok=True)
     path = BLOCKS_DIR / f"{slug}.md"

@@ -1,6 +1,7 @@
 """One (fraction, seed) cell of a benchmark grid: run it in a worker process, or read it back when an
 earlier, interrupted run of the same command already finished it (a cell's ``results.csv`` is written once,
 at its end). Shared by ``bench_cifar10n.py``, ``bench_defaults.py`` and ``bench_knobs.py``."""
+
 from __future__ import annotations
 
 import csv
@@ -13,8 +14,10 @@ SCORES = ("top1", "mAP", "AP_all")
 def run_cell(exp: Any) -> list[dict]:
     """Run one cell's ``ExperimentConfig`` in a worker process with one thread; its result rows."""
     import torch
+
     torch.set_num_threads(1)
     from noisereg.experiment import run_experiment
+
     return run_experiment(exp, quiet=True)
 
 

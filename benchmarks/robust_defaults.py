@@ -11,6 +11,7 @@ Validation scores only (never test), so the choice can become a default without 
 
 Writes ``results/robust_defaults.csv`` and appends its table to RESULTS.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,9 @@ def candidates() -> dict[str, dict[tuple, dict[str, tuple[int, float]]]]:
             value = float(row["value"]) if row["value"] else math.nan
             if math.isnan(value):
                 continue
-            key = tuple((int(float(row[k])) if k == "hidden" else round(float(row[k]), 6)) if row[k] else None
-                        for k in VALUES)
+            key = tuple(
+                (int(float(row[k])) if k == "hidden" else round(float(row[k]), 6)) if row[k] else None for k in VALUES
+            )
             found[row["method"]][key][part] = (int(row["trial"]), value)
     return found
 
@@ -57,10 +59,15 @@ def robust(method: str, by_key: dict[tuple, dict[str, tuple[int, float]]]) -> di
     chosen = ranked[0]
     first = next((k for k, s in complete.items() if all(t == 0 for t, _ in s.values())), None)
     mean, worst = regrets(complete[chosen], best)
-    row = {"method": method, "parts": " ".join(parts), "candidates": len(complete),
-           **{k: ("" if v is None else v) for k, v in zip(VALUES, chosen)},
-           "trials": " ".join(str(complete[chosen][p][0]) for p in parts),
-           "mean_regret": round(mean, 2), "worst_regret": round(worst, 2)}
+    row = {
+        "method": method,
+        "parts": " ".join(parts),
+        "candidates": len(complete),
+        **{k: ("" if v is None else v) for k, v in zip(VALUES, chosen)},
+        "trials": " ".join(str(complete[chosen][p][0]) for p in parts),
+        "mean_regret": round(mean, 2),
+        "worst_regret": round(worst, 2),
+    }
     if first is not None:
         m0, w0 = regrets(complete[first], best)
         row.update(trial0_mean_regret=round(m0, 2), trial0_worst_regret=round(w0, 2))
@@ -71,21 +78,28 @@ def main() -> None:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # no options: --help only
     rows = [robust(m, by_key) for m, by_key in candidates().items()]
     ResultsTable(OUT, tuple(dict.fromkeys(k for r in rows for k in r))).write(rows)
-    head = ("| method | parts | lr | weight decay | hidden | alpha | clean share | mean / worst regret | "
-            "trial 0's mean / worst |\n|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    lines = [f"| {r['method']} | {r['parts']} | {r['lr']:.2g} | {r['weight_decay']:.2g} | {r['hidden']} | "
-             f"{r['alpha'] if r['alpha'] == '' else round(r['alpha'], 3)} | "
-             f"{r['clean_ratio'] if r['clean_ratio'] == '' else round(r['clean_ratio'], 3)} | "
-             f"{r['mean_regret']:.2f} / {r['worst_regret']:.2f} | "
-             f"{r.get('trial0_mean_regret', '')} / {r.get('trial0_worst_regret', '')} |" for r in rows]
-    write_block("robust-defaults",
-                head + "\n" + "\n".join(lines),
-                "Each method's candidate with the least mean validation regret (part's best validation score "
-                "minus the candidate's) over the parts that tuned it, among the candidates scored on all of "
-                "them (8 seeded trials a part, one seed, the part's tuning fraction). Trial 0 is the starting "
-                "point of every study (lr 1e-3, weight decay 5.5e-5, hidden 256, alpha 0.2, clean share 0.1). "
-                "Methods tuned on one or two parts (the single-label-only ones) have thin evidence. Validation "
-                "only: no test score enters the choice.")
+    head = (
+        "| method | parts | lr | weight decay | hidden | alpha | clean share | mean / worst regret | "
+        "trial 0's mean / worst |\n|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    )
+    lines = [
+        f"| {r['method']} | {r['parts']} | {r['lr']:.2g} | {r['weight_decay']:.2g} | {r['hidden']} | "
+        f"{r['alpha'] if r['alpha'] == '' else round(r['alpha'], 3)} | "
+        f"{r['clean_ratio'] if r['clean_ratio'] == '' else round(r['clean_ratio'], 3)} | "
+        f"{r['mean_regret']:.2f} / {r['worst_regret']:.2f} | "
+        f"{r.get('trial0_mean_regret', '')} / {r.get('trial0_worst_regret', '')} |"
+        for r in rows
+    ]
+    write_block(
+        "robust-defaults",
+        head + "\n" + "\n".join(lines),
+        "Each method's candidate with the least mean validation regret (part's best validation score "
+        "minus the candidate's) over the parts that tuned it, among the candidates scored on all of "
+        "them (8 seeded trials a part, one seed, the part's tuning fraction). Trial 0 is the starting "
+        "point of every study (lr 1e-3, weight decay 5.5e-5, hidden 256, alpha 0.2, clean share 0.1). "
+        "Methods tuned on one or two parts (the single-label-only ones) have thin evidence. Validation "
+        "only: no test score enters the choice.",
+    )
 
 
 if __name__ == "__main__":

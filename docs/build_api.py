@@ -6,6 +6,7 @@ name, and the page of each module that defines one adds that module's docstring 
 
 Usage: ``python docs/build_api.py [OUT]`` (default ``docs/api``; open ``OUT/index.html``).
 """
+
 from __future__ import annotations
 
 import sys

@@ -4,6 +4,7 @@ Playwright's own browser download is not used: the system binary is launched wit
 off the network. ``open_report`` records console errors and every request the page makes, checks that
 each ``<img>`` decoded, counts table rows and saves a full-page screenshot as a test artefact.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,14 @@ from typing import Any
 import pytest
 
 ARTEFACTS = Path(os.environ.get("NOISEREG_TEST_ARTEFACTS", Path(__file__).resolve().parents[1] / "test-artefacts"))
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 def chromium_binary() -> str | None:
@@ -48,6 +55,7 @@ def browser():
     if binary is None:
         pytest.skip("no Chromium binary (install the Debian package: apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=binary, args=FLAGS)
         yield b

@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny real-image folder with a manifest, seeded torch."""
+
 from __future__ import annotations
 
 import csv
@@ -26,6 +27,7 @@ def write_digit_folder(root: Path, *, n_per_class: int = 12, classes=("0", "1", 
     val and test: clean labels. Returns the manifest path.
     """
     from sklearn.datasets import load_digits
+
     d = load_digits()
     rng = np.random.default_rng(0)
     rows = []
@@ -60,8 +62,9 @@ def digit_folder(tmp_path: Path) -> Path:
     return write_digit_folder(tmp_path / "data")
 
 
-def write_image_folders(root: Path, sizes: dict[str, int], *, classes=("0", "1", "7"), noise: float = 0.2,
-                        side: int = 32) -> dict[str, Path]:
+def write_image_folders(
+    root: Path, sizes: dict[str, int], *, classes=("0", "1", "7"), noise: float = 0.2, side: int = 32
+) -> dict[str, Path]:
     """ImageFolder trees (``root/<part>/<class>/<n>.png``) of real scikit-learn digit scans.
 
     ``sizes`` maps a part (noisy, clean, val, test) to images per class; each part gets its own
@@ -69,13 +72,14 @@ def write_image_folders(root: Path, sizes: dict[str, int], *, classes=("0", "1",
     (a wrong label). Returns the folder of each part.
     """
     from sklearn.datasets import load_digits
+
     d = load_digits()
     rng = np.random.default_rng(0)
     start = 0
     out = {}
     for part, n in sizes.items():
         for c in classes:
-            idx = np.flatnonzero(d.target == int(c))[start:start + n]
+            idx = np.flatnonzero(d.target == int(c))[start : start + n]
             for j, i in enumerate(idx):
                 flipped = classes[(classes.index(c) + 1) % len(classes)]
                 label = c if part != "noisy" or rng.random() >= noise else flipped
@@ -91,6 +95,7 @@ def write_unreadable(folder: Path) -> tuple[Path, Path]:
     """Two image files that do not decode, in ``folder``: a JPEG cut in half (its header reads, its pixels
     do not: only a full decode finds it) and a text file named ``.jpg``."""
     import io
+
     folder.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(buf, "JPEG")
@@ -107,14 +112,24 @@ def image_folders(tmp_path: Path) -> dict[str, Path]:
 
 
 # frozen ImageNet features (EfficientNet-Lite0, offline) and heads: the paper's regime, seconds on a CPU
-FOLDER_MODEL = dict(scheme="frozen", backbone="efficientnet-lite0", backbone_steps=0, image_size=32, steps=60,
-                    hidden=32, batch_size=16, lr=1e-2, patience=0)
+FOLDER_MODEL = dict(
+    scheme="frozen",
+    backbone="efficientnet-lite0",
+    backbone_steps=0,
+    image_size=32,
+    steps=60,
+    hidden=32,
+    batch_size=16,
+    lr=1e-2,
+    patience=0,
+)
 
 
 @pytest.fixture(scope="session")
 def folder_model(tmp_path_factory: pytest.TempPathFactory):
     """(folders, a NoiseRegClassifier fitted once on the noisy + clean digit folders, its saved checkpoint)."""
     from noisereg import NoiseRegClassifier
+
     root = tmp_path_factory.mktemp("folder_model")
     folders = write_image_folders(root / "photos", {"noisy": 40, "clean": 8, "val": 4, "test": 6})
     torch.manual_seed(0)

@@ -1,6 +1,7 @@
 """Run by tests/test_distributed.py under ``torchrun``: BatchNorm layers swapped by ``global_batch_norm`` on
 each rank's block of a batch against plain BatchNorm on the whole batch in this process; each rank writes
 the largest differences (outputs, input and parameter gradients, running statistics) to ``rank<R>.json``."""
+
 import json
 import sys
 from pathlib import Path
@@ -44,8 +45,12 @@ def differences(ctx, n: int = 7, steps: int = 2) -> dict:
             inside = [type(m).__name__ for m in net]
             y = net(block)
             (y * w[rows]).square().sum().backward()
-    out = {"out": (y - y_ref[rows]).abs().max().item(), "input_grad": (block.grad - full.grad[rows]).abs().max().item(),
-           "inside": inside, "after": [type(m).__name__ for m in net]}
+    out = {
+        "out": (y - y_ref[rows]).abs().max().item(),
+        "input_grad": (block.grad - full.grad[rows]).abs().max().item(),
+        "inside": inside,
+        "after": [type(m).__name__ for m in net],
+    }
     grads = {k: p.grad.clone() for k, p in net.named_parameters()}
     for t in grads.values():
         dist.all_reduce(t)  # each rank's share of the gradient, summed: what DDP's average scales back to
@@ -67,4 +72,5 @@ if __name__ == "__main__":
     Path(sys.argv[1], f"rank{ctx.rank}.json").write_text(json.dumps(result))
     shutdown()
     from noisereg.cli import exit_process
+
     exit_process(0)

@@ -3,6 +3,7 @@ extracting its rows into one shared feature cache, then evaluated on the test sp
 backbone as created and once fine-tuned first (BatchNorm statistics differ per rank on CPU).
 Rank 0 writes the test scores to ``scores.json``; last, ``noisereg evaluate`` scores the first run's
 checkpoint on the test split in the same two processes (it leaves the process group)."""
+
 import json
 import sys
 from pathlib import Path
@@ -16,15 +17,29 @@ STEPS = (0, 4)  # backbone fine-tuning steps of the two runs
 
 
 def config(backbone_steps: int, cache_dir: Path) -> TrainConfig:
-    return TrainConfig(scheme="frozen", backbone="small-cnn", backbone_steps=backbone_steps, steps=30,
-                       batch_size=10, image_size=16, hidden=16, lr=3e-3, seed=0, quiet=True, device="cpu",
-                       eval_every=10, patience=0, cache_dir=str(cache_dir))
+    return TrainConfig(
+        scheme="frozen",
+        backbone="small-cnn",
+        backbone_steps=backbone_steps,
+        steps=30,
+        batch_size=10,
+        image_size=16,
+        hidden=16,
+        lr=3e-3,
+        seed=0,
+        quiet=True,
+        device="cpu",
+        eval_every=10,
+        patience=0,
+        cache_dir=str(cache_dir),
+    )
 
 
 def run(manifest: str, out: Path, cache_dir: Path, backbone_steps: int) -> dict:
     """Train on the manifest's train split (val validates), score the test split."""
     from noisereg.data.manifest import read_table
     from noisereg.train import evaluate, fit
+
     table = read_table(manifest)
     train, val, test = (table.to_labelled_set(s) for s in ("train", "val", "test"))
     result = fit(train, config(backbone_steps, cache_dir), eval_set=val, out=out)
@@ -39,7 +54,20 @@ if __name__ == "__main__":
     if ctx.is_main:
         (work / "scores.json").write_text(json.dumps(scores))
     from noisereg.cli import exit_process, main
-    code = main(["evaluate", "--checkpoint", str(work / "run0"), "--manifest", manifest, "--split", "test",
-                 "--json", "--device", "cpu"])
+
+    code = main(
+        [
+            "evaluate",
+            "--checkpoint",
+            str(work / "run0"),
+            "--manifest",
+            manifest,
+            "--split",
+            "test",
+            "--json",
+            "--device",
+            "cpu",
+        ]
+    )
     shutdown()
     exit_process(code)  # what the console script does: no gloo teardown abort at interpreter exit

@@ -4,6 +4,7 @@ The labels it writes must equal a mapping of the annotator's top-k done here by 
 multi mode differ as the paper's annotation says; unmapped images are counted; the cached top-k is
 reused (no second forward pass); a bad class map is one line, exit 2, nothing written.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,6 +24,7 @@ from noisereg.tasks.mosaics import disjoint_mosaics
 def _photos(root):
     """Six real photos: sklearn's flower and china pictures, whole, cropped and mirrored."""
     from sklearn.datasets import load_sample_image
+
     (root / "img").mkdir(parents=True)
     rows = []
     for name in ("flower.jpg", "china.jpg"):
@@ -40,6 +42,7 @@ def _reference_topk(root, manifest, k):
     """The annotator's top-k of each photo, computed here: the model, its preprocessing, torch.topk."""
     from noisereg.data.images import image_to_tensor, load_image
     from noisereg.models.annotators import create_imagenet_classifier
+
     model, pre = create_imagenet_classifier("efficientnet-lite0")
     paths = [line.split(",")[0] for line in manifest.read_text().splitlines()[1:]]
     x = torch.stack([image_to_tensor(load_image(str(root / p)), pre) for p in paths])
@@ -55,8 +58,13 @@ def photos(tmp_path_factory):
     # a map over ImageNet classes the annotator really predicts here: the first photo's top-3 -> flower,
     # the china photo's 2nd and 3rd -> building, one class nobody predicts -> flower
     china = top[3]
-    mapping = {int(top[0, 0]): "flower", int(top[0, 1]): "flower", int(top[0, 2]): "flower",
-               int(china[1]): "building", int(china[2]): "building"}
+    mapping = {
+        int(top[0, 0]): "flower",
+        int(top[0, 1]): "flower",
+        int(top[0, 2]): "flower",
+        int(china[1]): "building",
+        int(china[2]): "building",
+    }
     free = next(i for i in range(1000) if i not in set(top.ravel().tolist()))
     mapping[free] = "flower"
     (root / "map.csv").write_text("imagenet_index,class\n" + "".join(f"{i},{c}\n" for i, c in mapping.items()))
@@ -64,9 +72,26 @@ def photos(tmp_path_factory):
 
 
 def _annotate(root, manifest, out, *extra):
-    return main(["protocol", "annotate", "--manifest", str(manifest), "--image-root", str(root), "--class-map",
-                 str(root / "map.csv"), "--annotator", "efficientnet-lite0", "--out", str(out), "--device", "cpu",
-                 "--quiet", *map(str, extra)])
+    return main(
+        [
+            "protocol",
+            "annotate",
+            "--manifest",
+            str(manifest),
+            "--image-root",
+            str(root),
+            "--class-map",
+            str(root / "map.csv"),
+            "--annotator",
+            "efficientnet-lite0",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--quiet",
+            *map(str, extra),
+        ]
+    )
 
 
 def _by_hand(top, mapping, k, mode):
@@ -84,8 +109,9 @@ def test_written_labels_equal_a_mapping_of_the_annotators_top_k_by_hand(photos, 
     written = [sorted(table.label_names(table.noisy, i)) for i in range(len(table))]
     expected = _by_hand(top, mapping, 8, mode)
     assert written == [sorted(e) for e in expected]
-    assert [table.label_names(table.clean, i) for i in range(len(table))] == \
-        [["flower"]] * 3 + [["building"]] * 3  # the input's clean labels are kept
+    assert [table.label_names(table.clean, i) for i in range(len(table))] == [["flower"]] * 3 + [
+        ["building"]
+    ] * 3  # the input's clean labels are kept
     result = json.loads((tmp_path / "o" / "protocol.json").read_text())
     unmapped = [i for i, e in enumerate(expected) if not e]
     assert result["without_mapped_prediction"] == len(unmapped)
@@ -116,20 +142,43 @@ def test_the_cached_top_k_serves_another_map_and_top_k_without_a_forward_pass(ph
 
     def no_forward(*a, **k):
         raise AssertionError("the annotator ran again although its predictions are cached")
+
     monkeypatch.setattr("noisereg.annotation._predict_topk", no_forward)
     (root / "map2.csv").write_text(f"imagenet_index,class\n{top[0, 0]},building\n")
-    code = main(["protocol", "annotate", "--manifest", str(manifest), "--image-root", str(root), "--class-map",
-                 str(root / "map2.csv"), "--annotator", "efficientnet-lite0", "--out", str(tmp_path / "o"),
-                 "--top-k", "3", "--label-mode", "multi", "--quiet", "--device", "cpu", "--keep-unmapped-classes",
-                 "--overwrite"])
+    code = main(
+        [
+            "protocol",
+            "annotate",
+            "--manifest",
+            str(manifest),
+            "--image-root",
+            str(root),
+            "--class-map",
+            str(root / "map2.csv"),
+            "--annotator",
+            "efficientnet-lite0",
+            "--out",
+            str(tmp_path / "o"),
+            "--top-k",
+            "3",
+            "--label-mode",
+            "multi",
+            "--quiet",
+            "--device",
+            "cpu",
+            "--keep-unmapped-classes",
+            "--overwrite",
+        ]
+    )
     assert code == 0
     table = read_table(tmp_path / "o" / "manifest.csv", image_root=str(root))
     assert table.label_names(table.noisy, 0) == ["building"]
     assert [bool(table.label_names(table.noisy, i)) for i in range(6)] == [int(top[0, 0]) in row[:3] for row in top]
 
 
-def test_a_rerun_into_the_same_out_is_refused_before_any_forward_pass_unless_overwrite(photos, tmp_path, monkeypatch,
-                                                                                    capsys):
+def test_a_rerun_into_the_same_out_is_refused_before_any_forward_pass_unless_overwrite(
+    photos, tmp_path, monkeypatch, capsys
+):
     root, manifest, _, _ = photos
     out = tmp_path / "o"
     out.mkdir()
@@ -137,6 +186,7 @@ def test_a_rerun_into_the_same_out_is_refused_before_any_forward_pass_unless_ove
 
     def no_forward(*a, **k):
         raise AssertionError("the annotator ran before the earlier manifest was refused")
+
     monkeypatch.setattr("noisereg.annotation._predict_topk", no_forward)
     assert _annotate(root, manifest, out) == 2
     err = capsys.readouterr().err
@@ -145,18 +195,36 @@ def test_a_rerun_into_the_same_out_is_refused_before_any_forward_pass_unless_ove
     assert sorted(p.name for p in out.iterdir()) == ["manifest.csv"]
 
 
-@pytest.mark.parametrize("rows, message", [
-    ("985,plant\n", "class(es) ['plant']"),
-    ("1000,flower\n", "outside 0-999"),
-    ("985,flower\n985,building\n", "mapped twice"),
-    ("x,flower\n", "not an integer"),
-])
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ("985,plant\n", "class(es) ['plant']"),
+        ("1000,flower\n", "outside 0-999"),
+        ("985,flower\n985,building\n", "mapped twice"),
+        ("x,flower\n", "not an integer"),
+    ],
+)
 def test_a_bad_class_map_is_one_line_exit_2_and_nothing_written(photos, tmp_path, capsys, rows, message):
     root, manifest, _, _ = photos
     bad = tmp_path / "bad.csv"
     bad.write_text("imagenet_index,class\n" + rows)
-    code = main(["protocol", "annotate", "--manifest", str(manifest), "--image-root", str(root), "--class-map",
-                 str(bad), "--annotator", "efficientnet-lite0", "--out", str(tmp_path / "o"), "--quiet"])
+    code = main(
+        [
+            "protocol",
+            "annotate",
+            "--manifest",
+            str(manifest),
+            "--image-root",
+            str(root),
+            "--class-map",
+            str(bad),
+            "--annotator",
+            "efficientnet-lite0",
+            "--out",
+            str(tmp_path / "o"),
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "o").exists()
@@ -165,9 +233,10 @@ def test_a_bad_class_map_is_one_line_exit_2_and_nothing_written(photos, tmp_path
 def test_the_shipped_cifar10_map_covers_every_class_and_stands_antelopes_in_for_deer():
     m = read_class_map("cifar10")
     from noisereg.data.sources.cifar_n import CIFAR10_CLASSES
+
     lookup = class_lookup(m, CIFAR10_CLASSES)
     assert set(m.values()) == set(CIFAR10_CLASSES)
-    assert {m[i] for i in (351, 352, 353)} == {"deer"}           # hartebeest, impala, gazelle
+    assert {m[i] for i in (351, 352, 353)} == {"deer"}  # hartebeest, impala, gazelle
     assert m[817] == "automobile" and m[867] == "truck" and m[404] == "airplane" and m[281] == "cat"
     assert 717 not in m  # a pickup is neither CIFAR class (automobile: sedans, SUVs; truck: big trucks only)
     assert 286 not in m  # cougar: CIFAR's cats are house cats
@@ -176,8 +245,16 @@ def test_the_shipped_cifar10_map_covers_every_class_and_stands_antelopes_in_for_
 
 def test_annotator_topk_on_pixels_in_memory_is_cached_under_its_content(tmp_path):
     x = torch.rand(3, 3, 32, 32)
-    a, _ = annotator_topk(x, cache=tmp_path, annotator="efficientnet-lite0", image_size=64, ids=["m"],
-                          content="three", device="cpu", quiet=True)
+    a, _ = annotator_topk(
+        x,
+        cache=tmp_path,
+        annotator="efficientnet-lite0",
+        image_size=64,
+        ids=["m"],
+        content="three",
+        device="cpu",
+        quiet=True,
+    )
     assert a.shape == (3, CACHED_K)
     key = json.loads((tmp_path / "annotator_topk.json").read_text())
     assert key["content"] == "three" and key["image_size"] == 64
@@ -201,6 +278,7 @@ def test_offline_lite1_and_lite2_classify_real_photos_and_give_features(name):
     from noisereg.data.images import image_to_tensor
     from noisereg.models.annotators import create_imagenet_classifier
     from noisereg.models.backbones import create_backbone
+
     model, pre = create_imagenet_classifier(name)
     assert pre.image_size == {"efficientnet-lite1": 240, "efficientnet-lite2": 260}[name]
     x = torch.stack([image_to_tensor(Image.fromarray(load_sample_image(n)), pre) for n in ("china.jpg", "flower.jpg")])
@@ -214,23 +292,55 @@ def test_offline_lite1_and_lite2_classify_real_photos_and_give_features(name):
 def test_the_annotator_is_never_the_feature_backbone():
     from conftest import SHARED_DATA
     from noisereg.tasks.cifar10n import cifar10n_builder
+
     if not (SHARED_DATA / "cifar10").is_dir():
         pytest.skip("../shared/data/cifar10 is absent")
     with pytest.raises(UserError, match="must not be the feature backbone"):
-        cifar10n_builder(None, None, noise="annotated", multi_label=False, backbone="efficientnet-lite2",
-                         image_size=64, mosaics=10, cache_dir="unused", device=torch.device("cpu"),
-                         annotator="efficientnet-lite2")
+        cifar10n_builder(
+            None,
+            None,
+            noise="annotated",
+            multi_label=False,
+            backbone="efficientnet-lite2",
+            image_size=64,
+            mosaics=10,
+            cache_dir="unused",
+            device=torch.device("cpu"),
+            annotator="efficientnet-lite2",
+        )
 
 
 def test_annotate_reads_cifar_n_pickles_and_labels_their_pixels(tmp_path, capsys):
     """--format cifar-n on the python-pickle layout (pixels in memory): every image gets the mapped
     annotator label or none, and the clean labels are CIFAR's."""
     from formats import write_cifar_n, write_cifar_pickles
+
     root, clean = write_cifar_pickles(tmp_path / "cifar")
     write_cifar_n(tmp_path / "CIFAR-10_human.pt", clean)
-    code = main(["protocol", "annotate", "--format", "cifar-n", "--root", str(root), "--labels",
-                 str(tmp_path / "CIFAR-10_human.pt"), "--class-map", "cifar10", "--annotator", "efficientnet-lite0",
-                 "--image-size", "64", "--out", str(tmp_path / "o"), "--quiet", "--json", "--device", "cpu"])
+    code = main(
+        [
+            "protocol",
+            "annotate",
+            "--format",
+            "cifar-n",
+            "--root",
+            str(root),
+            "--labels",
+            str(tmp_path / "CIFAR-10_human.pt"),
+            "--class-map",
+            "cifar10",
+            "--annotator",
+            "efficientnet-lite0",
+            "--image-size",
+            "64",
+            "--out",
+            str(tmp_path / "o"),
+            "--quiet",
+            "--json",
+            "--device",
+            "cpu",
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     result = json.loads(out.out)
@@ -256,8 +366,12 @@ def test_classes_the_map_leaves_out_are_dropped_with_the_images_they_alone_label
     noise_md = (tmp_path / "o" / "noise.md").read_text()
     assert "dropped 1 class(es)" in noise_md and "flower" in noise_md
     assert "3 images left without a clean label" in noise_md
-    assert _annotate_with(root, manifest, tmp_path / "k", "building.csv", "--label-mode", "multi",
-                          "--keep-unmapped-classes") == 0
+    assert (
+        _annotate_with(
+            root, manifest, tmp_path / "k", "building.csv", "--label-mode", "multi", "--keep-unmapped-classes"
+        )
+        == 0
+    )
     kept = read_table(tmp_path / "k" / "manifest.csv", image_root=str(root))
     assert sorted(kept.classes) == ["building", "flower"] and len(kept) == 6
     assert json.loads((tmp_path / "k" / "protocol.json").read_text())["removed_images"] == 0
@@ -277,8 +391,27 @@ def test_the_multi_mode_count_of_images_without_a_mapped_prediction_is_what_the_
 
 def test_the_shipped_voc_map_covers_the_19_voc_classes_imagenet_has_and_not_person():
     m = read_class_map("voc")
-    voc = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
-           "dog", "horse", "motorbike", "pottedplant", "sheep", "sofa", "train", "tvmonitor"]
+    voc = [
+        "aeroplane",
+        "bicycle",
+        "bird",
+        "boat",
+        "bottle",
+        "bus",
+        "car",
+        "cat",
+        "chair",
+        "cow",
+        "diningtable",
+        "dog",
+        "horse",
+        "motorbike",
+        "pottedplant",
+        "sheep",
+        "sofa",
+        "train",
+        "tvmonitor",
+    ]
     assert sorted(set(m.values())) == voc  # every VOC class but person, which no ImageNet class names
     assert m[404] == "aeroplane" and m[831] == "sofa" and m[532] == "diningtable" and m[851] == "tvmonitor"
     assert m[738] == "pottedplant" and m[670] == "motorbike" and m[339] == "horse"
@@ -291,6 +424,7 @@ def test_the_shipped_voc_map_covers_the_19_voc_classes_imagenet_has_and_not_pers
 def _voc_subset(tmp_path, n_per_split=6):
     """A few real VOC photos in the COCO layout, with at least one that only ``person`` labels."""
     from conftest import SHARED_DATA
+
     src = SHARED_DATA / "voc2007"
     if not (src / "annotations").is_dir():
         pytest.skip("../shared/data/voc2007 is absent")
@@ -310,16 +444,37 @@ def _voc_subset(tmp_path, n_per_split=6):
             name = im["file_name"]
             (root / "images" / split / name).write_bytes((src / "images" / split / name).read_bytes())
         (root / "annotations").mkdir(exist_ok=True)
-        (root / "annotations" / f"instances_{split}.json").write_text(json.dumps(
-            {**full, "images": images, "annotations": [a for a in full["annotations"] if a["image_id"] in keep]}))
+        (root / "annotations" / f"instances_{split}.json").write_text(
+            json.dumps(
+                {**full, "images": images, "annotations": [a for a in full["annotations"] if a["image_id"] in keep]}
+            )
+        )
     return root
 
 
 def test_voc_photos_annotated_with_the_shipped_map_lose_person_and_the_photos_only_it_labels(tmp_path, capsys):
     root = _voc_subset(tmp_path)
-    code = main(["protocol", "annotate", "--format", "coco", "--root", str(root), "--class-map", "voc",
-                 "--annotator", "efficientnet-lite0", "--label-mode", "multi", "--out", str(tmp_path / "o"),
-                 "--device", "cpu", "--json"])
+    code = main(
+        [
+            "protocol",
+            "annotate",
+            "--format",
+            "coco",
+            "--root",
+            str(root),
+            "--class-map",
+            "voc",
+            "--annotator",
+            "efficientnet-lite0",
+            "--label-mode",
+            "multi",
+            "--out",
+            str(tmp_path / "o"),
+            "--device",
+            "cpu",
+            "--json",
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     result = json.loads(out.out)
@@ -336,6 +491,7 @@ def test_the_voc_task_is_the_papers_protocol_on_the_shared_photos():
     and the test photos are val + test (1,382), never the training split."""
     from conftest import SHARED_DATA
     from noisereg.tasks.voc import voc_table
+
     if not (SHARED_DATA / "voc2007" / "annotations").is_dir():
         pytest.skip("../shared/data/voc2007 is absent")
     table = voc_table(None)
@@ -345,6 +501,23 @@ def test_the_voc_task_is_the_papers_protocol_on_the_shared_photos():
 
 
 def _annotate_with(root, manifest, out, class_map, *extra):
-    return main(["protocol", "annotate", "--manifest", str(manifest), "--image-root", str(root), "--class-map",
-                 str(root / class_map), "--annotator", "efficientnet-lite0", "--out", str(out), "--device", "cpu",
-                 "--quiet", *map(str, extra)])
+    return main(
+        [
+            "protocol",
+            "annotate",
+            "--manifest",
+            str(manifest),
+            "--image-root",
+            str(root),
+            "--class-map",
+            str(root / class_map),
+            "--annotator",
+            "efficientnet-lite0",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--quiet",
+            *map(str, extra),
+        ]
+    )

@@ -1,4 +1,5 @@
 """The public API: every name of ``noisereg.__all__`` resolves on first use, and tuning runs from it."""
+
 import json
 import subprocess
 import sys
@@ -18,6 +19,7 @@ def test_importing_noisereg_imports_nothing_heavy():
 
 def test_every_public_name_resolves_to_the_object_of_its_module():
     from noisereg import experiment, tuning
+
     for name in noisereg.__all__:
         assert getattr(noisereg, name) is not None, name
     assert noisereg.run_experiment is experiment.run_experiment and noisereg.tune is tuning.tune
@@ -27,21 +29,29 @@ def test_every_public_name_resolves_to_the_object_of_its_module():
 
 def _task(n: int = 240, k: int = 3, seed: int = 0) -> "noisereg.LabelledSet":
     from noisereg.data.labelset import one_hot
+
     rng = np.random.default_rng(seed)
     y = rng.integers(0, k, n)
     x = (rng.normal(size=(n, 6)) + 2.0 * np.eye(k, 6)[y]).astype(np.float32)
     noisy = np.where(rng.random(n) < 0.3, (y + 1) % k, y)
     is_clean = np.arange(n) % 4 == 0
-    return noisereg.LabelledSet(images=x, classes=list("abc"), noisy=one_hot(noisy, k), clean=one_hot(y, k),
-                                has_noisy=~is_clean, has_clean=is_clean)
+    return noisereg.LabelledSet(
+        images=x,
+        classes=list("abc"),
+        noisy=one_hot(noisy, k),
+        clean=one_hot(y, k),
+        has_noisy=~is_clean,
+        has_clean=is_clean,
+    )
 
 
 def test_tune_gives_each_method_the_same_trials_and_writes_them(tmp_path):
     pytest.importorskip("optuna")
     base = noisereg.TrainConfig(steps=20, hidden=16, quiet=True, patience=0)
     seen = []
-    results = noisereg.tune(_task(), methods=["proposed", "noisy"], trials=2, base=base, out=tmp_path,
-                           on_trial=seen.append)
+    results = noisereg.tune(
+        _task(), methods=["proposed", "noisy"], trials=2, base=base, out=tmp_path, on_trial=seen.append
+    )
     assert {m: len(r.trials) for m, r in results.items()} == {"proposed": 2, "noisy": 2} and len(seen) == 4
     assert json.loads((tmp_path / "tuned.json").read_text()) == {m: r.params for m, r in results.items()}
     assert (tmp_path / "proposed.yaml").is_file() and (tmp_path / "noisy.yaml").is_file()

@@ -10,6 +10,7 @@ from noisereg.models.backbones import create_backbone, efficientnet_lite0
 
 def test_offline_efficientnet_lite0_classifies_the_flower_as_a_daisy():
     from sklearn.datasets import load_sample_image
+
     model = efficientnet_lite0(pretrained=True, with_head=True).eval()
     pre = create_backbone("efficientnet-lite0", pretrained=False).preprocess
     x = image_to_tensor(Image.fromarray(load_sample_image("flower.jpg")), pre)[None]
@@ -40,6 +41,7 @@ def test_torchvision_backbone_by_name_without_download():
 
 def test_local_weight_file_is_loaded(tmp_path):
     from safetensors.torch import save_file
+
     src = create_backbone("small-cnn", in_chans=1)
     save_file({k: v.contiguous() for k, v in src.body.state_dict().items()}, str(tmp_path / "w.safetensors"))
     torch.manual_seed(123)
@@ -78,6 +80,7 @@ def test_torchvision_backbones_are_preprocessed_as_their_weights_say():
     """resize 256, crop 224, bicubic: EfficientNet-B0's ``weights.transforms()`` (read from the weights
     enum, no download), not ImageNet's default of resizing to the crop bilinearly; loaded or not."""
     from torchvision.models import EfficientNet_B0_Weights
+
     pre = create_backbone("efficientnet_b0", pretrained=False).preprocess
     assert (pre.image_size, pre.resize, pre.interpolation) == (224, 256, "bicubic")
     assert (pre.mean, pre.std) == (IMAGENET_MEAN, IMAGENET_STD)
@@ -104,8 +107,11 @@ def test_preprocess_of_old_checkpoints_reads_as_before():
     """A checkpoint recorded before resize and interpolation were: resize to the crop, bilinear."""
     old = {"image_size": 64, "channels": 3, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
     pre = Preprocess.from_dict(old)
-    assert (pre.resize, pre.interpolation) == (64, "bilinear") and pre.to_dict() == {**old, "mean": IMAGENET_MEAN,
-                                                                                     "std": IMAGENET_STD}
+    assert (pre.resize, pre.interpolation) == (64, "bilinear") and pre.to_dict() == {
+        **old,
+        "mean": IMAGENET_MEAN,
+        "std": IMAGENET_STD,
+    }
     new = create_backbone("efficientnet_b0", pretrained=False).preprocess
     assert Preprocess.from_dict(new.to_dict()) == new
 
@@ -114,6 +120,7 @@ def test_the_default_backbone_is_pretrained_efficientnet_lite0_without_a_backbon
     """Issue 44 (15): by default the frozen scheme trains the heads on ImageNet features (Lite0, installed
     offline) with no stage one; the estimator's defaults are the config's."""
     from noisereg import NoiseRegClassifier, TrainConfig
+
     cfg = TrainConfig()
     assert (cfg.scheme, cfg.backbone, cfg.pretrained, cfg.weights) == ("frozen", "efficientnet-lite0", True, None)
     assert cfg.backbone_steps is None and cfg.stage_one_steps() == 0  # left to the backbone, resolved once
@@ -125,6 +132,7 @@ def test_small_cnn_by_name_is_trained_from_scratch_with_a_backbone_stage():
     """A backbone that starts from random weights gets stage one (500 steps) when --backbone-steps is left
     unset; given weights count as pretrained; a given --backbone-steps always wins."""
     from noisereg.config import SCRATCH_BACKBONE_STEPS, TrainConfig
+
     small = TrainConfig(backbone="small-cnn")
     assert small.backbone_steps is None and small.resolved().backbone_steps == SCRATCH_BACKBONE_STEPS == 500
     assert TrainConfig(backbone="resnet18", pretrained=False).resolved().backbone_steps == 500

@@ -1,5 +1,6 @@
 """The benchmarks as a package: the Part and Section registries (a toy part and a toy section render),
 RESULTS.md regenerated from the committed results, the one CSV helper and the one fresh-process probe."""
+
 from __future__ import annotations
 
 import argparse
@@ -37,17 +38,37 @@ def test_every_note_and_block_belongs_to_a_registered_section_or_part():
 
 
 def _rows(part, fractions=(0.05, 0.1)):
-    return [{"part": part, "method": m, "clean_fraction": str(f), "seed": str(s), "top1": str(v + s / 100),
-             "val_best": "0.5", "epochs": "5", "best_epoch": "4", "hyperparameters": "lr=0.001"}
-            for f in fractions for s in range(2)
-            for m, v in (("proposed", 0.80), ("glc", 0.74), ("g-alone", 0.70), ("h-alone", 0.60), ("gt", 0.9))]
+    return [
+        {
+            "part": part,
+            "method": m,
+            "clean_fraction": str(f),
+            "seed": str(s),
+            "top1": str(v + s / 100),
+            "val_best": "0.5",
+            "epochs": "5",
+            "best_epoch": "4",
+            "hyperparameters": "lr=0.001",
+        }
+        for f in fractions
+        for s in range(2)
+        for m, v in (("proposed", 0.80), ("glc", 0.74), ("g-alone", 0.70), ("h-alone", 0.60), ("gt", 0.9))
+    ]
 
 
 @pytest.fixture
 def toy_part():
-    part = parts.register_part(parts.Part("toy", "a toy part, single-label", data="digits", noise="toy",
-                                          targets=((0.05, 3.0),), summary="toy labels, top-1",
-                                          methods=parts.single_label_methods))
+    part = parts.register_part(
+        parts.Part(
+            "toy",
+            "a toy part, single-label",
+            data="digits",
+            noise="toy",
+            targets=((0.05, 3.0),),
+            summary="toy labels, top-1",
+            methods=parts.single_label_methods,
+        )
+    )
     yield part
     parts.unregister_part("toy")
 
@@ -74,13 +95,16 @@ def test_a_toy_part_is_one_registration_and_every_reader_sees_it(toy_part, tmp_p
 def test_a_toy_section_renders_with_its_sources_and_its_reading(tmp_path, monkeypatch):
     monkeypatch.setattr(make_results, "NOTES_DIR", tmp_path)
     (tmp_path / "toy.md").write_text("The reading of the toy section.\n")
-    section = make_results.register_section(make_results.Section("toy", "A toy benchmark", lambda: ["| a |", ""],
-                                                                 ("toy.csv",)))
+    section = make_results.register_section(
+        make_results.Section("toy", "A toy benchmark", lambda: ["| a |", ""], ("toy.csv",))
+    )
     try:
         doc = make_results.document()
         assert "- [A toy benchmark](#a-toy-benchmark)" in doc
-        assert "## A toy benchmark\n\nGenerated from `results/toy.csv`.\n\n| a |\n\nThe reading of the toy section.\n" \
+        assert (
+            "## A toy benchmark\n\nGenerated from `results/toy.csv`.\n\n| a |\n\nThe reading of the toy section.\n"
             in doc
+        )
         assert make_results.render_section(make_results.Section("empty", "Empty", lambda: [])) == []
     finally:
         make_results.SECTIONS.pop(section.slug)
@@ -88,6 +112,7 @@ def test_a_toy_section_renders_with_its_sources_and_its_reading(tmp_path, monkey
 
 def test_part_methods_come_from_the_method_registrys_facts():
     from noisereg.methods import get_method_spec, list_methods
+
     single, multi = parts.single_label_methods(), parts.multi_label_methods()
     assert set(single) == set(list_methods()) - set(parts.FROZEN_REFUSED)
     assert set(multi) == {m for m in single if not get_method_spec(m).single_label_only}
@@ -116,8 +141,13 @@ def test_no_table_reads_a_stale_label_issue_row():
 
 
 def test_the_fresh_process_probe_reports_the_childs_json_and_wall_time():
-    got = fresh_process(["-c", "import json; from benchmarks.common import peak_rss_mib; "
-                               "print('noise'); print(json.dumps({'peak': peak_rss_mib()}))"])
+    got = fresh_process(
+        [
+            "-c",
+            "import json; from benchmarks.common import peak_rss_mib; "
+            "print('noise'); print(json.dumps({'peak': peak_rss_mib()}))",
+        ]
+    )
     assert got["peak"] > 1 and got["wall_s"] > 0 and peak_rss_mib() > 1
 
 
@@ -126,8 +156,9 @@ def test_benchmarks_edit_no_import_path_and_import_no_private_name():
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
-                assert node.module is None or not node.module.split(".")[-1].startswith("_") or \
-                    node.module == "__future__", (path.name, node.module)
+                assert (
+                    node.module is None or not node.module.split(".")[-1].startswith("_") or node.module == "__future__"
+                ), (path.name, node.module)
                 assert not any(a.name.startswith("_") for a in node.names), (path.name, node.module)
             if isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name):
                 assert node.value.id != "sys", path.name
@@ -135,6 +166,7 @@ def test_benchmarks_edit_no_import_path_and_import_no_private_name():
 
 def test_a_script_block_replaces_the_sections_figures(tmp_path, monkeypatch):
     from benchmarks import common
+
     monkeypatch.setattr(common, "BLOCKS_DIR", tmp_path)
     monkeypatch.setattr(common, "machine", lambda: "a machine")
     common.write_block("toy/one", "| x |", "a note", wall_s=90)

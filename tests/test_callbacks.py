@@ -1,5 +1,6 @@
 """The phase's small parts: the loop calls its callbacks in order and stops when one says so; the selector and
 the early stopper alone do what ``Selection`` did; ``train_run`` is the ``train`` command as one library call."""
+
 import json
 
 import numpy as np
@@ -23,8 +24,9 @@ def _features(n: int = 120, seed: int = 0) -> LabelledSet:
     y = rng.integers(0, 3, n)
     x = (rng.normal(size=(n, 6)) + 3 * np.eye(3, 6)[y]).astype(np.float32)
     clean = np.arange(n) % 4 == 0
-    return LabelledSet(images=x, classes=["a", "b", "c"], noisy=one_hot(y, 3), clean=one_hot(y, 3),
-                       has_noisy=~clean, has_clean=clean)
+    return LabelledSet(
+        images=x, classes=["a", "b", "c"], noisy=one_hot(y, 3), clean=one_hot(y, 3), has_noisy=~clean, has_clean=clean
+    )
 
 
 class _Recorder:
@@ -45,8 +47,16 @@ def test_the_loop_calls_its_callbacks_in_order_on_one_state_and_stops_when_told(
     sampler = sampler_for(cfg, data, Phase("train", 0.25), DistContext())
     batches = iter_training_batches(data, torch.from_numpy(data.images), None, sampler, range(10))
     seen: list = []
-    history = train_loop(model, batches, make_optimizer(model, cfg), cfg, range(10), device=torch.device("cpu"),
-                         desc="t", callbacks=[_Recorder("first", seen), _Recorder("second", seen, stop_at=3)])
+    history = train_loop(
+        model,
+        batches,
+        make_optimizer(model, cfg),
+        cfg,
+        range(10),
+        device=torch.device("cpu"),
+        desc="t",
+        callbacks=[_Recorder("first", seen), _Recorder("second", seen, stop_at=3)],
+    )
     assert seen == [(s, name, mark) for s in (1, 2, 3) for name, mark in (("first", None), ("second", "first"))]
     assert [h["step"] for h in history] == [1, 2, 3] and history[-1]["mark"] == "second"
 
@@ -83,14 +93,20 @@ def test_selector_and_early_stopper_alone_decide_as_the_joined_selection():
 def test_train_run_trains_scores_and_reports_in_one_call(tmp_path):
     data = _features()
     lines: list = []
-    run = train_run(data, TrainConfig(method="proposed", steps=40, hidden=8, quiet=True), out=tmp_path / "run",
-                    say=lines.append)
+    run = train_run(
+        data, TrainConfig(method="proposed", steps=40, hidden=8, quiet=True), out=tmp_path / "run", say=lines.append
+    )
     assert run.scores is None and run.search is None and run.report == tmp_path / "run" / "report.html"
     assert run.report.is_file() and json.loads((tmp_path / "run" / "run.json").read_text())
     assert has_checkpoint(tmp_path / "run")
     assert lines[0].startswith("trained 'proposed' (frozen) on 30 clean + 90 noisy images")
     assert lines[-1] == f"report: {run.report}"
     val = data.subset(np.flatnonzero(data.has_clean))
-    again = train_run(data, TrainConfig(method="proposed", steps=40, hidden=8, quiet=True), eval_set=val,
-                      out=tmp_path / "with-val", say=lines.append)
+    again = train_run(
+        data,
+        TrainConfig(method="proposed", steps=40, hidden=8, quiet=True),
+        eval_set=val,
+        out=tmp_path / "with-val",
+        say=lines.append,
+    )
     assert again.scores is not None and any(line.startswith("val: mAP ") for line in lines)

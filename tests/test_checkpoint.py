@@ -18,8 +18,14 @@ def _data(n: int = 80) -> LabelledSet:
     images = torch.rand(n, 1, 8, 8) * 0.3
     images[torch.arange(n), 0, torch.as_tensor(y) * 2, :] = 1.0  # a learnable stripe per class
     is_clean = np.arange(n) % 4 == 0
-    return LabelledSet(images=images, classes=["a", "b", "c"], noisy=one_hot(y, 3), clean=one_hot(y, 3),
-                       has_noisy=~is_clean, has_clean=is_clean)
+    return LabelledSet(
+        images=images,
+        classes=["a", "b", "c"],
+        noisy=one_hot(y, 3),
+        clean=one_hot(y, 3),
+        has_noisy=~is_clean,
+        has_clean=is_clean,
+    )
 
 
 CFG = TrainConfig(image_size=8, hidden=8, backbone_steps=4, steps=6, quiet=True, batch_size=16)
@@ -38,13 +44,13 @@ def test_round_trip_gives_the_same_predictions(tmp_path, scheme):
     torch.testing.assert_close(a["h_logits"], b["h_logits"])
 
 
-@pytest.mark.parametrize("scheme,stage", [("end-to-end", "end-to-end"), ("frozen", "backbone"),
-                                          ("frozen", "heads")])
+@pytest.mark.parametrize("scheme,stage", [("end-to-end", "end-to-end"), ("frozen", "backbone"), ("frozen", "heads")])
 def test_resume_continues_exactly_where_the_run_stopped(tmp_path, monkeypatch, scheme, stage):
     """Snapshot the checkpoint written at step 2 of ``stage`` (as if the run died there), resume it."""
     import shutil
 
     import noisereg.train.run as trainer  # where the phases save their checkpoints
+
     data = _data()
     cfg = CFG.replace(scheme=scheme, save_every=2)
     real_save = trainer.save_checkpoint
@@ -89,8 +95,14 @@ def test_nan_loss_stops_training_with_a_clear_error_and_keeps_the_checkpoint(tmp
     data = _data()
     fit(data, CFG.replace(scheme="end-to-end"), out=tmp_path)
     good = (tmp_path / MODEL_FILE).read_bytes()
-    bad = LabelledSet(images=data.images * float("nan"), classes=data.classes, noisy=data.noisy,
-                      clean=data.clean, has_noisy=data.has_noisy, has_clean=data.has_clean)
+    bad = LabelledSet(
+        images=data.images * float("nan"),
+        classes=data.classes,
+        noisy=data.noisy,
+        clean=data.clean,
+        has_noisy=data.has_noisy,
+        has_clean=data.has_clean,
+    )
     with pytest.raises(TrainingDiverged, match="loss became nan at step 1"):
         fit(bad, CFG.replace(scheme="end-to-end", steps=20), out=tmp_path, overwrite=True)
     assert (tmp_path / MODEL_FILE).read_bytes() == good

@@ -1,6 +1,7 @@
 """Values chosen on validation when left unset (issue 24, train/choice.py): `proposed`'s alpha among the
 paper's 0.2, 0.05 and 0.02, scored by each candidate's kept weights on the validation set; the features
 computed once for all candidates and the final run, and a line at the start and per candidate (issue 44)."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,14 @@ def _task(n: int = 400, k: int = 3, seed: int = 0) -> LabelledSet:
     x = (rng.normal(size=(n, 8)) + 1.5 * np.eye(k, 8)[y]).astype(np.float32)
     noisy = np.where(rng.random(n) < 0.3, rng.integers(0, k, n), y)
     is_clean = np.arange(n) % 4 == 0
-    return LabelledSet(images=x, classes=[str(c) for c in range(k)], noisy=one_hot(noisy, k), clean=one_hot(y, k),
-                       has_noisy=~is_clean, has_clean=is_clean)
+    return LabelledSet(
+        images=x,
+        classes=[str(c) for c in range(k)],
+        noisy=one_hot(noisy, k),
+        clean=one_hot(y, k),
+        has_noisy=~is_clean,
+        has_clean=is_clean,
+    )
 
 
 def _image_task(n: int = 240, k: int = 3, seed: int = 0) -> LabelledSet:
@@ -38,13 +45,20 @@ def _image_task(n: int = 240, k: int = 3, seed: int = 0) -> LabelledSet:
     x[np.arange(n), 0, 2 * y] += 1.0
     noisy = np.where(rng.random(n) < 0.3, rng.integers(0, k, n), y)
     is_clean = np.arange(n) % 4 == 0
-    return LabelledSet(images=torch.from_numpy(x), classes=[str(c) for c in range(k)], noisy=one_hot(noisy, k),
-                       clean=one_hot(y, k), has_noisy=~is_clean, has_clean=is_clean)
+    return LabelledSet(
+        images=torch.from_numpy(x),
+        classes=[str(c) for c in range(k)],
+        noisy=one_hot(noisy, k),
+        clean=one_hot(y, k),
+        has_noisy=~is_clean,
+        has_clean=is_clean,
+    )
 
 
 def _cfg(**kw) -> TrainConfig:
-    return TrainConfig(**{"method": "proposed", "steps": 60, "eval_every": 20, "device": "cpu", "quiet": True,
-                          "seed": 0, **kw})
+    return TrainConfig(
+        **{"method": "proposed", "steps": 60, "eval_every": 20, "device": "cpu", "quiet": True, "seed": 0, **kw}
+    )
 
 
 def test_the_paper_method_chooses_alpha_on_validation_and_trains_its_run_with_the_winner(tmp_path, capsys):
@@ -84,8 +98,14 @@ def test_nothing_is_chosen_when_alpha_is_given_or_there_is_no_validation_or_back
     assert pending(_cfg(), None) == ()
     assert pending(_cfg(scheme="end-to-end"), val) == ()  # a candidate would retrain the backbone
     assert pending(_cfg(method="g-alone"), val) == ()  # only methods that declare it
-    images = LabelledSet(images=["a.png"], classes=["0", "1"], noisy=np.ones((1, 2)), clean=np.ones((1, 2)),
-                         has_noisy=np.ones(1, bool), has_clean=np.ones(1, bool))
+    images = LabelledSet(
+        images=["a.png"],
+        classes=["0", "1"],
+        noisy=np.ones((1, 2)),
+        clean=np.ones((1, 2)),
+        has_noisy=np.ones(1, bool),
+        has_clean=np.ones(1, bool),
+    )
     assert not images.holds_features
     assert pending(_cfg(backbone_steps=5), val, images) == ()  # the backbone stage trains in this run
     assert pending(_cfg(backbone_steps=0), val, images) == ("alpha",)  # the backbone as created
@@ -120,7 +140,8 @@ def _backbone_rows(run) -> tuple[int, object]:
     """(images that went through any backbone, what ``run()`` returned): f(x) computed, wherever it is."""
     seen = []
     hook = torch.nn.modules.module.register_module_forward_hook(
-        lambda m, args, out: seen.append(len(args[0])) if isinstance(m, Backbone) else None)
+        lambda m, args, out: seen.append(len(args[0])) if isinstance(m, Backbone) else None
+    )
     try:
         result = run()
     finally:
@@ -154,8 +175,10 @@ def test_the_choice_says_what_it_chooses_when_it_starts_and_each_candidates_scor
     start = next(i for i, line in enumerate(lines) if line.startswith("proposed: choosing alpha on validation"))
     assert "3 candidates (0.2, 0.05, 0.02)" in lines[start]
     assert f"scored on {int(val.has_clean.sum())} validation images" in lines[start]
-    each = [lines.index(f"proposed: alpha {c:g} ({i + 1}/3): validation top1 {s:.4f}")
-            for i, (c, s) in enumerate(zip(CANDIDATES, choice["scores"]))]
+    each = [
+        lines.index(f"proposed: alpha {c:g} ({i + 1}/3): validation top1 {s:.4f}")
+        for i, (c, s) in enumerate(zip(CANDIDATES, choice["scores"]))
+    ]
     summary = next(i for i, line in enumerate(lines) if "chosen on validation (top1 of each" in line)
     assert start < each[0] < each[1] < each[2] < summary
     fit(train, _cfg(), eval_set=val)  # quiet: none of them

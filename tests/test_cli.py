@@ -1,4 +1,5 @@
 """End to end through the command line on a tiny folder of real image files, and its error cases."""
+
 import csv
 import json
 import os
@@ -10,8 +11,23 @@ from tests.conftest import write_manifest
 
 from noisereg.cli import main
 
-TRAIN = ["--steps", "30", "--backbone-steps", "30", "--image-size", "16", "--hidden", "16",
-         "--batch-size", "10", "--patience", "0", "--quiet", "--backbone", "small-cnn"]
+TRAIN = [
+    "--steps",
+    "30",
+    "--backbone-steps",
+    "30",
+    "--image-size",
+    "16",
+    "--hidden",
+    "16",
+    "--batch-size",
+    "10",
+    "--patience",
+    "0",
+    "--quiet",
+    "--backbone",
+    "small-cnn",
+]
 
 
 @pytest.mark.parametrize("scheme", ["frozen", "end-to-end"])
@@ -20,8 +36,9 @@ def test_train_evaluate_predict(digit_folder, tmp_path, capsys, scheme):
     # 30 steps on 36 tiny images: at 3e-3 the frozen scheme's heads barely leave their initialisation (one
     # of five seeds stayed at chance after a dependency update); 1e-2 learns on each of those five seeds
     lr = "1e-2" if scheme == "frozen" else "3e-3"
-    assert main(["train", "--manifest", str(digit_folder), "--out", str(out), "--scheme", scheme,
-                 "--lr", lr, *TRAIN]) == 0
+    assert (
+        main(["train", "--manifest", str(digit_folder), "--out", str(out), "--scheme", scheme, "--lr", lr, *TRAIN]) == 0
+    )
     assert "checkpoint in" in capsys.readouterr().out
     assert (out / "model.safetensors").is_file() and (out / "checkpoint.json").is_file()
 
@@ -41,19 +58,53 @@ def test_train_evaluate_predict(digit_folder, tmp_path, capsys, scheme):
 def test_train_says_what_it_does_and_prints_validation_metrics(image_folders, tmp_path, capsys):
     """Folders in; the frozen scheme's backbone stage is announced; one line per validation."""
     out = tmp_path / "run"
-    assert main(["train", "--noisy-dir", str(image_folders["noisy"]), "--clean-dir", str(image_folders["clean"]),
-                 "--val-dir", str(image_folders["val"]), "--out", str(out), "--backbone", "small-cnn",
-                 "--backbone-steps", "4", "--steps", "6",
-                 "--eval-every", "3", "--image-size", "16", "--hidden", "8", "--batch-size", "8"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--noisy-dir",
+                str(image_folders["noisy"]),
+                "--clean-dir",
+                str(image_folders["clean"]),
+                "--val-dir",
+                str(image_folders["val"]),
+                "--out",
+                str(out),
+                "--backbone",
+                "small-cnn",
+                "--backbone-steps",
+                "4",
+                "--steps",
+                "6",
+                "--eval-every",
+                "3",
+                "--image-size",
+                "16",
+                "--hidden",
+                "8",
+                "--batch-size",
+                "8",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     assert lines.pop(1).startswith("note: the validation set has ")  # a few images: said once
     # what was left unset (all but --hidden) is said once, with the values the method's defaults gave it
     assert lines[0].startswith("proposed: lr 0.001, weight_decay 0, alpha 0.2, clean_ratio 0.1 (the method's defaults")
-    assert lines[1].startswith("backbone stage: fine-tuning the whole small-cnn backbone on the noisy labels for up "
-                               "to 4 steps") and "--backbone-steps 0" in lines[1]
+    assert (
+        lines[1].startswith(
+            "backbone stage: fine-tuning the whole small-cnn backbone on the noisy labels for up to 4 steps"
+        )
+        and "--backbone-steps 0" in lines[1]
+    )
     evals = [line for line in lines if "  val top1 " in line]
-    assert [line.split(" epoch")[0] for line in evals] == ["proposed:backbone step 3/4", "proposed:backbone step 4/4",
-                                                            "proposed:heads step 3/6", "proposed:heads step 6/6"]
+    assert [line.split(" epoch")[0] for line in evals] == [
+        "proposed:backbone step 3/4",
+        "proposed:backbone step 4/4",
+        "proposed:heads step 3/6",
+        "proposed:heads step 6/6",
+    ]
     assert "trained 'proposed' (frozen) on 24 clean + 120 noisy images" in lines[-3] and lines[-2].startswith("val: ")
     assert lines[-1] == f"report: {out / 'report.html'}"
     assert main(["evaluate", "--checkpoint", str(out), "--test-dir", str(image_folders["test"]), "--json"]) == 0
@@ -67,9 +118,28 @@ def test_train_without_backbone_flags_uses_pretrained_lite0_and_no_backbone_stag
     from safetensors.torch import load_file
 
     from noisereg.models.backbones import efficientnet_lite0_weights_path, load_state_dict_file
+
     out, small = tmp_path / "run", tmp_path / "small"
-    assert main(["train", "--manifest", str(digit_folder), "--out", str(out), "--image-size", "32", "--steps", "6",
-                 "--hidden", "8", "--batch-size", "8"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--manifest",
+                str(digit_folder),
+                "--out",
+                str(out),
+                "--image-size",
+                "32",
+                "--steps",
+                "6",
+                "--hidden",
+                "8",
+                "--batch-size",
+                "8",
+            ]
+        )
+        == 0
+    )
     assert "backbone stage" not in capsys.readouterr().out
     meta = json.loads((out / "checkpoint.json").read_text())
     config = {k: meta["config"][k] for k in ("scheme", "backbone", "pretrained", "backbone_steps")}
@@ -79,8 +149,28 @@ def test_train_without_backbone_flags_uses_pretrained_lite0_and_no_backbone_stag
     kept = load_file(out / "model.safetensors")
     assert torch.equal(kept["backbone.body._conv_stem.weight"], imagenet["_conv_stem.weight"])  # not fine-tuned
 
-    assert main(["train", "--manifest", str(digit_folder), "--out", str(small), "--backbone", "small-cnn",
-                 "--epochs", "1", "--image-size", "8", "--hidden", "8", "--batch-size", "8"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--manifest",
+                str(digit_folder),
+                "--out",
+                str(small),
+                "--backbone",
+                "small-cnn",
+                "--epochs",
+                "1",
+                "--image-size",
+                "8",
+                "--hidden",
+                "8",
+                "--batch-size",
+                "8",
+            ]
+        )
+        == 0
+    )
     assert "fine-tuning the whole small-cnn backbone on the noisy labels for up to 500 steps" in capsys.readouterr().out
     meta = json.loads((small / "checkpoint.json").read_text())
     assert (meta["config"]["backbone"], meta["config"]["backbone_steps"]) == ("small-cnn", 500)
@@ -90,7 +180,7 @@ def test_train_without_backbone_flags_uses_pretrained_lite0_and_no_backbone_stag
 def test_resume_from_the_cli(digit_folder, tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", "--manifest", str(digit_folder), "--out", str(out), "--scheme", "end-to-end", *TRAIN]
-    assert main(args[:-len(TRAIN)] + ["--steps", "5", *TRAIN[4:]]) == 0
+    assert main(args[: -len(TRAIN)] + ["--steps", "5", *TRAIN[4:]]) == 0
     unset = json.loads((out / "checkpoint.json").read_text())["method_defaults"]
     assert main(args + ["--resume"]) == 0
     meta = json.loads((out / "checkpoint.json").read_text())
@@ -115,6 +205,7 @@ def test_a_reader_that_leaves_early_gets_no_traceback():
 
 def test_evaluate_names_the_classes_without_positives_it_leaves_out_of_map(folder_model, tmp_path, capsys):
     import shutil
+
     folders, _, model = folder_model
     for c in ("0", "1"):  # no image of class 7
         shutil.copytree(folders["test"] / c, tmp_path / "test" / c)
@@ -125,8 +216,11 @@ def test_evaluate_names_the_classes_without_positives_it_leaves_out_of_map(folde
 
 
 def test_an_unknown_flag_is_one_line_naming_the_flag_it_resembles(capsys):
-    _fails(capsys, ["train", "--manifest", "m.csv", "--image_size", "16", "--out", "o"],
-           "unrecognized arguments: --image_size 16 (did you mean --image-size?)")
+    _fails(
+        capsys,
+        ["train", "--manifest", "m.csv", "--image_size", "16", "--out", "o"],
+        "unrecognized arguments: --image_size 16 (did you mean --image-size?)",
+    )
     _fails(capsys, ["predict", "--chekpoint", "run", "x.png"], "did you mean --checkpoint?")
     _fails(capsys, ["train", "--manifest", "m.csv"], "train: the following arguments are required: --out")
 
@@ -174,11 +268,16 @@ def test_empty_noisy_set(tmp_path, capsys, digit_folder):
     _fails(capsys, _train(digit_folder.parent / "nonoisy.csv", tmp_path / "o"), "noisy set D_n is empty")
 
 
-@pytest.mark.parametrize("flag,value,pattern", [("--alpha", "-1", "alpha must be >= 0"),
-                                                ("--clean-ratio", "2", "clean_ratio must be in [0, 1]"),
-                                                ("--method", "magic", "unknown method 'magic'"),
-                                                ("--backbone", "nonet", "unknown backbone 'nonet'"),
-                                                ("--lr", "0", "learning rate must be > 0")])
+@pytest.mark.parametrize(
+    "flag,value,pattern",
+    [
+        ("--alpha", "-1", "alpha must be >= 0"),
+        ("--clean-ratio", "2", "clean_ratio must be in [0, 1]"),
+        ("--method", "magic", "unknown method 'magic'"),
+        ("--backbone", "nonet", "unknown backbone 'nonet'"),
+        ("--lr", "0", "learning rate must be > 0"),
+    ],
+)
 def test_bad_option_values(digit_folder, tmp_path, capsys, flag, value, pattern):
     _fails(capsys, _train(digit_folder, tmp_path / "o") + [flag, value], pattern)
 

@@ -6,6 +6,7 @@ resumes each: no torn checkpoint is accepted, no temporary file is left, and the
 bit-identical to an uninterrupted run. Runs are forked from a forkserver that has imported torch but
 never computed, so each start costs milliseconds, not an interpreter start.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -23,8 +24,17 @@ from noisereg.config import TrainConfig
 from noisereg.data.labelset import LabelledSet, one_hot
 from noisereg.errors import UserError
 
-CFG = TrainConfig(backbone="small-cnn", steps=16, hidden=8, batch_size=16, save_every=1, eval_every=4, patience=0,
-                  quiet=True, device="cpu")
+CFG = TrainConfig(
+    backbone="small-cnn",
+    steps=16,
+    hidden=8,
+    batch_size=16,
+    save_every=1,
+    eval_every=4,
+    patience=0,
+    quiet=True,
+    device="cpu",
+)
 TRIES = 40
 
 
@@ -34,13 +44,15 @@ def _data() -> LabelledSet:
     y = rng.integers(0, k, n)
     x = (rng.normal(size=(n, 8)) + 2.0 * np.eye(k, 8)[y]).astype(np.float32)
     is_clean = np.arange(n) % 4 == 0
-    return LabelledSet(images=x, classes=list("abc"), noisy=one_hot(y, k), clean=one_hot(y, k),
-                       has_noisy=~is_clean, has_clean=is_clean)
+    return LabelledSet(
+        images=x, classes=list("abc"), noisy=one_hot(y, k), clean=one_hot(y, k), has_noisy=~is_clean, has_clean=is_clean
+    )
 
 
 def _train(out: str, resume: bool) -> None:
     """A child process: one training run (fresh or resumed) into ``out``."""
     from noisereg.train import fit
+
     torch.set_num_threads(1)
     fit(_data(), CFG, out=out, resume=resume, overwrite=not resume)
 
@@ -101,8 +113,10 @@ def test_sigkill_at_random_points_then_resume_is_bit_exact(tmp_path: Path, forks
         sets = sorted((out / SETS_DIR).iterdir())
         assert 1 <= len(sets) <= KEEP_SETS and all(set_problem(s) is None for s in sets)
         assert set_problem(out) is None
-    print(f"{TRIES} kills: {interrupted_writes} inside a checkpoint write, {torn_refused} torn top-level sets "
-          f"refused; one run {seconds:.2f} s")
+    print(
+        f"{TRIES} kills: {interrupted_writes} inside a checkpoint write, {torn_refused} torn top-level sets "
+        f"refused; one run {seconds:.2f} s"
+    )
 
 
 def _has_complete(out: Path) -> bool:
@@ -116,14 +130,17 @@ def _has_complete(out: Path) -> bool:
 def _hold_lock(out: str, seconds: float) -> None:
     """A child process: hold ``out``'s lock as a training run does."""
     from noisereg.safe_io import OutputLock
+
     with OutputLock(out):
         time.sleep(seconds)
 
 
-def test_a_second_run_on_the_same_folder_is_refused_naming_the_first(tmp_path: Path, digit_folder: Path,
-                                                                       capsys, forkserver) -> None:
+def test_a_second_run_on_the_same_folder_is_refused_naming_the_first(
+    tmp_path: Path, digit_folder: Path, capsys, forkserver
+) -> None:
     from noisereg.cli import main
     from noisereg.safe_io import LOCK_FILE
+
     out = tmp_path / "run"
     holder = forkserver.Process(target=_hold_lock, args=(str(out), 60.0))
     holder.start()
@@ -132,9 +149,26 @@ def test_a_second_run_on_the_same_folder_is_refused_naming_the_first(tmp_path: P
         while f"pid {holder.pid} " not in ((out / LOCK_FILE).read_text() if (out / LOCK_FILE).is_file() else ""):
             assert time.time() < deadline, "the first run never took the lock"
             time.sleep(0.05)
-        train = ["train", "--manifest", str(digit_folder), "--out", str(out), "--scheme", "end-to-end",
-                 "--backbone", "small-cnn", "--image-size", "8", "--hidden", "8", "--steps", "3", "--batch-size", "8",
-                 "--quiet"]
+        train = [
+            "train",
+            "--manifest",
+            str(digit_folder),
+            "--out",
+            str(out),
+            "--scheme",
+            "end-to-end",
+            "--backbone",
+            "small-cnn",
+            "--image-size",
+            "8",
+            "--hidden",
+            "8",
+            "--steps",
+            "3",
+            "--batch-size",
+            "8",
+            "--quiet",
+        ]
         assert main(train) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("noisereg: error: ") and f"in use by another run (pid {holder.pid} on " in err
@@ -148,6 +182,7 @@ def test_a_second_run_on_the_same_folder_is_refused_naming_the_first(tmp_path: P
 
 def test_writes_never_follow_a_symlink_out_of_the_output_folder(tmp_path: Path, digit_folder: Path, capsys) -> None:
     from noisereg.cli import main
+
     outside = tmp_path / "outside"
     outside.mkdir()
     victims = {name: outside / name for name in ("config.yaml", "metrics.csv", "model.safetensors", "p.csv")}
@@ -158,12 +193,41 @@ def test_writes_never_follow_a_symlink_out_of_the_output_folder(tmp_path: Path, 
     for name in ("config.yaml", "metrics.csv", "model.safetensors"):
         (out / name).symlink_to(victims[name])
     (out / "p.csv").symlink_to(victims["p.csv"])  # an existing --out: replaced with --overwrite
-    train = ["train", "--manifest", str(digit_folder), "--out", str(out), "--scheme", "end-to-end",
-             "--backbone", "small-cnn", "--image-size", "8", "--hidden", "8", "--steps", "3", "--batch-size", "8",
-             "--quiet"]
+    train = [
+        "train",
+        "--manifest",
+        str(digit_folder),
+        "--out",
+        str(out),
+        "--scheme",
+        "end-to-end",
+        "--backbone",
+        "small-cnn",
+        "--image-size",
+        "8",
+        "--hidden",
+        "8",
+        "--steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--quiet",
+    ]
     assert main(train) == 0
-    assert main(["predict", "--checkpoint", str(out), str(digit_folder.parent / "img" / "7_0.png"),
-                 "--out", str(out / "p.csv"), "--overwrite"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--checkpoint",
+                str(out),
+                str(digit_folder.parent / "img" / "7_0.png"),
+                "--out",
+                str(out / "p.csv"),
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
     assert all(v.read_text() == "precious\n" for v in victims.values())
     assert not any((out / name).is_symlink() for name in victims)  # replaced, not written through
     assert not list(out.glob(".*.tmp"))
@@ -180,6 +244,7 @@ def test_resume_skips_a_corrupted_newest_checkpoint_and_ends_bit_exact(tmp_path:
     says it skips it, continues from the set before, and ends with the uninterrupted run's weights."""
     from noisereg.checkpoint import MODEL_FILE, read_meta
     from noisereg.train import fit
+
     cfg = CFG.replace(steps=8)
     fit(_data(), cfg, out=tmp_path / "reference")
     out = tmp_path / "run"

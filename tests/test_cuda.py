@@ -2,6 +2,7 @@
 schemes, a checkpoint written on the GPU that scores the same on the CPU, the estimator on the GPU and
 compiled training. Skipped where no GPU is present (CI has none); run on a GPU with
 ``pytest tests/test_cuda.py``."""
+
 import json
 
 import numpy as np
@@ -18,13 +19,34 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 @pytest.mark.parametrize("scheme,dtype", [("frozen", "bfloat16"), ("end-to-end", "float16")])
 def test_train_on_the_gpu_score_on_both(digit_folder, tmp_path, capsys, scheme, dtype):
     out = tmp_path / "run"
-    assert main(["train", "--manifest", str(digit_folder), "--out", str(out), "--scheme", scheme, "--lr", "3e-3",
-                 "--device", "cuda", "--amp-dtype", dtype, *TRAIN]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--manifest",
+                str(digit_folder),
+                "--out",
+                str(out),
+                "--scheme",
+                scheme,
+                "--lr",
+                "3e-3",
+                "--device",
+                "cuda",
+                "--amp-dtype",
+                dtype,
+                *TRAIN,
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     scores = {}
     for device in ("cuda", "cpu"):
-        assert main(["evaluate", "--checkpoint", str(out), "--manifest", str(digit_folder), "--json",
-                     "--device", device]) == 0
+        assert (
+            main(["evaluate", "--checkpoint", str(out), "--manifest", str(digit_folder), "--json", "--device", device])
+            == 0
+        )
         scores[device] = json.loads(capsys.readouterr().out)
     assert scores["cuda"]["top1"] > 1 / 3  # learned something on 3 classes
     assert abs(scores["cuda"]["mAP"] - scores["cpu"]["mAP"]) < 0.02  # autocast vs float32: the same model
@@ -45,6 +67,8 @@ def test_estimator_fits_and_predicts_on_the_gpu():
 
 def test_compiled_training_on_the_gpu(digit_folder, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--manifest", str(digit_folder), "--out", str(out), "--device", "cuda", "--compile",
-                 *TRAIN]) == 0
+    assert (
+        main(["train", "--manifest", str(digit_folder), "--out", str(out), "--device", "cuda", "--compile", *TRAIN])
+        == 0
+    )
     assert (out / "model.safetensors").is_file()

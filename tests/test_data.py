@@ -21,17 +21,25 @@ def test_label_index_out_of_range_names_the_sample():
 
 def test_labelled_set_validates_shapes_and_values():
     with pytest.raises(UserError, match="noisy has shape"):
-        LabelledSet(images=["a", "b"], classes=["x"], noisy=np.zeros((3, 1)), clean=np.zeros((2, 1)),
-                    has_noisy=[1, 1], has_clean=[0, 0])
+        LabelledSet(
+            images=["a", "b"],
+            classes=["x"],
+            noisy=np.zeros((3, 1)),
+            clean=np.zeros((2, 1)),
+            has_noisy=[1, 1],
+            has_clean=[0, 0],
+        )
     with pytest.raises(UserError, match="multi-hot"):
         LabelledSet(images=["a"], classes=["x"], noisy=[[0.5]], clean=[[0]], has_noisy=[1], has_clean=[0])
 
 
 def test_manifest_reads_unpaired_multi_label_rows(tmp_path):
-    rows = [{"path": "a.png", "noisy": "cat;dog", "clean": "", "split": "train"},
-            {"path": "b.png", "noisy": "", "clean": "dog", "split": "train"},
-            {"path": "c.png", "noisy": "cat", "clean": "cat; bird", "split": "train"},
-            {"path": "d.png", "noisy": "", "clean": "bird", "split": "test"}]
+    rows = [
+        {"path": "a.png", "noisy": "cat;dog", "clean": "", "split": "train"},
+        {"path": "b.png", "noisy": "", "clean": "dog", "split": "train"},
+        {"path": "c.png", "noisy": "cat", "clean": "cat; bird", "split": "train"},
+        {"path": "d.png", "noisy": "", "clean": "bird", "split": "test"},
+    ]
     write_manifest(tmp_path / "m.csv", rows)
     s = read_manifest(tmp_path / "m.csv", split="train", check_files=False)
     assert s.classes == ["bird", "cat", "dog"]
@@ -104,13 +112,29 @@ def test_demo_tasks_are_seeded_unpaired_and_as_noisy_as_documented():
     assert m.train.images.shape[1:] == (1, 16, 16) and not m.train.is_single_label
 
 
-TINY_TRAIN = ["--scheme", "end-to-end", "--backbone", "small-cnn", "--image-size", "8", "--hidden", "8",
-              "--batch-size", "8", "--steps", "4", "--quiet", "--device", "cpu"]
+TINY_TRAIN = [
+    "--scheme",
+    "end-to-end",
+    "--backbone",
+    "small-cnn",
+    "--image-size",
+    "8",
+    "--hidden",
+    "8",
+    "--batch-size",
+    "8",
+    "--steps",
+    "4",
+    "--quiet",
+    "--device",
+    "cpu",
+]
 
 
 def _folders_with_two_unreadable(tmp_path):
     """Digit folders with a truncated JPEG among the noisy images and a text .jpg among the clean ones."""
     from tests.conftest import write_image_folders, write_unreadable
+
     folders = write_image_folders(tmp_path / "photos", {"noisy": 6, "clean": 3, "val": 2}, side=16)
     truncated, _ = write_unreadable(folders["noisy"] / "0")
     _, text = write_unreadable(folders["clean"] / "1")
@@ -122,9 +146,18 @@ def _folders_with_two_unreadable(tmp_path):
 def test_data_check_lists_every_image_that_does_not_decode_in_one_run(tmp_path, capsys):
     """Issue 44 (13): both bad files in one run, each with its reason; exit code 2 and one error line."""
     from noisereg.cli import main
+
     folders, truncated, text = _folders_with_two_unreadable(tmp_path)
-    dirs = ["--format", "folders", "--noisy-dir", str(folders["noisy"]), "--clean-dir", str(folders["clean"]),
-            "--val-dir", str(folders["val"])]
+    dirs = [
+        "--format",
+        "folders",
+        "--noisy-dir",
+        str(folders["noisy"]),
+        "--clean-dir",
+        str(folders["clean"]),
+        "--val-dir",
+        str(folders["val"]),
+    ]
     for extra in (["--decode"], []):  # a set this small is decoded by default
         assert main(["data", "check", *dirs, "--quiet", *extra]) == 2
         out, err = capsys.readouterr()
@@ -140,14 +173,32 @@ def test_train_skip_unreadable_trains_without_them_and_says_how_many(tmp_path, c
     """Issue 44 (13): --skip-unreadable decodes the training and validation images first, drops the two
     that do not decode, says so in one line, and trains on the rest (the config records the flag)."""
     from noisereg.cli import main
+
     folders, truncated, _ = _folders_with_two_unreadable(tmp_path)
     out = tmp_path / "run"
-    assert main(["train", "--noisy-dir", str(folders["noisy"]), "--clean-dir", str(folders["clean"]), "--val-dir",
-                 str(folders["val"]), "--out", str(out), "--skip-unreadable", *TINY_TRAIN]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--noisy-dir",
+                str(folders["noisy"]),
+                "--clean-dir",
+                str(folders["clean"]),
+                "--val-dir",
+                str(folders["val"]),
+                "--out",
+                str(out),
+                "--skip-unreadable",
+                *TINY_TRAIN,
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     skipped = [ln for ln in captured.err.splitlines() if ln.startswith("skipped")]
-    assert len(skipped) == 1 and skipped[0].startswith(f"skipped 2 unreadable images (first: {truncated}: image file "
-                                                       "is truncated")
+    assert len(skipped) == 1 and skipped[0].startswith(
+        f"skipped 2 unreadable images (first: {truncated}: image file is truncated"
+    )
     assert "on 9 clean + 18 noisy images" in captured.out  # 10 clean + 19 noisy files, one of each unreadable
     assert "skip_unreadable: true" in (out / "config.yaml").read_text()
 
@@ -159,6 +210,7 @@ def test_train_skip_unreadable_on_a_manifest_also_finds_label_issues(tmp_path, c
     from tests.conftest import write_digit_folder, write_unreadable
 
     from noisereg.cli import main
+
     manifest = write_digit_folder(tmp_path / "data", n_per_class=8)
     write_unreadable(tmp_path / "data" / "img")
     with open(manifest, "a") as f:

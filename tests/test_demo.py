@@ -1,4 +1,5 @@
 """The built-in demo end to end (1-2 minutes on 2 CPU cores)."""
+
 import json
 
 import pytest
@@ -22,6 +23,7 @@ def demo_run(tmp_path_factory):
     """The demo, run once for the tests below: (its folder, what it printed)."""
     import contextlib
     import io
+
     out = tmp_path_factory.mktemp("demo") / "demo"
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
@@ -39,6 +41,7 @@ def test_demo_shows_the_paper_regime_and_the_method_leads(demo_run):
     assert set(results["tasks"]) == {"single-label", "multi-label"}
     assert {"torch", "numpy", "scikit-learn", "python"} <= set(results["versions"])
     from noisereg.demo import demo_methods
+
     for task in results["tasks"].values():  # the method, its ablations, and the strongest trusted-set peers
         assert list(task["methods"]) == list(demo_methods(task["single_label"]))
         assert {"proposed", "noisy", "g-alone", "h-alone", "ft-l"} <= set(task["methods"])
@@ -64,9 +67,17 @@ def test_demo_shows_the_paper_regime_and_the_method_leads(demo_run):
 @pytest.mark.slow
 def test_demo_report_in_a_browser(demo_run, browser):
     out, _ = demo_run
-    check = open_report(browser, out / "report.html", "demo", {
-        "results": "#results-table tbody tr", "best": "#results-table td.best", "sections": "h2[id^='eval-']",
-        "fig5": ".fig5 .card"})
+    check = open_report(
+        browser,
+        out / "report.html",
+        "demo",
+        {
+            "results": "#results-table tbody tr",
+            "best": "#results-table td.best",
+            "sections": "h2[id^='eval-']",
+            "fig5": ".fig5 .card",
+        },
+    )
     assert_clean_page(check, min_images=1 + 2 * (2 + 12 + 12) - 1)  # curves; per task AP, examples (+ confusion)
     assert check.rows == {"results": 7, "best": 4, "sections": 2, "fig5": 24}  # 7 methods (3 peers single-label only)
     check.page.close()

@@ -1,5 +1,6 @@
 """After training: `noisereg predict` over files, folders and globs (CSV / JSON lines, unreadable files
 reported, the rest predicted) and `noisereg export` (ONNX and TorchScript match PyTorch to 1e-4)."""
+
 import json
 
 import numpy as np
@@ -18,8 +19,18 @@ def test_predict_writes_one_row_per_image_and_reports_unreadable_files(folder_mo
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not a jpeg")
     out = tmp_path / "pred.csv"
-    argv = ["predict", "--checkpoint", str(ckpt), str(folders["test"]), str(bad), str(folders["val"] / "7" / "*.png"),
-            "--out", str(out), "--batch-size", "4"]
+    argv = [
+        "predict",
+        "--checkpoint",
+        str(ckpt),
+        str(folders["test"]),
+        str(bad),
+        str(folders["val"] / "7" / "*.png"),
+        "--out",
+        str(out),
+        "--batch-size",
+        "4",
+    ]
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "22 images predicted, 1 unreadable" in captured.out
@@ -76,13 +87,17 @@ def test_predict_top_k_threshold_and_json_lines(folder_model, capsys):
     frame = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out), keep_default_na=False)
     for _, r in frame.iterrows():
         assert r.predicted.split(";") == [c for c in sorted(CLASSES, key=lambda c: -r[c]) if r[c] >= 0.34] or (
-            r.predicted == "" and max(r[CLASSES]) < 0.34)
+            r.predicted == "" and max(r[CLASSES]) < 0.34
+        )
 
 
 def test_predict_refuses_bad_options_in_one_line(folder_model, tmp_path, capsys):
     folders, _, ckpt = folder_model
-    for extra, pattern in ((["--top-k", "0"], "top-k must be >= 1"), (["--threshold", "2"], "--threshold must be in"),
-                           ([], "no file matches")):
+    for extra, pattern in (
+        (["--top-k", "0"], "top-k must be >= 1"),
+        (["--threshold", "2"], "--threshold must be in"),
+        ([], "no file matches"),
+    ):
         paths = [str(tmp_path / "*.png")] if not extra else [str(folders["test"])]
         assert main(["predict", "--checkpoint", str(ckpt), *paths, *extra]) == 2
         err = capsys.readouterr().err
@@ -94,8 +109,9 @@ def small_model(tmp_path_factory, folder_model):
     """A small CNN trained end to end for a few steps (BatchNorm statistics updated), saved."""
     folders = folder_model[0]
     root = tmp_path_factory.mktemp("small_model")
-    est = NoiseRegClassifier(scheme="end-to-end", backbone="small-cnn", image_size=16, steps=3, hidden=8, batch_size=8,
-                             patience=0)
+    est = NoiseRegClassifier(
+        scheme="end-to-end", backbone="small-cnn", image_size=16, steps=3, hidden=8, batch_size=8, patience=0
+    )
     est.fit(noisy=folders["noisy"], clean=folders["clean"]).save(root / "run")
     return est, root / "run", sorted(str(p) for p in folders["test"].rglob("*.png"))
 
@@ -104,9 +120,17 @@ def _inputs_from_recorded_preprocessing(info: dict, paths: list[str]) -> np.ndar
     """What a deployment does with the exported JSON alone: torchvision v2 with the recorded values."""
     from PIL import Image
     from torchvision.transforms import v2
+
     spec = info["input"]
-    t = v2.Compose([v2.Resize(spec["resize_short_side"]), v2.CenterCrop(spec["center_crop"]), v2.ToImage(),
-                    v2.ToDtype(torch.float32, scale=True), v2.Normalize(spec["mean"], spec["std"])])
+    t = v2.Compose(
+        [
+            v2.Resize(spec["resize_short_side"]),
+            v2.CenterCrop(spec["center_crop"]),
+            v2.ToImage(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(spec["mean"], spec["std"]),
+        ]
+    )
     return torch.stack([t(Image.open(p).convert("RGB")) for p in paths]).numpy()
 
 
@@ -150,7 +174,8 @@ def test_multi_label_torchscript_export_gives_g_per_class(tmp_path):
     y = (rng.random((120, 3)) < 0.4).astype(int)
     x = (y @ np.eye(3, 6) * 2 + rng.normal(size=(120, 6))).astype(np.float32)
     est = NoiseRegClassifier(steps=20, hidden=8, batch_size=16, patience=0, seed=0).fit(
-        noisy=(x[:80], y[:80]), clean=(x[80:], y[80:]))
+        noisy=(x[:80], y[:80]), clean=(x[80:], y[80:])
+    )
     est.save(tmp_path / "ml")
     out = tmp_path / "ml.pt"
     assert main(["export", "--checkpoint", str(tmp_path / "ml"), "--format", "torchscript", "--out", str(out)]) == 0

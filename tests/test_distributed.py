@@ -1,4 +1,5 @@
 """torchrun with 2 CPU processes (gloo) gives the single-process result of the same global batch."""
+
 import json
 import os
 import socket
@@ -38,8 +39,20 @@ def _torchrun(*args: str, timeout: int = 240, launches: int = 4) -> subprocess.C
     path = os.pathsep.join([str(HERE.parent / "src"), str(HERE.parent)])  # this checkout's code, its tests/
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
     for launch in range(launches):
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
-               "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), *args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nnodes",
+            "1",
+            "--nproc-per-node",
+            "2",
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            str(_free_port()),
+            *args,
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
         if result.returncode == 0 or (launch > 0 and not any(t in result.stderr.lower() for t in TRANSIENT)):
             break
@@ -49,8 +62,9 @@ def _torchrun(*args: str, timeout: int = 240, launches: int = 4) -> subprocess.C
 def test_ranks_share_the_global_batch_one_process_draws():
     clean, noisy = np.arange(10), np.arange(10, 300)
     single = MixedBatchSampler(clean, noisy, batch_size=32, clean_ratio=0.1, seed=5)
-    ranks = [MixedBatchSampler(clean, noisy, batch_size=32, clean_ratio=0.1, seed=5, rank=r, world_size=2)
-             for r in range(2)]
+    ranks = [
+        MixedBatchSampler(clean, noisy, batch_size=32, clean_ratio=0.1, seed=5, rank=r, world_size=2) for r in range(2)
+    ]
     for t in range(5):
         parts = [s.batch(t) for s in ranks]
         assert [(len(p.clean), len(p.noisy)) for p in parts] == [(3, 13), (0, 16)]
@@ -64,6 +78,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     processes end with one process's weights, for the method and for MW-Net, whose meta step differentiates
     through a virtual update on the whole batch."""
     from tests.ddp_fit import METHODS, config
+
     r = _torchrun(str(HERE / "ddp_fit.py"), str(tmp_path / "ddp"))
     assert r.returncode == 0, r.stderr[-3000:]
     task = digits_single_label(seed=0)
@@ -84,6 +99,7 @@ def test_two_gloo_processes_train_a_batchnorm_backbone_as_one_process(tmp_path):
     and losses, up to float rounding (per-rank statistics: weights and running statistics 4-100% apart).
     12 steps: over longer runs the rounding grows as between 1 and 2 threads of one process."""
     from tests.ddp_end_to_end import config
+
     r = _torchrun(str(HERE / "ddp_end_to_end.py"), str(tmp_path / "ddp"))
     assert r.returncode == 0, r.stderr[-3000:]
     single = fit(digits_single_label(seed=0).train, config())
@@ -112,9 +128,32 @@ def test_batchnorm_layers_normalise_with_the_global_batch_on_cpu(tmp_path):
 @pytest.mark.slow
 def test_torchrun_cli_end_to_end_writes_one_checkpoint(digit_folder, tmp_path):
     out = tmp_path / "run"
-    r = _torchrun("-m", "noisereg", "train", "--manifest", str(digit_folder), "--out", str(out),
-                  "--scheme", "end-to-end", "--backbone", "small-cnn", "--steps", "12", "--batch-size", "10",
-                  "--image-size", "16", "--hidden", "8", "--device", "cpu", "--patience", "0", "--quiet")
+    r = _torchrun(
+        "-m",
+        "noisereg",
+        "train",
+        "--manifest",
+        str(digit_folder),
+        "--out",
+        str(out),
+        "--scheme",
+        "end-to-end",
+        "--backbone",
+        "small-cnn",
+        "--steps",
+        "12",
+        "--batch-size",
+        "10",
+        "--image-size",
+        "16",
+        "--hidden",
+        "8",
+        "--device",
+        "cpu",
+        "--patience",
+        "0",
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("checkpoint in") == 1, r.stdout + r.stderr[-2000:]  # only rank 0 reports and writes
     meta = json.loads((out / "checkpoint.json").read_text())
@@ -127,6 +166,7 @@ def test_torchrun_cli_end_to_end_writes_one_checkpoint(digit_folder, tmp_path):
 def frozen_ddp(tmp_path_factory) -> Path:
     """One 2-process launch of tests/ddp_frozen.py on a folder of real PNG digits: its work folder."""
     from tests.conftest import write_digit_folder
+
     work = tmp_path_factory.mktemp("ddp-frozen")
     manifest = write_digit_folder(work / "data")
     r = _torchrun(str(HERE / "ddp_frozen.py"), str(manifest), str(work))
@@ -138,14 +178,16 @@ def frozen_ddp(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_two_ranks_extract_into_one_cache_and_evaluate_like_one_process(frozen_ddp, tmp_path):
     from tests.ddp_frozen import run
+
     ddp = json.loads((frozen_ddp / "scores.json").read_text())["0"]
     single = run(str(frozen_ddp / "data" / "manifest.csv"), tmp_path / "run", tmp_path / "cache", 0)
     assert abs(ddp["top1"] - single["top1"]) <= 0.02, (ddp, single)
     assert ddp["mAP"] == pytest.approx(single["mAP"], abs=0.02)
     for index in (tmp_path / "cache").glob("*.json"):  # the same keys: the rows both ranks wrote match
         shared = np.load(frozen_ddp / "cache" / index.with_suffix(".npy").name)
-        np.testing.assert_allclose(shared.astype(np.float32), np.load(index.with_suffix(".npy")).astype(np.float32),
-                                   rtol=1e-2, atol=1e-3)
+        np.testing.assert_allclose(
+            shared.astype(np.float32), np.load(index.with_suffix(".npy")).astype(np.float32), rtol=1e-2, atol=1e-3
+        )
     assert not list((frozen_ddp / "cache").glob(".*"))  # no temporary file left
     left = [p.name for p in (frozen_ddp / "run0").glob(".*")]
     assert (frozen_ddp / "run0" / "checkpoint.json").is_file() and left == [".noisereg.lock"]  # the run's lock file

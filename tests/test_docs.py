@@ -1,4 +1,5 @@
 """The API reference (`make docs`: docs/build_api.py, pdoc) builds and documents every public name."""
+
 import html
 import inspect
 import re
@@ -18,8 +19,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The reference built as `make docs` builds it, in a fresh interpreter (nothing imported beforehand)."""
     out = tmp_path_factory.mktemp("api")
-    run = subprocess.run([sys.executable, str(ROOT / "docs" / "build_api.py"), str(out)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "build_api.py"), str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0 and run.stdout.strip() == str(out / "index.html"), run.stderr
     assert "does not resolve" not in run.stderr and "Couldn't import" not in run.stderr, run.stderr
     return out
@@ -31,7 +37,7 @@ def _section(page: str, name: str) -> str:
     if start < 0:
         return ""
     end = page.find("<section id=", start + 1)
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page[start:end if end > 0 else None])).split())
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page[start : end if end > 0 else None])).split())
 
 
 def _words(text: str) -> str:

@@ -1,4 +1,5 @@
 """NoiseRegClassifier follows scikit-learn's conventions and works inside cleanlab's CleanLearning."""
+
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,7 @@ def test_clean_learning_runs_cross_validation_with_it():
 def test_image_folder_round_trip(folder_model, tmp_path):
     """fit on folders, save, load: the same probabilities, from a folder, a list of paths or a LabelledSet."""
     from noisereg.data.folders import folders_table
+
     folders, est, _ = folder_model
     assert list(est.classes_) == ["0", "1", "7"] and not est.multi_label_ and est.thresholds_ is None
     proba = est.predict_proba(folders["test"])
@@ -65,13 +67,18 @@ def test_image_folder_round_trip(folder_model, tmp_path):
     paths = sorted(str(p) for p in folders["test"].rglob("*.png"))
     test = folders_table(test=folders["test"]).to_labelled_set("test")
     np.testing.assert_array_equal(loaded.predict_proba(paths), proba)
-    assert 0.6 < loaded.score(test) == est.score(folders["test"]) == (est.classes_[proba.argmax(1)] == [
-        p.split("/")[-2] for p in paths]).mean()
+    assert (
+        0.6
+        < loaded.score(test)
+        == est.score(folders["test"])
+        == (est.classes_[proba.argmax(1)] == [p.split("/")[-2] for p in paths]).mean()
+    )
 
 
 def test_predict_proba_is_g_normalised(folder_model):
     """Single-label probabilities are g = sigmoid(c) divided by its row sum: same argmax as g."""
     import torch
+
     folders, est, _ = folder_model
     c = est.decision_function(folders["val"])
     g = torch.sigmoid(torch.as_tensor(c, dtype=torch.float64)).numpy()
@@ -91,6 +98,7 @@ def _multi_label(n: int, seed: int, flip: float = 0.0):
 
 def test_multi_label_thresholds_are_chosen_on_validation_and_stored(tmp_path):
     from sklearn.metrics import f1_score
+
     x, _, y_noisy = _multi_label(400, 0, flip=0.15)
     xc, yc, _ = _multi_label(60, 1)
     xv, yv, _ = _multi_label(80, 2)
@@ -121,6 +129,7 @@ def test_multi_label_thresholds_keep_the_default_where_validation_has_few_positi
     assert est.thresholds_[3] == 0.5 and not np.allclose(est.thresholds_[:3], 0.5)
     assert est.meta_["thresholds_from"] == ["validation"] * 3 + ["default"]
     from noisereg.train import describe_thresholds
+
     line = describe_thresholds(est.meta_)
     assert "for 3 of 4 classes" in line and "0.5 for 3 (under 5" in line and "\n" not in line
 
@@ -144,6 +153,7 @@ def test_predict_proba_on_a_folder_says_which_file_each_row_is(folder_model):
     """Issue 44 (15): ``last_paths_`` names the file of each row (the folder expanded); predicting those files
     in another order moves the rows with them; ``predictions`` takes the folder too, in the same order."""
     import torch
+
     folders, est, _ = folder_model
     proba = est.predict_proba(folders["test"])
     paths = est.last_paths_
@@ -161,8 +171,10 @@ def test_predict_proba_on_a_folder_says_which_file_each_row_is(folder_model):
 
 def test_fit_on_a_manifest_validates_on_its_val_split(digit_folder):
     from noisereg.data.manifest import read_manifest
-    est = NoiseRegClassifier(backbone="small-cnn", backbone_steps=0, image_size=16, steps=4, hidden=8, batch_size=8,
-                             eval_every=2)
+
+    est = NoiseRegClassifier(
+        backbone="small-cnn", backbone_steps=0, image_size=16, steps=4, hidden=8, batch_size=8, eval_every=2
+    )
     est.fit(noisy=str(digit_folder))
     assert [r["step"] for r in est.history_ if "val_top1" in r] == [2, 4]  # the manifest's 12 val images
     test = read_manifest(digit_folder, split="test")
@@ -172,9 +184,14 @@ def test_fit_on_a_manifest_validates_on_its_val_split(digit_folder):
 def test_feature_arrays_are_checked_before_training():
     """Bad feature arrays and labels are refused at fit, each in one line (scikit-learn's checks, as UserErrors)."""
     import scipy.sparse
+
     x, y_noisy, _ = _data(40)
-    bad_x = {"Input X contains NaN": np.where(np.eye(40, 6, dtype=bool), np.nan, x), "Complex data": x + 1j,
-             "Sparse data was passed": scipy.sparse.csr_matrix(x), "Expected 2D array, got 1D": x[:, 0]}
+    bad_x = {
+        "Input X contains NaN": np.where(np.eye(40, 6, dtype=bool), np.nan, x),
+        "Complex data": x + 1j,
+        "Sparse data was passed": scipy.sparse.csr_matrix(x),
+        "Expected 2D array, got 1D": x[:, 0],
+    }
     for message, features in bad_x.items():
         with pytest.raises(UserError, match=message) as e:
             NoiseRegClassifier(method="noisy").fit(features, y_noisy)
@@ -191,6 +208,7 @@ def test_feature_arrays_are_checked_before_training():
 def test_binary_decision_function_has_scikit_learns_form():
     """Two classes: (N,) log(p_1 / p_0), > 0 where predict says classes_[1], so calibration works on it."""
     from sklearn.calibration import CalibratedClassifierCV
+
     x, y_noisy, y = _data(300, k=2)
     params = dict(method="noisy", steps=100, lr=1e-2, hidden=16)
     est = NoiseRegClassifier(**params).fit(x[:200], y_noisy[:200])

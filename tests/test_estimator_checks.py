@@ -1,4 +1,5 @@
 """NoiseRegClassifier against scikit-learn's own estimator checks; its parameters against TrainConfig."""
+
 import dataclasses
 import inspect
 
@@ -16,10 +17,11 @@ CHECKED = NoiseRegClassifier(method="noisy", steps=40, lr=5e-2, hidden=8, device
 
 # check name -> why it cannot pass (strict: it fails the test if it starts passing)
 EXPECTED_FAILURES = {
-    "check_classifiers_multilabel_representation_invariance":
+    "check_classifiers_multilabel_representation_invariance": (
         "noisereg reads a list of lists as N label sets of class values (its multi-label form: "
         "[['dog', 'person'], ['cat']]), so [[0, 1, 1], ...] means the classes 0 and 1, not indicator rows; "
-        "an (N, K) indicator is given as an array",
+        "an (N, K) indicator is given as an array"
+    ),
 }
 
 
@@ -46,6 +48,7 @@ def test_init_stores_and_fit_checks():
     import numpy as np
 
     from noisereg.errors import UserError
+
     est = NoiseRegClassifier(hidden=-3)
     assert est.get_params()["hidden"] == -3 and est.set_params(lr=0.5).lr == 0.5
     with pytest.raises(UserError, match="hidden must be an integer >= 1, got -3"):

@@ -1,4 +1,5 @@
 """Streaming evaluation: the model's mAP / AP_all / top-1 / BCE equal those of its whole score matrix."""
+
 import importlib
 
 import numpy as np
@@ -25,9 +26,15 @@ def _multi_label(n: int = 300, k: int = 12, seed: int = 0) -> LabelledSet:
     noisy = np.where(rng.random((n, k)) < 0.1, 1 - clean, clean)
     is_clean = np.arange(n) % 4 == 0
     verified = rng.random((n, k)) < 0.5
-    return LabelledSet(images=x, classes=[f"c{i}" for i in range(k)], noisy=sp.csr_matrix(noisy),
-                       clean=sp.csr_matrix(clean * is_clean[:, None]), has_noisy=~is_clean, has_clean=is_clean,
-                       clean_mask=sp.csr_matrix(verified))
+    return LabelledSet(
+        images=x,
+        classes=[f"c{i}" for i in range(k)],
+        noisy=sp.csr_matrix(noisy),
+        clean=sp.csr_matrix(clean * is_clean[:, None]),
+        has_noisy=~is_clean,
+        has_clean=is_clean,
+        clean_mask=sp.csr_matrix(verified),
+    )
 
 
 def _in_memory(model, data, pre, which):

@@ -1,4 +1,5 @@
 """The frozen scheme's feature cache: reuse on a matching key, rebuild otherwise, never half-written."""
+
 import numpy as np
 import pytest
 import torch
@@ -16,8 +17,14 @@ def _data(n: int = 40, seed: int = 0) -> LabelledSet:
     g = torch.Generator().manual_seed(seed)
     y = np.arange(n) % 2
     is_clean = np.arange(n) % 5 == 0
-    return LabelledSet(images=torch.rand(n, 1, 8, 8, generator=g), classes=["a", "b"], noisy=one_hot(y, 2),
-                       clean=one_hot(y, 2), has_noisy=~is_clean, has_clean=is_clean)
+    return LabelledSet(
+        images=torch.rand(n, 1, 8, 8, generator=g),
+        classes=["a", "b"],
+        noisy=one_hot(y, 2),
+        clean=one_hot(y, 2),
+        has_noisy=~is_clean,
+        has_clean=is_clean,
+    )
 
 
 def _counting(backbone):
@@ -43,12 +50,12 @@ def test_cache_is_rebuilt_when_weights_transform_or_images_change(tmp_path):
     cached_features(b, data, device=CPU, cache_dir=tmp_path)
     calls = _counting(b)
     with torch.no_grad():
-        next(b.parameters()).add_(0.1)                       # retrained backbone
+        next(b.parameters()).add_(0.1)  # retrained backbone
     cached_features(b, data, device=CPU, cache_dir=tmp_path)
-    cached_features(b, _data(seed=1), device=CPU, cache_dir=tmp_path)   # other pixels, same ids
+    cached_features(b, _data(seed=1), device=CPU, cache_dir=tmp_path)  # other pixels, same ids
     b16 = create_backbone("small-cnn", in_chans=1, image_size=16)
     b16.load_state_dict(b.state_dict())
-    cached_features(b16, data, device=CPU, cache_dir=tmp_path)         # other transform
+    cached_features(b16, data, device=CPU, cache_dir=tmp_path)  # other transform
     assert sum(calls) == 80 and len(list(tmp_path.glob("*.json"))) == 4
 
 
@@ -72,8 +79,16 @@ def test_half_written_or_foreign_caches_are_never_used(tmp_path):
 
 def test_heads_train_from_the_memmap_like_from_memory(tmp_path):
     data = _data()
-    cfg = TrainConfig(scheme="frozen", backbone="small-cnn", backbone_steps=0, steps=20, batch_size=10, image_size=8,
-                      hidden=8, quiet=True)
+    cfg = TrainConfig(
+        scheme="frozen",
+        backbone="small-cnn",
+        backbone_steps=0,
+        steps=20,
+        batch_size=10,
+        image_size=8,
+        hidden=8,
+        quiet=True,
+    )
     mem = fit(data, cfg)
     disk = fit(data, cfg.replace(cache_dir=str(tmp_path)))
     a = [h["loss"] for h in mem.history]
@@ -87,12 +102,19 @@ def test_precomputed_features_train_the_heads_directly(tmp_path):
     feats = (rng.normal(size=(200, 16)) + 3 * np.eye(4, 16)[y]).astype(np.float16)
     np.save(tmp_path / "f.npy", feats)
     is_clean = np.arange(200) % 10 == 0
-    data = LabelledSet(images=np.load(tmp_path / "f.npy", mmap_mode="r"), classes=list("abcd"),
-                       noisy=one_hot(y, 4), clean=one_hot(y, 4), has_noisy=~is_clean, has_clean=is_clean)
+    data = LabelledSet(
+        images=np.load(tmp_path / "f.npy", mmap_mode="r"),
+        classes=list("abcd"),
+        noisy=one_hot(y, 4),
+        clean=one_hot(y, 4),
+        has_noisy=~is_clean,
+        has_clean=is_clean,
+    )
     assert data.holds_features and data.ids[:2] == ["0", "1"]
     for method in ("proposed", "noisy"):
         r = fit(data, TrainConfig(method=method, steps=300, hidden=16, lr=1e-2, quiet=True), out=tmp_path / method)
         from noisereg.train import evaluate, load_classifier
+
         assert evaluate(r.model, data, r.preprocess, device=CPU)["top1"] > 0.6  # chance: 0.25
         loaded, meta = load_classifier(tmp_path / method)
         assert meta["backbone"] == "features" and loaded.backbone.feature_dim == 16
@@ -102,6 +124,7 @@ def test_allocator_is_tuned_on_glibc_and_left_alone_when_asked(monkeypatch):
     import platform
 
     from noisereg.allocator import tune_allocator
+
     monkeypatch.setenv("NOISEREG_MALLOC", "system")
     assert tune_allocator() is False
     monkeypatch.delenv("NOISEREG_MALLOC")

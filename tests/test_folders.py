@@ -1,5 +1,6 @@
 """Image folders as datasets: torchvision's ImageFolder layout, Hugging Face imagefolder metadata, the fixed
 class list, and the file lists that prediction reads."""
+
 import json
 
 import numpy as np
@@ -14,6 +15,7 @@ from noisereg.errors import UserError
 
 def test_image_folder_layout_reads_as_torchvision_does(tmp_path):
     from torchvision.datasets import ImageFolder
+
     f = write_image_folders(tmp_path, {"noisy": 5, "clean": 2, "test": 3})
     theirs = ImageFolder(str(f["noisy"]))
     paths, names = folder_labels(f["noisy"])
@@ -47,6 +49,7 @@ def test_a_test_image_cannot_also_be_a_training_image(tmp_path):
 
 def _mosaic(root, name, digits):
     from sklearn.datasets import load_digits
+
     d = load_digits()
     tiles = [d.images[np.flatnonzero(d.target == k)[i]] for i, k in enumerate(digits)]
     Image.fromarray((np.hstack(tiles) * 255 / 16).astype(np.uint8)).save(root / name)
@@ -58,8 +61,9 @@ def test_hugging_face_imagefolder_metadata_gives_multi_label_sets(tmp_path, kind
     for name, labels in rows:
         _mosaic(tmp_path, name, [int(c) for c in labels] or [3])
     if kind == "jsonl":
-        (tmp_path / "metadata.jsonl").write_text("".join(json.dumps({"file_name": n, "labels": ls}) + "\n"
-                                                         for n, ls in rows))
+        (tmp_path / "metadata.jsonl").write_text(
+            "".join(json.dumps({"file_name": n, "labels": ls}) + "\n" for n, ls in rows)
+        )
     else:
         (tmp_path / "metadata.csv").write_text("file_name,label\n" + "".join(f"{n},{';'.join(ls)}\n" for n, ls in rows))
     table = folders_table(clean=tmp_path)
@@ -102,14 +106,21 @@ def test_a_class_typo_is_refused_with_a_suggestion(tmp_path, capsys):
     train = ["train", "--noisy-dir", str(f["noisy"]), "--clean-dir", str(f["clean"]), "--out", str(tmp_path / "run")]
     classes = tmp_path / "classes.txt"
     classes.write_text("0\n1\nseven\n")
-    _fails(capsys, train + ["--classes", str(classes)], f"{f['clean']}", "unknown class 'sevn'",
-           "did you mean 'seven'?")
+    _fails(
+        capsys, train + ["--classes", str(classes)], f"{f['clean']}", "unknown class 'sevn'", "did you mean 'seven'?"
+    )
     # the same list refuses a manifest label
-    rows = [{"path": str(p), "noisy": "", "clean": "sevn", "split": "train"}
-            for p in list(f["noisy"].rglob("*.png"))[:2]]
+    rows = [
+        {"path": str(p), "noisy": "", "clean": "sevn", "split": "train"} for p in list(f["noisy"].rglob("*.png"))[:2]
+    ]
     write_manifest(tmp_path / "m.csv", rows)
-    _fails(capsys, ["train", "--manifest", str(tmp_path / "m.csv"), "--classes", str(classes), "--out",
-                    str(tmp_path / "run")], "m.csv:2 column clean", "unknown class 'sevn'", "did you mean 'seven'?")
+    _fails(
+        capsys,
+        ["train", "--manifest", str(tmp_path / "m.csv"), "--classes", str(classes), "--out", str(tmp_path / "run")],
+        "m.csv:2 column clean",
+        "unknown class 'sevn'",
+        "did you mean 'seven'?",
+    )
 
 
 def test_class_names_that_look_misspelt_are_warned_about_before_any_work(tmp_path, capsys, digit_folder):
@@ -118,6 +129,7 @@ def test_class_names_that_look_misspelt_are_warned_about_before_any_work(tmp_pat
     from noisereg.cli import build_parser
     from noisereg.cli.training import train_and_val
     from noisereg.data.classes import look_alike_classes
+
     f = write_image_folders(tmp_path, {"noisy": 3})
     (f["noisy"] / "0").rename(f["noisy"] / "airplane")
     (f["noisy"] / "1").rename(f["noisy"] / "airplnae")
@@ -125,38 +137,79 @@ def test_class_names_that_look_misspelt_are_warned_about_before_any_work(tmp_pat
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'airplane' and 'airplnae'" in err[0] and "--classes" in err[0], err
     lines = digit_folder.read_text().splitlines()
-    named = [lines[0]] + [ln.replace(",0,", ",cat,").replace(",1,", ",Cat,").replace(",7,", ",dog,")
-                          for ln in lines[1:]]
+    named = [lines[0]] + [
+        ln.replace(",0,", ",cat,").replace(",1,", ",Cat,").replace(",7,", ",dog,") for ln in lines[1:]
+    ]
     (tmp_path / "named.csv").write_text("\n".join(named) + "\n")
-    train_and_val(build_parser().parse_args(["train", "--manifest", str(tmp_path / "named.csv"), "--image-root",
-                                             str(digit_folder.parent), "--out", str(tmp_path / "r")]))
+    train_and_val(
+        build_parser().parse_args(
+            [
+                "train",
+                "--manifest",
+                str(tmp_path / "named.csv"),
+                "--image-root",
+                str(digit_folder.parent),
+                "--out",
+                str(tmp_path / "r"),
+            ]
+        )
+    )
     assert "'Cat' and 'cat'" in capsys.readouterr().err
     (tmp_path / "classes.txt").write_text("airplane\nairplnae\n7\n")  # a fixed list: said by the user, no warning
-    train_and_val(build_parser().parse_args(["train", "--noisy-dir", str(f["noisy"]), "--classes",
-                                             str(tmp_path / "classes.txt"), "--out", str(tmp_path / "r")]))
+    train_and_val(
+        build_parser().parse_args(
+            [
+                "train",
+                "--noisy-dir",
+                str(f["noisy"]),
+                "--classes",
+                str(tmp_path / "classes.txt"),
+                "--out",
+                str(tmp_path / "r"),
+            ]
+        )
+    )
     assert capsys.readouterr().err == ""
     meta = tmp_path / "meta"
     meta.mkdir()
     for i in range(2):
         (meta / f"{i}.png").write_bytes(next((f["noisy"] / "7").glob("*.png")).read_bytes())
-    (meta / "metadata.jsonl").write_text("".join(json.dumps({"file_name": f"{i}.png", "label": label}) + "\n"
-                                                 for i, label in enumerate(["person", "persn"])))
+    (meta / "metadata.jsonl").write_text(
+        "".join(
+            json.dumps({"file_name": f"{i}.png", "label": label}) + "\n" for i, label in enumerate(["person", "persn"])
+        )
+    )
     train_and_val(build_parser().parse_args(["train", "--noisy-dir", str(meta), "--out", str(tmp_path / "r")]))
     assert "'persn' and 'person'" in capsys.readouterr().err
     assert look_alike_classes(["person", "persn", "car", "cat", "0", "1", "7", "dog", "dogs"]) == [("person", "persn")]
     from noisereg.data.inputs import training_sets  # the Python API warns the same way
+
     training_sets(f["noisy"])
     assert "'airplane' and 'airplnae'" in capsys.readouterr().err
 
 
 def test_folder_and_manifest_options_exclude_each_other(tmp_path, capsys, digit_folder):
     f = write_image_folders(tmp_path, {"noisy": 2})
-    _fails(capsys, ["train", "--manifest", str(digit_folder), "--noisy-dir", str(f["noisy"]), "--out",
-                    str(tmp_path / "r")], "not both")
+    _fails(
+        capsys,
+        ["train", "--manifest", str(digit_folder), "--noisy-dir", str(f["noisy"]), "--out", str(tmp_path / "r")],
+        "not both",
+    )
     _fails(capsys, ["train", "--out", str(tmp_path / "r")], "--manifest FILE or image folders")
     (tmp_path / "empty.txt").write_text("\n")
-    _fails(capsys, ["train", "--noisy-dir", str(f["noisy"]), "--classes", str(tmp_path / "empty.txt"), "--out",
-                    str(tmp_path / "r")], "class list is empty")
+    _fails(
+        capsys,
+        [
+            "train",
+            "--noisy-dir",
+            str(f["noisy"]),
+            "--classes",
+            str(tmp_path / "empty.txt"),
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        "class list is empty",
+    )
 
 
 def test_image_paths_expands_folders_and_globs_in_order(tmp_path):
@@ -167,8 +220,12 @@ def test_image_paths_expands_folders_and_globs_in_order(tmp_path):
         (plain / name).write_bytes((f["test"] / "0" / "0_0.png").read_bytes())
     (plain / "readme.txt").write_text("not an image")
     got = image_paths([str(plain), str(f["test"] / "7" / "*.png"), str(tmp_path / "missing.png")])
-    assert got == [str(plain / "a.jpg"), str(plain / "b.png"), *sorted(str(p) for p in (f["test"] / "7").glob("*.png")),
-                   str(tmp_path / "missing.png")]
+    assert got == [
+        str(plain / "a.jpg"),
+        str(plain / "b.png"),
+        *sorted(str(p) for p in (f["test"] / "7").glob("*.png")),
+        str(tmp_path / "missing.png"),
+    ]
     assert len(image_paths([f["test"]])) == 6  # a labelled folder: the images of its class folders
     with pytest.raises(UserError, match="no file matches"):
         image_paths([str(tmp_path / "*.tiff")])
@@ -218,6 +275,7 @@ def test_hidden_folders_and_macosx_are_never_classes_or_images(tmp_path, capsys)
 
 def test_data_check_and_manifest_read_folders(tmp_path, capsys):
     from noisereg.data.manifest import read_table
+
     f = write_image_folders(tmp_path, {"noisy": 5, "clean": 2, "test": 3}, noise=0.4)
     dirs = ["--noisy-dir", str(f["noisy"]), "--clean-dir", str(f["clean"]), "--test-dir", str(f["test"])]
     assert main(["data", "check", "--format", "folders", *dirs, "--json"]) == 0
@@ -234,6 +292,7 @@ def test_data_manifest_writes_paths_relative_to_its_root(tmp_path, capsys):
     and an absolute path outside the root is refused (issue 13)."""
     from noisereg.data.files import check_images
     from noisereg.data.manifest import read_table
+
     f = write_image_folders(tmp_path / "data", {"noisy": 3, "clean": 2}, noise=0.4)
     dirs = ["--noisy-dir", str(f["noisy"]), "--clean-dir", str(f["clean"])]
     assert main(["data", "manifest", "--format", "folders", *dirs, "--out", str(tmp_path / "data" / "m.csv")]) == 0

@@ -1,4 +1,5 @@
 """Where the paper's losses may and may not send gradient (sec. 3.2-3.3)."""
+
 import numpy as np
 import torch
 
@@ -25,7 +26,8 @@ def test_l_clean_never_reaches_the_residual_net():
     b = _batch(4, 4)
     out = m(b.x, b)
     clean_only = m.alpha * torch.nn.functional.binary_cross_entropy_with_logits(
-        m(b.x)["logits"][b.is_clean], b.targets[b.is_clean])
+        m(b.x)["logits"][b.is_clean], b.targets[b.is_clean]
+    )
     g = _grads(m, clean_only)
     assert all(v == 0 for n, v in g.items() if n.startswith("residual_net"))
     assert all(v > 0 for n, v in g.items() if n.startswith("clean_net"))
@@ -47,10 +49,17 @@ def test_frozen_scheme_leaves_the_backbone_unchanged():
     y = rng.integers(0, 3, 60)
     images = torch.rand(60, 1, 8, 8)
     is_clean = np.arange(60) % 5 == 0
-    data = LabelledSet(images=images, classes=["a", "b", "c"], noisy=one_hot(y, 3), clean=one_hot(y, 3),
-                       has_noisy=~is_clean, has_clean=is_clean)
-    cfg = TrainConfig(scheme="frozen", backbone="small-cnn", backbone_steps=3, steps=5, image_size=8, hidden=8,
-                      quiet=True)
+    data = LabelledSet(
+        images=images,
+        classes=["a", "b", "c"],
+        noisy=one_hot(y, 3),
+        clean=one_hot(y, 3),
+        has_noisy=~is_clean,
+        has_clean=is_clean,
+    )
+    cfg = TrainConfig(
+        scheme="frozen", backbone="small-cnn", backbone_steps=3, steps=5, image_size=8, hidden=8, quiet=True
+    )
     stage_one = fit(data, cfg.replace(method="noisy")).model
     before = {k: v.clone() for k, v in stage_one.backbone.state_dict().items()}
     result = fit(data, cfg, stage_one=stage_one)

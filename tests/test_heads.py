@@ -7,8 +7,9 @@ from noisereg.methods import NoiseRegularization, create_method, list_methods
 from noisereg.models.heads import CleanNet, ResidualNet
 
 
-@pytest.mark.parametrize("activation,kind", [("sigmoid", torch.nn.Sigmoid), ("tanh", torch.nn.Tanh),
-                                             ("relu", torch.nn.ReLU)])
+@pytest.mark.parametrize(
+    "activation,kind", [("sigmoid", torch.nn.Sigmoid), ("tanh", torch.nn.Tanh), ("relu", torch.nn.ReLU)]
+)
 def test_heads_are_linear_activation_linear(activation, kind):
     for net in (CleanNet(20, 7, 5, activation), ResidualNet(20, 7, 5, activation)):
         assert [type(m) for m in net] == [torch.nn.Linear, kind, torch.nn.Linear]
@@ -21,8 +22,8 @@ def test_forward_returns_c_and_h_logits():
     f = torch.randn(5, 16)
     out = m(f)
     c, r = m.clean_net(f), m.residual_net(f)
-    torch.testing.assert_close(out["logits"], c)           # g = sigmoid(c)
-    torch.testing.assert_close(out["h_logits"], r + c)     # h = sigmoid(r + c)
+    torch.testing.assert_close(out["logits"], c)  # g = sigmoid(c)
+    torch.testing.assert_close(out["h_logits"], r + c)  # h = sigmoid(r + c)
 
 
 def test_unknown_activation_is_a_user_error():

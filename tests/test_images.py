@@ -1,5 +1,6 @@
 """Preprocessing through torchvision transforms v2: the evaluation transform (resize, centre crop,
 normalise) and the seeded augmentation of end-to-end training (random resized crop, flip)."""
+
 import numpy as np
 import torch
 from PIL import ExifTags, Image
@@ -34,22 +35,35 @@ def _files(tmp_path, n=12):
 
 
 def _batches(data, steps, augment_seed, rank=0, world_size=1):
-    sampler = MixedBatchSampler(data.clean_indices, data.noisy_indices, batch_size=4, clean_ratio=0.25, seed=0,
-                                rank=rank, world_size=world_size)
+    sampler = MixedBatchSampler(
+        data.clean_indices, data.noisy_indices, batch_size=4, clean_ratio=0.25, seed=0, rank=rank, world_size=world_size
+    )
     return [b.x for b in iter_training_batches(data, data.images, PRE, sampler, steps, augment_seed=augment_seed)]
 
 
 def _digits_like(images):
     y = np.arange(12) % 3
-    return LabelledSet(images=images, classes=["a", "b", "c"], noisy=one_hot(y, 3), clean=one_hot(y, 3),
-                       has_noisy=np.arange(12) >= 3, has_clean=np.arange(12) < 3)
+    return LabelledSet(
+        images=images,
+        classes=["a", "b", "c"],
+        noisy=one_hot(y, 3),
+        clean=one_hot(y, 3),
+        has_noisy=np.arange(12) >= 3,
+        has_clean=np.arange(12) < 3,
+    )
 
 
 def test_augmentation_is_a_pure_function_of_seed_and_step(tmp_path):
     for images in (_files(tmp_path), torch.rand(12, 3, 12, 20)):
         y = np.arange(12) % 3
-        data = LabelledSet(images=images, classes=["a", "b", "c"], noisy=one_hot(y, 3), clean=one_hot(y, 3),
-                           has_noisy=np.arange(12) >= 3, has_clean=np.arange(12) < 3)
+        data = LabelledSet(
+            images=images,
+            classes=["a", "b", "c"],
+            noisy=one_hot(y, 3),
+            clean=one_hot(y, 3),
+            has_noisy=np.arange(12) >= 3,
+            has_clean=np.arange(12) < 3,
+        )
         plain, augmented = _batches(data, range(4), None), _batches(data, range(4), 0)
         resumed = _batches(data, range(2, 4), 0)  # a run resumed at step 2 sees the same batches
         for step in (2, 3):
@@ -105,6 +119,7 @@ def test_training_prediction_and_report_images_are_upright(tmp_path):
     from noisereg.data.folders import folders_table
     from noisereg.data.images import ImageFiles
     from noisereg.report.evidence import thumbnail
+
     for c in ("a", "b"):
         (tmp_path / "noisy" / c).mkdir(parents=True)
         _tagged_jpeg(tmp_path / "noisy" / c / "phone.jpg", 6)
@@ -120,9 +135,15 @@ def test_training_prediction_and_report_images_are_upright(tmp_path):
 
 def test_export_notes_say_to_turn_the_image_upright_then_resize_as_recorded():
     from noisereg.export import deployment_info
+
     pre = Preprocess(224, resize_size=256, interpolation="bicubic")
-    meta = {"preprocess": pre.to_dict(), "feature_dim": 512, "classes": ["a", "b"], "config": {"method": "proposed"},
-            "backbone": "resnet18"}
+    meta = {
+        "preprocess": pre.to_dict(),
+        "feature_dim": 512,
+        "classes": ["a", "b"],
+        "config": {"method": "proposed"},
+        "backbone": "resnet18",
+    }
     notes = deployment_info(meta)["input"]
     assert (notes["resize_short_side"], notes["center_crop"], notes["interpolation"]) == (256, 224, "bicubic")
     assert "EXIF orientation tag first, before resizing" in notes["orientation"]
@@ -135,14 +156,16 @@ def test_every_file_that_does_not_decode_is_found_at_once_with_its_reason(tmp_pa
     from tests.conftest import write_unreadable
 
     from noisereg.data.decode import UnreadableImage, find_unreadable
+
     good = _files(tmp_path, 5)
     truncated, text = write_unreadable(tmp_path / "bad")
     Image.open(truncated).close()  # opening alone accepts it: the check must decode the pixels
     with pytest.raises(UnreadableImage, match="truncated") as e:
         load_image(truncated)
     assert e.value.path == str(truncated) and "truncated" in e.value.reason and str(truncated) not in e.value.reason
-    found = find_unreadable([good[0], str(text), *good[1:], str(truncated), str(tmp_path / "gone.png")], quiet=True,
-                            workers=2, chunk=2)
+    found = find_unreadable(
+        [good[0], str(text), *good[1:], str(truncated), str(tmp_path / "gone.png")], quiet=True, workers=2, chunk=2
+    )
     assert [f.path for f in found] == [str(text), str(truncated), str(tmp_path / "gone.png")]
     assert "cannot identify image" in found[0].reason and "truncated" in found[1].reason
     assert found[2].reason == "not found"

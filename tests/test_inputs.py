@@ -1,4 +1,5 @@
 """What the Python API predicts on: every row of its input, a ``LabelledSet``'s noisy-only rows too."""
+
 import numpy as np
 import pytest
 
@@ -19,12 +20,14 @@ def _features(n: int, seed: int):
 def test_a_labelled_set_with_noisy_and_clean_rows_gets_one_prediction_per_row():
     x, y = _features(120, 0)
     names = np.asarray(CLASSES)
-    est = NoiseRegClassifier(method="noisy", steps=30, lr=1e-2, hidden=8).fit(x[:90], names[y[:90]],
-                                                                               clean=(x[90:], names[y[90:]]))
+    est = NoiseRegClassifier(method="noisy", steps=30, lr=1e-2, hidden=8).fit(
+        x[:90], names[y[:90]], clean=(x[90:], names[y[90:]])
+    )
     xt, yt = _features(12, 1)
     clean = np.arange(12) % 4 == 0  # 3 clean-labelled rows, 9 with only a noisy label
-    data = LabelledSet(images=xt, classes=CLASSES, noisy=one_hot(yt, 3), clean=one_hot(yt, 3), has_noisy=~clean,
-                       has_clean=clean)
+    data = LabelledSet(
+        images=xt, classes=CLASSES, noisy=one_hot(yt, 3), clean=one_hot(yt, 3), has_noisy=~clean, has_clean=clean
+    )
     assert len(prediction_inputs(data)[0]) == 12
     np.testing.assert_array_equal(est.predict_proba(data), est.predict_proba(xt))  # every row, in order
     np.testing.assert_array_equal(est.predict(data), est.predict(xt))

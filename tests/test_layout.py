@@ -3,6 +3,7 @@
 These read the source with ``ast``; each fails on the first import that runs back up the layers, the
 first method id hard-coded outside the registry, or the first module over the size limit.
 """
+
 import ast
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def _imported_concepts(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
             if node.level:
-                base = list(package[:len(package) - node.level + 1])
+                base = list(package[: len(package) - node.level + 1])
                 target = base + (node.module.split(".") if node.module else [])
                 names = [target + [a.name] for a in node.names] if not node.module else [target]
             else:
@@ -72,8 +73,9 @@ def test_no_import_runs_back_up_the_layers(path):
     assert own in RANK, f"{own} has no layer: add it to LAYERS"
     for concept in _imported_concepts(path) - {own}:
         assert concept in RANK, f"{path.name} imports noisereg.{concept}, which has no layer"
-        assert RANK[concept] < RANK[own], \
+        assert RANK[concept] < RANK[own], (
             f"{path.relative_to(SRC)} ({own}) imports {concept}, a layer above or beside it"
+        )
 
 
 def _sibling_imports(path: Path) -> set[str]:
@@ -92,7 +94,7 @@ def _circles(package: Path) -> list[list[str]]:
 
     def visit(name: str, path: list[str]) -> None:
         if name in path:
-            found.append(path[path.index(name):] + [name])
+            found.append(path[path.index(name) :] + [name])
             return
         if name in done or name not in graph:
             return
@@ -105,8 +107,9 @@ def _circles(package: Path) -> list[list[str]]:
     return found
 
 
-@pytest.mark.parametrize("package", sorted(p for p in SRC.iterdir() if (p / "__init__.py").is_file()),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "package", sorted(p for p in SRC.iterdir() if (p / "__init__.py").is_file()), ids=lambda p: p.name
+)
 def test_no_import_circle_inside_a_package(package):
     """e.g. cli/training.py and cli/tuning.py importing each other: one of them should call a library function."""
     assert not _circles(package), _circles(package)

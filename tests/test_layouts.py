@@ -2,6 +2,7 @@
 reads the same through ``open_dataset`` and through the flags generated from its options; a toy layout, one
 small module's worth of code (here, in the test) plus one ``register_layout`` line, is read by the Python
 API and by ``data check`` / ``data manifest`` with nothing else changed."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -71,9 +72,15 @@ def read_toy(o: ToyOptions, *, classes: list[str] | None, quiet: bool) -> LabelT
     rows = [line.split() for line in Path(str(o.listing)).read_text().splitlines() if line.strip()]
     rows = [(p, c) for p, c in rows if p not in o.exclude]
     names = sorted({c for _, c in rows})
-    return LabelTable.human_labelled(classes=names, ids=[p for p, _ in rows], paths=[str(root / p) for p, _ in rows],
-                                     splits=[o.split] * len(rows), labels=[[names.index(c)] for _, c in rows],
-                                     root=root, source=f"toy {o.listing}")
+    return LabelTable.human_labelled(
+        classes=names,
+        ids=[p for p, _ in rows],
+        paths=[str(root / p) for p, _ in rows],
+        splits=[o.split] * len(rows),
+        labels=[[names.index(c)] for _, c in rows],
+        root=root,
+        source=f"toy {o.listing}",
+    )
 
 
 @pytest.fixture
@@ -134,6 +141,7 @@ def test_unknown_layouts_and_duplicates_are_refused():
 def test_the_python_api_sets_an_image_root_as_the_cli_does(tmp_path):
     """A manifest written away from its images: read with image_root= (``--image-root``), refused without."""
     from noisereg.data.inputs import training_sets
+
     manifest = write_manifest_set(tmp_path / "data")
     moved = tmp_path / "elsewhere" / "m.csv"
     moved.parent.mkdir()
@@ -149,12 +157,14 @@ def test_the_python_api_sets_an_image_root_as_the_cli_does(tmp_path):
 
 def test_the_estimator_trains_on_a_manifest_away_from_its_images_with_image_root(tmp_path):
     from noisereg import NoiseRegClassifier
+
     manifest = write_manifest_set(tmp_path / "data")
     moved = tmp_path / "elsewhere" / "m.csv"
     moved.parent.mkdir()
     moved.write_text(manifest.read_text())
-    est = NoiseRegClassifier(method="noisy", backbone="small-cnn", image_size=8, backbone_steps=0, steps=2,
-                             batch_size=2, quiet=True)
+    est = NoiseRegClassifier(
+        method="noisy", backbone="small-cnn", image_size=8, backbone_steps=0, steps=2, batch_size=2, quiet=True
+    )
     with pytest.raises(UserError, match="image file.s. not found"):
         est.fit(moved)
     assert list(est.fit(moved, image_root=tmp_path / "data").classes_) == ["cat", "dog"]

@@ -1,5 +1,6 @@
 """Training length and batch from the data (issue 24): the defaults (``--steps 0``, ``--batch-size 0``) give a
 small set a long enough phase and a large one 20 epochs, and a run records what it derived."""
+
 from __future__ import annotations
 
 import json
@@ -18,12 +19,19 @@ def _features(n: int, k: int = 4, seed: int = 0) -> LabelledSet:
     y = rng.integers(0, k, n)
     x = (rng.normal(size=(n, 8)) + 2.0 * np.eye(k, 8)[y]).astype(np.float32)
     is_clean = np.arange(n) % 10 == 0
-    return LabelledSet(images=x, classes=[str(c) for c in range(k)], noisy=one_hot(y, k), clean=one_hot(y, k),
-                       has_noisy=~is_clean, has_clean=is_clean)
+    return LabelledSet(
+        images=x,
+        classes=[str(c) for c in range(k)],
+        noisy=one_hot(y, k),
+        clean=one_hot(y, k),
+        has_noisy=~is_clean,
+        has_clean=is_clean,
+    )
 
 
-@pytest.mark.parametrize("rows, batch", [(100, 32), (3_999, 32), (4_000, 64), (15_999, 64), (16_000, 128),
-                                         (9_000_000, 128)])
+@pytest.mark.parametrize(
+    "rows, batch", [(100, 32), (3_999, 32), (4_000, 64), (15_999, 64), (16_000, 128), (9_000_000, 128)]
+)
 def test_the_batch_grows_with_the_data(rows, batch):
     assert auto_batch_size(rows) == batch
 
@@ -64,6 +72,7 @@ def test_given_values_are_kept_and_not_called_derived(tmp_path, capsys):
 
 def test_patience_counts_epochs_and_at_least_five_evaluations():
     from noisereg.train.length import patience_evaluations
+
     cfg = TrainConfig()
     assert cfg.patience == 5.0
     assert patience_evaluations(cfg, per_epoch=400, every=200) == 10  # 5 epochs at two evaluations an epoch

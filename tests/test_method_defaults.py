@@ -1,5 +1,6 @@
 """Per-method defaults (issue 24): a ``TrainConfig`` field left unset takes the method's own value, the tuned
 one that held up best across the benchmark parts, and a run records and says which values it took."""
+
 from __future__ import annotations
 
 import csv
@@ -25,8 +26,14 @@ def _features(n: int = 200, k: int = 3, seed: int = 0) -> LabelledSet:
     y = rng.integers(0, k, n)
     x = (rng.normal(size=(n, 6)) + 2.0 * np.eye(k, 6)[y]).astype(np.float32)
     is_clean = np.arange(n) % 4 == 0
-    return LabelledSet(images=x, classes=[str(c) for c in range(k)], noisy=one_hot(y, k), clean=one_hot(y, k),
-                       has_noisy=~is_clean, has_clean=is_clean)
+    return LabelledSet(
+        images=x,
+        classes=[str(c) for c in range(k)],
+        noisy=one_hot(y, k),
+        clean=one_hot(y, k),
+        has_noisy=~is_clean,
+        has_clean=is_clean,
+    )
 
 
 def test_an_unset_field_takes_the_method_default_and_a_set_one_is_kept():
@@ -65,8 +72,13 @@ def test_every_default_is_what_the_robustness_study_chose():
             assert (value in space[0]) if kind == "choice" else (space[0] <= value <= space[1] or value == 0.0)
             assert row is not None, f"{name} has defaults but no row in {ROBUST.name}"
             measured = float(row[field])
-            expected = (int(measured) if field == "hidden" else 0.0 if field == "weight_decay" and measured < 1e-6
-                        else float(f"{measured:.2g}"))
+            expected = (
+                int(measured)
+                if field == "hidden"
+                else 0.0
+                if field == "weight_decay" and measured < 1e-6
+                else float(f"{measured:.2g}")
+            )
             assert value == pytest.approx(expected), (name, field)
         if row is not None and not spec.defaults:
             assert set(row["trials"].split()) == {"0"}, f"{name}: its robust values are not its first trial's"

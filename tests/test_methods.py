@@ -24,10 +24,22 @@ def _features_task(n: int = 400, *, all_clean: bool = False, seed: int = 0) -> t
     x = (rng.normal(size=(n + 200, 8)) + 2.5 * np.eye(K, 8)[y]).astype(np.float32)
     y_noisy = np.array([rng.choice(K, p=T_TRUE[c]) for c in y])
     is_clean = (np.arange(n) % 5 == 0) | all_clean
-    train = LabelledSet(images=x[:n], classes=list("abcd"), noisy=one_hot(y_noisy[:n], K), clean=one_hot(y[:n], K),
-                        has_noisy=np.ones(n, bool), has_clean=is_clean)
-    test = LabelledSet(images=x[n:], classes=list("abcd"), noisy=np.zeros((200, K)), clean=one_hot(y[n:], K),
-                       has_noisy=np.zeros(200, bool), has_clean=np.ones(200, bool))
+    train = LabelledSet(
+        images=x[:n],
+        classes=list("abcd"),
+        noisy=one_hot(y_noisy[:n], K),
+        clean=one_hot(y[:n], K),
+        has_noisy=np.ones(n, bool),
+        has_clean=is_clean,
+    )
+    test = LabelledSet(
+        images=x[n:],
+        classes=list("abcd"),
+        noisy=np.zeros((200, K)),
+        clean=one_hot(y[n:], K),
+        has_noisy=np.zeros(200, bool),
+        has_clean=np.ones(200, bool),
+    )
     return train, test
 
 
@@ -132,6 +144,7 @@ def test_learned_label_trust_ranks_wrong_labels_low(method):
     from sklearn.metrics import roc_auc_score
 
     from noisereg.train import predict_logits
+
     train, _ = _features_task(n=800)
     train.has_noisy[train.has_clean] = False
     r = fit(train, TrainConfig(method=method, steps=300, batch_size=32, hidden=16, lr=1e-2, quiet=True))
@@ -147,6 +160,7 @@ def test_learned_label_trust_ranks_wrong_labels_low(method):
 def test_meta_weight_net_meta_step_reaches_only_the_weight_net_and_trains_on_multi_label_data():
     from noisereg.methods import create_method
     from noisereg.methods.base import Batch
+
     train, test = _features_task()
     m = create_method("mw-net", 8, K, TrainConfig(method="mw-net", hidden=16))
     x = torch.from_numpy(train.images[:40])
@@ -184,9 +198,15 @@ def test_a_baseline_is_one_file_and_one_registration(monkeypatch, capsys):
     the data its facts rule out."""
     from noisereg.cli import main
     from noisereg.methods import registry
+
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # the registration ends with the test
-    register_method("toy-softmax", lambda d, k, c: ToySoftmax(d, k, clean_ratio=c.clean_ratio),
-                    "a toy: softmax regression on every label", single_label_only=True, tunable=("lr",))
+    register_method(
+        "toy-softmax",
+        lambda d, k, c: ToySoftmax(d, k, clean_ratio=c.clean_ratio),
+        "a toy: softmax regression on every label",
+        single_label_only=True,
+        tunable=("lr",),
+    )
     train, test = _features_task()
     result = fit(train, TrainConfig(method="toy-softmax", steps=300, batch_size=32, lr=1e-2, quiet=True))
     assert evaluate(result.model, test, result.preprocess, device=torch.device("cpu"))["top1"] > 0.5
@@ -213,10 +233,22 @@ def flipped_task() -> tuple[LabelledSet, LabelledSet]:
     x = (rng.normal(size=(n + 400, 8)) + 2.5 * np.eye(K, 8)[y]).astype(np.float32)
     y_noisy = np.array([rng.choice(K, p=FLIP[c]) for c in y])
     is_clean = np.arange(n) % 10 == 0
-    train = LabelledSet(images=x[:n], classes=list("abcd"), noisy=one_hot(y_noisy[:n], K), clean=one_hot(y[:n], K),
-                        has_noisy=~is_clean, has_clean=is_clean)
-    test = LabelledSet(images=x[n:], classes=list("abcd"), noisy=np.zeros((400, K)), clean=one_hot(y[n:], K),
-                       has_noisy=np.zeros(400, bool), has_clean=np.ones(400, bool))
+    train = LabelledSet(
+        images=x[:n],
+        classes=list("abcd"),
+        noisy=one_hot(y_noisy[:n], K),
+        clean=one_hot(y[:n], K),
+        has_noisy=~is_clean,
+        has_clean=is_clean,
+    )
+    test = LabelledSet(
+        images=x[n:],
+        classes=list("abcd"),
+        noisy=np.zeros((400, K)),
+        clean=one_hot(y[n:], K),
+        has_noisy=np.zeros(400, bool),
+        has_clean=np.ones(400, bool),
+    )
     return train, test
 
 
@@ -245,6 +277,7 @@ def test_noise_models_beat_noisy_where_the_noisy_majority_is_wrong(flipped_task,
 def test_the_task_fails_a_disconnected_residual_net(flipped_task, noisy_top1, monkeypatch):
     """With r = 0 the paper's method is Backbone (Noisy) plus a little of L_clean: the task must tell."""
     from noisereg.models.heads import ResidualNet
+
     monkeypatch.setattr(ResidualNet, "forward", lambda self, f: torch.zeros(len(f), K))
     assert _top1_on(flipped_task, "proposed") < noisy_top1 + MARGIN
 
@@ -253,6 +286,7 @@ def test_the_task_fails_a_disconnected_residual_net(flipped_task, noisy_top1, mo
 @pytest.mark.parametrize("method", ["glc", "forward"])
 def test_the_task_fails_an_ignored_transition_matrix(flipped_task, noisy_top1, monkeypatch, method):
     import noisereg.methods.forward_correction as fc
+
     monkeypatch.setattr(fc, "gold_transition_matrix", lambda probs, labels, k: np.eye(k))
     monkeypatch.setattr(fc, "anchor_transition_matrix", lambda probs, **kw: np.eye(probs.shape[1]))
     assert _top1_on(flipped_task, method) < noisy_top1 + MARGIN

@@ -18,8 +18,7 @@ from noisereg.metrics import (
 
 
 def _sk_map(scores, targets):
-    aps = [average_precision_score(targets[:, k], scores[:, k]) for k in range(targets.shape[1])
-           if targets[:, k].any()]
+    aps = [average_precision_score(targets[:, k], scores[:, k]) for k in range(targets.shape[1]) if targets[:, k].any()]
     return float(np.mean(aps))
 
 
@@ -29,8 +28,7 @@ def test_map_and_ap_all_match_sklearn_on_random_data(seed):
     scores = rng.random((80, 6))
     targets = (rng.random((80, 6)) < 0.3).astype(int)
     assert mean_average_precision(scores, targets) == pytest.approx(_sk_map(scores, targets), abs=1e-12)
-    assert ap_all(scores, targets) == pytest.approx(
-        average_precision_score(targets.ravel(), scores.ravel()), abs=1e-12)
+    assert ap_all(scores, targets) == pytest.approx(average_precision_score(targets.ravel(), scores.ravel()), abs=1e-12)
 
 
 def test_ties_are_handled_like_sklearn():
@@ -135,11 +133,16 @@ def test_processes_scoring_their_own_rows_reach_the_single_process_numbers():
             total = shared[0] + shared[1]
             gate.wait()
             return total
+
         return f
 
     halves = np.array_split(np.arange(len(scores)), 2)
-    threads = [threading.Thread(target=lambda r=r: results.__setitem__(
-        r, _stream(scores, targets, 2, reduce(r), rows=halves[r]))) for r in range(2)]
+    threads = [
+        threading.Thread(
+            target=lambda r=r: results.__setitem__(r, _stream(scores, targets, 2, reduce(r), rows=halves[r]))
+        )
+        for r in range(2)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -162,10 +165,13 @@ def test_streaming_checks_its_input_and_its_order():
     empty.end_positives()
     with pytest.raises(ValueError, match="no class has a positive"):
         empty.result()
+
+
 def test_f1_thresholds_maximise_f1_per_class():
     from sklearn.metrics import f1_score
 
     from noisereg.metrics import f1_thresholds
+
     rng = np.random.default_rng(0)
     targets = (rng.random((60, 3)) < 0.3).astype(int)
     targets[:, 2] = 0  # a class without positives keeps the default
@@ -183,9 +189,10 @@ def test_f1_thresholds_maximise_f1_per_class():
 def test_f1_thresholds_keep_the_default_on_few_validation_positives():
     """Issue 44: a threshold chosen on 2 positives came out at 0.026 and labelled 47 of 50 photos."""
     from noisereg.metrics import MIN_POSITIVES, f1_thresholds, tunable_classes
+
     rng = np.random.default_rng(1)
     targets = np.zeros((40, 2), int)
-    targets[:MIN_POSITIVES - 1, 0] = 1  # one positive short
+    targets[: MIN_POSITIVES - 1, 0] = 1  # one positive short
     targets[:MIN_POSITIVES, 1] = 1
     scores = np.clip(rng.random((40, 2)) * 0.1 + targets * 0.02, 0, 1)  # every score far below 0.5
     t = f1_thresholds(scores, targets)

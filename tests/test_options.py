@@ -1,4 +1,5 @@
 """The one loader of YAML/CLI options and the flags generated from the config dataclasses."""
+
 import argparse
 import dataclasses
 
@@ -11,15 +12,18 @@ from noisereg.experiment import ExperimentConfig, load_experiment
 from noisereg.options import add_flags, from_mapping, option
 
 
-@pytest.mark.parametrize("text,pattern", [
-    ("lr: fast\n", "'lr' must be a number, got 'fast'"),
-    ("alpha: [1, 2]\n", "'alpha' must be a number"),
-    ("steps: 1.5\n", "'steps' must be an integer"),
-    ("alpah: 0.3\n", "did you mean 'alpha'"),
-    ("scheme: frozn\n", "did you mean 'frozen'"),
-    ("- a list\n", "must hold a mapping"),
-    ("lr: [\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text,pattern",
+    [
+        ("lr: fast\n", "'lr' must be a number, got 'fast'"),
+        ("alpha: [1, 2]\n", "'alpha' must be a number"),
+        ("steps: 1.5\n", "'steps' must be an integer"),
+        ("alpah: 0.3\n", "did you mean 'alpha'"),
+        ("scheme: frozn\n", "did you mean 'frozen'"),
+        ("- a list\n", "must hold a mapping"),
+        ("lr: [\n", "not valid YAML"),
+    ],
+)
 def test_bad_train_yaml_is_one_clear_line(tmp_path, text, pattern):
     (tmp_path / "c.yaml").write_text(text)
     with pytest.raises(UserError, match=pattern.replace("[", r"\[")):
@@ -32,14 +36,17 @@ def test_yaml_numbers_written_as_strings_are_read_as_numbers(tmp_path):
     assert cfg.lr == 1e-3 and cfg.alpha == 1.0 and isinstance(cfg.alpha, float)
 
 
-@pytest.mark.parametrize("text,pattern", [
-    ("methods: []\n", "the list is empty"),
-    ("methods: [proposd]\n", "did you mean 'proposed'"),
-    ("seeds: many\n", "'seeds' must be an integer"),
-    ("colour: red\n", r"unknown experiment key\(s\) \['colour'\]"),
-    ("train: {lr: fast}\n", "'lr' must be a number"),
-    ("train: {stpes: 3}\n", "did you mean 'steps'"),
-])
+@pytest.mark.parametrize(
+    "text,pattern",
+    [
+        ("methods: []\n", "the list is empty"),
+        ("methods: [proposd]\n", "did you mean 'proposed'"),
+        ("seeds: many\n", "'seeds' must be an integer"),
+        ("colour: red\n", r"unknown experiment key\(s\) \['colour'\]"),
+        ("train: {lr: fast}\n", "'lr' must be a number"),
+        ("train: {stpes: 3}\n", "did you mean 'steps'"),
+    ],
+)
 def test_bad_experiment_yaml_is_refused_before_any_work(tmp_path, text, pattern):
     (tmp_path / "e.yaml").write_text(text)
     with pytest.raises(UserError, match=pattern):
@@ -70,6 +77,7 @@ def test_bad_experiment_config_file_from_the_cli(tmp_path, capsys):
 def test_the_config_offers_exactly_the_heads_activations():
     from noisereg.config import ACTIVATION_NAMES
     from noisereg.models.heads import ACTIVATIONS
+
     assert set(ACTIVATION_NAMES) == set(ACTIVATIONS)
 
 

@@ -2,6 +2,7 @@
 
 "Tested" is what `make test` installs: constraints.txt, and the torch / torchvision the Makefile pins.
 """
+
 import re
 import shutil
 import subprocess
@@ -36,7 +37,8 @@ def _tested_versions() -> dict[str, Version]:
 def _requirements() -> list[Requirement]:
     extras = PROJECT["optional-dependencies"]
     return [Requirement(r) for r in PROJECT["dependencies"]] + [
-        Requirement(r) for name, reqs in extras.items() if name not in UNTESTED_EXTRAS for r in reqs]
+        Requirement(r) for name, reqs in extras.items() if name not in UNTESTED_EXTRAS for r in reqs
+    ]
 
 
 def test_the_licence_is_an_spdx_expression_with_its_text():
@@ -56,6 +58,7 @@ def test_setuptools_reads_it_without_a_warning(monkeypatch):
         pytest.skip(f"setuptools {setuptools.__version__} predates the SPDX licence form")
     from setuptools.config.pyprojecttoml import apply_configuration
     from setuptools.dist import Distribution
+
     monkeypatch.chdir(ROOT)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -1,4 +1,5 @@
 """Partial fine-tuning (``--train-blocks K``, issue 42): the cut, the trunk cache, what trains, the CLI, resume."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,12 @@ from noisereg.models.split import count_blocks, split_backbone
 from noisereg.train import fit
 from noisereg.train.model import build_backbone
 
-BACKBONES = [("small-cnn", 16, {}), ("efficientnet-lite0", 64, {}), ("resnet18", 32, {"pretrained": False}),
-             ("timm/test_resnet", 32, {"pretrained": False})]
+BACKBONES = [
+    ("small-cnn", 16, {}),
+    ("efficientnet-lite0", 64, {}),
+    ("resnet18", 32, {"pretrained": False}),
+    ("timm/test_resnet", 32, {"pretrained": False}),
+]
 
 
 def _backbone(name: str, size: int, kwargs: dict) -> nn.Module:
@@ -49,6 +54,7 @@ def test_trunk_then_top_is_the_backbone_and_shares_its_modules(name, size, kwarg
 def test_the_top_trains_at_the_backbone_learning_rate_and_the_trunk_not_at_all():
     from noisereg.train.loop import make_optimizer
     from noisereg.train.model import Classifier, stage_one_model
+
     backbone = create_backbone("small-cnn", image_size=16)
     trunk, top = split_backbone(backbone, 2)
     model = Classifier(top, stage_one_model(backbone, 3).method)
@@ -71,15 +77,33 @@ def _pixels(n: int = 48, size: int = 16, seed: int = 0, clean_every: int = 3, pa
     x = rng.uniform(0, 0.3, size=(n, 3, size, size)).astype(np.float32)
     h = size // 2
     for i, c in enumerate(y):
-        x[i, :, (c // 2) * h:(c // 2 + 1) * h, (c % 2) * h:(c % 2 + 1) * h] += 0.7
+        x[i, :, (c // 2) * h : (c // 2 + 1) * h, (c % 2) * h : (c % 2 + 1) * h] += 0.7
     clean = np.arange(n) % clean_every == 0
-    return LabelledSet(images=torch.from_numpy(x), classes=list("abc"), noisy=one_hot(y, 3), clean=one_hot(y, 3),
-                       has_noisy=np.ones(n, bool) if paired else ~clean, has_clean=clean)
+    return LabelledSet(
+        images=torch.from_numpy(x),
+        classes=list("abc"),
+        noisy=one_hot(y, 3),
+        clean=one_hot(y, 3),
+        has_noisy=np.ones(n, bool) if paired else ~clean,
+        has_clean=clean,
+    )
 
 
 def _cfg(**kw) -> TrainConfig:
-    base = dict(backbone="small-cnn", backbone_steps=6, steps=6, hidden=8, batch_size=8, image_size=16,
-                train_blocks=2, patience=0, eval_every=3, quiet=True, device="cpu", lr=1e-2)
+    base = dict(
+        backbone="small-cnn",
+        backbone_steps=6,
+        steps=6,
+        hidden=8,
+        batch_size=8,
+        image_size=16,
+        train_blocks=2,
+        patience=0,
+        eval_every=3,
+        quiet=True,
+        device="cpu",
+        lr=1e-2,
+    )
     return TrainConfig(**{**base, **kw})
 
 
@@ -92,6 +116,7 @@ class StemCalls:
         def hook(module, args, out):
             if isinstance(module, nn.Conv2d) and module.in_channels == 3:
                 self.images += args[0].shape[0]
+
         self.handle = nn.modules.module.register_module_forward_hook(hook)
         return self
 
@@ -103,9 +128,12 @@ def test_a_second_run_reads_the_trunk_cache_and_a_changed_cut_or_size_misses_it(
     data, val = _pixels(), _pixels(n=12, seed=1, clean_every=1)
     cache = tmp_path / "cache"
     runs = {}
-    for name, cfg in [("first", _cfg(cache_dir=str(cache))), ("again", _cfg(cache_dir=str(cache))),
-                      ("cut", _cfg(cache_dir=str(cache), train_blocks=3)),
-                      ("size", _cfg(cache_dir=str(cache), image_size=8))]:
+    for name, cfg in [
+        ("first", _cfg(cache_dir=str(cache))),
+        ("again", _cfg(cache_dir=str(cache))),
+        ("cut", _cfg(cache_dir=str(cache), train_blocks=3)),
+        ("size", _cfg(cache_dir=str(cache), image_size=8)),
+    ]:
         with StemCalls() as calls:
             fit(data, cfg, eval_set=val)
         runs[name] = calls.images
@@ -125,9 +153,15 @@ def _owned(model: nn.Module, modules: list[nn.Module]) -> set[str]:
     return {k for k, t in model.state_dict(keep_vars=True).items() if id(t) in ids}
 
 
-@pytest.mark.parametrize("name, size, kwargs, frozen_bn", [
-    ("small-cnn", 16, {}, False), ("efficientnet-lite0", 64, {}, True), ("resnet18", 32, {"pretrained": False}, False)],
-    ids=["small-cnn", "efficientnet-lite0", "resnet18"])
+@pytest.mark.parametrize(
+    "name, size, kwargs, frozen_bn",
+    [
+        ("small-cnn", 16, {}, False),
+        ("efficientnet-lite0", 64, {}, True),
+        ("resnet18", 32, {"pretrained": False}, False),
+    ],
+    ids=["small-cnn", "efficientnet-lite0", "resnet18"],
+)
 @pytest.mark.parametrize("scheme", ["frozen", "end-to-end"])
 def test_the_top_trains_and_the_trunk_does_not(name, size, kwargs, frozen_bn, scheme):
     """Weights as created (the same seeded build) against those trained: the trunk's are unchanged, the top's
@@ -172,15 +206,45 @@ def test_every_method_trains_the_top_with_its_own_loss_end_to_end(method):
 @pytest.mark.parametrize("scheme", ["frozen", "end-to-end"])
 def test_the_cli_trains_the_top_and_evaluate_predict_export_use_its_checkpoint(digit_folder, tmp_path, capsys, scheme):
     out, img = tmp_path / "run", digit_folder.parent / "img" / "7_0.png"
-    assert main(["train", "--manifest", str(digit_folder), "--out", str(out), "--scheme", scheme, "--backbone",
-                 "small-cnn", "--train-blocks", "2", "--backbone-steps", "12", "--steps", "12", "--image-size", "16",
-                 "--hidden", "16", "--batch-size", "10", "--patience", "0",
-                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--manifest",
+                str(digit_folder),
+                "--out",
+                str(out),
+                "--scheme",
+                scheme,
+                "--backbone",
+                "small-cnn",
+                "--train-blocks",
+                "2",
+                "--backbone-steps",
+                "12",
+                "--steps",
+                "12",
+                "--image-size",
+                "16",
+                "--hidden",
+                "16",
+                "--batch-size",
+                "10",
+                "--patience",
+                "0",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ]
+        )
+        == 0
+    )
     stage = "backbone" if scheme == "frozen" else "end-to-end"
     printed = capsys.readouterr().out
-    assert f"{stage} stage: training the top of small-cnn, the last 2 of 6 blocks (block 4 to block 5) and the " \
-           "head, on the cached activations of the frozen trunk below it (64x4x4 float16 per image; BatchNorm " \
-           "statistics updated); the clean validation set chooses the step kept" in printed
+    assert (
+        f"{stage} stage: training the top of small-cnn, the last 2 of 6 blocks (block 4 to block 5) and the "
+        "head, on the cached activations of the frozen trunk below it (64x4x4 float16 per image; BatchNorm "
+        "statistics updated); the clean validation set chooses the step kept" in printed
+    )
     meta = json.loads((out / "checkpoint.json").read_text())
     assert meta["config"]["train_blocks"] == 2 and meta["stage"] == ("heads" if scheme == "frozen" else "end-to-end")
     assert {r["stage"] for r in meta["history"]} == ({"backbone", "heads"} if scheme == "frozen" else {"end-to-end"})
@@ -195,6 +259,7 @@ def test_the_cli_trains_the_top_and_evaluate_predict_export_use_its_checkpoint(d
     assert row["error"] == "" and abs(sum(row[c] for c in ("0", "1", "7")) - 1) < 1e-3
     assert main(["export", "--checkpoint", str(out), "--format", "torchscript", "--out", str(tmp_path / "m.pt")]) == 0
     from noisereg.data.images import Preprocess, image_to_tensor, load_image
+
     info = json.loads((tmp_path / "m.json").read_text())
     pre = Preprocess(16, 3, tuple(info["input"]["mean"]), tuple(info["input"]["std"]))
     with torch.inference_mode():
@@ -213,11 +278,13 @@ def _stopper(at: int):
         seen.append(scores)
         if len(seen) == at:
             raise Stop
+
     return on_evaluation
 
 
-@pytest.mark.parametrize("scheme, stop_at, stage", [("frozen", 3, "backbone"), ("frozen", 7, "heads"),
-                                                     ("end-to-end", 3, "end-to-end")])
+@pytest.mark.parametrize(
+    "scheme, stop_at, stage", [("frozen", 3, "backbone"), ("frozen", 7, "heads"), ("end-to-end", 3, "end-to-end")]
+)
 def test_resume_continues_inside_each_stage_to_the_same_weights(tmp_path, scheme, stop_at, stage):
     """Stopped at the 3rd/7th evaluation (every 2 steps, a checkpoint every 2): the newest checkpoint is inside
     the stage; --resume continues it there and ends with the weights of a run that was never stopped."""
@@ -233,4 +300,5 @@ def test_resume_continues_inside_each_stage_to_the_same_weights(tmp_path, scheme
     assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
     history = json.loads((tmp_path / "cut" / "checkpoint.json").read_text())["history"]
     assert [(r["stage"], r["step"]) for r in history] == [
-        (s, i) for s in (["backbone", "heads"] if scheme == "frozen" else ["end-to-end"]) for i in range(1, 9)]
+        (s, i) for s in (["backbone", "heads"] if scheme == "frozen" else ["end-to-end"]) for i in range(1, 9)
+    ]

@@ -1,5 +1,6 @@
 """The README's "Your own photos" section runs verbatim (its shell commands through the CLI entry point,
 its Python block as written) on a small folder of real images."""
+
 import re
 import shlex
 from pathlib import Path
@@ -16,7 +17,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def _section(title: str) -> str:
     text = README.read_text(encoding="utf-8")
     start = text.index(f"\n## {title}\n")
-    return text[start:text.index("\n## ", start + 1)]
+    return text[start : text.index("\n## ", start + 1)]
 
 
 def _blocks(section: str, language: str) -> list[str]:

@@ -1,5 +1,6 @@
 """The README's tables that name code: the layout table is tests/test_layout.py's LAYERS, every file and
 symbol of the paper-terms table exists, and the quick start stays two commands."""
+
 import importlib
 import re
 from pathlib import Path
@@ -14,7 +15,7 @@ def _table(header: str) -> list[list[str]]:
     lines = README.read_text(encoding="utf-8").splitlines()
     start = lines.index(header)
     rows = []
-    for line in lines[start + 2:]:
+    for line in lines[start + 2 :]:
         if not line.startswith("|"):
             break
         rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
@@ -56,13 +57,23 @@ def test_every_file_and_symbol_of_the_paper_terms_table_exists():
 
 def test_the_paper_terms_table_names_the_papers_vocabulary():
     terms = " ".join(row[0] for row in _table("| paper (Hu et al., CVPR 2019) | file in `src/noisereg/` | symbol |"))
-    for word in ("clean net", "residual net", "g = sigmoid(c)", "h = sigmoid(r + c)", "L_clean", "L_noise", "alpha",
-                 "1:9", "Backbone (Noisy)", "two schemes"):
+    for word in (
+        "clean net",
+        "residual net",
+        "g = sigmoid(c)",
+        "h = sigmoid(r + c)",
+        "L_clean",
+        "L_noise",
+        "alpha",
+        "1:9",
+        "Backbone (Noisy)",
+        "two schemes",
+    ):
         assert word in terms, word
 
 
 def test_the_quick_start_is_two_commands():
     text = README.read_text(encoding="utf-8")
-    section = text[text.index("\n## Quick start\n"):]
+    section = text[text.index("\n## Quick start\n") :]
     block = re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)
     assert [line.split("#")[0].strip() for line in block.splitlines()] == ["make demo", "make test"]

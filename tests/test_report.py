@@ -1,5 +1,6 @@
 """The HTML report of a train run and of an experiment, opened in a real headless Chromium; the run logs
 (metrics.csv, TensorBoard, evaluation lines) and progress output piped to a file."""
+
 import io
 import json
 import os
@@ -21,8 +22,26 @@ from noisereg.tasks.digits import digits_single_label
 from noisereg.train import fit
 
 REPO = Path(__file__).resolve().parents[1]
-TRAIN = ["--scheme", "end-to-end", "--backbone", "small-cnn", "--steps", "40", "--image-size", "16", "--hidden", "16",
-         "--batch-size", "10", "--patience", "0", "--eval-every", "10", "--lr", "3e-3"]
+TRAIN = [
+    "--scheme",
+    "end-to-end",
+    "--backbone",
+    "small-cnn",
+    "--steps",
+    "40",
+    "--image-size",
+    "16",
+    "--hidden",
+    "16",
+    "--batch-size",
+    "10",
+    "--patience",
+    "0",
+    "--eval-every",
+    "10",
+    "--lr",
+    "3e-3",
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +52,13 @@ def piped_run(tmp_path_factory):
     out, log = root / "run", root / "train.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
     with open(log, "wb") as f:
-        r = subprocess.run([sys.executable, "-m", "noisereg", "train", "--manifest", str(manifest), "--out", str(out),
-                            *TRAIN], stdout=f, stderr=subprocess.STDOUT, env=env, timeout=300)
+        r = subprocess.run(
+            [sys.executable, "-m", "noisereg", "train", "--manifest", str(manifest), "--out", str(out), *TRAIN],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            env=env,
+            timeout=300,
+        )
     assert r.returncode == 0, log.read_text()
     return out, log.read_bytes()
 
@@ -67,9 +91,18 @@ def test_metrics_csv_holds_every_step_and_the_evaluations(piped_run):
 
 def test_train_report_in_a_browser(piped_run, browser):
     out, _ = piped_run
-    check = open_report(browser, out / "report.html", "train", {
-        "results": "#results-table tbody tr", "ap": "table.ap-table tbody tr",
-        "fig3": ".fig3 .card", "fig5": ".fig5 .card", "fig5 images": ".fig5 .card img"})
+    check = open_report(
+        browser,
+        out / "report.html",
+        "train",
+        {
+            "results": "#results-table tbody tr",
+            "ap": "table.ap-table tbody tr",
+            "fig3": ".fig3 .card",
+            "fig5": ".fig5 .card",
+            "fig5 images": ".fig5 .card img",
+        },
+    )
     assert_clean_page(check, min_images=3 + 12 + 12)  # curves, AP bars, confusion + two grids
     assert check.rows == {"results": 1, "ap": 3, "fig3": 12, "fig5": 12, "fig5 images": 12}
     page = check.page
@@ -90,9 +123,15 @@ def test_label_issue_suspects_show_when_the_folder_has_them(piped_run, tmp_path,
     run = tmp_path / "run"
     shutil.copytree(out, run)
     images = sorted((out.parent / "data" / "img").glob("7_*.png"))[:3]
-    pd.DataFrame({"path": [p.name for p in images], "given_label": ["1", "0", "1"], "predicted_label": ["7"] * 3,
-                  "label_quality": [0.3, 0.1, 0.2], "is_label_issue": [True, True, False]}
-                 ).to_csv(run / "label_issues.csv", index=False)
+    pd.DataFrame(
+        {
+            "path": [p.name for p in images],
+            "given_label": ["1", "0", "1"],
+            "predicted_label": ["7"] * 3,
+            "label_quality": [0.3, 0.1, 0.2],
+            "is_label_issue": [True, True, False],
+        }
+    ).to_csv(run / "label_issues.csv", index=False)
     summary = json.loads((run / "run.json").read_text())
     summary["data"][0]["image_root"] = str(images[0].parent)
     (run / "run.json").write_text(json.dumps(summary))
@@ -105,12 +144,26 @@ def test_label_issue_suspects_show_when_the_folder_has_them(piped_run, tmp_path,
 
 
 def test_experiment_report_in_a_browser(tmp_path, browser):
-    exp = ExperimentConfig(data="digits", methods=["proposed", "noisy"], clean_fractions=[0.1, 0.2], seeds=2,
-                           train={"steps": 8, "hidden": 16, "eval_every": 4}, out=str(tmp_path))
+    exp = ExperimentConfig(
+        data="digits",
+        methods=["proposed", "noisy"],
+        clean_fractions=[0.1, 0.2],
+        seeds=2,
+        train={"steps": 8, "hidden": 16, "eval_every": 4},
+        out=str(tmp_path),
+    )
     run_experiment(exp, quiet=True)
-    check = open_report(browser, tmp_path / "report.html", "experiment", {
-        "results": "#results-table tbody tr", "best": "#results-table td.best", "ap": "table.ap-table tbody tr",
-        "fig5": ".fig5 .card"})
+    check = open_report(
+        browser,
+        tmp_path / "report.html",
+        "experiment",
+        {
+            "results": "#results-table tbody tr",
+            "best": "#results-table td.best",
+            "ap": "table.ap-table tbody tr",
+            "fig5": ".fig5 .card",
+        },
+    )
     assert_clean_page(check, min_images=3 + 12 + 12)
     assert check.rows == {"results": 2, "best": 2, "ap": 10, "fig5": 12}  # 2 methods, 2 fractions, 10 digits
     head = check.page.inner_text("#results-table thead")
@@ -123,8 +176,14 @@ def test_experiment_report_in_a_browser(tmp_path, browser):
 def test_the_experiment_fig3_shows_noisy_and_ft_l_top_5_beside_the_method(tmp_path):
     """The paper's Fig. 3: each example with the top-5 of Backbone (Noisy), Noisy-FT-L and the method."""
     import json
-    exp = ExperimentConfig(data="digits-multi", methods=["proposed", "noisy", "ft-l", "g-alone"], clean_fractions=[0.2],
-                           train={"steps": 8, "hidden": 16, "eval_every": 4, "backbone_steps": 4}, out=str(tmp_path))
+
+    exp = ExperimentConfig(
+        data="digits-multi",
+        methods=["proposed", "noisy", "ft-l", "g-alone"],
+        clean_fractions=[0.2],
+        train={"steps": 8, "hidden": 16, "eval_every": 4, "backbone_steps": 4},
+        out=str(tmp_path),
+    )
     run_experiment(exp, quiet=True)
     ev = json.loads(next((tmp_path / "evaluation").glob("*.json")).read_text())
     assert ev["featured"] == "proposed" and len(ev["fig3"]) == 12
@@ -158,14 +217,23 @@ def test_plain_progress_writes_whole_lines():
 
 def _tiny(tmp_path, **changes):
     task = digits_single_label(noise_rate=0.4, clean_fraction=0.2, seed=0)
-    cfg = TrainConfig(scheme="end-to-end", backbone="small-cnn", image_size=8, hidden=16, steps=12, eval_every=4,
-                      quiet=True, **changes)
+    cfg = TrainConfig(
+        scheme="end-to-end",
+        backbone="small-cnn",
+        image_size=8,
+        hidden=16,
+        steps=12,
+        eval_every=4,
+        quiet=True,
+        **changes,
+    )
     return fit(task.train, cfg, out=tmp_path / "run")
 
 
 def test_tensorboard_event_files(tmp_path):
     pytest.importorskip("tensorboard", reason="tensorboard is not installed (pip install tensorboard)")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     _tiny(tmp_path, tensorboard=True)
     events = EventAccumulator(str(tmp_path / "run" / "tensorboard")).Reload()
     tags = set(events.Tags()["scalars"])
@@ -184,9 +252,26 @@ def test_tensorboard_missing_is_one_clear_line(tmp_path, capsys, monkeypatch):
 
 def test_quiet_prints_no_progress_and_no_evaluation(tmp_path, capsys):
     manifest = write_digit_folder(tmp_path / "data")
-    args = ["train", "--manifest", str(manifest), "--out", str(tmp_path / "run"), "--scheme", "end-to-end",
-            "--backbone", "small-cnn", "--steps", "6", "--image-size", "16", "--hidden", "8", "--eval-every", "3",
-            "--quiet"]
+    args = [
+        "train",
+        "--manifest",
+        str(manifest),
+        "--out",
+        str(tmp_path / "run"),
+        "--scheme",
+        "end-to-end",
+        "--backbone",
+        "small-cnn",
+        "--steps",
+        "6",
+        "--image-size",
+        "16",
+        "--hidden",
+        "8",
+        "--eval-every",
+        "3",
+        "--quiet",
+    ]
     assert main(args) == 0
     captured = capsys.readouterr()
     assert captured.err == "" and " val top1 " not in captured.out
@@ -216,8 +301,29 @@ def test_train_report_shows_the_resolved_settings(tmp_path):
     """Issue 44: the settings are those trained with (method defaults, batch from the data), never None or 0."""
     manifest = write_digit_folder(tmp_path / "data", n_per_class=8)
     out = tmp_path / "run"
-    assert main(["train", "--manifest", str(manifest), "--out", str(out), "--scheme", "end-to-end", "--steps", "4",
-                 "--backbone", "small-cnn", "--image-size", "8", "--quiet", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--manifest",
+                str(manifest),
+                "--out",
+                str(out),
+                "--scheme",
+                "end-to-end",
+                "--steps",
+                "4",
+                "--backbone",
+                "small-cnn",
+                "--image-size",
+                "8",
+                "--quiet",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     settings = json.loads((out / "run.json").read_text())["settings"]
     config = json.loads((out / "checkpoint.json").read_text())["config"]
     for name in ("hidden", "alpha", "clean_ratio", "lr", "weight_decay", "batch_size"):
@@ -230,9 +336,16 @@ def test_train_report_shows_the_resolved_settings(tmp_path):
 def test_suspects_without_a_suggestion_show_none(tmp_path):
     """Issue 44: a multi-label label_issues.csv leaves suggested_label empty; the report showed 'nan'."""
     from noisereg.report.collect import suspects_of
-    pd.DataFrame({"path": ["a.png", "b.png"], "given_label": ["dog", "cat;dog"], "suggested_label": ["", "cat"],
-                  "label_quality": [0.1, 0.2], "is_label_issue": [True, True]}).to_csv(tmp_path / "label_issues.csv",
-                                                                                      index=False)
+
+    pd.DataFrame(
+        {
+            "path": ["a.png", "b.png"],
+            "given_label": ["dog", "cat;dog"],
+            "suggested_label": ["", "cat"],
+            "label_quality": [0.1, 0.2],
+            "is_label_issue": [True, True],
+        }
+    ).to_csv(tmp_path / "label_issues.csv", index=False)
     rows = suspects_of(tmp_path, None)["rows"]
     assert [r["suggested"] for r in rows] == ["", "cat"] and "nan" not in str(rows)
 
@@ -243,9 +356,31 @@ def test_a_validation_set_held_out_of_the_clean_set_is_counted_under_it(tmp_path
     frame = pd.read_csv(manifest, keep_default_na=False)
     frame[frame["split"] == "train"].to_csv(manifest, index=False)  # no val split: fit holds out clean images
     out = tmp_path / "run"
-    assert main(["train", "--manifest", str(manifest), "--out", str(out), "--scheme", "end-to-end", "--steps", "4",
-                 "--backbone", "small-cnn", "--image-size", "8", "--val-fraction", "0.4", "--quiet", "--device",
-                 "cpu"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--manifest",
+                str(manifest),
+                "--out",
+                str(out),
+                "--scheme",
+                "end-to-end",
+                "--steps",
+                "4",
+                "--backbone",
+                "small-cnn",
+                "--image-size",
+                "8",
+                "--val-fraction",
+                "0.4",
+                "--quiet",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     data = json.loads((out / "run.json").read_text())["data"][0]
     assert list(data["images"]) == ["train"] and 0 < data["clean_held_out"] < data["clean"]
     assert "held out for validation" in (out / "report.html").read_text()
@@ -254,6 +389,7 @@ def test_a_validation_set_held_out_of_the_clean_set_is_counted_under_it(tmp_path
 def test_the_curves_caption_says_which_rule_kept_the_weights(piped_run):
     """Issue 44: the caption said top-1 chose the kept weights when the validation loss did."""
     import re
+
     out, _ = piped_run
     metrics = pd.read_csv(out / "metrics.csv").dropna(subset=["kept_by"])
     rule, step = metrics["kept_by"].iloc[-1], int(metrics["kept_step"].iloc[-1])

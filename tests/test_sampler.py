@@ -11,8 +11,10 @@ def test_default_ratio_is_one_to_nine_with_batch_32():
     assert (len(b.clean), len(b.noisy)) == (3, 29)
 
 
-@pytest.mark.parametrize("batch,ratio,expected", [(32, 0.1, 3), (10, 0.1, 1), (100, 0.1, 10), (40, 0.5, 20),
-                                                  (8, 0.0, 0), (8, 1.0, 8), (2, 0.01, 1)])
+@pytest.mark.parametrize(
+    "batch,ratio,expected",
+    [(32, 0.1, 3), (10, 0.1, 1), (100, 0.1, 10), (40, 0.5, 20), (8, 0.0, 0), (8, 1.0, 8), (2, 0.01, 1)],
+)
 def test_clean_count(batch, ratio, expected):
     assert clean_count(batch, ratio) == expected
 
@@ -50,16 +52,19 @@ def test_empty_sets_are_refused():
         clean_count(32, 1.5)
 
 
-
-@pytest.mark.parametrize("batch, ratio, world", [(20, 0.1, 2), (32, 0.1, 2), (40, 0.1, 4), (30, 0.2, 3),
-                                                 (16, 0.0, 2), (7, 0.5, 3), (3, 0.1, 3)])
+@pytest.mark.parametrize(
+    "batch, ratio, world",
+    [(20, 0.1, 2), (32, 0.1, 2), (40, 0.1, 4), (30, 0.2, 3), (16, 0.0, 2), (7, 0.5, 3), (3, 0.1, 3)],
+)
 def test_ranks_hold_consecutive_blocks_of_the_batch_one_process_draws(batch, ratio, world):
     """N processes train on exactly the samples of one, also when the clean count does not split over
     the ranks (batch 32 at 0.1: 3 clean + 29 noisy in all, rank 0 3 + 13, rank 1 16 noisy)."""
     clean, noisy = np.arange(10), np.arange(10, 300)
     single = MixedBatchSampler(clean, noisy, batch_size=batch, clean_ratio=ratio, seed=5)
-    ranks = [MixedBatchSampler(clean, noisy, batch_size=batch, clean_ratio=ratio, seed=5, rank=r, world_size=world)
-             for r in range(world)]
+    ranks = [
+        MixedBatchSampler(clean, noisy, batch_size=batch, clean_ratio=ratio, seed=5, rank=r, world_size=world)
+        for r in range(world)
+    ]
     assert all(s.steps_per_epoch() == single.steps_per_epoch() for s in ranks)
     for t in (0, 1, 17):
         whole, parts = single.batch(t), [s.batch(t) for s in ranks]

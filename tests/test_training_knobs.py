@@ -1,5 +1,6 @@
 """The usual training knobs: AdamW and SGD with momentum, gradient clipping, class imbalance
 (``--pos-weight auto`` for multi-label BCE, ``--sampler balanced`` for single-label data) and devices."""
+
 import numpy as np
 import pytest
 import torch
@@ -34,13 +35,26 @@ def _single_label_set(n: int = 400, seed: int = 0) -> LabelledSet:
     y = (np.arange(n) % 10 == 1).astype(int)
     x = (rng.normal(size=(n, 4)) + 2 * np.eye(2, 4)[y]).astype(np.float32)
     is_clean = np.arange(n) % 4 == 1
-    return LabelledSet(images=x, classes=["common", "rare"], noisy=one_hot(y, 2), clean=one_hot(y, 2),
-                       has_noisy=~is_clean, has_clean=is_clean)
+    return LabelledSet(
+        images=x,
+        classes=["common", "rare"],
+        noisy=one_hot(y, 2),
+        clean=one_hot(y, 2),
+        has_noisy=~is_clean,
+        has_clean=is_clean,
+    )
 
 
 # ------------------------------------------------------------------ optimizers and clipping
-@pytest.mark.parametrize("name, kind", [("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW),
-                                        ("sgd", torch.optim.SGD), ("rmsprop", torch.optim.RMSprop)])
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("adam", torch.optim.Adam),
+        ("adamw", torch.optim.AdamW),
+        ("sgd", torch.optim.SGD),
+        ("rmsprop", torch.optim.RMSprop),
+    ],
+)
 def test_optimizer_choice_builds_that_optimizer(name, kind):
     cfg = TrainConfig(optimizer=name, momentum=0.8, weight_decay=0.01, lr=0.05, quiet=True)
     model = with_method(create_backbone("features", in_chans=6), cfg, 3)
@@ -54,11 +68,20 @@ def test_optimizer_choice_builds_that_optimizer(name, kind):
 def _one_sgd_step(grad_clip: float) -> float:
     """The L2 norm of the weight change of one plain SGD step at lr 1 (= the norm of the gradient used)."""
     data = _multi_label_set()
-    cfg = TrainConfig(optimizer="sgd", momentum=0.0, lr=1.0, warmup=0.0, schedule="constant", grad_clip=grad_clip,
-                      batch_size=16, quiet=True)
+    cfg = TrainConfig(
+        optimizer="sgd",
+        momentum=0.0,
+        lr=1.0,
+        warmup=0.0,
+        schedule="constant",
+        grad_clip=grad_clip,
+        batch_size=16,
+        quiet=True,
+    )
     model = with_method(create_backbone("features", in_chans=6), cfg, 3)
     before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
     from noisereg.train.batches import iter_training_batches
+
     sampler = sampler_for(cfg, data, Phase("train", 0.25), DistContext())
     batches = iter_training_batches(data, torch.from_numpy(data.images), None, sampler, range(1))
     train_loop(model, batches, make_optimizer(model, cfg), cfg, range(1), device=torch.device("cpu"), desc="t")
@@ -73,8 +96,17 @@ def test_grad_clip_bounds_the_update_and_zero_leaves_it_alone():
     assert _one_sgd_step(1e6) == pytest.approx(free, rel=1e-6)
 
 
-@pytest.mark.parametrize("bad", [{"momentum": 1.0}, {"momentum": -0.1}, {"grad_clip": -1.0},
-                                 {"optimizer": "lbfgs"}, {"pos_weight": "yes"}, {"sampler": "weighted"}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"momentum": 1.0},
+        {"momentum": -0.1},
+        {"grad_clip": -1.0},
+        {"optimizer": "lbfgs"},
+        {"pos_weight": "yes"},
+        {"sampler": "weighted"},
+    ],
+)
 def test_bad_knob_values_are_refused_by_name(bad):
     with pytest.raises(UserError, match=next(iter(bad))):
         TrainConfig(**bad)
@@ -84,8 +116,14 @@ def test_bad_knob_values_are_refused_by_name(bad):
 def test_auto_pos_weight_is_negatives_over_positives_of_the_noisy_rows_capped():
     y = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [1, 0, 0], [1, 1, 1]], np.float32)
     has_noisy = np.array([1, 1, 1, 1, 0], bool)  # the last row is clean only: its labels do not count
-    data = LabelledSet(images=np.zeros((5, 2), np.float32), classes=list("abc"), noisy=y, clean=y,
-                       has_noisy=has_noisy, has_clean=~has_noisy)
+    data = LabelledSet(
+        images=np.zeros((5, 2), np.float32),
+        classes=list("abc"),
+        noisy=y,
+        clean=y,
+        has_noisy=has_noisy,
+        has_clean=~has_noisy,
+    )
     assert auto_pos_weight(data, cap=50.0).tolist() == pytest.approx([1 / 3, 2 / 2, 4 / 1])  # c: counts one
     assert auto_pos_weight(data, cap=2.0).tolist() == pytest.approx([1 / 3, 1.0, 2.0])
 
@@ -104,8 +142,22 @@ MULTI = [m for m in list_methods(multi_label=True) if m != "gt"]
 def test_every_multi_label_method_weighs_its_bce_by_pos_weight(method):
     data = _multi_label_set()
     scheme = "end-to-end" if method == "ft-w" else "frozen"
-    runs = [fit(data, TrainConfig(method=method, scheme=scheme, steps=2, batch_size=16, hidden=8, val_fraction=0.0,
-                                  quiet=True, pos_weight=pw)).history for pw in ("none", "auto")]
+    runs = [
+        fit(
+            data,
+            TrainConfig(
+                method=method,
+                scheme=scheme,
+                steps=2,
+                batch_size=16,
+                hidden=8,
+                val_fraction=0.0,
+                quiet=True,
+                pos_weight=pw,
+            ),
+        ).history
+        for pw in ("none", "auto")
+    ]
     assert runs[0][-1]["loss"] != pytest.approx(runs[1][-1]["loss"], rel=1e-4), method  # the last phase's BCE
 
 
@@ -125,8 +177,10 @@ def test_balanced_sampler_fills_batches_equally_and_stays_a_function_of_seed_and
         draws = [s.batch(t) for t in range(200)]
         share[kind] = (np.mean([rare[b.noisy].mean() for b in draws]), np.mean([rare[b.clean].mean() for b in draws]))
         again = sampler_for(cfg, data, Phase("train", 0.25), DistContext())
-        assert all((again.batch(t).noisy == draws[t].noisy).all() and (again.batch(t).clean == draws[t].clean).all()
-                   for t in (0, 57, 199))
+        assert all(
+            (again.batch(t).noisy == draws[t].noisy).all() and (again.batch(t).clean == draws[t].clean).all()
+            for t in (0, 57, 199)
+        )
     assert share["uniform"][0] == pytest.approx(rare[data.noisy_indices].mean(), abs=0.02)
     assert share["uniform"][1] == pytest.approx(rare[data.clean_indices].mean(), abs=0.04)
     assert share["balanced"][0] == pytest.approx(0.5, abs=0.04)
@@ -135,11 +189,17 @@ def test_balanced_sampler_fills_batches_equally_and_stays_a_function_of_seed_and
 
 def test_balanced_sampler_ranks_split_the_global_batch():
     data = _single_label_set()
-    w = {"clean_weights": balanced_row_weights(data.clean, data.clean_indices, 2),
-         "noisy_weights": balanced_row_weights(data.noisy, data.noisy_indices, 2)}
+    w = {
+        "clean_weights": balanced_row_weights(data.clean, data.clean_indices, 2),
+        "noisy_weights": balanced_row_weights(data.noisy, data.noisy_indices, 2),
+    }
     whole = MixedBatchSampler(data.clean_indices, data.noisy_indices, batch_size=20, seed=3, **w).batch(5)
-    parts = [MixedBatchSampler(data.clean_indices, data.noisy_indices, batch_size=20, seed=3, rank=r, world_size=2,
-                               **w).batch(5) for r in range(2)]
+    parts = [
+        MixedBatchSampler(
+            data.clean_indices, data.noisy_indices, batch_size=20, seed=3, rank=r, world_size=2, **w
+        ).batch(5)
+        for r in range(2)
+    ]
     assert (np.concatenate([p.noisy for p in parts]) == whole.noisy).all()
     assert (np.concatenate([p.clean for p in parts]) == whole.clean).all()
 
@@ -150,8 +210,12 @@ def test_balanced_sampler_helps_the_rare_class():
     x_test = (rng.normal(size=(400, 4)) + 2 * np.eye(2, 4)[y_test]).astype(np.float32)
     recall = {}
     for kind in ("uniform", "balanced"):
-        res = fit(data, TrainConfig(method="noisy", sampler=kind, steps=150, batch_size=32,
-                                    hidden=8, lr=0.01, val_fraction=0.0, quiet=True))
+        res = fit(
+            data,
+            TrainConfig(
+                method="noisy", sampler=kind, steps=150, batch_size=32, hidden=8, lr=0.01, val_fraction=0.0, quiet=True
+            ),
+        )
         with torch.no_grad():
             g = res.model(torch.from_numpy(x_test))["logits"]
         recall[kind] = float((g.argmax(1).numpy()[y_test == 1] == 1).mean())

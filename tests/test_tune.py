@@ -1,4 +1,5 @@
 """Equal-budget tuning: the same number of seeded trials per method, on validation only."""
+
 import csv
 import json
 
@@ -20,8 +21,14 @@ def _task(n: int = 300, k: int = 4, seed: int = 0):
     x = (rng.normal(size=(n, 8)) + 2.0 * np.eye(k, 8)[y]).astype(np.float32)
     noisy = np.where(rng.random(n) < 0.3, (y + 1) % k, y)
     is_clean = np.arange(n) % 5 == 0
-    data = LabelledSet(images=x, classes=list("abcd"), noisy=one_hot(noisy, k), clean=one_hot(y, k),
-                       has_noisy=~is_clean, has_clean=is_clean)
+    data = LabelledSet(
+        images=x,
+        classes=list("abcd"),
+        noisy=one_hot(noisy, k),
+        clean=one_hot(y, k),
+        has_noisy=~is_clean,
+        has_clean=is_clean,
+    )
     return split_validation(data, 0.3, seed)
 
 
@@ -54,8 +61,14 @@ def test_tuning_refuses_a_missing_validation_set():
 
 
 def test_an_experiment_tunes_each_method_once_and_uses_the_chosen_values(tmp_path):
-    exp = ExperimentConfig(data="digits", methods=["proposed", "noisy"], clean_fractions=[0.1, 0.2],
-                           train={"steps": 8, "hidden": 8}, tune_trials=2, out=str(tmp_path))
+    exp = ExperimentConfig(
+        data="digits",
+        methods=["proposed", "noisy"],
+        clean_fractions=[0.1, 0.2],
+        train={"steps": 8, "hidden": 8},
+        tune_trials=2,
+        out=str(tmp_path),
+    )
     rows = run_experiment(exp, quiet=True)
     tuned = read_tuned(tmp_path / "tuned.json")
     assert set(tuned) == {"proposed", "noisy"}
@@ -68,20 +81,61 @@ def test_an_experiment_tunes_each_method_once_and_uses_the_chosen_values(tmp_pat
 
 def test_tune_cli_on_a_manifest(digit_folder, tmp_path, capsys):
     out = tmp_path / "tuned"
-    assert main(["tune", "--manifest", str(digit_folder), "--methods", "proposed,noisy", "--trials", "2",
-                 "--out", str(out), "--steps", "10", "--backbone", "small-cnn", "--image-size", "16",
-                 "--backbone-steps", "5", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "tune",
+                "--manifest",
+                str(digit_folder),
+                "--methods",
+                "proposed,noisy",
+                "--trials",
+                "2",
+                "--out",
+                str(out),
+                "--steps",
+                "10",
+                "--backbone",
+                "small-cnn",
+                "--image-size",
+                "16",
+                "--backbone-steps",
+                "5",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "proposed: best validation" in capsys.readouterr().out
     assert set(json.loads((out / "tuned.json").read_text())) == {"proposed", "noisy"}
-    assert main(["train", "--manifest", str(digit_folder), "--out", str(tmp_path / "run"),
-                 "--config", str(out / "proposed.yaml"), "--steps", "3", "--backbone", "small-cnn",
-                 "--backbone-steps", "3", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--manifest",
+                str(digit_folder),
+                "--out",
+                str(tmp_path / "run"),
+                "--config",
+                str(out / "proposed.yaml"),
+                "--steps",
+                "3",
+                "--backbone",
+                "small-cnn",
+                "--backbone-steps",
+                "3",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
 
 
 # ------------------------------------------------------------------ what Optuna gives a search
 def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(monkeypatch):
     import noisereg.train
     from noisereg.errors import TrainingDiverged, UserError
+
     train, val = _task()
     real_fit, calls = noisereg.train.fit, []
 
@@ -90,6 +144,7 @@ def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(monkeypa
         if len(calls) == 2:
             raise TrainingDiverged("heads: the loss became nan at step 7")
         return real_fit(*args, **kwargs)
+
     monkeypatch.setattr(noisereg.train, "fit", diverging_second)
     r = tune_method(train, val, BASE, "noisy", trials=3, seed=0)
     assert [t["state"] for t in r.trials] == ["complete", "failed", "complete"] and len(calls) == 3
@@ -102,6 +157,7 @@ def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(monkeypa
 def test_the_median_pruner_stops_trials_that_fall_behind_on_the_validation_curve(monkeypatch):
     """What pruning does, counted (never timed): a pruned trial stops after fewer evaluations than a full run."""
     import noisereg.train
+
     train, val = _task()
     base = TrainConfig(steps=120, eval_every=6, quiet=True, patience=0)
     fit, evaluations = noisereg.train.fit, []  # per trial: the validation points its run reached
@@ -113,7 +169,9 @@ def test_the_median_pruner_stops_trials_that_fall_behind_on_the_validation_curve
             evaluations[-1] += 1
             if on_evaluation is not None:
                 on_evaluation(scores, model)
+
         return fit(*a, on_evaluation=count, **k)
+
     monkeypatch.setattr(noisereg.train, "fit", counting_fit)
     seen = {}
     for p in ("median", "none"):
@@ -141,15 +199,39 @@ def test_a_search_with_storage_resumes_where_it_stopped(tmp_path):
     assert [t["trial"] for t in resumed.trials] == [0, 1, 2]
     assert [t["value"] for t in resumed.trials[:2]] == [t["value"] for t in first.trials]
     from noisereg.errors import UserError
+
     with pytest.raises(UserError, match="tuning storage"):
         tune_method(train, val, BASE, "noisy", trials=1, storage="nosuchdb://x")
 
 
 def test_train_tune_records_the_chosen_values_in_checkpoint_and_config(digit_folder, tmp_path, capsys):
     import yaml
+
     out = tmp_path / "run"
-    assert main(["train", "--manifest", str(digit_folder), "--out", str(out), "--tune", "3", "--steps", "20",
-                 "--backbone", "small-cnn", "--image-size", "16", "--backbone-steps", "0", "--hidden", "8"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--manifest",
+                str(digit_folder),
+                "--out",
+                str(out),
+                "--tune",
+                "3",
+                "--steps",
+                "20",
+                "--backbone",
+                "small-cnn",
+                "--image-size",
+                "16",
+                "--backbone-steps",
+                "0",
+                "--hidden",
+                "8",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "tuning 'proposed': 3 trials on validation" in printed and "tuned 'proposed': lr=" in printed
     trials = list(csv.DictReader(open(out / "tune.csv")))
@@ -165,6 +247,7 @@ def test_train_tune_records_the_chosen_values_in_checkpoint_and_config(digit_fol
 
 def test_the_estimator_tunes_before_it_fits():
     from noisereg import NoiseRegClassifier
+
     train, val = _task()
     x, y = np.asarray(train.images), train.noisy.argmax(1)
     clean = train.has_clean
@@ -178,6 +261,7 @@ def test_tuning_on_a_small_validation_set_says_that_its_choice_is_noisy(capsys):
     """Under 200 validation images the trials are ranked mostly by noise (the VOC benchmark: 32 photos chose
     values below the defaults): the search says so in one line on stderr, and not on a larger set."""
     from noisereg.tuning import tune
+
     train, val = _task(n=300)
     tune(train, methods=["noisy"], trials=1, base=BASE, eval_set=val)
     err = capsys.readouterr().err

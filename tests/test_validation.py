@@ -1,4 +1,5 @@
 """Validation from the clean budget, best-by-validation weights, early stopping and the schedules."""
+
 import json
 
 import numpy as np
@@ -22,8 +23,14 @@ def _features(n: int = 600, k: int = 5, clean_every: int = 10, seed: int = 0, fl
     x = (rng.normal(size=(n, 16)) + 2.0 * np.eye(k, 16)[y]).astype(np.float32)
     noisy = np.where(rng.random(n) < flip, (y + 1) % k, y)  # class-dependent flips
     is_clean = np.arange(n) % clean_every == 0
-    return LabelledSet(images=x, classes=[str(c) for c in range(k)], noisy=one_hot(noisy, k), clean=one_hot(y, k),
-                       has_noisy=~is_clean, has_clean=is_clean)
+    return LabelledSet(
+        images=x,
+        classes=[str(c) for c in range(k)],
+        noisy=one_hot(noisy, k),
+        clean=one_hot(y, k),
+        has_noisy=~is_clean,
+        has_clean=is_clean,
+    )
 
 
 def test_validation_is_carved_from_the_clean_budget_only_and_is_seeded():
@@ -31,7 +38,7 @@ def test_validation_is_carved_from_the_clean_budget_only_and_is_seeded():
     train, val = split_validation(data, 0.2, seed=3)
     rows = validation_rows(data, 0.2, seed=3)
     assert rows.sum() == len(val) == round(0.2 * data.has_clean.sum())
-    assert not (rows & ~data.has_clean).any()                     # only clean images are held out
+    assert not (rows & ~data.has_clean).any()  # only clean images are held out
     assert not (train.has_clean & rows).any() and not (train.has_noisy & rows).any()  # neither label trains
     assert train.has_clean.sum() + len(val) == data.has_clean.sum()  # counted inside the clean budget
     assert train.has_noisy.sum() == data.has_noisy.sum()
@@ -44,15 +51,26 @@ def test_validation_is_carved_from_the_clean_budget_only_and_is_seeded():
 def test_every_class_gets_a_validation_image_where_possible():
     k = 10
     y = np.repeat(np.arange(k), 3)  # 3 clean images per class: 20% would be 6 images, missing classes
-    data = LabelledSet(images=np.zeros((len(y), 4), np.float32), classes=[str(c) for c in range(k)],
-                       noisy=one_hot(y, k), clean=one_hot(y, k), has_noisy=np.zeros(len(y), bool),
-                       has_clean=np.ones(len(y), bool))
+    data = LabelledSet(
+        images=np.zeros((len(y), 4), np.float32),
+        classes=[str(c) for c in range(k)],
+        noisy=one_hot(y, k),
+        clean=one_hot(y, k),
+        has_noisy=np.zeros(len(y), bool),
+        has_clean=np.ones(len(y), bool),
+    )
     train, val = split_validation(data, 0.2, seed=0)
-    assert (val.clean.sum(0) >= 1).all()                          # one per class in validation
-    assert (data.clean[train.has_clean].sum(0) >= 1).all()         # and one per class left to train
+    assert (val.clean.sum(0) >= 1).all()  # one per class in validation
+    assert (data.clean[train.has_clean].sum(0) >= 1).all()  # and one per class left to train
     labels = [[0, 1], [1], [2], [0, 2], [1, 2], [0]]
-    multi = LabelledSet(images=np.zeros((6, 4), np.float32), classes=list("abc"), noisy=multi_hot(labels, 3),
-                        clean=multi_hot(labels, 3), has_noisy=np.zeros(6, bool), has_clean=np.ones(6, bool))
+    multi = LabelledSet(
+        images=np.zeros((6, 4), np.float32),
+        classes=list("abc"),
+        noisy=multi_hot(labels, 3),
+        clean=multi_hot(labels, 3),
+        has_noisy=np.zeros(6, bool),
+        has_clean=np.ones(6, bool),
+    )
     assert (split_validation(multi, 0.2, seed=1)[1].clean.sum(0) >= 1).all()
 
 
@@ -61,7 +79,7 @@ def _dense_reference_rows(data, fraction, seed):
     clean = data.clean_indices
     out = np.zeros(len(data), bool)
     order = np.random.default_rng([seed, 23]).permutation(clean)
-    out[order[:int(round(fraction * len(clean)))]] = True
+    out[order[: int(round(fraction * len(clean)))]] = True
     labels = np.asarray(sp.csr_matrix(data.clean)[order].todense()) > 0.5
     for k in range(data.num_classes):
         pos = order[labels[:, k]]
@@ -76,10 +94,22 @@ def test_sparse_clean_labels_give_the_same_validation_rows():
     """OpenImages-sized clean sets keep CSR labels: the draw reads them by class, without densifying."""
     rng = np.random.default_rng(0)
     labels = (rng.random((400, 30)) < 0.1).astype(np.float32)
-    dense = LabelledSet(images=np.zeros((400, 4), np.float32), classes=[str(c) for c in range(30)], noisy=labels,
-                        clean=labels, has_noisy=np.ones(400, bool), has_clean=np.arange(400) % 3 == 0)
-    sparse = LabelledSet(images=dense.images, classes=dense.classes, noisy=sp.csr_matrix(labels),
-                         clean=sp.csr_matrix(labels), has_noisy=dense.has_noisy, has_clean=dense.has_clean)
+    dense = LabelledSet(
+        images=np.zeros((400, 4), np.float32),
+        classes=[str(c) for c in range(30)],
+        noisy=labels,
+        clean=labels,
+        has_noisy=np.ones(400, bool),
+        has_clean=np.arange(400) % 3 == 0,
+    )
+    sparse = LabelledSet(
+        images=dense.images,
+        classes=dense.classes,
+        noisy=sp.csr_matrix(labels),
+        clean=sp.csr_matrix(labels),
+        has_noisy=dense.has_noisy,
+        has_clean=dense.has_clean,
+    )
     for seed in range(3):
         want = _dense_reference_rows(dense, 0.2, seed)
         np.testing.assert_array_equal(validation_rows(sparse, 0.2, seed), want)
@@ -102,15 +132,30 @@ def _memorisable(n: int = 400, k: int = 5, flip: float = 0.6, dims: int = 600, s
     x = np.concatenate([np.eye(k)[y] + 0.5 * rng.normal(size=(n, k)), rng.normal(size=(n, dims))], 1)
     noisy = np.where(rng.random(n) < flip, (y + rng.integers(1, k, n)) % k, y)
     is_clean = np.arange(n) % 5 == 0
-    return LabelledSet(images=x.astype(np.float32), classes=[str(c) for c in range(k)], noisy=one_hot(noisy, k),
-                       clean=one_hot(y, k), has_noisy=~is_clean, has_clean=is_clean)
+    return LabelledSet(
+        images=x.astype(np.float32),
+        classes=[str(c) for c in range(k)],
+        noisy=one_hot(noisy, k),
+        clean=one_hot(y, k),
+        has_noisy=~is_clean,
+        has_clean=is_clean,
+    )
 
 
 def test_the_best_weights_on_validation_are_kept_and_the_last_beside_them(tmp_path):
     """Validation accuracy peaks early, then falls as the noise is memorised."""
     data = _memorisable()
-    cfg = TrainConfig(method="noisy", steps=400, lr=0.05, schedule="constant", warmup=0.0, eval_every=10,
-                      patience=0, quiet=True, val_metric="top1")  # named: kept by top-1 though validation is small
+    cfg = TrainConfig(
+        method="noisy",
+        steps=400,
+        lr=0.05,
+        schedule="constant",
+        warmup=0.0,
+        eval_every=10,
+        patience=0,
+        quiet=True,
+        val_metric="top1",
+    )  # named: kept by top-1 though validation is small
     r = fit(data, cfg, out=tmp_path)
     vals = [(h["step"], h["val_top1"]) for h in r.history if "val_top1" in h]
     best_step, best = max(vals, key=lambda v: (v[1], v[0]))
@@ -126,8 +171,9 @@ def test_the_best_weights_on_validation_are_kept_and_the_last_beside_them(tmp_pa
 
 def test_early_stopping_ends_a_phase_after_the_patience_runs_out():
     data = _memorisable()
-    cfg = TrainConfig(method="noisy", steps=2000, lr=0.05, schedule="constant", warmup=0.0, eval_every=10,
-                      patience=5, quiet=True)
+    cfg = TrainConfig(
+        method="noisy", steps=2000, lr=0.05, schedule="constant", warmup=0.0, eval_every=10, patience=5, quiet=True
+    )
     r = fit(data, cfg)
     assert r.history[-1]["step"] < 2000
     length = r.meta["length"]["heads"]  # patience in epochs, as evaluations: at least 5
@@ -136,8 +182,11 @@ def test_early_stopping_ends_a_phase_after_the_patience_runs_out():
     evals = [h for h in r.history if "val_top1" in h]
     bad, stops = 0, []
     for i, h in enumerate(evals):  # the rule, recomputed: neither top-1 nor the loss improved
-        better = i == 0 or h["val_top1"] > max(e["val_top1"] for e in evals[:i]) or \
-            h["val_bce"] < min(e["val_bce"] for e in evals[:i])
+        better = (
+            i == 0
+            or h["val_top1"] > max(e["val_top1"] for e in evals[:i])
+            or h["val_bce"] < min(e["val_bce"] for e in evals[:i])
+        )
         bad = 0 if better else bad + 1
         stops.append(bad >= wait and h["step"] > 2000 // 5)  # no stop in the first fifth of the phase
     assert stops.index(True) == len(evals) - 1  # it stopped at the first evaluation the rule allows
@@ -161,8 +210,9 @@ def test_a_small_single_label_validation_set_keeps_the_lowest_loss_weights(tmp_p
     """Under 200 validation images (here 80) and --val-metric auto, the kept weights are those of the lowest
     validation loss, not of the best top-1; named top1 keeps the best top-1; multi-label keeps mAP."""
     data = _memorisable()
-    cfg = TrainConfig(method="noisy", steps=400, lr=0.05, schedule="constant", warmup=0.0, eval_every=10,
-                      patience=0, quiet=True)
+    cfg = TrainConfig(
+        method="noisy", steps=400, lr=0.05, schedule="constant", warmup=0.0, eval_every=10, patience=0, quiet=True
+    )
     r = fit(data, cfg, out=tmp_path)
     evals = [h for h in r.history if "val_bce" in h]
     assert len(r.eval_set) < 200
@@ -182,8 +232,10 @@ def test_the_evaluation_line_names_the_step_the_rule_keeps_never_a_new_best_it_d
     """Selected by the validation loss (a small validation set), each evaluation line names the lowest-loss step
     so far and that step's top-1; on this curve the best top-1 is elsewhere, and no line says "new best"."""
     from noisereg.train.log import format_evaluation
-    cfg = TrainConfig(method="noisy", steps=400, lr=0.05, schedule="constant", warmup=0.0, eval_every=10,
-                      patience=0, quiet=True)
+
+    cfg = TrainConfig(
+        method="noisy", steps=400, lr=0.05, schedule="constant", warmup=0.0, eval_every=10, patience=0, quiet=True
+    )
     evals = [h for h in fit(_memorisable(), cfg).history if "val_bce" in h]
     lines = [format_evaluation(h, "top1", name="noisy:heads", total=400, mean_loss=0.1) for h in evals]
     for i, line in enumerate(lines):
@@ -195,12 +247,14 @@ def test_the_evaluation_line_names_the_step_the_rule_keeps_never_a_new_best_it_d
 
 def test_the_evaluation_line_without_selection_says_the_last_weights_are_kept():
     from noisereg.train.log import format_evaluation
+
     record = {"step": 30, "epoch": 1.0, "val_top1": 0.5, "val_best": 0.8, "kept_step": 30, "kept_by": "last"}
     line = format_evaluation(record, "top1", name="noisy:heads", total=40, mean_loss=0.1)
     assert line.endswith("kept step 30 (the last weights; best val top1 80.00)")
     record.update(kept_step=20, kept_by="val top1")
     assert format_evaluation(record, "top1", name="noisy:heads", total=40, mean_loss=0.1).endswith(
-        "kept step 20 (best val top1 80.00)")
+        "kept step 20 (best val top1 80.00)"
+    )
 
 
 def test_selection_by_loss_keeps_the_later_of_equal_losses_and_still_counts_top1_for_patience():
@@ -245,7 +299,8 @@ def test_a_small_validation_set_is_said_once_in_one_line(capsys):
     fit(_features(), TrainConfig(steps=4, device="cpu"))
     out = capsys.readouterr().out.splitlines()
     small = [line for line in out if "the validation set has" in line]
-    assert small == [small[0]] and small[0].startswith("note: the validation set has 12 images: a score on it "
-                                                       "moves by about ±13 points")
+    assert small == [small[0]] and small[0].startswith(
+        "note: the validation set has 12 images: a score on it moves by about ±13 points"
+    )
     fit(_features(n=2400, clean_every=2), TrainConfig(steps=4, device="cpu"))
     assert "the validation set has" not in capsys.readouterr().out

@@ -1,4 +1,5 @@
 """``python -m noisereg`` (also what ``torchrun -m noisereg`` runs)."""
+
 from .cli import console
 
 console()

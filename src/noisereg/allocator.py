@@ -13,6 +13,7 @@ Applied by the command line and by the feature / annotator passes (library use);
 glibc, and skipped when ``NOISEREG_MALLOC=system`` (or when the user set glibc's own ``MALLOC_*_``
 variables, which then decide).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -27,8 +28,11 @@ SETTINGS = {M_TOP_PAD: 1 << 30, M_TRIM_THRESHOLD: 1 << 34, M_MMAP_THRESHOLD: 32 
 def tune_allocator() -> bool:
     """Set glibc's heap for large, short-lived CPU tensors (see the module); idempotent, so every pass that
     needs it may call it. Returns whether it is set."""
-    wanted = sys.platform.startswith("linux") and os.environ.get("NOISEREG_MALLOC", "") != "system" \
+    wanted = (
+        sys.platform.startswith("linux")
+        and os.environ.get("NOISEREG_MALLOC", "") != "system"
         and not any(k.startswith("MALLOC_") and k.endswith("_") for k in os.environ)
+    )
     if not wanted:
         return False
     try:

@@ -11,6 +11,7 @@ machine-annotated CIFAR-10 tasks, so that there is one copy of the logic:
 3. ``assign_labels``: ``single`` = the highest-ranked mapped prediction among the top-k (none: -1),
    ``multi`` = every mapped class among the top-k.
 """
+
 from __future__ import annotations
 
 import csv
@@ -86,8 +87,10 @@ def class_lookup(class_map: dict[int, str], classes: Sequence[str], *, where: st
     column = {c: j for j, c in enumerate(classes)}
     unknown = sorted({c for c in class_map.values() if c not in column})
     if unknown:
-        raise UserError(f"{where} names class(es) {unknown[:3]} that the dataset does not have "
-                        f"(its classes: {list(classes)[:5]}{'...' if len(classes) > 5 else ''})")
+        raise UserError(
+            f"{where} names class(es) {unknown[:3]} that the dataset does not have "
+            f"(its classes: {list(classes)[:5]}{'...' if len(classes) > 5 else ''})"
+        )
     lookup = np.full(1000, -1, np.int64)
     for index, cls in class_map.items():
         lookup[index] = column[cls]
@@ -109,8 +112,7 @@ def drop_unmapped_classes(table: LabelTable, class_map: dict[int, str]) -> tuple
     mapped = set(class_map.values())
     kept = [c for c in table.classes if c in mapped]
     dropped = [c for c in table.classes if c not in mapped]
-    info: dict[str, Any] = {"dropped_classes": dropped, "removed_images": 0, "removed_per_split": {},
-                            "removed_ids": []}
+    info: dict[str, Any] = {"dropped_classes": dropped, "removed_images": 0, "removed_per_split": {}, "removed_ids": []}
     if not dropped:
         return table, info
     if not kept:
@@ -120,11 +122,23 @@ def drop_unmapped_classes(table: LabelTable, class_map: dict[int, str]) -> tuple
     clean.eliminate_zeros()
     had = table.has_clean & (np.diff(table.clean.indptr) > 0)
     removed = had & (np.diff(clean.indptr) == 0)
-    out = replace(table, classes=kept, clean=clean, noisy=table.noisy[:, cols].tocsr(), notes=list(table.notes),
-                  verified=None if table.verified is None else table.verified[:, cols].tocsr())
-    info.update(removed_images=int(removed.sum()), removed_ids=[str(i) for i in table.ids[removed]],
-                removed_per_split={s: int((removed & (table.split == k)).sum()) for k, s in enumerate(SPLITS)
-                                   if (removed & (table.split == k)).any()})
+    out = replace(
+        table,
+        classes=kept,
+        clean=clean,
+        noisy=table.noisy[:, cols].tocsr(),
+        notes=list(table.notes),
+        verified=None if table.verified is None else table.verified[:, cols].tocsr(),
+    )
+    info.update(
+        removed_images=int(removed.sum()),
+        removed_ids=[str(i) for i in table.ids[removed]],
+        removed_per_split={
+            s: int((removed & (table.split == k)).sum())
+            for k, s in enumerate(SPLITS)
+            if (removed & (table.split == k)).any()
+        },
+    )
     return out.select(~removed), info
 
 
@@ -139,7 +153,7 @@ def assign_labels(index: np.ndarray, lookup: np.ndarray, *, top_k: int, mode: st
     """
     if top_k > index.shape[1]:
         raise UserError(f"top-k {top_k} exceeds the {index.shape[1]} cached predictions")
-    mapped = lookup[index[:, :top_k].astype(np.int64)]           # (N, k), -1 = outside the map
+    mapped = lookup[index[:, :top_k].astype(np.int64)]  # (N, k), -1 = outside the map
     if mode == "single":
         has = mapped >= 0
         first = np.argmax(has, axis=1)
@@ -159,18 +173,34 @@ def _file_hash(path: str | None) -> str | None:
     return h.hexdigest()
 
 
-def topk_cache_key(*, annotator: str, weights: str | None, image_size: int, ids: Sequence[str],
-                   content: str = "") -> dict[str, Any]:
+def topk_cache_key(
+    *, annotator: str, weights: str | None, image_size: int, ids: Sequence[str], content: str = ""
+) -> dict[str, Any]:
     """What decides the annotator's predictions; ``content`` names pixels held in memory (mosaics)."""
-    return {"annotator": annotator, "weights": _file_hash(weights), "image_size": image_size,
-            "images": hashlib.sha256("\n".join(map(str, ids)).encode()).hexdigest(), "content": content,
-            "cached_k": CACHED_K}
+    return {
+        "annotator": annotator,
+        "weights": _file_hash(weights),
+        "image_size": image_size,
+        "images": hashlib.sha256("\n".join(map(str, ids)).encode()).hexdigest(),
+        "content": content,
+        "cached_k": CACHED_K,
+    }
 
 
-def annotator_topk(images: Any, *, cache: str | Path, annotator: str, weights: str | None = None,
-                   image_size: int = 0, ids: Sequence[str] | None = None, content: str = "",
-                   device: str = "auto", batch_size: int = 32, num_workers: int = 0,
-                   quiet: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def annotator_topk(
+    images: Any,
+    *,
+    cache: str | Path,
+    annotator: str,
+    weights: str | None = None,
+    image_size: int = 0,
+    ids: Sequence[str] | None = None,
+    content: str = "",
+    device: str = "auto",
+    batch_size: int = 32,
+    num_workers: int = 0,
+    quiet: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
     """(N, CACHED_K) ImageNet indices (int16) and softmax probabilities (float16), best first.
 
     Args:
@@ -178,38 +208,63 @@ def annotator_topk(images: Any, *, cache: str | Path, annotator: str, weights: s
         cache: folder of ``annotator_topk.npz`` / ``.json``; reused when the key matches.
         ids: what identifies the images in the key (default: the paths themselves).
     """
-    key = topk_cache_key(annotator=annotator, weights=weights, image_size=image_size,
-                         ids=list(ids) if ids is not None else list(images), content=content)
+    key = topk_cache_key(
+        annotator=annotator,
+        weights=weights,
+        image_size=image_size,
+        ids=list(ids) if ids is not None else list(images),
+        content=content,
+    )
     folder = Path(cache)
     npz, meta = folder / "annotator_topk.npz", folder / "annotator_topk.json"
     if npz.is_file() and meta.is_file() and json.loads(meta.read_text()) == key:
         with np.load(npz, allow_pickle=False) as z:
             return z["index"], z["prob"]
-    index, prob = _predict_topk(images, annotator=annotator, weights=weights, image_size=image_size, device=device,
-                                batch_size=batch_size, num_workers=num_workers, quiet=quiet)
+    index, prob = _predict_topk(
+        images,
+        annotator=annotator,
+        weights=weights,
+        image_size=image_size,
+        device=device,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        quiet=quiet,
+    )
     output_dir(folder)
 
     def savez(tmp: str) -> None:
         with open(tmp, "wb") as f:
             np.savez(f, index=index, prob=prob)
+
     atomic_write(npz, savez)
     write_json(meta, key)
     return index, prob
 
 
-def _predict_topk(images: Any, *, annotator: str, weights: str | None, image_size: int, device: str,
-                  batch_size: int, num_workers: int, quiet: bool) -> tuple[np.ndarray, np.ndarray]:
+def _predict_topk(
+    images: Any,
+    *,
+    annotator: str,
+    weights: str | None,
+    image_size: int,
+    device: str,
+    batch_size: int,
+    num_workers: int,
+    quiet: bool,
+) -> tuple[np.ndarray, np.ndarray]:
     """The annotator's forward pass over every image: its CACHED_K best classes."""
     import torch
 
     from .distributed import resolve_device
     from .features import iter_features
     from .models.annotators import create_imagenet_classifier
+
     model, pre = create_imagenet_classifier(annotator, weights=weights, image_size=image_size)
     index = np.zeros((len(images), CACHED_K), np.int16)
     prob = np.zeros((len(images), CACHED_K), np.float16)
-    for rows, logits in iter_features(model, images, pre, device=resolve_device(device), batch_size=batch_size,
-                                      num_workers=num_workers, quiet=quiet):
+    for rows, logits in iter_features(
+        model, images, pre, device=resolve_device(device), batch_size=batch_size, num_workers=num_workers, quiet=quiet
+    ):
         top = torch.topk(torch.softmax(logits.float(), 1), CACHED_K, dim=1)
         index[rows] = top.indices.numpy()
         prob[rows] = top.values.numpy()

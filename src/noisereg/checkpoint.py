@@ -9,6 +9,7 @@ any leftover temporary files. A crash at any point leaves either the previous or
 complete; a torn or corrupted set (checksum mismatch) is refused on load, and ``--resume`` takes the
 newest set that verifies. Non-finite weights are never written. Loading reads no pickle.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,9 +67,13 @@ def _tensors(weights: torch.nn.Module | dict[str, torch.Tensor], out: Path) -> d
     return tensors
 
 
-def save_checkpoint(out_dir: str | Path, model: torch.nn.Module | dict[str, torch.Tensor], meta: dict[str, Any],
-                    optimizer: torch.optim.Optimizer | None = None,
-                    last: dict[str, torch.Tensor] | None = None) -> Path:
+def save_checkpoint(
+    out_dir: str | Path,
+    model: torch.nn.Module | dict[str, torch.Tensor],
+    meta: dict[str, Any],
+    optimizer: torch.optim.Optimizer | None = None,
+    last: dict[str, torch.Tensor] | None = None,
+) -> Path:
     """Write one checkpoint set (``model.safetensors`` + ``last.safetensors``, ``optimizer.safetensors``
     and ``checkpoint.json``) into ``out_dir/checkpoints/<seq>/`` atomically and publish it in ``out_dir``.
 
@@ -109,6 +114,7 @@ def save_checkpoint(out_dir: str | Path, model: torch.nn.Module | dict[str, torc
 def _write_blob(path: Path, blob: bytes) -> str:
     """Write bytes durably into a new file; return their SHA-256."""
     import hashlib
+
     with open(path, "xb") as f:
         f.write(blob)
         f.flush()
@@ -210,8 +216,9 @@ def read_meta(ckpt_dir: str | Path, *, verify: bool = True) -> dict[str, Any]:
     meta = _parse_meta(folder / META_FILE)
     problem = set_problem(folder) if verify else None
     if problem:
-        raise UserError(f"checkpoint refused: {problem}; `noisereg train --resume --out {folder}` restores "
-                        "the last complete one")
+        raise UserError(
+            f"checkpoint refused: {problem}; `noisereg train --resume --out {folder}` restores the last complete one"
+        )
     return meta
 
 
@@ -266,8 +273,19 @@ def has_checkpoint(out: str | Path) -> bool:
 
 # the files a train run keeps in its folder (this module's, and those the trainer and its report write beside them):
 # predict / export / find-label-issues never write over one of these, --overwrite or not
-RUN_FILES = (MODEL_FILE, LAST_FILE, OPTIMIZER_FILE, META_FILE, "config.yaml", "metrics.csv", "run.json",
-             "report.html", "curves.csv", "tune.csv", LOCK_FILE)
+RUN_FILES = (
+    MODEL_FILE,
+    LAST_FILE,
+    OPTIMIZER_FILE,
+    META_FILE,
+    "config.yaml",
+    "metrics.csv",
+    "run.json",
+    "report.html",
+    "curves.csv",
+    "tune.csv",
+    LOCK_FILE,
+)
 RUN_DIRS = (SETS_DIR, "tensorboard", "evaluation")
 
 
@@ -287,6 +305,7 @@ def write_config(config: dict[str, Any], path: str | Path) -> None:
     """The resolved config as YAML next to the checkpoint, reusable with ``--config`` (written atomically,
     replacing a symlink rather than writing through it)."""
     import yaml
+
     path = Path(path)
     output_dir(path.parent)
     write_text(path, yaml.safe_dump(config, sort_keys=False))

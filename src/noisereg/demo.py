@@ -10,6 +10,7 @@ Every method trains heads on frozen ImageNet features of the scans (EfficientNet
 offline, extracted once into ``out/cache``), chooses its weights on validation, and is scored once
 on the test set. Writes results.json (with the versions that produced it), report.md and a plot.
 """
+
 from __future__ import annotations
 
 import time
@@ -43,10 +44,15 @@ from .train import Classifier, evaluate, fit
 def demo_methods(single_label: bool = True) -> tuple[str, ...]:
     """The paper's method, its ablations, Backbone (Noisy) and the strongest trusted-set peers on the demo's
     tasks (``MethodSpec.demo_peer``; single-label-only ones on single-label data), as the registry names them."""
+
     def shown(m: str) -> bool:
         spec = get_method_spec(m)
-        return spec.group in ("paper", "ablation") or spec.is_backbone_noisy or \
-            (spec.demo_peer and (single_label or not spec.single_label_only))
+        return (
+            spec.group in ("paper", "ablation")
+            or spec.is_backbone_noisy
+            or (spec.demo_peer and (single_label or not spec.single_label_only))
+        )
+
     own = [m for m in list_methods() if shown(m) and not get_method_spec(m).demo_peer]
     return tuple(own + [m for m in list_methods() if shown(m) and get_method_spec(m).demo_peer])
 
@@ -57,15 +63,31 @@ DEMO_CLEAN_FRACTION = 0.05
 def demo_config(*, epochs: float = 30, seed: int = 0, quiet: bool = False, cache_dir: str | None = None) -> TrainConfig:
     """The demo's settings: the paper's alpha 0.2 and 1:9 batches of 32, Adam, heads on frozen
     ImageNet features, at most ``epochs`` passes over the noisy set with early stopping."""
-    return TrainConfig(scheme="frozen", backbone="efficientnet-lite0", image_size=64, backbone_steps=0, hidden=256,
-                       lr=1e-3, weight_decay=0.0, alpha=0.2, clean_ratio=0.1, batch_size=32, epochs=epochs, seed=seed,
-                       quiet=quiet, device="auto", cache_dir=cache_dir)
+    return TrainConfig(
+        scheme="frozen",
+        backbone="efficientnet-lite0",
+        image_size=64,
+        backbone_steps=0,
+        hidden=256,
+        lr=1e-3,
+        weight_decay=0.0,
+        alpha=0.2,
+        clean_ratio=0.1,
+        batch_size=32,
+        epochs=epochs,
+        seed=seed,
+        quiet=quiet,
+        device="auto",
+        cache_dir=cache_dir,
+    )
 
 
 def demo_tasks(seed: int = 0) -> dict[str, Task]:
     """The single-label and multi-label digit tasks at the demo's clean share."""
-    return {"single-label": digits_single_label(clean_fraction=DEMO_CLEAN_FRACTION, seed=seed),
-            "multi-label": digits_multi_label(clean_fraction=DEMO_CLEAN_FRACTION, noise="flips", seed=seed)}
+    return {
+        "single-label": digits_single_label(clean_fraction=DEMO_CLEAN_FRACTION, seed=seed),
+        "multi-label": digits_multi_label(clean_fraction=DEMO_CLEAN_FRACTION, noise="flips", seed=seed),
+    }
 
 
 def run_task(task: Task, cfg: TrainConfig, methods: tuple[str, ...] | None = None) -> dict[str, Any]:
@@ -108,19 +130,34 @@ def suspects(result: Any, train: Any, truth: Any, device: torch.device, top: int
     from sklearn.metrics import roc_auc_score
 
     from .label_issues import score_set
+
     scores = score_set(result.model, train, result.preprocess, device=device)
     wrong = truth[scores.rows] != scores.given
     wrong = wrong.any(1) if scores.single_label else wrong
     flags = scores.is_issue()
     names = lambda row: ";".join(train.classes[k] for k in row.nonzero()[0]) or "-"  # noqa: E731
     suggested = scores.suggested()
-    worst = [{"image": scores.ids[i], "given": names(scores.given[i]), "suggested": names(suggested[i]),
-              "truth": names(truth[scores.rows[i]]), "quality": round(float(scores.image_quality()[i]), 3)}
-             for i in scores.image_quality().argsort(kind="stable")[:top]]
-    return {"score": scores.score, "rule": scores.rule, "labels": int(flags.size), "wrong": int(wrong.sum()),
-            "flagged": int(flags.sum()),
-            "precision": float(wrong[flags].mean()) if flags.any() else 0.0, "recall": float(flags[wrong].mean()),
-            "auroc": float(roc_auc_score(wrong.ravel(), -scores.quality.ravel())), "worst": worst}
+    worst = [
+        {
+            "image": scores.ids[i],
+            "given": names(scores.given[i]),
+            "suggested": names(suggested[i]),
+            "truth": names(truth[scores.rows[i]]),
+            "quality": round(float(scores.image_quality()[i]), 3),
+        }
+        for i in scores.image_quality().argsort(kind="stable")[:top]
+    ]
+    return {
+        "score": scores.score,
+        "rule": scores.rule,
+        "labels": int(flags.size),
+        "wrong": int(wrong.sum()),
+        "flagged": int(flags.sum()),
+        "precision": float(wrong[flags].mean()) if flags.any() else 0.0,
+        "recall": float(flags[wrong].mean()),
+        "auroc": float(roc_auc_score(wrong.ravel(), -scores.quality.ravel())),
+        "worst": worst,
+    }
 
 
 def label_issue_lines(results: dict[str, Any]) -> list[str]:
@@ -132,11 +169,16 @@ def label_issue_lines(results: dict[str, Any]) -> list[str]:
             continue
         unit = "noisy labels" if res["single_label"] else "(image, class) label entries"
         rule = "g contradicts them with a margin" if s.get("rule") == "contradiction" else s.get("rule", "")
-        lines.append(f"- {task}: {s['flagged']:,} of {s['labels']:,} {unit} flagged as wrong ({s['score']} score; "
-                     f"rule: {rule}); precision {pct(s['precision']).strip()}%, recall {pct(s['recall']).strip()}% "
-                     f"against the known truth ({s['wrong']:,} wrong; ranking AUROC {s['auroc']:.3f}). Worst:")
-        lines += [f"  - image {w['image']}: given {w['given']}, g suggests {w['suggested']}, truth {w['truth']} "
-                  f"(quality {w['quality']:.3f})" for w in s["worst"]]
+        lines.append(
+            f"- {task}: {s['flagged']:,} of {s['labels']:,} {unit} flagged as wrong ({s['score']} score; "
+            f"rule: {rule}); precision {pct(s['precision']).strip()}%, recall {pct(s['recall']).strip()}% "
+            f"against the known truth ({s['wrong']:,} wrong; ranking AUROC {s['auroc']:.3f}). Worst:"
+        )
+        lines += [
+            f"  - image {w['image']}: given {w['given']}, g suggests {w['suggested']}, truth {w['truth']} "
+            f"(quality {w['quality']:.3f})"
+            for w in s["worst"]
+        ]
     return lines
 
 
@@ -147,14 +189,18 @@ def _reading(tasks: dict[str, Any]) -> list[str]:
         proposed = list_methods(group="paper")[0]
         mine = res["methods"][proposed]
         for metric in ["top1"] if res["single_label"] else ["mAP", "AP_all", "top1"]:
-            diffs = ", ".join(f"{other} {100 * (mine[metric] - m[metric]):+.1f}"
-                              for other, m in res["methods"].items() if other != proposed)
-            lines.append(f"- {task} {metric}: proposed {pct(mine[metric]).strip()}%; "
-                         f"proposed minus {diffs} points.")
+            diffs = ", ".join(
+                f"{other} {100 * (mine[metric] - m[metric]):+.1f}"
+                for other, m in res["methods"].items()
+                if other != proposed
+            )
+            lines.append(f"- {task} {metric}: proposed {pct(mine[metric]).strip()}%; proposed minus {diffs} points.")
         h = mine.get("h", {})
         if h:
-            lines.append(f"- {task}: h = sigmoid(r + c), which fits the noisy labels, scores top-1 "
-                         f"{pct(h['top1']).strip()}% against the clean test labels (g: {pct(mine['top1']).strip()}%).")
+            lines.append(
+                f"- {task}: h = sigmoid(r + c), which fits the noisy labels, scores top-1 "
+                f"{pct(h['top1']).strip()}% against the clean test labels (g: {pct(mine['top1']).strip()}%)."
+            )
     return lines
 
 
@@ -162,28 +208,54 @@ def _noise_text(task: dict[str, Any]) -> str:
     n = task["noise"]
     if task["single_label"]:
         return f"{100 * n['image']:.1f}% of noisy labels wrong (class-dependent flips)"
-    return (f"{100 * n['image']:.1f}% of images with a wrong label set, {100 * n['missing']:.1f}% of true labels "
-            f"missing, {100 * n['spurious']:.1f}% of noisy labels spurious")
+    return (
+        f"{100 * n['image']:.1f}% of images with a wrong label set, {100 * n['missing']:.1f}% of true labels "
+        f"missing, {100 * n['spurious']:.1f}% of noisy labels spurious"
+    )
 
 
 def _markdown(results: dict[str, Any], plot_name: str) -> str:
-    parts = ["# noisereg demo: noise regularization on real digit images", "",
-             "Test-set scores of the classifier g = sigmoid(c), in %; each method's weights chosen on the "
-             "validation share of the clean set, the test set used once.", "",
-             results_table(results), ""]
+    parts = [
+        "# noisereg demo: noise regularization on real digit images",
+        "",
+        "Test-set scores of the classifier g = sigmoid(c), in %; each method's weights chosen on the "
+        "validation share of the clean set, the test set used once.",
+        "",
+        results_table(results),
+        "",
+    ]
     for name, task in results["tasks"].items():
         noise = _noise_text(task)
-        parts.append(f"- **{name}** ({task['scheme']} scheme): {task['n_clean']} clean + {task['n_noisy']} noisy "
-                     f"training images, {task['n_test']} test images; measured noise on D_n: {noise}.")
-    parts += ["", "## Reading", "", *_reading(results["tasks"]), "", "## Wrong labels found by proposed", "",
-              *label_issue_lines(results), "",
-              f"![convergence]({plot_name})", "",
-              f"Total time: {results['seconds']:.0f} s on {results['device']}.", ""]
+        parts.append(
+            f"- **{name}** ({task['scheme']} scheme): {task['n_clean']} clean + {task['n_noisy']} noisy "
+            f"training images, {task['n_test']} test images; measured noise on D_n: {noise}."
+        )
+    parts += [
+        "",
+        "## Reading",
+        "",
+        *_reading(results["tasks"]),
+        "",
+        "## Wrong labels found by proposed",
+        "",
+        *label_issue_lines(results),
+        "",
+        f"![convergence]({plot_name})",
+        "",
+        f"Total time: {results['seconds']:.0f} s on {results['device']}.",
+        "",
+    ]
     return "\n".join(parts)
 
 
-def run_demo(out: str | Path = "runs/demo", *, epochs: float = 30, seed: int = 0, quiet: bool = False,
-             tasks: dict[str, Task] | None = None) -> dict[str, Any]:
+def run_demo(
+    out: str | Path = "runs/demo",
+    *,
+    epochs: float = 30,
+    seed: int = 0,
+    quiet: bool = False,
+    tasks: dict[str, Task] | None = None,
+) -> dict[str, Any]:
     """Run the demo and write ``out/results.json``, ``out/report.md``, ``out/convergence.png`` and the
     HTML report ``out/report.html`` (its path in ``results["report"]``)."""
     start = time.perf_counter()
@@ -196,27 +268,43 @@ def run_demo(out: str | Path = "runs/demo", *, epochs: float = 30, seed: int = 0
     for name, task in tasks.items():
         res = run_task(task, cfg)
         histories[name], scores[name] = res.pop("histories"), res.pop("scores")
-        results["tasks"][name] = {**res, "single_label": task.single_label, "scheme": cfg.scheme,
-                                  "noise": task.noise, "n_clean": int(task.train.has_clean.sum()),
-                                  "n_noisy": int(task.train.has_noisy.sum()), "n_test": len(task.test)}
+        results["tasks"][name] = {
+            **res,
+            "single_label": task.single_label,
+            "scheme": cfg.scheme,
+            "noise": task.noise,
+            "n_clean": int(task.train.has_clean.sum()),
+            "n_noisy": int(task.train.has_noisy.sum()),
+            "n_test": len(task.test),
+        }
     results["seconds"] = round(time.perf_counter() - start, 1)
     results["device"] = str(resolve_device(cfg.device))
     out.mkdir(parents=True, exist_ok=True)
-    plot_convergence(histories, out / "convergence.png",
-                     {n: "top1" if t.single_label else "mAP" for n, t in tasks.items()})
+    plot_convergence(
+        histories, out / "convergence.png", {n: "top1" if t.single_label else "mAP" for n, t in tasks.items()}
+    )
     write_results(out, results, _markdown(results, "convergence.png"))
     results["report"] = str(_html_report(out, cfg, tasks, histories, scores))
     return results
 
 
-def _html_report(out: Path, cfg: TrainConfig, tasks: dict[str, Task], histories: dict[str, dict[str, list[dict]]],
-                 scores: dict[str, dict[str, Scores]]) -> Path:
+def _html_report(
+    out: Path,
+    cfg: TrainConfig,
+    tasks: dict[str, Task],
+    histories: dict[str, dict[str, list[dict]]],
+    scores: dict[str, dict[str, Scores]],
+) -> Path:
     """``out/report.html`` with the inputs it is rendered from (run.json, curves.csv, evaluation/)."""
     featured = list_methods(group="paper")[0]
-    write_summary(out, kind="demo", title="noisereg demo: noise regularization on real digit images",
-                  settings=cfg.to_dict(), data=[data_summary(n, t.train, test=t.test, noise=t.noise)
-                                                for n, t in tasks.items()],
-                  metric_of={n: "top1" if t.single_label else "mAP" for n, t in tasks.items()})
+    write_summary(
+        out,
+        kind="demo",
+        title="noisereg demo: noise regularization on real digit images",
+        settings=cfg.to_dict(),
+        data=[data_summary(n, t.train, test=t.test, noise=t.noise) for n, t in tasks.items()],
+        metric_of={n: "top1" if t.single_label else "mAP" for n, t in tasks.items()},
+    )
     write_curves(out, histories)
     for name, task in tasks.items():
         write_evaluation(out, name, task.test, scores[name], featured=featured, split="test")

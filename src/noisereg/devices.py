@@ -1,6 +1,7 @@
 """Device names as users spell them (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``), checked without importing
 torch, so that a command refuses a misspelt ``--device`` before any work; ``distributed.resolve_device`` turns a
 name into a ``torch.device`` where it is used and says when this machine lacks it."""
+
 from __future__ import annotations
 
 from .errors import UserError, did_you_mean
@@ -15,4 +16,3 @@ def check_device_name(name: str) -> str:
     if (head in ("auto", "cpu", "cuda", "mps") and not sep) or (head == "cuda" and sep and index.isdigit()):
         return str(name)
     raise UserError(f"device '{name}' is not one of {DEVICE_HELP}{did_you_mean(name, ['auto', 'cpu', 'cuda', 'mps'])}")
-

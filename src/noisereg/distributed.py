@@ -9,6 +9,7 @@ over the global batch, BatchNorm layers normalise with the global batch's statis
 and only rank 0 writes checkpoints. Nothing of size N travels between ranks: each rank writes its rows of extracted
 features into one shared memmap, and evaluation sums per-rank counts (``all_reduce_sum``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -63,11 +64,15 @@ def resolve_device(name: str) -> torch.device:
         if not index:
             return torch.device("cuda", current().local_rank)
         if current().enabled:
-            raise UserError(f"device '{name}': under torchrun each process takes the GPU of its LOCAL_RANK; "
-                            "pass --device cuda (and CUDA_VISIBLE_DEVICES to choose the GPUs)")
+            raise UserError(
+                f"device '{name}': under torchrun each process takes the GPU of its LOCAL_RANK; "
+                "pass --device cuda (and CUDA_VISIBLE_DEVICES to choose the GPUs)"
+            )
         if int(index) >= torch.cuda.device_count():
-            raise UserError(f"device '{name}' requested but this machine has {torch.cuda.device_count()} CUDA "
-                            f"GPU(s): cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+            raise UserError(
+                f"device '{name}' requested but this machine has {torch.cuda.device_count()} CUDA "
+                f"GPU(s): cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+            )
         return torch.device("cuda", int(index))
     if head == "mps":
         if not _mps_available():
@@ -130,7 +135,7 @@ def _gather(local: torch.Tensor, ctx: DistContext) -> tuple[torch.Tensor, list[i
     dist.all_gather(counts, count)
     sizes = [int(c.item()) for c in counts]
     padded = torch.zeros((max(sizes), *local.shape[1:]), dtype=local.dtype, device=backend_device)
-    padded[:local.shape[0]] = local.detach().to(backend_device)
+    padded[: local.shape[0]] = local.detach().to(backend_device)
     parts = [torch.empty_like(padded) for _ in range(ctx.world_size)]
     dist.all_gather(parts, padded)
     return torch.cat([p[:n] for p, n in zip(parts, sizes)]).to(local.device), sizes
@@ -144,7 +149,7 @@ class _GatherRows(torch.autograd.Function):
     @staticmethod
     def forward(fn_ctx: Any, local: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
         rows, sizes = _gather(local, DistContext(rank, world_size))
-        fn_ctx.block, fn_ctx.world_size = (sum(sizes[:rank]), sum(sizes[:rank + 1])), world_size
+        fn_ctx.block, fn_ctx.world_size = (sum(sizes[:rank]), sum(sizes[: rank + 1])), world_size
         return rows
 
     @staticmethod

@@ -14,6 +14,7 @@ one and the argmax is g's (for softmax methods g already sums to one). For multi
 itself, per class, and ``predict`` compares it with per-class thresholds chosen on validation to
 maximise F1 (``thresholds_``, stored with the model).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -55,23 +56,55 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
             pixels or features. ``predictions`` gives the same as a table with a ``path`` column.
     """
 
-    def __init__(self, *, method: str = TrainConfig.method,  # the paper's (method ids: registry and config only)
-                 scheme: str = "frozen", backbone: str = TrainConfig.backbone, pretrained: bool = True,
-                 weights: str | None = None, image_size: int = 0, augment: bool = False, activation: str = "sigmoid",
-                 hidden: int | None = None, alpha: float | None = None, clean_ratio: float | None = None,
-                 batch_size: int = 0, steps: int = 0, epochs: float | None = None,
-                 backbone_steps: int | None = TrainConfig.backbone_steps,
-                 optimizer: str = "adam", momentum: float = 0.9, grad_clip: float = 0.0, pos_weight: str = "none",
-                 sampler: str = "uniform", lr: float | None = None, backbone_lr: float | None = None,
-                 schedule: str = "cosine", warmup: float = 0.05, lr_decay: float = 1.0, decay_every: int = 0,
-                 weight_decay: float | None = None, seed: int = 0, device: str = "auto", amp: bool = True,
-                 amp_dtype: str = "bfloat16", compile: bool = False, val_fraction: float = 0.2,
-                 val_metric: str = "auto", eval_every: int = 0, patience: float = 5.0, keep_last: bool = False,
-                 tune_trials: int = 0,
-                 train_blocks: int = 0,
-                 save_every: int = 0, num_workers: int = 0, skip_unreadable: bool = False,
-                 cache_dir: str | None = None,
-                 tensorboard: bool = False, quiet: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        method: str = TrainConfig.method,  # the paper's (method ids: registry and config only)
+        scheme: str = "frozen",
+        backbone: str = TrainConfig.backbone,
+        pretrained: bool = True,
+        weights: str | None = None,
+        image_size: int = 0,
+        augment: bool = False,
+        activation: str = "sigmoid",
+        hidden: int | None = None,
+        alpha: float | None = None,
+        clean_ratio: float | None = None,
+        batch_size: int = 0,
+        steps: int = 0,
+        epochs: float | None = None,
+        backbone_steps: int | None = TrainConfig.backbone_steps,
+        optimizer: str = "adam",
+        momentum: float = 0.9,
+        grad_clip: float = 0.0,
+        pos_weight: str = "none",
+        sampler: str = "uniform",
+        lr: float | None = None,
+        backbone_lr: float | None = None,
+        schedule: str = "cosine",
+        warmup: float = 0.05,
+        lr_decay: float = 1.0,
+        decay_every: int = 0,
+        weight_decay: float | None = None,
+        seed: int = 0,
+        device: str = "auto",
+        amp: bool = True,
+        amp_dtype: str = "bfloat16",
+        compile: bool = False,
+        val_fraction: float = 0.2,
+        val_metric: str = "auto",
+        eval_every: int = 0,
+        patience: float = 5.0,
+        keep_last: bool = False,
+        tune_trials: int = 0,
+        train_blocks: int = 0,
+        save_every: int = 0,
+        num_workers: int = 0,
+        skip_unreadable: bool = False,
+        cache_dir: str | None = None,
+        tensorboard: bool = False,
+        quiet: bool = True,
+    ) -> None:
         for name, value in list(locals().items()):
             if name != "self":
                 setattr(self, name, value)
@@ -86,8 +119,17 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         return TrainConfig.from_dict(self.get_params(deep=False))
 
     # ------------------------------------------------------------------ training
-    def fit(self, X: Any = None, y: Any = None, *, noisy: Any = None, clean: Any = None, eval_set: Any = None,
-            classes: Sequence[Any] | None = None, image_root: str | None = None) -> NoiseRegClassifier:
+    def fit(
+        self,
+        X: Any = None,
+        y: Any = None,
+        *,
+        noisy: Any = None,
+        clean: Any = None,
+        eval_set: Any = None,
+        classes: Sequence[Any] | None = None,
+        image_root: str | None = None,
+    ) -> NoiseRegClassifier:
         """Train on D_n ∪ D_c.
 
         Args:
@@ -108,6 +150,7 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         from .data.labelset import LabelledSet
         from .data.table import LabelTable
         from .train import fit
+
         if X is not None:
             if noisy is not None:
                 raise UserError("give the noisy data either as X, y or as noisy=..., not both")
@@ -116,8 +159,10 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         if any(is_arrays(s) for s in given):
             if not all(is_arrays(s) for s in given):
                 raise UserError("give every part as a (features, labels) pair, or none of them")
-            noisy, clean, eval_set = ((checked_features(s[0]), checked_labels(s[1], role)) if s else None
-                                      for s, role in ((noisy, "noisy"), (clean, "clean"), (eval_set, "eval_set")))
+            noisy, clean, eval_set = (
+                (checked_features(s[0]), checked_labels(s[1], role)) if s else None
+                for s, role in ((noisy, "noisy"), (clean, "clean"), (eval_set, "eval_set"))
+            )
             train, val, self.classes_ = array_sets(noisy, clean, eval_set, classes=classes)
         else:
             train, val = training_sets(noisy, clean, eval_set, classes=classes, image_root=image_root)
@@ -127,6 +172,7 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         cfg = cfg if train.has_clean.any() else cfg.replace(val_fraction=0.0)
         if cfg.tune_trials:  # the search on validation first; ``tuned_`` holds what it chose
             from .tuning import tuned_config
+
             cfg, search = tuned_config(train, cfg, val)
             self.tuned_ = search.params
         result = fit(train, cfg, eval_set=val, print_evaluations=not self.quiet)
@@ -136,13 +182,15 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
     def _fitted(self, model: Any, meta: dict[str, Any]) -> None:
         """Set the learned attributes from a trained model and its checkpoint record."""
         from .data.images import Preprocess
+
         self.model_, self.meta_ = model.eval(), meta
         self.preprocess_ = Preprocess.from_dict(meta["preprocess"])
         self.history_ = meta.get("history", [])
         self.multi_label_ = bool(meta.get("multi_label", False))
         t = meta.get("thresholds")
-        self.thresholds_ = np.asarray(t if t else [0.5] * len(self.classes_), dtype=np.float64) \
-            if self.multi_label_ else None
+        self.thresholds_ = (
+            np.asarray(t if t else [0.5] * len(self.classes_), dtype=np.float64) if self.multi_label_ else None
+        )
         if meta.get("backbone") == "features":
             self.n_features_in_ = int(meta["feature_dim"])
 
@@ -151,15 +199,20 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         """Write the model as a checkpoint folder (``model.safetensors`` + ``checkpoint.json``: config,
         classes, preprocessing, thresholds), read by ``load`` and by ``noisereg predict / evaluate / export``."""
         from .checkpoint import save_checkpoint
+
         self._check_fitted()
-        meta = {**self.meta_, "class_values": self.classes_.tolist(),
-                "thresholds": None if self.thresholds_ is None else self.thresholds_.tolist()}
+        meta = {
+            **self.meta_,
+            "class_values": self.classes_.tolist(),
+            "thresholds": None if self.thresholds_ is None else self.thresholds_.tolist(),
+        }
         return save_checkpoint(folder, self.model_, meta)
 
     @classmethod
     def load(cls, folder: str | Path) -> NoiseRegClassifier:
         """A fitted classifier from a folder written by ``save`` or by ``noisereg train`` (no pickle)."""
         from .train import load_classifier
+
         model, meta = load_classifier(folder)
         est = cls(**{**meta["config"], **{n: None for n in meta.get("method_defaults", [])}})  # as given: unset
         est.classes_ = np.asarray(meta.get("class_values", meta["classes"]))
@@ -173,6 +226,7 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
 
     def _device(self) -> torch.device:
         from .distributed import resolve_device
+
         return resolve_device(self.device)
 
     def _outputs(self, X: Any) -> dict[str, torch.Tensor]:
@@ -180,6 +234,7 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         from .data.inputs import checked_features, is_path, prediction_inputs
         from .data.labelset import LabelledSet
         from .train import predict_logits
+
         self._check_fitted()
         paths = is_path(X) or isinstance(X, (list, tuple)) and bool(X) and all(is_path(p) for p in X)
         if hasattr(self, "n_features_in_") and not (paths or isinstance(X, LabelledSet)):
@@ -188,13 +243,19 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         self._remember_paths(images)
         features = isinstance(images, np.ndarray)
         if features != hasattr(self, "n_features_in_"):
-            raise UserError("this model reads features (N, D), not images" if hasattr(self, "n_features_in_")
-                            else f"this model reads images, not a features array of shape {images.shape}")
+            raise UserError(
+                "this model reads features (N, D), not images"
+                if hasattr(self, "n_features_in_")
+                else f"this model reads images, not a features array of shape {images.shape}"
+            )
         if features and images.shape[1] != self.n_features_in_:
-            raise UserError(f"X has {images.shape[1]} features, but NoiseRegClassifier is expecting "
-                            f"{self.n_features_in_} features as input")
-        return predict_logits(self.model_, images, self.preprocess_, device=self._device(),
-                              batch_size=max(64, self.batch_size))
+            raise UserError(
+                f"X has {images.shape[1]} features, but NoiseRegClassifier is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+        return predict_logits(
+            self.model_, images, self.preprocess_, device=self._device(), batch_size=max(64, self.batch_size)
+        )
 
     def _remember_paths(self, images: Any) -> None:
         """Set ``last_paths_`` to the image files this call reads, in row order (folders and globs expanded), so
@@ -227,8 +288,7 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         file's, so ``predict_proba(folder)`` equals ``predict_proba(clf.last_paths_)``."""
         return self._proba(self._outputs(X)["logits"])
 
-    def chosen(self, proba: np.ndarray, *, top_k: int | None = None,
-               threshold: float | None = None) -> np.ndarray:
+    def chosen(self, proba: np.ndarray, *, top_k: int | None = None, threshold: float | None = None) -> np.ndarray:
         """(N, K) bool: the classes predicted from ``predict_proba`` rows: the ``top_k`` best, those at or
         above ``threshold`` (both: the best ``top_k`` of those); by default the best class
         (single-label) or those at or above ``thresholds_`` (multi-label)."""
@@ -259,6 +319,7 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         """The labels a labelled ``X`` carries, in the form ``predict`` returns."""
         from .data.classes import unknown_class
         from .data.inputs import label_matrix, prediction_labels
+
         self._check_fitted()
         names = prediction_labels(X)
         if names is None:
@@ -271,9 +332,16 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
             return label_matrix(rows, self.classes_, "score").astype(int)
         return np.asarray([row[0] if row else None for row in rows], dtype=self.classes_.dtype)
 
-    def predictions(self, paths: str | Path | Sequence[str | Path], *, top_k: int | None = None,
-                    threshold: float | None = None, show_h: bool = False, batch_size: int = 64,
-                    num_workers: int = 0) -> pd.DataFrame:
+    def predictions(
+        self,
+        paths: str | Path | Sequence[str | Path],
+        *,
+        top_k: int | None = None,
+        threshold: float | None = None,
+        show_h: bool = False,
+        batch_size: int = 64,
+        num_workers: int = 0,
+    ) -> pd.DataFrame:
         """One row per image file of ``paths`` (files, folders and globs, expanded as ``last_paths_`` is):
         ``path``, ``predicted`` (``;``-joined classes, best first, as ``chosen`` picks them), one column of
         ``predict_proba`` per class (``h:<class>`` columns of h = sigmoid(r + c) with ``show_h``), and
@@ -284,15 +352,28 @@ class NoiseRegClassifier(ClassifierMixin, BaseEstimator):
         from .data.folders import image_paths
         from .data.inputs import is_path
         from .train import predict_files
+
         self._check_fitted()
         paths = image_paths([paths] if is_path(paths) else list(paths))
-        outs, errors = predict_files(self.model_, list(paths), self.preprocess_, device=self._device(),
-                                     batch_size=batch_size, num_workers=num_workers)
+        outs, errors = predict_files(
+            self.model_,
+            list(paths),
+            self.preprocess_,
+            device=self._device(),
+            batch_size=batch_size,
+            num_workers=num_workers,
+        )
         proba = self._proba(outs["logits"])
         pick, order = self.chosen(proba, top_k=top_k, threshold=threshold), np.argsort(-proba, 1, kind="stable")
         names = [str(c) for c in self.classes_.tolist()]
-        frame = pd.DataFrame({"path": list(paths), "predicted": [
-            "" if errors[i] else ";".join(names[j] for j in order[i] if pick[i, j]) for i in range(len(proba))]})
+        frame = pd.DataFrame(
+            {
+                "path": list(paths),
+                "predicted": [
+                    "" if errors[i] else ";".join(names[j] for j in order[i] if pick[i, j]) for i in range(len(proba))
+                ],
+            }
+        )
         columns = {c: proba[:, k] for k, c in enumerate(names)}
         if show_h and "h_logits" in outs:
             h = self.model_.method.probabilities(outs["h_logits"].float()).double().numpy()

@@ -7,6 +7,7 @@ run), ``table.md`` (mean ± std over seeds, the layout of the paper's Tables 2/3
 convergence plot per activation (the paper's Fig. 4). Which methods take an activation, alpha or a
 training set of their own is read from the method registry, never from their ids.
 """
+
 from __future__ import annotations
 
 import time
@@ -20,8 +21,24 @@ from .options import load_options, option
 from .safe_io import write_csv, write_text
 from .tasks import TASKS
 
-CSV_COLUMNS = ["dataset", "noise", "method", "clean_fraction", "activation", "alpha", "seed", "top1", "mAP",
-               "AP_all", "epochs", "best_epoch", "val_best", "hyperparameters", "seconds", "commit"]
+CSV_COLUMNS = [
+    "dataset",
+    "noise",
+    "method",
+    "clean_fraction",
+    "activation",
+    "alpha",
+    "seed",
+    "top1",
+    "mAP",
+    "AP_all",
+    "epochs",
+    "best_epoch",
+    "val_best",
+    "hyperparameters",
+    "seconds",
+    "commit",
+]
 
 
 @dataclass
@@ -31,40 +48,60 @@ class ExperimentConfig:
     KIND: ClassVar[str] = "experiment"
 
     data: str = option("digits", "dataset", choices=tuple(TASKS))
-    noise: str = option("worse", "CIFAR-N label set of the cifar datasets: worse, random1-3, aggre; or annotated "
-                        "(machine labels: the annotator's top-8 mapped to CIFAR-10)")
-    annotator: str = option("efficientnet-lite2", "ImageNet classifier that labels the images with noise annotated "
-                            "(never the feature backbone)")
-    annotator_image_size: int = option(0, "input side of the annotator (0: 160 px for the CIFAR thumbnails, the "
-                                       "annotator's own size for photos)")
-    data_root: str | None = option(None, "CIFAR-10 image folder with train/ and test/ (voc: the VOC 2007 folder in "
-                                      "the COCO layout; manifest: image root)")
+    noise: str = option(
+        "worse",
+        "CIFAR-N label set of the cifar datasets: worse, random1-3, aggre; or annotated "
+        "(machine labels: the annotator's top-8 mapped to CIFAR-10)",
+    )
+    annotator: str = option(
+        "efficientnet-lite2",
+        "ImageNet classifier that labels the images with noise annotated (never the feature backbone)",
+    )
+    annotator_image_size: int = option(
+        0, "input side of the annotator (0: 160 px for the CIFAR thumbnails, the annotator's own size for photos)"
+    )
+    data_root: str | None = option(
+        None,
+        "CIFAR-10 image folder with train/ and test/ (voc: the VOC 2007 folder in "
+        "the COCO layout; manifest: image root)",
+    )
     labels: str | None = option(None, "CIFAR-10_human.pt (default: beside the image folder, in cifar10n/)")
-    manifest: str | None = option(None, "data manifest: a manifest whose train images carry clean labels "
-                                     "(e.g. from `noisereg protocol coco --clean-fraction 1`)")
-    methods: list[str] = option(help="comma-separated method ids, or all",
-                                default_factory=lambda: ["proposed", "noisy", "g-alone", "h-alone"])
-    clean_fractions: list[float] = option(help="shares of the training images whose clean labels are used",
-                                          default_factory=lambda: [0.1])
-    activations: list[str] = option(help="activations tried for the methods built on the clean/residual heads",
-                                    default_factory=lambda: ["sigmoid"])
+    manifest: str | None = option(
+        None,
+        "data manifest: a manifest whose train images carry clean labels "
+        "(e.g. from `noisereg protocol coco --clean-fraction 1`)",
+    )
+    methods: list[str] = option(
+        help="comma-separated method ids, or all", default_factory=lambda: ["proposed", "noisy", "g-alone", "h-alone"]
+    )
+    clean_fractions: list[float] = option(
+        help="shares of the training images whose clean labels are used", default_factory=lambda: [0.1]
+    )
+    activations: list[str] = option(
+        help="activations tried for the methods built on the clean/residual heads", default_factory=lambda: ["sigmoid"]
+    )
     seeds: int = option(1, "runs per setting (seed s also draws the clean subset)")
     first_seed: int = option(0, "the first seed (seeds first_seed .. first_seed + seeds - 1)")
     train: dict[str, Any] = option(help="TrainConfig fields for every run", default_factory=dict, cli=False)
     feature_backbone: str = option("efficientnet-lite0", "frozen ImageNet backbone of the cifar/manifest datasets")
     feature_image_size: int = option(96, "input side of that backbone")
-    features: bool = option(True, "cifar datasets on the images themselves (train a backbone end to end)",
-                            flag="--no-features")
+    features: bool = option(
+        True, "cifar datasets on the images themselves (train a backbone end to end)", flag="--no-features"
+    )
     mosaics: int = option(10000, "training mosaics of the multi-label datasets (test: a fifth of it)")
     cache_dir: str | None = option(None, "feature cache folder (default OUT/cache); share it between experiments")
-    tune_trials: int = option(0, "tune every method first with this many trials on validation (the same for "
-                              "each), then use its chosen values in every run (0 = no tuning)")
+    tune_trials: int = option(
+        0,
+        "tune every method first with this many trials on validation (the same for "
+        "each), then use its chosen values in every run (0 = no tuning)",
+    )
     tune_fraction: float | None = option(None, "the clean fraction tuning runs at, seed 0 (default: the first)")
     tuned: str | None = option(None, "a tuned.json whose values every run uses (from an earlier tuning)")
     out: str = option("runs/experiment", "output folder")
 
     def __post_init__(self) -> None:
         from .methods import get_method_spec, list_methods
+
         if self.data not in TASKS:
             raise UserError(f"data '{self.data}' is not one of {list(TASKS)}")
         if self.seeds < 1:
@@ -96,6 +133,7 @@ def load_experiment(path: str | None = None, **overrides: Any) -> ExperimentConf
 def _runs(exp: ExperimentConfig) -> list[tuple[str, str]]:
     """(method, activation) pairs; methods without the heads run once with activation '-'."""
     from .methods import get_method_spec
+
     return [(m, a) for m in exp.methods for a in (exp.activations if get_method_spec(m).uses_heads else ["-"])]
 
 
@@ -110,6 +148,7 @@ def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[s
     from .methods import get_method_spec
     from .report import score_set, source_commit
     from .train import Classifier, evaluate, fit
+
     out, commit = Path(exp.out), source_commit()  # each row names the code that produced it
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(exp.train.get("device", "auto"))
@@ -119,6 +158,7 @@ def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[s
     tuned = tune_grid(exp, base, build, quiet) if exp.tune_trials else {}
     if exp.tuned:
         from .tuning import read_tuned
+
         tuned = {**read_tuned(exp.tuned), **tuned}
     rows: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
@@ -131,31 +171,56 @@ def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[s
             stage_one: Classifier | None = None
             for method, activation in _runs(exp):
                 spec = get_method_spec(method)
-                cfg = base.replace(method=method, seed=seed, activation=activation if activation != "-" else "sigmoid",
-                                   **tuned.get(method, {}))
+                cfg = base.replace(
+                    method=method,
+                    seed=seed,
+                    activation=activation if activation != "-" else "sigmoid",
+                    **tuned.get(method, {}),
+                )
                 start = time.perf_counter()
                 try:
-                    result = fit(spec.train_view(train, known) if spec.train_view else train, cfg, eval_set=val,
-                                 stage_one=None if spec.train_view else stage_one)
+                    result = fit(
+                        spec.train_view(train, known) if spec.train_view else train,
+                        cfg,
+                        eval_set=val,
+                        stage_one=None if spec.train_view else stage_one,
+                    )
                 except UserError as e:
                     skipped[method] = str(e)
                     continue
                 if stage_one is None and spec.train_view is None:
                     stage_one = result.stage_one
                 scores = evaluate(result.model, task.test, result.preprocess, device=device)
-                rows.append({**_row(exp, task, cfg, spec, fraction, activation, scores, result.history,
-                                    time.perf_counter() - start), "commit": commit})
+                rows.append(
+                    {
+                        **_row(
+                            exp,
+                            task,
+                            cfg,
+                            spec,
+                            fraction,
+                            activation,
+                            scores,
+                            result.history,
+                            time.perf_counter() - start,
+                        ),
+                        "commit": commit,
+                    }
+                )
                 if seed == exp.first_seed:
                     curves.setdefault(activation, {}).setdefault(f"{fraction:g}", {})[method] = result.history
                 if seed == exp.first_seed and fraction == exp.clean_fractions[0]:
                     evidence["task"] = task
-                    evidence[_label(exp, method, activation)] = score_set(result.model, task.test, result.preprocess,
-                                                                          device=device)
+                    evidence[_label(exp, method, activation)] = score_set(
+                        result.model, task.test, result.preprocess, device=device
+                    )
                 if not quiet:
                     r = rows[-1]
-                    print(f"{method:10s} {activation:8s} clean {fraction:<5g} seed {seed}: top1 {r['top1']:.4f} "
-                          f"mAP {r['mAP']:.4f} AP_all {r['AP_all']:.4f} ({r['epochs']} epochs, {r['seconds']:.1f} s)",
-                          flush=True)
+                    print(
+                        f"{method:10s} {activation:8s} clean {fraction:<5g} seed {seed}: top1 {r['top1']:.4f} "
+                        f"mAP {r['mAP']:.4f} AP_all {r['AP_all']:.4f} ({r['epochs']} epochs, {r['seconds']:.1f} s)",
+                        flush=True,
+                    )
     _write(out, exp, rows, skipped, curves, task.single_label)
     _html_report(out, exp, base, evidence.pop("task", task), evidence)
     return rows
@@ -170,20 +235,36 @@ def _html_report(out: Path, exp: ExperimentConfig, base: TrainConfig, task: Any,
     """``out/report.html``: the table and curves of the grid, per-class AP and examples of its first setting."""
     from .methods import list_methods
     from .report import data_summary, write_evaluation, write_report, write_summary
+
     metric = "top1" if task.single_label else "mAP"
     settings = {k: v for k, v in vars(exp).items() if k != "train"}
-    write_summary(out, kind="experiment", title=f"noisereg experiment: {exp.data}" +
-                  (f" ({exp.noise} labels)" if exp.data.startswith("cifar") else ""),
-                  settings={**settings, "train": base.to_dict()},
-                  data=[data_summary(f"{task.name} at clean fraction {exp.clean_fractions[0]:g}", task.train,
-                                     test=task.test, noise=task.noise)],
-                  metric=metric)
+    write_summary(
+        out,
+        kind="experiment",
+        title=f"noisereg experiment: {exp.data}" + (f" ({exp.noise} labels)" if exp.data.startswith("cifar") else ""),
+        settings={**settings, "train": base.to_dict()},
+        data=[
+            data_summary(
+                f"{task.name} at clean fraction {exp.clean_fractions[0]:g}",
+                task.train,
+                test=task.test,
+                noise=task.noise,
+            )
+        ],
+        metric=metric,
+    )
     if scores:
         paper = [k for k in scores if k.split(" (")[0] in list_methods(group="paper")]
         test = replace(task.test, images=task.photos) if task.photos is not None else task.test  # photos to show
-        write_evaluation(out, f"clean {exp.clean_fractions[0]:g}, seed {exp.first_seed}", test, scores,
-                         featured=(paper or list(scores))[0], split="test",
-                         compare=[m for m in ("noisy", "ft-l") if m in scores])  # the paper's Fig. 3 columns
+        write_evaluation(
+            out,
+            f"clean {exp.clean_fractions[0]:g}, seed {exp.first_seed}",
+            test,
+            scores,
+            featured=(paper or list(scores))[0],
+            split="test",
+            compare=[m for m in ("noisy", "ft-l") if m in scores],
+        )  # the paper's Fig. 3 columns
     write_report(out)
 
 
@@ -191,50 +272,77 @@ def tune_grid(exp: ExperimentConfig, base: TrainConfig, build: Any, quiet: bool)
     """Tune every method of the grid with the same number of trials, at one clean fraction and seed 0,
     on that task's validation set; write ``tuned.json`` / ``tune.csv``; return method -> values."""
     from .tuning import tune_method, write_tuned
+
     fraction = exp.tune_fraction if exp.tune_fraction is not None else exp.clean_fractions[0]
     task = build(fraction, 0)
     train, val, known = task.holdout(base.val_fraction, 0)
     from .methods import get_method_spec
+
     results = {}
     for method in exp.methods:
         spec = get_method_spec(method)
         cfg = base.replace(seed=0, activation=exp.activations[0] if spec.uses_heads else "sigmoid")
         try:
-            results[method] = tune_method(spec.train_view(train, known) if spec.train_view else train, val, cfg,
-                                          method, trials=exp.tune_trials, seed=0)
+            results[method] = tune_method(
+                spec.train_view(train, known) if spec.train_view else train,
+                val,
+                cfg,
+                method,
+                trials=exp.tune_trials,
+                seed=0,
+            )
         except UserError as e:
             if not quiet:
                 print(f"tuning {method}: skipped ({e})", flush=True)
             continue
         if not quiet:
             r = results[method]
-            print(f"tuned {method:10s} at clean {fraction:g}: val {r.value:.4f} with {r.params} "
-                  f"({len(r.trials)} trials, {r.seconds:.0f} s)", flush=True)
+            print(
+                f"tuned {method:10s} at clean {fraction:g}: val {r.value:.4f} with {r.params} "
+                f"({len(r.trials)} trials, {r.seconds:.0f} s)",
+                flush=True,
+            )
     write_tuned(exp.out, results, base)
     return {m: r.params for m, r in results.items()}
 
 
-def _row(exp: ExperimentConfig, task: Any, cfg: TrainConfig, spec: Any, fraction: float, activation: str,
-         scores: dict[str, float], history: list[dict], seconds: float) -> dict[str, Any]:
+def _row(
+    exp: ExperimentConfig,
+    task: Any,
+    cfg: TrainConfig,
+    spec: Any,
+    fraction: float,
+    activation: str,
+    scores: dict[str, float],
+    history: list[dict],
+    seconds: float,
+) -> dict[str, Any]:
     """One results.csv row: the setting, the test scores, how long it trained and the values it used."""
     last, cfg = (history[-1] if history else {}), cfg.resolved()  # the values the run trained with
-    return {"dataset": exp.data if exp.data != "manifest" else task.name,
-            "noise": exp.noise if exp.data.startswith("cifar") else "-",
-            "method": cfg.method, "clean_fraction": fraction, "activation": activation,
-            "alpha": cfg.alpha if spec.uses_alpha else "-", "seed": cfg.seed,
-            **{k: round(scores[k], 5) for k in ("top1", "mAP", "AP_all")},
-            "epochs": round(float(last.get("epoch", 0.0)), 2),  # where training stopped
-            "best_epoch": next((round(float(r["best_epoch"]), 2) for r in reversed(history) if "best_epoch" in r),
-                               "-"),  # where the kept weights are
-            "val_best": round(float(last["val_best"]), 5) if last.get("val_best") is not None else "-",
-            "hyperparameters": ";".join(f"{k}={getattr(cfg, k)}" for k in spec.tunable),
-            "seconds": round(seconds, 2)}
+    return {
+        "dataset": exp.data if exp.data != "manifest" else task.name,
+        "noise": exp.noise if exp.data.startswith("cifar") else "-",
+        "method": cfg.method,
+        "clean_fraction": fraction,
+        "activation": activation,
+        "alpha": cfg.alpha if spec.uses_alpha else "-",
+        "seed": cfg.seed,
+        **{k: round(scores[k], 5) for k in ("top1", "mAP", "AP_all")},
+        "epochs": round(float(last.get("epoch", 0.0)), 2),  # where training stopped
+        "best_epoch": next(
+            (round(float(r["best_epoch"]), 2) for r in reversed(history) if "best_epoch" in r), "-"
+        ),  # where the kept weights are
+        "val_best": round(float(last["val_best"]), 5) if last.get("val_best") is not None else "-",
+        "hyperparameters": ";".join(f"{k}={getattr(cfg, k)}" for k in spec.tunable),
+        "seconds": round(seconds, 2),
+    }
 
 
 # ------------------------------------------------------------------ outputs
 def summary_table(rows: list[dict[str, Any]], fractions: list[float], metrics: list[str]) -> str:
     """Markdown: one row per (method, activation), columns metric x clean fraction, mean ± std in %."""
     from .report import mean_std_over_seeds
+
     keys, columns, cells = mean_std_over_seeds(rows, fractions, metrics)
     lines = ["| method | activation | " + " | ".join(columns) + " |", "|---|---|" + "---:|" * len(columns)]
     for (method, act), line in zip(keys, cells):
@@ -243,9 +351,16 @@ def summary_table(rows: list[dict[str, Any]], fractions: list[float], metrics: l
     return "\n".join(lines)
 
 
-def _write(out: Path, exp: ExperimentConfig, rows: list[dict], skipped: dict[str, str],
-           curves: dict[str, dict], single_label: bool) -> None:
+def _write(
+    out: Path,
+    exp: ExperimentConfig,
+    rows: list[dict],
+    skipped: dict[str, str],
+    curves: dict[str, dict],
+    single_label: bool,
+) -> None:
     from .report import plot_convergence, write_curves
+
     write_csv(out / "results.csv", rows, list(CSV_COLUMNS))
     metrics = ["top1"] if single_label else ["mAP", "AP_all", "top1"]
     metric = metrics[0]
@@ -254,14 +369,28 @@ def _write(out: Path, exp: ExperimentConfig, rows: list[dict], skipped: dict[str
         for fraction, by_method in shared.items():
             curves.setdefault(activation, {}).setdefault(fraction, {}).update(by_method)
     for activation, by_fraction in curves.items():
-        plot_convergence({f"clean {k}": v for k, v in by_fraction.items()}, out / f"convergence_{activation}.png",
-                         {f"clean {k}": metric for k in by_fraction})
-    write_curves(out, {f"clean {k}" + (f", {a}" if len(curves) > 1 else ""): v
-                       for a, by_fraction in curves.items() for k, v in by_fraction.items()})
-    text = [f"# Experiment: {exp.data}" + (f" ({exp.noise} labels)" if exp.data.startswith("cifar") else ""), "",
-            f"Mean ± std over {exp.seeds} seed(s), in %, on the test set (each run's weights chosen on the "
-            "validation share of its clean set); columns are metric @ clean fraction.", "",
-            summary_table(rows, exp.clean_fractions, metrics), ""]
+        plot_convergence(
+            {f"clean {k}": v for k, v in by_fraction.items()},
+            out / f"convergence_{activation}.png",
+            {f"clean {k}": metric for k in by_fraction},
+        )
+    write_curves(
+        out,
+        {
+            f"clean {k}" + (f", {a}" if len(curves) > 1 else ""): v
+            for a, by_fraction in curves.items()
+            for k, v in by_fraction.items()
+        },
+    )
+    text = [
+        f"# Experiment: {exp.data}" + (f" ({exp.noise} labels)" if exp.data.startswith("cifar") else ""),
+        "",
+        f"Mean ± std over {exp.seeds} seed(s), in %, on the test set (each run's weights chosen on the "
+        "validation share of its clean set); columns are metric @ clean fraction.",
+        "",
+        summary_table(rows, exp.clean_fractions, metrics),
+        "",
+    ]
     if skipped:
         text += ["Skipped (the method refuses this data):", ""] + [f"- {m}: {why}" for m, why in skipped.items()] + [""]
     text += [f"![convergence {a}](convergence_{a}.png)" for a in curves] + [""]

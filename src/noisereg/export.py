@@ -12,6 +12,7 @@ TorchScript file's extra files) and into a ``.json`` beside the exported file.
 
 ONNX needs the optional extra: ``pip install 'noisereg[export]'`` (onnx, onnxruntime, onnxscript).
 """
+
 from __future__ import annotations
 
 import json
@@ -54,18 +55,36 @@ def deployment_info(meta: dict[str, Any]) -> dict[str, Any]:
     shape = ["N", int(meta["feature_dim"])] if features else ["N", pre.channels, pre.image_size, pre.image_size]
     info: dict[str, Any] = {"input": {"name": INPUT, "dtype": "float32", "shape": shape}}
     if not features:
-        info["input"].update(layout="NCHW", orientation="apply the image's EXIF orientation tag first, "
-                             "before resizing (PIL.ImageOps.exif_transpose): phone photos are stored sideways",
-                             resize_short_side=pre.resize, interpolation=pre.interpolation,
-                             center_crop=pre.image_size, scale="pixels / 255", mean=list(pre.mean), std=list(pre.std),
-                             transform=" -> ".join(type(t).__name__ for t in eval_transform(pre).transforms))
+        info["input"].update(
+            layout="NCHW",
+            orientation="apply the image's EXIF orientation tag first, "
+            "before resizing (PIL.ImageOps.exif_transpose): phone photos are stored sideways",
+            resize_short_side=pre.resize,
+            interpolation=pre.interpolation,
+            center_crop=pre.image_size,
+            scale="pixels / 255",
+            mean=list(pre.mean),
+            std=list(pre.std),
+            transform=" -> ".join(type(t).__name__ for t in eval_transform(pre).transforms),
+        )
     multi = bool(meta.get("multi_label", False))
-    info["output"] = {"name": OUTPUT, "shape": ["N", len(meta["classes"])], "meaning": (
-        "g's class probabilities (the clean net's classifier), one per class: compare with the thresholds"
-        if multi else "g's class probabilities (the clean net's classifier) divided by their row sum, so each "
-        "row sums to one: the numbers `noisereg predict` reports")}
-    info.update(classes=list(meta["classes"]), multi_label=multi,
-                thresholds=meta.get("thresholds"), method=meta["config"]["method"], backbone=meta.get("backbone"))
+    info["output"] = {
+        "name": OUTPUT,
+        "shape": ["N", len(meta["classes"])],
+        "meaning": (
+            "g's class probabilities (the clean net's classifier), one per class: compare with the thresholds"
+            if multi
+            else "g's class probabilities (the clean net's classifier) divided by their row sum, so each "
+            "row sums to one: the numbers `noisereg predict` reports"
+        ),
+    }
+    info.update(
+        classes=list(meta["classes"]),
+        multi_label=multi,
+        thresholds=meta.get("thresholds"),
+        method=meta["config"]["method"],
+        backbone=meta.get("backbone"),
+    )
     return info
 
 
@@ -83,8 +102,10 @@ def export_model(checkpoint: str | Path, out: str | Path, *, format: str = "onnx
     if format not in FORMATS:
         raise UserError(f"export format '{format}' is not one of {list(FORMATS)}")
     if Path(out).suffix.lower() not in EXTENSIONS[format]:
-        raise UserError(f"--out {out}: {format} is written to a file ending in {' or '.join(EXTENSIONS[format])}, "
-                        f"not {Path(out).suffix or 'no extension'}")
+        raise UserError(
+            f"--out {out}: {format} is written to a file ending in {' or '.join(EXTENSIONS[format])}, "
+            f"not {Path(out).suffix or 'no extension'}"
+        )
     model, meta = load_classifier(checkpoint)
     info = deployment_info(meta)
     wrapped, out = GProbabilities(model, normalise=not info["multi_label"]).eval(), output_file(out)
@@ -103,13 +124,26 @@ def _onnx(model: nn.Module, example: torch.Tensor, out: Path, info: dict[str, An
         raise UserError("ONNX export needs the export extra: pip install 'noisereg[export]'") from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), str(out), input_names=[INPUT], output_names=[OUTPUT],
-                          dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True, verbose=False,
-                          external_data=False)
+        torch.onnx.export(
+            model,
+            (example,),
+            str(out),
+            input_names=[INPUT],
+            output_names=[OUTPUT],
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            dynamo=True,
+            verbose=False,
+            external_data=False,
+        )
     graph = onnx.load(str(out))
     props = {"noisereg": json.dumps(info), "classes": json.dumps(info["classes"])}
-    props.update({k: json.dumps(v) for k, v in info["input"].items() if k in (
-        "mean", "std", "resize_short_side", "interpolation", "center_crop", "shape", "orientation")})
+    props.update(
+        {
+            k: json.dumps(v)
+            for k, v in info["input"].items()
+            if k in ("mean", "std", "resize_short_side", "interpolation", "center_crop", "shape", "orientation")
+        }
+    )
     onnx.helper.set_model_props(graph, props)
     onnx.save(graph, str(out))
 

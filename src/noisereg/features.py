@@ -15,6 +15,7 @@ Under torchrun every rank writes its own block of rows straight into one shared 
 (the cache folder must be visible to all ranks: one machine, or a shared filesystem), and rank 0
 renames it into place once all ranks are done: no rank ever holds the whole (N, D) array.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,15 +53,23 @@ def weights_hash(module: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def cache_key(*, backbone: str, weights: str, preprocess: dict[str, Any], ids: Sequence[str],
-              content: str = "") -> dict[str, Any]:
+def cache_key(
+    *, backbone: str, weights: str, preprocess: dict[str, Any], ids: Sequence[str], content: str = ""
+) -> dict[str, Any]:
     """Everything that decides the cached features, as a JSON-able dict.
 
     ``content`` identifies the pixels where ids alone do not (images held in memory).
     """
     ids_hash = hashlib.sha256("\n".join(map(str, ids)).encode()).hexdigest()
-    key = {"format": FORMAT, "backbone": backbone, "weights_sha256": weights, "preprocess": preprocess,
-           "ids_sha256": ids_hash, "content": content, "n": len(ids)}
+    key = {
+        "format": FORMAT,
+        "backbone": backbone,
+        "weights_sha256": weights,
+        "preprocess": preprocess,
+        "ids_sha256": ids_hash,
+        "content": content,
+        "n": len(ids),
+    }
     return json.loads(json.dumps(key))  # as it will read back from the JSON index (tuples -> lists)
 
 
@@ -86,8 +95,9 @@ def open_cache(cache_dir: str | Path, key: dict[str, Any]) -> np.memmap | None:
     return arr
 
 
-def write_cache(cache_dir: str | Path, key: dict[str, Any], dim: int | tuple[int, ...],
-                fill: Callable[[np.memmap], None]) -> np.memmap:
+def write_cache(
+    cache_dir: str | Path, key: dict[str, Any], dim: int | tuple[int, ...], fill: Callable[[np.memmap], None]
+) -> np.memmap:
     """Create the cache for ``key``: ``fill(out)`` writes this process's rows of the (N, dim) float16
     array (``dim`` a tuple: (N, *dim)), then the file is renamed into place and the JSON index written last.
 
@@ -99,8 +109,11 @@ def write_cache(cache_dir: str | Path, key: dict[str, Any], dim: int | tuple[int
     cache_dir = Path(cache_dir)
     base = cache_dir / _name(key)
     tail = (dim,) if isinstance(dim, int) else tuple(dim)
-    index = {"key": key, "dim": tail[0], "dtype": "float16"} if len(tail) == 1 else {
-        "key": key, "shape": list(tail), "dtype": "float16"}
+    index = (
+        {"key": key, "dim": tail[0], "dtype": "float16"}
+        if len(tail) == 1
+        else {"key": key, "shape": list(tail), "dtype": "float16"}
+    )
     token = int(all_reduce_sum(np.array([secrets.randbits(62) if ctx.is_main else 0], dtype=np.int64), ctx)[0])
     tmp_data = base.with_name(f".{base.name}.{token}.npy.tmp")
     try:
@@ -135,8 +148,16 @@ def freeze(backbone: nn.Module) -> None:
         p.requires_grad_(False)
 
 
-def iter_features(backbone: nn.Module, images: Any, pre: Preprocess, *, device: torch.device, batch_size: int,
-                  num_workers: int, quiet: bool) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+def iter_features(
+    backbone: nn.Module,
+    images: Any,
+    pre: Preprocess,
+    *,
+    device: torch.device,
+    batch_size: int,
+    num_workers: int,
+    quiet: bool,
+) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
     """(row indices, features) batch by batch: inference mode, channels_last, autocast on GPU."""
     backbone.eval().to(device)
     cuda = device.type == "cuda"
@@ -145,7 +166,7 @@ def iter_features(backbone: nn.Module, images: Any, pre: Preprocess, *, device: 
     else:
         tune_allocator()  # large activations from a kept heap: faster CPU inference (allocator.py)
     rows_all = shard(len(images), current())  # under torchrun each rank extracts its own block
-    batches = [rows_all[i:i + batch_size] for i in range(0, len(rows_all), batch_size)]
+    batches = [rows_all[i : i + batch_size] for i in range(0, len(rows_all), batch_size)]
     inputs = iter_inputs(images, pre, batches, num_workers=num_workers, pin=cuda)
     bar = progress(total=len(rows_all), desc="features", unit="images", quiet=quiet)
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
@@ -158,11 +179,23 @@ def iter_features(backbone: nn.Module, images: Any, pre: Preprocess, *, device: 
     bar.close()
 
 
-def extract_features(backbone: nn.Module, images: Any, pre: Preprocess, *, device: torch.device,
-                     batch_size: int = 256, num_workers: int = 0, quiet: bool = True) -> torch.Tensor:
+def extract_features(
+    backbone: nn.Module,
+    images: Any,
+    pre: Preprocess,
+    *,
+    device: torch.device,
+    batch_size: int = 256,
+    num_workers: int = 0,
+    quiet: bool = True,
+) -> torch.Tensor:
     """f(x) of every image, computed once, as an (N, D) float32 tensor in memory (gathered over ranks)."""
-    parts = [f for _, f in iter_features(backbone, images, pre, device=device, batch_size=batch_size,
-                                         num_workers=num_workers, quiet=quiet)]
+    parts = [
+        f
+        for _, f in iter_features(
+            backbone, images, pre, device=device, batch_size=batch_size, num_workers=num_workers, quiet=quiet
+        )
+    ]
     dim = getattr(backbone, "feature_dim", 0)
     return gather_rows(torch.cat(parts) if parts else torch.empty(0, dim), current())
 
@@ -173,14 +206,28 @@ def features_key(backbone: Backbone, data: LabelledSet) -> dict[str, Any]:
     content = ""
     if isinstance(data.images, torch.Tensor):  # in-memory images: their pixels are part of the key
         content = hashlib.sha256(data.images.contiguous().numpy().tobytes()).hexdigest()
-    key = cache_key(backbone=backbone.name, weights=weights_hash(backbone),
-                    preprocess=backbone.preprocess.to_dict(), ids=data.ids, content=content)
+    key = cache_key(
+        backbone=backbone.name,
+        weights=weights_hash(backbone),
+        preprocess=backbone.preprocess.to_dict(),
+        ids=data.ids,
+        content=content,
+    )
     cut = getattr(backbone, "cut", None)
     return key if cut is None else {**key, "cut": json.loads(json.dumps(cut))}
 
 
-def cached_features(backbone: Backbone, data: LabelledSet, *, device: torch.device, cache_dir: str | None,
-                    batch_size: int = 256, num_workers: int = 0, quiet: bool = True, inputs: Any = None) -> Any:
+def cached_features(
+    backbone: Backbone,
+    data: LabelledSet,
+    *,
+    device: torch.device,
+    cache_dir: str | None,
+    batch_size: int = 256,
+    num_workers: int = 0,
+    quiet: bool = True,
+    inputs: Any = None,
+) -> Any:
     """Features of ``data``: from the cache in ``cache_dir`` when its key matches, else extracted once
     (and stored there). Without a cache folder they stay in memory as float32 (under torchrun:
     gathered on every rank, so give a cache folder for large sets). A trunk's activations (its
@@ -202,19 +249,23 @@ def cached_features(backbone: Backbone, data: LabelledSet, *, device: torch.devi
         return out if out.dim() == 2 else out.numpy().astype(np.float16)  # an array: never read as pixels
     key, ctx = features_key(backbone, data), current()
     if not ranks_agree(json.dumps(key, sort_keys=True), ctx):
-        raise RuntimeError("the processes hold different backbones (their feature-cache keys differ); "
-                           "broadcast rank 0's weights before extracting")
+        raise RuntimeError(
+            "the processes hold different backbones (their feature-cache keys differ); "
+            "broadcast rank 0's weights before extracting"
+        )
     hit = open_cache(cache_dir, key)
     seen = int(all_reduce_sum(np.array([int(hit is not None)], dtype=np.int64), ctx)[0])
     if seen == ctx.world_size:
         return hit
     if seen:
-        raise UserError(f"only {seen} of {ctx.world_size} processes see the feature cache in {cache_dir}: "
-                        "--cache-dir must be a folder all processes share")
+        raise UserError(
+            f"only {seen} of {ctx.world_size} processes see the feature cache in {cache_dir}: "
+            "--cache-dir must be a folder all processes share"
+        )
 
     def fill(out: np.ndarray) -> None:  # this rank's block of rows (all rows for one process)
         for rows, f in iter_features(backbone, images, pre, **opts):
-            out[rows[0]:rows[-1] + 1] = f.numpy().astype(np.float16)
+            out[rows[0] : rows[-1] + 1] = f.numpy().astype(np.float16)
 
     shape = tuple(backbone.output_shape) if hasattr(backbone, "output_shape") else backbone.feature_dim
     return write_cache(cache_dir, key, shape, fill)
@@ -242,12 +293,20 @@ class SharedFeatures:
         return self.backbone is backbone and self.train_data is train and self.eval_data is eval_set
 
 
-def frozen_features(backbone: Backbone, train: LabelledSet, eval_set: LabelledSet | None, *,
-                    device: torch.device, cache_dir: str | None, num_workers: int = 0,
-                    quiet: bool = True) -> SharedFeatures:
+def frozen_features(
+    backbone: Backbone,
+    train: LabelledSet,
+    eval_set: LabelledSet | None,
+    *,
+    device: torch.device,
+    cache_dir: str | None,
+    num_workers: int = 0,
+    quiet: bool = True,
+) -> SharedFeatures:
     """Freeze ``backbone`` and compute the features of ``train`` and ``eval_set`` (``cached_features``)."""
     freeze(backbone)
     opts: dict[str, Any] = dict(device=device, cache_dir=cache_dir, quiet=quiet, num_workers=num_workers)
     feats = cached_features(backbone, train, **opts)
-    return SharedFeatures(backbone, train, eval_set, feats,
-                          None if eval_set is None else cached_features(backbone, eval_set, **opts))
+    return SharedFeatures(
+        backbone, train, eval_set, feats, None if eval_set is None else cached_features(backbone, eval_set, **opts)
+    )

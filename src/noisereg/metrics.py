@@ -8,6 +8,7 @@ convention of ``sklearn.metrics.average_precision_score``, so results match it e
 exist as one (N, K) array (OpenImages: 120k test images x 6,012 classes), in memory proportional
 to the positive labels plus one chunk.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -67,8 +68,9 @@ def mean_average_precision(scores: Any, targets: Any) -> float:
     if skipped == len(ap):
         raise ValueError("no class has a positive target: mAP is undefined")
     if skipped:
-        warnings.warn(f"mAP: {skipped} of {len(ap)} classes have no positive target and were skipped",
-                      UserWarning, stacklevel=2)
+        warnings.warn(
+            f"mAP: {skipped} of {len(ap)} classes have no positive target and were skipped", UserWarning, stacklevel=2
+        )
     return float(np.nanmean(ap))
 
 
@@ -103,9 +105,12 @@ def evaluate_scores(scores: Any, targets: Any) -> dict[str, float]:
     """The paper's three metrics at once: ``{"mAP", "AP_all", "top1"}`` plus ``classes_skipped``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return {"mAP": mean_average_precision(scores, targets), "AP_all": ap_all(scores, targets),
-                "top1": top1_accuracy(scores, targets),
-                "classes_skipped": classes_without_positives(np.asarray(targets))}
+        return {
+            "mAP": mean_average_precision(scores, targets),
+            "AP_all": ap_all(scores, targets),
+            "top1": top1_accuracy(scores, targets),
+            "classes_skipped": classes_without_positives(np.asarray(targets)),
+        }
 
 
 # ------------------------------------------------------------------ streaming (chunks of rows)
@@ -155,15 +160,16 @@ class StreamingMetrics:
             probabilities: the same order and ties as their float64 copies).
     """
 
-    def __init__(self, targets: Any, reduce: Callable[[np.ndarray], np.ndarray] | None = None, *,
-                 dtype: type = np.float64) -> None:
+    def __init__(
+        self, targets: Any, reduce: Callable[[np.ndarray], np.ndarray] | None = None, *, dtype: type = np.float64
+    ) -> None:
         t = sp.csr_matrix(targets > 0.5 if sp.issparse(targets) else np.asarray(targets) > 0.5)
         t.sum_duplicates()
         self.targets, (self.n, self.k) = t, t.shape
         self.reduce = reduce or (lambda a: a)
         self.cls = t.indices.astype(np.int64)  # class of each positive, in CSR order
-        self.score = np.zeros(t.nnz, dtype)    # filled by add_positives (0 for rows of other processes)
-        self.hits = np.zeros(2, np.int64)      # top-1 hits, images with a positive
+        self.score = np.zeros(t.nnz, dtype)  # filled by add_positives (0 for rows of other processes)
+        self.hits = np.zeros(2, np.int64)  # top-1 hits, images with a positive
         self.ge_class, self.ge_all = np.zeros(t.nnz, np.int64), np.zeros(t.nnz, np.int64)
         self._pending: list[np.ndarray] = []
         self._ranked = False
@@ -207,7 +213,7 @@ class StreamingMetrics:
         chunk = np.concatenate(self._pending)
         self._pending = []
         by_class = np.ascontiguousarray(chunk.T)  # (K, rows)
-        by_class.sort(axis=1)                     # each class's scores, ascending
+        by_class.sort(axis=1)  # each class's scores, ascending
         self.ge_class += by_class.shape[1] - _lower_bound_rows(by_class, self.cls, self.score)
         del by_class
         flat = np.sort(chunk, axis=None)
@@ -223,13 +229,20 @@ class StreamingMetrics:
         ap = np.bincount(self.cls, weights=self.tp_class / ge_class, minlength=self.k)[m > 0] / m[m > 0]
         if not self.hits[1]:
             raise ValueError("no image has a positive target: top-1 is undefined")
-        return {"mAP": float(ap.mean()), "AP_all": float(np.mean(self.tp_all / ge_all)),
-                "top1": float(self.hits[0] / self.hits[1]), "classes_skipped": int((m == 0).sum())}
+        return {
+            "mAP": float(ap.mean()),
+            "AP_all": float(np.mean(self.tp_all / ge_all)),
+            "top1": float(self.hits[0] / self.hits[1]),
+            "classes_skipped": int((m == 0).sum()),
+        }
+
+
 MIN_POSITIVES = 5  # a threshold chosen on fewer validation positives of a class is mostly noise (issue 44)
 
 
-def f1_thresholds(scores: Any, targets: Any, known: Any = None, *, default: float = 0.5,
-                  min_positives: int = MIN_POSITIVES) -> np.ndarray:
+def f1_thresholds(
+    scores: Any, targets: Any, known: Any = None, *, default: float = 0.5, min_positives: int = MIN_POSITIVES
+) -> np.ndarray:
     """(K,) per-class decision thresholds of multi-label predictions: each the score at which the class's
     F1 on ``targets`` is highest (a class is predicted when its score is >= its threshold).
 
@@ -243,6 +256,7 @@ def f1_thresholds(scores: Any, targets: Any, known: Any = None, *, default: floa
         known: optional (N, K) bool, the target entries that are known (the others are left out).
     """
     from sklearn.metrics import precision_recall_curve
+
     s, t = _as_2d(scores, targets)
     m = np.ones_like(t, dtype=bool) if known is None else np.asarray(known, dtype=bool)
     out = np.full(s.shape[1], default, dtype=np.float64)
@@ -269,5 +283,7 @@ def format_scores(scores: dict[str, Any]) -> str:
 def _not_finite(scores: np.ndarray) -> UserError:
     """The error for scores that hold NaN or inf, naming the first such row (of this chunk) and class."""
     i, j = np.argwhere(~np.isfinite(scores))[0]
-    return UserError(f"scores contain NaN or infinite values (first at row {i}, class {j}: {scores[i, j]}): the "
-                     "model's outputs or its input features are not finite")
+    return UserError(
+        f"scores contain NaN or infinite values (first at row {i}, class {j}: {scores[i, j]}): the "
+        "model's outputs or its input features are not finite"
+    )

@@ -6,6 +6,7 @@ whose fields carry their help text, choices and range in ``option(...)`` metadat
 and values of the wrong type, in one line naming the key; ``add_flags`` turns the same fields into
 argparse options, so a field added to a config is a flag without further code.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,9 +26,16 @@ T = TypeVar("T", bound="DataclassInstance")  # a config dataclass
 _MISSING = dataclasses.MISSING
 
 
-def option(default: Any = _MISSING, help: str = "", *, choices: Sequence[Any] | None = None,
-           default_factory: Callable[[], Any] | None = None, flag: str | None = None,
-           cli: bool = True, maximum: float | None = None) -> Any:
+def option(
+    default: Any = _MISSING,
+    help: str = "",
+    *,
+    choices: Sequence[Any] | None = None,
+    default_factory: Callable[[], Any] | None = None,
+    flag: str | None = None,
+    cli: bool = True,
+    maximum: float | None = None,
+) -> Any:
     """A dataclass field with its CLI metadata.
 
     Args:
@@ -40,8 +48,13 @@ def option(default: Any = _MISSING, help: str = "", *, choices: Sequence[Any] | 
         maximum: the largest value allowed (sizes: checked before any work by the config's validation,
             ``check_maximums``, and said in ``--help``).
     """
-    meta = {"help": help, "choices": tuple(choices) if choices is not None else None, "flag": flag, "cli": cli,
-            "maximum": maximum}
+    meta = {
+        "help": help,
+        "choices": tuple(choices) if choices is not None else None,
+        "flag": flag,
+        "cli": cli,
+        "maximum": maximum,
+    }
     if default_factory is not None:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -55,8 +68,7 @@ def _optional_of(tp: Any) -> Any:
 
 
 def _type_name(tp: Any) -> str:
-    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
-             dict: "a mapping"}
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping"}
     origin = typing.get_origin(tp)
     if origin is list:
         return f"a list of {_type_name(typing.get_args(tp)[0]).split(' ', 1)[1]}s"
@@ -110,6 +122,7 @@ def check_choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     """A YAML file that must hold a mapping; every failure is one line naming the file."""
     import yaml
+
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -163,8 +176,7 @@ def _flag_type(tp: Any) -> tuple[Any, Callable[[str], Any] | None]:
     return tp, tp if tp in (int, float, str) else None
 
 
-def add_flags(parser: argparse.ArgumentParser, cls: type, *, skip: Sequence[str] = (),
-              prefix: str = "") -> None:
+def add_flags(parser: argparse.ArgumentParser, cls: type, *, skip: Sequence[str] = (), prefix: str = "") -> None:
     """Add one flag per CLI field of ``cls`` (``dest`` = ``prefix + name``, default None = not given)."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
@@ -172,8 +184,11 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, *, skip: Sequence[str]
         if not meta.get("cli", False) or f.name in skip:
             continue
         tp, conv = _flag_type(hints[f.name])
-        default = f.default if f.default is not _MISSING else (f.default_factory() if f.default_factory is not _MISSING
-                                                                  else None)
+        default = (
+            f.default
+            if f.default is not _MISSING
+            else (f.default_factory() if f.default_factory is not _MISSING else None)
+        )
         shown = ",".join(map(str, default)) if isinstance(default, list) else default
         text = meta["help"] + ("" if shown in (None, "") or tp is bool else f" (default {shown})")
         text += f" (at most {meta['maximum']:,})" if meta.get("maximum") is not None else ""
@@ -184,9 +199,15 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, *, skip: Sequence[str]
             parser.add_argument(flag, dest=dest, action="store_const", const=const, default=None, help=text)
         else:
             choices = meta.get("choices") if typing.get_origin(tp) is not list else None
-            parser.add_argument(flag, dest=dest, type=conv,  # type: ignore[arg-type]  # None: argparse keeps the text
-                                choices=choices, default=None,
-                                metavar=None if choices else f.name.upper(), help=text)
+            parser.add_argument(
+                flag,
+                dest=dest,
+                type=conv,  # type: ignore[arg-type]  # None: argparse keeps the text
+                choices=choices,
+                default=None,
+                metavar=None if choices else f.name.upper(),
+                help=text,
+            )
 
 
 def check_maximums(obj: Any) -> None:

@@ -3,6 +3,7 @@ finds the label-issue suspects and writes the report, in that order, each step a
 
 Under torchrun every rank calls it (the ranks score blocks of the images); rank 0 alone writes and says.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -35,9 +36,18 @@ class TrainRun:
     report: Path | None
 
 
-def train_run(train: LabelledSet, cfg: TrainConfig, *, eval_set: LabelledSet | None = None, out: str | Path,
-              resume: bool = False, overwrite: bool = False, source: dict[str, Any] | None = None,
-              quiet: bool = False, say: Say = lambda line: None) -> TrainRun:
+def train_run(
+    train: LabelledSet,
+    cfg: TrainConfig,
+    *,
+    eval_set: LabelledSet | None = None,
+    out: str | Path,
+    resume: bool = False,
+    overwrite: bool = False,
+    source: dict[str, Any] | None = None,
+    quiet: bool = False,
+    say: Say = lambda line: None,
+) -> TrainRun:
     """Train ``cfg.method`` on ``train`` into ``out`` and leave beside the checkpoint what ``noisereg train``
     leaves: ``tune.csv`` (with ``cfg.tune_trials``), ``label_issues.csv`` (with a manifest ``source``), ``run.json``,
     ``evaluation/`` and ``report.html``.
@@ -62,8 +72,10 @@ def train_run(train: LabelledSet, cfg: TrainConfig, *, eval_set: LabelledSet | N
         device = resolve_device(cfg.device)
         scores = evaluate(result.model.to(device), eval_set, result.preprocess, device=device)
     if main:
-        say(f"trained '{cfg.method}' ({cfg.scheme}) on {int(train.has_clean.sum())} clean + "
-            f"{int(train.has_noisy.sum())} noisy images; checkpoint in {out}")
+        say(
+            f"trained '{cfg.method}' ({cfg.scheme}) on {int(train.has_clean.sum())} clean + "
+            f"{int(train.has_noisy.sum())} noisy images; checkpoint in {out}"
+        )
         if scores is not None:
             say("val: " + format_scores(scores))
         if result.thresholds:
@@ -79,14 +91,19 @@ def tune_first(cfg: TrainConfig, train: LabelledSet, val: LabelledSet | None, *,
     """``train --tune N``: the search in this process (refused under torchrun), a line per trial and one on
     what it chose. Returns the tuned config and the search."""
     from .tuning import tuned_config
+
     if current().enabled:
-        raise UserError("--tune runs in one process: tune with `noisereg tune ... --out DIR`, then train under "
-                        "torchrun with --config DIR/<method>.yaml")
+        raise UserError(
+            "--tune runs in one process: tune with `noisereg tune ... --out DIR`, then train under "
+            "torchrun with --config DIR/<method>.yaml"
+        )
     say(f"tuning '{cfg.method}': {cfg.tune_trials} trials on validation, then the final run")
     tuned, search = tuned_config(train, cfg, val, on_trial=lambda row: say(trial_line(row)))
-    say(f"tuned '{cfg.method}': " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                              for k, v in search.params.items())
-        + f" (best validation {search.value:.4f}); recorded in checkpoint.json and config.yaml")
+    say(
+        f"tuned '{cfg.method}': "
+        + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in search.params.items())
+        + f" (best validation {search.value:.4f}); recorded in checkpoint.json and config.yaml"
+    )
     return tuned, search
 
 
@@ -108,9 +125,14 @@ def find_suspects(folder: str | Path, source: dict[str, Any] | None, *, write: b
     if not source or not source.get("manifest"):
         return None
     from .label_issues import find_label_issues
-    frame = find_label_issues(str(folder), source["manifest"], image_root=source.get("image_root"),
-                              features=source.get("features"),
-                              allow_outside_root=bool(source.get("allow_outside_root")))
+
+    frame = find_label_issues(
+        str(folder),
+        source["manifest"],
+        image_root=source.get("image_root"),
+        features=source.get("features"),
+        allow_outside_root=bool(source.get("allow_outside_root")),
+    )
     if write:
         atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
     return path

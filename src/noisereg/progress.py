@@ -6,6 +6,7 @@ stderr is not a terminal, ``progress`` returns ``PlainProgress`` instead: the sa
 once at the end. ``quiet`` shows neither. ``echo`` prints a line of results (an evaluation) to stdout
 without breaking a bar that is being drawn.
 """
+
 from __future__ import annotations
 
 import sys
@@ -36,9 +37,17 @@ class PlainProgress:
         file: where lines go (default stderr).
     """
 
-    def __init__(self, iterable: Iterable | None = None, *, total: int | None = None, desc: str = "",
-                 unit: str = "it", interval: float = PLAIN_INTERVAL, delay: float = 0.0,
-                 file: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        iterable: Iterable | None = None,
+        *,
+        total: int | None = None,
+        desc: str = "",
+        unit: str = "it",
+        interval: float = PLAIN_INTERVAL,
+        delay: float = 0.0,
+        file: TextIO | None = None,
+    ) -> None:
         self.iterable, self.desc, self.unit = iterable, desc, unit
         self.total = total if total is not None or iterable is None else _len_or_none(iterable)
         self.interval, self.delay, self.file = interval, delay, file
@@ -77,8 +86,11 @@ class PlainProgress:
         rate = f", {self.n / seconds:.1f} {self.unit}/s" if seconds > 0 else ""
         tail = f", {self.postfix}" if self.postfix else ""
         verb = "done in" if done else "after"
-        print(f"{self.desc}: {count} {self.unit}{share} {verb} {seconds:.1f} s{rate}{tail}",
-              file=self.file or sys.stderr, flush=True)
+        print(
+            f"{self.desc}: {count} {self.unit}{share} {verb} {seconds:.1f} s{rate}{tail}",
+            file=self.file or sys.stderr,
+            flush=True,
+        )
 
 
 def _len_or_none(iterable: Iterable) -> int | None:
@@ -88,8 +100,16 @@ def _len_or_none(iterable: Iterable) -> int | None:
         return None
 
 
-def progress(iterable: Iterable | None = None, *, total: int | None = None, desc: str = "", unit: str = "it",
-             quiet: bool = False, delay: float = 0.0, unit_scale: bool = False) -> Any:
+def progress(
+    iterable: Iterable | None = None,
+    *,
+    total: int | None = None,
+    desc: str = "",
+    unit: str = "it",
+    quiet: bool = False,
+    delay: float = 0.0,
+    unit_scale: bool = False,
+) -> Any:
     """A tqdm bar on a terminal, ``PlainProgress`` lines elsewhere, nothing when ``quiet``.
 
     Both accept ``update``, ``set_postfix``, ``close`` and iteration, so callers do not branch.
@@ -97,8 +117,7 @@ def progress(iterable: Iterable | None = None, *, total: int | None = None, desc
     if quiet:
         return tqdm(iterable, total=total, disable=True)
     if on_terminal():
-        return tqdm(iterable, total=total, desc=desc, unit=unit, leave=False, delay=delay,
-                    unit_scale=unit_scale)
+        return tqdm(iterable, total=total, desc=desc, unit=unit, leave=False, delay=delay, unit_scale=unit_scale)
     return PlainProgress(iterable, total=total, desc=desc, unit=unit, delay=delay)
 
 

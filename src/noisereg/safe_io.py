@@ -12,6 +12,7 @@ by accident, nothing written outside the output folder.
   naming the process that holds it;
 - ``sha256_file`` checksums files (checkpoint sets record and verify them).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -76,6 +77,7 @@ def write_csv(path: str | Path, rows: list[dict[str, Any]], columns: list[str]) 
             writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
+
     return atomic_write(path, write)
 
 
@@ -178,12 +180,15 @@ class OutputLock:
             holder = os.pread(fd, 512, 0).decode("utf-8", "replace").strip() or "another process"
             os.close(fd)
             if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise UserError(f"{self.what} {self.folder} is in use by another run ({holder}); wait for it "
-                                "to end or choose another folder") from None
+                raise UserError(
+                    f"{self.what} {self.folder} is in use by another run ({holder}); wait for it "
+                    "to end or choose another folder"
+                ) from None
             raise
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
-                      f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
+        os.pwrite(
+            fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0
+        )
         self.fd = fd
         _HELD[self.key] = 1
         return self

@@ -8,6 +8,7 @@ values are returned, written as ``tuned.json`` (reusable by ``noisereg experimen
 ``<method>.yaml`` per method (usable with ``noisereg train --config``). ``tune`` does it for several
 methods (``noisereg.tune``, what ``noisereg tune`` does); ``tune_method`` searches one.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,9 +65,19 @@ def suggest(trial: Any, name: str) -> Any:
 PRUNERS = ("median", "none")
 
 
-def tune_method(train: Any, val: Any, base: TrainConfig, method: str, *, trials: int, seed: int = 0,
-                stage_one: Any = None, on_trial: Callable[[dict], None] | None = None, pruner: str = "none",
-                storage: str | None = None) -> TuneResult:
+def tune_method(
+    train: Any,
+    val: Any,
+    base: TrainConfig,
+    method: str,
+    *,
+    trials: int,
+    seed: int = 0,
+    stage_one: Any = None,
+    on_trial: Callable[[dict], None] | None = None,
+    pruner: str = "none",
+    storage: str | None = None,
+) -> TuneResult:
     """Search ``method``'s tunable fields with ``trials`` runs, each scored on ``val`` (its best step).
 
     A trial whose loss diverges is recorded as failed and the search goes on; with ``pruner="median"`` a
@@ -83,6 +94,7 @@ def tune_method(train: Any, val: Any, base: TrainConfig, method: str, *, trials:
     """
     from .distributed import resolve_device
     from .methods import get_method_spec
+
     if trials < 1:
         raise UserError(f"trials must be >= 1, got {trials}")
     if val is None:
@@ -99,37 +111,71 @@ def tune_method(train: Any, val: Any, base: TrainConfig, method: str, *, trials:
         study.enqueue_trial({n: getattr(first, n) for n in names if _in_space(n, getattr(first, n))})
     rows: list[dict[str, Any]] = [_trial_row(method, t) for t in done]  # an earlier sitting's (storage)
     start, device = time.perf_counter(), resolve_device(base.device)
-    objective = _objective(train, val, base, method, names, None if spec.train_view else stage_one, device,
-                           rows, on_trial, optuna, pruned=pruner != "none")
+    objective = _objective(
+        train,
+        val,
+        base,
+        method,
+        names,
+        None if spec.train_view else stage_one,
+        device,
+        rows,
+        on_trial,
+        optuna,
+        pruned=pruner != "none",
+    )
     study.optimize(objective, n_trials=max(0, trials - len(done)), catch=(TrainingDiverged,))
     if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
-        raise UserError(f"{method}: none of its {trials} tuning trials finished (each diverged or was pruned): "
-                        "try a lower --lr or more trials")
-    return TuneResult(method, dict(study.best_params), float(study.best_value), rows,
-                      round(time.perf_counter() - start, 1))
+        raise UserError(
+            f"{method}: none of its {trials} tuning trials finished (each diverged or was pruned): "
+            "try a lower --lr or more trials"
+        )
+    return TuneResult(
+        method, dict(study.best_params), float(study.best_value), rows, round(time.perf_counter() - start, 1)
+    )
 
 
 def _study(optuna: Any, method: str, seed: int, pruner: str, storage: str | None) -> Any:
     """A seeded TPE study, with the median pruner (after 2 finished trials and 2 evaluations) when asked."""
-    prune = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2) if pruner == "median" \
+    prune = (
+        optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2)
+        if pruner == "median"
         else optuna.pruners.NopPruner()
+    )
     try:
-        return optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), pruner=prune,
-                                   storage=storage, study_name=method if storage else None,
-                                   load_if_exists=storage is not None)
+        return optuna.create_study(
+            direction="maximize",
+            sampler=optuna.samplers.TPESampler(seed=seed),
+            pruner=prune,
+            storage=storage,
+            study_name=method if storage else None,
+            load_if_exists=storage is not None,
+        )
     except Exception as e:  # a malformed URL, an unknown database, a missing driver: whatever the storage says
         if storage is None:
             raise
-        raise UserError(f"tuning storage {storage!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") \
-            from None
+        raise UserError(
+            f"tuning storage {storage!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from None
 
 
-def _objective(train: Any, val: Any, base: TrainConfig, method: str, names: list[str], stage_one: Any,
-               device: Any, rows: list[dict], on_trial: Callable[[dict], None] | None, optuna: Any,
-               pruned: bool) -> Callable[[Any], float]:
+def _objective(
+    train: Any,
+    val: Any,
+    base: TrainConfig,
+    method: str,
+    names: list[str],
+    stage_one: Any,
+    device: Any,
+    rows: list[dict],
+    on_trial: Callable[[dict], None] | None,
+    optuna: Any,
+    pruned: bool,
+) -> Callable[[Any], float]:
     """One trial: a full run with the suggested values, scored by the weights it keeps; its row appended
     (``state``: complete, pruned or failed) whatever its end."""
     from .train import evaluate, fit, metric_name
+
     metric = metric_name(base.val_metric, val)
 
     def objective(trial: Any) -> float:
@@ -141,14 +187,27 @@ def _objective(train: Any, val: Any, base: TrainConfig, method: str, names: list
             trial.report(scores[metric], len(seen) - 1)
             if trial.should_prune():
                 raise optuna.TrialPruned()
+
         row = {"method": method, "trial": trial.number, **params, "value": "", "epochs": "", "seconds": ""}
         try:
-            result = fit(train, base.replace(method=method, **params), eval_set=val, stage_one=stage_one,
-                         print_evaluations=False, on_evaluation=report if pruned else None)
+            result = fit(
+                train,
+                base.replace(method=method, **params),
+                eval_set=val,
+                stage_one=stage_one,
+                print_evaluations=False,
+                on_evaluation=report if pruned else None,
+            )
         except (TrainingDiverged, optuna.TrialPruned) as e:
             state = "pruned" if isinstance(e, optuna.TrialPruned) else "failed"
-            rows.append({**row, "value": max(seen) if seen and state == "pruned" else "", "state": state,
-                         "seconds": round(time.perf_counter() - t, 2)})
+            rows.append(
+                {
+                    **row,
+                    "value": max(seen) if seen and state == "pruned" else "",
+                    "state": state,
+                    "seconds": round(time.perf_counter() - t, 2),
+                }
+            )
             if on_trial:
                 on_trial(rows[-1])
             raise
@@ -156,19 +215,27 @@ def _objective(train: Any, val: Any, base: TrainConfig, method: str, names: list
         epochs = result.history[-1].get("epoch") if result.history else 0
         trial.set_user_attr("epochs", epochs)
         trial.set_user_attr("seconds", round(time.perf_counter() - t, 2))
-        rows.append({**row, "value": best, "epochs": epochs, "seconds": trial.user_attrs["seconds"],
-                     "state": "complete"})
+        rows.append(
+            {**row, "value": best, "epochs": epochs, "seconds": trial.user_attrs["seconds"], "state": "complete"}
+        )
         if on_trial:
             on_trial(rows[-1])
         return best
+
     return objective
 
 
 def _trial_row(method: str, t: Any) -> dict[str, Any]:
     """The row of a trial an earlier sitting ran (from the study's storage)."""
-    return {"method": method, "trial": t.number, **t.params, "value": "" if t.value is None else t.value,
-            "epochs": t.user_attrs.get("epochs", ""), "seconds": t.user_attrs.get("seconds", ""),
-            "state": t.state.name.lower().replace("fail", "failed")}
+    return {
+        "method": method,
+        "trial": t.number,
+        **t.params,
+        "value": "" if t.value is None else t.value,
+        "epochs": t.user_attrs.get("epochs", ""),
+        "seconds": t.user_attrs.get("seconds", ""),
+        "state": t.state.name.lower().replace("fail", "failed"),
+    }
 
 
 def small_validation_note(val: Any) -> None:
@@ -177,32 +244,60 @@ def small_validation_note(val: Any) -> None:
     (the first trial), as measured on the benchmark's VOC part (benchmarks/RESULTS.md)."""
     from .progress import warn
     from .train.checks import SMALL_VALIDATION
+
     if val is not None and len(val) < SMALL_VALIDATION:
-        warn(f"note: tuning on {len(val)} validation images: the trials are ranked mostly by the noise of so few "
-             "images, and the values chosen can score below the method's defaults on new data (see the README's "
-             "VOC results); with under 200 validation images prefer the defaults, or validate on more images "
-             "(--val-dir)")
+        warn(
+            f"note: tuning on {len(val)} validation images: the trials are ranked mostly by the noise of so few "
+            "images, and the values chosen can score below the method's defaults on new data (see the README's "
+            "VOC results); with under 200 validation images prefer the defaults, or validate on more images "
+            "(--val-dir)"
+        )
 
 
-def tuned_config(train: Any, cfg: TrainConfig, eval_set: Any = None, *, storage: str | None = None,
-                 on_trial: Callable[[dict], None] | None = None) -> tuple[TrainConfig, TuneResult]:
+def tuned_config(
+    train: Any,
+    cfg: TrainConfig,
+    eval_set: Any = None,
+    *,
+    storage: str | None = None,
+    on_trial: Callable[[dict], None] | None = None,
+) -> tuple[TrainConfig, TuneResult]:
     """``noisereg train --tune N``: ``cfg.tune_trials`` trials of ``cfg.method`` on validation (``eval_set``,
     or the seeded ``cfg.val_fraction`` of the clean set that ``fit`` holds out with the same seed), median
     pruning; returns ``cfg`` with the chosen values, and the search."""
     from .data.decode import drop_unreadable
     from .data.labelset import split_validation
+
     train, eval_set = drop_unreadable(train, eval_set, cfg)  # skip_unreadable: before the hold-out, as fit; once
     if eval_set is None:
         train, eval_set = split_validation(train, cfg.val_fraction, cfg.seed)
     small_validation_note(eval_set)
-    result = tune_method(train, eval_set, cfg.replace(tune_trials=0, quiet=True), cfg.method, trials=cfg.tune_trials,
-                         seed=cfg.seed, on_trial=on_trial, pruner="median", storage=storage)
+    result = tune_method(
+        train,
+        eval_set,
+        cfg.replace(tune_trials=0, quiet=True),
+        cfg.method,
+        trials=cfg.tune_trials,
+        seed=cfg.seed,
+        on_trial=on_trial,
+        pruner="median",
+        storage=storage,
+    )
     return cfg.replace(**result.params), result
 
 
-def tune(train: Any, *, methods: Sequence[str], trials: int, base: TrainConfig | None = None,
-         eval_set: Any = None, out: str | Path | None = None, on_trial: Callable[[dict], None] | None = None,
-         pruner: str = "median", storage: str | None = None) -> dict[str, TuneResult]:
+def tune(
+    train: Any,
+    *,
+    methods: Sequence[str],
+    trials: int,
+    base: TrainConfig | None = None,
+    eval_set: Any = None,
+    out: str | Path | None = None,
+    on_trial: Callable[[dict], None] | None = None,
+    pruner: str = "median",
+    storage: str | None = None,
+) -> dict[str, TuneResult]:
     """Tune each of ``methods`` with the same budget (``noisereg tune`` from Python).
 
     Args:
@@ -225,18 +320,24 @@ def tune(train: Any, *, methods: Sequence[str], trials: int, base: TrainConfig |
     """
     from .data.labelset import split_validation
     from .methods import get_method_spec
+
     base = base if base is not None else TrainConfig(quiet=True)
     if isinstance(methods, str) or not methods:
         raise UserError(f"methods must be a non-empty list of method ids, got {methods!r}")
     for method in methods:
         get_method_spec(method)  # an unknown id is refused before any trial runs
     from .data.decode import drop_unreadable
+
     train, eval_set = drop_unreadable(train, eval_set, base)  # skip_unreadable: before the hold-out, as fit; once
     if eval_set is None:
         train, eval_set = split_validation(train, base.val_fraction, base.seed)
     small_validation_note(eval_set)
-    results = {m: tune_method(train, eval_set, base, m, trials=trials, seed=base.seed, on_trial=on_trial,
-                              pruner=pruner, storage=storage) for m in methods}
+    results = {
+        m: tune_method(
+            train, eval_set, base, m, trials=trials, seed=base.seed, on_trial=on_trial, pruner=pruner, storage=storage
+        )
+        for m in methods
+    }
     if out is not None:
         write_tuned(out, results, base)
     return results
@@ -250,6 +351,7 @@ def _in_space(name: str, value: Any) -> bool:
 def write_tuned(out: str | Path, results: dict[str, TuneResult], base: TrainConfig) -> Path:
     """``tuned.json`` (method -> chosen values), ``tune.csv`` (every trial), ``<method>.yaml`` configs."""
     import yaml
+
     out = output_dir(out)
     write_json(out / "tuned.json", {m: r.params for m, r in results.items()}, indent=1)
     rows = [row for r in results.values() for row in r.trials]

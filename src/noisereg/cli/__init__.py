@@ -8,6 +8,7 @@ export); ``issues.py``: what finds wrong labels; ``report.py``: the HTML report;
 datasets), each calling one library function. Flags of the config dataclasses are generated from their fields.
 User errors print one line (``noisereg: error: ...``) and exit with code 2, without a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,13 +26,26 @@ from .limits import apply_input_limits
 from .parser import Parser, UsageError
 
 # what the file system answers when a path given by the user cannot be read or written: a user error
-USER_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOENT,
-               errno.ENOSPC, errno.ENAMETOOLONG, errno.ELOOP, errno.EDQUOT}
+USER_ERRNOS = {
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EEXIST,
+    errno.ENOENT,
+    errno.ENOSPC,
+    errno.ENAMETOOLONG,
+    errno.ELOOP,
+    errno.EDQUOT,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="noisereg", description="Weakly supervised image classification "
-                                     "through noise regularization (Hu et al., CVPR 2019).")
+    parser = Parser(
+        prog="noisereg",
+        description="Weakly supervised image classification through noise regularization (Hu et al., CVPR 2019).",
+    )
     parser.add_argument("--version", action="version", version=f"noisereg {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)

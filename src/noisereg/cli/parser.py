@@ -4,6 +4,7 @@
 parser error raises ``UsageError`` (a ``UserError``), which ``main`` prints as one ``noisereg: error:``
 line with exit code 2, and an unknown flag names the nearest flag of the (sub)command that read it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,11 @@ class Parser(argparse.ArgumentParser):
 
     _args: Sequence[str] = ()  # the arguments of the parse under way
 
-    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
-                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+    def parse_known_args(
+        self,
+        args: Sequence[str] | None = None,  # type: ignore[override]
+        namespace: argparse.Namespace | None = None,
+    ) -> tuple[argparse.Namespace, list[str]]:
         """As argparse; where arguments are left over, record this parser's flags (the innermost one wins)."""
         self._args = list(args) if args is not None else []  # for an error raised before the extras are known
         ns, extras = super().parse_known_args(args, namespace)
@@ -34,8 +38,11 @@ class Parser(argparse.ArgumentParser):
             setattr(ns, _KNOWN, [s for a in self._actions for s in a.option_strings])
         return ns, extras
 
-    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
-                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+    def parse_args(
+        self,
+        args: Sequence[str] | None = None,  # type: ignore[override]
+        namespace: argparse.Namespace | None = None,
+    ) -> argparse.Namespace:
         """As argparse; unknown arguments are one error line naming the nearest known flags."""
         ns, extras = self.parse_known_args(args, namespace)
         known = getattr(ns, _KNOWN, [s for a in self._actions for s in a.option_strings])
@@ -49,8 +56,12 @@ class Parser(argparse.ArgumentParser):
         """Raise the error as one line (``main`` prints it, exit 2) instead of printing the usage and exiting."""
         command = self.prog.partition(" ")[2]  # the subcommand ("train", "protocol annotate"), if any
         known = [s for a in self._actions for s in a.option_strings]
-        unknown = [a for a in self._args if a.startswith("--")  # an abbreviation argparse accepts is no typo
-                   and not any(k.startswith(a.split("=", 1)[0]) for k in known)]
+        unknown = [
+            a
+            for a in self._args
+            if a.startswith("--")  # an abbreviation argparse accepts is no typo
+            and not any(k.startswith(a.split("=", 1)[0]) for k in known)
+        ]
         if unknown and not message.startswith("unrecognized"):  # a misspelt flag is why a required one is missing
             message += "; " + unrecognized(unknown, known)
         raise UsageError(f"{command}: {message}" if command else message)
@@ -59,8 +70,11 @@ class Parser(argparse.ArgumentParser):
 def unrecognized(extras: Sequence[str], known: Sequence[str]) -> str:
     """``unrecognized arguments: --image_size 16 (did you mean --image-size?)``: each unknown flag with the
     closest of ``known`` (underscores read as hyphens first, then by ``difflib``'s similarity)."""
-    hints = [(flag, hint) for flag in (e.split("=", 1)[0] for e in extras if e.startswith("-"))
-             if (hint := nearest_flag(flag, known))]
+    hints = [
+        (flag, hint)
+        for flag in (e.split("=", 1)[0] for e in extras if e.startswith("-"))
+        if (hint := nearest_flag(flag, known))
+    ]
     line = f"unrecognized arguments: {' '.join(extras)}"
     if len(hints) == 1:
         return line + f" (did you mean {hints[0][1]}?)"
@@ -76,4 +90,3 @@ def nearest_flag(flag: str, known: Sequence[str]) -> str | None:
         return dashed
     close = difflib.get_close_matches(dashed, [k for k in known if k.startswith("--")], n=1, cutoff=0.6)
     return close[0] if close else None
-

@@ -1,4 +1,5 @@
 """Subcommands that train or evaluate a classifier: demo, train, evaluate, experiment."""
+
 from __future__ import annotations
 
 import argparse
@@ -21,6 +22,7 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     """--manifest (or image folders), --image-root, --features, --classes: the flags of the layouts read
     without --format (``IMPLICIT_LAYOUTS``), generated from their options."""
     from ..data.sources import IMPLICIT_LAYOUTS, add_layout_flags
+
     add_input_limits(p)
     add_layout_flags(p, IMPLICIT_LAYOUTS, format_required=None, skip=("check_images",))
 
@@ -31,6 +33,7 @@ def open_manifest(args: argparse.Namespace, classes: Sequence[str] | None = None
     are checked per split, where they are used (``split_of``)."""
     from ..data.classes import read_classes, warn_look_alike_classes
     from ..data.sources import IMPLICIT_LAYOUTS, guess_layout, layout_fields, layout_values, open_dataset
+
     fixed = classes if classes is not None else read_classes(args.classes) if getattr(args, "classes", None) else None
     given = {k: v for name in IMPLICIT_LAYOUTS for k, v in layout_values(args, name).items()}
     layout = guess_layout(given)
@@ -46,9 +49,12 @@ def open_manifest(args: argparse.Namespace, classes: Sequence[str] | None = None
 def split_of(table: Any, split: str):
     """One split of the table as a ``LabelledSet``, its image files checked."""
     from ..data.files import check_images
+
     if not table.split_mask(split).any():
-        raise UserError(f"{table.source}: no rows with split '{split}'" + (
-            f" (give --{split}-dir)" if split in ("val", "test") and "+" in table.source else ""))
+        raise UserError(
+            f"{table.source}: no rows with split '{split}'"
+            + (f" (give --{split}-dir)" if split in ("val", "test") and "+" in table.source else "")
+        )
     data = table.to_labelled_set(split)
     if not data.holds_arrays:
         check_images(data.images, what=table.source)
@@ -58,20 +64,25 @@ def split_of(table: Any, split: str):
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import label_issue_lines, run_demo
     from ..report import results_table
+
     results = run_demo(args.out, epochs=args.epochs, seed=args.seed, quiet=args.quiet)
     print(results_table(results))
     print("\nwrong training labels found by proposed:\n" + "\n".join(label_issue_lines(results)))
-    print(f"\nwrote {Path(args.out) / 'results.json'}, {Path(args.out) / 'report.md'} "
-          f"({results['seconds']:.0f} s on {results['device']})")
+    print(
+        f"\nwrote {Path(args.out) / 'results.json'}, {Path(args.out) / 'report.md'} "
+        f"({results['seconds']:.0f} s on {results['device']})"
+    )
     print(f"report: {results['report']}")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ..distributed import init_from_env, shutdown
+
     cfg = train_config(args)
     if cfg.tensorboard:  # only training needs the package: checked here, before any work
         from ..train.log import require_tensorboard
+
         require_tensorboard()
     ctx = init_from_env(cfg.device)  # joins the torchrun job, if any
     try:
@@ -80,6 +91,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             return _train(args, cfg, data)
         from ..checkpoint import has_checkpoint
         from ..safe_io import OutputLock, undo_on_refusal  # a refused run leaves --out as it found it:
+
         with undo_on_refusal(args.out, lambda p: args.resume or has_checkpoint(p)), OutputLock(args.out):
             return _train(args, cfg, data)
     finally:
@@ -91,10 +103,12 @@ def train_config(args: argparse.Namespace) -> Any:
     updated by the flags given (a flag that changes the result is then refused by ``fit``)."""
     from ..config import TrainConfig, load_config
     from ..options import from_mapping, read_yaml_mapping
+
     flags = {**flag_values(args, TrainConfig), **({"quiet": True} if args.quiet else {})}
     if not args.resume:
         return load_config(args.config, **flags)
     from ..train.resume import saved_config
+
     data = {**saved_config(args.out), **(read_yaml_mapping(args.config) if args.config else {}), **flags}
     return from_mapping(TrainConfig, data, where=f"--resume {args.out}")
 
@@ -103,6 +117,7 @@ def train_and_val(args: argparse.Namespace, cfg: Any = None):
     """The manifest's train split and its val split (None when it has no clean-labelled val rows: ``fit``
     then holds out a share of the clean set), without the images that do not decode if ``cfg.skip_unreadable``."""
     from ..data.decode import drop_unreadable
+
     table = open_manifest(args)
     train = split_of(table, "train")
     val = split_of(table, "val") if "val" in table.splits() else None
@@ -112,13 +127,29 @@ def train_and_val(args: argparse.Namespace, cfg: Any = None):
 def _train(args: argparse.Namespace, cfg: Any, data: tuple) -> int:
     """One library call (``pipeline.train_run``): tune, fit, score validation, label issues, report."""
     from ..pipeline import train_run
+
     train, val = data
-    source = None if not args.manifest else {  # image folders (--noisy-dir ...) have no one manifest
-        "manifest": str(args.manifest), "features": args.features,
-        "image_root": str(args.image_root or Path(args.manifest).parent),
-        "allow_outside_root": bool(getattr(args, "allow_outside_root", False))}
-    train_run(train, cfg, eval_set=val, out=args.out, resume=args.resume, overwrite=args.overwrite, source=source,
-              quiet=args.quiet, say=lambda line: print(line, flush=True))
+    source = (
+        None
+        if not args.manifest
+        else {  # image folders (--noisy-dir ...) have no one manifest
+            "manifest": str(args.manifest),
+            "features": args.features,
+            "image_root": str(args.image_root or Path(args.manifest).parent),
+            "allow_outside_root": bool(getattr(args, "allow_outside_root", False)),
+        }
+    )
+    train_run(
+        train,
+        cfg,
+        eval_set=val,
+        out=args.out,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        source=source,
+        quiet=args.quiet,
+        say=lambda line: print(line, flush=True),
+    )
     return 0
 
 
@@ -126,13 +157,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..data.classes import short_list
     from ..distributed import init_from_env, shutdown
     from ..metrics import format_scores
+
     ctx = init_from_env(args.device)  # under torchrun the ranks score blocks of the split
     try:
         out = _evaluate(args)
         if ctx.is_main:  # one report, from rank 0
-            print(json.dumps(out) if args.json else f"{args.split} ({out['images']} images): " + format_scores(out)
-                  + (f"  [{out['classes_skipped']} classes without positives left out of mAP: "
-                     f"{short_list(out['classes_without_positives'])}]" if out["classes_skipped"] else ""))
+            print(
+                json.dumps(out)
+                if args.json
+                else f"{args.split} ({out['images']} images): "
+                + format_scores(out)
+                + (
+                    f"  [{out['classes_skipped']} classes without positives left out of mAP: "
+                    f"{short_list(out['classes_without_positives'])}]"
+                    if out["classes_skipped"]
+                    else ""
+                )
+            )
         return 0
     finally:
         shutdown()
@@ -142,26 +183,36 @@ def _evaluate(args: argparse.Namespace) -> dict:
     from ..data.images import Preprocess
     from ..distributed import resolve_device
     from ..train import evaluate, load_classifier
+
     model, meta = load_classifier(args.checkpoint)
     data = split_of(open_manifest(args, classes=meta["classes"]), args.split)
     data.require(clean=True, noisy=False, where=f"split '{args.split}' (evaluation needs clean labels)")
     if data.holds_features and data.images.shape[1] != int(meta["feature_dim"]):
-        raise UserError(f"{args.features}: {data.images.shape[1]} features per row, the checkpoint "
-                        f"{args.checkpoint} was trained on {meta['feature_dim']}")
+        raise UserError(
+            f"{args.features}: {data.images.shape[1]} features per row, the checkpoint "
+            f"{args.checkpoint} was trained on {meta['feature_dim']}"
+        )
     pre, device = Preprocess.from_dict(meta["preprocess"]), resolve_device(args.device)
     scores = evaluate(model.to(device), data, pre, device=device)
     out = {k: scores[k] for k in ("mAP", "AP_all", "top1")}
-    out.update(classes_skipped=scores["classes_skipped"], images=int(data.has_clean.sum()),
-               classes_without_positives=classes_without_positives(data))
+    out.update(
+        classes_skipped=scores["classes_skipped"],
+        images=int(data.has_clean.sum()),
+        classes_without_positives=classes_without_positives(data),
+    )
     if args.show_h:
-        out["h"] = {k: v for k, v in evaluate(model, data, pre, device=device, which="h_logits").items()
-                    if k in ("mAP", "AP_all", "top1")}
+        out["h"] = {
+            k: v
+            for k, v in evaluate(model, data, pre, device=device, which="h_logits").items()
+            if k in ("mAP", "AP_all", "top1")
+        }
     return out
 
 
 def classes_without_positives(data: Any) -> list[str]:
     """The names of the classes no clean label of ``data`` holds (mAP leaves them out)."""
     import numpy as np
+
     positives = np.asarray(abs(data.clean[data.clean_indices]).sum(axis=0)).ravel()
     return [data.classes[k] for k in np.flatnonzero(positives == 0)]
 
@@ -169,6 +220,7 @@ def classes_without_positives(data: Any) -> list[str]:
 def cmd_experiment(args: argparse.Namespace) -> int:
     from ..config import TrainConfig
     from ..experiment import ExperimentConfig, load_experiment, run_experiment
+
     exp = load_experiment(args.config, **flag_values(args, ExperimentConfig))
     exp.train = {**exp.train, **flag_values(args, TrainConfig, prefix="train__")}
     run_experiment(exp, quiet=args.quiet)
@@ -181,20 +233,31 @@ def add_commands(sub: Any) -> None:
     """The training subcommands, their flags generated from the config dataclasses."""
     from ..config import TrainConfig
     from ..experiment import ExperimentConfig
+
     p = sub.add_parser("demo", help="run the built-in demo on scikit-learn's digits (no download)")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    p.add_argument("--epochs", type=float, default=30, help="most passes over the noisy set per method (default 30; "
-                   "early stopping usually ends sooner)")
+    p.add_argument(
+        "--epochs",
+        type=float,
+        default=30,
+        help="most passes over the noisy set per method (default 30; early stopping usually ends sooner)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("train", help="train on a manifest or image folders (train split; val split or a share "
-                       "of the clean set for validation)")
+    p = sub.add_parser(
+        "train",
+        help="train on a manifest or image folders (train split; val split or a share of the clean set for validation)",
+    )
     add_data_options(p)
     p.add_argument("--out", required=True, help="checkpoint folder")
-    p.add_argument("--resume", action="store_true", help="continue the run whose newest complete checkpoint is in "
-                   "--out, with its recorded options (flags that change the result are refused)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run whose newest complete checkpoint is in "
+        "--out, with its recorded options (flags that change the result are refused)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out (otherwise refused)")
     p.add_argument("--quiet", action="store_true", help="no progress output and no evaluation lines")
     p.add_argument("--config", help="YAML file of TrainConfig fields (flags override it)")

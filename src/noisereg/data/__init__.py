@@ -3,11 +3,18 @@ readers (``sources/``), image decoding, noise generators and the 1:9 mixed sampl
 
 Submodules are imported on first use (PEP 562): the readers and ``data check`` do not need torch.
 """
+
 from importlib import import_module
 from typing import Any
 
-_EXPORTS = {"LabelledSet": "labelset", "multi_hot": "labelset", "one_hot": "labelset",
-            "read_manifest": "manifest", "MixedBatch": "sampler", "MixedBatchSampler": "sampler"}
+_EXPORTS = {
+    "LabelledSet": "labelset",
+    "multi_hot": "labelset",
+    "one_hot": "labelset",
+    "read_manifest": "manifest",
+    "MixedBatch": "sampler",
+    "MixedBatchSampler": "sampler",
+}
 __all__ = list(_EXPORTS)
 
 

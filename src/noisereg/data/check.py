@@ -11,6 +11,7 @@ by clean class). Multi-label: *missing* = clean labels the noisy set lacks / cle
 verified where the dataset says which (OpenImages); ``overall`` is the share of images whose two
 label sets differ.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -68,20 +69,30 @@ def label_noise(clean: sp.spmatrix, noisy: sp.spmatrix, known: sp.spmatrix | Non
     col = lambda m: np.asarray(m.sum(axis=0)).ravel()  # noqa: E731
     n_clean, n_noisy, n_both = col(clean), col(noisy), col(clean.multiply(noisy))
     row_diff = np.asarray((clean != noisy).sum(axis=1)).ravel() > 0
-    return {"overall": _ratio(row_diff.sum(), len(row_diff)), "images": int(len(row_diff)),
-            "missing": _ratio(n_clean.sum() - n_both.sum(), n_clean.sum()),
-            "spurious": _ratio(n_noisy.sum() - n_both.sum(), n_noisy.sum()),
-            "clean_labels": n_clean, "noisy_labels": n_noisy, "both": n_both}
+    return {
+        "overall": _ratio(row_diff.sum(), len(row_diff)),
+        "images": int(len(row_diff)),
+        "missing": _ratio(n_clean.sum() - n_both.sum(), n_clean.sum()),
+        "spurious": _ratio(n_noisy.sum() - n_both.sum(), n_noisy.sum()),
+        "clean_labels": n_clean,
+        "noisy_labels": n_noisy,
+        "both": n_both,
+    }
 
 
 def multi_label_noise(table: LabelTable, rows: np.ndarray) -> dict[str, Any]:
     """Missing and spurious label rates, overall and per class, on verified classes."""
     r = label_noise(table.clean[rows], table.noisy[rows], None if table.verified is None else table.verified[rows])
     n_clean, n_noisy, n_both = r.pop("clean_labels"), r.pop("noisy_labels"), r.pop("both")
-    r["per_class"] = {name: {"missing": _ratio(n_clean[k] - n_both[k], n_clean[k]),
-                             "spurious": _ratio(n_noisy[k] - n_both[k], n_noisy[k]),
-                             "clean_labels": int(n_clean[k]), "noisy_labels": int(n_noisy[k])}
-                      for k, name in enumerate(table.classes)}
+    r["per_class"] = {
+        name: {
+            "missing": _ratio(n_clean[k] - n_both[k], n_clean[k]),
+            "spurious": _ratio(n_noisy[k] - n_both[k], n_noisy[k]),
+            "clean_labels": int(n_clean[k]),
+            "noisy_labels": int(n_noisy[k]),
+        }
+        for k, name in enumerate(table.classes)
+    }
     return r
 
 
@@ -93,8 +104,12 @@ def decode_images(table: LabelTable, decode: bool | None, *, quiet: bool = True)
         note = {"note": "--decode: no image files to decode (the images are arrays)"} if decode else {}
         return {"decoded": None, "unreadable": [], **note}
     if decode is None and len(table) > DECODE_BY_DEFAULT:
-        return {"decoded": None, "unreadable": [], "note": f"images not decoded ({len(table):,} files, more than "
-                f"{DECODE_BY_DEFAULT:,}): --decode checks that every one decodes"}
+        return {
+            "decoded": None,
+            "unreadable": [],
+            "note": f"images not decoded ({len(table):,} files, more than "
+            f"{DECODE_BY_DEFAULT:,}): --decode checks that every one decodes",
+        }
     failures = find_unreadable(table.image_paths(), quiet=quiet)
     return {"decoded": len(table), "unreadable": [f._asdict() for f in failures]}
 
@@ -119,8 +134,10 @@ def summarize(table: LabelTable, *, decode: bool | None = False, quiet: bool = T
         "multi_label": table.multi_label,
         "clean": _per_split(table, table.has_clean),
         "noisy": _per_split(table, table.has_noisy),
-        "label_cardinality": {"clean": _cardinality(table.clean, table.has_clean),
-                              "noisy": _cardinality(table.noisy, table.has_noisy)},
+        "label_cardinality": {
+            "clean": _cardinality(table.clean, table.has_clean),
+            "noisy": _cardinality(table.noisy, table.has_noisy),
+        },
         "noise_rate": noise,
         "decoded": decoded["decoded"],
         "unreadable": decoded["unreadable"],
@@ -141,24 +158,32 @@ def format_summary(s: dict[str, Any], *, max_classes: int = 80) -> str:
     names = s["class_names"]
     shown = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")
     card = s["label_cardinality"]
-    lines = [f"source       {s['source']}",
-             f"images       {_counts(s['images'])}",
-             f"classes      {s['classes']} ({'multi' if s['multi_label'] else 'single'}-label): {shown}",
-             f"clean labels {_counts(s['clean'])}",
-             f"noisy labels {_counts(s['noisy'])}",
-             "cardinality  " + "  ".join(f"{k} {'n/a' if v is None else f'{v:.2f}'}" for k, v in card.items())
-             + " labels per image"]
+    lines = [
+        f"source       {s['source']}",
+        f"images       {_counts(s['images'])}",
+        f"classes      {s['classes']} ({'multi' if s['multi_label'] else 'single'}-label): {shown}",
+        f"clean labels {_counts(s['clean'])}",
+        f"noisy labels {_counts(s['noisy'])}",
+        "cardinality  "
+        + "  ".join(f"{k} {'n/a' if v is None else f'{v:.2f}'}" for k, v in card.items())
+        + " labels per image",
+    ]
     noise = s["noise_rate"]
     if noise is None:
         lines.append("noise rate   n/a (no image carries both a clean and a noisy label)")
     elif s["multi_label"]:
-        lines.append(f"noise rate   {_pct(noise['overall'])} of {noise['images']:,} images with both labels "
-                     f"have a wrong label set; missing {_pct(noise['missing'])} of clean labels, "
-                     f"spurious {_pct(noise['spurious'])} of noisy labels")
+        lines.append(
+            f"noise rate   {_pct(noise['overall'])} of {noise['images']:,} images with both labels "
+            f"have a wrong label set; missing {_pct(noise['missing'])} of clean labels, "
+            f"spurious {_pct(noise['spurious'])} of noisy labels"
+        )
         rows = sorted(noise["per_class"].items(), key=lambda kv: -kv[1]["clean_labels"])[:max_classes]
         lines.append(f"  {'class':24s} {'clean':>7s} {'noisy':>7s} {'missing':>8s} {'spurious':>8s}")
-        lines += [f"  {name[:24]:24s} {v['clean_labels']:7,d} {v['noisy_labels']:7,d} {_pct(v['missing']):>8s} "
-                  f"{_pct(v['spurious']):>8s}" for name, v in rows]
+        lines += [
+            f"  {name[:24]:24s} {v['clean_labels']:7,d} {v['noisy_labels']:7,d} {_pct(v['missing']):>8s} "
+            f"{_pct(v['spurious']):>8s}"
+            for name, v in rows
+        ]
     else:
         lines.append(f"noise rate   {_pct(noise['overall'])} of {noise['images']:,} images with both labels")
         rows = list(noise["per_class"].items())[:max_classes]
@@ -185,5 +210,7 @@ def unreadable_error(s: dict[str, Any]) -> str | None:
     bad = s.get("unreadable") or []
     if not bad:
         return None
-    return (f"{len(bad):,} of {s['decoded']:,} images do not decode (first: {bad[0]['path']}: {bad[0]['reason']}); "
-            "fix or remove them, or train with --skip-unreadable")
+    return (
+        f"{len(bad):,} of {s['decoded']:,} images do not decode (first: {bad[0]['path']}: {bad[0]['reason']}); "
+        "fix or remove them, or train with --skip-unreadable"
+    )

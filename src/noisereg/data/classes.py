@@ -4,6 +4,7 @@ Without a fixed list, every name a dataset uses becomes a class, so a typo ("cta
 silently becomes a class of its own. With one, such a name is refused, naming where it was found
 and the closest known class.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -40,8 +41,7 @@ def read_classes(path: str | Path) -> list[str]:
 
 def unknown_class(name: str, known: Sequence[str], where: str) -> UserError:
     """The error for a class name outside the fixed list ``known``, with a did-you-mean."""
-    return UserError(f"{where}: unknown class '{name}'{did_you_mean(name, known)} "
-                     f"(known classes: {short_list(known)})")
+    return UserError(f"{where}: unknown class '{name}'{did_you_mean(name, known)} (known classes: {short_list(known)})")
 
 
 def short_list(names: Sequence[str], limit: int = 10) -> str:
@@ -70,7 +70,7 @@ def look_alike_classes(names: Sequence[str]) -> list[tuple[str, str]]:
     ``persn``, ``person``), so that short distinct names (``cat``, ``car``; the digits ``0``, ``1``) pass."""
     pairs = []
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             d = edit_distance(a.lower(), b.lower())
             if d == 0 or (d <= 2 and 4 * d <= min(len(a), len(b))):
                 pairs.append((a, b))
@@ -84,5 +84,7 @@ def warn_look_alike_classes(names: Sequence[str], where: str) -> None:
     if pairs:
         more = f" (+{len(pairs) - 5} more)" if len(pairs) > 5 else ""
         shown = ", ".join(f"'{a}' and '{b}'" for a, b in pairs[:5]) + more
-        warn(f"warning: {where}: class names that look like one class misspelt: {shown}; each is a class of its "
-             "own (--classes FILE fixes the list and refuses the others)")
+        warn(
+            f"warning: {where}: class names that look like one class misspelt: {shown}; each is a class of its "
+            "own (--classes FILE fixes the list and refuses the others)"
+        )

@@ -3,6 +3,7 @@
 Large label files (OpenImages: 81M rows) are read in chunks of string cells with a bounded
 memory footprint; every failure becomes one ``UserError`` line naming the file.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -15,8 +16,15 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def csv_chunks(path: str | Path, *, required: Sequence[str], chunk_rows: int, usecols: Sequence[str] | None = None,
-               expected: str = "", kind: str = "file") -> Iterator[tuple[int, pd.DataFrame]]:
+def csv_chunks(
+    path: str | Path,
+    *,
+    required: Sequence[str],
+    chunk_rows: int,
+    usecols: Sequence[str] | None = None,
+    expected: str = "",
+    kind: str = "file",
+) -> Iterator[tuple[int, pd.DataFrame]]:
     """(line number of the chunk's first row, chunk of string cells) of a CSV file with a header.
 
     Args:
@@ -27,6 +35,7 @@ def csv_chunks(path: str | Path, *, required: Sequence[str], chunk_rows: int, us
         kind: what the file is, for the error message (``manifest not found: ...``).
     """
     import pandas as pd
+
     path = Path(path)
     what = f"; expected header {expected}" if expected else ""
     try:
@@ -35,8 +44,9 @@ def csv_chunks(path: str | Path, *, required: Sequence[str], chunk_rows: int, us
         if missing:
             raise UserError(f"{path}: missing column(s) {missing}; found {header[:8]}{_spaced(header, missing)}{what}")
         line = 2
-        for chunk in pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=chunk_rows,
-                                 usecols=list(usecols) if usecols else None):
+        for chunk in pd.read_csv(
+            path, dtype=str, keep_default_na=False, chunksize=chunk_rows, usecols=list(usecols) if usecols else None
+        ):
             yield line, chunk
             line += len(chunk)
     except FileNotFoundError:
@@ -55,5 +65,8 @@ def csv_chunks(path: str | Path, *, required: Sequence[str], chunk_rows: int, us
 def _spaced(header: list[str], missing: list[str]) -> str:
     """A hint where a missing column is in the header with blanks around its name (``path, noisy, clean``)."""
     stripped = {str(c).strip() for c in header}
-    return " (names with blanks around them: write the header without spaces after the commas)" \
-        if any(c in stripped for c in missing) else ""
+    return (
+        " (names with blanks around them: write the header without spaces after the commas)"
+        if any(c in stripped for c in missing)
+        else ""
+    )

@@ -10,6 +10,7 @@ leaves them out before any work, instead of a run stopping on one bad file after
 
 No torch here: ``data check`` decodes without importing it.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,9 @@ if TYPE_CHECKING:
 # pixels) by default, so a decompression bomb or a 12000 x 12000 photo is refused, not decoded
 MAX_PIXELS = {"limit": int(Image.MAX_IMAGE_PIXELS or 89_478_485)}
 # what a training run that meets an unreadable image adds to its one line
-SKIP_HINT = ("--skip-unreadable (skip_unreadable=True) leaves such images out; `noisereg data check --decode` lists "
-             "them all")
+SKIP_HINT = (
+    "--skip-unreadable (skip_unreadable=True) leaves such images out; `noisereg data check --decode` lists them all"
+)
 
 
 class UnreadableImage(UserError):
@@ -111,8 +113,9 @@ def _decode_chunk(paths: Sequence[str]) -> list[Unreadable]:
     return failures
 
 
-def find_unreadable(paths: Sequence[str], *, quiet: bool = False, workers: int = 0,
-                    chunk: int = 64) -> list[Unreadable]:
+def find_unreadable(
+    paths: Sequence[str], *, quiet: bool = False, workers: int = 0, chunk: int = 64
+) -> list[Unreadable]:
     """Every file of ``paths`` that does not fully decode, in the order of ``paths``, with the reason.
 
     Args:
@@ -123,7 +126,7 @@ def find_unreadable(paths: Sequence[str], *, quiet: bool = False, workers: int =
     """
     paths = [str(p) for p in paths]
     workers = workers or min(8, os.cpu_count() or 1)
-    chunks = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
+    chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
     bar = progress(total=len(paths), desc="decode", unit="images", quiet=quiet, delay=2.0)
     failures: list[Unreadable] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -137,8 +140,9 @@ def find_unreadable(paths: Sequence[str], *, quiet: bool = False, workers: int =
 def skipped_line(failures: Sequence[Unreadable]) -> str:
     """``skipped N unreadable images (first: path: reason)``."""
     first = failures[0]
-    return f"skipped {len(failures):,} unreadable image{'s' * (len(failures) != 1)} (first: {first.path}: " \
-           f"{first.reason})"
+    return (
+        f"skipped {len(failures):,} unreadable image{'s' * (len(failures) != 1)} (first: {first.path}: {first.reason})"
+    )
 
 
 def _readable_part(data: LabelledSet, bad: set[str]) -> LabelledSet:
@@ -147,8 +151,7 @@ def _readable_part(data: LabelledSet, bad: set[str]) -> LabelledSet:
     return replace(data.subset(np.flatnonzero(keep)) if not keep.all() else data, decoded=True)
 
 
-def drop_unreadable(train: LabelledSet, val: LabelledSet | None,
-                    cfg: Any) -> tuple[LabelledSet, LabelledSet | None]:
+def drop_unreadable(train: LabelledSet, val: LabelledSet | None, cfg: Any) -> tuple[LabelledSet, LabelledSet | None]:
     """``train`` and ``val`` without the images that do not decode when ``cfg.skip_unreadable`` (``cfg``: a
     ``TrainConfig``; its ``quiet`` hides the progress bar), said in one line on stderr; a validation set
     left empty becomes None. Without ``skip_unreadable`` (or ``cfg``) both are returned as they are.
@@ -164,6 +167,7 @@ def drop_unreadable(train: LabelledSet, val: LabelledSet | None,
         return train, val
     sets = [s for s, check in ((train, check_train), (val, check_val)) if check]
     from ..distributed import current  # torch: training has it loaded already
+
     failures = find_unreadable(list(dict.fromkeys(str(p) for s in sets for p in s.images)), quiet=cfg.quiet)
     if failures and current().is_main:
         warn(skipped_line(failures))

@@ -4,6 +4,7 @@ The heads train on the rows directly (no backbone); the label file is a manifest
 the feature rows (``path`` optional). Arrays are read without unpickling: ``.npy`` with
 ``allow_pickle=False`` (memory-mapped) or one tensor of a ``.safetensors`` file.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -20,8 +21,9 @@ if TYPE_CHECKING:
     from .labelset import LabelledSet
 
 
-def read_features(features: str | Path, labels: str | Path, *, split: str,
-                  classes: Sequence[str] | None = None) -> LabelledSet:
+def read_features(
+    features: str | Path, labels: str | Path, *, split: str, classes: Sequence[str] | None = None
+) -> LabelledSet:
     """Precomputed embeddings (``.npy`` or ``.safetensors``, one row per label-file row) + labels.
 
     The label file is a manifest whose rows follow the feature rows (``path`` optional).
@@ -30,8 +32,7 @@ def read_features(features: str | Path, labels: str | Path, *, split: str,
     return table.to_labelled_set(split)
 
 
-def features_table(features: str | Path, labels: str | Path, *,
-                   classes: Sequence[str] | None = None) -> LabelTable:
+def features_table(features: str | Path, labels: str | Path, *, classes: Sequence[str] | None = None) -> LabelTable:
     """A ``LabelTable`` over precomputed features: the heads train on them directly."""
     table = read_table(labels, classes=classes, need_paths=False)
     table.features = load_feature_array(features)
@@ -49,6 +50,7 @@ def load_feature_array(path: str | Path) -> np.ndarray:
     try:
         if path.suffix == ".safetensors":
             from safetensors.numpy import load_file
+
             tensors = load_file(str(path))
             if len(tensors) != 1:
                 raise UserError(f"{path}: expected one tensor, found {sorted(tensors)}")
@@ -62,5 +64,3 @@ def load_feature_array(path: str | Path) -> np.ndarray:
     if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.floating):
         raise UserError(f"{path}: expected a 2-D float array (N, D), got {arr.dtype} {arr.shape}")
     return arr
-
-

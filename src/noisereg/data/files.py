@@ -1,4 +1,5 @@
 """Checks that image files exist, without importing torch (the dataset readers use them)."""
+
 from __future__ import annotations
 
 import os

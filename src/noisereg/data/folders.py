@@ -14,6 +14,7 @@ validation / test labels. ``folders_table`` joins the folders of one task into o
 tuning read folders exactly as they read a manifest. Folders are scanned as ``ImageFolder`` scans them (same
 extensions, same order), skipping hidden folders and ``__MACOSX`` (``scan.py``).
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,12 @@ from .table import LabelTable, csr_from_lists, split_codes
 
 METADATA = ("metadata.jsonl", "metadata.csv")
 LABEL_COLUMNS = ("labels", "label")
-ROLES = {"noisy": ("noisy", "train"), "clean": ("clean", "train"), "val": ("clean", "val"),
-         "test": ("clean", "test")}  # role -> (which label, split)
+ROLES = {
+    "noisy": ("noisy", "train"),
+    "clean": ("clean", "train"),
+    "val": ("clean", "val"),
+    "test": ("clean", "test"),
+}  # role -> (which label, split)
 
 
 def folder_labels(folder: str | Path) -> tuple[list[str], list[list[str]]]:
@@ -52,14 +57,20 @@ def _image_folder_labels(folder: Path) -> tuple[list[str], list[list[str]]]:
     if not names:
         read = subfolders(folder)
         if not read:
-            raise UserError(f"{folder}: no class folders (expected {folder}/<class>/<image>, or a metadata.csv / "
-                            "metadata.jsonl naming each image's labels)")
-        raise UserError(f"{folder}: no images in its class folders ({', '.join(read[:5])}); "
-                        f"expected files ending in {', '.join(image_extensions())}")
+            raise UserError(
+                f"{folder}: no class folders (expected {folder}/<class>/<image>, or a metadata.csv / "
+                "metadata.jsonl naming each image's labels)"
+            )
+        raise UserError(
+            f"{folder}: no images in its class folders ({', '.join(read[:5])}); "
+            f"expected files ending in {', '.join(image_extensions())}"
+        )
     loose = images_in(folder, recursive=False)
     if loose:
-        warn(f"note: {folder}: {len(loose)} image(s) directly inside it, beside its class folders "
-             f"({', '.join(names[:5])}), belong to no class: not read")
+        warn(
+            f"note: {folder}: {len(loose)} image(s) directly inside it, beside its class folders "
+            f"({', '.join(names[:5])}), belong to no class: not read"
+        )
     samples = [(p, name) for name in names for p in images_in(folder / name)]
     return [p for p, _ in samples], [[name] for _, name in samples]
 
@@ -77,6 +88,7 @@ def _metadata_rows(path: Path) -> list[dict]:
     """The rows of ``metadata.csv`` (string cells) or ``metadata.jsonl``."""
     if path.suffix == ".csv":
         import pandas as pd
+
         try:
             return pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")
         except (ValueError, UnicodeDecodeError) as e:
@@ -106,9 +118,14 @@ def _metadata_labels(path: Path) -> tuple[list[str], list[list[str]]]:
     return paths, [_label_names(r.get(column)) for r in rows]
 
 
-def folders_table(*, noisy: str | Path | None = None, clean: str | Path | None = None,
-                  val: str | Path | None = None, test: str | Path | None = None,
-                  classes: Sequence[str] | None = None) -> LabelTable:
+def folders_table(
+    *,
+    noisy: str | Path | None = None,
+    clean: str | Path | None = None,
+    val: str | Path | None = None,
+    test: str | Path | None = None,
+    classes: Sequence[str] | None = None,
+) -> LabelTable:
     """The folders of one task as a ``LabelTable`` (train = noisy + clean folders, val, test).
 
     Args:
@@ -129,11 +146,16 @@ def folders_table(*, noisy: str | Path | None = None, clean: str | Path | None =
         for path, names in zip(*folder_labels(folder)):
             row = rows.setdefault(path, {"split": split, "noisy": None, "clean": None, "role": role})
             if row["split"] != split:
-                raise UserError(f"{path} is in both the {row['role']} folder and the {role} folder "
-                                "(an image is either trained on, validated on or tested on)")
+                raise UserError(
+                    f"{path} is in both the {row['role']} folder and the {role} folder "
+                    "(an image is either trained on, validated on or tested on)"
+                )
             row[which] = names
-    known = list(classes) if classes is not None else sorted({c for r in rows.values() for k in ("noisy", "clean")
-                                                              for c in r[k] or ()})
+    known = (
+        list(classes)
+        if classes is not None
+        else sorted({c for r in rows.values() for k in ("noisy", "clean") for c in r[k] or ()})
+    )
     _check_classes(rows, known, given)
     return _table(rows, known, " + ".join(f"{role} {d}" for role, d in given.items()))
 
@@ -155,12 +177,19 @@ def _table(rows: dict[str, dict], classes: list[str], source: str) -> LabelTable
     labels = {w: [[index[c] for c in rows[p][w] or ()] for p in paths] for w in ("noisy", "clean")}
     has = {w: np.asarray([rows[p][w] is not None for p in paths]) for w in ("noisy", "clean")}
     multi = any(len(set(ls)) > 1 for w in labels for ls in labels[w])
-    return LabelTable(classes=classes, ids=np.asarray(paths, dtype=object),
-                      split=split_codes([rows[p]["split"] for p in paths], what=source),
-                      noisy=csr_from_lists(labels["noisy"], len(classes)),
-                      clean=csr_from_lists(labels["clean"], len(classes)), has_noisy=has["noisy"],
-                      has_clean=has["clean"], paths=np.asarray(paths, dtype=object), root=None,
-                      multi_label=multi, source=source)
+    return LabelTable(
+        classes=classes,
+        ids=np.asarray(paths, dtype=object),
+        split=split_codes([rows[p]["split"] for p in paths], what=source),
+        noisy=csr_from_lists(labels["noisy"], len(classes)),
+        clean=csr_from_lists(labels["clean"], len(classes)),
+        has_noisy=has["noisy"],
+        has_clean=has["clean"],
+        paths=np.asarray(paths, dtype=object),
+        root=None,
+        multi_label=multi,
+        source=source,
+    )
 
 
 def folder_images(folder: str | Path) -> tuple[list[str], list[list[str]] | None]:
@@ -184,6 +213,7 @@ def image_paths(entries: Sequence[str | Path]) -> list[str]:
     """Files, folders (their images, as ``folder_images`` lists them) and glob patterns -> image paths,
     in the order given. A path that does not exist is kept: reading it reports it as not found."""
     import glob
+
     out: list[str] = []
     for entry in map(str, entries):
         matches = sorted(glob.glob(entry, recursive=True)) if glob.has_magic(entry) else [entry]

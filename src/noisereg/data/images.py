@@ -1,6 +1,7 @@
 """Images into backbone-ready tensors: the preprocessing a backbone expects (torchvision transforms v2),
 the augmentation of end-to-end training, and the inputs of index batches from pixels, features or files
 (decoded by ``decode.load_image``, whose errors name the file)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -50,9 +51,14 @@ class Preprocess:
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocess:
-        return cls(image_size=int(d["image_size"]), channels=int(d["channels"]), mean=tuple(d["mean"]),
-                   std=tuple(d["std"]), resize_size=int(d.get("resize_size", 0)),
-                   interpolation=str(d.get("interpolation", "bilinear")))
+        return cls(
+            image_size=int(d["image_size"]),
+            channels=int(d["channels"]),
+            mean=tuple(d["mean"]),
+            std=tuple(d["std"]),
+            resize_size=int(d.get("resize_size", 0)),
+            interpolation=str(d.get("interpolation", "bilinear")),
+        )
 
 
 def eval_transform(pre: Preprocess) -> v2.Compose:
@@ -73,8 +79,12 @@ def train_transform(pre: Preprocess) -> v2.Compose:
 
 def _to_input(pre: Preprocess) -> list[Any]:
     """PIL -> float [0, 1] tensor -> the backbone's channels and normalisation."""
-    return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), *([v2.RGB()] if pre.channels == 3 else []),
-            v2.Normalize(list(pre.mean), list(pre.std))]
+    return [
+        v2.ToImage(),
+        v2.ToDtype(torch.float32, scale=True),
+        *([v2.RGB()] if pre.channels == 3 else []),
+        v2.Normalize(list(pre.mean), list(pre.std)),
+    ]
 
 
 def image_to_tensor(image: Image.Image, pre: Preprocess) -> torch.Tensor:
@@ -148,9 +158,16 @@ class _Batches:
         return (b.tolist() if isinstance(b, np.ndarray) else list(b) for b in self.index_batches)
 
 
-def iter_inputs(images: Any, pre: Preprocess, index_batches: Iterable[np.ndarray], *, num_workers: int = 0,
-                pin: bool = False, augment_seeds: Sequence[int] | None = None,
-                first_row: int = 0) -> Iterator[torch.Tensor]:
+def iter_inputs(
+    images: Any,
+    pre: Preprocess,
+    index_batches: Iterable[np.ndarray],
+    *,
+    num_workers: int = 0,
+    pin: bool = False,
+    augment_seeds: Sequence[int] | None = None,
+    first_row: int = 0,
+) -> Iterator[torch.Tensor]:
     """Backbone inputs for each index batch: from a pixel tensor, a feature matrix, or image files.
 
     Args:
@@ -161,11 +178,11 @@ def iter_inputs(images: Any, pre: Preprocess, index_batches: Iterable[np.ndarray
         first_row: where each index batch starts in its global batch (a rank's block; 0 in one process),
             so that its images are augmented as one process augments them.
     """
-    if isinstance(images, torch.Tensor) and images.dim() == 2:       # features in memory (N, D)
+    if isinstance(images, torch.Tensor) and images.dim() == 2:  # features in memory (N, D)
         yield from (images[torch.as_tensor(b)] for b in index_batches)
-    elif isinstance(images, np.ndarray):                              # feature cache memmap (N, D) fp16
+    elif isinstance(images, np.ndarray):  # feature cache memmap (N, D) fp16
         yield from (torch.from_numpy(images[b].astype(np.float32)) for b in index_batches)
-    elif isinstance(images, torch.Tensor):                            # [0, 1] pixels (N, C, H, W)
+    elif isinstance(images, torch.Tensor):  # [0, 1] pixels (N, C, H, W)
         crop = v2.Compose([v2.RandomResizedCrop(pre.image_size, antialias=True), v2.RandomHorizontalFlip()])
         for j, b in enumerate(index_batches):
             x = images[torch.as_tensor(b)]
@@ -174,9 +191,15 @@ def iter_inputs(images: Any, pre: Preprocess, index_batches: Iterable[np.ndarray
                 x = torch.stack([seeded(crop, xi, s) for xi, s in zip(x, seeds)])
             yield normalise(resize_batch(x, pre.image_size), pre)
     else:
-        items = index_batches if augment_seeds is None else [
-            list(zip(b.tolist(), sample_seeds(seed, len(b), first_row)))
-            for b, seed in zip(index_batches, augment_seeds)]
-        loader = torch.utils.data.DataLoader(ImageFiles(images, pre), batch_sampler=_Batches(items),
-                                             num_workers=num_workers, pin_memory=pin)
+        items = (
+            index_batches
+            if augment_seeds is None
+            else [
+                list(zip(b.tolist(), sample_seeds(seed, len(b), first_row)))
+                for b, seed in zip(index_batches, augment_seeds)
+            ]
+        )
+        loader = torch.utils.data.DataLoader(
+            ImageFiles(images, pre), batch_sampler=_Batches(items), num_workers=num_workers, pin_memory=pin
+        )
         yield from loader

@@ -7,6 +7,7 @@ manifest or a ``LabelledSet`` usually does); a manifest's ``val`` split, or an e
 source, becomes the validation set. Labels given as arrays keep their own values (ints or strings)
 as the classes; folders and manifests name their classes.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,12 @@ def is_arrays(x: Any) -> bool:
     return isinstance(x, tuple) and len(x) == 2 and not is_path(x[0]) and not isinstance(x[0], LabelledSet)
 
 
-def table_of(source: str | os.PathLike[str] | LabelTable, role: str, classes: Sequence[str] | None = None,
-             image_root: str | Path | None = None) -> LabelTable:
+def table_of(
+    source: str | os.PathLike[str] | LabelTable,
+    role: str,
+    classes: Sequence[str] | None = None,
+    image_root: str | Path | None = None,
+) -> LabelTable:
     """A folder (its labels in ``role``: noisy, clean, val or test) or a manifest (its paths relative to
     ``image_root``, default its folder), read by ``open_dataset``; a ``LabelTable`` as it is."""
     if isinstance(source, LabelTable):
@@ -49,16 +54,26 @@ def table_of(source: str | os.PathLike[str] | LabelTable, role: str, classes: Se
     return open_dataset("csv", manifest=path, image_root=image_root, classes=classes)
 
 
-def training_sets(noisy: Source | None, clean: Source | None = None, eval_set: Source | None = None, *,
-                  classes: Sequence[str] | None = None,
-                  image_root: str | Path | None = None) -> tuple[LabelledSet, LabelledSet | None]:
+def training_sets(
+    noisy: Source | None,
+    clean: Source | None = None,
+    eval_set: Source | None = None,
+    *,
+    classes: Sequence[str] | None = None,
+    image_root: str | Path | None = None,
+) -> tuple[LabelledSet, LabelledSet | None]:
     """(D_c ∪ D_n, the validation set or None) from folders, manifests (paths relative to ``image_root``,
     default each manifest's folder), tables from ``open_dataset`` or ``LabelledSet``s."""
     if noisy is None and clean is None:
         raise UserError("no training data: give noisy=... and/or clean=...")
     if all(s is None or (is_path(s) and Path(s).is_dir()) for s in (noisy, clean, eval_set)):
-        table = open_dataset("folders", noisy_dir=noisy, clean_dir=clean, val_dir=eval_set,  # one scan, shared images
-                             classes=classes)
+        table = open_dataset(
+            "folders",
+            noisy_dir=noisy,
+            clean_dir=clean,
+            val_dir=eval_set,  # one scan, shared images
+            classes=classes,
+        )
         if classes is None:  # the classes are the folders' names: a misspelt one is said before any work
             warn_look_alike_classes(table.classes, table.source)
         return table.to_labelled_set("train"), _val(table, None)
@@ -66,8 +81,10 @@ def training_sets(noisy: Source | None, clean: Source | None = None, eval_set: S
     sets = [s for s, _ in parts if isinstance(s, LabelledSet)]
     tables = [table_of(s, role, classes, image_root) for s, role in parts if is_path(s) or isinstance(s, LabelTable)]
     if len(sets) + len(tables) != len(parts):
-        raise UserError("noisy= and clean= take a folder, a manifest, a LabelTable (open_dataset), a LabelledSet, "
-                        "or both a (features, labels) pair")
+        raise UserError(
+            "noisy= and clean= take a folder, a manifest, a LabelTable (open_dataset), a LabelledSet, "
+            "or both a (features, labels) pair"
+        )
     names = list(classes) if classes is not None else sets[0].classes if sets else _union([t.classes for t in tables])
     if classes is None and not sets:
         warn_look_alike_classes(names, ", ".join(t.source for t in tables))
@@ -100,8 +117,9 @@ def _val(table: LabelTable, classes: list[str] | None) -> LabelledSet | None:
     return val if val.has_clean.any() else None
 
 
-def array_sets(noisy: tuple | None, clean: tuple | None, eval_set: tuple | None = None, *,
-               classes: Sequence[Any] | None = None) -> tuple[LabelledSet, LabelledSet | None, np.ndarray]:
+def array_sets(
+    noisy: tuple | None, clean: tuple | None, eval_set: tuple | None = None, *, classes: Sequence[Any] | None = None
+) -> tuple[LabelledSet, LabelledSet | None, np.ndarray]:
     """(D_c ∪ D_n, validation set or None, the classes as given) from (features (N, D), labels) pairs.
 
     Labels are (N,) class values (single-label), an (N, K) 0/1 indicator matrix, or N lists of
@@ -151,6 +169,7 @@ def label_matrix(y: Any, classes: np.ndarray, where: str) -> np.ndarray:
         if v not in index:
             raise unknown_class(str(v), [str(c) for c in classes], where)
         return index[v]
+
     if _is_lists(y):
         return multi_hot([[code(v) for v in row] for row in y], len(classes), what=where)
     arr = np.asarray(y)
@@ -164,8 +183,14 @@ def label_matrix(y: Any, classes: np.ndarray, where: str) -> np.ndarray:
 def _array_set(x: np.ndarray, y: Any, classes: np.ndarray, role: str) -> LabelledSet:
     labels = label_matrix(y, classes, role)
     n, noisy = len(x), role == "noisy"
-    return LabelledSet(images=x, classes=[str(c) for c in classes.tolist()], noisy=labels, clean=labels,
-                       has_noisy=np.full(n, noisy), has_clean=np.full(n, not noisy))
+    return LabelledSet(
+        images=x,
+        classes=[str(c) for c in classes.tolist()],
+        noisy=labels,
+        clean=labels,
+        has_noisy=np.full(n, noisy),
+        has_clean=np.full(n, not noisy),
+    )
 
 
 def prediction_inputs(X: Any) -> tuple[Any, list[list[str]] | None]:
@@ -179,6 +204,7 @@ def prediction_inputs(X: Any) -> tuple[Any, list[list[str]] | None]:
     if isinstance(X, (list, tuple)) and X and all(is_path(p) for p in X):
         return image_paths(X), None
     import torch
+
     if isinstance(X, torch.Tensor) and X.dim() == 4:
         return X.float(), None
     return _features(X), None
@@ -192,8 +218,10 @@ def prediction_labels(X: Any) -> list[list[str]] | None:
         return prediction_inputs(X)[1]
     missing = int((~X.has_clean).sum())
     if missing:
-        raise UserError(f"{missing} of the {len(X)} rows of X have no clean label to score against: give y, "
-                        "or score X.subset(X.clean_indices)")
+        raise UserError(
+            f"{missing} of the {len(X)} rows of X have no clean label to score against: give y, "
+            "or score X.subset(X.clean_indices)"
+        )
     return [[X.classes[k] for k in np.flatnonzero(row)] for row in X.clean_rows(np.arange(len(X)))]
 
 
@@ -205,6 +233,7 @@ def checked_features(x: Any) -> np.ndarray:
     """A feature array as scikit-learn checks one (2-D, real, finite, dense, not empty), as float32/64;
     scikit-learn's message, on one line, as a ``UserError``."""
     from sklearn.utils.validation import check_array
+
     try:
         return check_array(x, dtype=[np.float32, np.float64], input_name="X")
     except (TypeError, ValueError) as e:
@@ -218,14 +247,15 @@ def checked_labels(y: Any, role: str) -> Any:
 
     from sklearn.exceptions import DataConversionWarning
     from sklearn.utils.multiclass import type_of_target
+
     if y is None:
         raise UserError(f"{role}: NoiseRegClassifier requires y to be passed, but the target y is None")
     y = np.asarray(y) if hasattr(y, "__array__") else y
     if isinstance(y, np.ndarray) and y.ndim == 2 and y.shape[1] == 1 and not np.isin(y, (0, 1)).all():
-        warnings.warn("A column-vector y was passed when a 1d array was expected: ravelled", DataConversionWarning,
-                      stacklevel=3)
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected: ravelled", DataConversionWarning, stacklevel=3
+        )
         y = y.ravel()
     if isinstance(y, np.ndarray) and y.dtype.kind == "f" and type_of_target(y).startswith("continuous"):
-        raise UserError(f"{role}: the labels are continuous (e.g. {float(y[y % 1 != 0].flat[0])!r}); "
-                        "give class values")
+        raise UserError(f"{role}: the labels are continuous (e.g. {float(y[y % 1 != 0].flat[0])!r}); give class values")
     return y

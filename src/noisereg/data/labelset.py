@@ -3,6 +3,7 @@
 D = D_n ∪ D_c. A sample may carry a noisy label, a clean label, or both; clean images need
 no noisy label and noisy images no clean label. Single-label data is the one-hot case.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -71,7 +72,7 @@ def clean_subset(n: int, fraction: float, seed: int, *, stream: int = 0) -> np.n
     ``stream`` separates the random streams of different datasets built from the same seed.
     """
     is_clean = np.zeros(n, dtype=bool)
-    is_clean[np.random.default_rng([seed, stream]).permutation(n)[:max(1, round(n * fraction))]] = True
+    is_clean[np.random.default_rng([seed, stream]).permutation(n)[: max(1, round(n * fraction))]] = True
     return is_clean
 
 
@@ -115,8 +116,12 @@ class LabelledSet:
         self.clean = _as_labels(self.clean, np.float32)
         self.has_noisy = np.asarray(self.has_noisy, dtype=bool)
         self.has_clean = np.asarray(self.has_clean, dtype=bool)
-        for name, arr, shape in [("noisy", self.noisy, (n, k)), ("clean", self.clean, (n, k)),
-                                 ("has_noisy", self.has_noisy, (n,)), ("has_clean", self.has_clean, (n,))]:
+        for name, arr, shape in [
+            ("noisy", self.noisy, (n, k)),
+            ("clean", self.clean, (n, k)),
+            ("has_noisy", self.has_noisy, (n,)),
+            ("has_clean", self.has_clean, (n,)),
+        ]:
             if arr.shape != shape:
                 raise UserError(f"LabelledSet.{name} has shape {arr.shape}, expected {shape}")
         for name, arr in [("noisy", self.noisy), ("clean", self.clean)]:
@@ -159,8 +164,9 @@ class LabelledSet:
     @property
     def is_single_label(self) -> bool:
         """True when every present label row has exactly one positive class."""
-        counts = [np.asarray(m.sum(1)).ravel()[has] for m, has in ((self.noisy, self.has_noisy),
-                                                                   (self.clean, self.has_clean))]
+        counts = [
+            np.asarray(m.sum(1)).ravel()[has] for m, has in ((self.noisy, self.has_noisy), (self.clean, self.has_clean))
+        ]
         rows = np.concatenate(counts)
         return bool(len(rows)) and bool((rows == 1).all())
 
@@ -187,11 +193,17 @@ class LabelledSet:
             images = np.asarray(self.images[index])
         else:
             images = [self.images[i] for i in index]
-        return LabelledSet(images=images, classes=list(self.classes), noisy=self.noisy[index],
-                           clean=self.clean[index], has_noisy=self.has_noisy[index],
-                           has_clean=self.has_clean[index],
-                           clean_mask=None if self.clean_mask is None else self.clean_mask[index],
-                           ids=[self.ids[i] for i in index], decoded=self.decoded)
+        return LabelledSet(
+            images=images,
+            classes=list(self.classes),
+            noisy=self.noisy[index],
+            clean=self.clean[index],
+            has_noisy=self.has_noisy[index],
+            has_clean=self.has_clean[index],
+            clean_mask=None if self.clean_mask is None else self.clean_mask[index],
+            ids=[self.ids[i] for i in index],
+            decoded=self.decoded,
+        )
 
     def require(self, *, clean: bool, noisy: bool, where: str) -> None:
         """Fail with one clear line when D_c or D_n is empty but needed."""
@@ -213,15 +225,27 @@ def concat_sets(a: LabelledSet, b: LabelledSet) -> LabelledSet:
         images = list(a.images) + list(b.images)
     else:
         raise UserError("cannot join image files with in-memory arrays: give both sets the same kind of images")
-    stack = (lambda x, y: sp.vstack([sp.csr_matrix(x), sp.csr_matrix(y)]).tocsr()) \
-        if sp.issparse(a.noisy) or sp.issparse(b.noisy) else (lambda x, y: np.concatenate([x, y]))
-    masks = None if a.clean_mask is None and b.clean_mask is None else [
-        np.ones((len(s), s.num_classes), bool) if s.clean_mask is None else s.clean_mask for s in (a, b)]
-    return LabelledSet(images=images, classes=list(a.classes), noisy=stack(a.noisy, b.noisy),
-                       clean=stack(a.clean, b.clean), has_noisy=np.r_[a.has_noisy, b.has_noisy],
-                       has_clean=np.r_[a.has_clean, b.has_clean],
-                       clean_mask=None if masks is None else stack(*masks), ids=_joined_ids(a.ids, b.ids),
-                       decoded=a.decoded and b.decoded)
+    stack = (
+        (lambda x, y: sp.vstack([sp.csr_matrix(x), sp.csr_matrix(y)]).tocsr())
+        if sp.issparse(a.noisy) or sp.issparse(b.noisy)
+        else (lambda x, y: np.concatenate([x, y]))
+    )
+    masks = (
+        None
+        if a.clean_mask is None and b.clean_mask is None
+        else [np.ones((len(s), s.num_classes), bool) if s.clean_mask is None else s.clean_mask for s in (a, b)]
+    )
+    return LabelledSet(
+        images=images,
+        classes=list(a.classes),
+        noisy=stack(a.noisy, b.noisy),
+        clean=stack(a.clean, b.clean),
+        has_noisy=np.r_[a.has_noisy, b.has_noisy],
+        has_clean=np.r_[a.has_clean, b.has_clean],
+        clean_mask=None if masks is None else stack(*masks),
+        ids=_joined_ids(a.ids, b.ids),
+        decoded=a.decoded and b.decoded,
+    )
 
 
 def _joined_ids(a: Sequence[str], b: Sequence[str]) -> Sequence[str]:
@@ -249,7 +273,7 @@ def validation_rows(data: LabelledSet, fraction: float, seed: int) -> np.ndarray
     by_class = sp.csc_matrix(labels > 0.5 if sp.issparse(labels) else np.asarray(labels) > 0.5)
     by_class.sort_indices()
     for k in range(data.num_classes):
-        pos = order[by_class.indices[by_class.indptr[k]:by_class.indptr[k + 1]]]  # in draw order
+        pos = order[by_class.indices[by_class.indptr[k] : by_class.indptr[k + 1]]]  # in draw order
         if len(pos) >= 2 and not out[pos].any():
             out[pos[0]] = True
         if len(pos) >= 2 and out[pos].all():  # keep one for training

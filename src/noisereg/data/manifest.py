@@ -7,6 +7,7 @@ relative to the image root (default: the manifest's folder) unless absolute. The
 others count as unknown in L_clean. Every dataset reader can write this format (``write_manifest``),
 and training reads only this format, so a protocol is rebuilt once and trained on many times.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,9 @@ def is_jsonl(path: str | Path) -> bool:
 def _csv_chunks(path: Path, need_paths: bool) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
     """(line numbers, chunk of string cells) of a CSV manifest, streamed."""
     required = [c for c in COLUMNS if need_paths or c != "path"]
-    for line, chunk in csv_chunks(path, required=required, chunk_rows=CHUNK_ROWS, expected=",".join(COLUMNS),
-                                  kind="manifest"):
+    for line, chunk in csv_chunks(
+        path, required=required, chunk_rows=CHUNK_ROWS, expected=",".join(COLUMNS), kind="manifest"
+    ):
         yield np.arange(line, line + len(chunk)), chunk
 
 
@@ -52,8 +54,9 @@ def _json_cell(value: object, path: Path, line: int, key: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, (str, list)) or (isinstance(value, list) and not all(isinstance(v, str) for v in value)):
-        raise UserError(f"{path}:{line}: '{key}' must be a class name or a list of class names, got "
-                        f"{json.dumps(value)[:60]}")
+        raise UserError(
+            f"{path}:{line}: '{key}' must be a class name or a list of class names, got {json.dumps(value)[:60]}"
+        )
     if isinstance(value, list):
         names = [str(v).strip() for v in value]
         if any(";" in n for n in names):
@@ -65,6 +68,7 @@ def _json_cell(value: object, path: Path, line: int, key: str) -> str:
 def _jsonl_chunks(path: Path, need_paths: bool) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
     """(line numbers, chunk) of a JSON-lines manifest, as the same string cells as the CSV."""
     import pandas as pd
+
     lines, rows = [], []
     try:
         with open(path, encoding="utf-8") as f:
@@ -76,8 +80,10 @@ def _jsonl_chunks(path: Path, need_paths: bool) -> Iterator[tuple[np.ndarray, pd
                 except json.JSONDecodeError as e:
                     raise UserError(f"{path}:{line}: malformed JSON ({e.msg})") from None
                 if not isinstance(row, dict) or "split" not in row or (need_paths and "path" not in row):
-                    raise UserError(f"{path}:{line}: expected an object with keys "
-                                    f"{'path, ' if need_paths else ''}split[, noisy, clean, verified]")
+                    raise UserError(
+                        f"{path}:{line}: expected an object with keys "
+                        f"{'path, ' if need_paths else ''}split[, noisy, clean, verified]"
+                    )
                 cells = {"path": str(row.get("path") or ""), "split": str(row["split"])}
                 cells.update({k: _json_cell(row[k], path, line, k) for k in LABEL_FIELDS if k in row})
                 lines.append(line)
@@ -103,6 +109,7 @@ class _Classes:
     def ids(self, names: pd.Series, lines: np.ndarray, field_name: str, path: Path) -> np.ndarray:
         """Class ids of an exploded name column (its index = row positions)."""
         import pandas as pd
+
         codes, uniques = pd.factorize(names.to_numpy(dtype=object))  # hash once, look up each distinct name once
         unknown = [u for u in uniques if u not in self.index]
         if unknown and self.fixed is not None:
@@ -113,8 +120,9 @@ class _Classes:
         return np.asarray([self.index[u] for u in uniques] or [0], dtype=np.int32)[codes]
 
 
-def _label_field(chunk: pd.DataFrame, field_name: str, classes: _Classes, lines: np.ndarray,
-                 path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _label_field(
+    chunk: pd.DataFrame, field_name: str, classes: _Classes, lines: np.ndarray, path: Path
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(per-row counts, class ids in row order, present) of one label column of a chunk."""
     n = len(chunk)
     if field_name not in chunk:
@@ -129,9 +137,14 @@ def _label_field(chunk: pd.DataFrame, field_name: str, classes: _Classes, lines:
     return counts, ids, (counts > 0) | empty_set
 
 
-def read_table(path: str | Path, *, image_root: str | Path | None = None,
-               classes: Sequence[str] | None = None, need_paths: bool = True,
-               allow_outside_root: bool = False) -> LabelTable:
+def read_table(
+    path: str | Path,
+    *,
+    image_root: str | Path | None = None,
+    classes: Sequence[str] | None = None,
+    need_paths: bool = True,
+    allow_outside_root: bool = False,
+) -> LabelTable:
     """Read a whole manifest (every split) into a ``LabelTable``, in vectorised chunks.
 
     Args:
@@ -152,6 +165,7 @@ def read_table(path: str | Path, *, image_root: str | Path | None = None,
     import pandas as pd
 
     from ..progress import progress
+
     path = Path(path)
     root = Path(image_root) if image_root is not None else path.parent
     chunks = _jsonl_chunks(path, need_paths) if is_jsonl(path) else _csv_chunks(path, need_paths)
@@ -161,8 +175,10 @@ def read_table(path: str | Path, *, image_root: str | Path | None = None,
         classes = read_classes(classes_file(path))
     names = _Classes(classes)
     split_of = {s: i for i, s in enumerate(SPLITS)}
-    parts: dict[str, list] = {f: [] for f in ("ids", "lines", "split", *(f"{x}_{y}" for x in LABEL_FIELDS
-                                                                          for y in ("counts", "ids", "present")))}
+    parts: dict[str, list] = {
+        f: []
+        for f in ("ids", "lines", "split", *(f"{x}_{y}" for x in LABEL_FIELDS for y in ("counts", "ids", "present")))
+    }
     has_verified = False
     for lines, chunk in chunks:
         if not len(chunk):  # a header without rows
@@ -211,10 +227,20 @@ def read_table(path: str | Path, *, image_root: str | Path | None = None,
         m = csr_from_parts(indptr, remap[np.concatenate(parts[f"{f}_ids"])], len(final))
         m.sum_duplicates()  # 'a;a' counts once
         mats[f], present[f] = m, np.concatenate(parts[f"{f}_present"])
-    return LabelTable(classes=final, ids=ids, split=np.concatenate(parts["split"]),
-                      noisy=mats["noisy"], clean=mats["clean"], has_noisy=present["noisy"], has_clean=present["clean"],
-                      verified=mats["verified"] if has_verified else None, paths=ids if need_paths else None,
-                      root=root, multi_label=_looks_multi_label(mats["clean"], mats["noisy"]), source=str(path))
+    return LabelTable(
+        classes=final,
+        ids=ids,
+        split=np.concatenate(parts["split"]),
+        noisy=mats["noisy"],
+        clean=mats["clean"],
+        has_noisy=present["noisy"],
+        has_clean=present["clean"],
+        verified=mats["verified"] if has_verified else None,
+        paths=ids if need_paths else None,
+        root=root,
+        multi_label=_looks_multi_label(mats["clean"], mats["noisy"]),
+        source=str(path),
+    )
 
 
 def _refuse_escapes(paths: pd.Series, lines: np.ndarray, manifest: Path, root: Path) -> None:
@@ -228,8 +254,10 @@ def _refuse_escapes(paths: pd.Series, lines: np.ndarray, manifest: Path, root: P
     if outside.any():
         j = int(np.flatnonzero(outside.to_numpy())[0])
         how = "through '..'" if climbs.iat[j] else f"(it is absolute and outside {inside})"
-        raise UserError(f"{manifest}:{lines[j]}: path '{paths.iat[j]}' leaves the image root {how}; give "
-                        "--image-root (image_root=) the folder that holds the images, or --allow-outside-root")
+        raise UserError(
+            f"{manifest}:{lines[j]}: path '{paths.iat[j]}' leaves the image root {how}; give "
+            "--image-root (image_root=) the folder that holds the images, or --allow-outside-root"
+        )
 
 
 def _looks_multi_label(*mats) -> bool:
@@ -237,8 +265,14 @@ def _looks_multi_label(*mats) -> bool:
     return any(len(m.indptr) > 1 and np.diff(m.indptr).max() > 1 for m in mats)
 
 
-def read_manifest(path: str | Path, *, split: str, image_root: str | Path | None = None,
-                  classes: Sequence[str] | None = None, check_files: bool = True) -> LabelledSet:
+def read_manifest(
+    path: str | Path,
+    *,
+    split: str,
+    image_root: str | Path | None = None,
+    classes: Sequence[str] | None = None,
+    check_files: bool = True,
+) -> LabelledSet:
     """Read one split of a manifest into a ``LabelledSet``.
 
     Args:
@@ -264,4 +298,3 @@ def classes_file(manifest: str | Path) -> Path:
     """The optional class list beside a manifest (``data.csv`` -> ``data.classes.txt``): it fixes the
     class order and keeps classes that no row happens to use."""
     return Path(manifest).with_suffix(".classes.txt")
-

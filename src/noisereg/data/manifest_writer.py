@@ -1,4 +1,5 @@
 """Writing any ``LabelTable`` as a training manifest (CSV, or JSONL for ``.jsonl``)."""
+
 from __future__ import annotations
 
 import csv
@@ -52,15 +53,21 @@ def _image_root(images: list[str], path: str | Path, table_root: Path | None) ->
     for candidate in (Path(path).parent, table_root):
         if candidate is not None and all(_under(p, os.path.abspath(candidate)) for p in images):
             return Path(os.path.abspath(candidate))
-    return Path(os.path.commonpath([os.path.dirname(p) for p in images])) if images else \
-        Path(os.path.abspath(Path(path).parent))
+    return (
+        Path(os.path.commonpath([os.path.dirname(p) for p in images]))
+        if images
+        else Path(os.path.abspath(Path(path).parent))
+    )
 
 
 def image_root_hint(root: Path, path: str | Path) -> str:
     """What a user must add to read a manifest written at ``path`` relative to ``root``: '' when that is
     its own folder, else the ``--image-root`` to give."""
-    return "" if Path(root) == Path(os.path.abspath(Path(path).parent)) else \
-        f"its paths are relative to {root}: read it with --image-root {root}"
+    return (
+        ""
+        if Path(root) == Path(os.path.abspath(Path(path).parent))
+        else f"its paths are relative to {root}: read it with --image-root {root}"
+    )
 
 
 def _under(path: str, folder: str) -> bool:
@@ -79,9 +86,12 @@ def _write_rows(table: LabelTable, paths: list[str], fields: list[str], tmp: str
         if writer:
             writer.writerow(fields)
         for i in range(len(table)):
-            row = {"path": paths[i], "noisy": table.label_names(table.noisy, i) if table.has_noisy[i] else None,
-                   "clean": table.label_names(table.clean, i) if table.has_clean[i] else None,
-                   "split": SPLITS[table.split[i]]}
+            row = {
+                "path": paths[i],
+                "noisy": table.label_names(table.noisy, i) if table.has_noisy[i] else None,
+                "clean": table.label_names(table.clean, i) if table.has_clean[i] else None,
+                "split": SPLITS[table.split[i]],
+            }
             if table.verified is not None:
                 row["verified"] = table.label_names(table.verified, i) if table.has_clean[i] else None
             if writer:
@@ -95,6 +105,7 @@ def export_pixels(table: LabelTable, folder: Path) -> LabelTable:
     from dataclasses import replace
 
     from PIL import Image
+
     rel = []
     for i, pixels in enumerate(table.pixels):
         name = f"{SPLITS[table.split[i]]}/{i:06d}.png"
@@ -108,5 +119,3 @@ def _cell(value: object) -> str:
     if isinstance(value, list):
         return ";".join(value) if value else NONE
     return "" if value is None else str(value)
-
-

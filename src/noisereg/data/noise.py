@@ -5,6 +5,7 @@
 - ``top_k_labels``: multi-label, the paper's MS COCO recipe: the top-k classes of a weak annotator
   model become the noisy labels, so true labels go missing and spurious ones appear.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 Batches are a pure function of (seed, step), so a resumed run sees exactly the batches the
 uninterrupted run would have seen, and ranks of a distributed run can take disjoint slices.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -59,9 +60,19 @@ class MixedBatchSampler:
             so L_clean and L_noise are averaged over the global batch, never over a rank's block.
     """
 
-    def __init__(self, clean_indices: np.ndarray, noisy_indices: np.ndarray, *, batch_size: int = 32,
-                 clean_ratio: float = 0.1, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 clean_weights: np.ndarray | None = None, noisy_weights: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        clean_indices: np.ndarray,
+        noisy_indices: np.ndarray,
+        *,
+        batch_size: int = 32,
+        clean_ratio: float = 0.1,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        clean_weights: np.ndarray | None = None,
+        noisy_weights: np.ndarray | None = None,
+    ) -> None:
         if world_size < 1 or not 0 <= rank < world_size or batch_size < world_size:
             raise UserError(f"batch size {batch_size} is smaller than the {world_size} processes it is shared by")
         self.clean_indices = np.asarray(clean_indices, dtype=np.int64)
@@ -87,15 +98,21 @@ class MixedBatchSampler:
     def batch(self, step: int) -> MixedBatch:
         """This rank's block of the global batch at ``step`` (0-based)."""
         rng = np.random.default_rng([self.seed, 0, step])
-        clean = self.clean_indices[_draw(rng, self._clean_cdf, len(self.clean_indices), self.n_clean)] \
-            if self.n_clean else np.empty(0, dtype=np.int64)
+        clean = (
+            self.clean_indices[_draw(rng, self._clean_cdf, len(self.clean_indices), self.n_clean)]
+            if self.n_clean
+            else np.empty(0, dtype=np.int64)
+        )
         if self._noisy_cdf is not None and self.n_noisy:
-            noisy = self.noisy_indices[_draw(np.random.default_rng([self.seed, 2, step]), self._noisy_cdf,
-                                             len(self.noisy_indices), self.n_noisy)]
+            noisy = self.noisy_indices[
+                _draw(
+                    np.random.default_rng([self.seed, 2, step]), self._noisy_cdf, len(self.noisy_indices), self.n_noisy
+                )
+            ]
         else:
             noisy = self._noisy_slice(step * self.n_noisy, self.n_noisy)
         (lo, hi), c = self.block, self.n_clean
-        return MixedBatch(clean=clean[min(lo, c):min(hi, c)], noisy=noisy[max(lo - c, 0):max(hi - c, 0)])
+        return MixedBatch(clean=clean[min(lo, c) : min(hi, c)], noisy=noisy[max(lo - c, 0) : max(hi - c, 0)])
 
     def _noisy_slice(self, start: int, count: int) -> np.ndarray:
         if not count:
@@ -105,7 +122,7 @@ class MixedBatchSampler:
         while len(out) < count:
             epoch, offset = divmod(pos, n)
             take = min(count - len(out), n - offset)
-            out.extend(self._epoch_order(epoch)[offset:offset + take])
+            out.extend(self._epoch_order(epoch)[offset : offset + take])
             pos += take
         return np.asarray(out, dtype=np.int64)
 

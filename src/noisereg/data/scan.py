@@ -5,6 +5,7 @@ files (names starting with ``.``: ``.ipynb_checkpoints``, macOS ``._a.jpg``) and
 on a Mac unpacks beside the images) are never read, at any depth. A folder is a *class folder* only when it
 holds images, so a stray empty or hidden folder neither adds a class nor turns a flat folder into classes.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,6 +22,7 @@ def is_skipped(name: str) -> bool:
 def image_extensions() -> tuple[str, ...]:
     """torchvision's image extensions (``.jpg``, ``.png``, ...), as ``ImageFolder`` reads them."""
     from torchvision.datasets.folder import IMG_EXTENSIONS
+
     return tuple(IMG_EXTENSIONS)
 
 

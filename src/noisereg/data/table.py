@@ -4,6 +4,7 @@ A ``LabelTable`` holds every split of a dataset at once, with clean and noisy la
 (N, K) boolean CSR matrices, so OpenImages (9M images x 6,012 classes, ~9 labels each) fits in
 well under a gigabyte. Training takes one split at a time as a dense ``LabelledSet``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -98,15 +99,33 @@ class LabelTable:
                 raise UserError(f"{self.source}: {name} has {len(a)} rows, expected {n}")
 
     @classmethod
-    def human_labelled(cls, *, classes: list[str], ids: Sequence[str], paths: Sequence[str], splits: Sequence[str],
-                       labels: Sequence[Iterable[int]], root: Path, source: str,
-                       empty_note: str = "image(s) with an empty label set") -> LabelTable:
+    def human_labelled(
+        cls,
+        *,
+        classes: list[str],
+        ids: Sequence[str],
+        paths: Sequence[str],
+        splits: Sequence[str],
+        labels: Sequence[Iterable[int]],
+        root: Path,
+        source: str,
+        empty_note: str = "image(s) with an empty label set",
+    ) -> LabelTable:
         """A multi-label table whose only labels are human annotations (clean; an empty set is known)."""
         n, k = len(ids), len(classes)
-        table = cls(classes=classes, ids=np.asarray(ids, dtype=object), split=split_codes(splits, what=source),
-                    noisy=csr_from_lists([[] for _ in range(n)], k), clean=csr_from_lists(labels, k),
-                    has_noisy=np.zeros(n, bool), has_clean=np.ones(n, bool), paths=np.asarray(paths, dtype=object),
-                    root=root, multi_label=True, source=source)
+        table = cls(
+            classes=classes,
+            ids=np.asarray(ids, dtype=object),
+            split=split_codes(splits, what=source),
+            noisy=csr_from_lists([[] for _ in range(n)], k),
+            clean=csr_from_lists(labels, k),
+            has_noisy=np.zeros(n, bool),
+            has_clean=np.ones(n, bool),
+            paths=np.asarray(paths, dtype=object),
+            root=root,
+            multi_label=True,
+            source=source,
+        )
         empty = int((np.diff(table.clean.indptr) == 0).sum())
         if empty:
             table.notes.append(f"{empty} {empty_note}")
@@ -134,10 +153,20 @@ class LabelTable:
         """The rows given by a bool mask or index array (a new table)."""
         rows = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows, dtype=np.int64)
         pick = lambda a: None if a is None else a[rows]  # noqa: E731
-        return replace(self, ids=self.ids[rows], split=self.split[rows], noisy=self.noisy[rows],
-                       clean=self.clean[rows], has_noisy=self.has_noisy[rows], has_clean=self.has_clean[rows],
-                       verified=pick(self.verified), paths=pick(self.paths), features=pick(self.features),
-                       pixels=pick(self.pixels), notes=list(self.notes))
+        return replace(
+            self,
+            ids=self.ids[rows],
+            split=self.split[rows],
+            noisy=self.noisy[rows],
+            clean=self.clean[rows],
+            has_noisy=self.has_noisy[rows],
+            has_clean=self.has_clean[rows],
+            verified=pick(self.verified),
+            paths=pick(self.paths),
+            features=pick(self.features),
+            pixels=pick(self.pixels),
+            notes=list(self.notes),
+        )
 
     def clean_draw(self, fraction: float, seed: int = 0) -> np.ndarray:
         """(N,) bool: a seeded ``fraction`` of the train split, drawn among train images with a clean label."""
@@ -149,8 +178,10 @@ class LabelTable:
         if not len(candidates):
             raise UserError(f"{self.source}: no train image has a clean label to keep")
         if want > len(candidates):
-            raise UserError(f"{self.source}: {fraction:.0%} of {int(train.sum()):,} train images is {want:,} "
-                            f"clean images, but only {len(candidates):,} have a clean label")
+            raise UserError(
+                f"{self.source}: {fraction:.0%} of {int(train.sum()):,} train images is {want:,} "
+                f"clean images, but only {len(candidates):,} have a clean label"
+            )
         keep = np.zeros(len(self), bool)
         keep[np.random.default_rng(seed).permutation(candidates)[:want]] = True
         return keep
@@ -165,11 +196,17 @@ class LabelTable:
         keep = self.clean_draw(fraction, seed)
         drop = self.split_mask("train") & self.has_clean & ~keep
         rows = sp.diags((~drop).astype(np.int8), dtype=np.int8).tocsr()
-        out = replace(self, clean=(rows @ self.clean).astype(bool).tocsr(), has_clean=self.has_clean & ~drop,
-                      verified=None if self.verified is None else (rows @ self.verified).astype(bool).tocsr(),
-                      notes=list(self.notes))
-        out.notes.append(f"clean labels kept on {int(keep.sum()):,} of {int(self.split_mask('train').sum()):,} "
-                         f"train images ({fraction:.0%}, seed {seed})")
+        out = replace(
+            self,
+            clean=(rows @ self.clean).astype(bool).tocsr(),
+            has_clean=self.has_clean & ~drop,
+            verified=None if self.verified is None else (rows @ self.verified).astype(bool).tocsr(),
+            notes=list(self.notes),
+        )
+        out.notes.append(
+            f"clean labels kept on {int(keep.sum()):,} of {int(self.split_mask('train').sum()):,} "
+            f"train images ({fraction:.0%}, seed {seed})"
+        )
         return out
 
     def image_paths(self, rows: np.ndarray | None = None) -> list[str]:
@@ -182,10 +219,11 @@ class LabelTable:
 
     def label_names(self, matrix: sp.csr_matrix, row: int) -> list[str]:
         """Class names of one row of a label matrix."""
-        return [self.classes[k] for k in matrix.indices[matrix.indptr[row]:matrix.indptr[row + 1]]]
+        return [self.classes[k] for k in matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]]]
 
-    def to_labelled_set(self, split: str, *, classes: Sequence[str] | None = None,
-                        dense_limit: int = DENSE_LIMIT) -> LabelledSet:
+    def to_labelled_set(
+        self, split: str, *, classes: Sequence[str] | None = None, dense_limit: int = DENSE_LIMIT
+    ) -> LabelledSet:
         """One split as a ``LabelledSet`` for training or evaluation.
 
         Args:
@@ -196,6 +234,7 @@ class LabelTable:
                 densify only their own rows (OpenImages' 9M x 6,012 would need 216 GB dense).
         """
         from .labelset import LabelledSet  # torch: only when a split is trained on
+
         rows = np.flatnonzero(self.split_mask(split))
         if not len(rows):
             raise UserError(f"{self.source}: no images in split '{split}'")
@@ -203,8 +242,9 @@ class LabelTable:
         noisy, clean, mask = part.noisy, part.clean, part.verified
         if classes is not None and list(classes) != self.classes:
             order = _column_map(self.classes, list(classes), what=self.source)
-            move = sp.csr_matrix((np.ones(len(order), bool), (np.arange(len(order)), order)),
-                                 shape=(len(order), len(classes)))
+            move = sp.csr_matrix(
+                (np.ones(len(order), bool), (np.arange(len(order)), order)), shape=(len(order), len(classes))
+            )
             noisy, clean = (noisy @ move).astype(bool), (clean @ move).astype(bool)
             mask = None if mask is None else (mask @ move).astype(bool)
         if noisy.shape[0] * noisy.shape[1] <= dense_limit:
@@ -214,13 +254,21 @@ class LabelTable:
             images = np.asarray(part.features)
         elif part.pixels is not None:
             import torch
+
             images = torch.from_numpy(np.ascontiguousarray(part.pixels)).permute(0, 3, 1, 2).float().div_(255)
         else:
             images = part.image_paths()
         ids = [i.decode() if isinstance(i, bytes) else str(i) for i in part.ids]
-        return LabelledSet(images=images, classes=list(classes or self.classes),
-                           noisy=noisy.astype(np.float32), clean=clean.astype(np.float32),
-                           has_noisy=part.has_noisy, has_clean=part.has_clean, clean_mask=mask, ids=ids)
+        return LabelledSet(
+            images=images,
+            classes=list(classes or self.classes),
+            noisy=noisy.astype(np.float32),
+            clean=clean.astype(np.float32),
+            has_noisy=part.has_noisy,
+            has_clean=part.has_clean,
+            clean_mask=mask,
+            ids=ids,
+        )
 
 
 def _column_map(have: list[str], want: list[str], *, what: str) -> np.ndarray:

@@ -5,10 +5,24 @@ corrected manifest to retrain on (``write_corrected_manifest``).
 cut-off and makes the tables; ``finder.py`` scores a manifest with a checkpoint; ``correct.py`` writes
 the corrected manifest.
 """
+
 from .correct import ACTIONS, corrected_set, corrected_table, write_corrected_manifest
 from .finder import best_cutoff, find_label_issues, label_scores, model_outputs, score_rows, score_set
 from .result import LabelScores
 from .scores import SCORES, entry_scores
 
-__all__ = ["ACTIONS", "LabelScores", "SCORES", "best_cutoff", "corrected_set", "corrected_table", "entry_scores",
-           "find_label_issues", "label_scores", "model_outputs", "score_set", "score_rows", "write_corrected_manifest"]
+__all__ = [
+    "ACTIONS",
+    "LabelScores",
+    "SCORES",
+    "best_cutoff",
+    "corrected_set",
+    "corrected_table",
+    "entry_scores",
+    "find_label_issues",
+    "label_scores",
+    "model_outputs",
+    "score_set",
+    "score_rows",
+    "write_corrected_manifest",
+]

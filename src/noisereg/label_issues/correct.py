@@ -6,6 +6,7 @@
 - ``drop``: the flagged image's noisy label is removed (multi-label: the whole label set of an image with
   any flagged entry); the row stays (with its clean label, if any), so rows still follow a feature file.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -62,8 +63,10 @@ def corrected_set(data: Any, scores: LabelScores, *, action: str = "replace") ->
     return replace(data, noisy=noisy, has_noisy=has_noisy)
 
 
-def write_corrected_manifest(table: LabelTable, scores: LabelScores, path: str | Path, *,
-                             action: str = "replace") -> Path:
+def write_corrected_manifest(
+    table: LabelTable, scores: LabelScores, path: str | Path, *, action: str = "replace"
+) -> Path:
     """Write the corrected manifest (CSV, or JSONL for ``.jsonl``); returns its path."""
     from ..data.manifest_writer import write_manifest
+
     return write_manifest(corrected_table(table, scores, action=action), path)

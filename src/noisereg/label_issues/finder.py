@@ -8,6 +8,7 @@ best separates their wrong noisy labels from their right ones (the largest F1) i
 images no quality has a cut-off to trust (the posterior seldom falls below 0.5: h learned the noise it
 explains), so the labels g contradicts with a margin are flagged (``scores.contradicted``).
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -31,8 +32,9 @@ if TYPE_CHECKING:
 MIN_PAIRS = 20  # validation images with both labels needed to choose the cut-off on them
 
 
-def model_outputs(model: Classifier, data: LabelledSet, pre: Any, *, device: torch.device,
-                  cache_dir: str | None = None) -> dict[str, torch.Tensor]:
+def model_outputs(
+    model: Classifier, data: LabelledSet, pre: Any, *, device: torch.device, cache_dir: str | None = None
+) -> dict[str, torch.Tensor]:
     """The model's outputs (``logits``, ``h_logits``, ...) for every row of ``data``: the heads alone on
     precomputed features (which must have the backbone's size), the whole model on images, or the heads
     on the frozen backbone's cached features when ``cache_dir`` holds them."""
@@ -40,11 +42,14 @@ def model_outputs(model: Classifier, data: LabelledSet, pre: Any, *, device: tor
 
     from ..features import cached_features
     from ..train import Classifier, predict_logits
+
     backbone = model.backbone
     if data.holds_features:
         if data.images.shape[1] != backbone.feature_dim:
-            raise UserError(f"the features have {data.images.shape[1]} dimensions, the checkpoint's "
-                            f"{backbone.name} backbone gives {backbone.feature_dim}")
+            raise UserError(
+                f"the features have {data.images.shape[1]} dimensions, the checkpoint's "
+                f"{backbone.name} backbone gives {backbone.feature_dim}"
+            )
         return predict_logits(Classifier(nn.Identity(), model.method), data.images, pre, device=device)
     if backbone.name == "features":
         raise UserError("this checkpoint was trained on precomputed features: pass them with --features")
@@ -61,22 +66,44 @@ def _suggestion(logits: np.ndarray, single_label: bool) -> np.ndarray:
     return (logits >= 0).astype(np.float32)
 
 
-def score_rows(model: Classifier, data: LabelledSet, outputs: dict[str, torch.Tensor], rows: np.ndarray, *,
-               score: str, h_clean: tuple[np.ndarray, np.ndarray] | None, single_label: bool,
-               manifest_rows: np.ndarray | None = None) -> LabelScores:
+def score_rows(
+    model: Classifier,
+    data: LabelledSet,
+    outputs: dict[str, torch.Tensor],
+    rows: np.ndarray,
+    *,
+    score: str,
+    h_clean: tuple[np.ndarray, np.ndarray] | None,
+    single_label: bool,
+    manifest_rows: np.ndarray | None = None,
+) -> LabelScores:
     """``LabelScores`` of ``rows`` of ``data`` (images with a noisy label) from the model's outputs."""
     given = data.noisy_rows(rows)
     picked = {k: v[torch.as_tensor(rows)] for k, v in outputs.items()}
     trust = model.method.label_trust(picked, torch.from_numpy(given))
     logits = picked["logits"].numpy()
     h = picked["h_logits"].numpy() if "h_logits" in picked else None
-    scores = entry_scores(logits, given, single_label=single_label, h_logits=h, h_clean=h_clean,
-                          trust=None if trust is None else trust.numpy())
-    return LabelScores(classes=list(data.classes), rows=rows if manifest_rows is None else manifest_rows[rows],
-                       ids=[data.ids[i] for i in rows], given=given, predicted=_suggestion(logits, single_label),
-                       scores=scores, score=resolve_score(score, scores), single_label=single_label,
-                       clean=data.clean_rows(rows), has_clean=data.has_clean[rows],
-                       probs=g_probs(logits, single_label))
+    scores = entry_scores(
+        logits,
+        given,
+        single_label=single_label,
+        h_logits=h,
+        h_clean=h_clean,
+        trust=None if trust is None else trust.numpy(),
+    )
+    return LabelScores(
+        classes=list(data.classes),
+        rows=rows if manifest_rows is None else manifest_rows[rows],
+        ids=[data.ids[i] for i in rows],
+        given=given,
+        predicted=_suggestion(logits, single_label),
+        scores=scores,
+        score=resolve_score(score, scores),
+        single_label=single_label,
+        clean=data.clean_rows(rows),
+        has_clean=data.has_clean[rows],
+        probs=g_probs(logits, single_label),
+    )
 
 
 def h_on_clean(outputs: dict[str, torch.Tensor], data: LabelledSet) -> tuple[np.ndarray, np.ndarray] | None:
@@ -90,6 +117,7 @@ def h_on_clean(outputs: dict[str, torch.Tensor], data: LabelledSet) -> tuple[np.
 def best_cutoff(quality: np.ndarray, wrong: np.ndarray) -> tuple[float, float]:
     """(cut-off, F1): flagging qualities <= the cut-off detects the ``wrong`` labels with the largest F1."""
     from sklearn.metrics import precision_recall_curve
+
     precision, recall, thresholds = precision_recall_curve(wrong.ravel(), -quality.ravel())
     with np.errstate(invalid="ignore", divide="ignore"):
         f1 = np.nan_to_num(2 * precision * recall / (precision + recall))[:-1]
@@ -102,6 +130,7 @@ def validation_cutoff(scores: LabelScores) -> LabelScores:
     ranking's AUROC there; unchanged (0.5, no AUROC) when fewer than ``MIN_PAIRS`` have, or their noisy labels
     are all right or all wrong."""
     from sklearn.metrics import roc_auc_score
+
     wrong = scores.true_wrong()
     known = scores.has_clean if scores.has_clean is not None else np.zeros(len(scores.rows), bool)
     if wrong is None or known.sum() < MIN_PAIRS or not wrong[known].any() or wrong[known].all():
@@ -109,9 +138,15 @@ def validation_cutoff(scores: LabelScores) -> LabelScores:
     cut, f1 = best_cutoff(scores.quality[known], wrong[known])
     n = int(known.sum())
     auroc = float(roc_auc_score(wrong[known].ravel(), -scores.quality[known].ravel()))
-    return replace(scores, cutoff=cut, val_auroc=auroc, flags=None, rule="validation",
-                   how=f"chosen on validation, {cut:.3f}: best F1 ({f1:.2f}) on {n} validation images whose noisy "
-                       f"and clean labels are both known (ranking AUROC there {auroc:.3f})")
+    return replace(
+        scores,
+        cutoff=cut,
+        val_auroc=auroc,
+        flags=None,
+        rule="validation",
+        how=f"chosen on validation, {cut:.3f}: best F1 ({f1:.2f}) on {n} validation images whose noisy "
+        f"and clean labels are both known (ranking AUROC there {auroc:.3f})",
+    )
 
 
 def validation_set(table: LabelTable, train: LabelledSet, cfg: Any, classes: list[str]) -> LabelledSet | None:
@@ -125,9 +160,17 @@ def validation_set(table: LabelTable, train: LabelledSet, cfg: Any, classes: lis
     return train.subset(np.flatnonzero(rows)) if rows.any() else None
 
 
-def score_set(model: Classifier, data: LabelledSet, pre: Any, *, device: torch.device, score: str = "auto",
-              val: LabelledSet | None = None, cache_dir: str | None = None,
-              manifest_rows: np.ndarray | None = None) -> LabelScores:
+def score_set(
+    model: Classifier,
+    data: LabelledSet,
+    pre: Any,
+    *,
+    device: torch.device,
+    score: str = "auto",
+    val: LabelledSet | None = None,
+    cache_dir: str | None = None,
+    manifest_rows: np.ndarray | None = None,
+) -> LabelScores:
     """``LabelScores`` of every noisy label of ``data`` (T estimated on its clean images), with the cut-off
     chosen on ``val``'s images that have both labels (``validation_cutoff``), else the labels g contradicts
     by more than ``scores.MARGIN`` flagged (``LabelScores.with_contradictions``).
@@ -140,35 +183,70 @@ def score_set(model: Classifier, data: LabelledSet, pre: Any, *, device: torch.d
     outputs = model_outputs(model, data, pre, device=device, cache_dir=cache_dir)
     h_clean = h_on_clean(outputs, data)
     single = data.is_single_label
-    scores = score_rows(model, data, outputs, data.noisy_indices, score=score, h_clean=h_clean, single_label=single,
-                        manifest_rows=manifest_rows)
+    scores = score_rows(
+        model,
+        data,
+        outputs,
+        data.noisy_indices,
+        score=score,
+        h_clean=h_clean,
+        single_label=single,
+        manifest_rows=manifest_rows,
+    )
     if val is None or not (val.has_noisy & val.has_clean).any():
         return scores.with_contradictions(MARGIN, why="no validation images with both a noisy and a clean label")
     paired = np.flatnonzero(val.has_noisy & val.has_clean)
-    checked = validation_cutoff(score_rows(model, val, model_outputs(model, val, pre, device=device), paired,
-                                           score=score, h_clean=h_clean, single_label=single))
+    checked = validation_cutoff(
+        score_rows(
+            model,
+            val,
+            model_outputs(model, val, pre, device=device),
+            paired,
+            score=score,
+            h_clean=h_clean,
+            single_label=single,
+        )
+    )
     if checked.rule != "validation":
-        return scores.with_contradictions(MARGIN, why=f"{len(paired)} validation images with both labels cannot "
-                                          f"choose a cut-off (at least {MIN_PAIRS}, some right and some wrong)")
+        return scores.with_contradictions(
+            MARGIN,
+            why=f"{len(paired)} validation images with both labels cannot "
+            f"choose a cut-off (at least {MIN_PAIRS}, some right and some wrong)",
+        )
     return replace(scores, cutoff=checked.cutoff, how=checked.how, val_auroc=checked.val_auroc, rule=checked.rule)
 
 
-def label_scores(checkpoint: Any, manifest: Any, *, image_root: str | None = None, features: str | None = None,
-                 split: str = "train", score: str = "auto", threshold: float | None = None,
-                 top_k: int | None = None, device: str = "auto", allow_outside_root: bool = False) -> LabelScores:
+def label_scores(
+    checkpoint: Any,
+    manifest: Any,
+    *,
+    image_root: str | None = None,
+    features: str | None = None,
+    split: str = "train",
+    score: str = "auto",
+    threshold: float | None = None,
+    top_k: int | None = None,
+    device: str = "auto",
+    allow_outside_root: bool = False,
+) -> LabelScores:
     """Score every noisy label of a manifest split with a checkpoint; see ``find_label_issues``."""
     from ..config import TrainConfig
     from ..data.files import check_images
     from ..data.images import Preprocess
     from ..distributed import resolve_device
     from ..train import load_classifier
+
     model, meta = load_classifier(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
     classes, cfg = list(meta["classes"]), TrainConfig.from_dict(meta["config"])
-    table = manifest if isinstance(manifest, LabelTable) else _read(manifest, image_root, features, classes,
-                                                                     allow_outside_root)
+    table = (
+        manifest
+        if isinstance(manifest, LabelTable)
+        else _read(manifest, image_root, features, classes, allow_outside_root)
+    )
     kept = np.arange(len(table))  # the manifest row of each row of ``table``
     if cfg.skip_unreadable:  # the rows the run trained on: without the images that do not decode
         from ..data.decode import readable_rows
+
         kept = np.flatnonzero(readable_rows(table, [s for s in (split, "val") if s in table.splits()]))
         table = table.select(kept)
     if split not in table.splits():
@@ -178,29 +256,58 @@ def label_scores(checkpoint: Any, manifest: Any, *, image_root: str | None = Non
         check_images(data.images, what=table.source)
     data.require(clean=False, noisy=True, where=f"{table.source} split '{split}'")
     val = validation_set(table, data, cfg, classes) if top_k is None and threshold is None else None
-    scores = score_set(model, data, Preprocess.from_dict(meta["preprocess"]), device=resolve_device(device),
-                       score=score, val=val, cache_dir=cfg.cache_dir,
-                       manifest_rows=kept[np.flatnonzero(table.split_mask(split))])
+    scores = score_set(
+        model,
+        data,
+        Preprocess.from_dict(meta["preprocess"]),
+        device=resolve_device(device),
+        score=score,
+        val=val,
+        cache_dir=cfg.cache_dir,
+        manifest_rows=kept[np.flatnonzero(table.split_mask(split))],
+    )
     if top_k is not None:
         return scores.with_top_k(top_k)
     return scores if threshold is None else scores.with_threshold(threshold)
 
 
-def _read(manifest: str | Path, image_root: str | None, features: str | None, classes: list[str],
-          allow_outside_root: bool = False) -> LabelTable:
+def _read(
+    manifest: str | Path,
+    image_root: str | None,
+    features: str | None,
+    classes: list[str],
+    allow_outside_root: bool = False,
+) -> LabelTable:
     """The manifest with the checkpoint's classes (a class outside them is a one-line error); its image files are
     checked where the split is read."""
     from ..data.sources import open_dataset
+
     if features:
         return open_dataset("features", features=features, manifest=manifest, classes=classes)
-    return open_dataset("csv", manifest=manifest, image_root=image_root, classes=classes,
-                        allow_outside_root=allow_outside_root, check_images=False)
+    return open_dataset(
+        "csv",
+        manifest=manifest,
+        image_root=image_root,
+        classes=classes,
+        allow_outside_root=allow_outside_root,
+        check_images=False,
+    )
 
 
-def find_label_issues(checkpoint: Any, manifest: Any, *, image_root: str | None = None,
-                      features: str | None = None, split: str = "train", score: str = "auto",
-                      threshold: float | None = None, top_k: int | None = None, level: str = "auto",
-                      device: str = "auto", allow_outside_root: bool = False) -> pd.DataFrame:
+def find_label_issues(
+    checkpoint: Any,
+    manifest: Any,
+    *,
+    image_root: str | None = None,
+    features: str | None = None,
+    split: str = "train",
+    score: str = "auto",
+    threshold: float | None = None,
+    top_k: int | None = None,
+    level: str = "auto",
+    device: str = "auto",
+    allow_outside_root: bool = False,
+) -> pd.DataFrame:
     """The suspect labels of a manifest split, worst first, as a DataFrame.
 
     Args:
@@ -222,6 +329,15 @@ def find_label_issues(checkpoint: Any, manifest: Any, *, image_root: str | None 
         row), ``label_quality``, ``is_label_issue`` and the scores used; ``attrs`` holds ``cutoff``,
         ``cutoff_how``, ``cutoff_rule`` and ``score``.
     """
-    return label_scores(checkpoint, manifest, image_root=image_root, features=features, split=split, score=score,
-                        threshold=threshold, top_k=top_k, device=device,
-                        allow_outside_root=allow_outside_root).issues(level)
+    return label_scores(
+        checkpoint,
+        manifest,
+        image_root=image_root,
+        features=features,
+        split=split,
+        score=score,
+        threshold=threshold,
+        top_k=top_k,
+        device=device,
+        allow_outside_root=allow_outside_root,
+    ).issues(level)

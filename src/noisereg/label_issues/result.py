@@ -11,6 +11,7 @@ What is flagged follows one of ``RULES``: ``validation`` (a quality cut-off chos
 ``contradiction`` (the default without them: g contradicts the label with a margin, ``scores.contradicted``),
 ``threshold`` or ``top-k`` (the user's). A flagged label's suggestion is never the label itself.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -87,8 +88,9 @@ class LabelScores:
         flags = np.zeros(q.shape, bool)
         flags[np.argsort(q, kind="stable")[:k]] = True
         cut = float(q[flags].max()) if flags.any() else 0.0
-        return _replace(self, flags=flags.reshape(self.quality.shape), cutoff=cut, how=f"top {k} by {self.score}",
-                        rule="top-k")
+        return _replace(
+            self, flags=flags.reshape(self.quality.shape), cutoff=cut, how=f"top {k} by {self.score}", rule="top-k"
+        )
 
     def with_threshold(self, threshold: float) -> LabelScores:
         if not 0 <= threshold <= 1:
@@ -101,10 +103,18 @@ class LabelScores:
         if self.probs is None:
             raise ValueError("the contradiction rule needs g's probabilities (LabelScores.probs)")
         flags = contradicted(self.probs, self.given, single_label=self.single_label, margin=margin)
-        what = "g's top class is not the given label and beats it" if self.single_label else \
-            "g's side of the (image, class) entry is not the given one and beats it"
-        return _replace(self, flags=flags, cutoff=float("nan"), rule="contradiction",
-                        how=f"contradiction default{f' ({why})' if why else ''}: {what} by more than {margin:g}")
+        what = (
+            "g's top class is not the given label and beats it"
+            if self.single_label
+            else "g's side of the (image, class) entry is not the given one and beats it"
+        )
+        return _replace(
+            self,
+            flags=flags,
+            cutoff=float("nan"),
+            rule="contradiction",
+            how=f"contradiction default{f' ({why})' if why else ''}: {what} by more than {margin:g}",
+        )
 
     def suggested(self) -> np.ndarray:
         """(N, K) the label a user is shown (``predicted_label``) and ``replace`` writes: g's ``predicted``,
@@ -135,8 +145,9 @@ class LabelScores:
         if level == "entry" and self.single_label:
             level = "image"
         frame = self._images() if level == "image" or (level == "auto" and self.single_label) else self._entries()
-        frame.attrs.update(cutoff=self.cutoff, cutoff_how=self.how, cutoff_rule=self.rule, score=self.score,
-                           val_auroc=self.val_auroc)
+        frame.attrs.update(
+            cutoff=self.cutoff, cutoff_how=self.how, cutoff_rule=self.rule, score=self.score, val_auroc=self.val_auroc
+        )
         return frame
 
     def _names(self, m: np.ndarray) -> list[str]:
@@ -144,9 +155,14 @@ class LabelScores:
 
     def _images(self) -> pd.DataFrame:
         import pandas as pd
-        cols = {"path": self.ids, "given_label": self._names(self.given),
-                "predicted_label": self._names(self.suggested()),
-                "label_quality": self.image_quality(), "is_label_issue": _any(self.is_issue())}
+
+        cols = {
+            "path": self.ids,
+            "given_label": self._names(self.given),
+            "predicted_label": self._names(self.suggested()),
+            "label_quality": self.image_quality(),
+            "is_label_issue": _any(self.is_issue()),
+        }
         if not self.single_label:
             flags = self.is_issue()
             cols["spurious"] = self._names(flags & (self.given > 0.5))
@@ -160,17 +176,22 @@ class LabelScores:
 
     def _entries(self) -> pd.DataFrame:
         import pandas as pd
+
         i, k = np.nonzero(self.is_issue())
         suggested = self.suggested()
-        cols = {"path": [self.ids[j] for j in i], "class": [self.classes[c] for c in k],
-                "kind": np.where(self.given[i, k] > 0.5, "spurious", "missing"),
-                "label_quality": self.quality[i, k], "is_label_issue": True,
-                "image_label_quality": self.image_quality()[i],
-                "given_label": [self._names(self.given[j:j + 1])[0] for j in i],
-                "predicted_label": [self._names(suggested[j:j + 1])[0] for j in i]}
+        cols = {
+            "path": [self.ids[j] for j in i],
+            "class": [self.classes[c] for c in k],
+            "kind": np.where(self.given[i, k] > 0.5, "spurious", "missing"),
+            "label_quality": self.quality[i, k],
+            "is_label_issue": True,
+            "image_label_quality": self.image_quality()[i],
+            "given_label": [self._names(self.given[j : j + 1])[0] for j in i],
+            "predicted_label": [self._names(suggested[j : j + 1])[0] for j in i],
+        }
         cols.update({name: self.scores[name][i, k] for name in RAW if name in self.scores})
         if self.clean is not None:
-            cols["clean_label"] = [self._names(self.clean[j:j + 1])[0] if self.has_clean[j] else "" for j in i]
+            cols["clean_label"] = [self._names(self.clean[j : j + 1])[0] if self.has_clean[j] else "" for j in i]
         frame = pd.DataFrame(cols, index=pd.Index(self.rows[i], name="row"))
         return frame.sort_values("label_quality", kind="stable")
 
@@ -181,4 +202,5 @@ def _any(flags: np.ndarray) -> np.ndarray:
 
 def _replace(s: LabelScores, **changes: Any) -> LabelScores:
     from dataclasses import replace
+
     return replace(s, **changes)

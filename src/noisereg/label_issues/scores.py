@@ -23,6 +23,7 @@ How each score ranks CIFAR-10N's known wrong labels beside cleanlab, CleanNet an
 measured in benchmarks/RESULTS.md ("Label issues"), generated from benchmarks/results/label_issues.csv; the
 figures live there only, so that none here can drift from them.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -73,16 +74,22 @@ def posterior_single(p: np.ndarray, given: np.ndarray, t: np.ndarray) -> np.ndar
 
 def posterior_multi(p: np.ndarray, given: np.ndarray, keep: np.ndarray, spurious: np.ndarray) -> np.ndarray:
     """(N, K) P(v_k = y_k | x, y_k) for per-class probabilities p and a given multi-hot y."""
-    right_pos, wrong_pos = p * keep, (1 - p) * spurious                # y_k = 1
-    right_neg, wrong_neg = (1 - p) * (1 - spurious), p * (1 - keep)    # y_k = 0
+    right_pos, wrong_pos = p * keep, (1 - p) * spurious  # y_k = 1
+    right_neg, wrong_neg = (1 - p) * (1 - spurious), p * (1 - keep)  # y_k = 0
     pos = right_pos / np.clip(right_pos + wrong_pos, 1e-12, None)
     neg = right_neg / np.clip(right_neg + wrong_neg, 1e-12, None)
     return np.where(given > 0.5, pos, neg)
 
 
-def entry_scores(logits: np.ndarray, given: np.ndarray, *, single_label: bool, h_logits: np.ndarray | None = None,
-                 h_clean: tuple[np.ndarray, np.ndarray] | None = None,
-                 trust: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def entry_scores(
+    logits: np.ndarray,
+    given: np.ndarray,
+    *,
+    single_label: bool,
+    h_logits: np.ndarray | None = None,
+    h_clean: tuple[np.ndarray, np.ndarray] | None = None,
+    trust: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Every score available, as label qualities: (N,) per image for single-label, (N, K) per entry for
     multi-label, plus the raw ``residual_logit`` r of the given entries.
 
@@ -102,8 +109,11 @@ def entry_scores(logits: np.ndarray, given: np.ndarray, *, single_label: bool, h
         out["residual"] = sigmoid(-sign * pick(r))
         out["residual_logit"] = pick(r)
         if h_clean is not None:
-            out["posterior"] = posterior_single(p, y, transition_single(*h_clean)) if single_label else \
-                posterior_multi(p, given, *transition_multi(*h_clean))
+            out["posterior"] = (
+                posterior_single(p, y, transition_single(*h_clean))
+                if single_label
+                else posterior_multi(p, given, *transition_multi(*h_clean))
+            )
     if trust is not None:
         out["method"] = pick(trust)
     return out
@@ -149,11 +159,14 @@ def resolve_score(score: str, available: dict[str, np.ndarray]) -> str:
     """The score to rank by: ``auto`` is the posterior where the method has h, else the method's own
     trust where it learns one, else g."""
     from ..errors import UserError
+
     if score not in SCORES:
         raise UserError(f"score '{score}' is not one of {list(SCORES)}")
     if score == "auto":
         return next(s for s in ("posterior", "method", "g") if s in available)
     if score not in available:
-        raise UserError(f"score '{score}' needs what this checkpoint's method does not learn; "
-                        f"available: {[s for s in SCORES[1:] if s in available]}")
+        raise UserError(
+            f"score '{score}' needs what this checkpoint's method does not learn; "
+            f"available: {[s for s in SCORES[1:] if s in available]}"
+        )
     return score

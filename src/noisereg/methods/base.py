@@ -1,4 +1,5 @@
 """What every method shares: the batch it trains on, the loss it returns, the masked BCE."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -40,12 +41,20 @@ class Batch:
 
     def to(self, device: torch.device) -> Batch:
         nb = device.type == "cuda"
-        return Batch(*(None if t is None else t.to(device, non_blocking=nb) for t in
-                       (self.x, self.targets, self.mask, self.is_clean, self.noisy, self.has_noisy, self.pos_weight)))
+        return Batch(
+            *(
+                None if t is None else t.to(device, non_blocking=nb)
+                for t in (self.x, self.targets, self.mask, self.is_clean, self.noisy, self.has_noisy, self.pos_weight)
+            )
+        )
 
 
-def masked_bce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None,
-               pos_weight: torch.Tensor | None = None) -> torch.Tensor:
+def masked_bce(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    pos_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Binary cross-entropy from logits (numerically stable), averaged over known entries.
 
     Entries where ``mask`` is 0 contribute nothing; with no known entry the loss is an exact 0
@@ -73,15 +82,31 @@ class Phase:
     clean_ratio: float
     select: bool = True
 
-    def sampler(self, data: Any, *, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
-                clean_weights: np.ndarray | None = None,
-                noisy_weights: np.ndarray | None = None) -> MixedBatchSampler:
+    def sampler(
+        self,
+        data: Any,
+        *,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        clean_weights: np.ndarray | None = None,
+        noisy_weights: np.ndarray | None = None,
+    ) -> MixedBatchSampler:
         """The phase's batches over ``data`` (a ``LabelledSet``): ``clean_ratio`` of each drawn from D_c, the rest
         from D_n (1:9 at the paper's 0.1), seeded, this rank's block of the global batch; ``*_weights`` per row
         of D_c / D_n draw some rows more often (``--sampler balanced``)."""
-        return MixedBatchSampler(data.clean_indices, data.noisy_indices, batch_size=batch_size,
-                                 clean_ratio=self.clean_ratio, seed=seed, rank=rank, world_size=world_size,
-                                 clean_weights=clean_weights, noisy_weights=noisy_weights)
+        return MixedBatchSampler(
+            data.clean_indices,
+            data.noisy_indices,
+            batch_size=batch_size,
+            clean_ratio=self.clean_ratio,
+            seed=seed,
+            rank=rank,
+            world_size=world_size,
+            clean_weights=clean_weights,
+            noisy_weights=noisy_weights,
+        )
 
 
 @dataclass

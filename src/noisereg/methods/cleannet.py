@@ -18,6 +18,7 @@ Phases: ``verify`` trains the verification network alone on the clean set (it do
 ``classify`` trains the classifier with the weights while the verifier keeps learning on the clean rows.
 Single-label only, as in its paper.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -48,9 +49,9 @@ class ReferenceVerifier(nn.Module):
 
     def class_embeddings(self) -> torch.Tensor:
         """phi_s for every class (K, hidden): attention-pooled embedded references."""
-        u = F.relu(self.reference_embed(self.reference))                       # (K, m, H)
+        u = F.relu(self.reference_embed(self.reference))  # (K, m, H)
         scores = self.attention(u).squeeze(-1).masked_fill(~self.reference_mask, float("-inf"))
-        a = torch.softmax(scores, dim=1).nan_to_num(0.0)                      # a class without references: 0
+        a = torch.softmax(scores, dim=1).nan_to_num(0.0)  # a class without references: 0
         return self.project((a.unsqueeze(-1) * u).sum(1))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -59,23 +60,24 @@ class ReferenceVerifier(nn.Module):
         return F.normalize(q, dim=1) @ F.normalize(self.class_embeddings(), dim=1).T
 
 
-def kmeans_references(features: np.ndarray, labels: np.ndarray, num_classes: int, references: int,
-                      seed: int) -> tuple[np.ndarray, np.ndarray]:
+def kmeans_references(
+    features: np.ndarray, labels: np.ndarray, num_classes: int, references: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(K, m, D) reference features and their (K, m) mask: per class, ``m`` k-means centres of its clean
     images' features (all of them when a class has at most ``m``)."""
     from sklearn.cluster import KMeans
+
     ref = np.zeros((num_classes, references, features.shape[1]), np.float32)
     mask = np.zeros((num_classes, references), bool)
     for c in range(num_classes):
         x = features[labels == c]
         if len(x) > references:
             x = KMeans(n_clusters=references, n_init=1, random_state=seed).fit(x).cluster_centers_
-        ref[c, :len(x)], mask[c, :len(x)] = x, True
+        ref[c, : len(x)], mask[c, : len(x)] = x, True
     return ref, mask
 
 
-def verification_loss(scores: torch.Tensor, labels: torch.Tensor, correct: torch.Tensor,
-                      margin: float) -> torch.Tensor:
+def verification_loss(scores: torch.Tensor, labels: torch.Tensor, correct: torch.Tensor, margin: float) -> torch.Tensor:
     """The paper's L_sup on the scores (N, K) of pairs (image, ``labels``) with ``correct`` in {0, 1}."""
     s = scores.gather(1, labels[:, None]).squeeze(1)
     return (correct * (1 - s) + (1 - correct) * (s - margin).clamp_min(0)).mean()
@@ -92,8 +94,17 @@ class CleanNetWeighting(Method):
         seed: seeds the k-means of the reference set.
     """
 
-    def __init__(self, feature_dim: int, num_classes: int, *, hidden: int = 256, references: int = 32,
-                 margin: float = 0.1, clean_ratio: float = PAPER_CLEAN_RATIO, seed: int = 0) -> None:
+    def __init__(
+        self,
+        feature_dim: int,
+        num_classes: int,
+        *,
+        hidden: int = 256,
+        references: int = 32,
+        margin: float = 0.1,
+        clean_ratio: float = PAPER_CLEAN_RATIO,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         self.classifier = nn.Linear(feature_dim, num_classes)
         self.verifier = ReferenceVerifier(feature_dim, num_classes, hidden, references)
@@ -117,8 +128,9 @@ class CleanNetWeighting(Method):
             features = ctx.outputs(rows)["features"].numpy()
         finally:
             self._emit_features = False
-        ref, mask = kmeans_references(features, ctx.data.clean_rows(rows).argmax(1), ctx.data.num_classes,
-                                      self.references, self.seed)
+        ref, mask = kmeans_references(
+            features, ctx.data.clean_rows(rows).argmax(1), ctx.data.num_classes, self.references, self.seed
+        )
         self.verifier.reference.copy_(torch.from_numpy(ref))
         self.verifier.reference_mask.copy_(torch.from_numpy(mask))
 
@@ -140,7 +152,7 @@ class CleanNetWeighting(Method):
             out.update(loss=l_verify, l_verify=l_verify.detach())
             return out
         given = batch.targets[noisy].argmax(1)
-        w = scores[noisy].detach().gather(1, given[:, None]).squeeze(1).clamp_min(0)     # w_soft
+        w = scores[noisy].detach().gather(1, given[:, None]).squeeze(1).clamp_min(0)  # w_soft
         per_row = -(batch.targets * log_p).sum(1)
         weights = torch.ones_like(per_row).masked_scatter(noisy, w)
         l_class = (weights * per_row).sum() / weights.sum().clamp_min(1e-6)
@@ -159,5 +171,7 @@ class CleanNetWeighting(Method):
             real = batch.has_noisy[clean] & (own != truth)
             negative = torch.where(real, own, hard)
         ones = torch.ones_like(truth, dtype=scores.dtype)
-        return (verification_loss(scores, truth, ones, self.margin) +
-                verification_loss(scores, negative, torch.zeros_like(ones), self.margin)) / 2
+        return (
+            verification_loss(scores, truth, ones, self.margin)
+            + verification_loss(scores, negative, torch.zeros_like(ones), self.margin)
+        ) / 2

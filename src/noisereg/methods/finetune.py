@@ -8,6 +8,7 @@
 Each first trains the linear classifier on the noisy labels (phase ``noisy``), then fine-tunes it
 (phase ``fine-tune``), each phase for the configured number of steps.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,8 +30,9 @@ class FineTune(LinearClassifier):
             network: ft-w); the method refuses the other one.
     """
 
-    def __init__(self, feature_dim: int, num_classes: int, *, ft_ratio: float, scheme: str, whole: bool,
-                 name: str) -> None:
+    def __init__(
+        self, feature_dim: int, num_classes: int, *, ft_ratio: float, scheme: str, whole: bool, name: str
+    ) -> None:
         super().__init__(feature_dim, num_classes, clean_ratio=0.0)
         self.ft_ratio, self.scheme, self.whole, self.name = ft_ratio, scheme, whole, name
 
@@ -40,8 +42,10 @@ class FineTune(LinearClassifier):
     def check_data(self, data: Any, where: str) -> None:
         whole = self.whole
         if whole != (self.scheme == "end-to-end"):
-            raise UserError(f"{where}: {self.name} fine-tunes the {'whole network' if whole else 'last layer'}; "
-                            f"use --scheme {'end-to-end' if whole else 'frozen'}")
+            raise UserError(
+                f"{where}: {self.name} fine-tunes the {'whole network' if whole else 'last layer'}; "
+                f"use --scheme {'end-to-end' if whole else 'frozen'}"
+            )
         super().check_data(data, where)
 
 

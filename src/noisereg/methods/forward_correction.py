@@ -8,6 +8,7 @@
   p(j | x) over the trusted (clean) samples of class i; the fresh classifier is trained with the
   corrected loss on noisy samples and the plain loss on clean ones.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -67,8 +68,15 @@ class TransitionCorrected(Method):
 
     g_form = "softmax"  # its logits are log-softmax outputs
 
-    def __init__(self, feature_dim: int, num_classes: int, *, estimator: str, finetune: bool = False,
-                 clean_ratio: float = PAPER_CLEAN_RATIO) -> None:
+    def __init__(
+        self,
+        feature_dim: int,
+        num_classes: int,
+        *,
+        estimator: str,
+        finetune: bool = False,
+        clean_ratio: float = PAPER_CLEAN_RATIO,
+    ) -> None:
         super().__init__()
         self.fc = nn.Linear(feature_dim, num_classes)
         self.register_buffer("transition", torch.eye(num_classes))  # saved with the checkpoint
@@ -94,8 +102,9 @@ class TransitionCorrected(Method):
             t = anchor_transition_matrix(probs)
         else:
             rows = data.clean_indices
-            t = gold_transition_matrix(ctx.logits(rows).exp().numpy(), data.clean_rows(rows).argmax(1),
-                                       data.num_classes)
+            t = gold_transition_matrix(
+                ctx.logits(rows).exp().numpy(), data.clean_rows(rows).argmax(1), data.num_classes
+            )
         self.transition.copy_(torch.as_tensor(t, dtype=self.transition.dtype))
         self.fc.reset_parameters()  # a fresh classifier learns through the correction
 
@@ -107,8 +116,10 @@ class TransitionCorrected(Method):
         clean, noisy = batch.is_clean, ~batch.is_clean
         if self.phase == "corrected":
             log_noisy = torch.log((log_p.exp() @ self.transition).clamp_min(1e-12))
-            out["loss"] = soft_ce(log_noisy[noisy], batch.targets[noisy]) * noisy.float().mean() + \
-                soft_ce(log_p[clean], batch.targets[clean]) * clean.float().mean()
+            out["loss"] = (
+                soft_ce(log_noisy[noisy], batch.targets[noisy]) * noisy.float().mean()
+                + soft_ce(log_p[clean], batch.targets[clean]) * clean.float().mean()
+            )
         else:
             out["loss"] = soft_ce(log_p, batch.targets)
         return out

@@ -5,6 +5,7 @@ labels where they exist and from the cleaned labels elsewhere.
 ``veit-wp`` pre-trains the cleaner on the paired clean set, then trains both jointly; ``veit-tj``
 trains them jointly from the start.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,8 +35,9 @@ class LabelCleaningNetwork(nn.Module):
 class LabelCleaning(Method):
     """Classifier (linear, sigmoid) + label cleaning network, trained with alpha-free sum of losses."""
 
-    def __init__(self, feature_dim: int, num_classes: int, *, hidden: int, pretrain: bool,
-                 clean_ratio: float = PAPER_CLEAN_RATIO) -> None:
+    def __init__(
+        self, feature_dim: int, num_classes: int, *, hidden: int, pretrain: bool, clean_ratio: float = PAPER_CLEAN_RATIO
+    ) -> None:
         super().__init__()
         self.classifier = nn.Linear(feature_dim, num_classes)
         self.cleaner = LabelCleaningNetwork(feature_dim, num_classes, hidden)
@@ -57,8 +59,10 @@ class LabelCleaning(Method):
             out.update(loss=l_cleaner, l_cleaner=l_cleaner.detach())
             return out
         pw = batch.pos_weight
-        l_class = masked_bce(logits[clean], batch.targets[clean], batch.mask[clean], pw) * clean.float().mean() + \
-            masked_bce(logits[noisy], cleaned[noisy].detach(), pos_weight=pw) * noisy.float().mean()
+        l_class = (
+            masked_bce(logits[clean], batch.targets[clean], batch.mask[clean], pw) * clean.float().mean()
+            + masked_bce(logits[noisy], cleaned[noisy].detach(), pos_weight=pw) * noisy.float().mean()
+        )
         out.update(loss=l_cleaner + l_class, l_cleaner=l_cleaner.detach(), l_classifier=l_class.detach())
         return out
 

@@ -2,6 +2,7 @@
 
 With the frozen scheme this is stage one, the fine-tuning of the backbone on the noisy labels.
 """
+
 from __future__ import annotations
 
 import torch

@@ -20,6 +20,7 @@ Single-label data uses the softmax cross-entropy of each image, as in the paper;
 binary cross-entropy of each (image, class) entry, each entry weighted on its own. As in the paper the
 clean rows serve as meta data only; the classifier does not train on them directly.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -65,8 +66,16 @@ class MetaWeightNet(Method):
         clean_ratio: clean (meta) share of each batch.
     """
 
-    def __init__(self, feature_dim: int, num_classes: int, *, hidden: int = 256, activation: str = "sigmoid",
-                 meta_step: float = 1.0, clean_ratio: float = PAPER_CLEAN_RATIO) -> None:
+    def __init__(
+        self,
+        feature_dim: int,
+        num_classes: int,
+        *,
+        hidden: int = 256,
+        activation: str = "sigmoid",
+        meta_step: float = 1.0,
+        clean_ratio: float = PAPER_CLEAN_RATIO,
+    ) -> None:
         super().__init__()
         self.classifier = make_head(feature_dim, hidden, num_classes, activation)
         self.weight_net = WeightNet()
@@ -82,8 +91,9 @@ class MetaWeightNet(Method):
         self.multi_label.fill_(not data.is_single_label)  # the loss form follows the data: CE per image, BCE per entry
         super().check_data(data, where)
 
-    def losses(self, logits: torch.Tensor, targets: torch.Tensor,
-               pos_weight: torch.Tensor | None = None) -> torch.Tensor:
+    def losses(
+        self, logits: torch.Tensor, targets: torch.Tensor, pos_weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Per-sample losses: (N,) cross-entropy (single-label) or (N, K) binary cross-entropy entries
         (positives weighed by ``pos_weight``)."""
         if self.single_label:
@@ -124,6 +134,6 @@ class MetaWeightNet(Method):
         losses = self.losses(logits[noisy], batch.targets[noisy], batch.pos_weight)
         with torch.no_grad():
             weights = self.weight_net(losses)
-        l_weighted = normalised_mean(weights, losses) if losses.numel() else logits.sum() * 0       # step 3
+        l_weighted = normalised_mean(weights, losses) if losses.numel() else logits.sum() * 0  # step 3
         out.update(loss=l_weighted + l_meta, l_weighted=l_weighted.detach(), l_meta=l_meta.detach())
         return out

@@ -5,6 +5,7 @@ classifier), with the very head of the paper's clean net F_c (Linear -> activati
 it differs from ``proposed`` only in having no residual net and no separate L_clean. It is also the
 classifier that cleanlab's CleanLearning wraps in the benchmark, so both see the same head.
 """
+
 from __future__ import annotations
 
 import torch
@@ -16,8 +17,15 @@ from .base import PAPER_CLEAN_RATIO, Batch, Method, masked_bce
 class MixedLabels(Method):
     """logits = F_c(f(x)), BCE on the batch's labels (clean rows: clean labels; the rest: noisy)."""
 
-    def __init__(self, feature_dim: int, num_classes: int, *, hidden: int = 256, activation: str = "sigmoid",
-                 clean_ratio: float = PAPER_CLEAN_RATIO) -> None:
+    def __init__(
+        self,
+        feature_dim: int,
+        num_classes: int,
+        *,
+        hidden: int = 256,
+        activation: str = "sigmoid",
+        clean_ratio: float = PAPER_CLEAN_RATIO,
+    ) -> None:
         super().__init__()
         self.clean_net = CleanNet(feature_dim, hidden, num_classes, activation)
         self.clean_ratio = clean_ratio

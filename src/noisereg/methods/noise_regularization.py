@@ -11,6 +11,7 @@ Two options the paper leaves open, measured against its form as ``proposed-<vari
   L_corr = CE(softmax(c) T, y) on the noisy rows, with T[i] = mean of h's class probabilities over
   the clean images of class i: the residual net's own model of the noise corrects g's noisy loss.
 """
+
 from __future__ import annotations
 
 import torch
@@ -35,9 +36,18 @@ class NoiseRegularization(Method):
         correct: add the corrected loss on g in a second phase (see the module docstring).
     """
 
-    def __init__(self, feature_dim: int, num_classes: int, *, hidden: int = 256, activation: str = "sigmoid",
-                 alpha: float = 0.2, clean_ratio: float = PAPER_CLEAN_RATIO, form: str = "sigmoid",
-                 correct: bool = False) -> None:
+    def __init__(
+        self,
+        feature_dim: int,
+        num_classes: int,
+        *,
+        hidden: int = 256,
+        activation: str = "sigmoid",
+        alpha: float = 0.2,
+        clean_ratio: float = PAPER_CLEAN_RATIO,
+        form: str = "sigmoid",
+        correct: bool = False,
+    ) -> None:
         super().__init__()
         self.clean_net = CleanNet(feature_dim, hidden, num_classes, activation)
         self.residual_net = ResidualNet(feature_dim, hidden, num_classes, activation)
@@ -60,9 +70,9 @@ class NoiseRegularization(Method):
             self.transition.copy_(torch.as_tensor(t, dtype=self.transition.dtype))
 
     def forward(self, features: torch.Tensor, batch: Batch | None = None) -> dict[str, torch.Tensor]:
-        c = self.clean_net(features)          # eq. (1)
-        r = self.residual_net(features)       # eq. (3)
-        if self.form == "softmax":            # log-probabilities: sigmoid of them ranks like the probabilities
+        c = self.clean_net(features)  # eq. (1)
+        r = self.residual_net(features)  # eq. (3)
+        if self.form == "softmax":  # log-probabilities: sigmoid of them ranks like the probabilities
             out = {"logits": F.log_softmax(c.float(), 1), "h_logits": F.log_softmax((r + c).float(), 1)}
         else:
             out = {"logits": c, "h_logits": r + c}  # g = sigmoid(c), eq. (2); h = sigmoid(r + c), eq. (4)
@@ -75,7 +85,7 @@ class NoiseRegularization(Method):
         else:
             l_clean = masked_bce(c[clean], batch.targets[clean], batch.mask[clean], batch.pos_weight)  # eq. (6)
             l_noise = masked_bce((r + c)[noisy], batch.targets[noisy], pos_weight=batch.pos_weight)  # eq. (5)
-        loss = self.alpha * l_clean + l_noise                                          # eq. (7)
+        loss = self.alpha * l_clean + l_noise  # eq. (7)
         out.update(l_clean=l_clean.detach(), l_noise=l_noise.detach())
         if self.correct and self.phase == "corrected":
             p_noisy = F.softmax(c[noisy].float(), 1) @ self.transition

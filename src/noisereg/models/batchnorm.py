@@ -7,6 +7,7 @@ processes would train another model than one. ``global_batch_norm`` swaps a mode
 for the time it trains, for layers that normalise with the statistics of the whole batch: torch's
 SyncBatchNorm on CUDA, ``GlobalBatchNorm`` elsewhere (torch's refuses CPU tensors, so gloo runs).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -100,9 +101,11 @@ def global_batch_norm(model: nn.Module, device: torch.device, ctx: DistContext) 
             elif isinstance(child, _BatchNorm) and not isinstance(child, (GlobalBatchNorm, nn.SyncBatchNorm)):
                 left.append(f"{name}.{child_name}".lstrip(".") + f" ({type(child).__name__})")
     if left and ctx.is_main:
-        warn(f"warning: {len(left)} BatchNorm layer(s) of a type noisereg cannot synchronise normalise with each "
-             f"process's share of the batch, so {ctx.world_size} processes only approximate one: {', '.join(left[:3])}"
-             + (", ..." if len(left) > 3 else ""))
+        warn(
+            f"warning: {len(left)} BatchNorm layer(s) of a type noisereg cannot synchronise normalise with each "
+            f"process's share of the batch, so {ctx.world_size} processes only approximate one: {', '.join(left[:3])}"
+            + (", ..." if len(left) > 3 else "")
+        )
     try:
         yield
     finally:

@@ -1,4 +1,5 @@
 """The clean net F_c and the residual net F_r: Linear -> activation -> Linear (paper sec. 3.1)."""
+
 from __future__ import annotations
 
 from torch import nn

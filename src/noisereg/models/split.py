@@ -7,6 +7,7 @@ mode ``top(trunk(x)) == backbone(x)``. The trunk runs once over the images into 
 float16 activations, ``features.cached_features``); the top then trains on those activations at a
 fraction of the whole network's cost per step.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -91,7 +92,7 @@ def describe_top(backbone: nn.Module, k: int) -> str:
     """The trained part in words: ``the last 5 of 16 blocks (block 11 to block 15) and the head convolution``."""
     units = backbone_units(backbone)
     n, kind = len(units.blocks), units.kind
-    names = [u.name for u in units.blocks[n - k:]]
+    names = [u.name for u in units.blocks[n - k :]]
     span = names[0] if k == 1 else f"{names[0]} to {names[-1]}"
     return f"the last {k} of {n} {kind} ({span}) and the {units.head.name}"
 
@@ -106,9 +107,11 @@ def split_backbone(backbone: nn.Module, k: int, *, frozen_bn: bool = False) -> t
     units: Units = backbone_units(backbone)
     n = len(units.blocks)
     if not 1 <= k <= n:
-        raise UserError(f"--train-blocks {k}: {backbone.name} has {n} {units.kind}, so at most {n} can train "
-                        f"(0 trains the whole backbone)")
-    below, above = [units.stem, *units.blocks[:n - k]], [*units.blocks[n - k:], units.head]
+        raise UserError(
+            f"--train-blocks {k}: {backbone.name} has {n} {units.kind}, so at most {n} can train "
+            f"(0 trains the whole backbone)"
+        )
+    below, above = [units.stem, *units.blocks[: n - k]], [*units.blocks[n - k :], units.head]
     cut = {"train_blocks": k, "of": n}
     trunk, top = Trunk(backbone, below, cut), Top(backbone, above, frozen_bn=frozen_bn)
     top.cut = {**cut, "reads": "float16 trunk activations"}  # keys the cache of the features it computes

@@ -14,6 +14,7 @@ and in train mode: the same modules, the same per-block drop-connect rates. The 
   end, the first being the stem); head: what follows the last stage, then ``forward_head``. A model whose
   forward is not that sequence (a ViT's position embedding, ...) is refused: the cut is checked on an image.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -26,8 +27,10 @@ from torch import nn
 from ..errors import UserError
 
 TIMM_HEAD = ("global_pool", "head", "fc", "classifier")  # the first of a timm model's children forward_head uses
-SUPPORTED = ("small-cnn, efficientnet-lite0/1/2, torchvision ResNets (resnet18, resnet50, resnext50_32x4d, ...) and "
-             "timm models cut into stages by their feature_info")
+SUPPORTED = (
+    "small-cnn, efficientnet-lite0/1/2, torchvision ResNets (resnet18, resnet50, resnext50_32x4d, ...) and "
+    "timm models cut into stages by their feature_info"
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ def _sequence(modules: Sequence[nn.Module]) -> Callable[[torch.Tensor], torch.Te
         for m in modules:
             x = m(x)
         return x
+
     return run
 
 
@@ -89,17 +93,23 @@ def _efficientnet_lite(body: nn.Module) -> Units:
     stem_modules = (body._conv_stem, body._bn0, body._swish)
     stem = Unit("stem", stem_modules, lambda x: body._swish(body._bn0(body._conv_stem(x))))
     n, rate = len(body._blocks), body._global_params.drop_connect_rate
-    blocks = tuple(Unit(f"block {i}", (block,), partial(block, drop_connect_rate=rate * float(i) / n if rate else rate))
-                   for i, block in enumerate(body._blocks))
-    head = Unit("head convolution", (body._conv_head, body._bn1, body._swish, body._avg_pooling, body._dropout,
-                                     body._fc), partial(_lite_head, body))
+    blocks = tuple(
+        Unit(f"block {i}", (block,), partial(block, drop_connect_rate=rate * float(i) / n if rate else rate))
+        for i, block in enumerate(body._blocks)
+    )
+    head = Unit(
+        "head convolution",
+        (body._conv_head, body._bn1, body._swish, body._avg_pooling, body._dropout, body._fc),
+        partial(_lite_head, body),
+    )
     return Units(stem, blocks, head)
 
 
 def _resnet(body: nn.Module) -> Units:
     """torchvision ``ResNet._forward_impl`` split at its residual blocks."""
-    blocks = tuple(_unit(f"layer{i}.{j}", [block]) for i in range(1, 5)
-                   for j, block in enumerate(getattr(body, f"layer{i}")))
+    blocks = tuple(
+        _unit(f"layer{i}.{j}", [block]) for i in range(1, 5) for j, block in enumerate(getattr(body, f"layer{i}"))
+    )
     stem = _unit("stem", [body.conv1, body.bn1, body.relu, body.maxpool])
     head = _unit("head", [body.avgpool, nn.Flatten(1), body.fc])
     return Units(stem, blocks, head)
@@ -116,12 +126,14 @@ def _timm(body: nn.Module, name: str) -> Units:
         flat += [(f"{n}.{c}", sub) for c, sub in m.named_children()] if n in containers else [(n, m)]
     where = {n: i for i, (n, _) in enumerate(flat)}
     if len(stages) < 2 or any(s not in where for s in stages):
-        raise UserError(f"--train-blocks: cannot cut '{name}' at its feature_info stages {stages}; "
-                        f"supported: {SUPPORTED}")
+        raise UserError(
+            f"--train-blocks: cannot cut '{name}' at its feature_info stages {stages}; supported: {SUPPORTED}"
+        )
     ends = [where[s] + 1 for s in stages]
     part = lambda a, b: [m for _, m in flat[a:b]]  # noqa: E731
-    blocks = tuple(_unit("-".join(dict.fromkeys([flat[a][0], flat[b - 1][0]])), part(a, b))
-                   for a, b in zip(ends[:-1], ends[1:]))
+    blocks = tuple(
+        _unit("-".join(dict.fromkeys([flat[a][0], flat[b - 1][0]])), part(a, b)) for a, b in zip(ends[:-1], ends[1:])
+    )
     tail = part(ends[-1], len(flat))
     head_modules = (*tail, *(m for _, m in children[at:]))
     head = Unit("head", head_modules, lambda x: body.forward_head(_sequence(tail)(x)))
@@ -136,13 +148,16 @@ def backbone_units(backbone: nn.Module) -> Units:
     """
     name, body = backbone.name, backbone.body
     if name == "features":
-        raise UserError("--train-blocks needs images: precomputed features (--backbone features, --features) have "
-                        "no blocks to train")
+        raise UserError(
+            "--train-blocks needs images: precomputed features (--backbone features, --features) have "
+            "no blocks to train"
+        )
     if name == "small-cnn":
         return _small_cnn(body)
     if hasattr(body, "_blocks") and hasattr(body, "_conv_stem"):
         return _efficientnet_lite(body)
     import torchvision
+
     if isinstance(body, torchvision.models.ResNet):
         return _resnet(body)
     if name.startswith("timm/") and hasattr(body, "feature_info") and hasattr(body, "forward_head"):
@@ -171,5 +186,7 @@ def _check_cut(backbone: nn.Module, units: Units) -> None:
     finally:
         backbone.train(was)
     if got.shape != want.shape or not torch.allclose(got, want, rtol=1e-4, atol=1e-5):
-        raise UserError(f"--train-blocks: '{backbone.name}' cannot be cut at its feature_info stages (its forward "
-                        f"is not their sequence); supported: {SUPPORTED}")
+        raise UserError(
+            f"--train-blocks: '{backbone.name}' cannot be cut at its feature_info stages (its forward "
+            f"is not their sequence); supported: {SUPPORTED}"
+        )

@@ -13,6 +13,7 @@ Writes ``manifest.csv`` (train with it), ``protocol.json`` (settings, counts, ag
 clean labels per class; missing / spurious rates for multi-label), ``noise.md`` and the annotator's
 cached top-k (``annotator_topk.npz``), reused by any later run with the same annotator and images.
 """
+
 from __future__ import annotations
 
 import time
@@ -68,8 +69,10 @@ def refuse_earlier_manifest(out: str | Path, overwrite: bool) -> None:
     """
     manifest = Path(out) / "manifest.csv"
     if manifest.exists() and not overwrite:
-        raise UserError(f"--out {out} already holds {manifest.name} (an earlier run's labels): give --overwrite to "
-                        "replace it (the cached top-k is reused) or another --out")
+        raise UserError(
+            f"--out {out} already holds {manifest.name} (an earlier run's labels): give --overwrite to "
+            "replace it (the cached top-k is reused) or another --out"
+        )
 
 
 def annotator_inputs(table: LabelTable) -> Any:
@@ -78,6 +81,7 @@ def annotator_inputs(table: LabelTable) -> Any:
         return table.image_paths()
     if table.pixels is not None:
         import torch
+
         return torch.from_numpy(np.ascontiguousarray(table.pixels)).permute(0, 3, 1, 2).float().div_(255)
     raise UserError(f"{table.source}: the annotator needs images, and this dataset has none (features only?)")
 
@@ -90,10 +94,19 @@ def annotate_table(table: LabelTable, cfg: AnnotateConfig) -> tuple[LabelTable, 
     pass, so a bad map writes nothing.
     """
     lookup = class_lookup(read_class_map(cfg.class_map), table.classes, where=f"class map {cfg.class_map}")
-    index, _ = annotator_topk(annotator_inputs(table), cache=cfg.out, annotator=cfg.annotator, weights=cfg.weights,
-                              image_size=cfg.image_size, ids=[str(i) for i in table.ids],
-                              content=table.source if table.paths is None else "", device=cfg.device,
-                              batch_size=cfg.batch_size, num_workers=cfg.num_workers, quiet=cfg.quiet)
+    index, _ = annotator_topk(
+        annotator_inputs(table),
+        cache=cfg.out,
+        annotator=cfg.annotator,
+        weights=cfg.weights,
+        image_size=cfg.image_size,
+        ids=[str(i) for i in table.ids],
+        content=table.source if table.paths is None else "",
+        device=cfg.device,
+        batch_size=cfg.batch_size,
+        num_workers=cfg.num_workers,
+        quiet=cfg.quiet,
+    )
     labels = assign_labels(index, lookup, top_k=cfg.top_k, mode=cfg.label_mode)
     if cfg.label_mode == "single":
         has_noisy = labels >= 0
@@ -101,12 +114,19 @@ def annotate_table(table: LabelTable, cfg: AnnotateConfig) -> tuple[LabelTable, 
     else:  # an empty set is a noisy label too ("none of the classes"): the row stays in D_n
         has_noisy, lists = np.ones(len(table), bool), labels
     unlabelled = np.flatnonzero([not row for row in lists])
-    out = replace(table, noisy=csr_from_lists(lists, table.num_classes), has_noisy=has_noisy, notes=list(table.notes),
-                  multi_label=table.multi_label or cfg.label_mode == "multi",
-                  source=f"{table.source} (noisy: top-{cfg.top_k} of {cfg.annotator}, {cfg.label_mode})")
-    info = {"without_mapped_prediction": int(len(unlabelled)),
-            "without_mapped_prediction_ids": [str(table.ids[i]) for i in unlabelled],
-            "mapped_imagenet_classes": int((lookup >= 0).sum())}
+    out = replace(
+        table,
+        noisy=csr_from_lists(lists, table.num_classes),
+        has_noisy=has_noisy,
+        notes=list(table.notes),
+        multi_label=table.multi_label or cfg.label_mode == "multi",
+        source=f"{table.source} (noisy: top-{cfg.top_k} of {cfg.annotator}, {cfg.label_mode})",
+    )
+    info = {
+        "without_mapped_prediction": int(len(unlabelled)),
+        "without_mapped_prediction_ids": [str(table.ids[i]) for i in unlabelled],
+        "mapped_imagenet_classes": int((lookup >= 0).sum()),
+    }
     return out, info
 
 
@@ -116,8 +136,10 @@ def agreement(table: LabelTable) -> dict[str, Any]:
     clean, noisy = table.clean[both].astype(bool), table.noisy[both].astype(bool)
     hits = np.asarray(clean.multiply(noisy).sum(axis=0)).ravel()
     total = np.asarray(clean.sum(axis=0)).ravel()
-    return {name: {"agreement": round(float(hits[k] / total[k]), 4) if total[k] else None, "images": int(total[k])}
-            for k, name in enumerate(table.classes)}
+    return {
+        name: {"agreement": round(float(hits[k] / total[k]), 4) if total[k] else None, "images": int(total[k])}
+        for k, name in enumerate(table.classes)
+    }
 
 
 def write_protocol(full: LabelTable, cfg: Any, result: dict[str, Any], *, title: str) -> dict[str, Any]:
@@ -134,13 +156,17 @@ def write_protocol(full: LabelTable, cfg: Any, result: dict[str, Any], *, title:
     image_root = manifest_image_root(table, out / "manifest.csv")
     manifest = write_manifest(table, out / "manifest.csv", image_root=image_root)
     rates = noise["noise_rate"] or {}
-    result = {"config": asdict(cfg), **result,
-              "noise": {k: rates.get(k) for k in ("overall", "missing", "spurious", "per_class") if k in rates},
-              "agreement_per_class": agreement(full), "label_cardinality": noise["label_cardinality"],
-              "manifest": str(manifest), "image_root": str(image_root)}
+    result = {
+        "config": asdict(cfg),
+        **result,
+        "noise": {k: rates.get(k) for k in ("overall", "missing", "spurious", "per_class") if k in rates},
+        "agreement_per_class": agreement(full),
+        "label_cardinality": noise["label_cardinality"],
+        "manifest": str(manifest),
+        "image_root": str(image_root),
+    }
     write_json(out / "protocol.json", result, indent=1)
-    write_text(out / "noise.md", "\n".join([title, "", *lines, "", "```", format_summary(noise),
-                                            "```", ""]))
+    write_text(out / "noise.md", "\n".join([title, "", *lines, "", "```", format_summary(noise), "```", ""]))
     return result
 
 
@@ -159,17 +185,29 @@ def compile_annotated(table: LabelTable, cfg: AnnotateConfig) -> dict[str, Any]:
     if not cfg.keep_unmapped_classes:
         table, dropped = drop_unmapped_classes(table, class_map)
     full, info = annotate_table(table, cfg)
-    counts = {"images": len(full), "train": int(full.split_mask("train").sum()),
-              "noisy": int(full.has_noisy.sum()), "clean": int(full.has_clean.sum())}
+    counts = {
+        "images": len(full),
+        "train": int(full.split_mask("train").sum()),
+        "noisy": int(full.has_noisy.sum()),
+        "clean": int(full.has_clean.sum()),
+    }
     lines = [_dropped_line(dropped, cfg)] if dropped["dropped_classes"] else []
-    lines += [f"{counts['images']:,} images; {counts['noisy']:,} with a noisy label; "
-              f"{info['without_mapped_prediction']:,} without any mapped prediction among the top-{cfg.top_k}"
-              + (" (no noisy label: left out of D_n)." if cfg.label_mode == "single" else
-                 " (an empty label set, <none> in the manifest).")]
-    result = write_protocol(full, cfg, {"classes": list(full.classes), "counts": counts, **dropped, **info,
-                                        "_lines": lines},
-                            title=f"# Machine-annotated labels: top-{cfg.top_k} of {cfg.annotator} "
-                                  f"({cfg.label_mode}), class map {cfg.class_map}")
+    lines += [
+        f"{counts['images']:,} images; {counts['noisy']:,} with a noisy label; "
+        f"{info['without_mapped_prediction']:,} without any mapped prediction among the top-{cfg.top_k}"
+        + (
+            " (no noisy label: left out of D_n)."
+            if cfg.label_mode == "single"
+            else " (an empty label set, <none> in the manifest)."
+        )
+    ]
+    result = write_protocol(
+        full,
+        cfg,
+        {"classes": list(full.classes), "counts": counts, **dropped, **info, "_lines": lines},
+        title=f"# Machine-annotated labels: top-{cfg.top_k} of {cfg.annotator} "
+        f"({cfg.label_mode}), class map {cfg.class_map}",
+    )
     result["seconds"] = round(time.time() - started, 1)
     write_json(Path(cfg.out) / "protocol.json", result, indent=1)
     return result
@@ -178,6 +216,8 @@ def compile_annotated(table: LabelTable, cfg: AnnotateConfig) -> dict[str, Any]:
 def _dropped_line(dropped: dict[str, Any], cfg: AnnotateConfig) -> str:
     """One line: which classes the map leaves out and how many images that removed, split by split."""
     per = ", ".join(f"{s} {n:,}" for s, n in dropped["removed_per_split"].items())
-    return (f"dropped {len(dropped['dropped_classes'])} class(es) that {cfg.class_map} gives no ImageNet index: "
-            f"{', '.join(dropped['dropped_classes'])}; {dropped['removed_images']:,} images left without a clean "
-            f"label removed{f' ({per})' if per else ''} (--keep-unmapped-classes keeps them).")
+    return (
+        f"dropped {len(dropped['dropped_classes'])} class(es) that {cfg.class_map} gives no ImageNet index: "
+        f"{', '.join(dropped['dropped_classes'])}; {dropped['removed_images']:,} images left without a clean "
+        f"label removed{f' ({per})' if per else ''} (--keep-unmapped-classes keeps them)."
+    )

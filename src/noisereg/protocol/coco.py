@@ -16,6 +16,7 @@
 5. Write ``manifest.csv`` (train with it), ``protocol.json`` (settings, counts, measured noise),
    ``noise.md`` (missing / spurious rates per class) and the annotator's cached top-k.
 """
+
 from __future__ import annotations
 
 import time
@@ -66,6 +67,7 @@ def split_counts(n: int, sizes: tuple[float, ...]) -> tuple[int, int, int]:
 def compile_coco(cfg: CocoProtocolConfig) -> dict:
     """Run the whole protocol; returns the ``protocol.json`` content."""
     from ..data.sources import open_dataset
+
     started = time.time()
     output_dir(cfg.out)  # an unwritable --out fails before any work
     coco = open_dataset("coco", root=cfg.root, subsets=cfg.subsets)
@@ -77,40 +79,67 @@ def compile_coco(cfg: CocoProtocolConfig) -> dict:
     lookup = class_lookup(class_map, kept, where="class map")
     column = {c: j for j, c in enumerate(kept)}
     old_to_new = {coco.classes.index(c): column[c] for c in kept}
-    clean_lists = [[old_to_new[k] for k in coco.clean.indices[coco.clean.indptr[i]:coco.clean.indptr[i + 1]]
-                    if k in old_to_new] for i in range(len(coco))]
+    clean_lists = [
+        [old_to_new[k] for k in coco.clean.indices[coco.clean.indptr[i] : coco.clean.indptr[i + 1]] if k in old_to_new]
+        for i in range(len(coco))
+    ]
     labelled = np.asarray([bool(c) for c in clean_lists])
     if not labelled.any():
         raise UserError(f"{cfg.root}: no image has a label among the {len(kept)} mapped classes")
     rows = np.flatnonzero(labelled)
     paths = coco.image_paths(rows)
-    index, _ = annotator_topk(paths, cache=cfg.out, annotator=cfg.annotator, weights=cfg.weights,
-                              image_size=cfg.image_size, device=cfg.device, batch_size=cfg.batch_size,
-                              num_workers=cfg.num_workers, quiet=cfg.quiet)
+    index, _ = annotator_topk(
+        paths,
+        cache=cfg.out,
+        annotator=cfg.annotator,
+        weights=cfg.weights,
+        image_size=cfg.image_size,
+        device=cfg.device,
+        batch_size=cfg.batch_size,
+        num_workers=cfg.num_workers,
+        quiet=cfg.quiet,
+    )
     noisy_lists = assign_labels(index, lookup, top_k=cfg.top_k, mode="multi")
     n_train, n_val, n_test = split_counts(len(rows), cfg.split_sizes)
     split = np.zeros(len(rows), np.uint8)
     perm = np.random.default_rng(cfg.seed).permutation(len(rows))
-    split[perm[n_train:n_train + n_val]] = 1
-    split[perm[n_train + n_val:]] = 2
-    full = LabelTable(classes=kept, ids=coco.ids[rows], split=split,
-                      noisy=csr_from_lists(noisy_lists, len(kept)),
-                      clean=csr_from_lists([clean_lists[i] for i in rows], len(kept)),
-                      has_noisy=np.ones(len(rows), bool), has_clean=np.ones(len(rows), bool),
-                      paths=coco.paths[rows], root=coco.root, multi_label=True,
-                      source=f"coco-56 {cfg.root} (noisy: top-{cfg.top_k} of {cfg.annotator})")
-    images = {"coco": len(coco), "without_mapped_label_removed": int((~labelled).sum()), "kept": int(len(rows)),
-              "train": n_train, "val": n_val, "test": n_test,
-              "clean_train": int(full.clean_draw(cfg.clean_fraction, cfg.seed).sum())}  # what the manifest keeps
+    split[perm[n_train : n_train + n_val]] = 1
+    split[perm[n_train + n_val :]] = 2
+    full = LabelTable(
+        classes=kept,
+        ids=coco.ids[rows],
+        split=split,
+        noisy=csr_from_lists(noisy_lists, len(kept)),
+        clean=csr_from_lists([clean_lists[i] for i in rows], len(kept)),
+        has_noisy=np.ones(len(rows), bool),
+        has_clean=np.ones(len(rows), bool),
+        paths=coco.paths[rows],
+        root=coco.root,
+        multi_label=True,
+        source=f"coco-56 {cfg.root} (noisy: top-{cfg.top_k} of {cfg.annotator})",
+    )
+    images = {
+        "coco": len(coco),
+        "without_mapped_label_removed": int((~labelled).sum()),
+        "kept": int(len(rows)),
+        "train": n_train,
+        "val": n_val,
+        "test": n_test,
+        "clean_train": int(full.clean_draw(cfg.clean_fraction, cfg.seed).sum()),
+    }  # what the manifest keeps
     empty = int(sum(1 for n in noisy_lists if not n))
-    lines = [f"{images['coco']:,} COCO images; {images['without_mapped_label_removed']:,} without a label among the "
-             f"mapped classes removed; {images['kept']:,} kept: train {images['train']:,} (clean "
-             f"{images['clean_train']:,}) / val {images['val']:,} / test {images['test']:,}. {empty:,} images got no "
-             "mapped prediction (empty noisy label set)."]
-    result = write_protocol(full, cfg, {"classes": kept, "images": images, "empty_noisy_label_sets": empty,
-                                        "_lines": lines},
-                            title=f"# Compiled MS COCO protocol: {len(kept)} classes, noisy labels = top-{cfg.top_k} "
-                                  f"of {cfg.annotator}")
+    lines = [
+        f"{images['coco']:,} COCO images; {images['without_mapped_label_removed']:,} without a label among the "
+        f"mapped classes removed; {images['kept']:,} kept: train {images['train']:,} (clean "
+        f"{images['clean_train']:,}) / val {images['val']:,} / test {images['test']:,}. {empty:,} images got no "
+        "mapped prediction (empty noisy label set)."
+    ]
+    result = write_protocol(
+        full,
+        cfg,
+        {"classes": kept, "images": images, "empty_noisy_label_sets": empty, "_lines": lines},
+        title=f"# Compiled MS COCO protocol: {len(kept)} classes, noisy labels = top-{cfg.top_k} of {cfg.annotator}",
+    )
     result["seconds"] = round(time.time() - started, 1)
     write_json(Path(cfg.out) / "protocol.json", result, indent=1)
     return result

@@ -4,6 +4,7 @@ Everything comes from files the run wrote: ``run.json``, ``metrics.csv`` / ``cur
 (``checkpoint.json``, ``results.csv``, ``results.json``), ``evaluation/*.json`` with its thumbnails, and
 ``label_issues.csv`` when a label-issue finder has written one. Images become ``data:`` URIs.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,10 @@ def kind_of(folder: Path, summary: dict[str, Any] | None) -> str:
     for name, kind in (("results.json", "demo"), ("results.csv", "experiment"), ("checkpoint.json", "train")):
         if (folder / name).is_file():
             return kind
-    raise UserError(f"{folder}: not a run folder of noisereg train, experiment or demo "
-                    "(no run.json, checkpoint.json, results.csv or results.json)")
+    raise UserError(
+        f"{folder}: not a run folder of noisereg train, experiment or demo "
+        "(no run.json, checkpoint.json, results.csv or results.json)"
+    )
 
 
 def _cell(value: float | None, std: float | None = None) -> dict[str, Any]:
@@ -53,16 +56,21 @@ def _bold_best(rows: list[list[dict[str, Any]]]) -> None:
 def demo_results(folder: Path) -> dict[str, Any]:
     """methods x (task, metric) of the demo's ``results.json``, test scores in %."""
     tasks = json.loads((folder / "results.json").read_text())["tasks"]
-    columns = [(t, m) for t, task in tasks.items() for m in (["top1"] if task["single_label"] else
-                                                           ["mAP", "AP_all", "top1"])]
+    columns = [
+        (t, m) for t, task in tasks.items() for m in (["top1"] if task["single_label"] else ["mAP", "AP_all", "top1"])
+    ]
     methods = list(dict.fromkeys(m for task in tasks.values() for m in task["methods"]))
-    rows = [[_cell(100 * tasks[t]["methods"][m][k] if m in tasks[t]["methods"] else None) for t, k in columns]
-            for m in methods]
+    rows = [
+        [_cell(100 * tasks[t]["methods"][m][k] if m in tasks[t]["methods"] else None) for t, k in columns]
+        for m in methods
+    ]
     _bold_best(rows)
-    return {"caption": "Test scores of g = sigmoid(c), in %; each method's weights chosen on the validation "
-                       "share of the clean set, the test set used once. Best per column in bold.",
-            "head": ["method", *[f"{t} {METRIC_NAMES[k]}" for t, k in columns]],
-            "rows": [{"label": [m], "cells": r} for m, r in zip(methods, rows)]}
+    return {
+        "caption": "Test scores of g = sigmoid(c), in %; each method's weights chosen on the validation "
+        "share of the clean set, the test set used once. Best per column in bold.",
+        "head": ["method", *[f"{t} {METRIC_NAMES[k]}" for t, k in columns]],
+        "rows": [{"label": [m], "cells": r} for m, r in zip(methods, rows)],
+    }
 
 
 def experiment_results(folder: Path) -> dict[str, Any]:
@@ -76,10 +84,12 @@ def experiment_results(folder: Path) -> dict[str, Any]:
     table = [[_cell(*c) if c else _cell(None) for c in line] for line in cells]
     _bold_best(table)
     seeds = frame.groupby(["method", "activation", "clean_fraction"]).size().max()
-    return {"caption": f"Test scores in %, mean ± sample std over {seeds} seed(s); columns are metric @ clean "
-                       "fraction. Best mean per column in bold.",
-            "head": ["method", "activation", *columns],
-            "rows": [{"label": list(k), "cells": r} for k, r in zip(keys, table)]}
+    return {
+        "caption": f"Test scores in %, mean ± sample std over {seeds} seed(s); columns are metric @ clean "
+        "fraction. Best mean per column in bold.",
+        "head": ["method", "activation", *columns],
+        "rows": [{"label": list(k), "cells": r} for k, r in zip(keys, table)],
+    }
 
 
 def _single_label(folder: Path) -> bool:
@@ -104,11 +114,16 @@ def train_results(folder: Path, evaluations: list[dict[str, Any]]) -> dict[str, 
         return None
     steps = [r["step"] for r in meta.get("history", []) if r.get("stage") == meta.get("stage")]
     head += ["step kept", "steps run"]
-    cells += [{"text": str(sel.get("best_step") or meta["step"]), "sort": sel.get("best_step") or meta["step"]},
-              {"text": str(max(steps, default=meta["step"])), "sort": max(steps, default=meta["step"])}]
-    return {"caption": "Scores of g = sigmoid(c) with the weights kept (the best on validation), in %; a train "
-                       "run never reads the test split (noisereg evaluate scores it).",
-            "head": head, "rows": [{"label": [meta["config"]["method"]], "cells": cells}]}
+    cells += [
+        {"text": str(sel.get("best_step") or meta["step"]), "sort": sel.get("best_step") or meta["step"]},
+        {"text": str(max(steps, default=meta["step"])), "sort": max(steps, default=meta["step"])},
+    ]
+    return {
+        "caption": "Scores of g = sigmoid(c) with the weights kept (the best on validation), in %; a train "
+        "run never reads the test split (noisereg evaluate scores it).",
+        "head": head,
+        "rows": [{"label": [meta["config"]["method"]], "cells": cells}],
+    }
 
 
 def kept_by(folder: Path) -> list[str]:
@@ -131,8 +146,11 @@ def curves_of(folder: Path, kind: str, summary: dict[str, Any]) -> str | None:
     of an experiment or the demo (one panel per task or clean fraction)."""
     if kind == "train":  # metrics.csv, or the checkpoint's history for a run written before it existed
         metrics = folder / METRICS_FILE
-        frame = pd.read_csv(metrics) if metrics.is_file() else pd.DataFrame(
-            json.loads((folder / "checkpoint.json").read_text()).get("history", []))
+        frame = (
+            pd.read_csv(metrics)
+            if metrics.is_file()
+            else pd.DataFrame(json.loads((folder / "checkpoint.json").read_text()).get("history", []))
+        )
         if frame.empty:
             return None
         frame["panel"], frame["method"] = frame["stage"], summary.get("settings", {}).get("method", "run")
@@ -141,8 +159,10 @@ def curves_of(folder: Path, kind: str, summary: dict[str, Any]) -> str | None:
     else:
         return None
     metric = summary.get("metric") or summary.get("settings", {}).get("val_metric", "top1")
-    metric_of = {p: (summary.get("metric_of") or {}).get(p, metric if metric != "auto" else "top1")
-                 for p in frame["panel"].unique()}
+    metric_of = {
+        p: (summary.get("metric_of") or {}).get(p, metric if metric != "auto" else "top1")
+        for p in frame["panel"].unique()
+    }
     return curves_figure(frame, metric_of, x="x" if "x" in frame else "step")
 
 
@@ -150,14 +170,27 @@ def evaluation_view(folder: Path, ev: dict[str, Any]) -> dict[str, Any]:
     """One evaluated set: its figures, the sortable per-class AP table and the example grids."""
     classes, ap = ev["classes"], ev["per_class_ap"]
     methods = list(ap)
-    rows = [{"label": [c, ev["positives"][k]], "cells": [_cell(None if ap[m][k] is None else 100 * ap[m][k])
-                                                         for m in methods]} for k, c in enumerate(classes)]
+    rows = [
+        {
+            "label": [c, ev["positives"][k]],
+            "cells": [_cell(None if ap[m][k] is None else 100 * ap[m][k]) for m in methods],
+        }
+        for k, c in enumerate(classes)
+    ]
     thumbs = folder / EVALUATION_DIR / ev["name"]
-    examples = {key: [{**x, "uri": png_data_uri((thumbs / x["image"]).read_bytes()) if x.get("image") else None}
-                      for x in ev[key]] for key in ("fig3", "fig5")}
-    return {**ev, **examples, "ap_figure": per_class_ap_figure(classes, ap, ev["featured"]),
-            "ap_table": {"head": ["class", "positives", *[f"AP {m}" for m in methods]], "rows": rows},
-            "confusion_figure": confusion_figure(classes, ev["confusion"]) if ev.get("confusion") else None}
+    examples = {
+        key: [
+            {**x, "uri": png_data_uri((thumbs / x["image"]).read_bytes()) if x.get("image") else None} for x in ev[key]
+        ]
+        for key in ("fig3", "fig5")
+    }
+    return {
+        **ev,
+        **examples,
+        "ap_figure": per_class_ap_figure(classes, ap, ev["featured"]),
+        "ap_table": {"head": ["class", "positives", *[f"AP {m}" for m in methods]], "rows": rows},
+        "confusion_figure": confusion_figure(classes, ev["confusion"]) if ev.get("confusion") else None,
+    }
 
 
 def suspects_of(folder: Path, image_root: str | None) -> dict[str, Any] | None:
@@ -173,9 +206,16 @@ def suspects_of(folder: Path, image_root: str | None) -> dict[str, Any] | None:
     suggested = next((c for c in ("suggested_label", "predicted_label") if c in frame), None)
     rows = []
     for r in frame.head(SUSPECTS_SHOWN).to_dict("records"):
-        rows.append({"path": str(r.get("path", "")), "given": _text(r.get("given_label")),
-                     "suggested": _text(r.get(suggested)) if suggested else "", "kind": _text(r.get("kind")),
-                     "quality": r.get("label_quality"), "uri": _image_uri(r.get("path"), folder, image_root)})
+        rows.append(
+            {
+                "path": str(r.get("path", "")),
+                "given": _text(r.get("given_label")),
+                "suggested": _text(r.get(suggested)) if suggested else "",
+                "kind": _text(r.get("kind")),
+                "quality": r.get("label_quality"),
+                "uri": _image_uri(r.get("path"), folder, image_root),
+            }
+        )
     return {"total": int(len(frame)), "rows": rows}
 
 

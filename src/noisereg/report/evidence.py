@@ -6,6 +6,7 @@ is rendered later from files alone. Fig. 3 shows test images with their clean la
 label (where the set has one) and g's top predictions; Fig. 5 shows the images where g and h
 disagree most, i.e. what the residual net absorbed (predictions normalised over classes, as there).
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,9 @@ class Scores:
     h: np.ndarray | None = None
 
 
-def score_set(model: torch.nn.Module, data: LabelledSet, pre: Preprocess, *, device: torch.device,
-              images: Any = None) -> Scores:
+def score_set(
+    model: torch.nn.Module, data: LabelledSet, pre: Preprocess, *, device: torch.device, images: Any = None
+) -> Scores:
     """g's (and h's, when the method has one) probabilities on every row of ``data``."""
     logits = predict_logits(model, data.images if images is None else images, pre, device=device)
     h = logits.get("h_logits")
@@ -54,8 +56,9 @@ def _top(p: np.ndarray, classes: list[str], k: int, normalise: bool = False) -> 
     return [(classes[j], round(float(p[j]), 4)) for j in np.argsort(-p, kind="stable")[:k]]
 
 
-def pick_fig3(g: np.ndarray, clean: np.ndarray, noisy: np.ndarray | None, n: int,
-              seed: int = 0) -> list[tuple[int, str]]:
+def pick_fig3(
+    g: np.ndarray, clean: np.ndarray, noisy: np.ndarray | None, n: int, seed: int = 0
+) -> list[tuple[int, str]]:
     """(row, kind) of the Fig. 3 grid: g's most confident mistakes, images whose noisy label was wrong and
     g got right (when the set has noisy labels), then a seeded sample of the rest; ``n`` at most."""
     top = g.argmax(1)
@@ -82,6 +85,7 @@ def pick_fig5(g: np.ndarray, h: np.ndarray, n: int) -> list[tuple[int, float]]:
 def _shrunk(image: Any) -> Any:
     """``image`` (PIL) scaled so its longer side is ``THUMB_SIDE``; tiny scans (digits) stay crisp."""
     from PIL import Image
+
     scale = THUMB_SIDE / max(image.size)
     size = (max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale)))
     small = max(image.size) < THUMB_SIDE / 2
@@ -92,6 +96,7 @@ def thumbnail(data: LabelledSet, row: int, path: Path) -> str | None:
     """Save row ``row``'s image as a PNG thumbnail; its file name, or None for precomputed features
     (nothing to show)."""
     from PIL import Image
+
     if data.holds_features:
         return None
     if data.holds_arrays:
@@ -107,22 +112,34 @@ def thumbnail(data: LabelledSet, row: int, path: Path) -> str | None:
 def thumbnail_uri(path: Path) -> str:
     """An image file as a PNG thumbnail ``data:`` URI."""
     import io
+
     buf = io.BytesIO()
     _shrunk(load_image(path, 3)).save(buf, format="PNG")
     return png_data_uri(buf.getvalue())
 
 
-def _example(data: LabelledSet, row: int, scores: Scores, folder: Path, normalise: bool, top: int = 3,
-             others: dict[str, Scores] | None = None) -> dict[str, Any]:
+def _example(
+    data: LabelledSet,
+    row: int,
+    scores: Scores,
+    folder: Path,
+    normalise: bool,
+    top: int = 3,
+    others: dict[str, Scores] | None = None,
+) -> dict[str, Any]:
     """One example card: the image, its labels, g's (and h's) ``top`` classes and, for the paper's Fig. 3
     comparison, each of ``others``' ``top`` classes on the same image."""
     classes = data.classes
     noisy = _names(data.noisy_rows(np.array([row]))[0], classes) if data.has_noisy[row] else None
-    return {"id": data.ids[row], "image": thumbnail(data, row, folder / f"{row}.png"),
-            "clean": _names(data.clean_rows(np.array([row]))[0], classes), "noisy": noisy,
-            "g": _top(scores.g[row], classes, top, normalise),
-            "h": _top(scores.h[row], classes, 3, normalise) if scores.h is not None else None,
-            "others": {m: _top(s.g[row], classes, top, normalise) for m, s in (others or {}).items()}}
+    return {
+        "id": data.ids[row],
+        "image": thumbnail(data, row, folder / f"{row}.png"),
+        "clean": _names(data.clean_rows(np.array([row]))[0], classes),
+        "noisy": noisy,
+        "g": _top(scores.g[row], classes, top, normalise),
+        "h": _top(scores.h[row], classes, 3, normalise) if scores.h is not None else None,
+        "others": {m: _top(s.g[row], classes, top, normalise) for m, s in (others or {}).items()},
+    }
 
 
 def confusion(g: np.ndarray, clean: np.ndarray) -> list[list[int]]:
@@ -133,8 +150,17 @@ def confusion(g: np.ndarray, clean: np.ndarray) -> list[list[int]]:
     return m.tolist()
 
 
-def write_evaluation(folder: str | Path, name: str, data: LabelledSet, scores: dict[str, Scores], *,
-                     featured: str, split: str, examples: int = 12, compare: Sequence[str] = ()) -> Path:
+def write_evaluation(
+    folder: str | Path,
+    name: str,
+    data: LabelledSet,
+    scores: dict[str, Scores],
+    *,
+    featured: str,
+    split: str,
+    examples: int = 12,
+    compare: Sequence[str] = (),
+) -> Path:
     """``folder/evaluation/<name>.json`` (+ thumbnails in ``<name>/``): test scores and per-class AP of
     every method in ``scores``; the confusion matrix and the Fig. 3/5 examples of ``featured``.
 
@@ -154,18 +180,33 @@ def write_evaluation(folder: str | Path, name: str, data: LabelledSet, scores: d
     mine = scores[featured]
     others = {m: scores[m] for m in compare if m in scores and m != featured}
     noisy = sub.noisy_rows(np.arange(len(sub))) * sub.has_noisy[:, None] if sub.has_noisy.any() else None
-    body = {"name": name, "split": split, "classes": sub.classes, "single_label": sub.is_single_label,
-            "images": len(sub), "featured": featured,
-            "scores": {m: {k: v for k, v in evaluate_scores(s.g, clean).items() if k != "classes_skipped"}
-                       for m, s in scores.items()},
-            "positives": clean.sum(0).astype(int).tolist(),
-            "per_class_ap": {m: [None if np.isnan(a) else round(float(a), 5)
-                                 for a in average_precision_per_class(s.g, clean)] for m, s in scores.items()},
-            "confusion": confusion(mine.g, clean) if sub.is_single_label else None,
-            "fig3": [{**_example(sub, i, mine, thumbs, False, 5 if others else 3, others), "kind": kind}
-                     for i, kind in pick_fig3(mine.g, clean, noisy, examples)],
-            "fig5": [{**_example(sub, i, mine, thumbs, True), "disagreement": d}
-                     for i, d in pick_fig5(mine.g, mine.h, examples)] if mine.h is not None else []}
+    body = {
+        "name": name,
+        "split": split,
+        "classes": sub.classes,
+        "single_label": sub.is_single_label,
+        "images": len(sub),
+        "featured": featured,
+        "scores": {
+            m: {k: v for k, v in evaluate_scores(s.g, clean).items() if k != "classes_skipped"}
+            for m, s in scores.items()
+        },
+        "positives": clean.sum(0).astype(int).tolist(),
+        "per_class_ap": {
+            m: [None if np.isnan(a) else round(float(a), 5) for a in average_precision_per_class(s.g, clean)]
+            for m, s in scores.items()
+        },
+        "confusion": confusion(mine.g, clean) if sub.is_single_label else None,
+        "fig3": [
+            {**_example(sub, i, mine, thumbs, False, 5 if others else 3, others), "kind": kind}
+            for i, kind in pick_fig3(mine.g, clean, noisy, examples)
+        ],
+        "fig5": [
+            {**_example(sub, i, mine, thumbs, True), "disagreement": d} for i, d in pick_fig5(mine.g, mine.h, examples)
+        ]
+        if mine.h is not None
+        else [],
+    }
     path = out / f"{name}.json"
     write_json(path, body, indent=1)
     return path

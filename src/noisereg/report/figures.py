@@ -3,6 +3,7 @@
 Training curves (train loss and the validation metric against the step, one line per method), per-class
 AP bars and the confusion matrix. Every function closes its figure.
 """
+
 from __future__ import annotations
 
 import base64
@@ -12,14 +13,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-MAX_BARS = 40        # classes shown in the per-class AP chart (the lowest AP first when there are more)
-MAX_CONFUSION = 30   # classes shown in the confusion matrix (those with the most errors when there are more)
+MAX_BARS = 40  # classes shown in the per-class AP chart (the lowest AP first when there are more)
+MAX_CONFUSION = 30  # classes shown in the confusion matrix (those with the most errors when there are more)
 
 
 def _pyplot() -> Any:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     plt.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False})
     return plt
 
@@ -57,8 +60,9 @@ def curves_figure(curves: pd.DataFrame, metric_of: dict[str, str], *, x: str = "
             ax_loss.plot(xs, part["loss"].rolling(window, min_periods=1).mean(), color=color[method], label=method)
             if key in part:
                 ev = part[part[key].notna()]
-                ax_val.plot(ev[x] if x in ev else ev["step"], 100 * ev[key], marker=".", color=color[method],
-                            label=method)
+                ax_val.plot(
+                    ev[x] if x in ev else ev["step"], 100 * ev[key], marker=".", color=color[method], label=method
+                )
             kept: Any = part["kept_step"].dropna() if "kept_step" in part and x == "step" else ()
             for ax in (ax_loss, ax_val) if len(kept) else ():  # the step whose weights the phase kept
                 ax.axvline(float(kept.iloc[-1]), color=color[method], linestyle="--", linewidth=1)
@@ -114,8 +118,15 @@ def confusion_figure(classes: list[str], matrix: list[list[int]]) -> str:
         for i in range(len(keep)):
             for j in range(len(keep)):
                 if m[i, j]:
-                    ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=7,
-                            color="white" if share[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        int(m[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if share[i, j] > 0.5 else "black",
+                    )
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="% of the clean class")
     fig.tight_layout()
     return png_uri(fig)

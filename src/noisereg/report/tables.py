@@ -1,5 +1,6 @@
 """Tables, JSON and plots of results: the paper's Table 5 layout, mean ± std over seeds (Tables 2/3),
 Fig. 4-style convergence curves, and the versions that produced a result."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,22 +23,30 @@ def results_table(results: dict[str, Any]) -> str:
     Single-label tasks show top-1; multi-label tasks show mAP, AP_all and top-1 (as Table 5).
     """
     tasks = results["tasks"]
-    columns = [(t, m) for t, task in tasks.items() for m in (["top1"] if task.get("single_label") else
-                                                            ["mAP", "AP_all", "top1"])]
+    columns = [
+        (t, m)
+        for t, task in tasks.items()
+        for m in (["top1"] if task.get("single_label") else ["mAP", "AP_all", "top1"])
+    ]
     methods = list(dict.fromkeys(m for task in tasks.values() for m in task["methods"]))
     head = "| method | " + " | ".join(f"{t} {METRIC_NAMES[m]}" for t, m in columns) + " |"
     rule = "|---|" + "---:|" * len(columns)
-    rows = [f"| {name} | " + " | ".join(
-        pct(tasks[t]["methods"][name][m]) if name in tasks[t]["methods"] else "-" for t, m in columns) + " |"
-        for name in methods]
+    rows = [
+        f"| {name} | "
+        + " | ".join(pct(tasks[t]["methods"][name][m]) if name in tasks[t]["methods"] else "-" for t, m in columns)
+        + " |"
+        for name in methods
+    ]
     return "\n".join([head, rule, *rows])
 
 
 def plot_convergence(histories: dict[str, dict[str, list[dict]]], path: str | Path, metric_of: dict[str, str]) -> Path:
     """One panel per task: the evaluation metric of g against training step, one line per method."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, len(histories), figsize=(5.5 * len(histories), 4), squeeze=False)
     names = list(dict.fromkeys(m for by_method in histories.values() for m in by_method))
     color = {m: f"C{i % 10}" for i, m in enumerate(names)}  # one colour per method in every panel
@@ -47,9 +56,11 @@ def plot_convergence(histories: dict[str, dict[str, list[dict]]], path: str | Pa
             pts = [(r.get("x", i + 1), r[key]) for i, r in enumerate(records) if key in r]
             if pts:
                 ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], label=method, color=color[method])
-        ax.set(title=f"{task}: test {METRIC_NAMES[metric_of[task]]} of the final classifier",
-               xlabel="training step (frozen scheme: heads start after Backbone (Noisy))",
-               ylabel=f"{METRIC_NAMES[metric_of[task]]} (%)")
+        ax.set(
+            title=f"{task}: test {METRIC_NAMES[metric_of[task]]} of the final classifier",
+            xlabel="training step (frozen scheme: heads start after Backbone (Noisy))",
+            ylabel=f"{METRIC_NAMES[metric_of[task]]} (%)",
+        )
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
@@ -65,8 +76,9 @@ def write_results(out: str | Path, results: dict[str, Any], markdown: str) -> No
     write_text(out / "report.md", markdown)
 
 
-def mean_std_over_seeds(rows: list[dict[str, Any]], fractions: list[float],
-                        metrics: list[str]) -> tuple[list[tuple[str, str]], list[str], list[list[tuple | None]]]:
+def mean_std_over_seeds(
+    rows: list[dict[str, Any]], fractions: list[float], metrics: list[str]
+) -> tuple[list[tuple[str, str]], list[str], list[list[tuple | None]]]:
     """Experiment rows aggregated as the paper's tables: one row per (method, activation), one column per
     metric x clean fraction, each cell (mean, sample std with ddof 1; 0 for one seed) in % over seeds (None
     where nothing ran).
@@ -80,8 +92,11 @@ def mean_std_over_seeds(rows: list[dict[str, Any]], fractions: list[float],
     for key in keys:
         line = []
         for m, f in columns:
-            vals = [100 * float(r[m]) for r in rows if (r["method"], r["activation"]) == key
-                    and float(r["clean_fraction"]) == f]
+            vals = [
+                100 * float(r[m])
+                for r in rows
+                if (r["method"], r["activation"]) == key and float(r["clean_fraction"]) == f
+            ]
             line.append((float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0) if vals else None)
         cells.append(line)
     return keys, [f"{m} @ {f:g}" for m, f in columns], cells
@@ -104,9 +119,16 @@ def versions() -> dict[str, str]:
     import torch
 
     import noisereg
-    return {"noisereg": noisereg.__version__, "commit": source_commit(), "python": platform.python_version(),
-            "torch": torch.__version__, "numpy": np.__version__, "scikit-learn": sklearn.__version__,
-            "machine": platform.machine()}
+
+    return {
+        "noisereg": noisereg.__version__,
+        "commit": source_commit(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "machine": platform.machine(),
+    }
 
 
 def source_commit() -> str:
@@ -114,14 +136,17 @@ def source_commit() -> str:
     so a figure can be traced to its code; "" for an installed copy outside a git checkout."""
     import subprocess
     from pathlib import Path
+
     here = Path(__file__).resolve().parents[1]
     try:
-        head = subprocess.run(["git", "-C", str(here), "rev-parse", "--short=10", "HEAD"], capture_output=True,
-                              text=True, timeout=10)
+        head = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True, timeout=10
+        )
         if head.returncode:
             return ""
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", "."], capture_output=True,
-                               text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
     return head.stdout.strip() + ("+dirty" if dirty else "")

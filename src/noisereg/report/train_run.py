@@ -1,4 +1,5 @@
 """The report of one ``noisereg train`` run: what it leaves beside the checkpoint, then ``report.html``."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,9 +15,16 @@ from .html import write_report
 from .summary import data_summary, write_summary
 
 
-def report_train_run(out: str | Path, result: FitResult, cfg: TrainConfig, train: LabelledSet, *,
-                     source: dict[str, Any] | None = None, write: bool = True,
-                     held_out: bool = False) -> Path | None:
+def report_train_run(
+    out: str | Path,
+    result: FitResult,
+    cfg: TrainConfig,
+    train: LabelledSet,
+    *,
+    source: dict[str, Any] | None = None,
+    write: bool = True,
+    held_out: bool = False,
+) -> Path | None:
     """Write ``out/run.json``, ``out/evaluation/`` and ``out/report.html`` for a finished train run.
 
     The examples and per-class AP are those of the validation set that chose the weights (the manifest's
@@ -45,8 +53,14 @@ def report_train_run(out: str | Path, result: FitResult, cfg: TrainConfig, train
     meta = read_meta(out)
     metric = (meta.get("selection") or {}).get("metric") or "top1"
     summary = {**data_summary("training data", train, val=data, val_from_clean=held_out), **(source or {})}
-    write_summary(out, kind="train", title=f"noisereg train: {cfg.method} ({cfg.scheme} scheme)",
-                  settings=_resolved_settings(meta, cfg), data=[summary], metric=metric)
+    write_summary(
+        out,
+        kind="train",
+        title=f"noisereg train: {cfg.method} ({cfg.scheme} scheme)",
+        settings=_resolved_settings(meta, cfg),
+        data=[summary],
+        metric=metric,
+    )
     if scores is not None:
         write_evaluation(out, cfg.method, data, {cfg.method: scores}, featured=cfg.method, split=split)
     return write_report(out)

@@ -1,4 +1,5 @@
 """What every task hands the trainer: a training set D_c ∪ D_n, a clean-labelled test set, the noise."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -14,6 +14,7 @@
 Features of a frozen backbone are extracted once into the feature cache and shared by every run; so
 are the annotator's predictions.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,24 +41,37 @@ SHARED = Path(__file__).resolve().parents[4] / "shared" / "data"
 ANNOTATED = "annotated"
 
 
-def _labelled(images, clean: np.ndarray, noisy: np.ndarray | None, is_clean: np.ndarray,
-              labelled: np.ndarray | None = None) -> LabelledSet:
+def _labelled(
+    images, clean: np.ndarray, noisy: np.ndarray | None, is_clean: np.ndarray, labelled: np.ndarray | None = None
+) -> LabelledSet:
     """``labelled``: rows that have a noisy label at all (the annotator may give none)."""
     n = len(clean)
     has_noisy = (~is_clean & (labelled if labelled is not None else True)) if noisy is not None else np.zeros(n, bool)
-    return LabelledSet(images=images, classes=list(CIFAR10_CLASSES), clean=clean,
-                       noisy=noisy if noisy is not None else np.zeros_like(clean),
-                       has_noisy=has_noisy, has_clean=is_clean)
+    return LabelledSet(
+        images=images,
+        classes=list(CIFAR10_CLASSES),
+        clean=clean,
+        noisy=noisy if noisy is not None else np.zeros_like(clean),
+        has_noisy=has_noisy,
+        has_clean=is_clean,
+    )
 
 
-def machine_labels(images, *, what: str, annotator: str, image_size: int, cache_dir: str, mode: str,
-                   device: torch.device) -> np.ndarray:
+def machine_labels(
+    images, *, what: str, annotator: str, image_size: int, cache_dir: str, mode: str, device: torch.device
+) -> np.ndarray:
     """(N, 10) multi-hot noisy labels from the annotator's top-8 through the shipped CIFAR-10 map;
     single mode leaves a row all zero where no top-8 prediction is mapped."""
     in_memory = not isinstance(images, list)  # mosaics: ``what`` names their tiles
-    index, _ = annotator_topk(images, cache=Path(cache_dir) / f"annotator-{annotator}-{image_size}-{what}",
-                              annotator=annotator, image_size=image_size, device=str(device),
-                              ids=[what] if in_memory else None, content=what if in_memory else "")
+    index, _ = annotator_topk(
+        images,
+        cache=Path(cache_dir) / f"annotator-{annotator}-{image_size}-{what}",
+        annotator=annotator,
+        image_size=image_size,
+        device=str(device),
+        ids=[what] if in_memory else None,
+        content=what if in_memory else "",
+    )
     lookup = class_lookup(read_class_map("cifar10"), CIFAR10_CLASSES, where="imagenet_to_cifar10.csv")
     labels = assign_labels(index, lookup, top_k=8, mode=mode)
     out = np.zeros((len(index), len(CIFAR10_CLASSES)), np.float32)
@@ -69,14 +83,25 @@ def machine_labels(images, *, what: str, annotator: str, image_size: int, cache_
 def _mosaic_pixels(paths: list[str], tiles: np.ndarray) -> torch.Tensor:
     """(n, 3, 64, 64) float32 [0, 1]: the 2x2 mosaics of the JPEGs ``tiles`` (n, 4) index, row-major."""
     t = np.stack([np.asarray(load_image(paths[i]), dtype=np.float32) / 255.0 for i in tiles.ravel()])
-    mosaic = assemble(t.reshape(len(tiles), 4, *t.shape[1:]))    # (n, 64, 64, 3)
+    mosaic = assemble(t.reshape(len(tiles), 4, *t.shape[1:]))  # (n, 64, 64, 3)
     return torch.from_numpy(mosaic).permute(0, 3, 1, 2).contiguous()
 
 
-def cifar10n_builder(root: str | None, labels_path: str | None, *, noise: str, multi_label: bool,
-                     backbone: str, image_size: int, mosaics: int, cache_dir: str,
-                     device: torch.device, features: bool = True, annotator: str = "efficientnet-lite2",
-                     annotator_image_size: int = 160) -> Callable[[float, int], Task]:
+def cifar10n_builder(
+    root: str | None,
+    labels_path: str | None,
+    *,
+    noise: str,
+    multi_label: bool,
+    backbone: str,
+    image_size: int,
+    mosaics: int,
+    cache_dir: str,
+    device: torch.device,
+    features: bool = True,
+    annotator: str = "efficientnet-lite2",
+    annotator_image_size: int = 160,
+) -> Callable[[float, int], Task]:
     """Extract (or reuse) the features once; return (clean fraction, seed) -> task.
 
     With ``features=False`` the tasks hold the images themselves (file paths, or mosaic pixels) for
@@ -90,8 +115,10 @@ def cifar10n_builder(root: str | None, labels_path: str | None, *, noise: str, m
     table = load_cifar_n_labels(labels_file)
     machine = noise == ANNOTATED
     if machine and annotator == backbone:
-        raise UserError(f"the annotator ({annotator}) must not be the feature backbone (the paper: Inception V3 "
-                        "annotates, ResNet-50 learns)")
+        raise UserError(
+            f"the annotator ({annotator}) must not be the feature backbone (the paper: Inception V3 "
+            "annotates, ResNet-50 learns)"
+        )
     clean = table["clean_label"]
     noisy = None if machine else noisy_labels(table, noise)
     label = dict(annotator=annotator, image_size=annotator_image_size, cache_dir=cache_dir, device=device)
@@ -103,8 +130,14 @@ def cifar10n_builder(root: str | None, labels_path: str | None, *, noise: str, m
         if not features:
             return images
         n = len(images)
-        return cached_features(net, _labelled(images, np.zeros((n, 10), np.float32), None, np.zeros(n, bool)),
-                               device=device, cache_dir=cache_dir, batch_size=128, quiet=False)
+        return cached_features(
+            net,
+            _labelled(images, np.zeros((n, 10), np.float32), None, np.zeros(n, bool)),
+            device=device,
+            cache_dir=cache_dir,
+            batch_size=128,
+            quiet=False,
+        )
 
     if multi_label:  # each image is a tile of one mosaic: seeded subsets of mosaics share no tile
         train_tiles = disjoint_mosaics(len(train_paths), mosaics, seed=0)
@@ -120,8 +153,9 @@ def cifar10n_builder(root: str | None, labels_path: str | None, *, noise: str, m
         f_train, f_test = feats(m_train), feats(m_test)
     else:
         y_clean, y_test = one_hot(clean, 10), one_hot(test_y, 10)
-        y_noisy = machine_labels(train_paths, what="cifar10-train", mode="single", **label) if machine \
-            else one_hot(noisy, 10)
+        y_noisy = (
+            machine_labels(train_paths, what="cifar10-train", mode="single", **label) if machine else one_hot(noisy, 10)
+        )
         f_train, f_test = feats(train_paths), feats(test_paths)
     labelled = y_noisy.any(axis=1) if machine and not multi_label else None
 
@@ -130,7 +164,12 @@ def cifar10n_builder(root: str | None, labels_path: str | None, *, noise: str, m
         train = _labelled(f_train, y_clean, y_noisy, is_clean, labelled)
         test = _labelled(f_test, y_test, None, np.ones(len(y_test), bool))
         noisy_rows = train.has_noisy
-        return Task(f"cifar10n-{'multi' if multi_label else 'single'}", train, test,
-                    noise_rates(y_noisy[noisy_rows], y_clean[noisy_rows]), single_label=not multi_label)
+        return Task(
+            f"cifar10n-{'multi' if multi_label else 'single'}",
+            train,
+            test,
+            noise_rates(y_noisy[noisy_rows], y_clean[noisy_rows]),
+            single_label=not multi_label,
+        )
 
     return build

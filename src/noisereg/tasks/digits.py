@@ -5,6 +5,7 @@
 - multi-label: 2x2 mosaics of digits labelled with the set of digits present; noisy labels are the
   top-k predictions of a weak annotator trained on a few images (the paper's MS COCO recipe).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,6 +23,7 @@ def _digits(test_fraction: float = 1 / 3) -> tuple[np.ndarray, np.ndarray, np.nd
     """Images scaled to [0, 1] (N, 8, 8) and labels, split into train/test by one fixed permutation: the
     same test images for every seed, so that tuning at seed 0 never trains on another seed's test images."""
     from sklearn.datasets import load_digits
+
     d = load_digits()
     images, labels = (d.images / 16.0).astype(np.float32), d.target.astype(np.int64)
     order = np.random.default_rng(0).permutation(len(labels))
@@ -30,19 +32,31 @@ def _digits(test_fraction: float = 1 / 3) -> tuple[np.ndarray, np.ndarray, np.nd
     return images[tr], labels[tr], images[te], labels[te]
 
 
-def _train_set(images: np.ndarray, clean: np.ndarray, noisy: np.ndarray, clean_fraction: float,
-               seed: int) -> LabelledSet:
+def _train_set(
+    images: np.ndarray, clean: np.ndarray, noisy: np.ndarray, clean_fraction: float, seed: int
+) -> LabelledSet:
     """D_c = a seeded clean fraction (clean labels only); D_n = the rest (noisy labels only)."""
     is_clean = clean_subset(len(images), clean_fraction, seed, stream=7)
-    return LabelledSet(images=torch.from_numpy(images).unsqueeze(1), classes=DIGIT_CLASSES, noisy=noisy,
-                       clean=clean, has_noisy=~is_clean, has_clean=is_clean)
+    return LabelledSet(
+        images=torch.from_numpy(images).unsqueeze(1),
+        classes=DIGIT_CLASSES,
+        noisy=noisy,
+        clean=clean,
+        has_noisy=~is_clean,
+        has_clean=is_clean,
+    )
 
 
 def _test_set(images: np.ndarray, clean: np.ndarray) -> LabelledSet:
     n = len(images)
-    return LabelledSet(images=torch.from_numpy(images).unsqueeze(1), classes=DIGIT_CLASSES,
-                       noisy=np.zeros_like(clean), clean=clean, has_noisy=np.zeros(n, bool),
-                       has_clean=np.ones(n, bool))
+    return LabelledSet(
+        images=torch.from_numpy(images).unsqueeze(1),
+        classes=DIGIT_CLASSES,
+        noisy=np.zeros_like(clean),
+        clean=clean,
+        has_noisy=np.zeros(n, bool),
+        has_clean=np.ones(n, bool),
+    )
 
 
 def confusable_flips(x_tr: np.ndarray, y_tr: np.ndarray, noise_rate: float, seed: int) -> np.ndarray:
@@ -59,15 +73,22 @@ def digits_single_label(*, noise_rate: float = 0.4, clean_fraction: float = 0.1,
     y_noisy = confusable_flips(x_tr, y_tr, noise_rate, seed)
     clean, noisy = one_hot(y_tr, 10), one_hot(y_noisy, 10)
     train = _train_set(x_tr, clean, noisy, clean_fraction, seed)
-    return Task("single-label", train, _test_set(x_te, one_hot(y_te, 10)),
-                    noise_rates(noisy[train.has_noisy], clean[train.has_noisy]), single_label=True)
+    return Task(
+        "single-label",
+        train,
+        _test_set(x_te, one_hot(y_te, 10)),
+        noise_rates(noisy[train.has_noisy], clean[train.has_noisy]),
+        single_label=True,
+    )
 
 
-def weak_annotator_scores(x_tr: np.ndarray, y_tr: np.ndarray, tiles_images: np.ndarray, *,
-                          per_class: int, seed: int) -> np.ndarray:
+def weak_annotator_scores(
+    x_tr: np.ndarray, y_tr: np.ndarray, tiles_images: np.ndarray, *, per_class: int, seed: int
+) -> np.ndarray:
     """Class scores of mosaics by a weak annotator: logistic regression fit on ``per_class`` images
     per class, applied to every tile, the mosaic's score for a class is its best tile's."""
     from sklearn.linear_model import LogisticRegression
+
     rng = np.random.default_rng([seed, 5])
     few = np.concatenate([rng.choice(np.flatnonzero(y_tr == k), per_class, replace=False) for k in range(10)])
     clf = LogisticRegression(max_iter=2000).fit(x_tr[few].reshape(len(few), -1), y_tr[few])
@@ -76,9 +97,17 @@ def weak_annotator_scores(x_tr: np.ndarray, y_tr: np.ndarray, tiles_images: np.n
     return probs.max(1)
 
 
-def digits_multi_label(*, n_train: int = 3000, n_test: int = 600, k: int = 3, clean_fraction: float = 0.1,
-                       annotator_per_class: int = 2, noise: str = "annotator", noise_rate: float = 0.4,
-                       seed: int = 0) -> Task:
+def digits_multi_label(
+    *,
+    n_train: int = 3000,
+    n_test: int = 600,
+    k: int = 3,
+    clean_fraction: float = 0.1,
+    annotator_per_class: int = 2,
+    noise: str = "annotator",
+    noise_rate: float = 0.4,
+    seed: int = 0,
+) -> Task:
     """Multi-label mosaics (clean labels: the union of the tiles' classes) with one of two noises:
 
     - ``annotator``: the top-``k`` classes of a weak annotator (the paper's machine-labelled recipe;
@@ -95,5 +124,10 @@ def digits_multi_label(*, n_train: int = 3000, n_test: int = 600, k: int = 3, cl
         scores = weak_annotator_scores(x_tr, y_tr, x_tr[tiles], per_class=annotator_per_class, seed=seed)
         noisy = top_k_labels(scores, k)
     train = _train_set(m_tr, clean, noisy, clean_fraction, seed)
-    return Task("multi-label", train, _test_set(m_te, clean_te),
-                    noise_rates(noisy[train.has_noisy], clean[train.has_noisy]), single_label=False)
+    return Task(
+        "multi-label",
+        train,
+        _test_set(m_te, clean_te),
+        noise_rates(noisy[train.has_noisy], clean[train.has_noisy]),
+        single_label=False,
+    )

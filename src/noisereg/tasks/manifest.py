@@ -1,4 +1,5 @@
 """Any manifest as an experiment task: a seeded clean fraction of its train labels, its test split."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,7 +26,8 @@ def manifest_builder(path: str, image_root: str | None = None) -> Callable[[floa
 
     def build(fraction: float, seed: int) -> Task:
         train = dataclasses.replace(full, has_clean=table.clean_draw(fraction, seed)[in_train])
-        return Task(Path(path).stem, train, test, measured, single_label=not table.multi_label,
-                    known_clean=full.has_clean)
+        return Task(
+            Path(path).stem, train, test, measured, single_label=not table.multi_label, known_clean=full.has_clean
+        )
 
     return build

@@ -1,4 +1,5 @@
 """2x2 mosaics: multi-label images made of four single-label images, labelled by the union of the tiles."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,9 @@ def union_labels(labels: np.ndarray, tiles: np.ndarray, num_classes: int) -> np.
     return out
 
 
-def mosaics(images: np.ndarray, labels: np.ndarray, n: int, *, seed: int,
-            num_classes: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mosaics(
+    images: np.ndarray, labels: np.ndarray, n: int, *, seed: int, num_classes: int = 10
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``n`` seeded 2x2 mosaics of ``images`` (N, H, W[, C]).
 
     Returns:
@@ -39,6 +41,8 @@ def disjoint_mosaics(n_images: int, n: int, *, seed: int) -> np.ndarray:
     replacement would let validation mosaics reuse training images.
     """
     if not 1 <= n <= n_images // 4:
-        raise UserError(f"{n:,} mosaics need {4 * n:,} distinct images; there are {n_images:,} "
-                        f"(at most {n_images // 4:,} mosaics without reusing a tile)")
-    return np.random.default_rng([seed, 3]).permutation(n_images)[:4 * n].reshape(n, 4)
+        raise UserError(
+            f"{n:,} mosaics need {4 * n:,} distinct images; there are {n_images:,} "
+            f"(at most {n_images // 4:,} mosaics without reusing a tile)"
+        )
+    return np.random.default_rng([seed, 3]).permutation(n_images)[: 4 * n].reshape(n, 4)

@@ -13,6 +13,7 @@
   and shared by every run, as is the annotator's top-k; the test photos' files stay with the task for
   the report's figures.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -44,41 +45,78 @@ def voc_table(root: str | None) -> LabelTable:
     return table
 
 
-def machine_labels(table: LabelTable, *, annotator: str, image_size: int, cache_dir: str,
-                   device: torch.device) -> np.ndarray:
+def machine_labels(
+    table: LabelTable, *, annotator: str, image_size: int, cache_dir: str, device: torch.device
+) -> np.ndarray:
     """(N, K) multi-hot noisy labels: every class of the ``voc`` map among the annotator's top-8."""
-    index, _ = annotator_topk(table.image_paths(), cache=Path(cache_dir) / f"annotator-{annotator}-{image_size}-voc",
-                              annotator=annotator, image_size=image_size, device=str(device))
+    index, _ = annotator_topk(
+        table.image_paths(),
+        cache=Path(cache_dir) / f"annotator-{annotator}-{image_size}-voc",
+        annotator=annotator,
+        image_size=image_size,
+        device=str(device),
+    )
     lookup = class_lookup(read_class_map("voc"), table.classes, where="imagenet_to_voc.csv")
     return multi_hot(assign_labels(index, lookup, top_k=TOP_K, mode="multi"), table.num_classes)
 
 
-def voc_builder(root: str | None, *, backbone: str, image_size: int, annotator: str, annotator_image_size: int,
-                cache_dir: str, device: torch.device) -> Callable[[float, int], Task]:
+def voc_builder(
+    root: str | None,
+    *,
+    backbone: str,
+    image_size: int,
+    annotator: str,
+    annotator_image_size: int,
+    cache_dir: str,
+    device: torch.device,
+) -> Callable[[float, int], Task]:
     """Annotate and extract (or reuse both caches) once; return (clean fraction, seed) -> task."""
     if annotator == backbone:
-        raise UserError(f"the annotator ({annotator}) must not be the feature backbone (the paper: Inception V3 "
-                        "annotates, ResNet-50 learns)")
+        raise UserError(
+            f"the annotator ({annotator}) must not be the feature backbone (the paper: Inception V3 "
+            "annotates, ResNet-50 learns)"
+        )
     table = voc_table(root)
     clean = table.clean.toarray().astype(np.float32)
-    noisy = machine_labels(table, annotator=annotator, image_size=annotator_image_size, cache_dir=cache_dir,
-                           device=device)
+    noisy = machine_labels(
+        table, annotator=annotator, image_size=annotator_image_size, cache_dir=cache_dir, device=device
+    )
     paths, ids = table.image_paths(), [str(i) for i in table.ids]
-    every = LabelledSet(images=paths, classes=list(table.classes), clean=clean, noisy=noisy,
-                        has_noisy=np.ones(len(table), bool), has_clean=np.ones(len(table), bool), ids=ids)
+    every = LabelledSet(
+        images=paths,
+        classes=list(table.classes),
+        clean=clean,
+        noisy=noisy,
+        has_noisy=np.ones(len(table), bool),
+        has_clean=np.ones(len(table), bool),
+        ids=ids,
+    )
     net = create_backbone(backbone, image_size=image_size).eval()
-    feats = np.asarray(cached_features(net, every, device=device, cache_dir=cache_dir, batch_size=64, quiet=False),
-                       dtype=np.float32)
+    feats = np.asarray(
+        cached_features(net, every, device=device, cache_dir=cache_dir, batch_size=64, quiet=False), dtype=np.float32
+    )
     train_rows, test_rows = np.flatnonzero(table.split_mask("train")), np.flatnonzero(~table.split_mask("train"))
 
     def labelled(rows: np.ndarray, has_clean: np.ndarray) -> LabelledSet:
-        return LabelledSet(images=feats[rows], classes=list(table.classes), clean=clean[rows], noisy=noisy[rows],
-                           has_noisy=np.ones(len(rows), bool), has_clean=has_clean, ids=[ids[i] for i in rows])
+        return LabelledSet(
+            images=feats[rows],
+            classes=list(table.classes),
+            clean=clean[rows],
+            noisy=noisy[rows],
+            has_noisy=np.ones(len(rows), bool),
+            has_clean=has_clean,
+            ids=[ids[i] for i in rows],
+        )
 
     def build(fraction: float, seed: int) -> Task:
         is_clean = clean_subset(len(train_rows), fraction, seed, stream=13)
-        return Task("voc2007", labelled(train_rows, is_clean), labelled(test_rows, np.ones(len(test_rows), bool)),
-                    noise_rates(noisy[train_rows], clean[train_rows]), single_label=False,
-                    photos=[paths[i] for i in test_rows])
+        return Task(
+            "voc2007",
+            labelled(train_rows, is_clean),
+            labelled(test_rows, np.ones(len(test_rows), bool)),
+            noise_rates(noisy[train_rows], clean[train_rows]),
+            single_label=False,
+            photos=[paths[i] for i in test_rows],
+        )
 
     return build

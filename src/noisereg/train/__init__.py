@@ -5,6 +5,7 @@
 selector and early stopper (``selection.py``), checkpointer, logger); ``batches.py`` builds the mixed
 clean:noisy batches; ``evaluate.py`` scores a model; ``model.py`` builds the classifier from a config or a checkpoint.
 """
+
 from .batches import iter_training_batches
 from .evaluate import describe_thresholds, evaluate, f1_thresholds_on, predict_files, predict_logits
 from .loop import make_optimizer, set_lr, train_loop
@@ -13,6 +14,23 @@ from .run import Run
 from .schemes import FitResult, fit
 from .selection import metric_name
 
-__all__ = ["Classifier", "FitResult", "Run", "build_backbone", "describe_thresholds", "evaluate", "f1_thresholds_on",
-           "fit", "iter_training_batches", "load_classifier", "make_optimizer", "metric_name", "predict_files",
-           "predict_logits", "set_lr", "stage_one_model", "train_loop", "with_method"]
+__all__ = [
+    "Classifier",
+    "FitResult",
+    "Run",
+    "build_backbone",
+    "describe_thresholds",
+    "evaluate",
+    "f1_thresholds_on",
+    "fit",
+    "iter_training_batches",
+    "load_classifier",
+    "make_optimizer",
+    "metric_name",
+    "predict_files",
+    "predict_logits",
+    "set_lr",
+    "stage_one_model",
+    "train_loop",
+    "with_method",
+]

@@ -3,6 +3,7 @@
 (``selection.Selector``), stop early (``selection.EarlyStopper``), checkpoint, log. Each reads and writes
 one ``StepState``, so the loop (``loop.train_loop``) stays one screen and knows none of them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -6,6 +6,7 @@ residual net learns the noise from D_n, which is then the smaller part); a valid
 images chooses weights and stops training on a score that moves by several points between equally good
 steps.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,18 +28,24 @@ def check_task(train: LabelledSet, warn: Callable[[str], None]) -> None:
     """
     k = train.num_classes
     if k < 2:
-        raise UserError(f"the task has {k} class(es) {train.classes}: a classifier needs at least 2 classes "
-                        "(a one-class task always scores 100%)")
+        raise UserError(
+            f"the task has {k} class(es) {train.classes}: a classifier needs at least 2 classes "
+            "(a one-class task always scores 100%)"
+        )
     if train.has_clean.any():
         counts = np.asarray(train.clean[train.clean_indices].sum(0)).ravel()
         missing = [train.classes[j] for j in np.flatnonzero(counts == 0)]
         if missing:
-            warn(f"warning: {len(missing)} of {k} classes have no clean example ({missing[:5]}"
-                 f"{' ...' if len(missing) > 5 else ''}): the clean net learns them from the noisy labels only")
+            warn(
+                f"warning: {len(missing)} of {k} classes have no clean example ({missing[:5]}"
+                f"{' ...' if len(missing) > 5 else ''}): the clean net learns them from the noisy labels only"
+            )
     n_clean, n_noisy = int(train.has_clean.sum()), int(train.has_noisy.sum())
     if 0 < n_noisy < n_clean:
-        warn(f"warning: the noisy set ({n_noisy} images) is smaller than the clean set ({n_clean}); noise "
-             "regularization is meant for a large noisy set and a small clean one")
+        warn(
+            f"warning: the noisy set ({n_noisy} images) is smaller than the clean set ({n_clean}); noise "
+            "regularization is meant for a large noisy set and a small clean one"
+        )
 
 
 def check_method_data(train: LabelledSet, cfg: Any) -> None:
@@ -52,6 +59,7 @@ def check_method_data(train: LabelledSet, cfg: Any) -> None:
             the noisy set empty but needed.
     """
     from ..methods import get_method_spec
+
     spec, where = get_method_spec(cfg.method), f"method '{cfg.method}'"
     spec.check_data(train, where)
     spec.factory(1, max(train.num_classes, 2), cfg.resolved()).check_data(train, where)
@@ -68,8 +76,13 @@ def small_validation(val: LabelledSet | None) -> str | None:
         return None
     n = len(val)
     se = 100 * math.sqrt(0.7 * 0.3 / max(n, 1))
-    kept = ("keeps the heads of the lowest validation loss, which few images measure more steadily"
-            if val.is_single_label else "also counts the validation loss")
-    return (f"note: the validation set has {n} images: a score on it moves by about ±{se:.0f} points between "
-            f"equally good weights, so the kept step and early stopping are noisy (selection waits a fifth of each "
-            f"phase and {kept}); more clean images for validation (--val-dir, --val-fraction) choose better")
+    kept = (
+        "keeps the heads of the lowest validation loss, which few images measure more steadily"
+        if val.is_single_label
+        else "also counts the validation loss"
+    )
+    return (
+        f"note: the validation set has {n} images: a score on it moves by about ±{se:.0f} points between "
+        f"equally good weights, so the kept step and early stopping are noisy (selection waits a fifth of each "
+        f"phase and {kept}); more clean images for validation (--val-dir, --val-fraction) choose better"
+    )

@@ -12,6 +12,7 @@ its features of the training and validation sets are computed once, before the f
 to each (``features.SharedFeatures``): the choice costs heads phases only, as the module's premise says.
 It says what it chooses when it starts and each candidate's score as that candidate ends, like the phases.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -48,8 +49,10 @@ class Choice:
     def line(self, method: str) -> str:
         """The line a run starts with."""
         scored = ", ".join(f"{c:g}: {s:.4f}" for c, s in zip(self.candidates, self.scores))
-        return (f"{method}: {self.name} {self.chosen:g} chosen on validation ({self.metric} of each candidate's "
-                f"kept weights: {scored}; a tie keeps the earlier); --{self.name.replace('_', '-')} sets it")
+        return (
+            f"{method}: {self.name} {self.chosen:g} chosen on validation ({self.metric} of each candidate's "
+            f"kept weights: {scored}; a tie keeps the earlier); --{self.name.replace('_', '-')} sets it"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "candidates": list(self.candidates), "scores": list(self.scores)}
@@ -69,9 +72,9 @@ def pending(cfg: TrainConfig, eval_set: Any, train: Any = None, stage_one: Any =
     return tuple(n for n in spec.chosen_on_val if getattr(cfg, n) is None)
 
 
-def choose_on_validation(cfg: TrainConfig, train: Any, eval_set: Any, stage_one: Any, train_one: TrainOne,
-                         note: Note = lambda line: None) -> tuple[TrainConfig, list[Choice], Any,
-                                                                    SharedFeatures | None]:
+def choose_on_validation(
+    cfg: TrainConfig, train: Any, eval_set: Any, stage_one: Any, train_one: TrainOne, note: Note = lambda line: None
+) -> tuple[TrainConfig, list[Choice], Any, SharedFeatures | None]:
     """``cfg`` with every ``pending`` field set to its best candidate on ``eval_set``, the choices, the stage
     one the candidates shared (the backbone as created, built once, when none was given) and the features
     they shared (None when nothing was chosen), for the final run to train on. ``note`` gets a line when
@@ -84,8 +87,15 @@ def choose_on_validation(cfg: TrainConfig, train: Any, eval_set: Any, stage_one:
         stage_one = stage_one_model(build_backbone(cfg.resolved(), train), train.num_classes)
     for name in names:
         note(start_line(cfg.method, name, spec.chosen_on_val[name], int(eval_set.has_clean.sum())))
-    shared = frozen_features(stage_one.backbone, train, eval_set, device=device, cache_dir=cfg.cache_dir,
-                             num_workers=cfg.num_workers, quiet=cfg.quiet)
+    shared = frozen_features(
+        stage_one.backbone,
+        train,
+        eval_set,
+        device=device,
+        cache_dir=cfg.cache_dir,
+        num_workers=cfg.num_workers,
+        quiet=cfg.quiet,
+    )
     choices: list[Choice] = []
     metric = metric_name(cfg.val_metric, eval_set)
     for name in names:
@@ -111,15 +121,18 @@ def _score(result: Any, shared: SharedFeatures, metric: str, device: Any) -> flo
 def start_line(method: str, name: str, candidates: tuple[Any, ...], n_val: int) -> str:
     """The line a choice starts with: what it chooses, among what, on how many validation images."""
     values = ", ".join(f"{c:g}" for c in candidates)
-    return (f"{method}: choosing {name} on validation: the heads train once with each of {len(candidates)} "
-            f"candidates ({values}) on the frozen features, computed once, and are scored on {n_val} validation "
-            f"images; --{name.replace('_', '-')} skips it")
+    return (
+        f"{method}: choosing {name} on validation: the heads train once with each of {len(candidates)} "
+        f"candidates ({values}) on the frozen features, computed once, and are scored on {n_val} validation "
+        f"images; --{name.replace('_', '-')} skips it"
+    )
 
 
 def resumed_choices(cfg: TrainConfig, out: str | Path | None) -> TrainConfig:
     """``--resume`` of a run that chose on validation: the fields still unset take the values its first
     sitting chose (recorded in its config), so the choice is not made again."""
     from .resume import saved_config
+
     names = get_method_spec(cfg.method).chosen_on_val
     unset = [n for n in names if getattr(cfg, n) is None]
     if not unset or out is None:

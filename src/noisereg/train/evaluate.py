@@ -4,6 +4,7 @@ Evaluation streams: each process scores its own block of the clean rows in batch
 a batch are densified on their own, and mAP / AP_all / top-1 come from ``StreamingMetrics`` (two
 passes, exact), so no (N, K) array of scores or labels is ever built and nothing is gathered.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
@@ -25,18 +26,33 @@ REPLAY_BYTES = 1 << 28  # first-pass probabilities kept for the second pass up t
 
 
 @torch.inference_mode()
-def iter_logits(model: Classifier, images: Any, pre: Preprocess, rows: np.ndarray, *, device: torch.device,
-                batch_size: int = 256, num_workers: int = 0) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
+def iter_logits(
+    model: Classifier,
+    images: Any,
+    pre: Preprocess,
+    rows: np.ndarray,
+    *,
+    device: torch.device,
+    batch_size: int = 256,
+    num_workers: int = 0,
+) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
     """(row indices, every output's float32 logits on the CPU) for ``rows`` of ``images``, batch by batch,
     in this process only."""
     model.eval().to(device)
-    batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+    batches = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
     for b, x in zip(batches, iter_inputs(images, pre, batches, num_workers=num_workers)):
         yield b, {key: value.float().cpu() for key, value in model(x.to(device)).items()}
 
 
-def predict_logits(model: Classifier, images: Any, pre: Preprocess, *, device: torch.device,
-                   batch_size: int = 256, num_workers: int = 0) -> dict[str, torch.Tensor]:
+def predict_logits(
+    model: Classifier,
+    images: Any,
+    pre: Preprocess,
+    *,
+    device: torch.device,
+    batch_size: int = 256,
+    num_workers: int = 0,
+) -> dict[str, torch.Tensor]:
     """Logits of every output (``logits`` = the final classifier g's; ``h_logits`` when the method has h)
     for all images, in memory.
 
@@ -45,8 +61,9 @@ def predict_logits(model: Classifier, images: Any, pre: Preprocess, *, device: t
     """
     ctx = current()
     outs: dict[str, list[torch.Tensor]] = {}
-    for _, out in iter_logits(model, images, pre, shard(len(images), ctx), device=device, batch_size=batch_size,
-                              num_workers=num_workers):
+    for _, out in iter_logits(
+        model, images, pre, shard(len(images), ctx), device=device, batch_size=batch_size, num_workers=num_workers
+    ):
         for key, value in out.items():
             outs.setdefault(key, []).append(value)
     if not outs:
@@ -55,8 +72,15 @@ def predict_logits(model: Classifier, images: Any, pre: Preprocess, *, device: t
 
 
 @torch.inference_mode()
-def predict_files(model: Classifier, paths: list[str], pre: Preprocess, *, device: torch.device,
-                  batch_size: int = 64, num_workers: int = 0) -> tuple[dict[str, torch.Tensor], list[str]]:
+def predict_files(
+    model: Classifier,
+    paths: list[str],
+    pre: Preprocess,
+    *,
+    device: torch.device,
+    batch_size: int = 64,
+    num_workers: int = 0,
+) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Logits of every output for image files, batch by batch, and each file's error ('' when it was
     read): a file that cannot be read gets NaN logits instead of stopping the others.
 
@@ -64,8 +88,9 @@ def predict_files(model: Classifier, paths: list[str], pre: Preprocess, *, devic
         UserError: no file at all could be read.
     """
     model.eval().to(device)
-    loader = torch.utils.data.DataLoader(ImageFiles(paths, pre, report_errors=True), batch_size=batch_size,
-                                         num_workers=num_workers)
+    loader = torch.utils.data.DataLoader(
+        ImageFiles(paths, pre, report_errors=True), batch_size=batch_size, num_workers=num_workers
+    )
     parts: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []
     errors: list[str] = []
     for x, errs in loader:
@@ -84,8 +109,16 @@ def predict_files(model: Classifier, paths: list[str], pre: Preprocess, *, devic
     return outs, errors
 
 
-def evaluate(model: Classifier, data: LabelledSet, pre: Preprocess, *, device: torch.device,
-             images: Any = None, which: str = "logits", batch_size: int = 256) -> dict[str, float]:
+def evaluate(
+    model: Classifier,
+    data: LabelledSet,
+    pre: Preprocess,
+    *,
+    device: torch.device,
+    images: Any = None,
+    which: str = "logits",
+    batch_size: int = 256,
+) -> dict[str, float]:
     """mAP, AP_all and top-1 of classifier g (or h with ``which="h_logits"``) on the clean labels, and
     ``bce``, its binary cross-entropy there (a smooth companion for early stopping).
 
@@ -102,8 +135,17 @@ def evaluate(model: Classifier, data: LabelledSet, pre: Preprocess, *, device: t
     mine = shard(len(rows), ctx)  # positions in ``rows`` this process scores
     reduce = partial(all_reduce_sum, ctx=ctx)
     metrics = StreamingMetrics(data.clean[rows], reduce, dtype=np.float32)
-    score = partial(_probabilities, model, data.images if images is None else images, pre, rows, mine,
-                    which=which, device=device, batch_size=batch_size)
+    score = partial(
+        _probabilities,
+        model,
+        data.images if images is None else images,
+        pre,
+        rows,
+        mine,
+        which=which,
+        device=device,
+        batch_size=batch_size,
+    )
     kept: list[tuple[np.ndarray, np.ndarray]] = []
     keep = len(mine) * data.num_classes * 4 <= REPLAY_BYTES
     bce = np.zeros(2)  # sum of the BCE over known label entries, their count
@@ -121,16 +163,24 @@ def evaluate(model: Classifier, data: LabelledSet, pre: Preprocess, *, device: t
     return scores
 
 
-def _probabilities(model: Classifier, images: Any, pre: Preprocess, rows: np.ndarray, mine: np.ndarray, *,
-                   which: str, device: torch.device,
-                   batch_size: int) -> Iterable[tuple[np.ndarray, torch.Tensor, np.ndarray]]:
+def _probabilities(
+    model: Classifier,
+    images: Any,
+    pre: Preprocess,
+    rows: np.ndarray,
+    mine: np.ndarray,
+    *,
+    which: str,
+    device: torch.device,
+    batch_size: int,
+) -> Iterable[tuple[np.ndarray, torch.Tensor, np.ndarray]]:
     """(positions in ``rows``, logits, float32 probabilities) of output ``which``, batch by batch."""
     start = 0
     for b, out in iter_logits(model, images, pre, rows[mine], device=device, batch_size=batch_size):
         if which not in out:
             raise UserError(f"this model has no output '{which}'")
         z = out[which]
-        yield mine[start:start + len(b)], z, torch.sigmoid(z).numpy()
+        yield mine[start : start + len(b)], z, torch.sigmoid(z).numpy()
         start += len(b)
 
 
@@ -139,8 +189,11 @@ def _bce_sums(z: torch.Tensor, data: LabelledSet, rows: np.ndarray) -> np.ndarra
     known = torch.from_numpy(data.known_rows(rows).astype(np.float32))
     bce = F.binary_cross_entropy_with_logits(z, torch.from_numpy(data.clean_rows(rows)), reduction="none")
     return np.array([float((bce * known).sum()), float(known.sum())])
-def f1_thresholds_on(model: Classifier, data: LabelledSet, pre: Preprocess, *, device: torch.device,
-                     images: Any = None) -> tuple[list[float], list[str]]:
+
+
+def f1_thresholds_on(
+    model: Classifier, data: LabelledSet, pre: Preprocess, *, device: torch.device, images: Any = None
+) -> tuple[list[float], list[str]]:
     """Per-class thresholds on g's probabilities that maximise F1 on ``data``'s clean labels (the
     validation set: never the test set), for multi-label predictions, and where each came from:
     ``"validation"``, or ``"default"`` (0.5) for a class with under ``MIN_POSITIVES`` positives there.
@@ -152,8 +205,7 @@ def f1_thresholds_on(model: Classifier, data: LabelledSet, pre: Preprocess, *, d
     logits = predict_logits(model, data.images if images is None else images, pre, device=device)["logits"][rows]
     g, targets, known = model.method.probabilities(logits), data.clean_rows(rows), data.known_rows(rows)
     tuned = tunable_classes(targets, known)
-    return (f1_thresholds(g.numpy(), targets, known).tolist(),
-            ["validation" if t else "default" for t in tuned])
+    return (f1_thresholds(g.numpy(), targets, known).tolist(), ["validation" if t else "default" for t in tuned])
 
 
 def describe_thresholds(meta: dict[str, Any]) -> str:
@@ -163,13 +215,16 @@ def describe_thresholds(meta: dict[str, Any]) -> str:
     default = [str(c) for c, s in zip(classes, source) if s != "validation"]
     line = f"multi-label thresholds on g: chosen on validation (F1) for {len(chosen)} of {len(classes)} classes"
     if default:
-        line += (f"; the default 0.5 for {', '.join(default[:10])}{' ...' if len(default) > 10 else ''} "
-                 f"(under {MIN_POSITIVES} validation positives)")
+        line += (
+            f"; the default 0.5 for {', '.join(default[:10])}{' ...' if len(default) > 10 else ''} "
+            f"(under {MIN_POSITIVES} validation positives)"
+        )
     return line + "; recorded in checkpoint.json"
 
 
-def outputs_of(model: Classifier, images: Any, pre: Preprocess, rows: np.ndarray,
-               device: torch.device) -> dict[str, torch.Tensor]:
+def outputs_of(
+    model: Classifier, images: Any, pre: Preprocess, rows: np.ndarray, device: torch.device
+) -> dict[str, torch.Tensor]:
     """The model's outputs for some training rows (for a phase's set-up), in eval mode."""
     subset: Any
     if isinstance(images, (torch.Tensor, np.ndarray)):

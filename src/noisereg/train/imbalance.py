@@ -1,6 +1,7 @@
 """Class imbalance, two ways: ``--pos-weight auto`` weighs the positive labels of rare classes in every BCE
 of a multi-label task; ``--sampler balanced`` draws the rows of a single-label task so that every class
 fills the batches equally (any method, any loss)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -39,8 +40,9 @@ def pos_weight_for(cfg: TrainConfig, data: LabelledSet) -> torch.Tensor | None:
     if cfg.pos_weight == "none":
         return None
     if data.is_single_label:
-        raise UserError("--pos-weight auto is for multi-label data; for single-label class imbalance use "
-                        "--sampler balanced")
+        raise UserError(
+            "--pos-weight auto is for multi-label data; for single-label class imbalance use --sampler balanced"
+        )
     return auto_pos_weight(data)
 
 
@@ -50,9 +52,14 @@ def sampler_for(cfg: TrainConfig, data: LabelledSet, phase: Phase, ctx: DistCont
     weights: dict[str, np.ndarray | None] = {"clean_weights": None, "noisy_weights": None}
     if cfg.sampler == "balanced":
         if not data.is_single_label:
-            raise UserError("--sampler balanced is for single-label data; for rare classes of multi-label data "
-                            "use --pos-weight auto")
-        weights = {"clean_weights": balanced_row_weights(data.clean, data.clean_indices, data.num_classes),
-                   "noisy_weights": balanced_row_weights(data.noisy, data.noisy_indices, data.num_classes)}
-    return phase.sampler(data, batch_size=cfg.batch_size, seed=cfg.seed, rank=ctx.rank, world_size=ctx.world_size,
-                         **weights)
+            raise UserError(
+                "--sampler balanced is for single-label data; for rare classes of multi-label data "
+                "use --pos-weight auto"
+            )
+        weights = {
+            "clean_weights": balanced_row_weights(data.clean, data.clean_indices, data.num_classes),
+            "noisy_weights": balanced_row_weights(data.noisy, data.noisy_indices, data.num_classes),
+        }
+    return phase.sampler(
+        data, batch_size=cfg.batch_size, seed=cfg.seed, rank=ctx.rank, world_size=ctx.world_size, **weights
+    )

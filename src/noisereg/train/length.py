@@ -2,6 +2,7 @@
 ``--batch-size 0``, the defaults): a fixed step count fits no data size, so a thousand-image set was
 stopped before it converged while a million-image one never saw an epoch. And the line that says which
 values a run left to its method's defaults."""
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,9 @@ def auto_batch_size(rows: int) -> int:
 
 def left_to_data(cfg: TrainConfig) -> tuple[str, ...]:
     """Which of the batch and the phases' length the user left to the data (0 = from the data)."""
-    return tuple(name for name, unset in (("batch", not cfg.batch_size), ("length", not cfg.steps and not cfg.epochs))
-                 if unset)
+    return tuple(
+        name for name, unset in (("batch", not cfg.batch_size), ("length", not cfg.steps and not cfg.epochs)) if unset
+    )
 
 
 def phase_steps(cfg: TrainConfig, per_epoch: int, total: int) -> int:
@@ -60,12 +62,16 @@ def length_line(label: str, length: dict[str, int], from_data: tuple[str, ...], 
     derived = f" ({' and '.join(from_data)} from the {rows:,} training rows)" if from_data else ""
     patience = length.get("patience_evaluations")
     stop = f", stopping after {patience} evaluations without improvement" if patience else ""
-    return (f"{label}: {steps:,} steps of batch {length['batch_size']} ({steps / per_epoch:.3g} epochs of "
-            f"{per_epoch:,} steps), evaluating every {length['eval_every']:,} steps{stop}{derived}")
+    return (
+        f"{label}: {steps:,} steps of batch {length['batch_size']} ({steps / per_epoch:.3g} epochs of "
+        f"{per_epoch:,} steps), evaluating every {length['eval_every']:,} steps{stop}{derived}"
+    )
 
 
 def defaults_line(cfg: TrainConfig, fields: tuple[str, ...]) -> str:
     """The line that says which values a run took from its method's defaults (``fields``: those left unset)."""
     values = ", ".join(f"{name} {getattr(cfg, name):g}" for name in fields)
-    return (f"{cfg.method}: {values} (the method's defaults, robust across the benchmark parts; "
-            "`noisereg methods --defaults` lists them)")
+    return (
+        f"{cfg.method}: {values} (the method's defaults, robust across the benchmark parts; "
+        "`noisereg methods --defaults` lists them)"
+    )

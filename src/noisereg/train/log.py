@@ -5,6 +5,7 @@ learning rate, epoch, and at evaluation steps ``val_*``); it appends the record 
 writes TensorBoard scalars when asked, and prints one line per evaluation. ``write_records`` writes
 any list of records (an experiment's curves) through the same column order.
 """
+
 from __future__ import annotations
 
 import csv
@@ -49,6 +50,7 @@ def require_tensorboard() -> None:
 def tensorboard_writer(folder: Path) -> Any:
     """A ``SummaryWriter`` into ``folder`` (``RunLog`` has called ``require_tensorboard``)."""
     from torch.utils.tensorboard import SummaryWriter
+
     return SummaryWriter(log_dir=str(folder))
 
 
@@ -63,8 +65,9 @@ class RunLog:
             validation metric and loss, best value so far).
     """
 
-    def __init__(self, out: Path | None, *, metric: str, tensorboard: bool = False,
-                 print_evaluations: bool = True) -> None:
+    def __init__(
+        self, out: Path | None, *, metric: str, tensorboard: bool = False, print_evaluations: bool = True
+    ) -> None:
         if tensorboard:
             require_tensorboard()
         if tensorboard and out is None:
@@ -138,8 +141,10 @@ def format_evaluation(record: dict[str, Any], metric: str, *, name: str, total: 
     the kept weights do not have."""
     value, best = record[f"val_{metric}"], record.get("val_best")
     width = len(str(total))
-    line = (f"{name} step {record['step']:>{width}}/{total} epoch {record.get('epoch', 0.0):.2f}  "
-            f"loss {mean_loss:.4f}  val {metric} {100 * value:.2f}")
+    line = (
+        f"{name} step {record['step']:>{width}}/{total} epoch {record.get('epoch', 0.0):.2f}  "
+        f"loss {mean_loss:.4f}  val {metric} {100 * value:.2f}"
+    )
     if "val_bce" in record:
         line += f"  val loss {record['val_bce']:.4f}"
     if best is None:
@@ -147,6 +152,8 @@ def format_evaluation(record: dict[str, Any], metric: str, *, name: str, total: 
     kept, rule = record.get("kept_step"), record.get("kept_by")
     if kept is None or rule is None:  # a record without the rule: only the best value
         return line + f"  best {100 * best:.2f}"
-    why = {"val loss": f"lowest val loss, {metric} {100 * best:.2f}",
-           "last": f"the last weights; best val {metric} {100 * best:.2f}"}.get(rule, f"best {rule} {100 * best:.2f}")
+    why = {
+        "val loss": f"lowest val loss, {metric} {100 * best:.2f}",
+        "last": f"the last weights; best val {metric} {100 * best:.2f}",
+    }.get(rule, f"best {rule} {100 * best:.2f}")
     return line + f"  kept step {kept} ({why})"

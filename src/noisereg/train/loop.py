@@ -1,4 +1,5 @@
 """The optimisation loop (one screen), its optimizer and its learning-rate schedule."""
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,9 @@ def make_optimizer(model: Classifier, cfg: TrainConfig) -> torch.optim.Optimizer
         kind = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
         return kind(groups, weight_decay=cfg.weight_decay, fused=fused or None)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                               foreach=bool(params) or None)
+        return torch.optim.SGD(
+            groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, foreach=bool(params) or None
+        )
     return torch.optim.RMSprop(groups, weight_decay=cfg.weight_decay, foreach=bool(params) or None)
 
 
@@ -63,10 +65,20 @@ def set_lr(optimizer: torch.optim.Optimizer, cfg: TrainConfig, step: int, total:
     return factor
 
 
-def train_loop(model: torch.nn.Module, batches: Iterable[Batch], optimizer: torch.optim.Optimizer,
-               cfg: TrainConfig, steps: range, *, device: torch.device, desc: str, total: int | None = None,
-               history: list[dict] | None = None, tag: dict[str, Any] | None = None,
-               callbacks: Sequence[Callback] = ()) -> list[dict[str, Any]]:
+def train_loop(
+    model: torch.nn.Module,
+    batches: Iterable[Batch],
+    optimizer: torch.optim.Optimizer,
+    cfg: TrainConfig,
+    steps: range,
+    *,
+    device: torch.device,
+    desc: str,
+    total: int | None = None,
+    history: list[dict] | None = None,
+    tag: dict[str, Any] | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> list[dict[str, Any]]:
     """Run the optimisation over ``steps`` of a phase of ``total`` steps (default ``steps.stop``),
     appending one record per step (loss parts, learning rate, ``tag``) to ``history``; after each step the
     ``callbacks`` (``callbacks.py``) run in order over one ``StepState``: they may add to the record
@@ -88,8 +100,10 @@ def train_loop(model: torch.nn.Module, batches: Iterable[Batch], optimizer: torc
             out = model(batch.x, batch)
         loss = out["loss"].float()
         if not torch.isfinite(loss):
-            raise TrainingDiverged(f"{desc}: the loss became {loss.item()} at step {step + 1}; "
-                                   "try a lower learning rate (the last good checkpoint is kept)")
+            raise TrainingDiverged(
+                f"{desc}: the loss became {loss.item()} at step {step + 1}; "
+                "try a lower learning rate (the last good checkpoint is kept)"
+            )
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if cfg.grad_clip:
@@ -97,8 +111,12 @@ def train_loop(model: torch.nn.Module, batches: Iterable[Batch], optimizer: torc
             torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], cfg.grad_clip)
         scaler.step(optimizer)
         scaler.update()
-        record = {"step": step + 1, **(tag or {}), "lr": optimizer.param_groups[0]["initial_lr"] * factor,
-                  **{k: float(v.detach()) for k, v in out.items() if k.startswith(("loss", "l_"))}}
+        record = {
+            "step": step + 1,
+            **(tag or {}),
+            "lr": optimizer.param_groups[0]["initial_lr"] * factor,
+            **{k: float(v.detach()) for k, v in out.items() if k.startswith(("loss", "l_"))},
+        }
         history.append(record)
         bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
         state = StepState(step + 1, record)

@@ -1,4 +1,5 @@
 """The trained model: a backbone f(x) with a method on top, built from a config or a checkpoint."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -58,12 +59,20 @@ def global_batch(features: torch.Tensor, batch: Batch, ctx: DistContext) -> tupl
     would train on, so that each method's losses average over it as they would there (the gradient
     reaches each rank's backbone through its own rows). The heads run on every rank; the backbone, the
     costly part, on each rank's block only."""
+
     def rows(t: torch.Tensor | None) -> torch.Tensor | None:
         return None if t is None else gather_rows(t.to(torch.uint8) if t.dtype == torch.bool else t, ctx).to(t.dtype)
+
     features = gather_rows_with_grad(features, ctx)
     return features, Batch(
-        x=features, targets=rows(batch.targets), mask=rows(batch.mask), is_clean=rows(batch.is_clean),
-        noisy=rows(batch.noisy), has_noisy=rows(batch.has_noisy), pos_weight=batch.pos_weight)
+        x=features,
+        targets=rows(batch.targets),
+        mask=rows(batch.mask),
+        is_clean=rows(batch.is_clean),
+        noisy=rows(batch.noisy),
+        has_noisy=rows(batch.has_noisy),
+        pos_weight=batch.pos_weight,
+    )
 
 
 def in_chans_of(data: LabelledSet) -> int:
@@ -75,8 +84,9 @@ def build_backbone(cfg: TrainConfig, data: LabelledSet) -> Backbone:
     """The configured backbone; precomputed features always get the identity backbone ``features``."""
     torch.manual_seed(cfg.seed)
     name = "features" if data.holds_features else cfg.backbone
-    return create_backbone(name, pretrained=cfg.pretrained, weights=cfg.weights,
-                           in_chans=in_chans_of(data), image_size=cfg.image_size)
+    return create_backbone(
+        name, pretrained=cfg.pretrained, weights=cfg.weights, in_chans=in_chans_of(data), image_size=cfg.image_size
+    )
 
 
 def stage_one_model(backbone: Backbone, num_classes: int) -> Classifier:
@@ -99,8 +109,9 @@ def load_classifier(ckpt_dir: str | Path) -> tuple[Classifier, dict[str, Any]]:
     meta = read_meta(ckpt_dir)
     cfg = TrainConfig.from_dict(meta["config"])
     pre = Preprocess.from_dict(meta["preprocess"])
-    backbone = create_backbone(meta.get("backbone", cfg.backbone), pretrained=False, in_chans=int(meta["in_chans"]),
-                               image_size=pre.image_size)
+    backbone = create_backbone(
+        meta.get("backbone", cfg.backbone), pretrained=False, in_chans=int(meta["in_chans"]), image_size=pre.image_size
+    )
     backbone.preprocess = pre
     k = len(meta["classes"])
     model = stage_one_model(backbone, k) if meta["stage"] == "backbone" else with_method(backbone, cfg, k)

@@ -6,6 +6,7 @@ below the cut is frozen and run once over the training and validation images int
 cached features: Backbone (Noisy) in the frozen scheme's stage one, every method's own loss in the
 end-to-end scheme. The model trained and saved is the ordinary ``Classifier(backbone, method)``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -46,8 +47,10 @@ def check_train_blocks(cfg: TrainConfig, data: LabelledSet) -> None:
     backbone = create_backbone(cfg.backbone, pretrained=False, in_chans=in_chans_of(data), image_size=cfg.image_size)
     n = count_blocks(backbone)
     if cfg.train_blocks > n:
-        raise UserError(f"--train-blocks {cfg.train_blocks}: {cfg.backbone} has {n} blocks, so at most {n} can "
-                        "train (0 trains the whole backbone)")
+        raise UserError(
+            f"--train-blocks {cfg.train_blocks}: {cfg.backbone} has {n} blocks, so at most {n} can "
+            "train (0 trains the whole backbone)"
+        )
 
 
 def split_for_run(cfg: TrainConfig, backbone: Backbone) -> tuple[Trunk, Top]:
@@ -72,12 +75,17 @@ def train_top(run: Any, model: Classifier, stage: str, total: int, state: dict |
     trunk, top = split_for_run(run.cfg, model.backbone)
     acts, eval_acts = activations(run, trunk)
     if state is None:
-        kept = ("no validation set: the last step is kept" if run.eval_set is None else
-                f"the clean validation set chooses the step kept ({run.metric} of what trains) and may stop it early")
-        run.log.note(f"{stage} stage: training the top of {model.backbone.name}, "
-                     f"{describe_top(model.backbone, run.cfg.train_blocks)}, on the cached activations of the "
-                     f"frozen trunk below it ({'x'.join(map(str, acts.shape[1:]))} float16 per image; BatchNorm "
-                     f"statistics {'frozen' if top.frozen_bn else 'updated'}); {kept}")
+        kept = (
+            "no validation set: the last step is kept"
+            if run.eval_set is None
+            else f"the clean validation set chooses the step kept ({run.metric} of what trains) and may stop it early"
+        )
+        run.log.note(
+            f"{stage} stage: training the top of {model.backbone.name}, "
+            f"{describe_top(model.backbone, run.cfg.train_blocks)}, on the cached activations of the "
+            f"frozen trunk below it ({'x'.join(map(str, acts.shape[1:]))} float16 per image; BatchNorm "
+            f"statistics {'frozen' if top.frozen_bn else 'updated'}); {kept}"
+        )
     run.stage(model, Classifier(top, model.method), acts, eval_acts, model.backbone.preprocess, stage, total, state)
     return acts, eval_acts
 
@@ -91,7 +99,8 @@ def heads_features(run: Any, backbone: Backbone, acts: tuple[Any, Any] | None = 
     opts = dict(device=run.device, cache_dir=cfg.cache_dir, quiet=cfg.quiet, num_workers=cfg.num_workers)
     if not cfg.train_blocks:
         return cached_features(backbone, run.train, **opts), None if run.eval_set is None else cached_features(
-            backbone, run.eval_set, **opts)
+            backbone, run.eval_set, **opts
+        )
     trunk, top = split_for_run(cfg, backbone)
     freeze(backbone)
     acts = acts or activations(run, trunk)

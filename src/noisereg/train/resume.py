@@ -6,6 +6,7 @@ or corrupted newer one is skipped, saying why), and only when the data, the clas
 option that changes the result are the ones the checkpoint recorded; options that change only how the
 run is carried out (device, workers, printing, ...) may differ and are recorded as overrides.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,8 +33,19 @@ from ..progress import echo
 from .model import load_classifier
 
 # options --resume may change, recorded as overrides: how the run is carried out, and how long it runs
-OVERRIDABLE = ("quiet", "device", "num_workers", "cache_dir", "tensorboard", "save_every", "compile", "steps", "epochs",
-               "backbone_steps", "patience")
+OVERRIDABLE = (
+    "quiet",
+    "device",
+    "num_workers",
+    "cache_dir",
+    "tensorboard",
+    "save_every",
+    "compile",
+    "steps",
+    "epochs",
+    "backbone_steps",
+    "patience",
+)
 
 
 def data_fingerprint(data: LabelledSet) -> dict[str, Any]:
@@ -57,8 +69,10 @@ def prepare_output(out: Path, *, overwrite: bool) -> None:
     stays until the new run's first save replaces it (a run that diverges or dies first leaves it as it
     was); leftovers of an interrupted save are removed."""
     if has_checkpoint(out) and not overwrite:
-        raise UserError(f"{out} already holds a checkpoint; --resume continues that run, --overwrite replaces "
-                        "it, or choose another --out")
+        raise UserError(
+            f"{out} already holds a checkpoint; --resume continues that run, --overwrite replaces "
+            "it, or choose another --out"
+        )
     clean_orphans(out)
 
 
@@ -91,28 +105,42 @@ def resume_state(out: str | Path | None, cfg: TrainConfig, train: LabelledSet) -
     if current().is_main:  # one process tidies the folder
         clean_orphans(out)
     overrides = {k: getattr(cfg, k) for k in OVERRIDABLE if meta["config"].get(k) != getattr(cfg, k)}
-    return {"model": model, "meta": meta, "stage": meta["stage"], "step": int(meta["step"]), "best": best,
-            "selection": meta.get("selection"), "optimizer": load_optimizer_state(folder, meta),
-            "overrides": {**meta.get("overrides", {}), **overrides}}
+    return {
+        "model": model,
+        "meta": meta,
+        "stage": meta["stage"],
+        "step": int(meta["step"]),
+        "best": best,
+        "selection": meta.get("selection"),
+        "optimizer": load_optimizer_state(folder, meta),
+        "overrides": {**meta.get("overrides", {}), **overrides},
+    }
 
 
 def _check_same_run(meta: dict[str, Any], cfg: TrainConfig, train: LabelledSet, out: str | Path) -> None:
     """Refuse to continue a checkpoint with other classes, other data or other result-changing options."""
     if list(meta["classes"]) != list(train.classes):
-        raise UserError(f"--resume: the class list differs from the checkpoint in {out} ({len(meta['classes'])} "
-                        f"classes {meta['classes'][:3]}... vs {len(train.classes)} {train.classes[:3]}...); "
-                        "use a new --out")
+        raise UserError(
+            f"--resume: the class list differs from the checkpoint in {out} ({len(meta['classes'])} "
+            f"classes {meta['classes'][:3]}... vs {len(train.classes)} {train.classes[:3]}...); "
+            "use a new --out"
+        )
     old_data = meta.get("data")
     new_data = data_fingerprint(train)
     if old_data is not None and old_data != new_data:
-        what = (f"{old_data['rows']} training rows then, {new_data['rows']} now" if old_data["rows"] != new_data["rows"]
-                else "the same number of rows but other images or labels")
+        what = (
+            f"{old_data['rows']} training rows then, {new_data['rows']} now"
+            if old_data["rows"] != new_data["rows"]
+            else "the same number of rows but other images or labels"
+        )
         raise UserError(f"--resume: the training data differs from the checkpoint in {out} ({what}); use a new --out")
     old = TrainConfig.from_dict(meta["config"]).to_dict()
     new = cfg.to_dict()
     changed = [k for k in new if k not in OVERRIDABLE and old.get(k) != new[k]]
     if changed:
         k = changed[0]
-        raise UserError(f"--resume: option {k} is {new[k]!r}, the checkpoint in {out} was trained with "
-                        f"{old.get(k)!r} ({len(changed)} option(s) differ: {changed}); resume with the same options "
-                        "or use a new --out")
+        raise UserError(
+            f"--resume: option {k} is {new[k]!r}, the checkpoint in {out} was trained with "
+            f"{old.get(k)!r} ({len(changed)} option(s) differ: {changed}); resume with the same options "
+            "or use a new --out"
+        )

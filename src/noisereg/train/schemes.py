@@ -5,6 +5,7 @@
   (Backbone (Noisy)); the backbone is then frozen, its features computed once, and the method's
   heads train on those cached features.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -45,10 +46,18 @@ class Unset(NamedTuple):
         return cls(left_to_data(cfg), cfg.unset(), cfg.left_to_method())
 
 
-def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: LabelledSet | None = None,
-        out: str | Path | None = None, resume: bool = False, overwrite: bool = False,
-        stage_one: Classifier | None = None, print_evaluations: bool = True,
-        on_evaluation: Callable[[dict, nn.Module], None] | None = None) -> FitResult:
+def fit(
+    train: LabelledSet,
+    cfg: TrainConfig,
+    *,
+    eval_set: LabelledSet | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    stage_one: Classifier | None = None,
+    print_evaluations: bool = True,
+    on_evaluation: Callable[[dict, nn.Module], None] | None = None,
+) -> FitResult:
     """Train ``cfg.method`` on ``train`` with ``cfg.scheme``; checkpoints go to ``out`` when given.
 
     Args:
@@ -81,18 +90,37 @@ def fit(train: LabelledSet, cfg: TrainConfig, *, eval_set: LabelledSet | None = 
     else:  # each candidate: the run in memory and silent, sharing one stage one and its features
         note = echo if print_evaluations and not cfg.quiet and current().is_main else lambda line: None
         try:  # the choice extracts the features: a file that does not decode stops it as it stops a run
-            cfg, choices, stage_one, features = choose_on_validation(cfg, train, eval_set, stage_one, lambda c, s1, f: (
-                train_checked(train, c, eval_set, Unset.of(c), stage_one=s1, print_evaluations=False, features=f)),
-                note)
+            cfg, choices, stage_one, features = choose_on_validation(
+                cfg,
+                train,
+                eval_set,
+                stage_one,
+                lambda c, s1, f: train_checked(
+                    train, c, eval_set, Unset.of(c), stage_one=s1, print_evaluations=False, features=f
+                ),
+                note,
+            )
         except UnreadableImage as e:
             raise with_skip_hint(e) from None
-    return train_checked(train, cfg, eval_set, unset, choices, out=out, resume=resume, overwrite=overwrite,
-                         stage_one=stage_one, print_evaluations=print_evaluations, on_evaluation=on_evaluation,
-                         features=features)
+    return train_checked(
+        train,
+        cfg,
+        eval_set,
+        unset,
+        choices,
+        out=out,
+        resume=resume,
+        overwrite=overwrite,
+        stage_one=stage_one,
+        print_evaluations=print_evaluations,
+        on_evaluation=on_evaluation,
+        features=features,
+    )
 
 
-def checked_data(train: LabelledSet, cfg: TrainConfig,
-                 eval_set: LabelledSet | None) -> tuple[LabelledSet, LabelledSet | None]:
+def checked_data(
+    train: LabelledSet, cfg: TrainConfig, eval_set: LabelledSet | None
+) -> tuple[LabelledSet, LabelledSet | None]:
     """``train`` and the validation set as the run uses them, refused before any extraction or write when the
     method or ``--train-blocks`` cannot use them: without the files that do not decode (``skip_unreadable``),
     warned about (degenerate tasks), with a share of the clean set held out when no validation set is given."""
@@ -105,11 +133,21 @@ def checked_data(train: LabelledSet, cfg: TrainConfig,
     return train, eval_set
 
 
-def train_checked(train: LabelledSet, cfg: TrainConfig, eval_set: LabelledSet | None, unset: Unset,
-                  choices: Sequence[Choice] = (), *, out: str | Path | None = None, resume: bool = False,
-                  overwrite: bool = False, stage_one: Classifier | None = None, print_evaluations: bool = True,
-                  on_evaluation: Callable[[dict, nn.Module], None] | None = None,
-                  features: SharedFeatures | None = None) -> FitResult:
+def train_checked(
+    train: LabelledSet,
+    cfg: TrainConfig,
+    eval_set: LabelledSet | None,
+    unset: Unset,
+    choices: Sequence[Choice] = (),
+    *,
+    out: str | Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    stage_one: Classifier | None = None,
+    print_evaluations: bool = True,
+    on_evaluation: Callable[[dict, nn.Module], None] | None = None,
+    features: SharedFeatures | None = None,
+) -> FitResult:
     """``fit`` on data ``checked_data`` returned, nothing left to choose on validation: the config resolved,
     ``out`` locked and prepared (or resumed), the scheme run. ``features``: for the frozen scheme, the features
     of ``stage_one``'s backbone on these very ``train`` and ``eval_set`` (a choice's), not extracted again."""
@@ -121,10 +159,16 @@ def train_checked(train: LabelledSet, cfg: TrainConfig, eval_set: LabelledSet | 
         state = resume_state(folder, cfg, train) if resume else None
         run = Run(train, cfg, eval_set, folder, print_evaluations, on_evaluation)
         record = run.record
-        record.from_data, record.from_method, record.choices = unset.from_data, unset.from_method, [
-            c.to_dict() for c in choices]
-        for line in (defaults_line(cfg, used) if used else None, *(c.line(cfg.method) for c in choices),
-                     small_validation(eval_set)):
+        record.from_data, record.from_method, record.choices = (
+            unset.from_data,
+            unset.from_method,
+            [c.to_dict() for c in choices],
+        )
+        for line in (
+            defaults_line(cfg, used) if used else None,
+            *(c.line(cfg.method) for c in choices),
+            small_validation(eval_set),
+        ):
             if line and state is None:
                 run.log.note(line)
         if folder is not None and run.ctx.is_main and state is None:
@@ -135,8 +179,11 @@ def train_checked(train: LabelledSet, cfg: TrainConfig, eval_set: LabelledSet | 
             record.from_method = tuple(state["meta"].get("method_defaults", ()))  # the first sitting's unset fields
         run.log.begin(record.history)
         try:
-            result = (_fit_end_to_end(run, state) if cfg.scheme == "end-to-end"
-                      else _fit_frozen(run, state, stage_one, features))
+            result = (
+                _fit_end_to_end(run, state)
+                if cfg.scheme == "end-to-end"
+                else _fit_frozen(run, state, stage_one, features)
+            )
         except UnreadableImage as e:  # one line: the file, and the option that trains without such files
             raise with_skip_hint(e) from None
         finally:
@@ -152,13 +199,22 @@ def _fit_end_to_end(run: Run, state: dict | None) -> FitResult:
     if cfg.train_blocks:  # the top of the backbone and the method on cached trunk activations
         train_top(run, model, "end-to-end", cfg.steps, state)
     else:
-        run.stage(model, model, run.train.images, None if run.eval_set is None else run.eval_set.images, pre,
-                  "end-to-end", cfg.steps, state)
+        run.stage(
+            model,
+            model,
+            run.train.images,
+            None if run.eval_set is None else run.eval_set.images,
+            pre,
+            "end-to-end",
+            cfg.steps,
+            state,
+        )
     return FitResult(model.cpu(), pre, run.history)
 
 
-def _fit_frozen(run: Run, state: dict | None, stage_one: Classifier | None,
-                features: SharedFeatures | None = None) -> FitResult:
+def _fit_frozen(
+    run: Run, state: dict | None, stage_one: Classifier | None, features: SharedFeatures | None = None
+) -> FitResult:
     cfg, k = run.cfg, run.train.num_classes
     in_heads = bool(state) and state["stage"].startswith("heads")
     acts = None  # the trunk activations stage one trained the top on (--train-blocks)
@@ -171,11 +227,21 @@ def _fit_frozen(run: Run, state: dict | None, stage_one: Classifier | None,
             if cfg.backbone_steps and cfg.train_blocks:
                 acts = train_top(run, stage_one, "backbone", cfg.backbone_steps, state)
             elif cfg.backbone_steps and not run.train.holds_features:
-                run.log.note(f"backbone stage: fine-tuning the whole {cfg.backbone} backbone on the noisy labels for "
-                             f"up to {cfg.backbone_steps} steps (Backbone (Noisy)) before training the heads on its "
-                             "frozen features; --backbone-steps 0 keeps the backbone as created")
-                run.stage(stage_one, stage_one, run.train.images, None, stage_one.backbone.preprocess,
-                          "backbone", cfg.backbone_steps, state)
+                run.log.note(
+                    f"backbone stage: fine-tuning the whole {cfg.backbone} backbone on the noisy labels for "
+                    f"up to {cfg.backbone_steps} steps (Backbone (Noisy)) before training the heads on its "
+                    "frozen features; --backbone-steps 0 keeps the backbone as created"
+                )
+                run.stage(
+                    stage_one,
+                    stage_one,
+                    run.train.images,
+                    None,
+                    stage_one.backbone.preprocess,
+                    "backbone",
+                    cfg.backbone_steps,
+                    state,
+                )
         backbone = stage_one.backbone
         if get_method_spec(cfg.method).is_backbone_noisy and cfg.backbone_steps and not run.train.holds_features:
             return FitResult(stage_one.cpu(), backbone.preprocess, run.history, stage_one)

@@ -1,5 +1,6 @@
 """Choosing the weights to keep by validation (``Selector``: the best evaluation so far) and early stopping
 (``EarlyStopper``): two of the loop's callbacks (``callbacks.py``), joined in a ``Selection`` for checkpoints."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -44,8 +45,15 @@ class Selector:
         per_epoch: steps an epoch, to record the kept step's epoch.
     """
 
-    def __init__(self, metric: str, select: bool = True, by_loss: bool = False, *, module: nn.Module | None = None,
-                 per_epoch: float = 1.0) -> None:
+    def __init__(
+        self,
+        metric: str,
+        select: bool = True,
+        by_loss: bool = False,
+        *,
+        module: nn.Module | None = None,
+        per_epoch: float = 1.0,
+    ) -> None:
         self.metric, self.select, self.by_loss, self.module, self.per_epoch = metric, select, by_loss, module, per_epoch
         self.best: float | None = None  # the kept weights' metric
         self.best_loss: float | None = None
@@ -57,8 +65,12 @@ class Selector:
         if state.scores is None:
             return
         self.keep(state.step, state.scores, self.module)
-        state.record.update(val_best=self.best, best_epoch=round(self.best_step / self.per_epoch, 4),
-                            kept_step=self.kept_step(state.step), kept_by=self.rule())
+        state.record.update(
+            val_best=self.best,
+            best_epoch=round(self.best_step / self.per_epoch, 4),
+            kept_step=self.kept_step(state.step),
+            kept_by=self.rule(),
+        )
 
     def keep(self, step: int, scores: dict[str, float], module: nn.Module | None) -> None:
         """Snapshot ``module`` when the evaluation at ``step`` is at least as good as the kept weights (on a tie
@@ -96,8 +108,13 @@ class Selector:
             module.load_state_dict(self.weights)  # copies onto the module's own device
 
     def state(self) -> dict[str, Any]:
-        return {"metric": self.metric, "best": self.best, "best_loss": self.best_loss, "best_step": self.best_step,
-                "by_loss": self.by_loss}
+        return {
+            "metric": self.metric,
+            "best": self.best,
+            "best_loss": self.best_loss,
+            "best_step": self.best_step,
+            "by_loss": self.by_loss,
+        }
 
     def load_state(self, state: dict[str, Any], weights: dict[str, torch.Tensor] | None) -> None:
         self.best, self.best_loss = state.get("best"), state.get("best_loss")
@@ -152,8 +169,17 @@ class Selection:
         metric, select, by_loss: the ``Selector``'s; patience: the ``EarlyStopper``'s.
     """
 
-    def __init__(self, metric: str, patience: int, select: bool = True, by_loss: bool = False, *,
-                 module: nn.Module | None = None, per_epoch: float = 1.0, start_after: int = 0) -> None:
+    def __init__(
+        self,
+        metric: str,
+        patience: int,
+        select: bool = True,
+        by_loss: bool = False,
+        *,
+        module: nn.Module | None = None,
+        per_epoch: float = 1.0,
+        start_after: int = 0,
+    ) -> None:
         self.selector = Selector(metric, select, by_loss, module=module, per_epoch=per_epoch)
         self.stopper = EarlyStopper(metric, patience, start_after=start_after)
 
@@ -201,8 +227,15 @@ class Selection:
     def state(self) -> dict[str, Any]:
         """What a checkpoint records to resume the selection (the weights are the checkpoint's model)."""
         sel, stop = self.selector, self.stopper
-        return {"metric": sel.metric, "best": sel.best, "top": stop.top, "best_loss": sel.best_loss,
-                "best_step": sel.best_step, "bad": stop.bad, "by_loss": sel.by_loss}
+        return {
+            "metric": sel.metric,
+            "best": sel.best,
+            "top": stop.top,
+            "best_loss": sel.best_loss,
+            "best_step": sel.best_step,
+            "bad": stop.bad,
+            "by_loss": sel.by_loss,
+        }
 
     def load_state(self, state: dict[str, Any], weights: dict[str, torch.Tensor] | None) -> None:
         self.selector.load_state(state, weights)

@@ -5,6 +5,7 @@ Each module holds the layout's options dataclass (its flags are generated from i
 ``guess_layout`` says which layout a command without ``--format`` reads: a manifest, precomputed
 features or image folders.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -24,8 +25,20 @@ from .registry import (
     unregister_layout,
 )
 
-__all__ = ["IMPLICIT_LAYOUTS", "Layout", "add_layout_flags", "get_layout", "guess_layout", "layout_fields",
-           "layout_options", "layout_values", "list_layouts", "open_dataset", "register_layout", "unregister_layout"]
+__all__ = [
+    "IMPLICIT_LAYOUTS",
+    "Layout",
+    "add_layout_flags",
+    "get_layout",
+    "guess_layout",
+    "layout_fields",
+    "layout_options",
+    "layout_values",
+    "list_layouts",
+    "open_dataset",
+    "register_layout",
+    "unregister_layout",
+]
 
 register_layout(coco.LAYOUT)
 register_layout(openimages.LAYOUT)
@@ -49,7 +62,9 @@ def guess_layout(values: dict[str, Any]) -> str:
         raise UserError("give either --manifest or image folders (--noisy-dir, --clean-dir, ...), not both")
     if not values.get("manifest"):
         if not dirs or values.get("features"):
-            raise UserError("give --manifest FILE" + ("" if values.get("features") else
-                                                      " or image folders (--noisy-dir DIR, --clean-dir DIR, ...)"))
+            raise UserError(
+                "give --manifest FILE"
+                + ("" if values.get("features") else " or image folders (--noisy-dir DIR, --clean-dir DIR, ...)")
+            )
         return "folders"
     return "features" if values.get("features") else "csv"

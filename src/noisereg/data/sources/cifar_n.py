@@ -8,6 +8,7 @@ unpickler that admits numpy's array reconstruction only, and the official ``CIFA
 The label arrays follow the original training order; in an ImageFolder copy training image i
 lives at ``train/{class of i}/{k:04d}.jpg`` where k counts the earlier images of that class.
 """
+
 from __future__ import annotations
 
 import io
@@ -25,22 +26,41 @@ from ..table import LabelTable, csr_from_parts
 from .registry import Layout
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-NOISE_LABELS = {"clean": "clean_label", "aggre": "aggre_label", "random1": "random_label1",
-                "random2": "random_label2", "random3": "random_label3", "worse": "worse_label",
-                "noisy": "noisy_label", "noisy-coarse": "noisy_coarse_label"}
+NOISE_LABELS = {
+    "clean": "clean_label",
+    "aggre": "aggre_label",
+    "random1": "random_label1",
+    "random2": "random_label2",
+    "random3": "random_label3",
+    "worse": "worse_label",
+    "noisy": "noisy_label",
+    "noisy-coarse": "noisy_coarse_label",
+}
 CIFAR10N_URL = "https://github.com/UCSC-REAL/cifar-10-100n/raw/main/data/CIFAR-10_human.pt"
 CIFAR100N_URL = "https://github.com/UCSC-REAL/cifar-10-100n/raw/main/data/CIFAR-100_human.pt"
-PICKLE_DIRS = {"cifar-10-batches-py": ("cifar10", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"],
-                                       "batches.meta", "labels", "label_names"),
-               "cifar-100-python": ("cifar100", ["train"], ["test"], "meta", "fine_labels", "fine_label_names")}
+PICKLE_DIRS = {
+    "cifar-10-batches-py": (
+        "cifar10",
+        [f"data_batch_{i}" for i in range(1, 6)],
+        ["test_batch"],
+        "batches.meta",
+        "labels",
+        "label_names",
+    ),
+    "cifar-100-python": ("cifar100", ["train"], ["test"], "meta", "fine_labels", "fine_label_names"),
+}
 
 
 def _numpy_globals() -> list:
     """The only globals a numpy-array pickle needs (numpy 1 and 2 spell the module differently)."""
     core = getattr(np, "_core", None) or np.core
-    return [(core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
-            (core.multiarray._reconstruct, "numpy._core.multiarray._reconstruct"),
-            np.ndarray, np.dtype, type(np.dtype("int64"))]
+    return [
+        (core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
+        (core.multiarray._reconstruct, "numpy._core.multiarray._reconstruct"),
+        np.ndarray,
+        np.dtype,
+        type(np.dtype("int64")),
+    ]
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
@@ -49,16 +69,26 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     ``_codecs.encode`` is how protocol-2 pickles written by Python 3 spell bytes (pure, no side effects).
     """
 
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
 
     def find_class(self, module: str, name: str):
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed")
         import codecs
+
         core = getattr(np, "_core", None) or np.core
-        return {"_reconstruct": core.multiarray._reconstruct, "ndarray": np.ndarray, "dtype": np.dtype,
-                "encode": codecs.encode}[name]
+        return {
+            "_reconstruct": core.multiarray._reconstruct,
+            "ndarray": np.ndarray,
+            "dtype": np.dtype,
+            "encode": codecs.encode,
+        }[name]
 
 
 def safe_unpickle(path: Path) -> dict:
@@ -77,15 +107,19 @@ def safe_unpickle(path: Path) -> dict:
 def load_cifar_n_labels(path: str | Path) -> dict[str, np.ndarray]:
     """All label arrays of a CIFAR-N file (``clean_label``, ``worse_label``, ...), safely unpickled."""
     import torch
+
     try:
         with torch.serialization.safe_globals(_numpy_globals()):
             data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise UserError(f"CIFAR-N label file not found: {path} (official files: {CIFAR10N_URL}, "
-                        f"{CIFAR100N_URL}; or pass --download)") from None
+        raise UserError(
+            f"CIFAR-N label file not found: {path} (official files: {CIFAR10N_URL}, "
+            f"{CIFAR100N_URL}; or pass --download)"
+        ) from None
     except Exception as e:
-        raise UserError(f"{path} is not a CIFAR-N label file readable without unsafe unpickling: "
-                        f"{str(e).splitlines()[-1][:200]}") from None
+        raise UserError(
+            f"{path} is not a CIFAR-N label file readable without unsafe unpickling: {str(e).splitlines()[-1][:200]}"
+        ) from None
     if not isinstance(data, dict) or "clean_label" not in data:
         raise UserError(f"{path}: expected a dict with 'clean_label' and the noisy label arrays")
     return {k: np.asarray(v, dtype=np.int64) for k, v in data.items()}
@@ -95,8 +129,9 @@ def noisy_labels(labels: dict[str, np.ndarray], noise: str) -> np.ndarray:
     """The label set named ``noise`` (CIFAR-10N: aggre, random1-3, worse; CIFAR-100N: noisy; or a key)."""
     key = NOISE_LABELS.get(noise, noise)
     if key not in labels:
-        names = ([n for n, k in NOISE_LABELS.items() if k in labels]
-                 + [k for k in labels if k not in NOISE_LABELS.values()])
+        names = [n for n, k in NOISE_LABELS.items() if k in labels] + [
+            k for k in labels if k not in NOISE_LABELS.values()
+        ]
         raise UserError(f"unknown CIFAR-N label set '{noise}': this file has {names}")
     return labels[key]
 
@@ -109,12 +144,14 @@ def train_image_paths(root: str | Path, clean: np.ndarray, classes: list[str] = 
             file for other images, or a partial copy of the images).
     """
     on_disk = np.asarray([len(list((Path(root) / "train" / name).glob("*.jpg"))) for name in classes])
-    labelled = np.bincount(clean, minlength=len(classes))[:len(classes)]
+    labelled = np.bincount(clean, minlength=len(classes))[: len(classes)]
     if not np.array_equal(on_disk, labelled):
         k = int(np.flatnonzero(on_disk != labelled)[0])
-        raise UserError(f"the CIFAR-N labels name {len(clean)} training images but {Path(root) / 'train'} holds "
-                        f"{int(on_disk.sum())} ({classes[k]}: {labelled[k]} labels vs {on_disk[k]} images): wrong "
-                        "label file for these images?")
+        raise UserError(
+            f"the CIFAR-N labels name {len(clean)} training images but {Path(root) / 'train'} holds "
+            f"{int(on_disk.sum())} ({classes[k]}: {labelled[k]} labels vs {on_disk[k]} images): wrong "
+            "label file for these images?"
+        )
     seen = np.zeros(len(classes), dtype=np.int64)
     paths = []
     for c in clean:
@@ -161,8 +198,9 @@ def read_pickles(folder: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.nd
 def _one_label_csr(labels: np.ndarray, k: int, what: str) -> sp.csr_matrix:
     bad = np.flatnonzero((labels < 0) | (labels >= k))
     if len(bad):
-        raise UserError(f"{what}: label {labels[bad[0]]} of image {bad[0]} is outside 0..{k - 1} "
-                        f"({len(bad)} such labels)")
+        raise UserError(
+            f"{what}: label {labels[bad[0]]} of image {bad[0]} is outside 0..{k - 1} ({len(bad)} such labels)"
+        )
     return csr_from_parts(np.arange(len(labels) + 1, dtype=np.int64), labels.astype(np.int32), k)
 
 
@@ -177,10 +215,12 @@ def download(root: Path, labels: Path, dataset: str, *, labels_url: str | None =
     (unpacked to its python pickles) and the official CIFAR-N label file."""
     if _find_images(root) is None:
         import torchvision
+
         cls = torchvision.datasets.CIFAR100 if dataset == "cifar100" else torchvision.datasets.CIFAR10
         cls(str(root), train=True, download=True)
     if not labels.is_file():
         import torch
+
         labels.parent.mkdir(parents=True, exist_ok=True)
         url = labels_url or (CIFAR100N_URL if dataset == "cifar100" else CIFAR10N_URL)
         try:
@@ -189,8 +229,14 @@ def download(root: Path, labels: Path, dataset: str, *, labels_url: str | None =
             raise UserError(f"cannot download {url}: {e}") from None
 
 
-def read_cifar_n(root: str | Path, labels: str | Path, *, noise: str = "worse", download_missing: bool = False,
-                 dataset: str | None = None) -> LabelTable:
+def read_cifar_n(
+    root: str | Path,
+    labels: str | Path,
+    *,
+    noise: str = "worse",
+    download_missing: bool = False,
+    dataset: str | None = None,
+) -> LabelTable:
     """CIFAR-10/100 with one CIFAR-N label set as a ``LabelTable``.
 
     Train rows carry both the original (clean) label and the human (noisy) label, so the noise
@@ -214,8 +260,10 @@ def read_cifar_n(root: str | Path, labels: str | Path, *, noise: str = "worse", 
     if pickles is not None:
         classes, x_train, y_train, x_test, y_test = read_pickles(pickles)
         if len(y_train) != len(clean) or not np.array_equal(y_train, clean):
-            raise UserError(f"{labels}: clean_label does not match the training labels in {pickles} "
-                            f"({len(clean)} vs {len(y_train)} images): wrong label file for these images?")
+            raise UserError(
+                f"{labels}: clean_label does not match the training labels in {pickles} "
+                f"({len(clean)} vs {len(y_train)} images): wrong label file for these images?"
+            )
         train_paths = test_paths = None
     elif (root / "train").is_dir():
         classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
@@ -224,8 +272,10 @@ def read_cifar_n(root: str | Path, labels: str | Path, *, noise: str = "worse", 
         test_paths, y_test = test_images(root, classes)
         x_train = x_test = None
     else:
-        raise UserError(f"no CIFAR images in {root}: expected train/ and test/ class folders or "
-                        f"{' / '.join(PICKLE_DIRS)} (or pass --download)")
+        raise UserError(
+            f"no CIFAR images in {root}: expected train/ and test/ class folders or "
+            f"{' / '.join(PICKLE_DIRS)} (or pass --download)"
+        )
     k, n = len(classes), len(clean)
     if noise == "noisy-coarse":
         raise UserError("the coarse CIFAR-100N labels use 20 super-classes: not supported with fine images")
@@ -238,12 +288,19 @@ def read_cifar_n(root: str | Path, labels: str | Path, *, noise: str = "worse", 
     if paths is not None:
         check_images(paths, what=str(root))
     return LabelTable(
-        classes=classes, ids=ids, split=np.repeat(np.asarray([0, 2], np.uint8), [n, m]),
+        classes=classes,
+        ids=ids,
+        split=np.repeat(np.asarray([0, 2], np.uint8), [n, m]),
         noisy=sp.vstack([train_noisy, sp.csr_matrix((m, k), dtype=bool)]).tocsr(),
         clean=sp.vstack([train_clean, test_clean]).tocsr(),
-        has_noisy=np.arange(n + m) < n, has_clean=np.ones(n + m, bool), paths=paths, root=None,
-        multi_label=False, pixels=None if x_train is None else np.concatenate([x_train, x_test]),
-        source=f"cifar-n {root} + {labels.name} ({noise})")
+        has_noisy=np.arange(n + m) < n,
+        has_clean=np.ones(n + m, bool),
+        paths=paths,
+        root=None,
+        multi_label=False,
+        pixels=None if x_train is None else np.concatenate([x_train, x_test]),
+        source=f"cifar-n {root} + {labels.name} ({noise})",
+    )
 
 
 @dataclass

@@ -6,6 +6,7 @@ key lists name the images of each part: ``noisy_train`` (1M noisy), ``clean_trai
 so images carrying both (about 37k) measure the real noise rate; training uses the train split
 only: the 1M noisy images plus the clean training images as the clean set.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,10 +20,15 @@ from ..files import check_images
 from ..table import LabelTable, csr_from_lists
 from .registry import Layout
 
-FILES = {"noisy_kv": "noisy_label_kv.txt", "clean_kv": "clean_label_kv.txt",
-         "noisy_train": "noisy_train_key_list.txt", "clean_train": "clean_train_key_list.txt",
-         "clean_val": "clean_val_key_list.txt", "clean_test": "clean_test_key_list.txt",
-         "names": "category_names_eng.txt"}
+FILES = {
+    "noisy_kv": "noisy_label_kv.txt",
+    "clean_kv": "clean_label_kv.txt",
+    "noisy_train": "noisy_train_key_list.txt",
+    "clean_train": "clean_train_key_list.txt",
+    "clean_val": "clean_val_key_list.txt",
+    "clean_test": "clean_test_key_list.txt",
+    "names": "category_names_eng.txt",
+}
 PARTS = (("noisy_train", 0), ("clean_train", 0), ("clean_val", 1), ("clean_test", 2))
 
 
@@ -75,8 +81,10 @@ def read_clothing1m(root: str | Path, *, check_files: bool = True) -> LabelTable
         kv = noisy if part == "noisy_train" else clean
         for line, key in _lines(path):
             if key not in kv:
-                raise UserError(f"{path}:{line}: image '{key}' has no label in "
-                                f"{FILES['noisy_kv' if part == 'noisy_train' else 'clean_kv']}")
+                raise UserError(
+                    f"{path}:{line}: image '{key}' has no label in "
+                    f"{FILES['noisy_kv' if part == 'noisy_train' else 'clean_kv']}"
+                )
             if key in split_of and split_of[key] != split:
                 raise UserError(f"{path}:{line}: image '{key}' is also in {FILES[part_of[key]]} (another split)")
             if key in split_of and part_of[key] == part:
@@ -85,13 +93,18 @@ def read_clothing1m(root: str | Path, *, check_files: bool = True) -> LabelTable
             part_of.setdefault(key, part)
     keys = list(split_of)
     table = LabelTable(
-        classes=classes, ids=np.asarray(keys, dtype=object),
+        classes=classes,
+        ids=np.asarray(keys, dtype=object),
         split=np.fromiter((split_of[k] for k in keys), dtype=np.uint8, count=len(keys)),
         noisy=csr_from_lists([[noisy[k]] if k in noisy else [] for k in keys], len(classes)),
         clean=csr_from_lists([[clean[k]] if k in clean else [] for k in keys], len(classes)),
         has_noisy=np.fromiter((k in noisy for k in keys), dtype=bool, count=len(keys)),
         has_clean=np.fromiter((k in clean for k in keys), dtype=bool, count=len(keys)),
-        paths=np.asarray(keys, dtype=object), root=root, multi_label=False, source=f"clothing1m {root}")
+        paths=np.asarray(keys, dtype=object),
+        root=root,
+        multi_label=False,
+        source=f"clothing1m {root}",
+    )
     if check_files:
         check_images(table.image_paths(), what=f"clothing1m {root}")
     return table

@@ -5,6 +5,7 @@ COCO category id (1-90, non-contiguous). Images are looked up at ``root/<subset>
 or ``root/images/<subset>/<file_name>``. COCO labels are human annotations: they are read as
 clean labels; ``noisereg protocol coco`` adds machine (noisy) labels.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,7 @@ def annotation_file(root: Path, subset: str) -> Path:
 
 def find_subsets(root: Path) -> list[str]:
     """The subsets with an instances file, 2014 ones first (the paper's release)."""
-    subsets = sorted(p.name[len("instances_"):-len(".json")] for p in (root / "annotations").glob("instances_*.json"))
+    subsets = sorted(p.name[len("instances_") : -len(".json")] for p in (root / "annotations").glob("instances_*.json"))
     if not subsets:
         raise UserError(f"no annotations/instances_<subset>.json in {root}")
     with_2014 = [s for s in subsets if s.endswith("2014")]
@@ -102,9 +103,16 @@ def read_coco(root: str | Path, *, subsets: Sequence[str] | None = None, check_f
         labels += [sorted(s) for s in sets]
     assert categories is not None
     classes = [name for _, name in categories]
-    table = LabelTable.human_labelled(classes=classes, ids=ids, paths=paths, splits=splits, labels=labels, root=root,
-                                      source=f"coco {root} ({', '.join(subsets)})",
-                                      empty_note="image(s) without annotations (empty label sets)")
+    table = LabelTable.human_labelled(
+        classes=classes,
+        ids=ids,
+        paths=paths,
+        splits=splits,
+        labels=labels,
+        root=root,
+        source=f"coco {root} ({', '.join(subsets)})",
+        empty_note="image(s) without annotations (empty label sets)",
+    )
     if check_files:
         check_images(table.image_paths(), what=f"coco {root}")
     return table

@@ -1,4 +1,5 @@
 """``--format folders``: image folders by role (torchvision ``ImageFolder`` or Hugging Face ``imagefolder``)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,9 +9,11 @@ from ..folders import folders_table
 from ..table import LabelTable
 from .registry import Layout
 
-GROUP = ("image folders (instead of --manifest): DIR/<class>/<image> (torchvision ImageFolder), or images beside a "
-         "metadata.csv / metadata.jsonl with columns file_name,label (Hugging Face imagefolder; a list of classes "
-         "per image for multi-label)")
+GROUP = (
+    "image folders (instead of --manifest): DIR/<class>/<image> (torchvision ImageFolder), or images beside a "
+    "metadata.csv / metadata.jsonl with columns file_name,label (Hugging Face imagefolder; a list of classes "
+    "per image for multi-label)"
+)
 
 
 @dataclass

@@ -15,6 +15,7 @@ labels too, the pairs Veit et al. need, and a per-class mask: only verified clas
 three quarters. ImageIDs (16 hex digits) are parsed to 64-bit integers and the CSVs read in chunks, so 9M
 images with ~80M labels stay within about 2 GiB.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 
 CHUNK_ROWS = 1_000_000
 SUBSETS = ("train", "validation")
+
+
 def _find(root: Path, *candidates: str, required: bool = True) -> Path | None:
     for c in candidates:
         if (root / c).is_file():
@@ -65,13 +68,14 @@ def _ids_of(chunk_ids: np.ndarray, path: Path, line: int) -> np.ndarray:
 def read_class_descriptions(root: Path) -> tuple[list[str], dict[str, str]]:
     """(trainable class mids, mid -> display name) from dict.csv (+ classes.txt when present)."""
     import pandas as pd
+
     path = _find(root, "dict.csv", "class-descriptions.csv")
     try:
         desc = pd.read_csv(path, header=None, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise UserError(f"{path}: malformed class descriptions ({str(e).strip().splitlines()[-1]})") from None
     if desc.shape[1] < 2 or not desc[0].str.startswith("/").all():
-        raise UserError(f"{path}: expected rows \"/m/...\",\"name\" without a header")
+        raise UserError(f'{path}: expected rows "/m/...","name" without a header')
     names = dict(zip(desc[0], desc[1]))
     trainable = _find(root, "classes.txt", "classes-trainable.txt", required=False)
     if trainable is None:
@@ -83,9 +87,16 @@ def read_class_descriptions(root: Path) -> tuple[list[str], dict[str, str]]:
     return mids, names
 
 
-def read_openimages(root: str | Path, *, images: str | Path | None = None, min_confidence: float = 0.5,
-                    clean_share: float = 0.25, seed: int = 0, check_files: bool = True,
-                    quiet: bool = False) -> LabelTable:
+def read_openimages(
+    root: str | Path,
+    *,
+    images: str | Path | None = None,
+    min_confidence: float = 0.5,
+    clean_share: float = 0.25,
+    seed: int = 0,
+    check_files: bool = True,
+    quiet: bool = False,
+) -> LabelTable:
     """The OpenImages v1 release under ``root`` as a table with the Veit et al. partition.
 
     Args:
@@ -100,6 +111,7 @@ def read_openimages(root: str | Path, *, images: str | Path | None = None, min_c
     import pandas as pd
 
     from ...progress import progress
+
     root = Path(root)
     images = Path(images) if images else root / "images"
     mids, names = read_class_descriptions(root)
@@ -109,8 +121,12 @@ def read_openimages(root: str | Path, *, images: str | Path | None = None, min_c
     ids_parts = []
     for subset in SUBSETS:
         path = _find(root, f"images_2016_08/{subset}/images.csv", f"{subset}/images.csv")
-        ids_parts.append(np.concatenate([_ids_of(c["ImageID"].to_numpy(), path, line)
-                                         for line, c in _chunks(path, ["ImageID"], bar)] or [np.zeros(0, np.uint64)]))
+        ids_parts.append(
+            np.concatenate(
+                [_ids_of(c["ImageID"].to_numpy(), path, line) for line, c in _chunks(path, ["ImageID"], bar)]
+                or [np.zeros(0, np.uint64)]
+            )
+        )
     n_train = len(ids_parts[0])
     ids = np.concatenate(ids_parts)
     del ids_parts
@@ -118,8 +134,10 @@ def read_openimages(root: str | Path, *, images: str | Path | None = None, min_c
     sorted_ids = ids[order]
     dup = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
     if len(dup):
-        raise UserError(f"{root}: duplicate ImageID {format_ids(sorted_ids[dup[:1]])[0].decode()} in images.csv "
-                        f"({len(dup)} duplicates)")
+        raise UserError(
+            f"{root}: duplicate ImageID {format_ids(sorted_ids[dup[:1]])[0].decode()} in images.csv "
+            f"({len(dup)} duplicates)"
+        )
     n, k = len(ids), len(mids)
     skipped = {"untrainable": 0}
 
@@ -130,16 +148,20 @@ def read_openimages(root: str | Path, *, images: str | Path | None = None, min_c
             pos = np.minimum(np.searchsorted(sorted_ids, chunk_ids), n - 1)  # noqa: F821
             unknown = np.flatnonzero(sorted_ids[pos] != chunk_ids) if n else np.arange(len(chunk_ids))  # noqa: F821
             if len(unknown):
-                raise UserError(f"{path}:{line + unknown[0]}: ImageID {c['ImageID'].iat[unknown[0]]} is not in "
-                                f"images.csv ({len(unknown)} such rows in this chunk)")
+                raise UserError(
+                    f"{path}:{line + unknown[0]}: ImageID {c['ImageID'].iat[unknown[0]]} is not in "
+                    f"images.csv ({len(unknown)} such rows in this chunk)"
+                )
             col = c["LabelName"].map(class_index).fillna(-1).to_numpy(dtype=np.int32)
             outside = np.flatnonzero(col < 0)
             if len(outside):
                 label = c["LabelName"].to_numpy()
                 bad = [i for i in outside if label[i] not in names]
                 if bad:
-                    raise UserError(f"{path}:{line + bad[0]}: unknown class id '{label[bad[0]]}' (not in the class "
-                                    f"descriptions; {len(bad)} such rows in this chunk)")
+                    raise UserError(
+                        f"{path}:{line + bad[0]}: unknown class id '{label[bad[0]]}' (not in the class "
+                        f"descriptions; {len(bad)} such rows in this chunk)"
+                    )
                 skipped["untrainable"] += len(outside)
             conf = pd.to_numeric(c["Confidence"], errors="coerce").to_numpy(dtype=np.float32)
             if np.isnan(conf).any():
@@ -154,28 +176,45 @@ def read_openimages(root: str | Path, *, images: str | Path | None = None, min_c
 
     machine = _PairAccumulator(n, k)
     for subset in SUBSETS:
-        read_labels(_find(root, f"machine_ann_2016_08/{subset}/labels.csv", f"{subset}/machine-labels.csv",
-                          f"{subset}/labels.csv"), min_confidence, machine)
+        read_labels(
+            _find(
+                root, f"machine_ann_2016_08/{subset}/labels.csv", f"{subset}/machine-labels.csv", f"{subset}/labels.csv"
+            ),
+            min_confidence,
+            machine,
+        )
     noisy = machine.to_csr()
     del machine
     human, checked = _PairAccumulator(n, k), _PairAccumulator(n, k)
-    read_labels(_find(root, "human_ann_2016_08/validation/labels.csv", "validation/human-labels.csv"), 0.5,
-                human, checked)
+    read_labels(
+        _find(root, "human_ann_2016_08/validation/labels.csv", "validation/human-labels.csv"), 0.5, human, checked
+    )
     clean, verified = human.to_csr(), checked.to_csr()
     bar.close()
     # 2. the Veit et al. partition of validation: a seeded quarter trains (clean), the rest tests
     n_val = n - n_train
     into_train = np.zeros(n_val, bool)
-    into_train[np.random.default_rng(seed).permutation(n_val)[:round(clean_share * n_val)]] = True
+    into_train[np.random.default_rng(seed).permutation(n_val)[: round(clean_share * n_val)]] = True
     split = np.concatenate([np.zeros(n_train, np.uint8), np.where(into_train, 0, 2).astype(np.uint8)])
     is_val = np.arange(n) >= n_train
     has_clean = is_val & (np.diff(verified.indptr) > 0)
     hex_ids = format_ids(ids)
     del ids, order, sorted_ids
     paths = image_paths(hex_ids, is_val)
-    table = LabelTable(classes=[names[m] for m in mids], ids=hex_ids, split=split, noisy=noisy, clean=clean,
-                       has_noisy=np.diff(noisy.indptr) > 0, has_clean=has_clean, verified=verified,
-                       paths=paths, root=images, multi_label=True, source=f"openimages {root}")
+    table = LabelTable(
+        classes=[names[m] for m in mids],
+        ids=hex_ids,
+        split=split,
+        noisy=noisy,
+        clean=clean,
+        has_noisy=np.diff(noisy.indptr) > 0,
+        has_clean=has_clean,
+        verified=verified,
+        paths=paths,
+        root=images,
+        multi_label=True,
+        source=f"openimages {root}",
+    )
     table.notes.append(f"class ids {mids[:3]}... are shown by display name; {k} classes")
     if skipped["untrainable"]:
         table.notes.append(f"{skipped['untrainable']:,} label rows of classes outside the trainable list skipped")
@@ -225,6 +264,7 @@ class _PairAccumulator:
 def _check_openimages_files(table: LabelTable, quiet: bool, limit: int = 3) -> None:
     """Count missing image files with one stat each (a 9M-name listing would not fit the memory budget)."""
     from ...progress import progress
+
     root = table.root or Path(".")
     missing, first = 0, []
     for p in progress(table.paths, desc="checking images", unit="images", unit_scale=True, quiet=quiet):
@@ -234,8 +274,11 @@ def _check_openimages_files(table: LabelTable, quiet: bool, limit: int = 3) -> N
             if len(first) < limit:
                 first.append(full)
     if missing:
-        raise UserError(f"openimages: {missing:,} of {len(table):,} image file(s) not found: {', '.join(first)}"
-                        + (" ..." if missing > limit else "") + " (--no-image-check to skip)")
+        raise UserError(
+            f"openimages: {missing:,} of {len(table):,} image file(s) not found: {', '.join(first)}"
+            + (" ..." if missing > limit else "")
+            + " (--no-image-check to skip)"
+        )
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """OpenImages ImageIDs as numbers and back: 16 hex digits <-> uint64, vectorised, and the image paths they
 name, so that 9M ids stay small arrays (``openimages.py`` reads the release with them)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,9 +34,9 @@ def format_ids(ids: np.ndarray, block: int = 1 << 20) -> np.ndarray:
     digits = np.frombuffer(b"0123456789abcdef", np.uint8)
     out = np.empty((len(ids), 16), np.uint8)
     for i in range(0, len(ids), block):
-        part = ids[i:i + block]
+        part = ids[i : i + block]
         for j in range(16):
-            out[i:i + block, j] = digits[((part >> np.uint64(4 * (15 - j))) & np.uint64(15)).astype(np.uint8)]
+            out[i : i + block, j] = digits[((part >> np.uint64(4 * (15 - j))) & np.uint64(15)).astype(np.uint8)]
     return out.view("S16").ravel()
 
 
@@ -47,6 +48,6 @@ def image_paths(hex_ids: np.ndarray, is_val: np.ndarray) -> np.ndarray:
     for prefix, rows in ((b"train/", ~is_val), (b"validation/", is_val)):
         p = len(prefix)
         out[rows, :p] = np.frombuffer(prefix, np.uint8)
-        out[rows, p:p + 16] = ids[rows]
-        out[rows, p + 16:p + 20] = np.frombuffer(b".jpg", np.uint8)
+        out[rows, p : p + 16] = ids[rows]
+        out[rows, p + 16 : p + 20] = np.frombuffer(b".jpg", np.uint8)
     return out.view(f"S{width}").ravel()

@@ -1,4 +1,5 @@
 """``--format features``: precomputed features (one (N, D) array) and the label CSV of their rows."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,8 +14,11 @@ from .registry import Layout
 class FeaturesOptions:
     """The feature array and its label CSV, one row per feature row."""
 
-    features: str | None = option(None, "precomputed features (.npy or .safetensors, one row per manifest row): "
-                                     "the heads train on them directly and --manifest only gives labels")
+    features: str | None = option(
+        None,
+        "precomputed features (.npy or .safetensors, one row per manifest row): "
+        "the heads train on them directly and --manifest only gives labels",
+    )
     manifest: str | None = option(None, "the label CSV (.csv or .jsonl) of --features, one row per feature row")
 
 

@@ -6,6 +6,7 @@ A layout is one module in ``data/sources/`` holding an options dataclass (its fi
 ``data`` and ``protocol`` commands and of ``train`` / ``evaluate`` / ..., the Python API's inputs, the
 protocols and the tasks all read data through ``open_dataset``: nobody else knows a layout's name.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -123,6 +124,7 @@ def open_dataset(layout: str, *, classes: Classes = None, quiet: bool = False, *
         raise UserError(f"--format {layout} names its own classes: --classes (classes=) cannot fix them")
     if isinstance(classes, (str, os.PathLike)):
         from ..classes import read_classes
+
         classes = read_classes(os.fspath(classes))
     return spec.read(opts, classes=list(classes) if classes is not None else None, quiet=quiet)
 
@@ -173,33 +175,55 @@ def merged_options(names: Sequence[str], *, prefixed: bool = True, skip: Sequenc
         i = next((k for k, s in enumerate(specs) if s[0] == alias), None)
         if i is not None:
             name, tp, f = specs[i]
-            specs[i] = (name, tp, dataclasses.field(default=f.default, metadata={
-                **f.metadata, "help": "; ".join([f.metadata["help"], *said])}))
+            specs[i] = (
+                name,
+                tp,
+                dataclasses.field(
+                    default=f.default, metadata={**f.metadata, "help": "; ".join([f.metadata["help"], *said])}
+                ),
+            )
     return dataclasses.make_dataclass("LayoutFlags", specs)
 
 
-def add_layout_flags(parser: argparse.ArgumentParser, names: Sequence[str] | None = None, *,
-                     format_required: bool | None = True, skip: Sequence[str] = (),
-                     format_help: str = "") -> None:
+def add_layout_flags(
+    parser: argparse.ArgumentParser,
+    names: Sequence[str] | None = None,
+    *,
+    format_required: bool | None = True,
+    skip: Sequence[str] = (),
+    format_help: str = "",
+) -> None:
     """The flags of the layouts ``names`` (default: every registered one): ``--format`` (left out when
     ``format_required`` is None: the layout is then told by the flags given), one flag per option, each layout's
     own ones in its help group, and ``--classes``."""
     names = list(names) if names is not None else list_layouts()
     if format_required is not None:
-        parser.add_argument("--format", required=format_required, choices=names,
-                            help="dataset layout" + (f" ({format_help})" if format_help else ""))
+        parser.add_argument(
+            "--format",
+            required=format_required,
+            choices=names,
+            help="dataset layout" + (f" ({format_help})" if format_help else ""),
+        )
     merged = merged_options(names, prefixed=format_required is not None, skip=skip)
-    owners = {f.name: [n for n in names if f.name in {g.name for g in dataclasses.fields(_LAYOUTS[n].options)}]
-              for f in dataclasses.fields(merged)}
+    owners = {
+        f.name: [n for n in names if f.name in {g.name for g in dataclasses.fields(_LAYOUTS[n].options)}]
+        for f in dataclasses.fields(merged)
+    }
     for n in names:  # flags only one layout has go in its help group, if it names one
         own = [f for f, o in owners.items() if o == [n]]
         if _LAYOUTS[n].group and own:
-            add_flags(parser.add_argument_group(_LAYOUTS[n].group), merged,  # type: ignore[arg-type]
-                      skip=[f for f in owners if f not in own])
+            add_flags(
+                parser.add_argument_group(_LAYOUTS[n].group),
+                merged,  # type: ignore[arg-type]
+                skip=[f for f in owners if f not in own],
+            )
             owners = {f: o for f, o in owners.items() if f not in own}
     add_flags(parser, merged, skip=[f.name for f in dataclasses.fields(merged) if f.name not in owners])
-    parser.add_argument("--classes", help="class list file, one name per line: fixes the classes and their order; "
-                        "a class name outside it (a folder or a label) is refused")
+    parser.add_argument(
+        "--classes",
+        help="class list file, one name per line: fixes the classes and their order; "
+        "a class name outside it (a folder or a label) is refused",
+    )
 
 
 def layout_values(args: argparse.Namespace, name: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ its objects; an image without a label file is a background image (an empty, know
 a label file without an image is skipped and reported.
 The labels are human annotations, so they are read as clean labels.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ def split_name(folder: str) -> str | None:
 def read_names(path: Path) -> list[str]:
     """Class names from a YOLO data YAML (``names`` list or {index: name})."""
     import yaml
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
@@ -38,8 +40,9 @@ def read_names(path: Path) -> list[str]:
     names = data.get("names") if isinstance(data, dict) else None
     if isinstance(names, dict):
         if sorted(str(k) for k in names) != sorted(str(i) for i in range(len(names))):
-            raise UserError(f"{path}: 'names' must be a list or a mapping 0..{len(names) - 1} -> name, got keys "
-                            f"{list(names)[:3]}")
+            raise UserError(
+                f"{path}: 'names' must be a list or a mapping 0..{len(names) - 1} -> name, got keys {list(names)[:3]}"
+            )
         return [str(names[k]) for k in sorted(names, key=int)]
     if isinstance(names, list) and names:
         return [str(n) for n in names]
@@ -95,11 +98,21 @@ def read_yolo(root: str | Path, *, names: str | Path | None = None) -> LabelTabl
             splits.append(split_name(folder.name))
         if label_dir.is_dir():
             orphans += [str(t) for t in sorted(label_dir.glob("*.txt")) if t.stem not in stems]
-    table = LabelTable.human_labelled(classes=classes, ids=paths, paths=paths, splits=splits, labels=labels, root=root,
-                                      source=f"yolo {root}", empty_note="image(s) without objects (empty label sets)")
+    table = LabelTable.human_labelled(
+        classes=classes,
+        ids=paths,
+        paths=paths,
+        splits=splits,
+        labels=labels,
+        root=root,
+        source=f"yolo {root}",
+        empty_note="image(s) without objects (empty label sets)",
+    )
     if orphans:  # real releases have a few (coco128 has 2); the image defines the sample, so skip them
-        table.notes.append(f"{len(orphans)} label file(s) without an image skipped: {', '.join(orphans[:3])}"
-                           + (" ..." if len(orphans) > 3 else ""))
+        table.notes.append(
+            f"{len(orphans)} label file(s) without an image skipped: {', '.join(orphans[:3])}"
+            + (" ..." if len(orphans) > 3 else "")
+        )
     return table
 
 
