@@ -26,9 +26,9 @@ class Parser(argparse.ArgumentParser):
 
     _args: Sequence[str] = ()  # the arguments of the parse under way
 
-    def parse_known_args(
+    def parse_known_args(  # type: ignore[override]
         self,
-        args: Sequence[str] | None = None,  # type: ignore[override]
+        args: Sequence[str] | None = None,
         namespace: argparse.Namespace | None = None,
     ) -> tuple[argparse.Namespace, list[str]]:
         """As argparse; where arguments are left over, record this parser's flags (the innermost one wins)."""
@@ -38,9 +38,9 @@ class Parser(argparse.ArgumentParser):
             setattr(ns, _KNOWN, [s for a in self._actions for s in a.option_strings])
         return ns, extras
 
-    def parse_args(
+    def parse_args(  # type: ignore[override]
         self,
-        args: Sequence[str] | None = None,  # type: ignore[override]
+        args: Sequence[str] | None = None,
         namespace: argparse.Namespace | None = None,
     ) -> argparse.Namespace:
         """As argparse; unknown arguments are one error line naming the nearest known flags."""

@@ -213,8 +213,8 @@ def add_layout_flags(
         own = [f for f, o in owners.items() if o == [n]]
         if _LAYOUTS[n].group and own:
             add_flags(
-                parser.add_argument_group(_LAYOUTS[n].group),
-                merged,  # type: ignore[arg-type]
+                parser.add_argument_group(_LAYOUTS[n].group),  # type: ignore[arg-type]
+                merged,
                 skip=[f for f in owners if f not in own],
             )
             owners = {f: o for f, o in owners.items() if f not in own}
