@@ -58,7 +58,7 @@ class MethodSpec:
             method in ``noisereg demo`` (measured over 5 seeds: ``benchmarks/bench_demo.py``).
         defaults: the values a ``TrainConfig`` field left unset takes for this method (of ``lr``,
             ``weight_decay``, ``hidden``, ``alpha``, ``clean_ratio``; the rest of them as ``BASE_DEFAULTS`` in
-            config.py): the tuned values that held up best across the benchmark parts, by validation regret
+            config/__init__.py): the tuned values that held up best across the benchmark parts, by validation regret
             alone (``benchmarks/robust_defaults.py``).
         chosen_on_val: fields that, left unset, are chosen on the validation set among a few candidates
             (``train/choice.py``; the first candidate is the method's default, kept on a tie and wherever no

@@ -6,7 +6,8 @@ method has them). Each method gets the same number of Optuna trials (TPE, seeded
 run with early stopping scored by its best validation metric; the test set is never seen. The chosen
 values are returned, written as ``tuned.json`` (reusable by ``noisereg experiment --tuned``) and one
 ``<method>.yaml`` per method (usable with ``noisereg train --config``). ``tune`` does it for several
-methods (``noisereg.tune``, what ``noisereg tune`` does); ``tune_method`` searches one.
+methods (``noisereg.tune``, what ``noisereg tune`` does); ``tune_method`` searches one, with the Optuna
+study and trials of ``search.py``.
 """
 
 from __future__ import annotations
@@ -18,18 +19,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import TrainConfig
-from .errors import TrainingDiverged, UserError
-from .safe_io import output_dir, write_csv, write_json, write_text
+from ..config import TrainConfig
+from ..errors import TrainingDiverged, UserError
+from ..safe_io import output_dir, write_csv, write_json, write_text
+from .search import SPACE, create_study, in_space, load_optuna, make_objective, suggest, trial_row
 
-# the search space of every tunable field: (kind, low, high) or ("choice", values)
-SPACE: dict[str, tuple] = {
-    "lr": ("log", 1e-4, 3e-2),
-    "weight_decay": ("log", 1e-7, 1e-2),
-    "hidden": ("choice", (128, 256, 512)),
-    "alpha": ("log", 0.02, 5.0),
-    "clean_ratio": ("float", 0.05, 0.5),
-}
+__all__ = [
+    "PRUNERS",
+    "SPACE",
+    "TuneResult",
+    "read_tuned",
+    "small_validation_note",
+    "suggest",
+    "tune",
+    "tune_method",
+    "tuned_config",
+    "write_tuned",
+]
 
 
 @dataclass
@@ -41,25 +47,6 @@ class TuneResult:
     value: float
     trials: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def _optuna() -> Any:
-    try:
-        import optuna
-    except ImportError:
-        raise UserError("tuning needs Optuna: pip install 'noisereg[tune]'") from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna
-
-
-def suggest(trial: Any, name: str) -> Any:
-    """One value of field ``name`` from its search space."""
-    kind, *spec = SPACE[name]
-    if kind == "log":
-        return trial.suggest_float(name, spec[0], spec[1], log=True)
-    if kind == "float":
-        return trial.suggest_float(name, spec[0], spec[1])
-    return trial.suggest_categorical(name, list(spec[0]))
 
 
 PRUNERS = ("median", "none")
@@ -92,8 +79,8 @@ def tune_method(
         stage_one: a trained Backbone (Noisy) to share (frozen scheme), as in ``fit``.
         pruner: ``median`` or ``none`` (every trial runs to its end, as the benchmark tables were tuned).
     """
-    from .distributed import resolve_device
-    from .methods import get_method_spec
+    from ..distributed import resolve_device
+    from ..methods import get_method_spec
 
     if trials < 1:
         raise UserError(f"trials must be >= 1, got {trials}")
@@ -101,17 +88,17 @@ def tune_method(
         raise UserError("tuning needs a validation set: a clean set with at least two images, or a val split")
     if pruner not in PRUNERS:
         raise UserError(f"pruner '{pruner}' is not one of {list(PRUNERS)}")
-    optuna = _optuna()
+    optuna = load_optuna()
     spec = get_method_spec(method)
     names = [n for n in spec.tunable if n in SPACE]
-    study = _study(optuna, method, seed, pruner, storage)
+    study = create_study(optuna, method, seed, pruner, storage)
     done = [t for t in study.trials if t.state.is_finished()]
     if not done:
         first = base.replace(method=method).resolved()  # the method's defaults (or the values base sets) first
-        study.enqueue_trial({n: getattr(first, n) for n in names if _in_space(n, getattr(first, n))})
-    rows: list[dict[str, Any]] = [_trial_row(method, t) for t in done]  # an earlier sitting's (storage)
+        study.enqueue_trial({n: getattr(first, n) for n in names if in_space(n, getattr(first, n))})
+    rows: list[dict[str, Any]] = [trial_row(method, t) for t in done]  # an earlier sitting's (storage)
     start, device = time.perf_counter(), resolve_device(base.device)
-    objective = _objective(
+    objective = make_objective(
         train,
         val,
         base,
@@ -135,115 +122,12 @@ def tune_method(
     )
 
 
-def _study(optuna: Any, method: str, seed: int, pruner: str, storage: str | None) -> Any:
-    """A seeded TPE study, with the median pruner (after 2 finished trials and 2 evaluations) when asked."""
-    prune = (
-        optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2)
-        if pruner == "median"
-        else optuna.pruners.NopPruner()
-    )
-    try:
-        return optuna.create_study(
-            direction="maximize",
-            sampler=optuna.samplers.TPESampler(seed=seed),
-            pruner=prune,
-            storage=storage,
-            study_name=method if storage else None,
-            load_if_exists=storage is not None,
-        )
-    except Exception as e:  # a malformed URL, an unknown database, a missing driver: whatever the storage says
-        if storage is None:
-            raise
-        raise UserError(
-            f"tuning storage {storage!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-        ) from None
-
-
-def _objective(
-    train: Any,
-    val: Any,
-    base: TrainConfig,
-    method: str,
-    names: list[str],
-    stage_one: Any,
-    device: Any,
-    rows: list[dict],
-    on_trial: Callable[[dict], None] | None,
-    optuna: Any,
-    pruned: bool,
-) -> Callable[[Any], float]:
-    """One trial: a full run with the suggested values, scored by the weights it keeps; its row appended
-    (``state``: complete, pruned or failed) whatever its end."""
-    from .train import evaluate, fit, metric_name
-
-    metric = metric_name(base.val_metric, val)
-
-    def objective(trial: Any) -> float:
-        params = {n: suggest(trial, n) for n in names}
-        t, seen = time.perf_counter(), []
-
-        def report(scores: dict, _model: Any) -> None:  # the validation curve, one point per evaluation
-            seen.append(scores[metric])
-            trial.report(scores[metric], len(seen) - 1)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
-
-        row = {"method": method, "trial": trial.number, **params, "value": "", "epochs": "", "seconds": ""}
-        try:
-            result = fit(
-                train,
-                base.replace(method=method, **params),
-                eval_set=val,
-                stage_one=stage_one,
-                print_evaluations=False,
-                on_evaluation=report if pruned else None,
-            )
-        except (TrainingDiverged, optuna.TrialPruned) as e:
-            state = "pruned" if isinstance(e, optuna.TrialPruned) else "failed"
-            rows.append(
-                {
-                    **row,
-                    "value": max(seen) if seen and state == "pruned" else "",
-                    "state": state,
-                    "seconds": round(time.perf_counter() - t, 2),
-                }
-            )
-            if on_trial:
-                on_trial(rows[-1])
-            raise
-        best = evaluate(result.model, val, result.preprocess, device=device)[metric]  # the weights fit keeps
-        epochs = result.history[-1].get("epoch") if result.history else 0
-        trial.set_user_attr("epochs", epochs)
-        trial.set_user_attr("seconds", round(time.perf_counter() - t, 2))
-        rows.append(
-            {**row, "value": best, "epochs": epochs, "seconds": trial.user_attrs["seconds"], "state": "complete"}
-        )
-        if on_trial:
-            on_trial(rows[-1])
-        return best
-
-    return objective
-
-
-def _trial_row(method: str, t: Any) -> dict[str, Any]:
-    """The row of a trial an earlier sitting ran (from the study's storage)."""
-    return {
-        "method": method,
-        "trial": t.number,
-        **t.params,
-        "value": "" if t.value is None else t.value,
-        "epochs": t.user_attrs.get("epochs", ""),
-        "seconds": t.user_attrs.get("seconds", ""),
-        "state": t.state.name.lower().replace("fail", "failed"),
-    }
-
-
 def small_validation_note(val: Any) -> None:
     """One stderr line when the trials are to be told apart on under ``SMALL_VALIDATION`` images: the search
     then ranks its trials mostly by the noise of that set, and its choice can be worse than the defaults
     (the first trial), as measured on the benchmark's VOC part (benchmarks/RESULTS.md)."""
-    from .progress import warn
-    from .train.checks import SMALL_VALIDATION
+    from ..progress import warn
+    from ..train.checks import SMALL_VALIDATION
 
     if val is not None and len(val) < SMALL_VALIDATION:
         warn(
@@ -265,8 +149,8 @@ def tuned_config(
     """``noisereg train --tune N``: ``cfg.tune_trials`` trials of ``cfg.method`` on validation (``eval_set``,
     or the seeded ``cfg.val_fraction`` of the clean set that ``fit`` holds out with the same seed), median
     pruning; returns ``cfg`` with the chosen values, and the search."""
-    from .data.decode import drop_unreadable
-    from .data.labelset import split_validation
+    from ..data.decode import drop_unreadable
+    from ..data.labelset import split_validation
 
     train, eval_set = drop_unreadable(train, eval_set, cfg)  # skip_unreadable: before the hold-out, as fit; once
     if eval_set is None:
@@ -318,15 +202,15 @@ def tune(
     Returns:
         method -> ``TuneResult``: the chosen values (``params``), its best validation score, every trial.
     """
-    from .data.labelset import split_validation
-    from .methods import get_method_spec
+    from ..data.labelset import split_validation
+    from ..methods import get_method_spec
 
     base = base if base is not None else TrainConfig(quiet=True)
     if isinstance(methods, str) or not methods:
         raise UserError(f"methods must be a non-empty list of method ids, got {methods!r}")
     for method in methods:
         get_method_spec(method)  # an unknown id is refused before any trial runs
-    from .data.decode import drop_unreadable
+    from ..data.decode import drop_unreadable
 
     train, eval_set = drop_unreadable(train, eval_set, base)  # skip_unreadable: before the hold-out, as fit; once
     if eval_set is None:
@@ -341,11 +225,6 @@ def tune(
     if out is not None:
         write_tuned(out, results, base)
     return results
-
-
-def _in_space(name: str, value: Any) -> bool:
-    kind, *spec = SPACE[name]
-    return value in spec[0] if kind == "choice" else spec[0] <= value <= spec[1]
 
 
 def write_tuned(out: str | Path, results: dict[str, TuneResult], base: TrainConfig) -> Path:

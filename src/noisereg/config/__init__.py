@@ -1,6 +1,7 @@
 """``TrainConfig``: the one configuration object that flows from the CLI (or YAML) to the trainer and
 into every checkpoint. Each field carries its help text and allowed values (``option``), from which
-the ``train`` flags are generated and by which ``load_config`` checks a YAML file.
+the ``train`` flags are generated and by which ``load_config`` checks a YAML file; ``checks.py`` holds
+the choices and limits of the fields and the validation every ``TrainConfig`` passes on construction.
 """
 
 from __future__ import annotations
@@ -10,25 +11,49 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .devices import DEVICE_HELP, check_device_name
-from .errors import UserError
-from .options import check_choice, check_maximums, from_mapping, load_options, option
+from ..devices import DEVICE_HELP
+from ..options import from_mapping, load_options, option
+from .checks import (
+    ACTIVATION_NAMES,
+    MAX_ALPHA,
+    MAX_EPOCHS,
+    MAX_IMAGE_SIZE,
+    MAX_LR,
+    MAX_STEPS,
+    MAX_WIDTH,
+    OPTIMIZERS,
+    POS_WEIGHTS,
+    SAMPLERS,
+    SCHEDULES,
+    SCHEMES,
+    VAL_METRICS,
+    validate_config,
+)
 
-SCHEMES = ("frozen", "end-to-end")
-SCHEDULES = ("cosine", "step", "constant")
-VAL_METRICS = ("auto", "top1", "mAP", "AP_all")
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-POS_WEIGHTS = ("none", "auto")
-SAMPLERS = ("uniform", "balanced")
+__all__ = [
+    "ACTIVATION_NAMES",
+    "BASE_DEFAULTS",
+    "MAX_ALPHA",
+    "MAX_EPOCHS",
+    "MAX_IMAGE_SIZE",
+    "MAX_LR",
+    "MAX_POS_WEIGHT",
+    "MAX_STEPS",
+    "MAX_WIDTH",
+    "METHOD_DEFAULTED",
+    "OPTIMIZERS",
+    "POS_WEIGHTS",
+    "SAMPLERS",
+    "SCHEDULES",
+    "SCHEMES",
+    "SCRATCH_BACKBONE_STEPS",
+    "VAL_METRICS",
+    "TrainConfig",
+    "load_config",
+]
+
 MAX_POS_WEIGHT = 100.0  # pos_weight auto: a class with one positive in a million would otherwise dominate
-ACTIVATION_NAMES = ("sigmoid", "tanh", "relu")
-MAX_LR = 10.0  # a larger learning rate only diverges
-MAX_IMAGE_SIZE = 4096  # sizes (issue 44): --image-size 100000 grew to 22 GB before it was killed
-MAX_WIDTH = 65536  # --batch-size and --hidden: 10^8 ended in an allocator traceback
-MAX_STEPS = 10**9  # --steps and --backbone-steps
-MAX_EPOCHS = 10**6
 SCRATCH_BACKBONE_STEPS = 500  # stage one of a backbone that starts from random weights (--backbone-steps unset)
-MAX_ALPHA = 1000.0  # alpha weighs L_clean against L_noise (eq. 7); beyond this L_noise is lost in rounding
 # the fields a method may default (MethodSpec.defaults, from what tuning found robust across the benchmark
 # parts), and their values for a method that does not: the paper's (alpha 0.2, clean:noisy 1:9 per batch)
 BASE_DEFAULTS: dict[str, Any] = {"lr": 1e-3, "weight_decay": 0.0, "hidden": 256, "alpha": 0.2, "clean_ratio": 0.1}
@@ -196,71 +221,8 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ``UserError`` naming the first bad value."""
-        from .methods import get_method_spec
-
-        get_method_spec(self.method)
-        from .models.backbones import check_backbone_name
-
-        check_backbone_name(self.backbone)
-        check_device_name(self.device)
-        check_maximums(self)
-        for name, allowed in (
-            ("scheme", SCHEMES),
-            ("optimizer", OPTIMIZERS),
-            ("schedule", SCHEDULES),
-            ("val_metric", VAL_METRICS),
-            ("activation", ACTIVATION_NAMES),
-            ("amp_dtype", ("bfloat16", "float16")),
-            ("pos_weight", POS_WEIGHTS),
-            ("sampler", SAMPLERS),
-        ):
-            check_choice(name, getattr(self, name), allowed)
-        if self.hidden is not None:
-            _at_least("hidden", self.hidden, 1)
-        for name in (
-            "batch_size",
-            "steps",
-            "image_size",
-            "eval_every",
-            "save_every",
-            "num_workers",
-            "decay_every",
-            "tune_trials",
-            "train_blocks",
-        ):
-            _at_least(name, getattr(self, name), 0)
-        if self.backbone_steps is not None:
-            _at_least("backbone_steps", self.backbone_steps, 0)
-        if self.train_blocks:
-            _check_train_blocks(self)
-        _at_least("seed", self.seed, 0)
-        for name in ("lr", "backbone_lr"):
-            value = getattr(self, name)
-            if value is not None and not 0 < value <= MAX_LR:
-                raise UserError(f"{name}: learning rate must be > 0 and at most {MAX_LR}, got {value}")
-        if self.alpha is not None and not 0 <= self.alpha <= MAX_ALPHA:
-            raise UserError(f"alpha must be >= 0 and at most {MAX_ALPHA}, got {self.alpha}")
-        if self.weight_decay is not None and not 0 <= self.weight_decay <= 1:
-            raise UserError(f"weight_decay must be in [0, 1], got {self.weight_decay}")
-        if not 0 <= self.momentum < 1:
-            raise UserError(f"momentum must be in [0, 1), got {self.momentum}")
-        if not self.grad_clip >= 0:
-            raise UserError(f"grad_clip must be >= 0 (0 = never), got {self.grad_clip}")
-        if self.clean_ratio is not None and not 0 <= self.clean_ratio <= 1:
-            raise UserError(f"clean_ratio must be in [0, 1], got {self.clean_ratio}")
-        if not 0 < self.lr_decay <= 1:
-            raise UserError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
-        if not 0 <= self.val_fraction < 1:
-            raise UserError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        if not 0 <= self.warmup < 1:
-            raise UserError(f"warmup must be in [0, 1), got {self.warmup}")
-        if isinstance(self.patience, bool) or not isinstance(self.patience, (int, float)) or not self.patience >= 0:
-            raise UserError(f"patience must be a number of epochs >= 0 (0 = never stop early), got {self.patience!r}")
-        if self.epochs is not None and not self.epochs > 0:
-            raise UserError(f"epochs must be > 0, got {self.epochs}")
-        # what only training needs (tensorboard's package) is checked where training starts
-        # (train/log.py), so a checkpoint's config loads where it is missing
+        """Raise ``UserError`` naming the first bad value (``checks.validate_config``)."""
+        validate_config(self)
 
     def unset(self) -> tuple[str, ...]:
         """Every field a method may default that is left unset (None), used by the method or not."""
@@ -268,7 +230,7 @@ class TrainConfig:
 
     def left_to_method(self) -> tuple[str, ...]:
         """The fields the method uses (those it tunes or defaults) that are left unset: its defaults decide them."""
-        from .methods import get_method_spec
+        from ..methods import get_method_spec
 
         spec = get_method_spec(self.method)
         return tuple(n for n in self.unset() if n in spec.tunable or n in spec.defaults)
@@ -277,7 +239,7 @@ class TrainConfig:
         """A copy in which every field left unset holds the method's default (``MethodSpec.defaults``, else
         ``BASE_DEFAULTS``) and ``backbone_steps`` its backbone's (``stage_one_steps``): what a run trains with
         and its checkpoint records. Set values are kept."""
-        from .methods import get_method_spec
+        from ..methods import get_method_spec
 
         own = get_method_spec(self.method).defaults
         fill: dict[str, Any] = {n: own.get(n, BASE_DEFAULTS[n]) for n in self.unset()}
@@ -312,27 +274,3 @@ class TrainConfig:
 def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
     """YAML defaults (optional) updated by the non-None ``overrides`` (the CLI flags)."""
     return load_options(TrainConfig, path, **overrides)
-
-
-def _check_train_blocks(cfg: TrainConfig) -> None:
-    """Refuse ``--train-blocks K`` (K > 0) with options it cannot honour (K against the backbone's number of
-    blocks is checked when the data are known: ``train/partial.py``)."""
-    if cfg.augment:
-        raise UserError(
-            "--augment cannot be used with --train-blocks: the top trains on the trunk's activations, "
-            "computed once from the unaugmented images and cached, so there is no image to augment"
-        )
-    if cfg.backbone == "features":
-        raise UserError(
-            "--train-blocks cannot be used with --backbone features: precomputed features have no blocks to train"
-        )
-    if cfg.scheme == "frozen" and not cfg.stage_one_steps():
-        raise UserError(
-            f"--train-blocks {cfg.train_blocks} trains the top of the backbone in the frozen scheme's "
-            "stage one, which --backbone-steps 0 skips: give --backbone-steps N (or --scheme end-to-end)"
-        )
-
-
-def _at_least(name: str, value: Any, low: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise UserError(f"{name} must be an integer >= {low}, got {value!r}")
