@@ -90,6 +90,15 @@ def test_torchvision_backbones_are_preprocessed_as_their_weights_say():
     assert (small.image_size, small.resize, small.interpolation) == (112, 128, "bicubic")  # 256 / 224 kept
 
 
+def test_a_torchvision_name_without_weights_is_preprocessed_as_imagenet_at_224():
+    """``models/preprocessing.py``'s fallback: no default weights to read a config from."""
+    from noisereg.models.preprocessing import torchvision_preprocess
+
+    assert torchvision_preprocess("no_such_model") == Preprocess(224)
+    assert torchvision_preprocess("no_such_model", image_size=96) == Preprocess(96)
+    assert torchvision_preprocess("resnet18", image_size=112).resize == 128  # 256 / 224 kept
+
+
 def test_timm_backbones_are_preprocessed_as_their_config_says():
     """A timm model's own data config (160 px, crop_pct 0.95, mean = std = 0.5, bicubic): the same tensor
     as timm's eval transform gives, and --image-size keeps its crop_pct."""

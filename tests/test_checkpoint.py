@@ -78,6 +78,19 @@ def test_files_are_safetensors_and_json(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_run_owner_names_the_run_folder_of_its_files_and_nothing_else(tmp_path):
+    """``train.resume.run_owner``: what predict / export never write over, --overwrite or not."""
+    from noisereg.train.resume import run_owner
+
+    save_checkpoint(tmp_path / "run", {"w": torch.zeros(2)}, {"config": {}, "classes": [], "preprocess": {}})
+    run = (tmp_path / "run").absolute()
+    assert run_owner(run / "metrics.csv") == run_owner(run / MODEL_FILE) == run
+    assert run_owner(run / "checkpoints" / "000001" / META_FILE) == run
+    assert run_owner(run / "evaluation" / "deep" / "scores.csv") == run
+    assert run_owner(run / "predictions.csv") is None
+    assert run_owner(tmp_path / "metrics.csv") is None  # no checkpoint beside it
+
+
 def test_a_diverged_model_never_replaces_a_good_checkpoint(tmp_path):
     data = _data()
     fit(data, CFG.replace(scheme="end-to-end"), out=tmp_path)

@@ -134,6 +134,26 @@ def test_multi_label_thresholds_keep_the_default_where_validation_has_few_positi
     assert "for 3 of 4 classes" in line and "0.5 for 3 (under 5" in line and "\n" not in line
 
 
+def test_the_package_keeps_its_names_and_scikit_learns_mixin_order():
+    """``noisereg.estimator`` (classifier.py + prediction.py) exports both names; unfitted, every prediction
+    method and ``save`` raise ``NotFitted``, which scikit-learn's tools catch as ``NotFittedError``."""
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.exceptions import NotFittedError
+
+    from noisereg.estimator import NoiseRegClassifier as Exported
+    from noisereg.estimator import NotFitted
+
+    assert Exported is NoiseRegClassifier
+    mro = NoiseRegClassifier.__mro__
+    assert mro.index(ClassifierMixin) < mro.index(BaseEstimator)  # scikit-learn's check_mixin_order
+    x = np.zeros((2, 6), np.float32)
+    for call in ("predict", "predict_proba", "decision_function", "score"):
+        with pytest.raises(NotFitted, match="not fitted"):
+            getattr(NoiseRegClassifier(), call)(x, *([[0, 1]] if call == "score" else []))
+    with pytest.raises(NotFittedError):
+        NoiseRegClassifier().save("unused")
+
+
 def test_input_errors_are_user_errors(folder_model, tmp_path):
     folders, est, _ = folder_model
     with pytest.raises(UserError, match="not fitted"):

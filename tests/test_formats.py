@@ -331,6 +331,21 @@ def test_cifar_python_pickles_with_cifar_n_labels(tmp_path):
     assert read_cifar_n(folder, tmp_path / "CIFAR-10_human.pt", noise="aggre").noisy.nnz == 20
 
 
+def test_cifar_pickles_read_arrays_and_refuse_any_other_global(tmp_path):
+    """``cifar_pickles.safe_unpickle``: numpy arrays come back; a pickle naming another callable is refused."""
+    import os
+    import pickle
+
+    from noisereg.data.sources.cifar_pickles import read_pickles, safe_unpickle
+
+    folder, clean = write_cifar_pickles(tmp_path)
+    classes, x_train, y_train, x_test, y_test = read_pickles(folder)
+    assert classes[0] == "airplane" and x_train.shape == (20, 32, 32, 3) and (y_train == clean).all()
+    (tmp_path / "evil").write_bytes(pickle.dumps({"data": os.getcwd}, protocol=2))
+    with pytest.raises(UserError, match="without unsafe unpickling.*not allowed"):
+        safe_unpickle(tmp_path / "evil")
+
+
 def test_cifar100_pickles_with_cifar100n_labels(tmp_path, capsys):
     _, clean = write_cifar100_pickles(tmp_path)
     write_cifar100_n(tmp_path / "CIFAR-100_human.pt", clean)

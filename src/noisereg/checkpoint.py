@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load, save
 
 from .errors import TrainingDiverged, UserError
-from .safe_io import LOCK_FILE, TMP_SUFFIX, atomic_write, child_dir, fsync_dir, output_dir, sha256_file, write_text
+from .safe_io import TMP_SUFFIX, atomic_write, child_dir, fsync_dir, output_dir, sha256_file, write_text
 
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
@@ -269,36 +269,6 @@ def has_checkpoint(out: str | Path) -> bool:
     """Whether ``out`` holds a checkpoint (complete or not) that a new run would replace."""
     out = Path(out)
     return (out / META_FILE).exists() or bool(_set_numbers(out / SETS_DIR))
-
-
-# the files a train run keeps in its folder (this module's, and those the trainer and its report write beside them):
-# predict / export / find-label-issues never write over one of these, --overwrite or not
-RUN_FILES = (
-    MODEL_FILE,
-    LAST_FILE,
-    OPTIMIZER_FILE,
-    META_FILE,
-    "config.yaml",
-    "metrics.csv",
-    "run.json",
-    "report.html",
-    "curves.csv",
-    "tune.csv",
-    LOCK_FILE,
-)
-RUN_DIRS = (SETS_DIR, "tensorboard", "evaluation")
-
-
-def run_owner(path: str | Path) -> Path | None:
-    """The run folder that owns the file ``path`` (one of its ``RUN_FILES``, or a file under its
-    checkpoint sets, TensorBoard or evaluation folders), or None."""
-    path = Path(path).absolute()
-    if path.name in RUN_FILES and has_checkpoint(path.parent):
-        return path.parent
-    for folder in path.parents:
-        if folder.name in RUN_DIRS and has_checkpoint(folder.parent):
-            return folder.parent
-    return None
 
 
 def write_config(config: dict[str, Any], path: str | Path) -> None:

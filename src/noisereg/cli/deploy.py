@@ -74,7 +74,7 @@ def new_output(
     ``suffixes`` (the format ``written``), a file of a trained run's folder (its weights, ``checkpoint.json``,
     ...: never, even with ``--overwrite``), or an existing file without ``overwrite``; ``beside``: other
     files the command writes next to it, checked the same way."""
-    from ..checkpoint import run_owner
+    from ..train.resume import run_owner
 
     path = Path(out)
     if path.suffix.lower() not in suffixes:

@@ -4,7 +4,9 @@ A fresh run refuses a folder that already holds a checkpoint (``--resume`` conti
 ``--overwrite`` replaces it). ``--resume`` continues from the newest complete checkpoint set (a torn
 or corrupted newer one is skipped, saying why), and only when the data, the class list and every
 option that changes the result are the ones the checkpoint recorded; options that change only how the
-run is carried out (device, workers, printing, ...) may differ and are recorded as overrides.
+run is carried out (device, workers, printing, ...) may differ and are recorded as overrides. The other
+way round, ``run_owner`` names the run folder a file belongs to: predict, export and find-label-issues
+never write over one.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ import scipy.sparse as sp
 
 from ..checkpoint import (
     LAST_FILE,
+    META_FILE,
+    MODEL_FILE,
+    OPTIMIZER_FILE,
+    SETS_DIR,
     clean_orphans,
     has_checkpoint,
     latest_complete,
@@ -30,6 +36,7 @@ from ..data.labelset import LabelledSet, RowIds
 from ..distributed import current
 from ..errors import UserError
 from ..progress import echo
+from ..safe_io import LOCK_FILE
 from .model import load_classifier
 
 # options --resume may change, recorded as overrides: how the run is carried out, and how long it runs
@@ -144,3 +151,33 @@ def _check_same_run(meta: dict[str, Any], cfg: TrainConfig, train: LabelledSet, 
             f"{old.get(k)!r} ({len(changed)} option(s) differ: {changed}); resume with the same options "
             "or use a new --out"
         )
+
+
+# the files a train run keeps in its folder (the checkpoint's, and those the trainer and its report write beside them):
+# predict / export / find-label-issues never write over one of these, --overwrite or not
+RUN_FILES = (
+    MODEL_FILE,
+    LAST_FILE,
+    OPTIMIZER_FILE,
+    META_FILE,
+    "config.yaml",
+    "metrics.csv",
+    "run.json",
+    "report.html",
+    "curves.csv",
+    "tune.csv",
+    LOCK_FILE,
+)
+RUN_DIRS = (SETS_DIR, "tensorboard", "evaluation")
+
+
+def run_owner(path: str | Path) -> Path | None:
+    """The run folder that owns the file ``path`` (one of its ``RUN_FILES``, or a file under its
+    checkpoint sets, TensorBoard or evaluation folders), or None."""
+    path = Path(path).absolute()
+    if path.name in RUN_FILES and has_checkpoint(path.parent):
+        return path.parent
+    for folder in path.parents:
+        if folder.name in RUN_DIRS and has_checkpoint(folder.parent):
+            return folder.parent
+    return None

@@ -3,16 +3,15 @@
 Images come from an ImageFolder copy (``root/{train,test}/{class}/NNNN.jpg``, like
 ../shared/data/cifar10) or from torchvision's python pickles (``cifar-10-batches-py`` /
 ``cifar-100-python``). Neither kind of file is unpickled freely: the pickles go through an
-unpickler that admits numpy's array reconstruction only, and the official ``CIFAR-10_human.pt`` /
-``CIFAR-100_human.pt`` through ``torch.load(weights_only=True)`` with the same numpy globals.
+unpickler that admits numpy's array reconstruction only (``cifar_pickles.py``), and the official
+``CIFAR-10_human.pt`` / ``CIFAR-100_human.pt`` through ``torch.load(weights_only=True)`` with the same
+numpy globals.
 The label arrays follow the original training order; in an ImageFolder copy training image i
 lives at ``train/{class of i}/{k:04d}.jpg`` where k counts the earlier images of that class.
 """
 
 from __future__ import annotations
 
-import io
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from ...errors import UserError
 from ...options import option
 from ..files import check_images
 from ..table import LabelTable, csr_from_parts
+from .cifar_pickles import PICKLE_DIRS, numpy_globals, read_pickles
 from .registry import Layout
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -38,70 +38,6 @@ NOISE_LABELS = {
 }
 CIFAR10N_URL = "https://github.com/UCSC-REAL/cifar-10-100n/raw/main/data/CIFAR-10_human.pt"
 CIFAR100N_URL = "https://github.com/UCSC-REAL/cifar-10-100n/raw/main/data/CIFAR-100_human.pt"
-PICKLE_DIRS = {
-    "cifar-10-batches-py": (
-        "cifar10",
-        [f"data_batch_{i}" for i in range(1, 6)],
-        ["test_batch"],
-        "batches.meta",
-        "labels",
-        "label_names",
-    ),
-    "cifar-100-python": ("cifar100", ["train"], ["test"], "meta", "fine_labels", "fine_label_names"),
-}
-
-
-def _numpy_globals() -> list:
-    """The only globals a numpy-array pickle needs (numpy 1 and 2 spell the module differently)."""
-    core = getattr(np, "_core", None) or np.core
-    return [
-        (core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
-        (core.multiarray._reconstruct, "numpy._core.multiarray._reconstruct"),
-        np.ndarray,
-        np.dtype,
-        type(np.dtype("int64")),
-    ]
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickles dicts, lists, strings, numbers and numpy arrays; refuses every other global.
-
-    ``_codecs.encode`` is how protocol-2 pickles written by Python 3 spell bytes (pure, no side effects).
-    """
-
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("_codecs", "encode"),
-    }
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed")
-        import codecs
-
-        core = getattr(np, "_core", None) or np.core
-        return {
-            "_reconstruct": core.multiarray._reconstruct,
-            "ndarray": np.ndarray,
-            "dtype": np.dtype,
-            "encode": codecs.encode,
-        }[name]
-
-
-def safe_unpickle(path: Path) -> dict:
-    """A CIFAR python pickle (a dict of arrays and lists), read without running any code in it."""
-    try:
-        data = _NumpyOnlyUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
-    except FileNotFoundError:
-        raise UserError(f"CIFAR batch file not found: {path}") from None
-    except Exception as e:
-        raise UserError(f"{path} is not a CIFAR pickle readable without unsafe unpickling: {e}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a dict, found {type(data).__name__}")
-    return data
 
 
 def load_cifar_n_labels(path: str | Path) -> dict[str, np.ndarray]:
@@ -109,7 +45,7 @@ def load_cifar_n_labels(path: str | Path) -> dict[str, np.ndarray]:
     import torch
 
     try:
-        with torch.serialization.safe_globals(_numpy_globals()):
+        with torch.serialization.safe_globals(numpy_globals()):
             data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UserError(
@@ -170,29 +106,6 @@ def test_images(root: str | Path, classes: list[str] = CIFAR10_CLASSES) -> tuple
         paths += [str(f) for f in files]
         labels += [k] * len(files)
     return paths, np.asarray(labels)
-
-
-def read_pickles(folder: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """torchvision's python release: (classes, train pixels, train labels, test pixels, test labels).
-
-    Pixels are (N, 32, 32, 3) uint8 in the original order.
-    """
-    _, train_files, test_files, meta_file, label_key, names_key = PICKLE_DIRS[folder.name]
-    classes = [str(c) for c in safe_unpickle(folder / meta_file).get(names_key, [])]
-
-    def load(files: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        xs, ys = [], []
-        for name in files:
-            batch = safe_unpickle(folder / name)
-            if "data" not in batch or label_key not in batch:
-                raise UserError(f"{folder / name}: expected keys 'data' and '{label_key}'")
-            xs.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-            ys.append(np.asarray(batch[label_key], dtype=np.int64))
-        return np.concatenate(xs), np.concatenate(ys)
-
-    x_train, y_train = load(train_files)
-    x_test, y_test = load(test_files)
-    return classes, x_train, y_train, x_test, y_test
 
 
 def _one_label_csr(labels: np.ndarray, k: int, what: str) -> sp.csr_matrix:
