@@ -126,8 +126,11 @@ def write_grid(
     write_text(out / "table.md", "\n".join(text))
 
 
-def write_grid_report(out: Path, exp: Any, base: TrainConfig, task: Any, scores: dict[str, Any]) -> None:
-    """``out/report.html``: the table and curves of the grid, per-class AP and examples of its first setting."""
+def write_grid_report(
+    out: Path, exp: Any, base: TrainConfig, task: Any, scores: dict[str, Any], *, compare: list[str]
+) -> None:
+    """``out/report.html``: the table and curves of the grid, per-class AP and examples of its first setting
+    (``compare``: the runs of ``scores`` shown beside the featured one, the paper's Fig. 3 columns)."""
     from ..methods import list_methods
 
     metric = "top1" if task.single_label else "mAP"
@@ -157,6 +160,6 @@ def write_grid_report(out: Path, exp: Any, base: TrainConfig, task: Any, scores:
             scores,
             featured=(paper or list(scores))[0],
             split="test",
-            compare=[m for m in ("noisy", "ft-l") if m in scores],
-        )  # the paper's Fig. 3 columns
+            compare=compare,
+        )
     write_report(out)
