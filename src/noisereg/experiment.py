@@ -205,7 +205,7 @@ def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[s
                     )
     write_grid(out, exp, rows, skipped, curves, task.single_label)
     shown = evidence.pop("task", task)
-    fig3 = [m for m in ("noisy", "ft-l") if m in evidence]  # the paper's Fig. 3 columns
+    fig3: list[str] = [m for m in ("noisy", "ft-l") if m in evidence]  # the paper's Fig. 3 columns
     write_grid_report(out, exp, base, shown, evidence, compare=fig3)
     return rows
 
