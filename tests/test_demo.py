@@ -81,3 +81,44 @@ def test_demo_report_in_a_browser(demo_run, browser):
     assert_clean_page(check, min_images=1 + 2 * (2 + 12 + 12) - 1)  # curves; per task AP, examples (+ confusion)
     assert check.rows == {"results": 7, "best": 4, "sections": 2, "fig5": 24}  # 7 methods (3 peers single-label only)
     check.page.close()
+
+
+def test_the_demo_report_text_reads_the_results():
+    """report/demo.py, without running the demo: the table, the noise, the reading and the label issues."""
+    from noisereg.report.demo import demo_markdown, label_issue_lines
+
+    scores = lambda top1: {"top1": top1, "mAP": top1 - 0.1, "AP_all": top1 - 0.2}  # noqa: E731
+    found = {"score": "posterior", "rule": "contradiction", "labels": 1000, "wrong": 300, "flagged": 250}
+    found |= {"precision": 0.8, "recall": 0.66, "auroc": 0.91}
+    found["worst"] = [{"image": "7", "given": "3", "suggested": "8", "truth": "8", "quality": 0.01}]
+    task = {"scheme": "frozen", "n_clean": 50, "n_noisy": 950, "n_test": 300}
+    results = {
+        "tasks": {
+            "single-label": {
+                **task,
+                "methods": {"proposed": {**scores(0.9), "h": scores(0.5)}, "noisy": scores(0.7)},
+                "single_label": True,
+                "noise": {"image": 0.4},
+                "label_issues": found,
+            },
+            "multi-label": {
+                **task,
+                "methods": {"proposed": scores(0.8), "noisy": scores(0.75)},
+                "single_label": False,
+                "noise": {"image": 0.6, "missing": 0.2, "spurious": 0.3},
+            },
+        },
+        "seconds": 12.3,
+        "device": "cpu",
+    }
+    text = demo_markdown(results, "convergence.png")
+    assert "| proposed |  90.0 |  70.0 |  60.0 |  80.0 |" in text and "![convergence](convergence.png)" in text
+    assert "40.0% of noisy labels wrong" in text and "20.0% of true labels missing" in text
+    assert "- single-label top1: proposed 90.0%; proposed minus noisy +20.0 points." in text
+    assert "scores top-1 50.0% against the clean test labels (g: 90.0%)" in text
+    assert "- multi-label AP_all: proposed 60.0%; proposed minus noisy +5.0 points." in text
+    lines = label_issue_lines(results)  # the multi-label task found none: no line for it
+    assert lines[0].startswith("- single-label: 250 of 1,000 noisy labels flagged as wrong (posterior score; rule: g")
+    assert "precision 80.0%, recall 66.0%" in lines[0] and "AUROC 0.910" in lines[0]
+    assert lines[1:] == ["  - image 7: given 3, g suggests 8, truth 8 (quality 0.010)"]
+    assert "\n".join(lines) in text and "Total time: 12 s on cpu." in text

@@ -10,7 +10,8 @@ from tests.conftest import SHARED_DATA
 
 from noisereg.cli import main
 from noisereg.errors import UserError
-from noisereg.experiment import ExperimentConfig, load_experiment, run_experiment, summary_table
+from noisereg.experiment import ExperimentConfig, load_experiment, run_experiment
+from noisereg.report.grid import summary_table
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "noisereg"
 

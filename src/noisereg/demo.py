@@ -8,7 +8,8 @@ classes the noisy majority is wrong); the multi-label task tiles four digits int
 takes the union of the tiles' noisy labels (missing and spurious labels, as in CIFAR-10N mosaics).
 Every method trains heads on frozen ImageNet features of the scans (EfficientNet-Lite0, installed
 offline, extracted once into ``out/cache``), chooses its weights on validation, and is scored once
-on the test set. Writes results.json (with the versions that produced it), report.md and a plot.
+on the test set. Writes results.json (with the versions that produced it), report.md (its text:
+``report/demo.py``) and a plot.
 """
 
 from __future__ import annotations
@@ -25,9 +26,7 @@ from .methods import get_method_spec, list_methods
 from .report import (
     Scores,
     data_summary,
-    pct,
     plot_convergence,
-    results_table,
     score_set,
     versions,
     write_curves,
@@ -36,6 +35,7 @@ from .report import (
     write_results,
     write_summary,
 )
+from .report.demo import demo_markdown
 from .tasks.base import Task
 from .tasks.digits import digits_multi_label, digits_single_label
 from .train import Classifier, evaluate, fit
@@ -160,94 +160,6 @@ def suspects(result: Any, train: Any, truth: Any, device: torch.device, top: int
     }
 
 
-def label_issue_lines(results: dict[str, Any]) -> list[str]:
-    """What the label-issue finder found in each task's training set, against the known truth."""
-    lines = []
-    for task, res in results["tasks"].items():
-        s = res.get("label_issues")
-        if not s:
-            continue
-        unit = "noisy labels" if res["single_label"] else "(image, class) label entries"
-        rule = "g contradicts them with a margin" if s.get("rule") == "contradiction" else s.get("rule", "")
-        lines.append(
-            f"- {task}: {s['flagged']:,} of {s['labels']:,} {unit} flagged as wrong ({s['score']} score; "
-            f"rule: {rule}); precision {pct(s['precision']).strip()}%, recall {pct(s['recall']).strip()}% "
-            f"against the known truth ({s['wrong']:,} wrong; ranking AUROC {s['auroc']:.3f}). Worst:"
-        )
-        lines += [
-            f"  - image {w['image']}: given {w['given']}, g suggests {w['suggested']}, truth {w['truth']} "
-            f"(quality {w['quality']:.3f})"
-            for w in s["worst"]
-        ]
-    return lines
-
-
-def _reading(tasks: dict[str, Any]) -> list[str]:
-    """Plain sentences comparing ``proposed`` with each other method, computed from the results."""
-    lines = []
-    for task, res in tasks.items():
-        proposed = list_methods(group="paper")[0]
-        mine = res["methods"][proposed]
-        for metric in ["top1"] if res["single_label"] else ["mAP", "AP_all", "top1"]:
-            diffs = ", ".join(
-                f"{other} {100 * (mine[metric] - m[metric]):+.1f}"
-                for other, m in res["methods"].items()
-                if other != proposed
-            )
-            lines.append(f"- {task} {metric}: proposed {pct(mine[metric]).strip()}%; proposed minus {diffs} points.")
-        h = mine.get("h", {})
-        if h:
-            lines.append(
-                f"- {task}: h = sigmoid(r + c), which fits the noisy labels, scores top-1 "
-                f"{pct(h['top1']).strip()}% against the clean test labels (g: {pct(mine['top1']).strip()}%)."
-            )
-    return lines
-
-
-def _noise_text(task: dict[str, Any]) -> str:
-    n = task["noise"]
-    if task["single_label"]:
-        return f"{100 * n['image']:.1f}% of noisy labels wrong (class-dependent flips)"
-    return (
-        f"{100 * n['image']:.1f}% of images with a wrong label set, {100 * n['missing']:.1f}% of true labels "
-        f"missing, {100 * n['spurious']:.1f}% of noisy labels spurious"
-    )
-
-
-def _markdown(results: dict[str, Any], plot_name: str) -> str:
-    parts = [
-        "# noisereg demo: noise regularization on real digit images",
-        "",
-        "Test-set scores of the classifier g = sigmoid(c), in %; each method's weights chosen on the "
-        "validation share of the clean set, the test set used once.",
-        "",
-        results_table(results),
-        "",
-    ]
-    for name, task in results["tasks"].items():
-        noise = _noise_text(task)
-        parts.append(
-            f"- **{name}** ({task['scheme']} scheme): {task['n_clean']} clean + {task['n_noisy']} noisy "
-            f"training images, {task['n_test']} test images; measured noise on D_n: {noise}."
-        )
-    parts += [
-        "",
-        "## Reading",
-        "",
-        *_reading(results["tasks"]),
-        "",
-        "## Wrong labels found by proposed",
-        "",
-        *label_issue_lines(results),
-        "",
-        f"![convergence]({plot_name})",
-        "",
-        f"Total time: {results['seconds']:.0f} s on {results['device']}.",
-        "",
-    ]
-    return "\n".join(parts)
-
-
 def run_demo(
     out: str | Path = "runs/demo",
     *,
@@ -283,7 +195,7 @@ def run_demo(
     plot_convergence(
         histories, out / "convergence.png", {n: "top1" if t.single_label else "mAP" for n, t in tasks.items()}
     )
-    write_results(out, results, _markdown(results, "convergence.png"))
+    write_results(out, results, demo_markdown(results, "convergence.png"))
     results["report"] = str(_html_report(out, cfg, tasks, histories, scores))
     return results
 

@@ -4,41 +4,22 @@ Reuses what the scheme allows: features of a frozen ImageNet backbone are extrac
 cache) for every run; with the frozen scheme on images one Backbone (Noisy) per (clean fraction,
 seed) serves every method whose spec shares the training set. Writes ``results.csv`` (one row per
 run), ``table.md`` (mean ± std over seeds, the layout of the paper's Tables 2/3/5) and one
-convergence plot per activation (the paper's Fig. 4). Which methods take an activation, alpha or a
-training set of their own is read from the method registry, never from their ids.
+convergence plot per activation (the paper's Fig. 4), written by ``report/grid.py``. Which methods
+take an activation, alpha or a training set of their own is read from the method registry, never
+from their ids.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from .config import ACTIVATION_NAMES, TrainConfig
 from .errors import UserError
 from .options import load_options, option
-from .safe_io import write_csv, write_text
 from .tasks import TASKS
-
-CSV_COLUMNS = [
-    "dataset",
-    "noise",
-    "method",
-    "clean_fraction",
-    "activation",
-    "alpha",
-    "seed",
-    "top1",
-    "mAP",
-    "AP_all",
-    "epochs",
-    "best_epoch",
-    "val_best",
-    "hyperparameters",
-    "seconds",
-    "commit",
-]
 
 
 @dataclass
@@ -147,6 +128,7 @@ def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[s
     from .distributed import resolve_device
     from .methods import get_method_spec
     from .report import score_set, source_commit
+    from .report.grid import results_row, write_grid, write_grid_report
     from .train import Classifier, evaluate, fit
 
     out, commit = Path(exp.out), source_commit()  # each row names the code that produced it
@@ -193,7 +175,7 @@ def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[s
                 scores = evaluate(result.model, task.test, result.preprocess, device=device)
                 rows.append(
                     {
-                        **_row(
+                        **results_row(
                             exp,
                             task,
                             cfg,
@@ -221,51 +203,16 @@ def run_experiment(exp: ExperimentConfig, *, quiet: bool = False) -> list[dict[s
                         f"mAP {r['mAP']:.4f} AP_all {r['AP_all']:.4f} ({r['epochs']} epochs, {r['seconds']:.1f} s)",
                         flush=True,
                     )
-    _write(out, exp, rows, skipped, curves, task.single_label)
-    _html_report(out, exp, base, evidence.pop("task", task), evidence)
+    write_grid(out, exp, rows, skipped, curves, task.single_label)
+    shown = evidence.pop("task", task)
+    fig3: list[str] = [m for m in ("noisy", "ft-l") if m in evidence]  # the paper's Fig. 3 columns
+    write_grid_report(out, exp, base, shown, evidence, compare=fig3)
     return rows
 
 
 def _label(exp: ExperimentConfig, method: str, activation: str) -> str:
     """A run's name in the report: the method, with its activation when the grid tries several."""
     return method if activation == "-" or len(exp.activations) == 1 else f"{method} ({activation})"
-
-
-def _html_report(out: Path, exp: ExperimentConfig, base: TrainConfig, task: Any, scores: dict[str, Any]) -> None:
-    """``out/report.html``: the table and curves of the grid, per-class AP and examples of its first setting."""
-    from .methods import list_methods
-    from .report import data_summary, write_evaluation, write_report, write_summary
-
-    metric = "top1" if task.single_label else "mAP"
-    settings = {k: v for k, v in vars(exp).items() if k != "train"}
-    write_summary(
-        out,
-        kind="experiment",
-        title=f"noisereg experiment: {exp.data}" + (f" ({exp.noise} labels)" if exp.data.startswith("cifar") else ""),
-        settings={**settings, "train": base.to_dict()},
-        data=[
-            data_summary(
-                f"{task.name} at clean fraction {exp.clean_fractions[0]:g}",
-                task.train,
-                test=task.test,
-                noise=task.noise,
-            )
-        ],
-        metric=metric,
-    )
-    if scores:
-        paper = [k for k in scores if k.split(" (")[0] in list_methods(group="paper")]
-        test = replace(task.test, images=task.photos) if task.photos is not None else task.test  # photos to show
-        write_evaluation(
-            out,
-            f"clean {exp.clean_fractions[0]:g}, seed {exp.first_seed}",
-            test,
-            scores,
-            featured=(paper or list(scores))[0],
-            split="test",
-            compare=[m for m in ("noisy", "ft-l") if m in scores],
-        )  # the paper's Fig. 3 columns
-    write_report(out)
 
 
 def tune_grid(exp: ExperimentConfig, base: TrainConfig, build: Any, quiet: bool) -> dict[str, dict[str, Any]]:
@@ -304,94 +251,3 @@ def tune_grid(exp: ExperimentConfig, base: TrainConfig, build: Any, quiet: bool)
             )
     write_tuned(exp.out, results, base)
     return {m: r.params for m, r in results.items()}
-
-
-def _row(
-    exp: ExperimentConfig,
-    task: Any,
-    cfg: TrainConfig,
-    spec: Any,
-    fraction: float,
-    activation: str,
-    scores: dict[str, float],
-    history: list[dict],
-    seconds: float,
-) -> dict[str, Any]:
-    """One results.csv row: the setting, the test scores, how long it trained and the values it used."""
-    last, cfg = (history[-1] if history else {}), cfg.resolved()  # the values the run trained with
-    return {
-        "dataset": exp.data if exp.data != "manifest" else task.name,
-        "noise": exp.noise if exp.data.startswith("cifar") else "-",
-        "method": cfg.method,
-        "clean_fraction": fraction,
-        "activation": activation,
-        "alpha": cfg.alpha if spec.uses_alpha else "-",
-        "seed": cfg.seed,
-        **{k: round(scores[k], 5) for k in ("top1", "mAP", "AP_all")},
-        "epochs": round(float(last.get("epoch", 0.0)), 2),  # where training stopped
-        "best_epoch": next(
-            (round(float(r["best_epoch"]), 2) for r in reversed(history) if "best_epoch" in r), "-"
-        ),  # where the kept weights are
-        "val_best": round(float(last["val_best"]), 5) if last.get("val_best") is not None else "-",
-        "hyperparameters": ";".join(f"{k}={getattr(cfg, k)}" for k in spec.tunable),
-        "seconds": round(seconds, 2),
-    }
-
-
-# ------------------------------------------------------------------ outputs
-def summary_table(rows: list[dict[str, Any]], fractions: list[float], metrics: list[str]) -> str:
-    """Markdown: one row per (method, activation), columns metric x clean fraction, mean ± std in %."""
-    from .report import mean_std_over_seeds
-
-    keys, columns, cells = mean_std_over_seeds(rows, fractions, metrics)
-    lines = ["| method | activation | " + " | ".join(columns) + " |", "|---|---|" + "---:|" * len(columns)]
-    for (method, act), line in zip(keys, cells):
-        shown = " | ".join(f"{c[0]:.2f} ± {c[1]:.2f}" if c else "-" for c in line)
-        lines.append(f"| {method} | {act} | {shown} |")
-    return "\n".join(lines)
-
-
-def _write(
-    out: Path,
-    exp: ExperimentConfig,
-    rows: list[dict],
-    skipped: dict[str, str],
-    curves: dict[str, dict],
-    single_label: bool,
-) -> None:
-    from .report import plot_convergence, write_curves
-
-    write_csv(out / "results.csv", rows, list(CSV_COLUMNS))
-    metrics = ["top1"] if single_label else ["mAP", "AP_all", "top1"]
-    metric = metrics[0]
-    shared = curves.pop("-", {})  # methods without the heads' activation appear in every plot
-    for activation in curves or {"all": None}:
-        for fraction, by_method in shared.items():
-            curves.setdefault(activation, {}).setdefault(fraction, {}).update(by_method)
-    for activation, by_fraction in curves.items():
-        plot_convergence(
-            {f"clean {k}": v for k, v in by_fraction.items()},
-            out / f"convergence_{activation}.png",
-            {f"clean {k}": metric for k in by_fraction},
-        )
-    write_curves(
-        out,
-        {
-            f"clean {k}" + (f", {a}" if len(curves) > 1 else ""): v
-            for a, by_fraction in curves.items()
-            for k, v in by_fraction.items()
-        },
-    )
-    text = [
-        f"# Experiment: {exp.data}" + (f" ({exp.noise} labels)" if exp.data.startswith("cifar") else ""),
-        "",
-        f"Mean ± std over {exp.seeds} seed(s), in %, on the test set (each run's weights chosen on the "
-        "validation share of its clean set); columns are metric @ clean fraction.",
-        "",
-        summary_table(rows, exp.clean_fractions, metrics),
-        "",
-    ]
-    if skipped:
-        text += ["Skipped (the method refuses this data):", ""] + [f"- {m}: {why}" for m, why in skipped.items()] + [""]
-    text += [f"![convergence {a}](convergence_{a}.png)" for a in curves] + [""]
-    write_text(out / "table.md", "\n".join(text))

@@ -62,8 +62,9 @@ def split_of(table: Any, split: str):
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ..demo import label_issue_lines, run_demo
+    from ..demo import run_demo
     from ..report import results_table
+    from ..report.demo import label_issue_lines
 
     results = run_demo(args.out, epochs=args.epochs, seed=args.seed, quiet=args.quiet)
     print(results_table(results))
