@@ -22,7 +22,7 @@ def _data(n: int = 80) -> LabelledSet:
                        has_noisy=~is_clean, has_clean=is_clean)
 
 
-CFG = TrainConfig(image_size=8, hidden=8, backbone_steps=4, steps=6, quiet=True, batch_size=16)
+CFG = TrainConfig(backbone="small-cnn", image_size=8, hidden=8, backbone_steps=4, steps=6, quiet=True, batch_size=16)
 
 
 @pytest.mark.parametrize("scheme", ["end-to-end", "frozen"])
