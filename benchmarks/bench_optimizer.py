@@ -44,7 +44,7 @@ def main() -> None:
         return torch.optim.Adam(groups, weight_decay=c.weight_decay, foreach=False, fused=False)
 
     def run(patched: bool) -> tuple[float, float]:
-        with mock.patch("noisereg.train.schemes.make_optimizer", reference if patched else shipped):
+        with mock.patch("noisereg.train.run.make_optimizer", reference if patched else shipped):
             wall, cpu = time.perf_counter(), time.process_time()
             fit(data, cfg)
             return time.perf_counter() - wall, time.process_time() - cpu
