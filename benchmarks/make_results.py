@@ -901,6 +901,7 @@ register_section(
 )
 block_section("cache", "Feature cache vs recompute (efficientnet-lite0, 128 px, batch 32)")
 block_section("extract", "Feature extraction throughput (efficientnet-lite0, 128 px, 256 JPEGs)")
+block_section("extract-batch", "Feature extraction batch size on a CPU (efficientnet-lite0)")
 block_section("growth", "Growth of head training with cache size (D = 1280, K = 10, batch 32)")
 block_section("resolution", "Feature resolution of CIFAR-10, chosen on validation (3,000 train images)")
 block_section("optimizer", "Fused Adam vs the per-parameter loop (frozen-feature training)")

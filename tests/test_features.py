@@ -132,3 +132,21 @@ def test_allocator_is_tuned_on_glibc_and_left_alone_when_asked(monkeypatch):
         monkeypatch.delenv(k)
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert tune_allocator() is True
+
+
+def test_without_a_batch_size_features_are_computed_in_the_devices_extraction_batch():
+    """A CPU extracts in batches of 32 (faster there than 256, a fraction of the memory: bench_extract_batch), a GPU
+    in batches of 256; an explicit batch size still wins."""
+    from noisereg.features import extraction_batch
+
+    assert extraction_batch(CPU) == 32 and extraction_batch(torch.device("cuda")) == 256
+    data, b = _data(n=70), create_backbone("small-cnn", in_chans=1, image_size=8)
+    calls = _counting(b)
+    feats = extract_features(b, data.images, b.preprocess, device=CPU)
+    assert calls == [32, 32, 6] and feats.shape[0] == 70
+    calls.clear()
+    cached_features(b, data, device=CPU, cache_dir=None)
+    assert calls == [32, 32, 6]
+    calls.clear()
+    extract_features(b, data.images, b.preprocess, device=CPU, batch_size=50)
+    assert calls == [50, 20]

@@ -61,17 +61,26 @@ def freeze(backbone: nn.Module) -> None:
         p.requires_grad_(False)
 
 
+def extraction_batch(device: torch.device) -> int:
+    """Images per forward pass when features are computed and no batch is given: 256 on a GPU, whose throughput
+    grows with the batch; 32 on a CPU, where a small batch keeps each layer's activations in cache, which is
+    faster there and holds a fraction of the memory (``benchmarks/bench_extract_batch.py``, RESULTS.md)."""
+    return 256 if device.type == "cuda" else 32
+
+
 def iter_features(
     backbone: nn.Module,
     images: Any,
     pre: Preprocess,
     *,
     device: torch.device,
-    batch_size: int,
+    batch_size: int | None,
     num_workers: int,
     quiet: bool,
 ) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
-    """(row indices, features) batch by batch: inference mode, channels_last, autocast on GPU."""
+    """(row indices, features) batch by batch: inference mode, channels_last, autocast on GPU. ``batch_size``
+    None: ``extraction_batch(device)``."""
+    batch_size = batch_size or extraction_batch(device)
     backbone.eval().to(device)
     cuda = device.type == "cuda"
     if cuda:
@@ -98,7 +107,7 @@ def extract_features(
     pre: Preprocess,
     *,
     device: torch.device,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     num_workers: int = 0,
     quiet: bool = True,
 ) -> torch.Tensor:
@@ -136,7 +145,7 @@ def cached_features(
     *,
     device: torch.device,
     cache_dir: str | None,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     num_workers: int = 0,
     quiet: bool = True,
     inputs: Any = None,
