@@ -150,3 +150,35 @@ def test_without_a_batch_size_features_are_computed_in_the_devices_extraction_ba
     calls.clear()
     extract_features(b, data.images, b.preprocess, device=CPU, batch_size=50)
     assert calls == [50, 20]
+
+
+def test_scoring_without_a_batch_size_uses_the_extraction_batch_for_images_and_256_rows_for_features():
+    """Evaluation and prediction on pixels take the device's extraction batch (32 on a CPU), like feature
+    extraction; heads on precomputed features keep scoring 256 rows at a time."""
+    from noisereg.train.evaluate import predict_logits
+
+    data = _data(n=70)
+    cfg = TrainConfig(backbone="small-cnn", scheme="end-to-end", steps=2, image_size=8, hidden=8, quiet=True)
+    r = fit(data, cfg.replace(val_fraction=0.0))
+    calls = _counting(r.model.backbone)
+    predict_logits(r.model, data.images, r.preprocess, device=CPU)
+    assert calls == [32, 32, 6]
+    feats = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
+    heads = fit(_features_set(feats), cfg.replace(backbone="features", scheme="frozen", val_fraction=0.0))
+    sizes = []
+    heads.model.register_forward_pre_hook(lambda m, x: sizes.append(len(x[0])))
+    predict_logits(heads.model, feats, heads.preprocess, device=CPU)
+    assert sizes == [256, 44]
+
+
+def _features_set(feats: np.ndarray) -> LabelledSet:
+    y = np.arange(len(feats)) % 2
+    is_clean = np.arange(len(feats)) % 5 == 0
+    return LabelledSet(
+        images=feats,
+        classes=["a", "b"],
+        noisy=one_hot(y, 2),
+        clean=one_hot(y, 2),
+        has_noisy=~is_clean,
+        has_clean=is_clean,
+    )

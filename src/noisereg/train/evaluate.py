@@ -19,10 +19,16 @@ from ..data.images import ImageFiles, Preprocess, iter_inputs
 from ..data.labelset import LabelledSet
 from ..distributed import all_reduce_sum, current, gather_rows, shard
 from ..errors import UserError
+from ..features import extraction_batch
 from ..metrics import MIN_POSITIVES, StreamingMetrics, f1_thresholds, tunable_classes
 from .model import Classifier
 
 REPLAY_BYTES = 1 << 28  # first-pass probabilities kept for the second pass up to this size; else recomputed
+
+
+def _holds_features(images: Any) -> bool:
+    """Whether ``images`` are precomputed features (N, D) rather than pixels or image files."""
+    return isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 2
 
 
 @torch.inference_mode()
@@ -33,11 +39,13 @@ def iter_logits(
     rows: np.ndarray,
     *,
     device: torch.device,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     num_workers: int = 0,
 ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
     """(row indices, every output's float32 logits on the CPU) for ``rows`` of ``images``, batch by batch,
-    in this process only."""
+    in this process only. ``batch_size`` None: images go through the backbone in ``extraction_batch(device)``
+    (a small batch on a CPU), precomputed features 256 rows at a time."""
+    batch_size = batch_size or (256 if _holds_features(images) else extraction_batch(device))
     model.eval().to(device)
     batches = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
     for b, x in zip(batches, iter_inputs(images, pre, batches, num_workers=num_workers)):
@@ -50,7 +58,7 @@ def predict_logits(
     pre: Preprocess,
     *,
     device: torch.device,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     num_workers: int = 0,
 ) -> dict[str, torch.Tensor]:
     """Logits of every output (``logits`` = the final classifier g's; ``h_logits`` when the method has h)
@@ -117,7 +125,7 @@ def evaluate(
     device: torch.device,
     images: Any = None,
     which: str = "logits",
-    batch_size: int = 256,
+    batch_size: int | None = None,
 ) -> dict[str, float]:
     """mAP, AP_all and top-1 of classifier g (or h with ``which="h_logits"``) on the clean labels, and
     ``bce``, its binary cross-entropy there (a smooth companion for early stopping).
@@ -172,7 +180,7 @@ def _probabilities(
     *,
     which: str,
     device: torch.device,
-    batch_size: int,
+    batch_size: int | None,
 ) -> Iterable[tuple[np.ndarray, torch.Tensor, np.ndarray]]:
     """(positions in ``rows``, logits, float32 probabilities) of output ``which``, batch by batch."""
     start = 0
