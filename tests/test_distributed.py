@@ -162,6 +162,43 @@ def test_torchrun_cli_end_to_end_writes_one_checkpoint(digit_folder, tmp_path):
     assert len(suspects) > 1 and suspects[0].startswith("path,")
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme", ["frozen", "end-to-end"])
+def test_torchrun_trains_the_top_of_the_backbone_on_cached_trunk_activations(digit_folder, tmp_path, scheme):
+    """``--train-blocks`` under two processes: the ranks compute their blocks of the trunk's activations, the top
+    trains under DDP (in stage one, or end to end), and rank 0 alone writes the one checkpoint."""
+    out = tmp_path / "run"
+    flags = ["--scheme", scheme, "--backbone", "small-cnn", "--train-blocks", "2", "--backbone-steps", "6"]
+    r = _torchrun(
+        "-m",
+        "noisereg",
+        "train",
+        "--manifest",
+        str(digit_folder),
+        "--out",
+        str(out),
+        *flags,
+        "--steps",
+        "6",
+        "--batch-size",
+        "10",
+        "--image-size",
+        "16",
+        "--hidden",
+        "8",
+        "--device",
+        "cpu",
+        "--patience",
+        "0",
+        "--quiet",
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("checkpoint in") == 1, r.stdout + r.stderr[-2000:]
+    meta = json.loads((out / "checkpoint.json").read_text())
+    assert meta["config"]["train_blocks"] == 2
+    assert {h["stage"] for h in meta["history"]} >= ({"backbone"} if scheme == "frozen" else {"end-to-end"})
+
+
 @pytest.fixture(scope="module")
 def frozen_ddp(tmp_path_factory) -> Path:
     """One 2-process launch of tests/ddp_frozen.py on a folder of real PNG digits: its work folder."""

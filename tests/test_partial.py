@@ -180,6 +180,39 @@ def test_the_top_trains_and_the_trunk_does_not(name, size, kwargs, frozen_bn, sc
     assert stats and all(torch.equal(before[k], after[k]) for k in stats) == frozen_bn
 
 
+def _multi_label(data: LabelledSet) -> LabelledSet:
+    """``data`` with a second class on every other image, in both label sets: multi-label, 1.5 classes per image."""
+    second = np.zeros_like(data.noisy)
+    rows = np.arange(0, len(data), 2)
+    second[rows, (data.noisy[rows].argmax(1) + 1) % data.noisy.shape[1]] = 1
+    return LabelledSet(
+        images=data.images,
+        classes=data.classes,
+        noisy=np.maximum(data.noisy, second),
+        clean=np.maximum(data.clean, second),
+        has_noisy=data.has_noisy,
+        has_clean=data.has_clean,
+    )
+
+
+@pytest.mark.parametrize("scheme", ["frozen", "end-to-end"])
+def test_the_top_trains_on_multi_label_data_with_thresholds_chosen_on_validation(scheme):
+    """The paper's multi-label setting with ``--train-blocks``: the top moves, the trunk does not, g scores
+    several classes per image and the per-class thresholds come from the validation set."""
+    data, val = _multi_label(_pixels(n=36)), _multi_label(_pixels(n=12, seed=1, clean_every=1))
+    assert not data.is_single_label
+    cfg = _cfg(scheme=scheme, steps=4, backbone_steps=4, eval_every=2)
+    created = build_backbone(cfg, data)
+    trunk, top = split_backbone(created, 2)
+    in_trunk, in_top = _owned(created, list(trunk.parts)), _owned(created, top._trained)
+    before = {k: v.clone() for k, v in created.state_dict().items()}
+    result = fit(data, cfg, eval_set=val)
+    after = result.model.backbone.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in in_trunk)
+    assert any(not torch.equal(before[k], after[k]) for k in in_top if k.endswith("weight"))
+    assert result.meta["multi_label"] and len(result.meta["thresholds"]) == 3
+
+
 @pytest.mark.parametrize("method", list_methods())
 def test_every_method_trains_the_top_with_its_own_loss_end_to_end(method):
     """The joint scheme: each method's loss (every phase of the two-phase ones: ft-w fine-tunes the top on the
