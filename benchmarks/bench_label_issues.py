@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import RESULTS_DIR, SHARED_DATA, ResultsTable, machine, write_block
+from benchmarks.make_results import LABEL_ISSUE_COLUMNS
 
 COLUMNS = [
     "part",
@@ -431,26 +432,7 @@ def report(rows: list[dict], args, seconds: float) -> None:
 
     frame = pd.DataFrame(rows)
     frame = frame[frame["level"] != ""] if "level" in frame else frame
-    cols = [
-        "part",
-        "noise",
-        "peer",
-        "head",
-        "score",
-        "chosen_on",
-        "level",
-        "val_auroc",
-        "auroc",
-        "ap",
-        "precision_at_k",
-        "recall_at_k",
-        "flagged_precision",
-        "flagged_recall",
-        "seconds",
-        "cpu_seconds",
-        "test_top1",
-    ]
-    table = markdown(pd.DataFrame(rows)[[c for c in cols if c in frame.columns]])
+    table = markdown(pd.DataFrame(rows)[[c for c in LABEL_ISSUE_COLUMNS if c in frame.columns]])
     print(table)
     common = [
         f"{args.clean:.0%} clean, seed {args.seed}, at most {args.epochs:g} epochs, {args.mosaics} training "
